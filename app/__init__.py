@@ -1,0 +1,38 @@
+"""Gatehouse: identity service behind nginx auth_request. `create_app` is the only factory."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import errors, observability
+from .blueprints import clients, discovery, health, jwks, token, tokeninfo
+from .services import Services, build_services
+from .settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
+    """Build the app from settings (default: environment + config file) and services."""
+    settings = settings or load_settings()
+    observability.configure_logging(settings.log_level)
+    app = Flask(__name__, template_folder=str(ROOT / "templates"))
+    app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, MAX_FORM_MEMORY_SIZE=settings.max_body_bytes)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    if services is None:
+        services = build_services(
+            settings,
+            on_auth_failure=lambda reason: observability.CLIENT_AUTH_FAILURES.labels(
+                observability.failure_reason(reason)).inc(),
+            on_issue=lambda grant, method: observability.TOKENS_ISSUED.labels(grant, method).inc())
+    app.extensions["gatehouse"] = services
+    observability.install(app, settings.metrics_dir)
+    errors.install(app)
+    for module in (token, clients, tokeninfo, jwks, discovery):
+        app.register_blueprint(module.bp, url_prefix=settings.service_prefix or None)
+    app.register_blueprint(health.bp)
+    if settings.trusted_proxy_count:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_count)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,1 @@
+"""The only modules that talk to MongoDB, Redis and HTTP peers."""

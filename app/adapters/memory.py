@@ -1,0 +1,120 @@
+"""In-memory implementations of the ports, for unit tests of core (no I/O)."""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any, Callable, Iterable
+
+from ..core.records import Client
+
+
+class MemoryClients:
+    def __init__(self) -> None:
+        self.docs: dict[str, Client] = {}
+
+    def insert(self, client: Client) -> None:
+        if client.client_id in self.docs:
+            raise KeyError("duplicate clientId")
+        self.docs[client.client_id] = client
+
+    def get(self, client_id: str) -> Client | None:
+        return self.docs.get(client_id)
+
+    def list(self) -> list[Client]:
+        return sorted(self.docs.values(), key=lambda c: (c.created_at, c.client_id))
+
+    def update(self, client_id: str, changes: dict[str, Any]) -> Client | None:
+        if client_id not in self.docs:
+            return None
+        fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()}
+        self.docs[client_id] = replace(self.docs[client_id], **fixed)
+        return self.docs[client_id]
+
+    def touch_last_login(self, client_id: str, when: int) -> None:
+        if client_id in self.docs:
+            self.docs[client_id] = replace(self.docs[client_id], last_login=when)
+
+    def ping(self) -> None:
+        return None
+
+
+class MemoryCredentials:
+    def __init__(self) -> None:
+        self.hashes: dict[str, str] = {}
+
+    def put(self, client_id_hash: str, secret_hash: str, when: int) -> None:
+        self.hashes[client_id_hash] = secret_hash
+
+    def get(self, client_id_hash: str) -> str | None:
+        return self.hashes.get(client_id_hash)
+
+    def delete(self, client_id_hash: str) -> None:
+        self.hashes.pop(client_id_hash, None)
+
+
+class MemoryKeyValue:
+    """TTL'd keys shared by the memory replay guard, revocation list and rate limiter."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.values: dict[str, tuple[int, float]] = {}
+
+    def _live(self, key: str) -> tuple[int, float] | None:
+        item = self.values.get(key)
+        if item and item[1] <= self.clock():
+            del self.values[key]
+            return None
+        return item
+
+    def set_nx(self, key: str, ttl: int) -> bool:
+        if self._live(key):
+            return False
+        self.values[key] = (1, self.clock() + ttl)
+        return True
+
+    def set(self, key: str, ttl: int) -> None:
+        self.values[key] = (1, self.clock() + ttl)
+
+    def incr(self, key: str, ttl: int) -> None:
+        item = self._live(key)
+        self.values[key] = (item[0] + 1, item[1]) if item else (1, self.clock() + ttl)
+
+    def count_and_ttl(self, key: str) -> tuple[int, int]:
+        item = self._live(key)
+        return (item[0], int(item[1] - self.clock()) + 1) if item else (0, 0)
+
+
+class MemoryReplayGuard:
+    def __init__(self, kv: MemoryKeyValue) -> None:
+        self.kv = kv
+
+    def first_use(self, kind: str, value: str, ttl_seconds: int) -> bool:
+        return self.kv.set_nx(f"used:{kind}:{value}", ttl_seconds)
+
+
+class MemoryRevocations:
+    def __init__(self, kv: MemoryKeyValue) -> None:
+        self.kv = kv
+
+    def revoke(self, jti: str, ttl_seconds: int) -> None:
+        self.kv.set(f"revoked:{jti}", ttl_seconds)
+
+    def is_revoked(self, jti: str) -> bool:
+        return self.kv._live(f"revoked:{jti}") is not None
+
+
+class MemoryRateLimiter:
+    def __init__(self, kv: MemoryKeyValue, limit: int, window: int) -> None:
+        self.kv, self.limit, self.window = kv, limit, window
+
+    def retry_after(self, keys: Iterable[str]) -> int | None:
+        waits = [ttl for count, ttl in (self.kv.count_and_ttl(f"fail:{k}") for k in keys)
+                 if count >= self.limit]
+        return max(waits) if waits else None
+
+    def hit(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self.kv.incr(f"fail:{key}", self.window)
+
+    def ping(self) -> None:
+        return None

@@ -1,0 +1,118 @@
+"""Redis (redis-py): replay guard, revocation list, rate-limit counters.
+
+Every key is `gatehouse:v1:<kind>:<id>` and every key has a TTL.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, TypeVar
+
+import redis
+from redis.sentinel import Sentinel
+
+from ..core.errors import DependencyUnavailable
+
+T = TypeVar("T")
+PREFIX = "gatehouse:v1:"
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    mode: str  # normal | sentinel
+    url: str | None
+    hosts: tuple[tuple[str, int], ...]
+    master_name: str | None
+    username: str | None
+    password: str | None
+    tls: bool
+    tls_cacert: str | None
+    timeout_seconds: float
+
+
+def guarded(fn: Callable[..., T]) -> Callable[..., T]:
+    """Redis down or slow becomes a 503: nothing that needs it is decided without it."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except redis.RedisError as exc:
+            raise DependencyUnavailable("Redis is unavailable") from exc
+
+    return wrapper
+
+
+def connect(cfg: RedisConfig) -> redis.Redis:
+    common: dict[str, Any] = {
+        "socket_timeout": cfg.timeout_seconds,
+        "socket_connect_timeout": cfg.timeout_seconds,
+        "username": cfg.username,
+        "password": cfg.password,
+        "health_check_interval": 30,
+    }
+    if cfg.tls:
+        common.update(ssl=True, ssl_ca_certs=cfg.tls_cacert)
+    if cfg.mode == "sentinel":
+        sentinel = Sentinel(list(cfg.hosts), sentinel_kwargs=dict(common), **common)
+        return sentinel.master_for(cfg.master_name or "", **common)
+    if cfg.url:
+        # The URL carries scheme (redis:// or rediss://), host, port, db and credentials.
+        options = {k: v for k, v in common.items() if v is not None and k != "ssl"}
+        return redis.Redis.from_url(cfg.url, **options)
+    host, port = cfg.hosts[0]
+    return redis.Redis(host=host, port=port, **common)
+
+
+class RedisReplayGuard:
+    def __init__(self, client: redis.Redis) -> None:
+        self.r = client
+
+    @guarded
+    def first_use(self, kind: str, value: str, ttl_seconds: int) -> bool:
+        return bool(self.r.set(f"{PREFIX}used:{kind}:{value}", b"1", nx=True, ex=ttl_seconds))
+
+
+class RedisRevocations:
+    def __init__(self, client: redis.Redis) -> None:
+        self.r = client
+
+    @guarded
+    def revoke(self, jti: str, ttl_seconds: int) -> None:
+        self.r.set(f"{PREFIX}revoked:{jti}", b"1", ex=ttl_seconds)
+
+    @guarded
+    def is_revoked(self, jti: str) -> bool:
+        return bool(self.r.exists(f"{PREFIX}revoked:{jti}"))
+
+
+class RedisRateLimiter:
+    """Fixed-window failure counters: `limit` failures per `window` seconds per key."""
+
+    def __init__(self, client: redis.Redis, limit: int, window: int) -> None:
+        self.r, self.limit, self.window = client, limit, window
+        # INCR and the first EXPIRE in one step, so no counter is ever left without a TTL.
+        self._incr = client.register_script(
+            "local c = redis.call('INCR', KEYS[1]) "
+            "if c == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end return c")
+
+    @guarded
+    def retry_after(self, keys: Iterable[str]) -> int | None:
+        names = [f"{PREFIX}authfail:{k}" for k in keys]
+        pipe = self.r.pipeline(transaction=False)
+        for name in names:
+            pipe.get(name)
+            pipe.ttl(name)
+        results = pipe.execute()
+        waits = [max(int(ttl), 1) for count, ttl in zip(results[::2], results[1::2])
+                 if count is not None and int(count) >= self.limit]
+        return max(waits) if waits else None
+
+    @guarded
+    def hit(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self._incr(keys=[f"{PREFIX}authfail:{key}"], args=[self.window])
+
+    @guarded
+    def ping(self) -> None:
+        self.r.ping()

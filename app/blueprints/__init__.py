@@ -1,0 +1,1 @@
+"""One blueprint per concern; each module exposes `bp`."""

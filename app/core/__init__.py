@@ -1,0 +1,1 @@
+"""Protocol and security rules. Imports no web framework and no driver."""

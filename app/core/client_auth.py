@@ -1,0 +1,230 @@
+"""Client authentication at the token, introspection and revocation endpoints.
+
+RFC 6749 §2.3 (client_secret_basic / client_secret_post) and RFC 7523 §3 (private_key_jwt).
+Exactly one method per request; failed attempts are counted per client and per source.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+from urllib.parse import unquote_plus
+
+from jose import jwt
+from jose.exceptions import JOSEError
+
+from . import credentials, tokens
+from .assertions import KeySelectionError, select_key
+from .errors import InvalidClient, InvalidRequest, InvalidToken, TooManyRequests
+from .ports import ClientRepository, CredentialRepository, RateLimiter, ReplayGuard
+from .records import (AUTH_PRIVATE_KEY_JWT, AUTH_SECRET_BASIC, AUTH_SECRET_POST,
+                      SECRET_METHODS, Client)
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+MAX_CLIENT_ID_LENGTH = 256
+MAX_JTI_LENGTH = 256
+MAX_ASSERTION_LENGTH = 8192
+
+
+@dataclass(frozen=True)
+class ClientAuthConfig:
+    issuer: str
+    token_endpoint: str
+    id_hash_salt: bytes
+    secret_hash_cost: int
+    clock_skew: int
+    max_assertion_lifetime: int
+    failure_limit: int
+    failure_window: int
+
+
+@dataclass(frozen=True)
+class PresentedCredentials:
+    method: str
+    client_id: str
+    secret: str | None = None
+    assertion: str | None = None
+
+    @property
+    def basic(self) -> bool:
+        return self.method == AUTH_SECRET_BASIC
+
+
+def _single(form: Mapping[str, list[str]], name: str) -> str | None:
+    values = form.get(name) or []
+    if len(values) > 1:
+        raise InvalidRequest(f"parameter {name} given more than once")
+    return values[0] if values else None
+
+
+def _parse_basic(header: str) -> tuple[str, str]:
+    try:
+        raw = base64.b64decode(header.encode("ascii"), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError) as exc:
+        raise InvalidRequest("Authorization: Basic credentials are not valid base64") from exc
+    if ":" not in raw:
+        raise InvalidRequest("Authorization: Basic credentials must be client_id:client_secret")
+    client_id, secret = raw.split(":", 1)
+    # RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+def presented_credentials(authorization: str | None,
+                          form: Mapping[str, list[str]]) -> PresentedCredentials:
+    """Which method the client used; malformed or several methods is invalid_request."""
+    found: list[PresentedCredentials] = []
+    form_client_id = _single(form, "client_id")
+    scheme, _, value = (authorization or "").strip().partition(" ")
+    if scheme.lower() == "basic":
+        client_id, secret = _parse_basic(value.strip())
+        if form_client_id is not None and form_client_id != client_id:
+            raise InvalidRequest("client_id in the body differs from the Basic credentials")
+        found.append(PresentedCredentials(AUTH_SECRET_BASIC, client_id, secret=secret))
+    secret = _single(form, "client_secret")
+    if secret is not None:
+        found.append(PresentedCredentials(AUTH_SECRET_POST, form_client_id or "", secret=secret))
+    assertion_type = _single(form, "client_assertion_type")
+    assertion = _single(form, "client_assertion")
+    if assertion_type is not None or assertion is not None:
+        if assertion_type != ASSERTION_TYPE:
+            raise InvalidRequest(f"client_assertion_type must be {ASSERTION_TYPE}")
+        if not assertion:
+            raise InvalidRequest("client_assertion is missing")
+        found.append(PresentedCredentials(AUTH_PRIVATE_KEY_JWT, form_client_id or "",
+                                          assertion=assertion))
+    if len(found) > 1:
+        raise InvalidRequest("use exactly one client authentication method")
+    if not found:
+        raise InvalidClient("client authentication required")
+    creds = found[0]
+    if creds.method == AUTH_SECRET_POST and not creds.client_id:
+        raise InvalidRequest("client_id is required with client_secret")
+    if len(creds.client_id) > MAX_CLIENT_ID_LENGTH:
+        raise InvalidRequest("client_id is too long")
+    return creds
+
+
+class ClientAuthenticator:
+    """Authenticates a client and keeps the failure counters."""
+
+    def __init__(self, cfg: ClientAuthConfig, clients: ClientRepository,
+                 secrets: CredentialRepository, replay: ReplayGuard, limiter: RateLimiter,
+                 clock: Callable[[], float] = time.time,
+                 on_failure: Callable[[str], None] | None = None) -> None:
+        self.cfg = cfg
+        self.clients = clients
+        self.secrets = secrets
+        self.replay = replay
+        self.limiter = limiter
+        self.clock = clock
+        self.on_failure = on_failure or (lambda reason: None)
+
+    def authenticate(self, creds: PresentedCredentials, source: str) -> Client:
+        """The authenticated, enabled client, or invalid_client (401)."""
+        limit_keys = ["source:" + source]
+        wait = self.limiter.retry_after(limit_keys)
+        if wait is not None:
+            raise TooManyRequests("too many failed client authentications; retry later", wait)
+        try:
+            client_id = (self._assertion_subject(creds) if creds.method == AUTH_PRIVATE_KEY_JWT
+                         else creds.client_id)
+            limit_keys.append(
+                "client:" + credentials.client_id_hash(self.cfg.id_hash_salt, client_id)[:32])
+            wait = self.limiter.retry_after(limit_keys)
+            if wait is not None:
+                raise TooManyRequests("too many failed client authentications; retry later", wait)
+            client = self._verify(creds, client_id)
+        except InvalidClient as exc:
+            self.limiter.hit(limit_keys)
+            self.on_failure(exc.description)
+            if creds.basic:
+                exc.headers["WWW-Authenticate"] = 'Basic realm="gatehouse"'
+            raise
+        self.clients.touch_last_login(client.client_id, int(self.clock()))
+        return client
+
+    def _verify(self, creds: PresentedCredentials, client_id: str) -> Client:
+        if creds.method in SECRET_METHODS:
+            assert creds.secret is not None
+            client = self.clients.get(client_id)
+            stored = self.secrets.get(credentials.client_id_hash(self.cfg.id_hash_salt, client_id))
+            ok = credentials.check_secret(creds.secret, stored, self.cfg.secret_hash_cost)
+            if not ok or client is None or client.auth_method not in SECRET_METHODS:
+                raise InvalidClient("client authentication failed")
+        else:
+            client = self._verify_assertion(creds, client_id)
+        if not client.enabled:
+            raise InvalidClient("client is disabled")
+        return client
+
+    def _assertion_subject(self, creds: PresentedCredentials) -> str:
+        assert creds.assertion is not None
+        if len(creds.assertion) > MAX_ASSERTION_LENGTH:
+            raise InvalidRequest("client_assertion is too long")
+        try:
+            claims = tokens.unverified_claims(creds.assertion)
+        except InvalidToken as exc:
+            raise InvalidClient("client_assertion is not a JWT") from exc
+        iss, sub = claims.get("iss"), claims.get("sub")
+        # RFC 7523 §3: iss and sub are both the client id.
+        if not isinstance(iss, str) or not iss or iss != sub:
+            raise InvalidClient("client_assertion iss and sub must both be the client id")
+        if creds.client_id and creds.client_id != iss:
+            raise InvalidClient("client_id differs from the assertion's iss")
+        if len(iss) > MAX_CLIENT_ID_LENGTH:
+            raise InvalidClient("client_assertion iss is too long")
+        return iss
+
+    def _verify_assertion(self, creds: PresentedCredentials, client_id: str) -> Client:
+        assert creds.assertion is not None
+        client = self.clients.get(client_id)
+        if client is None or client.auth_method != AUTH_PRIVATE_KEY_JWT:
+            raise InvalidClient("client authentication failed")
+        header = tokens.unverified_header(creds.assertion)
+        try:
+            key = select_key(header.get("alg"), header.get("kid"), client.jwks, client.public_key)
+        except KeySelectionError as exc:
+            raise InvalidClient(str(exc)) from exc
+        claims = self._decode(creds.assertion, key, header["alg"])
+        self._check_times(claims)
+        aud = claims.get("aud")
+        audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        if not {self.cfg.issuer, self.cfg.token_endpoint} & {a for a in audiences if isinstance(a, str)}:
+            raise InvalidClient("client_assertion aud must be the issuer or the token endpoint")
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_LENGTH:
+            raise InvalidClient("client_assertion needs a jti")
+        ttl = int(claims["exp"] - self.clock()) + self.cfg.clock_skew + 1
+        if not self.replay.first_use("assertion", f"{client_id}:{jti}", max(ttl, 1)):
+            raise InvalidClient("client_assertion was already used")
+        return client
+
+    def _decode(self, assertion: str, key: Any, alg: str) -> dict[str, Any]:
+        try:
+            claims = jwt.decode(
+                assertion, key, algorithms=[alg],
+                options={"verify_aud": False, "require_exp": True, "leeway": self.cfg.clock_skew},
+            )
+        except JOSEError as exc:
+            raise InvalidClient("client_assertion signature or times are not valid") from exc
+        return claims
+
+    def _check_times(self, claims: dict[str, Any]) -> None:
+        now = self.clock()
+        skew = self.cfg.clock_skew
+        exp, iat, nbf = claims.get("exp"), claims.get("iat"), claims.get("nbf")
+        if not isinstance(exp, (int, float)) or isinstance(exp, bool):
+            raise InvalidClient("client_assertion exp must be a number")
+        if exp > now + self.cfg.max_assertion_lifetime + skew:
+            raise InvalidClient("client_assertion exp is too far in the future")
+        for name, value in (("iat", iat), ("nbf", nbf)):
+            if value is None:
+                continue
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise InvalidClient(f"client_assertion {name} must be a number")
+            if value > now + skew:
+                raise InvalidClient(f"client_assertion {name} is in the future")
+        if isinstance(iat, (int, float)) and iat < now - self.cfg.max_assertion_lifetime - skew:
+            raise InvalidClient("client_assertion iat is too old")

@@ -1,0 +1,101 @@
+"""The client registry (RFC 7591 registration plus admin changes). Secrets are shown once."""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any, Callable
+
+from . import credentials
+from .assertions import validate_key_material
+from .errors import BadRequest, InvalidClientMetadata, NotFound
+from .ports import ClientRepository, CredentialRepository
+from .records import (AUTH_PRIVATE_KEY_JWT, CLIENT_DISABLED, CLIENT_ENABLED, SECRET_METHODS,
+                      Client)
+
+MUTABLE_FIELDS = ("name", "scopes", "permissions", "audience", "allowed_custom_claims",
+                  "state", "jwks", "public_key")
+
+
+class ClientRegistry:
+    def __init__(self, clients: ClientRepository, secrets: CredentialRepository,
+                 id_hash_salt: bytes, secret_hash_cost: int,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.clients = clients
+        self.secrets = secrets
+        self.salt = id_hash_salt
+        self.cost = secret_hash_cost
+        self.clock = clock
+
+    def _new_secret(self, client_id: str) -> str:
+        secret = credentials.new_client_secret()
+        self.secrets.put(credentials.client_id_hash(self.salt, client_id),
+                         credentials.hash_secret(secret, self.cost), int(self.clock()))
+        return secret
+
+    def register(self, meta: dict[str, Any]) -> tuple[Client, str | None]:
+        """Create a client from validated metadata; the secret (if any) is returned once."""
+        method = meta["auth_method"]
+        if method == AUTH_PRIVATE_KEY_JWT:
+            problem = validate_key_material(meta.get("jwks"), meta.get("public_key"))
+            if problem:
+                raise InvalidClientMetadata(problem)
+        elif meta.get("jwks") is not None or meta.get("public_key") is not None:
+            raise InvalidClientMetadata("jwks and public_key are only for private_key_jwt")
+        client = Client(
+            client_id=credentials.new_client_id(),
+            name=meta["name"],
+            auth_method=method,
+            scopes=tuple(meta.get("scopes", ())),
+            permissions=tuple(meta.get("permissions", ())),
+            audience=tuple(meta.get("audience", ())),
+            allowed_custom_claims=dict(meta.get("allowed_custom_claims", {})),
+            jwks=meta.get("jwks"),
+            public_key=meta.get("public_key"),
+            created_at=int(self.clock()),
+        )
+        # Secret first: a client document never exists without its credential.
+        secret = self._new_secret(client.client_id) if method in SECRET_METHODS else None
+        try:
+            self.clients.insert(client)
+        except Exception:
+            self.secrets.delete(credentials.client_id_hash(self.salt, client.client_id))
+            raise
+        return client, secret
+
+    def get(self, client_id: str) -> Client:
+        client = self.clients.get(client_id)
+        if client is None:
+            raise NotFound("no such client")
+        return client
+
+    def list(self) -> list[Client]:
+        return self.clients.list()
+
+    def update(self, client_id: str, changes: dict[str, Any]) -> Client:
+        """Change permissions, scopes, audiences, claims, keys or state."""
+        current = self.get(client_id)
+        unknown = set(changes) - set(MUTABLE_FIELDS)
+        if unknown:
+            raise BadRequest(f"cannot change: {', '.join(sorted(unknown))}")
+        if "state" in changes and changes["state"] not in (CLIENT_ENABLED, CLIENT_DISABLED):
+            raise BadRequest("state must be ENABLED or DISABLED")
+        if "jwks" in changes or "public_key" in changes:
+            if current.auth_method != AUTH_PRIVATE_KEY_JWT:
+                raise BadRequest("jwks and public_key are only for private_key_jwt clients")
+            merged = replace(current, **{k: changes[k] for k in ("jwks", "public_key") if k in changes})
+            problem = validate_key_material(merged.jwks, merged.public_key)
+            if problem:
+                raise BadRequest(problem)
+        updated = self.clients.update(client_id, changes)
+        if updated is None:
+            raise NotFound("no such client")
+        return updated
+
+    def disable(self, client_id: str) -> Client:
+        return self.update(client_id, {"state": CLIENT_DISABLED})
+
+    def rotate_secret(self, client_id: str) -> str:
+        client = self.get(client_id)
+        if client.auth_method not in SECRET_METHODS:
+            raise BadRequest("this client authenticates with private_key_jwt and has no secret")
+        return self._new_secret(client_id)

@@ -1,0 +1,88 @@
+"""Domain errors. Each carries its HTTP status and a safe wire form; app/errors.py renders them."""
+from __future__ import annotations
+
+
+class GatehouseError(Exception):
+    """Base of every error Gatehouse answers to a caller."""
+
+    status: int = 400
+    error: str = "bad_request"
+
+    def __init__(self, description: str = "", *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(description)
+        self.description = description
+        self.headers: dict[str, str] = dict(headers or {})
+
+
+class BadRequest(GatehouseError):
+    status, error = 400, "bad_request"
+
+
+class Unauthenticated(GatehouseError):
+    status, error = 401, "unauthenticated"
+
+
+class Forbidden(GatehouseError):
+    status, error = 403, "forbidden"
+
+
+class NotFound(GatehouseError):
+    status, error = 404, "not_found"
+
+
+class PayloadTooLarge(GatehouseError):
+    status, error = 413, "payload_too_large"
+
+
+class TooManyRequests(GatehouseError):
+    status, error = 429, "too_many_requests"
+
+    def __init__(self, description: str, retry_after: int) -> None:
+        super().__init__(description, headers={"Retry-After": str(max(1, retry_after))})
+        self.retry_after = retry_after
+
+
+class DependencyUnavailable(GatehouseError):
+    """A store or peer needed for this answer is down or timed out: fail closed."""
+
+    status, error = 503, "temporarily_unavailable"
+
+
+class OAuthError(GatehouseError):
+    """RFC 6749 §5.2 error; rendered as {error, error_description} with no-store."""
+
+
+class InvalidRequest(OAuthError):
+    status, error = 400, "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    status, error = 401, "invalid_client"
+
+
+class UnauthorizedClient(OAuthError):
+    status, error = 400, "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    status, error = 400, "unsupported_grant_type"
+
+
+class InvalidScope(OAuthError):
+    status, error = 400, "invalid_scope"
+
+
+class InvalidToken(OAuthError):
+    """RFC 6750 §3.1: the bearer token is missing, malformed, expired or revoked."""
+
+    status, error = 401, "invalid_token"
+
+
+class InsufficientScope(OAuthError):
+    status, error = 403, "insufficient_scope"
+
+
+class InvalidClientMetadata(OAuthError):
+    """RFC 7591 §3.2.2."""
+
+    status, error = 400, "invalid_client_metadata"

@@ -1,0 +1,1 @@
+"""One module per OAuth grant served at /oauth/token."""

@@ -1,0 +1,75 @@
+"""Records that cross the ports: frozen, plain data."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+CLIENT_ENABLED = "ENABLED"
+CLIENT_DISABLED = "DISABLED"
+
+AUTH_SECRET_BASIC = "client_secret_basic"
+AUTH_SECRET_POST = "client_secret_post"
+AUTH_PRIVATE_KEY_JWT = "private_key_jwt"
+AUTH_METHODS = (AUTH_SECRET_BASIC, AUTH_SECRET_POST, AUTH_PRIVATE_KEY_JWT)
+SECRET_METHODS = (AUTH_SECRET_BASIC, AUTH_SECRET_POST)
+
+GRANT_CLIENT_CREDENTIALS = "client_credentials"
+
+
+@dataclass(frozen=True)
+class Client:
+    """A registered machine client (MongoDB `clients`). Holds no secret material."""
+
+    client_id: str
+    name: str
+    auth_method: str
+    scopes: tuple[str, ...] = ()
+    permissions: tuple[str, ...] = ()
+    audience: tuple[str, ...] = ()
+    allowed_custom_claims: dict[str, Any] = field(default_factory=dict)
+    jwks: dict[str, Any] | None = None
+    public_key: str | None = None
+    state: str = CLIENT_ENABLED
+    grant_types: tuple[str, ...] = (GRANT_CLIENT_CREDENTIALS,)
+    created_at: int = 0
+    last_login: int | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.state == CLIENT_ENABLED
+
+    def public_view(self) -> dict[str, Any]:
+        """The client as the admin API shows it (Mia field names)."""
+        return {
+            "clientId": self.client_id,
+            "name": self.name,
+            "authMethod": self.auth_method,
+            "scopes": list(self.scopes),
+            "permissions": list(self.permissions),
+            "audience": list(self.audience),
+            "allowedCustomClaims": dict(self.allowed_custom_claims),
+            "jwks": self.jwks,
+            "publicKey": self.public_key,
+            "state": self.state,
+            "grantTypes": list(self.grant_types),
+            "createdAt": self.created_at,
+            "lastLogin": self.last_login,
+        }
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """What the token endpoint answers (RFC 6749 §5.1)."""
+
+    access_token: str
+    expires_in: int
+    scope: str
+    claims: dict[str, Any]
+
+    def response(self) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "scope": self.scope,
+        }

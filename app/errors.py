@@ -1,0 +1,64 @@
+"""Domain errors -> HTTP answers, in one place.
+
+OAuth endpoints answer RFC 6749 §5.2 JSON with Cache-Control: no-store; the other JSON
+endpoints answer {statusCode, error, message}. Details are logged; the wire gets safe text.
+"""
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from flask import Flask, g, jsonify, request
+from flask.wrappers import Response
+from werkzeug.exceptions import HTTPException
+
+from .core.errors import DependencyUnavailable, GatehouseError
+
+log = logging.getLogger("gatehouse.errors")
+OAUTH_BLUEPRINTS = frozenset({"token"})
+OAUTH_ENDPOINTS = frozenset({"clients.register"})
+
+
+def _is_oauth() -> bool:
+    return request.blueprint in OAUTH_BLUEPRINTS or request.endpoint in OAUTH_ENDPOINTS
+
+
+def render(status: int, code: str, description: str, headers: dict[str, str] | None = None) -> Response:
+    if _is_oauth():
+        body = {"error": code, "error_description": description}
+    else:
+        body = {"statusCode": status, "error": HTTPStatus(status).phrase, "message": description}
+    response = jsonify(body)
+    response.status_code = status
+    response.headers.update(headers or {})
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+def install(app: Flask) -> None:
+    @app.errorhandler(GatehouseError)
+    def _domain(exc: GatehouseError) -> Response:
+        level = logging.WARNING if isinstance(exc, DependencyUnavailable) else logging.INFO
+        log.log(level, "refused", extra={"request_id": g.get("request_id"), "error": exc.error,
+                                         "status": exc.status, "detail": exc.description,
+                                         "cause": type(exc.__cause__).__name__ if exc.__cause__ else None})
+        return render(exc.status, exc.error, exc.description, exc.headers)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        code = "invalid_request" if _is_oauth() and status < 500 else HTTPStatus(status).phrase.lower().replace(" ", "_")
+        messages = {413: "request body is too large", 404: "no such resource",
+                    405: "method not allowed", 400: "malformed request"}
+        response = render(status, code, messages.get(status, HTTPStatus(status).phrase))
+        valid = getattr(exc, "valid_methods", None)
+        if status == 405 and valid:
+            response.headers["Allow"] = ", ".join(valid)
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        # The one catch-all: log with the traceback, answer 500, never leak the detail.
+        log.exception("unhandled error", extra={"request_id": g.get("request_id")})
+        return render(500, "server_error", "internal error")

@@ -1,0 +1,88 @@
+"""Per-process clients and core services, built after the gunicorn fork (preload_app = False)
+and kept in app.extensions["gatehouse"]."""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from flask import current_app
+
+from .adapters import mongo, redis_store
+from .core.client_auth import ClientAuthenticator
+from .core.clients import ClientRegistry
+from .core.errors import DependencyUnavailable
+from .core.machine_tokens import TokenService
+from .settings import Settings
+
+log = logging.getLogger("gatehouse.services")
+
+
+@dataclass
+class Lifecycle:
+    """Set when SIGTERM arrives: /-/ready answers 503 during DELAY_SHUTDOWN_SECONDS."""
+
+    shutting_down: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    registry: ClientRegistry
+    tokens: TokenService
+    checks: dict[str, Callable[[], None]]
+    lifecycle: Lifecycle
+    on_ready: Callable[[], None] = lambda: None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def dependency_status(self) -> dict[str, str]:
+        """Ping every store; 'up' or 'down' for each."""
+        status = {}
+        for name, check in self.checks.items():
+            try:
+                check()
+                status[name] = "up"
+            except DependencyUnavailable:
+                status[name] = "down"
+        return status
+
+
+def build_services(settings: Settings,
+                   on_auth_failure: Callable[[str], None] | None = None,
+                   on_issue: Callable[[str, str], None] | None = None) -> Services:
+    db = mongo.connect(settings.mongodb_url, settings.mongodb_database, settings.mongodb_timeout_ms)
+    clients = mongo.MongoClients(db)
+    secrets = mongo.MongoCredentials(db)
+    redis_client = redis_store.connect(settings.redis)
+    limiter = redis_store.RedisRateLimiter(redis_client, settings.auth_failure_limit,
+                                           settings.auth_failure_window_seconds)
+    authenticator = ClientAuthenticator(
+        settings.client_auth(), clients, secrets, redis_store.RedisReplayGuard(redis_client),
+        limiter, on_failure=on_auth_failure)
+    tokens = TokenService(settings.client_credentials(), settings.keys, authenticator,
+                          redis_store.RedisRevocations(redis_client), settings.admin_token,
+                          on_issue=on_issue)
+    registry = ClientRegistry(clients, secrets, settings.client_id_hash_salt,
+                              settings.client_secret_hash_cost)
+    indexes = {"done": False}
+
+    def ensure_indexes() -> None:
+        # Retried from /-/ready when MongoDB was down at start-up.
+        if not indexes["done"]:
+            clients.ensure_indexes()
+            indexes["done"] = True
+
+    try:
+        ensure_indexes()
+    except DependencyUnavailable:
+        log.error("MongoDB unreachable at start-up; indexes will be created when it is back")
+    return Services(settings=settings, registry=registry, tokens=tokens,
+                    checks={"mongodb": clients.ping, "redis": limiter.ping},
+                    lifecycle=Lifecycle(), on_ready=ensure_indexes,
+                    extra={"redis": redis_client, "mongo": db})
+
+
+def services() -> Services:
+    """The current process's services (inside a request or app context)."""
+    return current_app.extensions["gatehouse"]  # type: ignore[no-any-return]

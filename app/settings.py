@@ -1,0 +1,389 @@
+"""Configuration: one config file (JSON or YAML) plus environment variables, validated once
+into frozen settings. The only module that reads os.environ or the config file.
+
+Environment variables override the file. Mia-Platform's variable names are accepted (SPEC §9).
+A bad configuration raises ConfigError with one line per problem, naming the key; values of
+secret keys never appear in messages.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from .adapters.redis_store import RedisConfig
+from .core.client_auth import ClientAuthConfig
+from .core.grants.client_credentials import ClientCredentialsConfig
+from .core.keys import KeyLoadError, KeySet, load_private_key, load_verification_key
+
+NAME = "gatehouse"
+VERSION = "0.1.0"
+CONFIG_FILE_ENV = "GATEHOUSE_CONFIG"
+
+# key in the config file -> environment variable names (first is the documented one).
+ENV_NAMES: dict[str, tuple[str, ...]] = {
+    "http_port": ("HTTP_PORT",),
+    "log_level": ("LOG_LEVEL",),
+    "service_prefix": ("SERVICE_PREFIX",),
+    "delay_shutdown_seconds": ("DELAY_SHUTDOWN_SECONDS",),
+    "mongodb_url": ("MONGODB_URL", "CREDENTIALS_MONGODB_URL"),
+    "mongodb_database": ("MONGODB_DATABASE", "MONGODB_CREDENTIALS_DATABASE_NAME"),
+    "mongodb_timeout_ms": ("MONGODB_TIMEOUT_MS",),
+    "redis_url": ("REDIS_URL",),
+    "redis_hosts": ("REDIS_HOSTS",),
+    "redis_mode": ("REDIS_MODE",),
+    "redis_master_name": ("REDIS_MASTER_NAME",),
+    "redis_username": ("REDIS_USERNAME",),
+    "redis_password": ("REDIS_PASSWORD",),
+    "redis_tls": ("REDIS_TLS",),
+    "redis_tls_cacert": ("REDIS_TLS_CACERT",),
+    "redis_timeout_seconds": ("REDIS_TIMEOUT_SECONDS",),
+    "private_key_path": ("PRIVATE_RSA_KEY_FILE_PATH", "PRIVATE_KEY_FILE_PATH"),
+    "private_key_password": ("PRIVATE_KEY_PASSWORD",),
+    "private_key_id": ("PRIVATE_RSA_KEY_ID", "PRIVATE_KEY_ID"),
+    "verification_keys": ("VERIFICATION_KEYS",),
+    "client_id_hash_salt": ("CLIENT_ID_HASH_SALT",),
+    "client_secret_hash_cost": ("CLIENT_SECRET_HASH_COST",),
+    "jwt_issuer": ("JWT_ISSUER", "MIA_JWT_ISSUER"),
+    "jwt_expires_in": ("JWT_EXPIRES_IN", "MIA_JWT_EXPIRES_IN"),
+    "public_url": ("PUBLIC_URL",),
+    "clock_skew_seconds": ("CLOCK_SKEW_SECONDS",),
+    "max_assertion_lifetime_seconds": ("MAX_ASSERTION_LIFETIME_SECONDS",),
+    "accepted_audiences": ("ACCEPTED_AUDIENCES",),
+    "required_audience_in_token_request": ("REQUIRED_AUDIENCE_IN_TOKEN_REQUEST",),
+    "openid_config_path": ("OPENID_CONFIG_PATH",),
+    "scopes_supported": ("SCOPES_SUPPORTED",),
+    "admin_token": ("ADMIN_TOKEN",),
+    "open_registration": ("OPEN_REGISTRATION",),
+    "auth_failure_limit": ("AUTH_FAILURE_LIMIT",),
+    "auth_failure_window_seconds": ("AUTH_FAILURE_WINDOW_SECONDS",),
+    "max_body_bytes": ("MAX_BODY_BYTES",),
+    "metrics_dir": ("PROMETHEUS_MULTIPROC_DIR",),
+    "trusted_proxy_count": ("TRUSTED_PROXY_COUNT",),
+}
+SECRET_KEYS = frozenset({"redis_password", "private_key_password", "client_id_hash_salt",
+                         "admin_token", "mongodb_url", "redis_url"})
+# OpenID Connect Discovery 1.0 §3 fields a served configuration file must have.
+REQUIRED_DISCOVERY_FIELDS = ("issuer", "token_endpoint", "jwks_uri", "response_types_supported",
+                             "subject_types_supported", "id_token_signing_alg_values_supported")
+HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+
+
+class ConfigError(Exception):
+    """Start-up refused; `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class CommaList(fields.Field):
+    """A list in the file, a comma-separated string in the environment."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
+        if isinstance(value, str):
+            items = [v.strip() for v in value.split(",")]
+            return [v for v in items if v]
+        if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
+            return list(value)
+        raise ValidationError("must be a list of non-empty strings or a comma-separated string")
+
+
+class VerificationKeys(fields.Field):
+    """Retired keys kept for verification: [{kid, path}] in the file, `kid=path,...` in env."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        if isinstance(value, str):
+            pairs = [p.strip() for p in value.split(",") if p.strip()]
+            if any("=" not in p for p in pairs):
+                raise ValidationError("must be kid=path pairs separated by commas")
+            return [tuple(p.split("=", 1)) for p in pairs]  # type: ignore[misc]
+        if isinstance(value, list) and all(
+                isinstance(v, dict) and set(v) == {"kid", "path"}
+                and all(isinstance(x, str) and x for x in v.values()) for v in value):
+            return [(v["kid"], v["path"]) for v in value]
+        raise ValidationError("must be a list of {kid, path} objects")
+
+
+def _url(schemes: set[str]) -> validate.Validator:
+    return validate.URL(schemes=schemes, require_tld=False, error="must be a URL ({schemes})")
+
+
+class SettingsSchema(Schema):
+    http_port = fields.Integer(load_default=3000, validate=validate.Range(1, 65535))
+    log_level = fields.String(load_default="info", validate=validate.OneOf(
+        ["trace", "debug", "info", "warn", "warning", "error", "fatal", "silent"]))
+    service_prefix = fields.String(load_default="", validate=validate.Regexp(
+        r"^(/[A-Za-z0-9._~\-]+)*$", error="must be empty or like /path/segment, no trailing slash"))
+    delay_shutdown_seconds = fields.Integer(load_default=10, validate=validate.Range(0, 300))
+    mongodb_url = fields.String(required=True, validate=validate.Regexp(
+        r"^mongodb(\+srv)?://", error="must start with mongodb:// or mongodb+srv://"))
+    mongodb_database = fields.String(load_default=None, validate=validate.Regexp(
+        r"^[A-Za-z0-9_\-]{1,63}$", error="must be a database name"))
+    mongodb_timeout_ms = fields.Integer(load_default=2000, validate=validate.Range(100, 60000))
+    redis_url = fields.String(load_default=None, validate=validate.Regexp(
+        r"^(redis|rediss|unix)://", error="must start with redis://, rediss:// or unix://"))
+    redis_hosts = CommaList(load_default=list)
+    redis_mode = fields.String(load_default="normal", validate=validate.OneOf(["normal", "sentinel"]))
+    redis_master_name = fields.String(load_default=None)
+    redis_username = fields.String(load_default=None)
+    redis_password = fields.String(load_default=None)
+    redis_tls = fields.Boolean(load_default=False)
+    redis_tls_cacert = fields.String(load_default=None)
+    redis_timeout_seconds = fields.Float(load_default=1.0, validate=validate.Range(0.05, 30))
+    private_key_path = fields.String(required=True)
+    private_key_password = fields.String(load_default=None)
+    private_key_id = fields.String(required=True, validate=validate.Regexp(
+        r"^[A-Za-z0-9._\-]{1,128}$", error="must be 1-128 characters of A-Z a-z 0-9 . _ -"))
+    verification_keys = VerificationKeys(load_default=list)
+    client_id_hash_salt = fields.String(required=True, validate=validate.Length(
+        min=16, error="must be at least 16 characters"))
+    client_secret_hash_cost = fields.Integer(load_default=10, validate=validate.Range(4, 16))
+    jwt_issuer = fields.String(required=True, validate=validate.Length(min=1, max=512))
+    jwt_expires_in = fields.Integer(load_default=3600, validate=validate.Range(30, 86400))
+    public_url = fields.String(load_default=None, validate=_url({"http", "https"}))
+    clock_skew_seconds = fields.Integer(load_default=30, validate=validate.Range(0, 300))
+    max_assertion_lifetime_seconds = fields.Integer(load_default=300, validate=validate.Range(30, 3600))
+    accepted_audiences = CommaList(load_default=list)
+    required_audience_in_token_request = fields.Boolean(load_default=False)
+    openid_config_path = fields.String(load_default=None)
+    scopes_supported = CommaList(load_default=list)
+    admin_token = fields.String(load_default=None, validate=validate.Length(
+        min=32, error="must be at least 32 characters"))
+    open_registration = fields.Boolean(load_default=False)
+    auth_failure_limit = fields.Integer(load_default=10, validate=validate.Range(1, 100000))
+    auth_failure_window_seconds = fields.Integer(load_default=300, validate=validate.Range(1, 86400))
+    max_body_bytes = fields.Integer(load_default=16384, validate=validate.Range(1024, 10 * 1024 * 1024))
+    metrics_dir = fields.String(load_default=None)
+    trusted_proxy_count = fields.Integer(load_default=0, validate=validate.Range(0, 5))
+
+    @validates_schema
+    def _redis(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data.get("redis_url") and not data.get("redis_hosts"):
+            raise ValidationError("set REDIS_URL or REDIS_HOSTS", "redis_hosts")
+        bad = [h for h in data.get("redis_hosts", []) if not HOST_PORT.match(h)]
+        if bad:
+            raise ValidationError("each entry must be host:port", "redis_hosts")
+        if data.get("redis_mode") == "sentinel":
+            if not data.get("redis_master_name"):
+                raise ValidationError("required when REDIS_MODE is sentinel", "redis_master_name")
+            if not data.get("redis_hosts"):
+                raise ValidationError("sentinel mode needs the sentinels' host:port list",
+                                      "redis_hosts")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated, frozen configuration plus what was loaded from files (keys, discovery)."""
+
+    http_port: int
+    log_level: str
+    service_prefix: str
+    delay_shutdown_seconds: int
+    mongodb_url: str = field(repr=False)
+    mongodb_database: str | None
+    mongodb_timeout_ms: int
+    redis: RedisConfig = field(repr=False)
+    keys: KeySet = field(repr=False)
+    client_id_hash_salt: bytes = field(repr=False)
+    client_secret_hash_cost: int
+    jwt_issuer: str
+    jwt_expires_in: int
+    public_url: str
+    clock_skew_seconds: int
+    max_assertion_lifetime_seconds: int
+    accepted_audiences: tuple[str, ...]
+    required_audience_in_token_request: bool
+    discovery_document: dict[str, Any] | None
+    scopes_supported: tuple[str, ...]
+    admin_token: str | None = field(repr=False)
+    open_registration: bool
+    auth_failure_limit: int
+    auth_failure_window_seconds: int
+    max_body_bytes: int
+    metrics_dir: str | None
+    trusted_proxy_count: int
+
+    def url(self, path: str) -> str:
+        """Public URL of one of our endpoints (under SERVICE_PREFIX)."""
+        return f"{self.public_url}{self.service_prefix}{path}"
+
+    @property
+    def token_endpoint(self) -> str:
+        return self.url("/oauth/token")
+
+    def client_auth(self) -> ClientAuthConfig:
+        return ClientAuthConfig(
+            issuer=self.jwt_issuer, token_endpoint=self.token_endpoint,
+            id_hash_salt=self.client_id_hash_salt, secret_hash_cost=self.client_secret_hash_cost,
+            clock_skew=self.clock_skew_seconds,
+            max_assertion_lifetime=self.max_assertion_lifetime_seconds,
+            failure_limit=self.auth_failure_limit, failure_window=self.auth_failure_window_seconds)
+
+    def client_credentials(self) -> ClientCredentialsConfig:
+        return ClientCredentialsConfig(
+            issuer=self.jwt_issuer, expires_in=self.jwt_expires_in,
+            accepted_audiences=self.accepted_audiences,
+            require_audience=self.required_audience_in_token_request)
+
+
+def _read_file(path: str) -> dict[str, Any]:
+    label = f"{CONFIG_FILE_ENV} ({path})"
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{label}: cannot read the file ({exc.strerror})"]) from exc
+    try:
+        data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError([f"{label}: not valid JSON at line {exc.lineno} column {exc.colno}"]) from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        raise ConfigError([f"{label}: not valid YAML{where}"]) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{label}: must hold a mapping of settings"])
+    return data
+
+
+def _labels(file_path: str | None, file_data: Mapping[str, Any],
+            env_used: Mapping[str, str]) -> dict[str, str]:
+    labels = {}
+    for key, names in ENV_NAMES.items():
+        if key in env_used:
+            labels[key] = env_used[key]
+        elif key in file_data and file_path:
+            labels[key] = f"{file_path}: {key}"
+        else:
+            labels[key] = f"{names[0]} ({key})"
+    return labels
+
+
+def _flatten(messages: Any) -> list[str]:
+    if isinstance(messages, dict):
+        return [m for v in messages.values() for m in _flatten(v)]
+    if isinstance(messages, list):
+        return [m for v in messages for m in _flatten(v)]
+    return [str(messages)]
+
+
+def _load_keys(data: dict[str, Any], labels: dict[str, str]) -> tuple[KeySet | None, list[str]]:
+    problems: list[str] = []
+    password = data.get("private_key_password")
+    try:
+        pem = Path(data["private_key_path"]).read_bytes()
+        active = load_private_key(pem, password.encode() if password else None,
+                                  data["private_key_id"])
+    except OSError as exc:
+        return None, [f"{labels['private_key_path']}: cannot read the key file ({exc.strerror})"]
+    except KeyLoadError as exc:
+        label = labels["private_key_password"] if "password" in str(exc) else labels["private_key_path"]
+        return None, [f"{label}: {exc}"]
+    retired = []
+    for kid, path in data.get("verification_keys", []):
+        try:
+            retired.append(load_verification_key(Path(path).read_bytes(), kid))
+        except OSError as exc:
+            problems.append(f"{labels['verification_keys']}: key {kid}: cannot read {path} ({exc.strerror})")
+        except KeyLoadError as exc:
+            problems.append(f"{labels['verification_keys']}: key {kid}: {exc}")
+    if problems:
+        return None, problems
+    try:
+        return KeySet(active, tuple(retired)), []
+    except KeyLoadError as exc:
+        return None, [f"{labels['verification_keys']}: {exc}"]
+
+
+def _load_discovery(path: str | None, label: str) -> tuple[dict[str, Any] | None, list[str]]:
+    if not path:
+        return None, []
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        return None, [f"{label}: cannot read {path} ({exc.strerror})"]
+    except json.JSONDecodeError as exc:
+        return None, [f"{label}: {path} is not valid JSON (line {exc.lineno})"]
+    if not isinstance(doc, dict):
+        return None, [f"{label}: {path} must hold a JSON object"]
+    missing = [f for f in REQUIRED_DISCOVERY_FIELDS if f not in doc]
+    if missing:
+        return None, [f"{label}: {path} lacks required fields: {', '.join(missing)}"]
+    return doc, []
+
+
+def load_settings(environ: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Build the settings from GATEHOUSE_CONFIG + environment (+ overrides, for tests)."""
+    env = os.environ if environ is None else environ
+    file_path = env.get(CONFIG_FILE_ENV) or None
+    file_data = _read_file(file_path) if file_path else {}
+    unknown = sorted(k for k in file_data if k not in ENV_NAMES)
+    raw: dict[str, Any] = dict(file_data)
+    env_used: dict[str, str] = {}
+    for key, names in ENV_NAMES.items():
+        for name in names:
+            if env.get(name, "") != "":
+                raw[key], env_used[key] = env[name], name
+                break
+    raw.update(overrides or {})
+    labels = _labels(file_path, file_data, env_used)
+    problems = [f"{file_path}: {k}: unknown setting" for k in unknown]
+    for k in unknown:
+        raw.pop(k)
+    try:
+        data = SettingsSchema().load(raw)
+    except ValidationError as exc:
+        for key, messages in sorted(exc.normalized_messages().items()):
+            label = labels.get(key, key)
+            problems.extend(f"{label}: {m}" for m in _flatten(messages))
+        raise ConfigError(problems) from None
+    keys, key_problems = _load_keys(data, labels)
+    discovery, discovery_problems = _load_discovery(data["openid_config_path"],
+                                                    labels["openid_config_path"])
+    problems += key_problems + discovery_problems
+    if data["redis_tls_cacert"] and not Path(data["redis_tls_cacert"]).is_file():
+        problems.append(f"{labels['redis_tls_cacert']}: no such file")
+    if problems:
+        raise ConfigError(problems)
+    assert keys is not None
+    hosts = tuple((h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1])) for h in data["redis_hosts"])
+    public_url = data["public_url"] or (
+        data["jwt_issuer"] if re.match(r"^https?://", data["jwt_issuer"])
+        else f"http://127.0.0.1:{data['http_port']}")
+    return Settings(
+        http_port=data["http_port"], log_level=data["log_level"],
+        service_prefix=data["service_prefix"],
+        delay_shutdown_seconds=data["delay_shutdown_seconds"],
+        mongodb_url=data["mongodb_url"], mongodb_database=data["mongodb_database"],
+        mongodb_timeout_ms=data["mongodb_timeout_ms"],
+        redis=RedisConfig(mode=data["redis_mode"], url=data["redis_url"], hosts=hosts,
+                          master_name=data["redis_master_name"],
+                          username=data["redis_username"], password=data["redis_password"],
+                          tls=data["redis_tls"], tls_cacert=data["redis_tls_cacert"],
+                          timeout_seconds=data["redis_timeout_seconds"]),
+        keys=keys,
+        client_id_hash_salt=data["client_id_hash_salt"].encode("utf-8"),
+        client_secret_hash_cost=data["client_secret_hash_cost"],
+        jwt_issuer=data["jwt_issuer"], jwt_expires_in=data["jwt_expires_in"],
+        public_url=public_url.rstrip("/"),
+        clock_skew_seconds=data["clock_skew_seconds"],
+        max_assertion_lifetime_seconds=data["max_assertion_lifetime_seconds"],
+        accepted_audiences=tuple(data["accepted_audiences"]),
+        required_audience_in_token_request=data["required_audience_in_token_request"],
+        discovery_document=discovery,
+        scopes_supported=tuple(data["scopes_supported"]),
+        admin_token=data["admin_token"], open_registration=data["open_registration"],
+        auth_failure_limit=data["auth_failure_limit"],
+        auth_failure_window_seconds=data["auth_failure_window_seconds"],
+        max_body_bytes=data["max_body_bytes"], metrics_dir=data["metrics_dir"],
+        trusted_proxy_count=data["trusted_proxy_count"],
+    )
