@@ -320,6 +320,11 @@ def _load_discovery(path: str | None, label: str) -> tuple[dict[str, Any] | None
     return doc, []
 
 
+def process_environ() -> dict[str, str]:
+    """A copy of the process environment, for the CLI and the dev runner."""
+    return dict(os.environ)
+
+
 def load_settings(environ: Mapping[str, str] | None = None,
                   overrides: Mapping[str, Any] | None = None) -> Settings:
     """Build the settings from GATEHOUSE_CONFIG + environment (+ overrides, for tests)."""

@@ -1,0 +1,180 @@
+"""The `gatehouse` command: keys, clients, config check, assertion helper, embedded dev run."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .core import tokens
+from .core.client_auth import ASSERTION_TYPE
+from .core.errors import GatehouseError
+from .core.keys import KeyLoadError, generate_private_key_pem, load_private_key, public_pem
+from .settings import CONFIG_FILE_ENV, ConfigError, load_settings, process_environ
+
+DEFAULT_DEV_CONFIG = Path("var/gatehouse.yaml")
+
+
+def _environ(config: str | None) -> dict[str, str]:
+    env = process_environ()
+    if config:
+        env[CONFIG_FILE_ENV] = config
+    elif CONFIG_FILE_ENV not in env and DEFAULT_DEV_CONFIG.is_file():
+        env[CONFIG_FILE_ENV] = str(DEFAULT_DEV_CONFIG)
+    return env
+
+
+def _registry(config: str | None) -> Any:
+    from .services import build_services
+    try:
+        settings = load_settings(_environ(config))
+    except ConfigError as exc:
+        raise click.ClickException("configuration refused:\n  - " + "\n  - ".join(exc.problems))
+    return build_services(settings).registry
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2))
+
+
+@click.group()
+def main() -> None:
+    """Gatehouse identity service."""
+
+
+@main.group()
+def keys() -> None:
+    """Signing keys."""
+
+
+@keys.command("generate")
+@click.option("--type", "kind", type=click.Choice(["rsa", "ec"]), default="rsa", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="PEM file to write")
+@click.option("--kid", default=None, help="key id to report (default: derived from the key)")
+@click.option("--password-env", default=None, help="encrypt with the password in this env var")
+def keys_generate(kind: str, out: str, kid: str | None, password_env: str | None) -> None:
+    """Write a new private key (and its public half next to it as <out>.pub)."""
+    password = process_environ().get(password_env, "").encode() if password_env else None
+    if password_env and not password:
+        raise click.ClickException(f"{password_env} is empty")
+    pem = generate_private_key_pem(kind, password)
+    path = Path(out)
+    if path.exists():
+        raise click.ClickException(f"{out} exists; refusing to overwrite a key")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pem)
+    public = public_pem(pem, password)
+    Path(f"{out}.pub").write_bytes(public)
+    kid = kid or hashlib.sha256(public).hexdigest()[:16]
+    key = load_private_key(pem, password, kid)
+    click.echo(json.dumps({"path": str(path), "public": f"{out}.pub", "kid": kid, "alg": key.alg}))
+
+
+@main.group()
+def clients() -> None:
+    """Client registry (same store as the HTTP admin API)."""
+
+
+@clients.command("create")
+@click.option("--name", required=True)
+@click.option("--auth-method", type=click.Choice(["client_secret_basic", "client_secret_post",
+                                                  "private_key_jwt"]), default="client_secret_basic")
+@click.option("--scope", multiple=True, help="allowed scope (repeatable)")
+@click.option("--permission", multiple=True, help="permission (repeatable)")
+@click.option("--audience", multiple=True, help="allowed audience (repeatable)")
+@click.option("--public-key-file", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--config", default=None, help="config file (default: $GATEHOUSE_CONFIG)")
+def clients_create(name: str, auth_method: str, scope: tuple[str, ...], permission: tuple[str, ...],
+                   audience: tuple[str, ...], public_key_file: str | None, config: str | None) -> None:
+    """Register a client; prints its id and (once) its secret."""
+    from .blueprints.clients import registration_response
+    meta = {"name": name, "auth_method": auth_method, "scopes": list(scope),
+            "permissions": list(permission), "audience": list(audience),
+            "public_key": Path(public_key_file).read_text() if public_key_file else None}
+    try:
+        client, secret = _registry(config).register(meta)
+    except GatehouseError as exc:
+        raise click.ClickException(exc.description)
+    _echo_json(registration_response(client, secret))
+
+
+@clients.command("list")
+@click.option("--config", default=None)
+def clients_list(config: str | None) -> None:
+    _echo_json([c.public_view() for c in _registry(config).list()])
+
+
+def _one_client_command(name: str, help_text: str, action: str) -> None:
+    @clients.command(name, help=help_text)
+    @click.argument("client_id")
+    @click.option("--config", default=None)
+    def command(client_id: str, config: str | None) -> None:
+        try:
+            registry = _registry(config)
+            if action == "rotate":
+                _echo_json({"client_id": client_id, "client_secret": registry.rotate_secret(client_id)})
+            else:
+                _echo_json(getattr(registry, action)(client_id).public_view())
+        except GatehouseError as exc:
+            raise click.ClickException(exc.description)
+
+
+_one_client_command("show", "Show one client.", "get")
+_one_client_command("disable", "Disable a client (its tokens are refused at the token endpoint).", "disable")
+_one_client_command("rotate-secret", "Issue a new secret; the old one stops working.", "rotate")
+
+
+@main.command("check-config")
+@click.option("--config", default=None)
+def check_config(config: str | None) -> None:
+    """Validate the configuration and exit 0, or list every problem and exit 2."""
+    try:
+        settings = load_settings(_environ(config))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"  - {problem}", err=True)
+        sys.exit(2)
+    click.echo(f"configuration OK (issuer {settings.jwt_issuer}, key {settings.keys.active.kid})")
+
+
+@main.command("assertion")
+@click.option("--client-id", required=True)
+@click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False), required=True)
+@click.option("--audience", required=True, help="the token endpoint URL or the issuer")
+@click.option("--kid", default=None)
+@click.option("--lifetime", type=int, default=60, show_default=True)
+def assertion(client_id: str, key_file: str, audience: str, kid: str | None, lifetime: int) -> None:
+    """Print a signed private_key_jwt client assertion (RFC 7523) for curl."""
+    try:
+        key = load_private_key(Path(key_file).read_bytes(), None, kid or "")
+    except KeyLoadError as exc:
+        raise click.ClickException(str(exc))
+    now = int(time.time())
+    claims = {"iss": client_id, "sub": client_id, "aud": audience, "iat": now,
+              "exp": now + lifetime, "jti": tokens.new_jti()}
+    from jose import jwt
+    headers = {"kid": kid} if kid else {}
+    click.echo(jwt.encode(claims, key.private, algorithm=key.alg, headers=headers))
+
+
+@main.command("dev")
+@click.option("--port", type=int, default=3000, show_default=True)
+@click.option("--redis-port", type=int, default=6380, show_default=True)
+@click.option("--mongo-port", type=int, default=27018, show_default=True)
+@click.option("--var-dir", default="var", show_default=True)
+@click.option("--workers", type=int, default=2, show_default=True)
+def dev(port: int, redis_port: int, mongo_port: int, var_dir: str, workers: int) -> None:
+    """Run everything on embedded defaults (Redis, MongoDB-wire server, key) for development."""
+    from .dev import run
+    sys.exit(run(port=port, redis_port=redis_port, mongo_port=mongo_port,
+                 var_dir=Path(var_dir), workers=workers, environ=process_environ()))
+
+
+__all__ = ["main", "ASSERTION_TYPE"]

@@ -1,0 +1,71 @@
+"""gunicorn settings for Gatehouse.
+
+Worker model: sync workers, 2 per core by default (GUNICORN_WORKERS). Sync keeps the p99
+tail low under saturation; the benchmark suite (bench/) is where this choice gets measured.
+preload_app stays False: a MongoClient must not cross a fork, so every worker builds its own
+clients in create_app().
+"""
+import os
+import signal
+import shutil
+import tempfile
+import threading
+
+from prometheus_client import multiprocess
+
+bind = f"{os.environ.get('GATEHOUSE_BIND', '127.0.0.1')}:{os.environ.get('HTTP_PORT', '3000')}"
+workers = int(os.environ.get("GUNICORN_WORKERS", str(2 * (os.cpu_count() or 1))))
+worker_class = "sync"
+preload_app = False
+timeout = 30
+keepalive = 5
+# Bounded request lines and headers (SPEC §10); bodies are bounded by MAX_BODY_BYTES in the app.
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+# DELAY_SHUTDOWN_SECONDS: /-/ready answers 503 for that long after SIGTERM while requests are
+# still served (so load balancers stop sending), then in-flight requests finish.
+delay_shutdown = int(os.environ.get("DELAY_SHUTDOWN_SECONDS", "10"))
+graceful_timeout = delay_shutdown + 30
+accesslog = None  # Gatehouse writes its own JSON access log with the request id
+control_socket_disable = True  # no admin socket in ~/.gunicorn; signals are enough
+errorlog = "-"
+
+# Metrics from every worker are aggregated from this directory (prometheus multiprocess mode).
+metrics_dir = os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), f"gatehouse-metrics-{os.getpid()}"))
+
+
+def on_starting(server):
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    os.makedirs(metrics_dir, exist_ok=True)
+
+
+def child_exit(server, worker):
+    multiprocess.mark_process_dead(worker.pid, metrics_dir)
+
+
+def on_exit(server):
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def post_worker_init(worker):
+    """Replace the worker's SIGTERM handling: go not-ready first, stop after the delay."""
+    lifecycle = worker.wsgi.extensions["gatehouse"].lifecycle
+    delay = worker.wsgi.extensions["gatehouse"].settings.delay_shutdown_seconds
+
+    def stop_now():
+        worker.alive = False
+        os.write(worker.PIPE[1], b"1")  # wake the worker's select() so it exits promptly
+
+    def on_term(signum, frame):
+        if lifecycle.shutting_down.is_set():
+            return
+        lifecycle.shutting_down.set()
+        worker.log.info("SIGTERM: not ready now, stopping in %ss", delay)
+        timer = threading.Timer(delay, stop_now)
+        timer.daemon = True
+        timer.start()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.siginterrupt(signal.SIGTERM, False)
