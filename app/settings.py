@@ -20,7 +20,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from .adapters.redis_store import RedisConfig
 from .core.client_auth import ClientAuthConfig
 from .core.grants.client_credentials import ClientCredentialsConfig
-from .core.keys import KeyLoadError, KeySet, load_private_key, load_verification_key
+from .core.keys import (KeyLoadError, KeyPasswordError, KeySet, load_private_key,
+                        load_verification_key)
 
 NAME = "gatehouse"
 VERSION = "0.1.0"
@@ -112,7 +113,8 @@ class VerificationKeys(fields.Field):
 
 
 def _url(schemes: set[str]) -> validate.Validator:
-    return validate.URL(schemes=schemes, require_tld=False, error="must be a URL ({schemes})")
+    names = "/".join(sorted(schemes))
+    return validate.URL(schemes=schemes, require_tld=False, error=f"must be a URL ({names})")
 
 
 class SettingsSchema(Schema):
@@ -285,7 +287,7 @@ def _load_keys(data: dict[str, Any], labels: dict[str, str]) -> tuple[KeySet | N
     except OSError as exc:
         return None, [f"{labels['private_key_path']}: cannot read the key file ({exc.strerror})"]
     except KeyLoadError as exc:
-        label = labels["private_key_password"] if "password" in str(exc) else labels["private_key_path"]
+        label = labels["private_key_password" if isinstance(exc, KeyPasswordError) else "private_key_path"]
         return None, [f"{label}: {exc}"]
     retired = []
     for kid, path in data.get("verification_keys", []):

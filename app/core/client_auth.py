@@ -217,6 +217,8 @@ class ClientAuthenticator:
         exp, iat, nbf = claims.get("exp"), claims.get("iat"), claims.get("nbf")
         if not isinstance(exp, (int, float)) or isinstance(exp, bool):
             raise InvalidClient("client_assertion exp must be a number")
+        if exp <= now - skew:
+            raise InvalidClient("client_assertion has expired")
         if exp > now + self.cfg.max_assertion_lifetime + skew:
             raise InvalidClient("client_assertion exp is too far in the future")
         for name, value in (("iat", iat), ("nbf", nbf)):

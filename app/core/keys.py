@@ -21,6 +21,10 @@ class KeyLoadError(ValueError):
     """A key file could not be used; the message is safe to print (no key material)."""
 
 
+class KeyPasswordError(KeyLoadError):
+    """The key's password is missing, wrong, or given for an unencrypted key."""
+
+
 @dataclass(frozen=True)
 class SigningKey:
     kid: str
@@ -50,13 +54,17 @@ def _public_jwk(public: Key, kid: str, alg: str) -> dict[str, Any]:
 
 def load_private_key(pem: bytes, password: bytes | None, kid: str) -> SigningKey:
     """Parse a PEM private key; the password decrypts it when it is encrypted."""
+    encrypted = b"ENCRYPTED" in pem
     try:
         key = serialization.load_pem_private_key(pem, password=password or None)
     except TypeError as exc:
         # cryptography raises TypeError for "password given but key not encrypted" and back.
-        raise KeyLoadError("password does not match the key's encryption") from exc
+        raise KeyPasswordError("the key is encrypted and needs a password" if encrypted
+                               else "a password was given but the key is not encrypted") from exc
     except ValueError as exc:
-        raise KeyLoadError("not a readable PEM private key, or wrong password") from exc
+        if encrypted and password:
+            raise KeyPasswordError("wrong password for the encrypted key") from exc
+        raise KeyLoadError("not a readable PEM private key") from exc
     alg = _algorithm_for(key)
     private = jwk.construct(key, alg)
     public = private.public_key()

@@ -1,0 +1,125 @@
+"""Fixtures in flaskr's style: real Redis and MongoDB-wire servers, an app, a client, helpers."""
+from __future__ import annotations
+
+import base64
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import pymongo
+import pytest
+import redis
+
+from app import create_app
+from app.core.keys import generate_private_key_pem, public_pem
+from app.settings import Settings, load_settings
+from tests.servers import MongoServer, RedisServer
+
+ADMIN_TOKEN = "admin-" + "x" * 40
+ISSUER = "https://gatehouse.test"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoServer]:
+    server = MongoServer(tmp_path_factory.mktemp("mongo"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def key_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Signing keys: an RSA key (active), an EC key, and a retired RSA key."""
+    folder = tmp_path_factory.mktemp("keys")
+    files = {}
+    for name, kind in (("rsa", "rsa"), ("ec", "ec"), ("old", "rsa")):
+        pem = generate_private_key_pem(kind)
+        (folder / f"{name}.pem").write_bytes(pem)
+        (folder / f"{name}.pub").write_bytes(public_pem(pem))
+        files[name] = folder / f"{name}.pem"
+        files[f"{name}.pub"] = folder / f"{name}.pub"
+    return files
+
+
+@pytest.fixture
+def env(redis_server: RedisServer, mongo_server: MongoServer, key_files: dict[str, Path]) -> dict[str, str]:
+    """Environment for one test: its own MongoDB database, an empty Redis."""
+    redis.Redis.from_url(redis_server.url).flushdb()
+    return {
+        "MONGODB_URL": f"{mongo_server.url}/t{uuid.uuid4().hex[:12]}",
+        "REDIS_URL": redis_server.url,
+        "PRIVATE_RSA_KEY_FILE_PATH": str(key_files["rsa"]),
+        "PRIVATE_RSA_KEY_ID": "test-rsa",
+        "CLIENT_ID_HASH_SALT": "salt-" + "s" * 20,
+        "CLIENT_SECRET_HASH_COST": "4",
+        "MIA_JWT_ISSUER": ISSUER,
+        "ADMIN_TOKEN": ADMIN_TOKEN,
+        "DELAY_SHUTDOWN_SECONDS": "0",
+        "LOG_LEVEL": "error",
+        "MONGODB_TIMEOUT_MS": "500",
+        "REDIS_TIMEOUT_SECONDS": "0.5",
+    }
+
+
+@pytest.fixture
+def settings(env: dict[str, str]) -> Settings:
+    return load_settings(env)
+
+
+@pytest.fixture
+def app(settings: Settings):
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def db(app) -> pymongo.database.Database:
+    return app.extensions["gatehouse"].extra["mongo"]
+
+
+@pytest.fixture
+def rdb(app) -> redis.Redis:
+    return app.extensions["gatehouse"].extra["redis"]
+
+
+def basic(client_id: str, secret: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+class Api:
+    """Helpers over the test client: register clients, get tokens."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def register(self, **meta: Any) -> dict[str, Any]:
+        body = {"client_name": "svc", "scope": "orders:read orders:write", **meta}
+        response = self.client.post("/register", json=body, headers=ADMIN)
+        assert response.status_code == 201, response.json
+        return response.json
+
+    def token(self, client_id: str, secret: str, **form: str) -> dict[str, Any]:
+        response = self.client.post("/oauth/token", data={"grant_type": "client_credentials", **form},
+                                    headers=basic(client_id, secret))
+        assert response.status_code == 200, response.json
+        return response.json
+
+
+@pytest.fixture
+def api(client) -> Api:
+    return Api(client)

@@ -1,0 +1,147 @@
+"""Configuration: Mia names, file + env, and one start-up error per problem naming the key."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from app.settings import ConfigError, load_settings
+
+
+@pytest.fixture
+def base(key_files) -> dict[str, str]:
+    return {
+        "MONGODB_URL": "mongodb://127.0.0.1:1/db",
+        "REDIS_HOSTS": "127.0.0.1:6379",
+        "PRIVATE_RSA_KEY_FILE_PATH": str(key_files["rsa"]),
+        "PRIVATE_RSA_KEY_ID": "k1",
+        "CLIENT_ID_HASH_SALT": "0123456789abcdef-salt",
+        "MIA_JWT_ISSUER": "https://issuer.test",
+    }
+
+
+def problems(env: dict[str, str]) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_settings(env)
+    return info.value.problems
+
+
+def test_mia_names_and_defaults(base) -> None:
+    s = load_settings({**base, "MIA_JWT_EXPIRES_IN": "600", "ACCEPTED_AUDIENCES": "a, b",
+                       "REQUIRED_AUDIENCE_IN_TOKEN_REQUEST": "true", "CLOCK_SKEW_SECONDS": "5",
+                       "SERVICE_PREFIX": "/cc"})
+    assert (s.jwt_expires_in, s.accepted_audiences, s.required_audience_in_token_request) == (600, ("a", "b"), True)
+    assert s.clock_skew_seconds == 5 and s.client_secret_hash_cost == 10
+    assert s.token_endpoint == "https://issuer.test/cc/oauth/token"
+    assert s.keys.active.kid == "k1" and s.keys.active.alg == "RS256"
+
+
+def test_file_then_env_override(base, tmp_path: Path) -> None:
+    cfg = tmp_path / "gatehouse.yaml"
+    cfg.write_text("jwt_expires_in: 120\nscopes_supported: [a, b]\nhttp_port: 4000\n")
+    s = load_settings({**base, "GATEHOUSE_CONFIG": str(cfg), "HTTP_PORT": "5000"})
+    assert (s.jwt_expires_in, s.scopes_supported, s.http_port) == (120, ("a", "b"), 5000)
+    cfg_json = tmp_path / "gatehouse.json"
+    cfg_json.write_text(json.dumps({"jwt_expires_in": 99}))
+    assert load_settings({**base, "GATEHOUSE_CONFIG": str(cfg_json)}).jwt_expires_in == 99
+
+
+def test_ec_key_password_and_retired_keys(base, key_files, tmp_path: Path) -> None:
+    from app.core.keys import generate_private_key_pem
+    enc = tmp_path / "enc.pem"
+    enc.write_bytes(generate_private_key_pem("ec", b"pw-123"))
+    s = load_settings({**base, "PRIVATE_RSA_KEY_FILE_PATH": str(enc), "PRIVATE_KEY_PASSWORD": "pw-123",
+                       "VERIFICATION_KEYS": f"old={key_files['old.pub']}"})
+    assert s.keys.active.alg == "ES256"
+    assert [k["kid"] for k in s.keys.jwks()["keys"]] == ["k1", "old"]
+    assert all("d" not in k for k in s.keys.jwks()["keys"])
+
+
+BAD_ENV = [
+    ("missing salt", {"CLIENT_ID_HASH_SALT": None}, "CLIENT_ID_HASH_SALT (client_id_hash_salt): Missing data"),
+    ("short salt", {"CLIENT_ID_HASH_SALT": "short"}, "CLIENT_ID_HASH_SALT: must be at least 16"),
+    ("missing issuer", {"MIA_JWT_ISSUER": None}, "JWT_ISSUER (jwt_issuer): Missing data"),
+    ("missing mongo", {"MONGODB_URL": None}, "MONGODB_URL (mongodb_url): Missing data"),
+    ("bad mongo url", {"MONGODB_URL": "http://x"}, "MONGODB_URL: must start with mongodb://"),
+    ("no redis", {"REDIS_HOSTS": None}, "REDIS_HOSTS (redis_hosts): set REDIS_URL or REDIS_HOSTS"),
+    ("bad redis host", {"REDIS_HOSTS": "nohostport"}, "REDIS_HOSTS: each entry must be host:port"),
+    ("bad redis mode", {"REDIS_MODE": "cluster"}, "REDIS_MODE: Must be one of"),
+    ("sentinel needs master", {"REDIS_MODE": "sentinel"}, "REDIS_MASTER_NAME (redis_master_name): required when"),
+    ("port not int", {"HTTP_PORT": "eighty"}, "HTTP_PORT: Not a valid integer"),
+    ("port range", {"HTTP_PORT": "70000"}, "HTTP_PORT: Must be greater than or equal to 1"),
+    ("hash cost", {"CLIENT_SECRET_HASH_COST": "40"}, "CLIENT_SECRET_HASH_COST: Must be greater"),
+    ("expires", {"MIA_JWT_EXPIRES_IN": "0"}, "MIA_JWT_EXPIRES_IN: Must be greater"),
+    ("bool", {"REQUIRED_AUDIENCE_IN_TOKEN_REQUEST": "maybe"}, "REQUIRED_AUDIENCE_IN_TOKEN_REQUEST: Not a valid boolean"),
+    ("prefix", {"SERVICE_PREFIX": "cc/"}, "SERVICE_PREFIX: must be empty or like /path"),
+    ("log level", {"LOG_LEVEL": "loud"}, "LOG_LEVEL: Must be one of"),
+    ("kid chars", {"PRIVATE_RSA_KEY_ID": "../etc"}, "PRIVATE_RSA_KEY_ID: must be 1-128 characters"),
+    ("key file missing", {"PRIVATE_RSA_KEY_FILE_PATH": "/nonexistent.pem"}, "PRIVATE_RSA_KEY_FILE_PATH: cannot read the key file"),
+    ("admin token short", {"ADMIN_TOKEN": "abc"}, "ADMIN_TOKEN: must be at least 32"),
+    ("public url", {"PUBLIC_URL": "ftp://x"}, "PUBLIC_URL: must be a URL"),
+    ("openid file missing", {"OPENID_CONFIG_PATH": "/nonexistent.json"}, "OPENID_CONFIG_PATH: cannot read"),
+    ("verification key syntax", {"VERIFICATION_KEYS": "justapath"}, "VERIFICATION_KEYS: must be kid=path pairs"),
+    ("tls ca missing", {"REDIS_TLS_CACERT": "/nonexistent.ca"}, "REDIS_TLS_CACERT: no such file"),
+]
+
+
+@pytest.mark.parametrize("case,change,expected", BAD_ENV, ids=[c[0] for c in BAD_ENV])
+def test_bad_environment(base, case, change, expected) -> None:
+    env = {k: v for k, v in {**base, **change}.items() if v is not None}
+    found = problems(env)
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_every_problem_reported_at_once(base) -> None:
+    found = problems({**base, "HTTP_PORT": "x", "REDIS_MODE": "y", "CLIENT_ID_HASH_SALT": "z"})
+    assert len(found) == 3
+
+
+def test_secrets_never_in_messages(base) -> None:
+    secret = "hunter2-very-secret-value"
+    found = problems({**base, "ADMIN_TOKEN": secret[:10], "CLIENT_ID_HASH_SALT": "pw",
+                      "MONGODB_URL": f"http://user:{secret}@host"})
+    assert not any(secret[:10] in p or secret in p for p in found)
+
+
+def test_key_problems(base, key_files, tmp_path: Path) -> None:
+    from app.core.keys import generate_private_key_pem
+    enc = tmp_path / "enc.pem"
+    enc.write_bytes(generate_private_key_pem("rsa", b"right"))
+    assert problems({**base, "PRIVATE_RSA_KEY_FILE_PATH": str(enc), "PRIVATE_KEY_PASSWORD": "wrong"})[0] \
+        .startswith("PRIVATE_KEY_PASSWORD:")
+    assert problems({**base, "PRIVATE_RSA_KEY_FILE_PATH": str(enc)})[0].startswith("PRIVATE_KEY_PASSWORD")
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a key")
+    assert problems({**base, "PRIVATE_RSA_KEY_FILE_PATH": str(garbage)})[0] \
+        .startswith("PRIVATE_RSA_KEY_FILE_PATH: not a readable PEM")
+    assert "same kid" in problems({**base, "VERIFICATION_KEYS": f"k1={key_files['old.pub']}"})[0]
+
+
+BAD_FILES = [
+    ("unknown key", "gatehouse.yaml", "jwt_expire_in: 5\n", "jwt_expire_in: unknown setting"),
+    ("bad yaml", "gatehouse.yaml", "a: [1,\n", "not valid YAML at line"),
+    ("bad json", "gatehouse.json", "{nope", "not valid JSON at line 1"),
+    ("not a mapping", "gatehouse.yaml", "- a\n- b\n", "must hold a mapping"),
+    ("wrong type", "gatehouse.yaml", "accepted_audiences: 5\n", "accepted_audiences: must be a list"),
+    ("bad verification keys", "gatehouse.yaml", "verification_keys: [{kid: a}]\n", "verification_keys: must be a list of {kid, path}"),
+]
+
+
+@pytest.mark.parametrize("case,name,text,expected", BAD_FILES, ids=[c[0] for c in BAD_FILES])
+def test_bad_config_files(base, tmp_path: Path, case, name, text, expected) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    found = problems({**base, "GATEHOUSE_CONFIG": str(path)})
+    assert any(expected in p for p in found), found
+
+
+def test_missing_config_file(base) -> None:
+    assert "cannot read the file" in problems({**base, "GATEHOUSE_CONFIG": "/nonexistent.yaml"})[0]
+
+
+def test_openid_config_file_required_fields(base, tmp_path: Path) -> None:
+    path = tmp_path / "openid.json"
+    path.write_text(json.dumps({"issuer": "https://x", "token_endpoint": "https://x/t"}))
+    found = problems({**base, "OPENID_CONFIG_PATH": str(path)})
+    assert "lacks required fields: jwks_uri, response_types_supported" in found[0]
