@@ -142,8 +142,11 @@ class ClientAuthenticator:
             if creds.basic:
                 exc.headers["WWW-Authenticate"] = 'Basic realm="gatehouse"'
             raise
-        self.clients.touch_last_login(client.client_id, int(self.clock()))
         return client
+
+    def record_login(self, client: Client) -> None:
+        """lastLogin: set only once a token was actually issued."""
+        self.clients.touch_last_login(client.client_id, int(self.clock()))
 
     def _verify(self, creds: PresentedCredentials, client_id: str) -> Client:
         if creds.method in SECRET_METHODS:

@@ -75,6 +75,7 @@ class TokenService:
         issued = client_credentials.issue(
             self.cc, self.keys, client, _one(req.form, "scope", required=False),
             [a for a in req.form.get("audience", []) if a], int(self.clock()))
+        self.auth.record_login(client)
         self.on_issue(grant_type, method)
         return issued
 
