@@ -11,8 +11,6 @@ import shutil
 import tempfile
 import threading
 
-from prometheus_client import multiprocess
-
 bind = f"{os.environ.get('GATEHOUSE_BIND', '127.0.0.1')}:{os.environ.get('HTTP_PORT', '3000')}"
 workers = int(os.environ.get("GUNICORN_WORKERS", str(2 * (os.cpu_count() or 1))))
 worker_class = "sync"
@@ -37,11 +35,22 @@ metrics_dir = os.environ.setdefault(
 
 
 def on_starting(server):
+    """Refuse to start on a bad configuration, before any worker forks (one line per problem)."""
+    from app.settings import ConfigError, load_settings
+
+    try:
+        load_settings()
+    except ConfigError as exc:
+        server.log.error("configuration refused:\n  - %s", "\n  - ".join(exc.problems))
+        raise SystemExit(2) from None
     shutil.rmtree(metrics_dir, ignore_errors=True)
     os.makedirs(metrics_dir, exist_ok=True)
 
 
 def child_exit(server, worker):
+    # Imported here, after PROMETHEUS_MULTIPROC_DIR is set, so workers get multiprocess values.
+    from prometheus_client import multiprocess
+
     multiprocess.mark_process_dead(worker.pid, metrics_dir)
 
 

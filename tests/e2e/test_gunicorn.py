@@ -1,0 +1,133 @@
+"""Gatehouse under gunicorn: README command 1's curl lines, metrics across workers, and the
+delayed shutdown (ready goes 503 first, in-flight requests finish)."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from app.dev import demo_commands
+from tests.servers import free_port, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_readme_shows_the_printed_demo():
+    assert demo_commands() in (ROOT / "README.md").read_text()
+
+
+def test_dev_command_and_readme_curl_lines(tmp_path):
+    """README command 1 on embedded defaults; then the README's curl lines as printed."""
+    port, rport, mport = free_port(), free_port(), free_port()
+    var = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MONGODB_URL", "REDIS_URL", "REDIS_HOSTS", "GATEHOUSE_CONFIG")}
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gatehouse"), "dev", "--port", str(port), "--redis-port", str(rport),
+         "--mongo-port", str(mport), "--var-dir", str(var), "--workers", "1"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("curl -fsS $BASE/.well-known/jwks.json"):
+                break
+        printed = "".join(lines)
+        script = demo_commands(f"http://127.0.0.1:{port}", str(var))
+        assert script in printed, printed
+        assert (var / "redis").is_dir() and (var / "mongo").is_dir() and (var / "keys" / "signing.pem").is_file()
+        run = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT,
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        out = run.stdout.strip().splitlines()
+        assert len(out) == 5  # three tokens, an introspection, the JWKS
+        assert all('"token_type":"Bearer"' in line for line in out[:3])
+        assert '"scope":"orders:read"' in out[1] and '"scope":"orders:read"' in out[2]
+        assert out[3].startswith('{"active":true')
+        assert '"keys":[{' in out[4]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
+
+
+@pytest.fixture
+def gunicorn(env, tmp_path):
+    procs = []
+
+    def start(workers: int = 2, delay: int = 0) -> tuple[subprocess.Popen, str]:
+        port = free_port()
+        run_env = {**os.environ, **env, "HTTP_PORT": str(port), "GUNICORN_WORKERS": str(workers),
+                   "DELAY_SHUTDOWN_SECONDS": str(delay),
+                   "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"metrics-{port}")}
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+                                cwd=ROOT, env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(proc)
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: get(f"{base}/-/ready")[0] == 200, "gunicorn", 30)
+        return proc, base
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_metrics_add_up_across_workers(gunicorn, tmp_path):
+    proc, base = gunicorn(workers=2)
+    for _ in range(40):
+        assert get(f"{base}/-/healthz")[0] == 200
+    status, text = get(f"{base}/-/metrics")
+    total = sum(float(m) for m in re.findall(
+        r'gatehouse_http_requests_total\{endpoint="health.healthz",method="GET",status="200"\} (\S+)', text))
+    assert total == 40
+    files = list((tmp_path / f"metrics-{base.rsplit(':', 1)[1]}").glob("counter_*.db"))
+    assert len(files) == 2, "each worker writes its own samples"
+
+
+def test_bad_config_stops_start_up_with_the_key(env, tmp_path):
+    run_env = {**os.environ, **env, "HTTP_PORT": str(free_port()), "CLIENT_ID_HASH_SALT": "short",
+               "GUNICORN_WORKERS": "1"}
+    run = subprocess.run([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+                         cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0
+    assert "CLIENT_ID_HASH_SALT: must be at least 16 characters" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_delayed_shutdown(gunicorn):
+    proc, base = gunicorn(workers=1, delay=3)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    wait_until(lambda: get(f"{base}/-/ready")[0] == 503, "not-ready during the delay", 3)
+    assert get(f"{base}/-/healthz")[0] == 200, "still serving during the delay"
+    # a request in flight when the delay ends still completes
+    results = []
+    t = threading.Thread(target=lambda: results.append(get(f"{base}/-/check-up")[0]))
+    t.start()
+    t.join()
+    proc.wait(timeout=40)
+    assert time.monotonic() - sent >= 2.5
+    assert proc.returncode == 0 and results == [503]

@@ -1,0 +1,97 @@
+"""Fail closed: with Redis or MongoDB down the token endpoint answers 503 and issues nothing;
+both recover without a restart."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from app import create_app
+from app.settings import load_settings
+from tests.conftest import ADMIN, basic
+from tests.servers import MongoServer, RedisServer
+
+
+@pytest.fixture
+def own_servers(tmp_path):
+    r, m = RedisServer(tmp_path / "redis"), MongoServer(tmp_path / "mongo")
+    r.start()
+    m.start()
+    yield r, m
+    r.stop()
+    m.stop()
+
+
+@pytest.fixture
+def setup(own_servers, env):
+    r, m = own_servers
+    app = create_app(load_settings({**env, "REDIS_URL": r.url, "MONGODB_URL": f"{m.url}/down"}))
+    c = app.test_client()
+    secret = c.post("/register", json={"client_name": "x"}, headers=ADMIN).json
+    return r, m, c, secret
+
+
+def token_request(c, secret):
+    return c.post("/oauth/token", data={"grant_type": "client_credentials"},
+                  headers=basic(secret["client_id"], secret["client_secret"]))
+
+
+def test_redis_down_then_back(setup):
+    r, m, c, secret = setup
+    assert token_request(c, secret).status_code == 200
+    r.stop()
+    resp = token_request(c, secret)
+    assert (resp.status_code, resp.json["error"]) == (503, "temporarily_unavailable")
+    assert "access_token" not in resp.json
+    ready = c.get("/-/ready")
+    assert ready.status_code == 503 and ready.json["dependencies"]["redis"] == "down"
+    token_for_info = None
+    r.start()
+    deadline = time.monotonic() + 10
+    while token_request(c, secret).status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    ok = token_request(c, secret)
+    assert ok.status_code == 200
+    token_for_info = ok.json["access_token"]
+    assert c.get("/tokeninfo", headers={"Authorization": f"Bearer {token_for_info}"}).status_code == 200
+    assert c.get("/-/ready").status_code == 200
+
+
+def test_redis_down_tokeninfo_and_introspection_fail_closed(setup):
+    r, m, c, secret = setup
+    token = token_request(c, secret).json["access_token"]
+    r.stop()
+    assert c.get("/tokeninfo", headers={"Authorization": f"Bearer {token}"}).status_code == 503
+    resp = c.post("/oauth/introspect", data={"token": token},
+                  headers=basic(secret["client_id"], secret["client_secret"]))
+    assert resp.status_code == 503
+
+
+def test_mongo_down_then_back(setup):
+    r, m, c, secret = setup
+    m.stop()
+    resp = token_request(c, secret)
+    assert (resp.status_code, resp.json["error"]) == (503, "temporarily_unavailable")
+    assert c.post("/register", json={"client_name": "y"}, headers=ADMIN).status_code == 503
+    assert c.get("/-/ready").json["dependencies"]["mongodb"] == "down"
+    m.start()
+    deadline = time.monotonic() + 15
+    while token_request(c, secret).status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert token_request(c, secret).status_code == 200
+    assert c.get("/-/ready").status_code == 200
+
+
+def test_start_with_mongo_down_creates_indexes_later(own_servers, env):
+    r, m = own_servers
+    m.stop()
+    app = create_app(load_settings({**env, "REDIS_URL": r.url, "MONGODB_URL": f"{m.url}/late"}))
+    c = app.test_client()
+    assert c.get("/-/ready").status_code == 503
+    m.start()
+    deadline = time.monotonic() + 15
+    while c.get("/-/ready").status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert c.get("/-/ready").status_code == 200
+    names = app.extensions["gatehouse"].extra["mongo"].clients.index_information()
+    assert "clientId_unique" in names
