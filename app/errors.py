@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, g, jsonify, render_template, request
 from flask.wrappers import Response
 from werkzeug.exceptions import HTTPException
 
@@ -23,7 +23,20 @@ def _is_oauth() -> bool:
     return request.blueprint in OAUTH_BLUEPRINTS or request.endpoint in OAUTH_ENDPOINTS
 
 
+def wants_html() -> bool:
+    """A browser navigation (HTML preferred over JSON) gets the error page, APIs get JSON."""
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "text/html" and request.accept_mimetypes["text/html"] > request.accept_mimetypes["application/json"]
+
+
 def render(status: int, code: str, description: str, headers: dict[str, str] | None = None) -> Response:
+    if not _is_oauth() and wants_html():
+        page = render_template("error.html", status=status, phrase=HTTPStatus(status).phrase,
+                               message=description, request_id=g.get("request_id"))
+        response = Response(page, status=status, mimetype="text/html")
+        response.headers.update(headers or {})
+        response.headers["Cache-Control"] = "no-store"
+        return response
     if _is_oauth():
         body = {"error": code, "error_description": description}
     else:

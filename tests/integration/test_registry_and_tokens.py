@@ -231,3 +231,13 @@ def test_logs_hold_no_secrets(client, api, caplog):
     assert '"path": "/tokeninfo"' in err
     for secret in (reg["client_secret"], token, "wrong-secret", ADMIN["Authorization"][7:]):
         assert secret not in err
+
+
+def test_browsers_get_the_error_page_apis_get_json(client):
+    page = client.get("/clients/x", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert page.status_code == 401 and page.mimetype == "text/html"
+    assert b"401 Unauthorized" in page.data and b"admin bearer token required" in page.data
+    api = client.get("/clients/x", headers={"Accept": "application/json"})
+    assert api.mimetype == "application/json" and api.json["statusCode"] == 401
+    oauth = client.post("/oauth/token", data={}, headers={"Accept": "text/html"})
+    assert oauth.mimetype == "application/json", "OAuth endpoints always answer RFC 6749 JSON"

@@ -36,6 +36,18 @@ def assertion(client_id: str, **changes) -> str:
     return pyjwt.encode({k: v for k, v in claims.items() if v is not None}, CLIENT_KEY, algorithm="RS256")
 
 
+def hs256_with_public_key(client_id: str) -> str:
+    import hashlib
+    import hmac
+    def seg(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+    now = int(time.time())
+    signing_input = seg({"alg": "HS256", "typ": "JWT"}) + "." + seg(
+        {"iss": client_id, "sub": client_id, "aud": TOKEN_URL, "exp": now + 60, "jti": "hs"})
+    sig = hmac.new(CLIENT_PUB.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return signing_input + "." + base64.urlsafe_b64encode(sig).rstrip(b"=").decode()
+
+
 def jwt_form(client_id: str, token: str | None = None, **extra) -> dict:
     return {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
             "client_assertion": token or assertion(client_id), **extra}
@@ -154,6 +166,9 @@ def bad_cases():
         ("assertion unknown kid", lambda c: (jwt_form(c["j"]["client_id"], pyjwt.encode(
             {"iss": c["j"]["client_id"], "sub": c["j"]["client_id"], "aud": TOKEN_URL, "exp": int(time.time()) + 60, "jti": "k"},
             CLIENT_KEY, algorithm="RS256", headers={"kid": "nope"})), {}, form), 401, "invalid_client"),
+        ("assertion wrong sub", lambda c: (jwt_form(c["j"]["client_id"], assertion(c["j"]["client_id"], sub="x")), {}, form), 401, "invalid_client"),
+        ("assertion HS256 with the public key", lambda c: (jwt_form(c["j"]["client_id"], hs256_with_public_key(c["j"]["client_id"])), {}, form), 401, "invalid_client"),
+        ("assertion type wrong", lambda c: ({**jwt_form(c["j"]["client_id"]), "client_assertion_type": "x"}, {}, form), 400, "invalid_request"),
         ("assertion wrong type", lambda c: ({**jwt_form(c["j"]["client_id"]), "client_assertion_type": "saml"}, {}, form), 400, "invalid_request"),
     ]
 
