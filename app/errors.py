@@ -37,6 +37,7 @@ def render(status: int, code: str, description: str, headers: dict[str, str] | N
         response.headers.update(headers or {})
         response.headers["Cache-Control"] = "no-store"
         return response
+    body: dict[str, object]
     if _is_oauth():
         body = {"error": code, "error_description": description}
     else:

@@ -12,11 +12,13 @@ SCOPE_TOKEN = validate.Regexp(r"^[\x21\x23-\x5b\x5d-\x7e]{1,200}$", error="not a
 LIST_ITEM = fields.String(validate=validate.Length(min=1, max=512))
 
 
-class ScopeString(fields.String):
+class ScopeString(fields.Field):
     """RFC 7591 `scope`: space-separated scope tokens -> list."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
-        text = super()._deserialize(value, attr, data, **kwargs)
+        if not isinstance(value, str):
+            raise ValidationError("must be a space-separated string of scopes")
+        text = value
         parts = text.split(" ") if text else []
         for part in parts:
             SCOPE_TOKEN(part)

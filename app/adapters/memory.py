@@ -26,7 +26,7 @@ class MemoryClients:
     def update(self, client_id: str, changes: dict[str, Any]) -> Client | None:
         if client_id not in self.docs:
             return None
-        fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()}
+        fixed: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()}
         self.docs[client_id] = replace(self.docs[client_id], **fixed)
         return self.docs[client_id]
 

@@ -82,9 +82,9 @@ def presented_credentials(authorization: str | None,
         if form_client_id is not None and form_client_id != client_id:
             raise InvalidRequest("client_id in the body differs from the Basic credentials")
         found.append(PresentedCredentials(AUTH_SECRET_BASIC, client_id, secret=secret))
-    secret = _single(form, "client_secret")
-    if secret is not None:
-        found.append(PresentedCredentials(AUTH_SECRET_POST, form_client_id or "", secret=secret))
+    posted_secret = _single(form, "client_secret")
+    if posted_secret is not None:
+        found.append(PresentedCredentials(AUTH_SECRET_POST, form_client_id or "", secret=posted_secret))
     assertion_type = _single(form, "client_assertion_type")
     assertion = _single(form, "client_assertion")
     if assertion_type is not None or assertion is not None:
