@@ -1,0 +1,1 @@
+"""Authorization policy: the route table, the expression language and the decision."""

@@ -1,0 +1,319 @@
+"""Mia-compatible authorization expressions: tokenizer, recursive-descent parser, and a
+compiler to nested closures. Never `eval` (SPEC §3.3).
+
+    expr       := or
+    or         := and ( "||" and )*
+    and        := unary ( "&&" unary )*
+    unary      := "!" unary | comparison
+    comparison := operand ( ("==" | "!=" | "===" | "!==") operand | "in" operand )?
+    operand    := "(" expr ")" | "true" | "false" | STRING | "[" STRING ("," STRING)* "]" | path
+    path       := ROOT ( "." NAME | "[" STRING "]" )*
+
+Roots: groups, permissions, scopes (sets: `groups.admin` is membership), clientType,
+isBackoffice, apiProduct (values), claims (any token claim by dotted path). A missing group,
+permission, scope or claim is false. `===`/`!==` and `==`/`!=` both compare without coercion.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Union
+
+SET_ROOTS = ("groups", "permissions", "scopes")
+VALUE_ROOTS = ("clientType", "isBackoffice", "apiProduct")
+ROOTS = SET_ROOTS + VALUE_ROOTS + ("claims",)
+MAX_LENGTH = 4096
+MAX_DEPTH = 64
+
+TOKEN = re.compile(r"""
+    (?P<ws>\s+)
+  | (?P<op>===|!==|==|!=|&&|\|\||[!()\[\].,])
+  | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+  | (?P<name>[A-Za-z_$][A-Za-z0-9_$:\-]*)
+""", re.VERBOSE)
+
+
+class ExpressionError(ValueError):
+    """A syntax error or unknown identifier, with the 1-based column where it was found."""
+
+    def __init__(self, message: str, column: int) -> None:
+        super().__init__(f"{message} at column {column}")
+        self.message = message
+        self.column = column
+
+
+@dataclass(frozen=True)
+class Context:
+    """What an expression can see about the caller and the matched route."""
+
+    groups: frozenset[str] = frozenset()
+    permissions: frozenset[str] = frozenset()
+    scopes: frozenset[str] = frozenset()
+    client_type: str | None = None
+    is_backoffice: bool = False
+    api_product: str | None = None
+    claims: dict[str, Any] = field(default_factory=dict)
+
+
+# AST ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Literal:
+    value: Any
+
+
+@dataclass(frozen=True)
+class Path:
+    root: str
+    parts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: "Node"
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str  # "&&", "||", "==", "!=", "in"
+    left: "Node"
+    right: "Node"
+
+
+Node = Union[Literal, Path, Not, BinOp]
+
+
+@dataclass(frozen=True)
+class Tok:
+    kind: str
+    text: str
+    column: int
+
+
+def tokenize(source: str) -> list[Tok]:
+    if len(source) > MAX_LENGTH:
+        raise ExpressionError(f"expression longer than {MAX_LENGTH} characters", 1)
+    tokens, pos = [], 0
+    while pos < len(source):
+        match = TOKEN.match(source, pos)
+        if not match:
+            raise ExpressionError(f"unexpected character {source[pos]!r}", pos + 1)
+        kind = match.lastgroup or ""
+        if kind != "ws":
+            tokens.append(Tok(kind, match.group(), pos + 1))
+        pos = match.end()
+    tokens.append(Tok("end", "", len(source) + 1))
+    return tokens
+
+
+def _unquote(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text[1:-1])
+
+
+class Parser:
+    def __init__(self, source: str) -> None:
+        self.tokens = tokenize(source)
+        self.i = 0
+        self.depth = 0
+
+    @property
+    def tok(self) -> Tok:
+        return self.tokens[self.i]
+
+    def take(self, text: str | None = None, kind: str | None = None) -> Tok:
+        tok = self.tok
+        if (text is not None and tok.text != text) or (kind is not None and tok.kind != kind):
+            wanted = repr(text) if text else kind
+            found = repr(tok.text) if tok.kind != "end" else "end of expression"
+            raise ExpressionError(f"expected {wanted}, found {found}", tok.column)
+        self.i += 1
+        return tok
+
+    def at(self, *texts: str) -> bool:
+        return self.tok.kind == "op" and self.tok.text in texts
+
+    def parse(self) -> Node:
+        if self.tok.kind == "end":
+            raise ExpressionError("empty expression", 1)
+        node = self.expr()
+        if self.tok.kind != "end":
+            raise ExpressionError(f"unexpected {self.tok.text!r}", self.tok.column)
+        return node
+
+    def expr(self) -> Node:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExpressionError("expression nested too deeply", self.tok.column)
+        node = self.or_()
+        self.depth -= 1
+        return node
+
+    def or_(self) -> Node:
+        node = self.and_()
+        while self.at("||"):
+            self.i += 1
+            node = BinOp("||", node, self.and_())
+        return node
+
+    def and_(self) -> Node:
+        node = self.unary()
+        while self.at("&&"):
+            self.i += 1
+            node = BinOp("&&", node, self.unary())
+        return node
+
+    def unary(self) -> Node:
+        if self.at("!"):
+            self.i += 1
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise ExpressionError("expression nested too deeply", self.tok.column)
+            node = Not(self.unary())
+            self.depth -= 1
+            return node
+        return self.comparison()
+
+    def comparison(self) -> Node:
+        start = self.tok
+        left = self.operand()
+        if self.at("==", "===", "!=", "!=="):
+            op = "==" if self.take().text in ("==", "===") else "!="
+            return BinOp(op, left, self.operand())
+        if self.tok.kind == "name" and self.tok.text == "in":
+            self.i += 1
+            right_tok = self.tok
+            right = self.operand()
+            if not (isinstance(right, Path) and (right.root in SET_ROOTS and not right.parts
+                                                 or right.root == "claims")):
+                raise ExpressionError("right of 'in' must be groups, permissions, scopes or a claims path",
+                                      right_tok.column)
+            if isinstance(left, Path) and left.root in SET_ROOTS and not left.parts:
+                raise ExpressionError("left of 'in' must be a value", start.column)
+            return BinOp("in", left, right)
+        if isinstance(left, Path) and left.root in SET_ROOTS and not left.parts:
+            raise ExpressionError(f"{left.root} needs a member, like {left.root}.name", start.column)
+        if isinstance(left, Path) and left.root == "claims" and not left.parts:
+            raise ExpressionError("claims needs a path, like claims.name", start.column)
+        return left
+
+    def operand(self) -> Node:
+        tok = self.tok
+        if self.at("("):
+            self.i += 1
+            node = self.expr()
+            self.take(")")
+            return node
+        if self.at("["):
+            self.i += 1
+            items = [_unquote(self.take(kind="string").text)]
+            while self.at(","):
+                self.i += 1
+                items.append(_unquote(self.take(kind="string").text))
+            self.take("]")
+            return Literal(tuple(items))
+        if tok.kind == "string":
+            self.i += 1
+            return Literal(_unquote(tok.text))
+        if tok.kind == "name":
+            self.i += 1
+            if tok.text in ("true", "false"):
+                return Literal(tok.text == "true")
+            if tok.text not in ROOTS:
+                raise ExpressionError(f"unknown identifier {tok.text!r}", tok.column)
+            return self.path(tok)
+        found = repr(tok.text) if tok.kind != "end" else "end of expression"
+        raise ExpressionError(f"expected a value, found {found}", tok.column)
+
+    def path(self, root: Tok) -> Path:
+        parts: list[str] = []
+        while self.at(".", "["):
+            if root.text in VALUE_ROOTS:
+                raise ExpressionError(f"{root.text} has no members", self.tok.column)
+            if self.take().text == ".":
+                parts.append(self.take(kind="name").text)
+            else:
+                parts.append(_unquote(self.take(kind="string").text))
+                self.take("]")
+            if root.text in SET_ROOTS and len(parts) > 1:
+                raise ExpressionError(f"{root.text}.<name> takes one name", self.tok.column)
+        return Path(root.text, tuple(parts))
+
+
+def parse(source: str) -> Node:
+    """Parse an expression; ExpressionError (with column) for anything malformed."""
+    if not isinstance(source, str):
+        raise ExpressionError("expression must be a string", 1)
+    return Parser(source).parse()
+
+
+# Compiler ----------------------------------------------------------------------------------
+Evaluator = Callable[[Context], Any]
+
+
+def _claim(claims: Any, parts: tuple[str, ...]) -> Any:
+    value = claims
+    for part in parts:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _compile(node: Node) -> Evaluator:
+    if isinstance(node, Literal):
+        value = node.value
+        return lambda ctx: value
+    if isinstance(node, Path):
+        root, parts = node.root, node.parts
+        if root in SET_ROOTS:
+            name = parts[0] if parts else None
+            if name is None:
+                return lambda ctx: getattr(ctx, root)
+            return lambda ctx: name in getattr(ctx, root)
+        if root == "clientType":
+            return lambda ctx: ctx.client_type
+        if root == "isBackoffice":
+            return lambda ctx: ctx.is_backoffice
+        if root == "apiProduct":
+            return lambda ctx: ctx.api_product
+        return lambda ctx: _claim(ctx.claims, parts)
+    if isinstance(node, Not):
+        inner = _compile(node.operand)
+        return lambda ctx: not inner(ctx)
+    left, right = _compile(node.left), _compile(node.right)
+    if node.op == "&&":
+        return lambda ctx: bool(left(ctx)) and bool(right(ctx))
+    if node.op == "||":
+        return lambda ctx: bool(left(ctx)) or bool(right(ctx))
+    if node.op == "==":
+        return lambda ctx: _equal(left(ctx), right(ctx))
+    if node.op == "!=":
+        return lambda ctx: not _equal(left(ctx), right(ctx))
+    return lambda ctx: _contains(right(ctx), left(ctx))
+
+
+def _equal(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def _contains(collection: Any, needle: Any) -> bool:
+    if not isinstance(collection, (frozenset, set, list, tuple)):
+        return False
+    if isinstance(needle, tuple):  # ["a", "b"] in groups: any of
+        return any(n in collection for n in needle)
+    return isinstance(needle, str) and needle in collection
+
+
+@dataclass(frozen=True)
+class Expression:
+    source: str
+    tree: Node
+    evaluate: Evaluator
+
+    def __call__(self, ctx: Context) -> bool:
+        return bool(self.evaluate(ctx))
+
+
+def compile_expression(source: str) -> Expression:
+    """Parse and compile once; evaluating is a few closure calls."""
+    tree = parse(source)
+    return Expression(source=source, tree=tree, evaluate=_compile(tree))

@@ -1,0 +1,126 @@
+"""The expression language: Mia's grammar, Gatehouse's additions, errors with columns, and
+property tests against a straightforward reference evaluator."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from app.core.policy.expressions import Context, ExpressionError, compile_expression
+
+CTX = Context(groups=frozenset({"admin", "users"}), permissions=frozenset({"read", "orders:write"}),
+              scopes=frozenset({"tracks"}), client_type="A", is_backoffice=False, api_product="tracks",
+              claims={"org": {"tier": "gold"}, "roles": ["ops"], "n": 3})
+
+CASES = [
+    ("groups.admin", True), ("groups.nobody", False), ('"admin" in groups', True),
+    ('["x", "users"] in groups', True), ('["x", "y"] in groups', False),
+    ("permissions.read", True), ('permissions["orders:write"]', True), ("permissions.write", False),
+    ('clientType == "A"', True), ("clientType === 'A'", True), ('clientType != "A"', False),
+    ("clientType !== 'B'", True), ("isBackoffice", False), ("!isBackoffice", True),
+    ("true", True), ("false", False), ("true && false || true", True), ("true && (false || false)", False),
+    ("(clientType === 'A' || clientType === 'B') && (groups.admin || groups.users)", True),
+    ("groups.admin || groups.users", True), ("scopes.tracks", True), ('"petstore" in scopes', False),
+    ("apiProduct in scopes", True), ('claims.org.tier == "gold"', True), ("claims.org.missing", False),
+    ('"ops" in claims.roles', True), ('"dev" in claims.roles', False), ("claims.nothing.deeper", False),
+    ("!!groups.admin", True), ('claims.n == "3"', False),
+]
+
+
+@pytest.mark.parametrize("source,expected", CASES)
+def test_evaluates(source, expected):
+    assert compile_expression(source)(CTX) is expected
+
+
+def test_anonymous_context_is_all_false():
+    assert compile_expression("groups.admin || permissions.x || claims.a || apiProduct in scopes")(Context()) is False
+
+
+ERRORS = [
+    ("", "empty expression", 1), ("groups.", "expected name", 8), ("foo.bar", "unknown identifier 'foo'", 1),
+    ("groups", "groups needs a member", 1), ("groups.admin &&", "expected a value", 16),
+    ("(true", "expected ')'", 6), ("true)", "unexpected ')'", 5), ("clientType.x", "clientType has no members", 11),
+    ('"a" in clientType', "right of 'in' must be", 8), ("groups.a.b", "takes one name", 11),
+    ("groups.admin & groups.x", "unexpected character '&'", 14), ("[] in groups", "expected string", 2),
+    ("'unterminated", "unexpected character", 1), ("eval('x')", "unknown identifier 'eval'", 1),
+    ("__import__", "unknown identifier", 1), ("claims", "claims needs a path", 1),
+    ("groups in groups", "left of 'in' must be a value", 1), ("true true", "unexpected 'true'", 6),
+    ("(" * 100 + "true" + ")" * 100, "nested too deeply", None), ("x" * 5000, "longer than", 1),
+]
+
+
+@pytest.mark.parametrize("source,message,column", ERRORS)
+def test_errors_name_the_column(source, message, column):
+    with pytest.raises(ExpressionError) as info:
+        compile_expression(source)
+    assert message in info.value.message
+    if column is not None:
+        assert info.value.column == column
+
+
+# Property tests --------------------------------------------------------------------------
+NAMES = st.sampled_from(["admin", "users", "read", "tracks", "x", "orders:write"])
+
+
+def leaf() -> st.SearchStrategy[tuple[str, Any]]:
+    """(source text, reference evaluator over a Context)."""
+    return st.one_of(
+        st.tuples(st.sampled_from(["groups", "permissions", "scopes"]), NAMES).map(
+            lambda t: (f"{t[0]}.{t[1]}" if ":" not in t[1] else f'{t[0]}["{t[1]}"]',
+                       lambda c, t=t: t[1] in getattr(c, t[0]))),
+        st.tuples(NAMES, st.sampled_from(["groups", "permissions", "scopes"])).map(
+            lambda t: (f'"{t[0]}" in {t[1]}', lambda c, t=t: t[0] in getattr(c, t[1]))),
+        st.tuples(st.lists(NAMES, min_size=1, max_size=3), st.sampled_from(["groups", "scopes"])).map(
+            lambda t: ("[" + ", ".join(f"'{n}'" for n in t[0]) + f"] in {t[1]}",
+                       lambda c, t=t: any(n in getattr(c, t[1]) for n in t[0]))),
+        st.tuples(st.sampled_from(["A", "B"]), st.sampled_from(["==", "===", "!=", "!=="])).map(
+            lambda t: (f"clientType {t[1]} '{t[0]}'",
+                       lambda c, t=t: (c.client_type == t[0]) == (t[1] in ("==", "==="))) ),
+        st.sampled_from([("true", lambda c: True), ("false", lambda c: False),
+                         ("isBackoffice", lambda c: c.is_backoffice),
+                         ("apiProduct in scopes", lambda c: c.api_product in c.scopes)]),
+    )
+
+
+def combine(children: st.SearchStrategy[tuple[str, Any]]) -> st.SearchStrategy[tuple[str, Any]]:
+    return st.one_of(
+        children.map(lambda a: (f"!({a[0]})", lambda c, a=a: not a[1](c))),
+        st.tuples(children, children).map(lambda p: (f"({p[0][0]}) && ({p[1][0]})",
+                                                     lambda c, p=p: p[0][1](c) and p[1][1](c))),
+        st.tuples(children, children).map(lambda p: (f"({p[0][0]}) || ({p[1][0]})",
+                                                     lambda c, p=p: p[0][1](c) or p[1][1](c))),
+    )
+
+
+EXPRESSIONS = st.recursive(leaf(), combine, max_leaves=12)
+CONTEXTS = st.builds(
+    Context,
+    groups=st.frozensets(NAMES, max_size=3), permissions=st.frozensets(NAMES, max_size=3),
+    scopes=st.frozensets(NAMES, max_size=3), client_type=st.sampled_from([None, "A", "B"]),
+    is_backoffice=st.booleans(), api_product=st.sampled_from([None, "tracks", "x"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(EXPRESSIONS, CONTEXTS)
+def test_compiled_matches_reference(expr, ctx):
+    source, reference = expr
+    assert compile_expression(source)(ctx) is bool(reference(ctx))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("groups.admin|&!()[]\"' =inscopeclaims,x")), max_size=40))
+def test_random_text_only_raises_the_parse_error(text):
+    try:
+        compile_expression(text)(CTX)
+    except ExpressionError:
+        pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60))
+def test_random_unicode_only_raises_the_parse_error(text):
+    try:
+        compile_expression(text)(CTX)
+    except ExpressionError:
+        pass
