@@ -1,0 +1,174 @@
+"""The route table (Mia's auth.json shape plus Gatehouse's apiProduct, scopes, headers) and
+route matching (SPEC §3.2).
+
+    {"/orders/": {"GET": {"authorization": {"expression": "groups.admin", "public": false},
+                          "backofficeAuthorization": {"expression": "true"},
+                          "apiProduct": "orders", "scopes": ["orders:read"],
+                          "headers": {"usagePlan": "x-usage-plan"}}}}
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from .expressions import Expression, ExpressionError, compile_expression
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT", "ALL"})
+RULE_KEYS = frozenset({"authorization", "backofficeAuthorization", "apiProduct", "scopes", "headers"})
+AUTH_KEYS = frozenset({"expression", "public"})
+HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]{0,63}$")
+SLASHES = re.compile(r"/{2,}")
+MAX_PATH = 4096
+
+
+class RouteFileError(ValueError):
+    """The route file is invalid; `problems` has one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class BadPath(ValueError):
+    """The request path cannot be matched safely (traversal, control characters, too long)."""
+
+
+@dataclass(frozen=True)
+class Authorization:
+    expression: Expression
+    public: bool
+
+
+@dataclass(frozen=True)
+class Rule:
+    path: str
+    method: str
+    authorization: Authorization
+    backoffice: Authorization | None
+    api_product: str | None = None
+    scopes: tuple[str, ...] = ()
+    headers: dict[str, str] = field(default_factory=dict)  # claim -> upstream header name
+
+    def block(self, is_backoffice: bool) -> Authorization:
+        return self.backoffice if is_backoffice and self.backoffice else self.authorization
+
+
+def _authorization(raw: Any, where: str, problems: list[str]) -> Authorization | None:
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: must be an object with `expression` and optional `public`")
+        return None
+    unknown = set(raw) - AUTH_KEYS
+    if unknown:
+        problems.append(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    source = raw.get("expression", "false" if not raw.get("public") else "true")
+    public = raw.get("public", False)
+    if not isinstance(public, bool):
+        problems.append(f"{where}.public: must be true or false")
+    if not isinstance(source, str):
+        problems.append(f"{where}.expression: must be a string")
+        return None
+    try:
+        return Authorization(compile_expression(source), bool(public))
+    except ExpressionError as exc:
+        problems.append(f"{where}.expression {source!r}: {exc.message} at column {exc.column}")
+        return None
+
+
+def _rule(path: str, method: str, raw: Any, problems: list[str]) -> Rule | None:
+    where = f"route {path} {method}"
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: must be an object")
+        return None
+    unknown = set(raw) - RULE_KEYS
+    if unknown:
+        problems.append(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    if "authorization" not in raw:
+        problems.append(f"{where}: `authorization` is required")
+        return None
+    auth = _authorization(raw["authorization"], f"{where} authorization", problems)
+    backoffice = (_authorization(raw["backofficeAuthorization"], f"{where} backofficeAuthorization", problems)
+                  if "backofficeAuthorization" in raw else None)
+    product = raw.get("apiProduct")
+    if product is not None and (not isinstance(product, str) or not product):
+        problems.append(f"{where} apiProduct: must be a non-empty string")
+    scopes = raw.get("scopes", [])
+    if not isinstance(scopes, list) or not all(isinstance(s, str) and s for s in scopes):
+        problems.append(f"{where} scopes: must be a list of strings")
+        scopes = []
+    headers = raw.get("headers", {})
+    if not isinstance(headers, dict) or not all(
+            isinstance(k, str) and k and isinstance(v, str) and HEADER_NAME.match(v) for k, v in headers.items()):
+        problems.append(f"{where} headers: must map claim names to header names")
+        headers = {}
+    if auth is None:
+        return None
+    return Rule(path=path, method=method, authorization=auth, backoffice=backoffice,
+                api_product=product if isinstance(product, str) else None,
+                scopes=tuple(scopes), headers=dict(headers))
+
+
+class RouteTable:
+    """Compiled rules, looked up by exact path then parents along `/` boundaries."""
+
+    def __init__(self, rules: dict[str, dict[str, Rule]]) -> None:
+        self.rules = rules
+
+    @classmethod
+    def load(cls, document: Any) -> "RouteTable":
+        """Validate the whole file (every expression compiled); RouteFileError lists every problem."""
+        problems: list[str] = []
+        rules: dict[str, dict[str, Rule]] = {}
+        if not isinstance(document, dict):
+            raise RouteFileError(["the route file must be a JSON object of paths"])
+        for path, methods in document.items():
+            if not isinstance(path, str) or not path.startswith("/") or "//" in path or ".." in path.split("/"):
+                problems.append(f"route {path!r}: must be an absolute path without // or ..")
+                continue
+            if not isinstance(methods, dict) or not methods:
+                problems.append(f"route {path}: must map methods (or ALL) to rules")
+                continue
+            for method, raw in methods.items():
+                upper = method.upper() if isinstance(method, str) else method
+                if upper not in METHODS:
+                    problems.append(f"route {path}: unknown method {method!r}")
+                    continue
+                rule = _rule(path, upper, raw, problems)
+                if rule:
+                    rules.setdefault(path, {})[upper] = rule
+        if problems:
+            raise RouteFileError(problems)
+        return cls(rules)
+
+    def match(self, path: str, method: str) -> Rule | None:
+        """The rule for a normalised path: exact first, then `/a/b/` → `/a/b` → `/a/` → … → `/`."""
+        candidate = path
+        while True:
+            keys = (candidate, candidate[:-1]) if len(candidate) > 1 and candidate.endswith("/") else (candidate,)
+            for key in keys:
+                methods = self.rules.get(key)
+                if methods:
+                    rule = methods.get(method) or methods.get("ALL")
+                    if rule:
+                        return rule
+            if candidate == "/":
+                return None
+            base = candidate[:-1] if candidate.endswith("/") else candidate
+            candidate = base[:base.rfind("/") + 1]
+
+
+def normalise(uri: str) -> str:
+    """Strip the query, decode, collapse repeated slashes (also %2F), refuse traversal."""
+    if not uri or len(uri) > MAX_PATH:
+        raise BadPath("missing or too long")
+    path = uri.split("?", 1)[0].split("#", 1)[0]
+    if not path.startswith("/"):
+        raise BadPath("not an absolute path")
+    decoded = unquote(path)
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in decoded) or "\\" in decoded:
+        raise BadPath("control characters or backslash")
+    collapsed = SLASHES.sub("/", decoded)
+    if any(segment in (".", "..") for segment in collapsed.split("/")):
+        raise BadPath("dot segments")
+    return collapsed

@@ -1,0 +1,100 @@
+"""Route table: Mia's auth.json shape, validation at load, matching rules of SPEC §3.2."""
+from __future__ import annotations
+
+import pytest
+
+from app.core.policy.expressions import Context
+from app.core.policy.routes import BadPath, RouteFileError, RouteTable, normalise
+
+
+def rule(expression: str = "true", **extra):
+    return {"authorization": {"expression": expression}, **extra}
+
+
+TABLE = RouteTable.load({
+    "/": {"ALL": rule("false")},
+    "/orders": {"GET": rule("groups.a"), "ALL": rule("groups.b")},
+    "/orders/": {"POST": rule("groups.c")},
+    "/orders/special": {"GET": rule("groups.d")},
+    "/public": {"GET": {"authorization": {"expression": "true", "public": True}}},
+    "/bo": {"ALL": {"authorization": {"expression": "groups.user"},
+                    "backofficeAuthorization": {"expression": "groups.staff"}}},
+    "/tracks/": {"ALL": rule("apiProduct in scopes", apiProduct="tracks", headers={"usagePlan": "x-usage-plan"})},
+})
+
+MATCHES = [
+    ("/orders", "GET", "/orders", "GET"), ("/orders", "PUT", "/orders", "ALL"),
+    ("/orders/special", "GET", "/orders/special", "GET"), ("/orders/special", "DELETE", "/orders", "ALL"),
+    ("/orders/42", "POST", "/orders/", "POST"), ("/orders/42", "GET", "/orders", "GET"),
+    ("/orderstatus", "GET", "/", "ALL"), ("/ordersX/1", "GET", "/", "ALL"),
+    ("/tracks/1/2", "GET", "/tracks/", "ALL"), ("/nothing", "GET", "/", "ALL"),
+]
+
+
+@pytest.mark.parametrize("path,method,rule_path,rule_method", MATCHES)
+def test_matching(path, method, rule_path, rule_method):
+    found = TABLE.match(normalise(path), method)
+    assert (found.path, found.method) == (rule_path, rule_method)
+
+
+def test_unmatched_without_root():
+    table = RouteTable.load({"/a": {"GET": rule()}})
+    assert table.match("/b", "GET") is None and table.match("/a", "POST") is None
+
+
+def test_backoffice_block_and_additions():
+    bo = TABLE.match("/bo", "GET")
+    staff = Context(groups=frozenset({"staff"}))
+    assert bo.block(False).expression(staff) is False and bo.block(True).expression(staff) is True
+    tracks = TABLE.match("/tracks/x", "GET")
+    assert tracks.api_product == "tracks" and tracks.headers == {"usagePlan": "x-usage-plan"}
+    assert TABLE.match("/public", "GET").authorization.public is True
+
+
+NORMALISE = [
+    ("/a/b?x=1&y=//", "/a/b"), ("//a///b", "/a/b"), ("/a/%2F/b", "/a/b"), ("/a%2f%2Fb", "/a/b"),
+    ("/a/b/", "/a/b/"), ("/%61", "/a"),
+]
+
+
+@pytest.mark.parametrize("uri,expected", NORMALISE)
+def test_normalise(uri, expected):
+    assert normalise(uri) == expected
+
+
+@pytest.mark.parametrize("uri", ["", "a/b", "/a/../b", "/a/%2e%2e/b", "/a/./b", "/a\\b", "/a%5Cb",
+                                 "/a%00b", "/a\nb", "/" + "a" * 5000, "/..", "/a/%2E%2E"])
+def test_bad_paths(uri):
+    with pytest.raises(BadPath):
+        normalise(uri)
+
+
+BAD_FILES = [
+    ([], "must be a JSON object"),
+    ({"no-slash": {"GET": rule()}}, "must be an absolute path"),
+    ({"/a/../b": {"GET": rule()}}, "must be an absolute path"),
+    ({"/a": {}}, "must map methods"),
+    ({"/a": {"FETCH": rule()}}, "unknown method 'FETCH'"),
+    ({"/a": {"GET": {}}}, "route /a GET: `authorization` is required"),
+    ({"/a": {"GET": rule("groups.")}}, "route /a GET authorization.expression 'groups.': expected name, found end of expression at column 8"),
+    ({"/a": {"GET": rule("user.admin")}}, "unknown identifier 'user' at column 1"),
+    ({"/a": {"GET": {"authorization": {"expression": "true", "public": "yes"}}}}, "public: must be true or false"),
+    ({"/a": {"GET": rule(extra=1)}}, "unknown keys extra"),
+    ({"/a": {"GET": rule(apiProduct=5)}}, "apiProduct: must be a non-empty string"),
+    ({"/a": {"GET": rule(scopes="a")}}, "scopes: must be a list"),
+    ({"/a": {"GET": rule(headers={"c": "bad header\r\n"})}}, "headers: must map claim names"),
+    ({"/a": {"GET": {"authorization": {"expression": "true"}, "backofficeAuthorization": {"expression": "(("}}}}, "backofficeAuthorization.expression"),
+]
+
+
+@pytest.mark.parametrize("document,message", BAD_FILES)
+def test_bad_route_files(document, message):
+    with pytest.raises(RouteFileError) as info:
+        RouteTable.load(document)
+    assert any(message in p for p in info.value.problems), info.value.problems
+
+
+def test_every_problem_listed():
+    with pytest.raises(RouteFileError) as info:
+        RouteTable.load({"/a": {"GET": rule("x")}, "/b": {"GET": rule("y")}})
+    assert len(info.value.problems) == 2
