@@ -30,6 +30,9 @@ def wants_html() -> bool:
 
 
 def render(status: int, code: str, description: str, headers: dict[str, str] | None = None) -> Response:
+    if request.blueprint == "auth_check":
+        # nginx discards an auth subrequest's body and keeps the connection only without one.
+        return Response(b"", status=status, headers={"Cache-Control": "no-store"})
     if not _is_oauth() and wants_html():
         page = render_template("error.html", status=status, phrase=HTTPStatus(status).phrase,
                                message=description, request_id=g.get("request_id"))

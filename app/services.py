@@ -14,6 +14,7 @@ from .core.client_auth import ClientAuthenticator
 from .core.clients import ClientRegistry
 from .core.errors import DependencyUnavailable
 from .core.machine_tokens import TokenService
+from .core.policy.authorizer import Authorizer
 from .settings import Settings
 
 log = logging.getLogger("gatehouse.services")
@@ -31,6 +32,7 @@ class Services:
     settings: Settings
     registry: ClientRegistry
     tokens: TokenService
+    authorizer: Authorizer
     checks: dict[str, Callable[[], None]]
     lifecycle: Lifecycle
     on_ready: Callable[[], None] = lambda: None
@@ -77,7 +79,8 @@ def build_services(settings: Settings,
         ensure_indexes()
     except DependencyUnavailable:
         log.error("MongoDB unreachable at start-up; indexes will be created when it is back")
-    return Services(settings=settings, registry=registry, tokens=tokens,
+    authorizer = Authorizer(settings.routes, settings.authorizer, tokens.verify_active)
+    return Services(settings=settings, registry=registry, tokens=tokens, authorizer=authorizer,
                     checks={"mongodb": clients.ping, "redis": limiter.ping},
                     lifecycle=Lifecycle(), on_ready=ensure_indexes,
                     extra={"redis": redis_client, "mongo": db})

@@ -20,6 +20,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from .adapters.redis_store import RedisConfig
 from .core.client_auth import ClientAuthConfig
 from .core.grants.client_credentials import ClientCredentialsConfig
+from .core.policy.authorizer import AuthorizerConfig
+from .core.policy.routes import RouteFileError, RouteTable
 from .core.keys import (KeyLoadError, KeyPasswordError, KeySet, load_private_key,
                         load_verification_key)
 
@@ -67,6 +69,11 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "max_body_bytes": ("MAX_BODY_BYTES",),
     "metrics_dir": ("PROMETHEUS_MULTIPROC_DIR",),
     "trusted_proxy_count": ("TRUSTED_PROXY_COUNT",),
+    "routes_file": ("ROUTES_FILE",),
+    "strict_mode": ("STRICT_MODE",),
+    "user_properties_to_proxy": ("USER_PROPERTIES_TO_PROXY",),
+    "api_product_scope_prefix": ("API_PRODUCT_SCOPE_PREFIX",),
+    "max_header_value_bytes": ("MAX_HEADER_VALUE_BYTES",),
 }
 SECRET_KEYS = frozenset({"redis_password", "private_key_password", "client_id_hash_salt",
                          "admin_token", "mongodb_url", "redis_url"})
@@ -164,6 +171,11 @@ class SettingsSchema(Schema):
     max_body_bytes = fields.Integer(load_default=16384, validate=validate.Range(1024, 10 * 1024 * 1024))
     metrics_dir = fields.String(load_default=None)
     trusted_proxy_count = fields.Integer(load_default=0, validate=validate.Range(0, 5))
+    routes_file = fields.String(load_default=None)
+    strict_mode = fields.Boolean(load_default=True)
+    user_properties_to_proxy = CommaList(load_default=list)
+    api_product_scope_prefix = fields.String(load_default="", validate=validate.Length(max=256))
+    max_header_value_bytes = fields.Integer(load_default=4096, validate=validate.Range(64, 65536))
 
     @validates_schema
     def _redis(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -211,6 +223,8 @@ class Settings:
     max_body_bytes: int
     metrics_dir: str | None
     trusted_proxy_count: int
+    routes: RouteTable = field(repr=False)
+    authorizer: AuthorizerConfig
 
     def url(self, path: str) -> str:
         """Public URL of one of our endpoints (under SERVICE_PREFIX)."""
@@ -327,6 +341,21 @@ def process_environ() -> dict[str, str]:
     return dict(os.environ)
 
 
+def _load_routes(path: str | None, label: str) -> tuple[RouteTable, list[str]]:
+    if not path:
+        return RouteTable({}), []
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        return RouteTable({}), [f"{label}: cannot read {path} ({exc.strerror})"]
+    except json.JSONDecodeError as exc:
+        return RouteTable({}), [f"{label}: {path} is not valid JSON (line {exc.lineno} column {exc.colno})"]
+    try:
+        return RouteTable.load(document), []
+    except RouteFileError as exc:
+        return RouteTable({}), [f"{label}: {problem}" for problem in exc.problems]
+
+
 def load_settings(environ: Mapping[str, str] | None = None,
                   overrides: Mapping[str, Any] | None = None) -> Settings:
     """Build the settings from GATEHOUSE_CONFIG + environment (+ overrides, for tests)."""
@@ -356,7 +385,8 @@ def load_settings(environ: Mapping[str, str] | None = None,
     keys, key_problems = _load_keys(data, labels)
     discovery, discovery_problems = _load_discovery(data["openid_config_path"],
                                                     labels["openid_config_path"])
-    problems += key_problems + discovery_problems
+    routes, route_problems = _load_routes(data["routes_file"], labels["routes_file"])
+    problems += key_problems + discovery_problems + route_problems
     if data["redis_tls_cacert"] and not Path(data["redis_tls_cacert"]).is_file():
         problems.append(f"{labels['redis_tls_cacert']}: no such file")
     if problems:
@@ -393,4 +423,9 @@ def load_settings(environ: Mapping[str, str] | None = None,
         auth_failure_window_seconds=data["auth_failure_window_seconds"],
         max_body_bytes=data["max_body_bytes"], metrics_dir=data["metrics_dir"],
         trusted_proxy_count=data["trusted_proxy_count"],
+        routes=routes,
+        authorizer=AuthorizerConfig(strict=data["strict_mode"],
+                                    scope_prefix=data["api_product_scope_prefix"],
+                                    user_properties=tuple(data["user_properties_to_proxy"]),
+                                    header_limit=data["max_header_value_bytes"]),
     )

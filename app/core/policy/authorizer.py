@@ -1,0 +1,72 @@
+"""The /auth check: original request -> principal -> decision (SPEC §2.1).
+
+Credential sources implemented so far: Gatehouse's own bearer JWTs (client-credentials
+tokens), verified locally and checked against the revocation list. Everything else is
+anonymous.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+from ..errors import InvalidToken
+from .decision import ANONYMOUS, FORBIDDEN, Decision, HeaderNames, Principal, decide, principal_from_claims
+from .routes import METHODS, RouteTable
+
+URI_HEADERS = ("X-Original-URI", "Original-Request-Uri")
+METHOD_HEADERS = ("X-Original-Method", "Original-Request-Method")
+TRUTHY = frozenset({"1", "true", "yes", "on"})
+
+
+class Headers(Protocol):
+    """Case-insensitive header lookup (werkzeug's Headers, or a dict in unit tests)."""
+
+    def get(self, key: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class AuthorizerConfig:
+    strict: bool = True
+    scope_prefix: str = ""
+    backoffice_header: str = "isbackoffice"
+    user_properties: tuple[str, ...] = ()
+    header_limit: int = 4096
+    names: HeaderNames = HeaderNames()
+
+
+class Authorizer:
+    def __init__(self, table: RouteTable, cfg: AuthorizerConfig,
+                 verify_own_token: Callable[[str], dict[str, Any]]) -> None:
+        self.table = table
+        self.cfg = cfg
+        self.verify_own_token = verify_own_token
+
+    def principal(self, headers: Headers) -> tuple[Principal, bool]:
+        """The caller, and whether a credential was presented but refused."""
+        scheme, _, token = (headers.get("Authorization") or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return ANONYMOUS, False
+        try:
+            claims = self.verify_own_token(token.strip())
+        except InvalidToken:
+            return ANONYMOUS, True
+        return principal_from_claims(claims, source="gatehouse-jwt"), False
+
+    def check(self, headers: Headers) -> Decision:
+        uri = next((headers.get(h) for h in URI_HEADERS if headers.get(h)), None)
+        method = next((headers.get(h) for h in METHOD_HEADERS if headers.get(h)), None)
+        deny = {self.cfg.names.allowed: "0"}
+        if uri is None or method is None:
+            return Decision(FORBIDDEN, "X-Original-URI and X-Original-Method are required", ANONYMOUS, headers=deny)
+        method = method.upper()
+        if method not in METHODS or method == "ALL":
+            return Decision(FORBIDDEN, "unknown method", ANONYMOUS, headers=deny)
+        principal, refused = self.principal(headers)
+        decision = decide(self.table, method, uri, principal,
+                          is_backoffice=(headers.get(self.cfg.backoffice_header) or "").lower() in TRUTHY,
+                          scope_prefix=self.cfg.scope_prefix, names=self.cfg.names,
+                          properties=self.cfg.user_properties, header_limit=self.cfg.header_limit)
+        if decision.status == 401:
+            error = ', error="invalid_token"' if refused else ""
+            decision.headers["WWW-Authenticate"] = f'Bearer realm="gatehouse"{error}'
+        return decision

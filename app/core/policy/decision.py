@@ -1,0 +1,131 @@
+"""Who is calling (the principal) and the answer to nginx (SPEC §3.1, §3.4, §2.1)."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .expressions import Context
+from .routes import BadPath, Rule, RouteTable, normalise
+
+ALLOW, UNAUTHENTICATED, FORBIDDEN = 204, 401, 403
+UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: str  # user | client | anonymous
+    id: str | None = None
+    groups: frozenset[str] = frozenset()
+    permissions: frozenset[str] = frozenset()
+    scopes: frozenset[str] = frozenset()
+    client_type: str | None = None
+    claims: dict[str, Any] = field(default_factory=dict)
+    source: str = "none"
+
+    @property
+    def anonymous(self) -> bool:
+        return self.kind == "anonymous"
+
+
+ANONYMOUS = Principal("anonymous")
+
+
+def principal_from_claims(claims: dict[str, Any], source: str, kind: str = "client") -> Principal:
+    """Map a verified token's claims: sub, groups/roles, scope/scp, permissions."""
+    def strings(value: Any) -> frozenset[str]:
+        if isinstance(value, str):
+            return frozenset(value.split())
+        if isinstance(value, list):
+            return frozenset(v for v in value if isinstance(v, str))
+        return frozenset()
+
+    return Principal(kind=kind, id=str(claims.get("sub")),
+                     groups=strings(claims.get("groups", claims.get("roles"))),
+                     permissions=strings(claims.get("permissions")),
+                     scopes=strings(claims.get("scope", claims.get("scp"))),
+                     client_type=claims.get("clientType") if isinstance(claims.get("clientType"), str) else None,
+                     claims=claims, source=source)
+
+
+@dataclass(frozen=True)
+class HeaderNames:
+    allowed: str = "mia-allowed"
+    user_id: str = "mia-userid"
+    groups: str = "mia-groups"
+    properties: str = "mia-userproperties"
+    client_type: str = "mia-clienttype"
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: int
+    reason: str
+    principal: Principal
+    rule: Rule | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _safe(value: str, limit: int) -> str | None:
+    """Never a header injection from a claim: no control characters, bounded size."""
+    if UNSAFE.search(value) or len(value) > limit:
+        return None
+    return value
+
+
+def identity_headers(principal: Principal, rule: Rule | None, names: HeaderNames,
+                     properties: tuple[str, ...], limit: int) -> dict[str, str]:
+    headers = {names.allowed: "1"}
+    if principal.anonymous:
+        return headers
+    values = {
+        names.user_id: principal.id or "",
+        names.groups: ",".join(sorted(g for g in principal.groups if "," not in g)),
+        names.properties: json.dumps({k: principal.claims[k] for k in properties if k in principal.claims},
+                                     separators=(",", ":"), ensure_ascii=True, default=str),
+        names.client_type: principal.client_type or "",
+    }
+    for claim, header in (rule.headers.items() if rule else ()):
+        value = principal.claims.get(claim)
+        if isinstance(value, (str, int, float, bool)):
+            values[header.lower()] = str(value)
+    for name, value in values.items():
+        safe = _safe(value, limit)
+        if safe is not None:
+            headers[name] = safe
+    return headers
+
+
+def decide(table: RouteTable, method: str, uri: str, principal: Principal, *, is_backoffice: bool,
+           scope_prefix: str = "", names: HeaderNames = HeaderNames(),
+           properties: tuple[str, ...] = (), header_limit: int = 4096) -> Decision:
+    """SPEC §3.4, in order; the reason is for logs and `explain`, never for the client."""
+    deny = {names.allowed: "0"}
+    try:
+        path = normalise(uri)
+    except BadPath as exc:
+        return Decision(FORBIDDEN, f"path refused: {exc}", principal, headers=deny)
+    rule = table.match(path, method)
+    if rule is None:
+        return Decision(UNAUTHENTICATED, "no route matches", principal, headers=deny)
+    block = rule.block(is_backoffice)
+    if rule.api_product is not None:
+        wanted = {rule.api_product, scope_prefix + rule.api_product}
+        if not principal.scopes & wanted:
+            status = UNAUTHENTICATED if principal.anonymous else FORBIDDEN
+            return Decision(status, f"no scope for API product {rule.api_product}", principal, rule, deny)
+    missing = [s for s in rule.scopes if s not in principal.scopes]
+    if missing:
+        status = UNAUTHENTICATED if principal.anonymous else FORBIDDEN
+        return Decision(status, f"missing scopes {' '.join(missing)}", principal, rule, deny)
+    ctx = Context(groups=principal.groups, permissions=principal.permissions, scopes=principal.scopes,
+                  client_type=principal.client_type, is_backoffice=is_backoffice,
+                  api_product=rule.api_product, claims=principal.claims)
+    allowed = block.expression(ctx)
+    if principal.anonymous and not (block.public and allowed):
+        return Decision(UNAUTHENTICATED, "no identity", principal, rule, deny)
+    if not allowed:
+        return Decision(FORBIDDEN, f"expression {block.expression.source!r} is false", principal, rule, deny)
+    return Decision(ALLOW, "allowed", principal, rule,
+                    identity_headers(principal, rule, names, properties, header_limit))
