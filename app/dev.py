@@ -165,22 +165,27 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        if not _port_free(port):
-            print(f"gatehouse dev: port {port} is in use; pass --port", file=sys.stderr)
+        # (option, port, env names that mean "already configured", starter, URL of the embedded one)
+        embedded = [
+            ("--mongo-port", mongo_port, ("MONGODB_URL", "CREDENTIALS_MONGODB_URL"), start_mongo,
+             f"mongodb://127.0.0.1:{mongo_port}/gatehouse"),
+            ("--redis-port", redis_port, ("REDIS_URL", "REDIS_HOSTS"), start_redis,
+             f"redis://127.0.0.1:{redis_port}/0"),
+        ]
+        wanted = [("--port", port)] + [(opt, p) for opt, p, names, _, _ in embedded
+                                       if not any(environ.get(n) for n in names)]
+        busy = [f"port {p} is in use; pass {opt}" for opt, p in wanted if not _port_free(p)]
+        if busy:
+            print("gatehouse dev: " + "; ".join(busy), file=sys.stderr)
             return 2
-        mongo_url = redis_url = None
-        if not (environ.get("MONGODB_URL") or environ.get("CREDENTIALS_MONGODB_URL")):
-            if not _port_free(mongo_port):
-                print(f"gatehouse dev: port {mongo_port} is in use; pass --mongo-port", file=sys.stderr)
-                return 2
-            children.append(start_mongo(var, mongo_port))
-            mongo_url = f"mongodb://127.0.0.1:{mongo_port}/gatehouse"
-        if not (environ.get("REDIS_URL") or environ.get("REDIS_HOSTS")):
-            if not _port_free(redis_port):
-                print(f"gatehouse dev: port {redis_port} is in use; pass --redis-port", file=sys.stderr)
-                return 2
-            children.append(start_redis(var, redis_port))
-            redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        urls: list[str | None] = []
+        for _, store_port, names, starter, url in embedded:
+            if any(environ.get(n) for n in names):
+                urls.append(None)
+            else:
+                children.append(starter(var, store_port))
+                urls.append(url)
+        mongo_url, redis_url = urls
         config = prepare(var, port, mongo_url, redis_url)
         env = {**environ, "GATEHOUSE_CONFIG": str(config), "HTTP_PORT": str(port),
                "GUNICORN_WORKERS": str(workers), "DELAY_SHUTDOWN_SECONDS": "0"}

@@ -19,20 +19,20 @@ ADMIN_TOKEN = "admin-" + "x" * 40
 ISSUER = "https://gatehouse.test"
 
 
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
+def _running(server):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    yield from _running(RedisServer(tmp_path_factory.mktemp("redis")))
 
 
 @pytest.fixture(scope="session")
 def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoServer]:
-    server = MongoServer(tmp_path_factory.mktemp("mongo"))
-    server.start()
-    yield server
-    server.stop()
+    yield from _running(MongoServer(tmp_path_factory.mktemp("mongo")))
 
 
 @pytest.fixture(scope="session")
