@@ -74,6 +74,8 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "user_properties_to_proxy": ("USER_PROPERTIES_TO_PROXY",),
     "api_product_scope_prefix": ("API_PRODUCT_SCOPE_PREFIX",),
     "max_header_value_bytes": ("MAX_HEADER_VALUE_BYTES",),
+    "trust_mia_user_headers": ("TRUST_MIA_USER_HEADERS",),
+    "authorization_headers_to_proxy": ("AUTHORIZATION_HEADERS_TO_PROXY",),
 }
 SECRET_KEYS = frozenset({"redis_password", "private_key_password", "client_id_hash_salt",
                          "admin_token", "mongodb_url", "redis_url"})
@@ -176,6 +178,8 @@ class SettingsSchema(Schema):
     user_properties_to_proxy = CommaList(load_default=list)
     api_product_scope_prefix = fields.String(load_default="", validate=validate.Length(max=256))
     max_header_value_bytes = fields.Integer(load_default=4096, validate=validate.Range(64, 65536))
+    trust_mia_user_headers = fields.Boolean(load_default=False)
+    authorization_headers_to_proxy = CommaList(load_default=list)
 
     @validates_schema
     def _redis(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -427,5 +431,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
         authorizer=AuthorizerConfig(strict=data["strict_mode"],
                                     scope_prefix=data["api_product_scope_prefix"],
                                     user_properties=tuple(data["user_properties_to_proxy"]),
-                                    header_limit=data["max_header_value_bytes"]),
+                                    header_limit=data["max_header_value_bytes"],
+                                    trust_user_headers=data["trust_mia_user_headers"],
+                                    credential_headers=tuple(data["authorization_headers_to_proxy"])),
     )

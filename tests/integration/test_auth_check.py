@@ -174,3 +174,32 @@ def test_route_file_errors_stop_start_up(env, tmp_path):
         load_settings({**env, "ROUTES_FILE": str(path)})
     assert info.value.problems == [
         "ROUTES_FILE: route /a GET authorization.expression 'groups.admin &&': expected a value, found end of expression at column 16"]
+
+
+def routes_env(env, tmp_path, **extra):
+    path = tmp_path / "auth.json"
+    path.write_text(json.dumps({**ROUTES, "/staff": {"GET": {"authorization": {"expression": "groups.staff"}}}}))
+    return {**env, "ROUTES_FILE": str(path), **extra}
+
+
+TRUSTED = {"miauserid": "u-1", "miausergroups": "staff,users", "miauserproperties": '{"email":"a@b.c"}'}
+
+
+def test_trusted_headers_only_in_trust_mode(env, tmp_path):
+    off = create_app(load_settings(routes_env(env, tmp_path))).test_client()
+    assert check(off, "/staff", **TRUSTED).status_code == 401, "client-sent identity headers are never trusted"
+    on = create_app(load_settings(routes_env(env, tmp_path, TRUST_MIA_USER_HEADERS="true",
+                                             USER_PROPERTIES_TO_PROXY="email"))).test_client()
+    r = check(on, "/staff", **TRUSTED)
+    assert r.status_code == 204 and r.headers["mia-userid"] == "u-1"
+    assert r.headers["mia-groups"] == "staff,users" and json.loads(r.headers["mia-userproperties"]) == {"email": "a@b.c"}
+    assert check(on, "/staff", **{**TRUSTED, "miausergroups": "users"}).status_code == 403
+
+
+def test_authorization_headers_short_circuit(env, tmp_path):
+    cl = create_app(load_settings(routes_env(env, tmp_path, AUTHORIZATION_HEADERS_TO_PROXY="x-api-token"))).test_client()
+    tok, _ = token(cl, "tracks")
+    r = check(cl, "/tracks/1", bearer=tok)
+    assert r.status_code == 401, "Authorization is not a listed credential header: anonymous without lookup"
+    assert "invalid_token" not in r.headers["WWW-Authenticate"]
+    assert check(cl, "/tracks/1", bearer=tok, **{"x-api-token": "1"}).status_code == 204

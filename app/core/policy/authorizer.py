@@ -6,6 +6,7 @@ anonymous.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -32,6 +33,10 @@ class AuthorizerConfig:
     user_properties: tuple[str, ...] = ()
     header_limit: int = 4096
     names: HeaderNames = HeaderNames()
+    # TRUST_MIA_USER_HEADERS: accept miauserid/miausergroups/miauserproperties (multi-gateway only).
+    trust_user_headers: bool = False
+    # AUTHORIZATION_HEADERS_TO_PROXY: with none of these present the caller is anonymous, no lookup.
+    credential_headers: tuple[str, ...] = ()
 
 
 class Authorizer:
@@ -43,14 +48,30 @@ class Authorizer:
 
     def principal(self, headers: Headers) -> tuple[Principal, bool]:
         """The caller, and whether a credential was presented but refused."""
-        scheme, _, token = (headers.get("Authorization") or "").strip().partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        if self.cfg.credential_headers and not any(headers.get(h) for h in self.cfg.credential_headers):
             return ANONYMOUS, False
+        scheme, _, token = (headers.get("Authorization") or "").strip().partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            try:
+                claims = self.verify_own_token(token.strip())
+            except InvalidToken:
+                return ANONYMOUS, True
+            return principal_from_claims(claims, source="gatehouse-jwt"), False
+        if self.cfg.trust_user_headers and headers.get("miauserid"):
+            return self._trusted(headers), False
+        return ANONYMOUS, False
+
+    @staticmethod
+    def _trusted(headers: Headers) -> Principal:
+        """Identity set by an upstream Gatehouse/gateway (SPEC §3.1 item 8)."""
         try:
-            claims = self.verify_own_token(token.strip())
-        except InvalidToken:
-            return ANONYMOUS, True
-        return principal_from_claims(claims, source="gatehouse-jwt"), False
+            properties = json.loads(headers.get("miauserproperties") or "{}")
+        except ValueError:
+            properties = {}
+        groups = frozenset(g.strip() for g in (headers.get("miausergroups") or "").split(",") if g.strip())
+        return Principal(kind="user", id=str(headers.get("miauserid")), groups=groups,
+                         claims=properties if isinstance(properties, dict) else {},
+                         source="trusted-headers")
 
     def check(self, headers: Headers) -> Decision:
         uri = next((headers.get(h) for h in URI_HEADERS if headers.get(h)), None)
