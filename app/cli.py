@@ -164,6 +164,23 @@ def assertion(client_id: str, key_file: str, audience: str, kid: str | None, lif
     click.echo(jwt.encode(claims, key.private, algorithm=key.alg, headers=headers))
 
 
+@main.command("nginx-config")
+@click.option("--listen", default="127.0.0.1:8080", show_default=True)
+@click.option("--gatehouse", default="127.0.0.1:3000", show_default=True, help="Gatehouse address")
+@click.option("--upstream", required=True, help="protected application address (host:port)")
+@click.option("--runtime", type=click.Path(file_okay=False), required=True,
+              help="writable directory for pid, logs, temp files and the decision cache")
+@click.option("--cache/--no-cache", default=False, help="cache auth decisions per credential")
+@click.option("--cache-ttl", default="5s", show_default=True)
+def nginx_config(listen: str, gatehouse: str, upstream: str, runtime: str, cache: bool, cache_ttl: str) -> None:
+    """Print the shipped nginx config (deploy/nginx/gatehouse.conf.in) filled in."""
+    from .nginx_config import render
+    try:
+        click.echo(render(listen, gatehouse, upstream, Path(runtime), cache, cache_ttl), nl=False)
+    except ValueError as exc:
+        raise click.ClickException(str(exc))
+
+
 @main.command("dev")
 @click.option("--port", type=int, default=3000, show_default=True)
 @click.option("--redis-port", type=int, default=6380, show_default=True)

@@ -1,0 +1,28 @@
+"""Render the shipped nginx config (deploy/nginx/gatehouse.conf.in) for given addresses."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "nginx" / "gatehouse.conf.in"
+ADDRESS = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+TTL = re.compile(r"^\d{1,5}(ms|s|m)?$")
+
+
+def render(listen: str, gatehouse: str, upstream: str, runtime: Path,
+           cache: bool = False, cache_ttl: str = "5s") -> str:
+    """The config text; every value is checked so nothing can inject directives."""
+    for name, value in (("listen", listen), ("gatehouse", gatehouse), ("upstream", upstream)):
+        if not ADDRESS.match(value):
+            raise ValueError(f"{name} must be host:port")
+    if not TTL.match(cache_ttl):
+        raise ValueError("cache_ttl must look like 5s")
+    runtime_text = str(runtime.resolve())
+    if re.search(r"[\s;{}'\"]", runtime_text):
+        raise ValueError("runtime directory path must not contain spaces, quotes, ; or braces")
+    text = TEMPLATE.read_text()
+    for key, value in (("@LISTEN@", listen), ("@GATEHOUSE@", gatehouse), ("@UPSTREAM@", upstream),
+                       ("@RUNTIME@", runtime_text), ("@AUTH_CACHE_ZONE@", "gatehouse_auth" if cache else "off"),
+                       ("@CACHE_TTL@", cache_ttl)):
+        text = text.replace(key, value)
+    return text

@@ -1,0 +1,100 @@
+"""Real processes: Gatehouse under gunicorn, the shipped nginx config in Debian's nginx, an
+upstream that echoes the headers it received."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from app.nginx_config import render
+from tests.echo_upstream import start_echo
+from tests.servers import free_port, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+OPENER = urllib.request.build_opener(NoRedirect)
+
+
+def http(url: str, method: str = "GET", headers: dict | None = None, data: bytes | None = None):
+    """(status, headers, body) without following redirects."""
+    request = urllib.request.Request(url, method=method, headers=headers or {}, data=data)
+    try:
+        with OPENER.open(request, timeout=10) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+@pytest.fixture
+def gunicorn_server(env, tmp_path):
+    procs: list[subprocess.Popen] = []
+
+    def start(extra: dict[str, str] | None = None, workers: int = 2) -> str:
+        port = free_port()
+        run_env = {**os.environ, **env, **(extra or {}), "HTTP_PORT": str(port), "GUNICORN_WORKERS": str(workers),
+                   "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"metrics-{port}")}
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+                                cwd=ROOT, env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(proc)
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: http(f"{base}/-/ready")[0] == 200, "gunicorn", 30)
+        return base
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture
+def nginx_server(tmp_path):
+    procs: list[subprocess.Popen] = []
+
+    def start(gatehouse: str, upstream_port: int, cache: bool = False, cache_ttl: str = "3s") -> str:
+        port = free_port()
+        runtime = tmp_path / f"nginx-{port}"
+        runtime.mkdir()
+        conf = runtime / "nginx.conf"
+        conf.write_text(render(f"127.0.0.1:{port}", gatehouse.split("//")[1], f"127.0.0.1:{upstream_port}",
+                               runtime, cache=cache, cache_ttl=cache_ttl))
+        # As root (CI), workers would run as nobody and could not use the private temp dir.
+        directives = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
+        proc = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(runtime), "-g", directives],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(proc)
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: http(f"{base}/.well-known/jwks.json")[0] == 200, "nginx", 20)
+        return base
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+@pytest.fixture
+def echo():
+    server, port = start_echo()
+    yield port
+    server.shutdown()
+
+
+def echoed(body: bytes) -> dict:
+    return json.loads(body)

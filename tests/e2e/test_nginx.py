@@ -1,0 +1,138 @@
+"""The shipped nginx config in front of Gatehouse and an echoing upstream (SPEC §3.5)."""
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+
+from tests.conftest import ADMIN
+from tests.e2e.conftest import echoed, http
+
+ROUTES = {
+    "/": {"ALL": {"authorization": {"expression": "false"}}},
+    "/public": {"GET": {"authorization": {"expression": "true", "public": True}}},
+    "/orders": {"GET": {"authorization": {"expression": "permissions.orders"}}},
+    "/admin": {"GET": {"authorization": {"expression": "permissions.admin"}}},
+    "/petstore/": {"ALL": {"authorization": {"expression": "true"}, "apiProduct": "petstore"}},
+    "/tracks/": {"ALL": {"authorization": {"expression": "true"}, "apiProduct": "tracks",
+                         "headers": {"usagePlan": "x-usage-plan"}}},
+}
+
+
+@pytest.fixture
+def routes_env(tmp_path):
+    path = tmp_path / "auth.json"
+    path.write_text(json.dumps(ROUTES))
+    return {"ROUTES_FILE": str(path), "USER_PROPERTIES_TO_PROXY": "client_id"}
+
+
+def client_token(base: str, scope: str, **meta) -> tuple[str, dict]:
+    body = json.dumps({"client_name": "e2e", "scope": "petstore tracks", "permissions": ["orders"], **meta}).encode()
+    status, _, raw = http(f"{base}/register", "POST", {**ADMIN, "Content-Type": "application/json"}, body)
+    assert status == 201, raw
+    reg = json.loads(raw)
+    basic = base64.b64encode(f"{reg['client_id']}:{reg['client_secret']}".encode()).decode()
+    status, _, raw = http(f"{base}/oauth/token", "POST", {"Authorization": f"Basic {basic}",
+                          "Content-Type": "application/x-www-form-urlencoded"},
+                          f"grant_type=client_credentials&scope={scope}".encode())
+    assert status == 200, raw
+    return json.loads(raw)["access_token"], reg
+
+
+@pytest.fixture
+def stack(gunicorn_server, nginx_server, echo, routes_env):
+    gatehouse = gunicorn_server(routes_env)
+    return nginx_server(gatehouse, echo)
+
+
+def test_identity_headers_reach_upstream_and_client_copies_are_replaced(stack):
+    token, reg = client_token(stack, "tracks", allowed_custom_claims={"usagePlan": "gold"})
+    status, _, body = http(f"{stack}/tracks/42", headers={
+        "Authorization": f"Bearer {token}", "miauserid": "forged", "miausergroups": "admin",
+        "miauserproperties": '{"forged":true}', "x-usage-plan": "platinum"})
+    assert status == 200
+    seen = echoed(body)["headers"]
+    assert seen["miauserid"] == reg["client_id"]
+    assert "miausergroups" not in seen or seen["miausergroups"] == ""
+    assert json.loads(seen["miauserproperties"]) == {"client_id": reg["client_id"]}
+    assert seen["x-usage-plan"] == "gold"
+    assert seen["authorization"] == f"Bearer {token}", "the client's own bearer goes through"
+
+
+def test_anonymous_on_public_route_gets_no_identity(stack):
+    status, _, body = http(f"{stack}/public", headers={"miauserid": "forged", "miausergroups": "admin"})
+    assert status == 200
+    seen = echoed(body)["headers"]
+    assert seen.get("miauserid", "") == "" and seen.get("miausergroups", "") == ""
+
+
+def test_api_call_gets_401_json_browser_gets_login_redirect(stack):
+    status, headers, body = http(f"{stack}/orders", headers={"Accept": "application/json"})
+    assert status == 401 and json.loads(body)["statusCode"] == 401
+    assert headers["WWW-Authenticate"].startswith("Bearer")
+    status, headers, _ = http(f"{stack}/orders?page=2", headers={"Accept": "text/html,application/xhtml+xml"})
+    assert status == 302 and headers["Location"].endswith("/web-login?redirect=/orders?page=2")
+
+
+def test_403_passes_through_as_json(stack):
+    token, _ = client_token(stack, "tracks")
+    status, _, body = http(f"{stack}/admin", headers={"Authorization": f"Bearer {token}"})
+    assert status == 403 and json.loads(body) == {"statusCode": 403, "error": "Forbidden", "message": "not allowed"}
+
+
+def test_gloo_products_through_nginx(stack):
+    tracks, _ = client_token(stack, "tracks")
+    both, _ = client_token(stack, "petstore tracks")
+    assert http(f"{stack}/tracks/1", headers={"Authorization": f"Bearer {tracks}"})[0] == 200
+    assert http(f"{stack}/petstore/1", headers={"Authorization": f"Bearer {tracks}"})[0] == 403
+    assert http(f"{stack}/petstore/1", headers={"Authorization": f"Bearer {both}"})[0] == 200
+    assert http(f"{stack}/tracks/1", headers={"Authorization": f"Bearer {both}"})[0] == 200
+
+
+BAD = [
+    ("malformed jwt", {"Authorization": "Bearer abc.def"}, "/orders", 401),
+    ("alg none", {"Authorization": "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."}, "/orders", 401),
+    ("garbage cookie", {"Cookie": "sid=%%%%; a=b"}, "/orders", 401),
+    ("huge header", {"Authorization": "Bearer " + "a" * 20000}, "/orders", 400),
+    ("encoded traversal", {}, "/public/%2e%2e/admin", 403),
+    ("dot segments", {}, "/public/../admin", 403),
+    ("internal location is not reachable", {}, "/_gatehouse/auth", 404),
+]
+
+
+@pytest.mark.parametrize("name,headers,path,status", BAD, ids=[b[0] for b in BAD])
+def test_bad_inputs_through_nginx(stack, name, headers, path, status):
+    got, _, _ = http(f"{stack}{path}", headers={"Accept": "application/json", **headers})
+    assert got == status
+
+
+def test_decision_cache(gunicorn_server, nginx_server, echo, routes_env):
+    gatehouse = gunicorn_server(routes_env)
+    cached = nginx_server(gatehouse, echo, cache=True, cache_ttl="3s")
+    token, reg = client_token(cached, "tracks")
+    other, _ = client_token(cached, "petstore")
+
+    def checks_answered() -> float:
+        text = http(f"{gatehouse}/-/metrics")[2].decode()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith('gatehouse_http_requests_total{endpoint="auth_check.check"'))
+
+    before = checks_answered()
+    for _ in range(3):
+        assert http(f"{cached}/tracks/1", headers={"Authorization": f"Bearer {token}"})[0] == 200
+    assert checks_answered() - before == 1, "the same credential and route hit the cache"
+    assert http(f"{cached}/tracks/1", headers={"Authorization": f"Bearer {other}"})[0] == 403, \
+        "another credential never reuses a cached decision"
+    basic = base64.b64encode(f"{reg['client_id']}:{reg['client_secret']}".encode()).decode()
+    http(f"{cached}/oauth/revoke", "POST", {"Authorization": f"Basic {basic}",
+         "Content-Type": "application/x-www-form-urlencoded"}, f"token={token}".encode())
+    assert http(f"{gatehouse}/auth", headers={"X-Original-URI": "/tracks/1", "X-Original-Method": "GET",
+                                              "Authorization": f"Bearer {token}"})[0] == 401
+    # Within the TTL the cached allow may still answer; after it, the revocation holds.
+    deadline = time.monotonic() + 10
+    while http(f"{cached}/tracks/1", headers={"Authorization": f"Bearer {token}"})[0] == 200:
+        assert time.monotonic() < deadline, "revoked token still allowed after the cache TTL"
+        time.sleep(0.5)
+    assert http(f"{cached}/tracks/1", headers={"Authorization": f"Bearer {token}"})[0] == 401
