@@ -9,12 +9,13 @@ from typing import Any, Callable
 
 from flask import current_app
 
-from .adapters import mongo, redis_store
+from .adapters import http_client, mongo, redis_store
 from .core.client_auth import ClientAuthenticator
 from .core.clients import ClientRegistry
 from .core.errors import DependencyUnavailable
 from .core.machine_tokens import TokenService
 from .core.policy.authorizer import Authorizer
+from .core.policy.external import ExternalVerifier
 from .settings import Settings
 
 log = logging.getLogger("gatehouse.services")
@@ -79,7 +80,11 @@ def build_services(settings: Settings,
         ensure_indexes()
     except DependencyUnavailable:
         log.error("MongoDB unreachable at start-up; indexes will be created when it is back")
-    authorizer = Authorizer(settings.routes, settings.authorizer, tokens.verify_active)
+    external = ExternalVerifier(
+        settings.issuers, http_client.JsonFetcher(settings.outbound_timeout_seconds),
+        cache_seconds=settings.jwks_cache_seconds,
+        refetch_cooldown=settings.jwks_refetch_cooldown_seconds) if settings.issuers else None
+    authorizer = Authorizer(settings.routes, settings.authorizer, tokens.verify_active, external)
     return Services(settings=settings, registry=registry, tokens=tokens, authorizer=authorizer,
                     checks={"mongodb": clients.ping, "redis": limiter.ping},
                     lifecycle=Lifecycle(), on_ready=ensure_indexes,

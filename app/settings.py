@@ -21,6 +21,7 @@ from .adapters.redis_store import RedisConfig
 from .core.client_auth import ClientAuthConfig
 from .core.grants.client_credentials import ClientCredentialsConfig
 from .core.policy.authorizer import AuthorizerConfig
+from .core.policy.external import ClaimMapping, ExternalIssuer
 from .core.policy.routes import RouteFileError, RouteTable
 from .core.keys import (KeyLoadError, KeyPasswordError, KeySet, load_private_key,
                         load_verification_key)
@@ -76,6 +77,10 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "max_header_value_bytes": ("MAX_HEADER_VALUE_BYTES",),
     "trust_mia_user_headers": ("TRUST_MIA_USER_HEADERS",),
     "authorization_headers_to_proxy": ("AUTHORIZATION_HEADERS_TO_PROXY",),
+    "issuers": (),  # config file only
+    "jwks_cache_seconds": ("JWKS_CACHE_SECONDS",),
+    "jwks_refetch_cooldown_seconds": ("JWKS_REFETCH_COOLDOWN_SECONDS",),
+    "outbound_timeout_seconds": ("OUTBOUND_TIMEOUT_SECONDS",),
 }
 SECRET_KEYS = frozenset({"redis_password", "private_key_password", "client_id_hash_salt",
                          "admin_token", "mongodb_url", "redis_url"})
@@ -121,9 +126,39 @@ class VerificationKeys(fields.Field):
         raise ValidationError("must be a list of {kid, path} objects")
 
 
+ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
+
+
 def _url(schemes: set[str]) -> validate.Validator:
     names = "/".join(sorted(schemes))
     return validate.URL(schemes=schemes, require_tld=False, error=f"must be a URL ({names})")
+
+
+class ClaimMappingSchema(Schema):
+    id = fields.String(load_default="sub")
+    groups = CommaList(load_default=lambda: ["groups", "roles"])
+    scopes = CommaList(load_default=lambda: ["scope", "scp"])
+    permissions = fields.String(load_default="permissions")
+    clientType = fields.String(load_default="clientType")
+
+
+class IssuerSchema(Schema):
+    """A trusted external issuer of bearer JWTs (config file key `issuers`)."""
+
+    issuer = fields.String(required=True, validate=validate.Length(min=1, max=512))
+    audience = CommaList(required=True)
+    algorithms = fields.List(fields.String(validate=validate.OneOf(ALLOWED_ALGORITHMS)),
+                             load_default=lambda: ["RS256"], validate=validate.Length(min=1))
+    jwks_uri = fields.String(load_default=None, validate=_url({"http", "https"}))
+    discovery_url = fields.String(load_default=None, validate=_url({"http", "https"}))
+    jwks = fields.Dict(load_default=None)
+    leeway = fields.Integer(load_default=30, validate=validate.Range(0, 300))
+    claims = fields.Nested(ClaimMappingSchema, load_default=lambda: ClaimMappingSchema().load({}))
+
+    @validates_schema
+    def _one_source(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if sum(data.get(k) is not None for k in ("jwks_uri", "discovery_url", "jwks")) != 1:
+            raise ValidationError("give exactly one of jwks_uri, discovery_url, jwks", "jwks_uri")
 
 
 class SettingsSchema(Schema):
@@ -180,6 +215,10 @@ class SettingsSchema(Schema):
     max_header_value_bytes = fields.Integer(load_default=4096, validate=validate.Range(64, 65536))
     trust_mia_user_headers = fields.Boolean(load_default=False)
     authorization_headers_to_proxy = CommaList(load_default=list)
+    issuers = fields.List(fields.Nested(IssuerSchema), load_default=list)
+    jwks_cache_seconds = fields.Integer(load_default=300, validate=validate.Range(1, 86400))
+    jwks_refetch_cooldown_seconds = fields.Integer(load_default=30, validate=validate.Range(0, 3600))
+    outbound_timeout_seconds = fields.Float(load_default=5.0, validate=validate.Range(0.1, 60))
 
     @validates_schema
     def _redis(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -229,6 +268,10 @@ class Settings:
     trusted_proxy_count: int
     routes: RouteTable = field(repr=False)
     authorizer: AuthorizerConfig
+    issuers: tuple[ExternalIssuer, ...]
+    jwks_cache_seconds: int
+    jwks_refetch_cooldown_seconds: int
+    outbound_timeout_seconds: float
 
     def url(self, path: str) -> str:
         """Public URL of one of our endpoints (under SERVICE_PREFIX)."""
@@ -283,16 +326,18 @@ def _labels(file_path: str | None, file_data: Mapping[str, Any],
         elif key in file_data and file_path:
             labels[key] = f"{file_path}: {key}"
         else:
-            labels[key] = f"{names[0]} ({key})"
+            labels[key] = f"{names[0]} ({key})" if names else f"{CONFIG_FILE_ENV}: {key}"
     return labels
 
 
-def _flatten(messages: Any) -> list[str]:
+def _flatten(messages: Any, where: str = "") -> list[str]:
+    """marshmallow's nested messages as lines; nested keys keep their path (issuers[0].leeway)."""
     if isinstance(messages, dict):
-        return [m for v in messages.values() for m in _flatten(v)]
+        return [m for k, v in messages.items()
+                for m in _flatten(v, f"{where}[{k}]" if isinstance(k, int) else f"{where}.{k}")]
     if isinstance(messages, list):
-        return [m for v in messages for m in _flatten(v)]
-    return [str(messages)]
+        return [m for v in messages for m in _flatten(v, where)]
+    return [f"{where.lstrip('.')}: {messages}" if where else str(messages)]
 
 
 def _load_keys(data: dict[str, Any], labels: dict[str, str]) -> tuple[KeySet | None, list[str]]:
@@ -384,7 +429,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
     except ValidationError as exc:
         for key, messages in sorted(exc.normalized_messages().items()):
             label = labels.get(key, key)
-            problems.extend(f"{label}: {m}" for m in _flatten(messages))
+            problems.extend(f"{label}{m if m.startswith('[') else ': ' + m}" for m in _flatten(messages))
         raise ConfigError(problems) from None
     keys, key_problems = _load_keys(data, labels)
     discovery, discovery_problems = _load_discovery(data["openid_config_path"],
@@ -434,4 +479,18 @@ def load_settings(environ: Mapping[str, str] | None = None,
                                     header_limit=data["max_header_value_bytes"],
                                     trust_user_headers=data["trust_mia_user_headers"],
                                     credential_headers=tuple(data["authorization_headers_to_proxy"])),
+        issuers=tuple(_issuer(i) for i in data["issuers"]),
+        jwks_cache_seconds=data["jwks_cache_seconds"],
+        jwks_refetch_cooldown_seconds=data["jwks_refetch_cooldown_seconds"],
+        outbound_timeout_seconds=data["outbound_timeout_seconds"],
     )
+
+
+def _issuer(data: dict[str, Any]) -> ExternalIssuer:
+    c = data["claims"]
+    return ExternalIssuer(
+        issuer=data["issuer"], audiences=tuple(data["audience"]), algorithms=tuple(data["algorithms"]),
+        jwks_uri=data["jwks_uri"], discovery_url=data["discovery_url"], inline_jwks=data["jwks"],
+        leeway=data["leeway"],
+        claims=ClaimMapping(id=c["id"], groups=tuple(c["groups"]), scopes=tuple(c["scopes"]),
+                            permissions=c["permissions"], client_type=c["clientType"]))

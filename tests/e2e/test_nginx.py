@@ -136,3 +136,28 @@ def test_decision_cache(gunicorn_server, nginx_server, echo, routes_env):
         assert time.monotonic() < deadline, "revoked token still allowed after the cache TTL"
         time.sleep(0.5)
     assert http(f"{cached}/tracks/1", headers={"Authorization": f"Bearer {token}"})[0] == 401
+
+
+def test_gloo_products_with_an_external_issuer_and_rotation(gunicorn_server, nginx_server, echo, routes_env, tmp_path):
+    from tests.issuer import LocalIssuer
+    issuer = LocalIssuer()
+    try:
+        cfg = tmp_path / "gatehouse.json"
+        cfg.write_text(json.dumps({"issuers": [{"issuer": issuer.url, "audience": ["gloo-api"],
+                                                "jwks_uri": f"{issuer.url}/jwks"}]}))
+        gatehouse = gunicorn_server({**routes_env, "GATEHOUSE_CONFIG": str(cfg), "JWKS_REFETCH_COOLDOWN_SECONDS": "1"},
+                                    workers=1)
+        base = nginx_server(gatehouse, echo)
+        tracks = issuer.token(scope="tracks", usagePlan="gold")
+        status, _, body = http(f"{base}/tracks/1", headers={"Authorization": f"Bearer {tracks}"})
+        assert status == 200 and echoed(body)["headers"]["x-usage-plan"] == "gold"
+        assert echoed(body)["headers"]["miauserid"] == "user-1"
+        assert http(f"{base}/petstore/1", headers={"Authorization": f"Bearer {tracks}"})[0] == 403
+        both = issuer.token(scope="petstore tracks")
+        assert http(f"{base}/petstore/1", headers={"Authorization": f"Bearer {both}"})[0] == 200
+        issuer.rotate()
+        time.sleep(1.1)
+        rotated = issuer.token(scope="tracks")
+        assert http(f"{base}/tracks/1", headers={"Authorization": f"Bearer {rotated}"})[0] == 200
+    finally:
+        issuer.close()

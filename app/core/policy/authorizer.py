@@ -10,7 +10,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
+from .. import tokens
 from ..errors import InvalidToken
+from .external import ExternalVerifier
 from .decision import ANONYMOUS, FORBIDDEN, Decision, HeaderNames, Principal, decide, principal_from_claims
 from .routes import METHODS, RouteTable
 
@@ -41,10 +43,20 @@ class AuthorizerConfig:
 
 class Authorizer:
     def __init__(self, table: RouteTable, cfg: AuthorizerConfig,
-                 verify_own_token: Callable[[str], dict[str, Any]]) -> None:
+                 verify_own_token: Callable[[str], dict[str, Any]],
+                 external: ExternalVerifier | None = None) -> None:
         self.table = table
         self.cfg = cfg
         self.verify_own_token = verify_own_token
+        self.external = external
+
+    def _bearer(self, token: str) -> Principal:
+        """Our own JWT, or one from a configured external issuer (chosen by its `iss`)."""
+        if self.external is not None:
+            claims = tokens.unverified_claims(token)
+            if self.external.knows(claims.get("iss")):
+                return self.external.verify(token, tokens.unverified_header(token), claims)
+        return principal_from_claims(self.verify_own_token(token), source="gatehouse-jwt")
 
     def principal(self, headers: Headers) -> tuple[Principal, bool]:
         """The caller, and whether a credential was presented but refused."""
@@ -53,10 +65,9 @@ class Authorizer:
         scheme, _, token = (headers.get("Authorization") or "").strip().partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             try:
-                claims = self.verify_own_token(token.strip())
+                return self._bearer(token.strip()), False
             except InvalidToken:
                 return ANONYMOUS, True
-            return principal_from_claims(claims, source="gatehouse-jwt"), False
         if self.cfg.trust_user_headers and headers.get("miauserid"):
             return self._trusted(headers), False
         return ANONYMOUS, False

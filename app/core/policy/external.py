@@ -1,0 +1,148 @@
+"""Bearer JWTs from configured external issuers, verified with keys from their JWKS
+(SPEC §3.1 item 4): keys cached with a TTL, refetched on an unknown `kid` at most once per
+cooldown, algorithms pinned per issuer, `iss`/`aud`/`exp`/`nbf` checked with bounded leeway,
+claims mapped per issuer."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from jose import jwk, jwt
+from jose.exceptions import JOSEError
+
+from ..errors import DependencyUnavailable, InvalidToken
+from .decision import Principal
+
+ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
+MAX_LEEWAY_SECONDS = 300
+
+
+class JsonFetcher(Protocol):
+    """Fetch a JSON document over HTTP with a timeout; DependencyUnavailable when it cannot."""
+
+    def __call__(self, url: str) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class ClaimMapping:
+    id: str = "sub"
+    groups: tuple[str, ...] = ("groups", "roles")
+    scopes: tuple[str, ...] = ("scope", "scp")
+    permissions: str = "permissions"
+    client_type: str = "clientType"
+
+
+@dataclass(frozen=True)
+class ExternalIssuer:
+    issuer: str
+    audiences: tuple[str, ...]
+    algorithms: tuple[str, ...] = ("RS256",)
+    jwks_uri: str | None = None
+    discovery_url: str | None = None
+    inline_jwks: dict[str, Any] | None = None
+    leeway: int = 30
+    claims: ClaimMapping = ClaimMapping()
+
+
+@dataclass
+class _Keys:
+    by_kid: dict[str, Any] = field(default_factory=dict)
+    fetched_at: float = 0.0
+    last_attempt: float = -1e9
+
+
+def _strings(value: Any) -> frozenset[str]:
+    if isinstance(value, str):
+        return frozenset(value.split())
+    if isinstance(value, list):
+        return frozenset(v for v in value if isinstance(v, str))
+    return frozenset()
+
+
+class ExternalVerifier:
+    def __init__(self, issuers: tuple[ExternalIssuer, ...], fetch: JsonFetcher, cache_seconds: int = 300,
+                 refetch_cooldown: int = 30, clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time) -> None:
+        self.issuers = {i.issuer: i for i in issuers}
+        self.fetch = fetch
+        self.cache_seconds = cache_seconds
+        self.cooldown = refetch_cooldown
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self._keys: dict[str, _Keys] = {i.issuer: _Keys() for i in issuers}
+        self._lock = threading.Lock()
+        self.fetches = 0
+
+    def knows(self, issuer: object) -> bool:
+        return isinstance(issuer, str) and issuer in self.issuers
+
+    def _jwks_uri(self, cfg: ExternalIssuer) -> str:
+        if cfg.jwks_uri:
+            return cfg.jwks_uri
+        assert cfg.discovery_url
+        uri = self.fetch(cfg.discovery_url).get("jwks_uri")
+        if not isinstance(uri, str) or not uri.startswith(("https://", "http://")):
+            raise DependencyUnavailable("the issuer's discovery document has no usable jwks_uri")
+        return uri
+
+    def _load(self, cfg: ExternalIssuer, state: _Keys) -> None:
+        state.last_attempt = self.clock()
+        self.fetches += 1
+        document = cfg.inline_jwks if cfg.inline_jwks is not None else self.fetch(self._jwks_uri(cfg))
+        keys = document.get("keys") if isinstance(document, dict) else None
+        if not isinstance(keys, list):
+            raise DependencyUnavailable("the issuer's JWKS has no keys")
+        state.by_kid = {k["kid"]: k for k in keys if isinstance(k, dict) and isinstance(k.get("kid"), str)}
+        state.fetched_at = self.clock()
+
+    def _key(self, cfg: ExternalIssuer, kid: str) -> Any:
+        with self._lock:
+            state = self._keys[cfg.issuer]
+            now = self.clock()
+            stale = now - state.fetched_at > self.cache_seconds
+            unknown = kid not in state.by_kid
+            may_refetch = now - state.last_attempt >= self.cooldown
+            if (stale or unknown) and (may_refetch or not state.by_kid):
+                try:
+                    self._load(cfg, state)
+                except DependencyUnavailable:
+                    if not state.by_kid:
+                        raise  # nothing cached: fail closed
+            return state.by_kid.get(kid)
+
+    def verify(self, token: str, header: dict[str, Any], claims: dict[str, Any]) -> Principal:
+        cfg = self.issuers[claims["iss"]]
+        alg, kid = header.get("alg"), header.get("kid")
+        if alg not in cfg.algorithms:
+            raise InvalidToken("algorithm not allowed for this issuer")
+        if not isinstance(kid, str):
+            raise InvalidToken("token has no kid")
+        material = self._key(cfg, kid)
+        if material is None:
+            raise InvalidToken("unknown signing key")
+        try:
+            key = jwk.construct(material, alg)
+            verified = jwt.decode(token, key, algorithms=[alg], issuer=cfg.issuer,
+                                  options={"verify_aud": False, "require_exp": True,
+                                           "leeway": min(cfg.leeway, MAX_LEEWAY_SECONDS)})
+        except (JOSEError, ValueError, TypeError) as exc:
+            raise InvalidToken("token is invalid or expired") from exc
+        aud = verified.get("aud")
+        audiences = {aud} if isinstance(aud, str) else set(a for a in aud if isinstance(a, str)) \
+            if isinstance(aud, list) else set()
+        if cfg.audiences and not audiences & set(cfg.audiences):
+            raise InvalidToken("token is for another audience")
+        return self._principal(cfg, verified)
+
+    @staticmethod
+    def _principal(cfg: ExternalIssuer, claims: dict[str, Any]) -> Principal:
+        mapping = cfg.claims
+        groups = next((_strings(claims[g]) for g in mapping.groups if g in claims), frozenset())
+        scopes = next((_strings(claims[s]) for s in mapping.scopes if s in claims), frozenset())
+        client_type = claims.get(mapping.client_type)
+        return Principal(kind="user", id=str(claims.get(mapping.id, "")), groups=groups,
+                         permissions=_strings(claims.get(mapping.permissions)), scopes=scopes,
+                         client_type=client_type if isinstance(client_type, str) else None,
+                         claims=claims, source=f"issuer:{cfg.issuer}")

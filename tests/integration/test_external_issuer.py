@@ -1,0 +1,123 @@
+"""Bearer JWTs from an external issuer whose keys are served over HTTP (SPEC §3.1 item 4, §7)."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from app import create_app
+from app.settings import ConfigError, load_settings
+from tests.issuer import LocalIssuer
+
+ROUTES = {
+    "/petstore/": {"ALL": {"authorization": {"expression": "true"}, "apiProduct": "petstore"}},
+    "/tracks/": {"ALL": {"authorization": {"expression": "true"}, "apiProduct": "tracks",
+                         "headers": {"usagePlan": "x-usage-plan"}}},
+    "/admin": {"GET": {"authorization": {"expression": "groups.admin"}}},
+}
+
+
+@pytest.fixture
+def issuer():
+    server = LocalIssuer()
+    yield server
+    server.close()
+
+
+def make_app(env, tmp_path, issuer, cooldown="30", **issuer_cfg):
+    routes = tmp_path / "auth.json"
+    routes.write_text(json.dumps(ROUTES))
+    cfg = tmp_path / "gatehouse.yaml"
+    entry = {"issuer": issuer.url, "audience": ["gloo-api"], "discovery_url": f"{issuer.url}/.well-known/openid-configuration",
+             "claims": {"groups": ["roles"]}, **issuer_cfg}
+    cfg.write_text(json.dumps({"issuers": [entry]}))
+    return create_app(load_settings({**env, "GATEHOUSE_CONFIG": str(cfg), "ROUTES_FILE": str(routes),
+                                     "JWKS_REFETCH_COOLDOWN_SECONDS": cooldown, "OUTBOUND_TIMEOUT_SECONDS": "2"}))
+
+
+def check(c, uri, token):
+    r = c.get("/auth", headers={"X-Original-URI": uri, "X-Original-Method": "GET", "Authorization": f"Bearer {token}"})
+    assert r.data == b""
+    return r
+
+
+def test_products_and_claims(env, tmp_path, issuer):
+    c = make_app(env, tmp_path, issuer).test_client()
+    tracks = issuer.token(scope="tracks", usagePlan="free", roles=["admin"])
+    r = check(c, "/tracks/1", tracks)
+    assert r.status_code == 204 and r.headers["mia-userid"] == "user-1" and r.headers["x-usage-plan"] == "free"
+    assert r.headers["mia-groups"] == "admin"
+    assert check(c, "/petstore/1", tracks).status_code == 403
+    both = issuer.token(scp=["petstore", "tracks"])
+    assert check(c, "/petstore/1", both).status_code == 204
+    assert check(c, "/admin", tracks).status_code == 204 and check(c, "/admin", both).status_code == 403
+    assert issuer.jwks_fetches == 1, "keys are cached"
+
+
+def test_key_rotation_picked_up_without_restart(env, tmp_path, issuer):
+    c = make_app(env, tmp_path, issuer, cooldown="1").test_client()
+    assert check(c, "/tracks/1", issuer.token(scope="tracks")).status_code == 204
+    issuer.rotate()
+    time.sleep(1.1)
+    assert check(c, "/tracks/1", issuer.token(scope="tracks")).status_code == 204
+    assert issuer.jwks_fetches == 2
+
+
+def test_unknown_kids_refetch_at_most_once_per_cooldown(env, tmp_path, issuer):
+    c = make_app(env, tmp_path, issuer).test_client()
+    assert check(c, "/tracks/1", issuer.token(scope="tracks")).status_code == 204
+    for i in range(5):
+        assert check(c, "/tracks/1", issuer.token(kid=f"nope{i}", scope="tracks")).status_code == 401
+    assert issuer.jwks_fetches == 1
+
+
+BAD = [
+    ("wrong audience", {"aud": "other-api"}), ("expired", {"exp": int(time.time()) - 600, "iat": 1}),
+    ("not yet valid", {"nbf": int(time.time()) + 600}), ("no exp", {"exp": None}),
+]
+
+
+@pytest.mark.parametrize("name,claims", BAD, ids=[b[0] for b in BAD])
+def test_bad_external_tokens(env, tmp_path, issuer, name, claims):
+    c = make_app(env, tmp_path, issuer).test_client()
+    r = check(c, "/tracks/1", issuer.token(scope="tracks", **claims))
+    assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+
+
+def test_algorithm_pinned_per_issuer(env, tmp_path, issuer):
+    import jwt as pyjwt
+    c = make_app(env, tmp_path, issuer).test_client()
+    hs = pyjwt.encode({"iss": issuer.url, "sub": "x", "aud": "gloo-api", "exp": int(time.time()) + 60, "scope": "tracks"},
+                      "secret" * 6, algorithm="HS256", headers={"kid": issuer.kid})
+    assert check(c, "/tracks/1", hs).status_code == 401
+    c2 = make_app(env, tmp_path, issuer, algorithms=["ES256"]).test_client()
+    assert check(c2, "/tracks/1", issuer.token(scope="tracks")).status_code == 401, "RS256 not allowed for it"
+
+
+def test_issuer_down_fails_closed_until_keys_are_cached(env, tmp_path, issuer):
+    c = make_app(env, tmp_path, issuer).test_client()
+    issuer.up = False
+    assert check(c, "/tracks/1", issuer.token(scope="tracks")).status_code == 503
+    issuer.up = True
+    assert check(c, "/tracks/1", issuer.token(scope="tracks")).status_code == 204
+    issuer.up = False
+    assert check(c, "/tracks/1", issuer.token(scope="tracks")).status_code == 204, "cached keys keep working"
+
+
+BAD_CONFIG = [
+    ({"audience": None}, "audience"), ({"algorithms": ["none"]}, "algorithms"),
+    ({"jwks_uri": "http://x/jwks"}, "exactly one of jwks_uri, discovery_url, jwks"),
+    ({"leeway": 9999}, "leeway"),
+]
+
+
+@pytest.mark.parametrize("change,where", BAD_CONFIG)
+def test_bad_issuer_config(env, tmp_path, change, where):
+    entry = {"issuer": "https://idp", "audience": ["a"], "discovery_url": "https://idp/.well-known/openid-configuration", **change}
+    entry = {k: v for k, v in entry.items() if v is not None}
+    cfg = tmp_path / "g.json"
+    cfg.write_text(json.dumps({"issuers": [entry]}))
+    with pytest.raises(ConfigError) as info:
+        load_settings({**env, "GATEHOUSE_CONFIG": str(cfg)})
+    assert any("issuers" in p and where in p for p in info.value.problems), info.value.problems
