@@ -164,6 +164,21 @@ def assertion(client_id: str, key_file: str, audience: str, kid: str | None, lif
     click.echo(jwt.encode(claims, key.private, algorithm=key.alg, headers=headers))
 
 
+@main.group("api-keys")
+def api_keys() -> None:
+    """API keys that resolve to a clientType at /auth."""
+
+
+@api_keys.command("generate")
+@click.option("--client-type", required=True)
+def api_keys_generate(client_type: str) -> None:
+    """Print a new key (give it to the client) and the entry for `api_keys` in the config file."""
+    import secrets as random
+    from .core.policy.resolvers import api_key_hash
+    key = random.token_urlsafe(32)
+    _echo_json({"key": key, "config_entry": {"sha256": api_key_hash(key), "clientType": client_type}})
+
+
 @main.command("nginx-config")
 @click.option("--listen", default="127.0.0.1:8080", show_default=True)
 @click.option("--gatehouse", default="127.0.0.1:3000", show_default=True, help="Gatehouse address")

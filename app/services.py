@@ -16,6 +16,7 @@ from .core.errors import DependencyUnavailable
 from .core.machine_tokens import TokenService
 from .core.policy.authorizer import Authorizer
 from .core.policy.external import ExternalVerifier
+from .core.policy.resolvers import UserinfoResolver
 from .settings import Settings
 
 log = logging.getLogger("gatehouse.services")
@@ -84,7 +85,11 @@ def build_services(settings: Settings,
         settings.issuers, http_client.JsonFetcher(settings.outbound_timeout_seconds),
         cache_seconds=settings.jwks_cache_seconds,
         refetch_cooldown=settings.jwks_refetch_cooldown_seconds) if settings.issuers else None
-    authorizer = Authorizer(settings.routes, settings.authorizer, tokens.verify_active, external)
+    userinfo = UserinfoResolver(settings.userinfo, http_client.UserinfoCaller(
+        settings.userinfo_url, settings.userinfo_timeout_seconds)) if settings.userinfo_url else None
+    authorizer = Authorizer(settings.routes, settings.authorizer, tokens.verify_active, external,
+                            own_issuer=settings.jwt_issuer, userinfo=userinfo,
+                            api_keys=settings.api_keys if settings.api_keys.by_hash else None)
     return Services(settings=settings, registry=registry, tokens=tokens, authorizer=authorizer,
                     checks={"mongodb": clients.ping, "redis": limiter.ping},
                     lifecycle=Lifecycle(), on_ready=ensure_indexes,

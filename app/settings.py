@@ -22,6 +22,7 @@ from .core.client_auth import ClientAuthConfig
 from .core.grants.client_credentials import ClientCredentialsConfig
 from .core.policy.authorizer import AuthorizerConfig
 from .core.policy.external import ClaimMapping, ExternalIssuer
+from .core.policy.resolvers import ApiKeys, UserinfoConfig
 from .core.policy.routes import RouteFileError, RouteTable
 from .core.keys import (KeyLoadError, KeyPasswordError, KeySet, load_private_key,
                         load_verification_key)
@@ -81,6 +82,13 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "jwks_cache_seconds": ("JWKS_CACHE_SECONDS",),
     "jwks_refetch_cooldown_seconds": ("JWKS_REFETCH_COOLDOWN_SECONDS",),
     "outbound_timeout_seconds": ("OUTBOUND_TIMEOUT_SECONDS",),
+    "userinfo_url": ("USERINFO_URL",),
+    "headers_to_proxy": ("HEADERS_TO_PROXY",),
+    "custom_user_id_key": ("CUSTOM_USER_ID_KEY",),
+    "custom_permissions_key": ("CUSTOM_PERMISSIONS_KEY",),
+    "userinfo_timeout_seconds": ("USERINFO_TIMEOUT_SECONDS",),
+    "userinfo_cache_seconds": ("USERINFO_CACHE_SECONDS",),
+    "api_keys": (),  # config file only: [{sha256, clientType}]
 }
 SECRET_KEYS = frozenset({"redis_password", "private_key_password", "client_id_hash_salt",
                          "admin_token", "mongodb_url", "redis_url"})
@@ -161,6 +169,11 @@ class IssuerSchema(Schema):
             raise ValidationError("give exactly one of jwks_uri, discovery_url, jwks", "jwks_uri")
 
 
+class ApiKeySchema(Schema):
+    sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$", error="must be 64 hex characters"))
+    clientType = fields.String(required=True, validate=validate.Length(min=1, max=128))
+
+
 class SettingsSchema(Schema):
     http_port = fields.Integer(load_default=3000, validate=validate.Range(1, 65535))
     log_level = fields.String(load_default="info", validate=validate.OneOf(
@@ -219,6 +232,13 @@ class SettingsSchema(Schema):
     jwks_cache_seconds = fields.Integer(load_default=300, validate=validate.Range(1, 86400))
     jwks_refetch_cooldown_seconds = fields.Integer(load_default=30, validate=validate.Range(0, 3600))
     outbound_timeout_seconds = fields.Float(load_default=5.0, validate=validate.Range(0.1, 60))
+    userinfo_url = fields.String(load_default=None, validate=_url({"http", "https"}))
+    headers_to_proxy = CommaList(load_default=lambda: ["authorization"])
+    custom_user_id_key = fields.String(load_default="userID", validate=validate.Length(min=1))
+    custom_permissions_key = fields.String(load_default="permissions", validate=validate.Length(min=1))
+    userinfo_timeout_seconds = fields.Float(load_default=5.0, validate=validate.Range(0.1, 60))
+    userinfo_cache_seconds = fields.Integer(load_default=0, validate=validate.Range(0, 3600))
+    api_keys = fields.List(fields.Nested(ApiKeySchema), load_default=list)
 
     @validates_schema
     def _redis(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -272,6 +292,10 @@ class Settings:
     jwks_cache_seconds: int
     jwks_refetch_cooldown_seconds: int
     outbound_timeout_seconds: float
+    userinfo_url: str | None
+    userinfo: UserinfoConfig
+    userinfo_timeout_seconds: float
+    api_keys: ApiKeys
 
     def url(self, path: str) -> str:
         """Public URL of one of our endpoints (under SERVICE_PREFIX)."""
@@ -483,6 +507,13 @@ def load_settings(environ: Mapping[str, str] | None = None,
         jwks_cache_seconds=data["jwks_cache_seconds"],
         jwks_refetch_cooldown_seconds=data["jwks_refetch_cooldown_seconds"],
         outbound_timeout_seconds=data["outbound_timeout_seconds"],
+        userinfo_url=data["userinfo_url"],
+        userinfo=UserinfoConfig(headers_to_proxy=tuple(h.lower() for h in data["headers_to_proxy"]),
+                                user_id_key=data["custom_user_id_key"],
+                                permissions_key=data["custom_permissions_key"],
+                                cache_seconds=data["userinfo_cache_seconds"]),
+        userinfo_timeout_seconds=data["userinfo_timeout_seconds"],
+        api_keys=ApiKeys({k["sha256"]: k["clientType"] for k in data["api_keys"]}),
     )
 
 

@@ -29,3 +29,27 @@ class JsonFetcher:
         if not isinstance(document, dict):
             raise DependencyUnavailable("key document is not a JSON object")
         return document
+
+
+class UserinfoCaller:
+    """Call the configured USERINFO_URL forwarding the caller's credential headers."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self.session = requests.Session()
+        self.url = url
+        self.timeout = timeout
+
+    def __call__(self, headers: dict[str, str]) -> tuple[int, Any]:
+        try:
+            response = self.session.get(self.url, headers=headers, timeout=self.timeout, allow_redirects=False)
+        except requests.RequestException as exc:
+            raise DependencyUnavailable("the userinfo service is unreachable") from exc
+        if response.status_code >= 500:
+            raise DependencyUnavailable(f"the userinfo service answered {response.status_code}")
+        if len(response.content) > MAX_DOCUMENT_BYTES:
+            raise DependencyUnavailable("userinfo answer too large")
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+        return response.status_code, body

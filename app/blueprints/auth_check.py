@@ -15,7 +15,7 @@ ANY = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 @bp.route("/auth/<path:_rest>", methods=ANY)
 def check(_rest: str | None = None) -> Response:
     svc = services()
-    decision = svc.authorizer.check(request.headers)
+    decision = svc.authorizer.check(request.headers, request.cookies)
     strict = svc.settings.authorizer.strict
     # Non-strict (Mia compatibility): always 200, the verdict is in mia-allowed.
     status = decision.status if strict else 200

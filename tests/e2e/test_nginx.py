@@ -161,3 +161,30 @@ def test_gloo_products_with_an_external_issuer_and_rotation(gunicorn_server, ngi
         assert http(f"{base}/tracks/1", headers={"Authorization": f"Bearer {rotated}"})[0] == 200
     finally:
         issuer.close()
+
+
+def test_mia_scenario_2_through_nginx(gunicorn_server, nginx_server, echo, tmp_path):
+    from app.core.policy.resolvers import api_key_hash
+    from tests.userinfo_service import UserinfoService
+    service = UserinfoService()
+    try:
+        routes = tmp_path / "mia.json"
+        routes.write_text(json.dumps({
+            "/area": {"GET": {"authorization": {"expression": "groups.admin || groups.users"}}},
+            "/typed": {"GET": {"authorization": {"expression": "(clientType == 'A' || clientType == 'B') && (groups.admin || groups.users)"}}}}))
+        cfg = tmp_path / "mia-config.json"
+        cfg.write_text(json.dumps({"api_keys": [{"sha256": api_key_hash("key-b"), "clientType": "B"}]}))
+        gatehouse = gunicorn_server({"ROUTES_FILE": str(routes), "GATEHOUSE_CONFIG": str(cfg), "USERINFO_URL": service.url,
+                                     "HEADERS_TO_PROXY": "authorization", "USERINFO_TIMEOUT_SECONDS": "1"}, workers=1)
+        base = nginx_server(gatehouse, echo)
+        status, _, body = http(f"{base}/area", headers={"Authorization": "Bearer tok-user"})
+        assert status == 200 and echoed(body)["headers"]["miauserid"] == "u-user"
+        assert echoed(body)["headers"]["miausergroups"] == "users"
+        assert http(f"{base}/area", headers={"Authorization": "Bearer tok-guest"})[0] == 403
+        assert http(f"{base}/typed", headers={"Authorization": "Bearer tok-admin", "client-key": "key-b"})[0] == 200
+        assert http(f"{base}/typed", headers={"Authorization": "Bearer tok-admin"})[0] == 403
+        service.mode = "error"
+        assert http(f"{base}/area", headers={"Authorization": "Bearer tok-user"})[0] == 500, \
+            "userinfo down: the check fails closed (nginx turns the 503 into 500), never 200"
+    finally:
+        service.close()

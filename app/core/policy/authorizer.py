@@ -7,12 +7,13 @@ anonymous.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Protocol
 
 from .. import tokens
 from ..errors import InvalidToken
 from .external import ExternalVerifier
+from .resolvers import ApiKeys, UserinfoResolver
 from .decision import ANONYMOUS, FORBIDDEN, Decision, HeaderNames, Principal, decide, principal_from_claims
 from .routes import METHODS, RouteTable
 
@@ -44,18 +45,29 @@ class AuthorizerConfig:
 class Authorizer:
     def __init__(self, table: RouteTable, cfg: AuthorizerConfig,
                  verify_own_token: Callable[[str], dict[str, Any]],
-                 external: ExternalVerifier | None = None) -> None:
+                 external: ExternalVerifier | None = None, own_issuer: str | None = None,
+                 userinfo: UserinfoResolver | None = None, api_keys: ApiKeys | None = None) -> None:
         self.table = table
         self.cfg = cfg
         self.verify_own_token = verify_own_token
         self.external = external
+        self.own_issuer = own_issuer
+        self.userinfo = userinfo
+        self.api_keys = api_keys
 
-    def _bearer(self, token: str) -> Principal:
-        """Our own JWT, or one from a configured external issuer (chosen by its `iss`)."""
-        if self.external is not None:
+    def _bearer(self, token: str) -> Principal | None:
+        """Our own JWT, or one from a configured external issuer (chosen by its `iss`).
+        None: not a JWT we can verify here (the userinfo resolver may know it)."""
+        try:
             claims = tokens.unverified_claims(token)
-            if self.external.knows(claims.get("iss")):
-                return self.external.verify(token, tokens.unverified_header(token), claims)
+        except InvalidToken:
+            if self.userinfo is not None:
+                return None
+            raise
+        if self.external is not None and self.external.knows(claims.get("iss")):
+            return self.external.verify(token, tokens.unverified_header(token), claims)
+        if self.userinfo is not None and claims.get("iss") != self.own_issuer:
+            return None
         return principal_from_claims(self.verify_own_token(token), source="gatehouse-jwt")
 
     def principal(self, headers: Headers) -> tuple[Principal, bool]:
@@ -65,9 +77,15 @@ class Authorizer:
         scheme, _, token = (headers.get("Authorization") or "").strip().partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             try:
-                return self._bearer(token.strip()), False
+                found = self._bearer(token.strip())
             except InvalidToken:
                 return ANONYMOUS, True
+            if found is not None:
+                return found, False
+        if self.userinfo is not None:
+            user = self.userinfo.resolve(headers)
+            if user is not None:
+                return user, False
         if self.cfg.trust_user_headers and headers.get("miauserid"):
             return self._trusted(headers), False
         return ANONYMOUS, False
@@ -84,7 +102,7 @@ class Authorizer:
                          claims=properties if isinstance(properties, dict) else {},
                          source="trusted-headers")
 
-    def check(self, headers: Headers) -> Decision:
+    def check(self, headers: Headers, cookies: Any = None) -> Decision:
         uri = next((headers.get(h) for h in URI_HEADERS if headers.get(h)), None)
         method = next((headers.get(h) for h in METHOD_HEADERS if headers.get(h)), None)
         deny = {self.cfg.names.allowed: "0"}
@@ -94,6 +112,10 @@ class Authorizer:
         if method not in METHODS or method == "ALL":
             return Decision(FORBIDDEN, "unknown method", ANONYMOUS, headers=deny)
         principal, refused = self.principal(headers)
+        if self.api_keys is not None and principal.client_type is None:
+            client_type = self.api_keys.client_type(headers, cookies)
+            if client_type is not None:
+                principal = replace(principal, client_type=client_type)
         decision = decide(self.table, method, uri, principal,
                           is_backoffice=(headers.get(self.cfg.backoffice_header) or "").lower() in TRUTHY,
                           scope_prefix=self.cfg.scope_prefix, names=self.cfg.names,

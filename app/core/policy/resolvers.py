@@ -1,0 +1,89 @@
+"""Credential sources other than JWTs: the userinfo resolver (Mia's "external IdP, custom
+Authentication Manager" scenario) and API keys that resolve to a clientType (SPEC §3.1)."""
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .decision import Principal
+
+MAX_CACHE_ENTRIES = 10_000
+
+
+@dataclass(frozen=True)
+class UserinfoConfig:
+    headers_to_proxy: tuple[str, ...] = ("authorization",)
+    user_id_key: str = "userID"
+    permissions_key: str = "permissions"
+    cache_seconds: int = 0
+
+
+class UserinfoResolver:
+    """2xx JSON with an id -> user; 401/403/empty -> anonymous (None); 5xx/timeout raise."""
+
+    def __init__(self, cfg: UserinfoConfig, call: Callable[[dict[str, str]], tuple[int, Any]],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.cfg = cfg
+        self.call = call
+        self.clock = clock
+        self._cache: OrderedDict[str, tuple[float, Principal | None]] = OrderedDict()
+
+    def forwarded(self, headers: Any) -> dict[str, str]:
+        return {h: headers.get(h) for h in self.cfg.headers_to_proxy if headers.get(h)}
+
+    def resolve(self, headers: Any) -> Principal | None:
+        forwarded = self.forwarded(headers)
+        if not forwarded:
+            return None
+        key = hashlib.sha256(repr(sorted(forwarded.items())).encode()).hexdigest()
+        if self.cfg.cache_seconds:
+            hit = self._cache.get(key)
+            if hit and hit[0] > self.clock():
+                return hit[1]
+        status, body = self.call(forwarded)
+        principal = self._principal(body) if 200 <= status < 300 else None
+        if self.cfg.cache_seconds:
+            self._cache[key] = (self.clock() + self.cfg.cache_seconds, principal)
+            self._cache.move_to_end(key)
+            while len(self._cache) > MAX_CACHE_ENTRIES:
+                self._cache.popitem(last=False)
+        return principal
+
+    def _principal(self, body: Any) -> Principal | None:
+        if not isinstance(body, dict):
+            return None
+        user_id = body.get(self.cfg.user_id_key)
+        if not isinstance(user_id, (str, int)) or user_id == "":
+            return None
+        groups = body.get("groups")
+        permissions = body.get(self.cfg.permissions_key)
+        return Principal(
+            kind="user", id=str(user_id),
+            groups=frozenset(g for g in groups if isinstance(g, str)) if isinstance(groups, list) else frozenset(),
+            permissions=frozenset(p for p in permissions if isinstance(p, str)) if isinstance(permissions, list) else frozenset(),
+            claims=body, source="userinfo")
+
+
+def api_key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ApiKeys:
+    """API keys stored as SHA-256 hashes -> clientType; read from `client-key`/`secret`
+    headers or the `client_key` cookie."""
+
+    by_hash: dict[str, str]
+    headers: tuple[str, ...] = ("client-key", "secret")
+    cookie: str = "client_key"
+
+    def client_type(self, headers: Any, cookies: Any) -> str | None:
+        for name in self.headers:
+            value = headers.get(name)
+            if value:
+                return self.by_hash.get(api_key_hash(value))
+        value = cookies.get(self.cookie) if cookies is not None else None
+        return self.by_hash.get(api_key_hash(value)) if value else None
