@@ -16,7 +16,7 @@ from .core.errors import DependencyUnavailable
 from .core.machine_tokens import TokenService
 from .core.policy.authorizer import Authorizer
 from .core.policy.external import ExternalVerifier
-from .core.policy.resolvers import UserinfoResolver
+from .core.policy.resolvers import Introspector, UserinfoResolver
 from .settings import Settings
 
 log = logging.getLogger("gatehouse.services")
@@ -87,9 +87,14 @@ def build_services(settings: Settings,
         refetch_cooldown=settings.jwks_refetch_cooldown_seconds) if settings.issuers else None
     userinfo = UserinfoResolver(settings.userinfo, http_client.UserinfoCaller(
         settings.userinfo_url, settings.userinfo_timeout_seconds)) if settings.userinfo_url else None
+    spec = settings.introspection
+    introspector = Introspector(http_client.IntrospectionCaller(
+        spec["endpoint"], spec["client_id"], spec["client_secret"], settings.outbound_timeout_seconds),
+        spec["max_cache_seconds"]) if spec else None
     authorizer = Authorizer(settings.routes, settings.authorizer, tokens.verify_active, external,
                             own_issuer=settings.jwt_issuer, userinfo=userinfo,
-                            api_keys=settings.api_keys if settings.api_keys.by_hash else None)
+                            api_keys=settings.api_keys if settings.api_keys.by_hash else None,
+                            introspector=introspector)
     return Services(settings=settings, registry=registry, tokens=tokens, authorizer=authorizer,
                     checks={"mongodb": clients.ping, "redis": limiter.ping},
                     lifecycle=Lifecycle(), on_ready=ensure_indexes,

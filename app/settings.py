@@ -89,8 +89,9 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "userinfo_timeout_seconds": ("USERINFO_TIMEOUT_SECONDS",),
     "userinfo_cache_seconds": ("USERINFO_CACHE_SECONDS",),
     "api_keys": (),  # config file only: [{sha256, clientType}]
+    "introspection": (),  # config file only: {endpoint, client_id, client_secret, max_cache_seconds}
 }
-SECRET_KEYS = frozenset({"redis_password", "private_key_password", "client_id_hash_salt",
+SECRET_KEYS = frozenset({"introspection", "redis_password", "private_key_password", "client_id_hash_salt",
                          "admin_token", "mongodb_url", "redis_url"})
 # OpenID Connect Discovery 1.0 §3 fields a served configuration file must have.
 REQUIRED_DISCOVERY_FIELDS = ("issuer", "token_endpoint", "jwks_uri", "response_types_supported",
@@ -174,6 +175,13 @@ class ApiKeySchema(Schema):
     clientType = fields.String(required=True, validate=validate.Length(min=1, max=128))
 
 
+class IntrospectionSchema(Schema):
+    endpoint = fields.String(required=True, validate=_url({"http", "https"}))
+    client_id = fields.String(required=True, validate=validate.Length(min=1))
+    client_secret = fields.String(required=True, validate=validate.Length(min=1))
+    max_cache_seconds = fields.Integer(load_default=300, validate=validate.Range(0, 3600))
+
+
 class SettingsSchema(Schema):
     http_port = fields.Integer(load_default=3000, validate=validate.Range(1, 65535))
     log_level = fields.String(load_default="info", validate=validate.OneOf(
@@ -239,6 +247,7 @@ class SettingsSchema(Schema):
     userinfo_timeout_seconds = fields.Float(load_default=5.0, validate=validate.Range(0.1, 60))
     userinfo_cache_seconds = fields.Integer(load_default=0, validate=validate.Range(0, 3600))
     api_keys = fields.List(fields.Nested(ApiKeySchema), load_default=list)
+    introspection = fields.Nested(IntrospectionSchema, load_default=None)
 
     @validates_schema
     def _redis(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -296,6 +305,7 @@ class Settings:
     userinfo: UserinfoConfig
     userinfo_timeout_seconds: float
     api_keys: ApiKeys
+    introspection: dict[str, Any] | None = field(repr=False)
 
     def url(self, path: str) -> str:
         """Public URL of one of our endpoints (under SERVICE_PREFIX)."""
@@ -361,7 +371,7 @@ def _flatten(messages: Any, where: str = "") -> list[str]:
                 for m in _flatten(v, f"{where}[{k}]" if isinstance(k, int) else f"{where}.{k}")]
     if isinstance(messages, list):
         return [m for v in messages for m in _flatten(v, where)]
-    return [f"{where.lstrip('.')}: {messages}" if where else str(messages)]
+    return [f"{where}: {messages}" if where else str(messages)]
 
 
 def _load_keys(data: dict[str, Any], labels: dict[str, str]) -> tuple[KeySet | None, list[str]]:
@@ -453,7 +463,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
     except ValidationError as exc:
         for key, messages in sorted(exc.normalized_messages().items()):
             label = labels.get(key, key)
-            problems.extend(f"{label}{m if m.startswith('[') else ': ' + m}" for m in _flatten(messages))
+            problems.extend(f"{label}{m if m[:1] in '[.' else ': ' + m}" for m in _flatten(messages))
         raise ConfigError(problems) from None
     keys, key_problems = _load_keys(data, labels)
     discovery, discovery_problems = _load_discovery(data["openid_config_path"],
@@ -514,6 +524,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
                                 cache_seconds=data["userinfo_cache_seconds"]),
         userinfo_timeout_seconds=data["userinfo_timeout_seconds"],
         api_keys=ApiKeys({k["sha256"]: k["clientType"] for k in data["api_keys"]}),
+        introspection=data["introspection"],
     )
 
 

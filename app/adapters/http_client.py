@@ -53,3 +53,25 @@ class UserinfoCaller:
         except ValueError:
             body = None
         return response.status_code, body
+
+
+class IntrospectionCaller:
+    """RFC 7662 POST to a configured introspection endpoint, authenticated with client_secret_basic."""
+
+    def __init__(self, url: str, client_id: str, client_secret: str, timeout: float) -> None:
+        self.session = requests.Session()
+        self.session.auth = (client_id, client_secret)
+        self.url = url
+        self.timeout = timeout
+
+    def __call__(self, token: str) -> dict[str, Any]:
+        try:
+            response = self.session.post(self.url, data={"token": token}, timeout=self.timeout,
+                                         headers={"Accept": "application/json"}, allow_redirects=False)
+            response.raise_for_status()
+            body = response.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise DependencyUnavailable("the introspection endpoint is unavailable") from exc
+        if not isinstance(body, dict):
+            raise DependencyUnavailable("introspection answer is not a JSON object")
+        return body

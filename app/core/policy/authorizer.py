@@ -13,7 +13,7 @@ from typing import Any, Callable, Protocol
 from .. import tokens
 from ..errors import InvalidToken
 from .external import ExternalVerifier
-from .resolvers import ApiKeys, UserinfoResolver
+from .resolvers import ApiKeys, Introspector, UserinfoResolver
 from .decision import ANONYMOUS, FORBIDDEN, Decision, HeaderNames, Principal, decide, principal_from_claims
 from .routes import METHODS, RouteTable
 
@@ -46,7 +46,8 @@ class Authorizer:
     def __init__(self, table: RouteTable, cfg: AuthorizerConfig,
                  verify_own_token: Callable[[str], dict[str, Any]],
                  external: ExternalVerifier | None = None, own_issuer: str | None = None,
-                 userinfo: UserinfoResolver | None = None, api_keys: ApiKeys | None = None) -> None:
+                 userinfo: UserinfoResolver | None = None, api_keys: ApiKeys | None = None,
+                 introspector: Introspector | None = None) -> None:
         self.table = table
         self.cfg = cfg
         self.verify_own_token = verify_own_token
@@ -54,21 +55,28 @@ class Authorizer:
         self.own_issuer = own_issuer
         self.userinfo = userinfo
         self.api_keys = api_keys
+        self.introspector = introspector
 
     def _bearer(self, token: str) -> Principal | None:
-        """Our own JWT, or one from a configured external issuer (chosen by its `iss`).
-        None: not a JWT we can verify here (the userinfo resolver may know it)."""
+        """Our own JWT, one from a configured external issuer (chosen by its `iss`), or an
+        opaque token by introspection. None: left to the userinfo resolver."""
         try:
-            claims = tokens.unverified_claims(token)
+            claims: dict[str, Any] | None = tokens.unverified_claims(token)
         except InvalidToken:
-            if self.userinfo is not None:
-                return None
-            raise
-        if self.external is not None and self.external.knows(claims.get("iss")):
+            claims = None
+        if claims is not None and self.external is not None and self.external.knows(claims.get("iss")):
             return self.external.verify(token, tokens.unverified_header(token), claims)
-        if self.userinfo is not None and claims.get("iss") != self.own_issuer:
+        if claims is not None and (claims.get("iss") == self.own_issuer or
+                                   (self.introspector is None and self.userinfo is None)):
+            return principal_from_claims(self.verify_own_token(token), source="gatehouse-jwt")
+        if self.introspector is not None and len(token) <= 8192:
+            principal = self.introspector.resolve(token)
+            if principal is None:
+                raise InvalidToken("token is not active")
+            return principal
+        if self.userinfo is not None:
             return None
-        return principal_from_claims(self.verify_own_token(token), source="gatehouse-jwt")
+        raise InvalidToken("malformed token")
 
     def principal(self, headers: Headers) -> tuple[Principal, bool]:
         """The caller, and whether a credential was presented but refused."""
