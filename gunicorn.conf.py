@@ -34,17 +34,48 @@ metrics_dir = os.environ.setdefault(
     "PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), f"gatehouse-metrics-{os.getpid()}"))
 
 
+ROUTES_SNAPSHOT = metrics_dir + "-routes.json"
+
+
+def _snapshot_routes(source):
+    """Workers load the last route file the master validated (ROUTES_FILE -> the snapshot)
+    and watch the operator's file for changes (ROUTES_WATCH_FILE)."""
+    shutil.copyfile(source, ROUTES_SNAPSHOT + ".tmp")
+    os.replace(ROUTES_SNAPSHOT + ".tmp", ROUTES_SNAPSHOT)
+    os.environ["ROUTES_FILE"] = ROUTES_SNAPSHOT
+    os.environ["ROUTES_WATCH_FILE"] = source
+
+
 def on_starting(server):
     """Refuse to start on a bad configuration, before any worker forks (one line per problem)."""
     from app.settings import ConfigError, load_settings
 
     try:
-        load_settings()
+        settings = load_settings()
     except ConfigError as exc:
         server.log.error("configuration refused:\n  - %s", "\n  - ".join(exc.problems))
         raise SystemExit(2) from None
     shutil.rmtree(metrics_dir, ignore_errors=True)
     os.makedirs(metrics_dir, exist_ok=True)
+    if settings.routes_file:
+        _snapshot_routes(os.path.abspath(settings.routes_file))
+
+
+def on_reload(server):
+    """SIGHUP: gunicorn restarts the workers. Validate the operator's route file first; when it
+    is invalid, log why and let the new workers keep the previous table."""
+    from app.settings import ConfigError, load_settings
+
+    source = os.environ.get("ROUTES_WATCH_FILE")
+    if not source:
+        return
+    try:
+        load_settings({**os.environ, "ROUTES_FILE": source})
+    except ConfigError as exc:
+        server.log.error("route file refused on SIGHUP, keeping the previous table:\n  - %s",
+                         "\n  - ".join(exc.problems))
+        return
+    _snapshot_routes(source)
 
 
 def child_exit(server, worker):
@@ -56,6 +87,8 @@ def child_exit(server, worker):
 
 def on_exit(server):
     shutil.rmtree(metrics_dir, ignore_errors=True)
+    if os.path.exists(ROUTES_SNAPSHOT):
+        os.remove(ROUTES_SNAPSHOT)
 
 
 def post_worker_init(worker):
@@ -78,3 +111,7 @@ def post_worker_init(worker):
 
     signal.signal(signal.SIGTERM, on_term)
     signal.siginterrupt(signal.SIGTERM, False)
+    # SIGHUP sent to a worker itself: re-check the route file on the next request.
+    routes = worker.wsgi.extensions["gatehouse"].extra.get("routes")
+    if routes is not None:
+        signal.signal(signal.SIGHUP, lambda signum, frame: routes.force.set())

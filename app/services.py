@@ -10,6 +10,7 @@ from typing import Any, Callable
 from flask import current_app
 
 from .adapters import http_client, mongo, redis_store
+from .adapters.route_file import RouteFileWatcher
 from .core.client_auth import ClientAuthenticator
 from .core.clients import ClientRegistry
 from .core.errors import DependencyUnavailable
@@ -17,7 +18,7 @@ from .core.machine_tokens import TokenService
 from .core.policy.authorizer import Authorizer
 from .core.policy.external import ExternalVerifier
 from .core.policy.resolvers import Introspector, UserinfoResolver
-from .settings import Settings
+from .settings import Settings, load_route_file
 
 log = logging.getLogger("gatehouse.services")
 
@@ -91,14 +92,16 @@ def build_services(settings: Settings,
     introspector = Introspector(http_client.IntrospectionCaller(
         spec["endpoint"], spec["client_id"], spec["client_secret"], settings.outbound_timeout_seconds),
         spec["max_cache_seconds"]) if spec else None
-    authorizer = Authorizer(settings.routes, settings.authorizer, tokens.verify_active, external,
+    routes = RouteFileWatcher(settings.routes_watch_file, settings.routes, load_route_file,
+                              settings.routes_reload_interval_seconds) if settings.routes_watch_file else None
+    authorizer = Authorizer(routes or settings.routes, settings.authorizer, tokens.verify_active, external,
                             own_issuer=settings.jwt_issuer, userinfo=userinfo,
                             api_keys=settings.api_keys if settings.api_keys.by_hash else None,
                             introspector=introspector)
     return Services(settings=settings, registry=registry, tokens=tokens, authorizer=authorizer,
                     checks={"mongodb": clients.ping, "redis": limiter.ping},
                     lifecycle=Lifecycle(), on_ready=ensure_indexes,
-                    extra={"redis": redis_client, "mongo": db})
+                    extra={"redis": redis_client, "mongo": db, "routes": routes})
 
 
 def services() -> Services:

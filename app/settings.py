@@ -72,6 +72,8 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "metrics_dir": ("PROMETHEUS_MULTIPROC_DIR",),
     "trusted_proxy_count": ("TRUSTED_PROXY_COUNT",),
     "routes_file": ("ROUTES_FILE",),
+    "routes_watch_file": ("ROUTES_WATCH_FILE",),
+    "routes_reload_interval_seconds": ("ROUTES_RELOAD_INTERVAL_SECONDS",),
     "strict_mode": ("STRICT_MODE",),
     "user_properties_to_proxy": ("USER_PROPERTIES_TO_PROXY",),
     "api_product_scope_prefix": ("API_PRODUCT_SCOPE_PREFIX",),
@@ -230,6 +232,8 @@ class SettingsSchema(Schema):
     metrics_dir = fields.String(load_default=None)
     trusted_proxy_count = fields.Integer(load_default=0, validate=validate.Range(0, 5))
     routes_file = fields.String(load_default=None)
+    routes_watch_file = fields.String(load_default=None)
+    routes_reload_interval_seconds = fields.Float(load_default=1.0, validate=validate.Range(0, 3600))
     strict_mode = fields.Boolean(load_default=True)
     user_properties_to_proxy = CommaList(load_default=list)
     api_product_scope_prefix = fields.String(load_default="", validate=validate.Length(max=256))
@@ -296,6 +300,9 @@ class Settings:
     metrics_dir: str | None
     trusted_proxy_count: int
     routes: RouteTable = field(repr=False)
+    routes_file: str | None
+    routes_watch_file: str | None
+    routes_reload_interval_seconds: float
     authorizer: AuthorizerConfig
     issuers: tuple[ExternalIssuer, ...]
     jwks_cache_seconds: int
@@ -424,6 +431,14 @@ def process_environ() -> dict[str, str]:
     return dict(os.environ)
 
 
+def load_route_file(path: str) -> RouteTable:
+    """Read and compile a route file; RouteFileError lists every problem (used for reloads)."""
+    table, problems = _load_routes(path, "ROUTES_FILE")
+    if problems:
+        raise RouteFileError(problems)
+    return table
+
+
 def _load_routes(path: str | None, label: str) -> tuple[RouteTable, list[str]]:
     if not path:
         return RouteTable({}), []
@@ -507,6 +522,9 @@ def load_settings(environ: Mapping[str, str] | None = None,
         max_body_bytes=data["max_body_bytes"], metrics_dir=data["metrics_dir"],
         trusted_proxy_count=data["trusted_proxy_count"],
         routes=routes,
+        routes_file=data["routes_file"],
+        routes_watch_file=data["routes_watch_file"] or data["routes_file"],
+        routes_reload_interval_seconds=data["routes_reload_interval_seconds"],
         authorizer=AuthorizerConfig(strict=data["strict_mode"],
                                     scope_prefix=data["api_product_scope_prefix"],
                                     user_properties=tuple(data["user_properties_to_proxy"]),

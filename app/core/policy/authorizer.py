@@ -43,12 +43,13 @@ class AuthorizerConfig:
 
 
 class Authorizer:
-    def __init__(self, table: RouteTable, cfg: AuthorizerConfig,
+    def __init__(self, table: RouteTable | Callable[[], RouteTable], cfg: AuthorizerConfig,
                  verify_own_token: Callable[[str], dict[str, Any]],
                  external: ExternalVerifier | None = None, own_issuer: str | None = None,
                  userinfo: UserinfoResolver | None = None, api_keys: ApiKeys | None = None,
                  introspector: Introspector | None = None) -> None:
-        self.table = table
+        # A table, or a callable answering the current one (the route file watcher).
+        self.routes: Callable[[], RouteTable] = table if callable(table) else (lambda: table)
         self.cfg = cfg
         self.verify_own_token = verify_own_token
         self.external = external
@@ -124,7 +125,7 @@ class Authorizer:
             client_type = self.api_keys.client_type(headers, cookies)
             if client_type is not None:
                 principal = replace(principal, client_type=client_type)
-        decision = decide(self.table, method, uri, principal,
+        decision = decide(self.routes(), method, uri, principal,
                           is_backoffice=(headers.get(self.cfg.backoffice_header) or "").lower() in TRUTHY,
                           scope_prefix=self.cfg.scope_prefix, names=self.cfg.names,
                           properties=self.cfg.user_properties, header_limit=self.cfg.header_limit)
