@@ -164,6 +164,38 @@ def assertion(client_id: str, key_file: str, audience: str, kid: str | None, lif
     click.echo(jwt.encode(claims, key.private, algorithm=key.alg, headers=headers))
 
 
+@main.command("check")
+@click.option("--method", required=True)
+@click.option("--uri", required=True)
+@click.option("--token", default=None, help="bearer token to present")
+@click.option("--header", "headers", multiple=True, help="extra header, Name: value (repeatable)")
+@click.option("--config", default=None)
+def check(method: str, uri: str, token: str | None, headers: tuple[str, ...], config: str | None) -> None:
+    """Explain what /auth answers for a request: rule, principal, expression, outcome."""
+    from werkzeug.datastructures import Headers
+
+    from .core.errors import DependencyUnavailable
+    from .core.policy.decision import explain as explain_decision
+    from .services import build_services
+    try:
+        svc = build_services(load_settings(_environ(config)))
+    except ConfigError as exc:
+        raise click.ClickException("configuration refused:\n  - " + "\n  - ".join(exc.problems))
+    request_headers = Headers()
+    for item in headers:
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            raise click.ClickException(f"--header must be 'Name: value', got {item!r}")
+        request_headers.add(name.strip(), value.strip())
+    if token:
+        request_headers["Authorization"] = f"Bearer {token}"
+    request_headers["X-Original-URI"], request_headers["X-Original-Method"] = uri, method
+    try:
+        _echo_json(explain_decision(svc.authorizer.check(request_headers)))
+    except DependencyUnavailable as exc:
+        raise click.ClickException(f"cannot decide: {exc.description}")
+
+
 @main.group("api-keys")
 def api_keys() -> None:
     """API keys that resolve to a clientType at /auth."""

@@ -83,3 +83,16 @@ def problems(exc: ValidationError) -> str:
             str(v) for v in (value.values() if isinstance(value, dict) else value))
         out.append(f"{key}: {text}")
     return "; ".join(out)
+
+
+class ExplainSchema(Schema):
+    """POST /auth/explain: the request to explain."""
+
+    class Meta:
+        unknown = RAISE
+
+    method = fields.String(required=True, validate=validate.OneOf(
+        ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]))
+    uri = fields.String(required=True, validate=validate.Length(min=1, max=4096))
+    headers = fields.Dict(keys=fields.String(validate=validate.Length(1, 256)),
+                          values=fields.String(validate=validate.Length(max=16384)), load_default=dict)

@@ -129,3 +129,23 @@ def decide(table: RouteTable, method: str, uri: str, principal: Principal, *, is
         return Decision(FORBIDDEN, f"expression {block.expression.source!r} is false", principal, rule, deny)
     return Decision(ALLOW, "allowed", principal, rule,
                     identity_headers(principal, rule, names, properties, header_limit))
+
+
+def explain(decision: Decision) -> dict[str, Any]:
+    """The matched rule, the principal, the expression and the outcome with its reason."""
+    rule = decision.rule
+    p = decision.principal
+    return {
+        "outcome": {204: "allow", 401: "unauthenticated", 403: "forbidden"}.get(decision.status, str(decision.status)),
+        "status": decision.status,
+        "reason": decision.reason,
+        "rule": None if rule is None else {
+            "path": rule.path, "method": rule.method,
+            "expression": rule.authorization.expression.source, "public": rule.authorization.public,
+            "backofficeExpression": rule.backoffice.expression.source if rule.backoffice else None,
+            "apiProduct": rule.api_product, "scopes": list(rule.scopes)},
+        "principal": {"kind": p.kind, "id": p.id, "source": p.source, "groups": sorted(p.groups),
+                      "permissions": sorted(p.permissions), "scopes": sorted(p.scopes),
+                      "clientType": p.client_type},
+        "headers": decision.headers,
+    }

@@ -1,0 +1,23 @@
+"""POST /auth/explain (admin): why /auth would answer what it answers for a request."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+from flask.wrappers import Response
+from werkzeug.datastructures import Headers
+
+from ..core.policy.decision import explain as explain_decision
+from ..http import load_json
+from ..schemas import ExplainSchema
+from ..services import services
+
+bp = Blueprint("explain", __name__)
+
+
+@bp.post("/auth/explain")
+def explain() -> Response:
+    svc = services()
+    svc.tokens.require_admin(request.headers.get("Authorization"))
+    body = load_json(ExplainSchema())
+    headers = Headers(body["headers"])
+    headers["X-Original-URI"], headers["X-Original-Method"] = body["uri"], body["method"]
+    return jsonify(explain_decision(svc.authorizer.check(headers)))
