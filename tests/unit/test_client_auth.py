@@ -24,7 +24,12 @@ from app.core.errors import InvalidClient, InvalidRequest, TooManyRequests
 
 ISSUER = "https://gh.test"
 TOKEN_URL = "https://gh.test/oauth/token"
-NOW = int(time.time())
+
+
+def now() -> int:
+    """Wall-clock now: assertions are built when a test runs, not when the module is imported."""
+    return int(time.time())
+
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 EC_KEY = ec.generate_private_key(ec.SECP256R1())
 OTHER_RSA = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -44,7 +49,7 @@ def pem(key: Any) -> str:
 
 class World:
     def __init__(self) -> None:
-        self.clock = lambda: NOW
+        self.clock = time.time
         self.kv = MemoryKeyValue(self.clock)
         self.clients, self.secrets = MemoryClients(), MemoryCredentials()
         cfg = ClientAuthConfig(issuer=ISSUER, token_endpoint=TOKEN_URL, id_hash_salt=b"salt" * 5,
@@ -62,7 +67,7 @@ class World:
 
     def claims(self, **changes: Any) -> dict[str, Any]:
         cid = self.jwt_client.client_id
-        claims = {"iss": cid, "sub": cid, "aud": TOKEN_URL, "iat": NOW, "exp": NOW + 60, "jti": "j-1"}
+        claims = {"iss": cid, "sub": cid, "aud": TOKEN_URL, "iat": now(), "exp": now() + 60, "jti": "j-1"}
         claims.update(changes)
         return {k: v for k, v in claims.items() if v is not None}
 
@@ -108,16 +113,16 @@ def test_pinned_algorithms_accepted(world: World, alg, key, kid) -> None:
 def test_issuer_as_audience_and_pem_client(world: World) -> None:
     assert world.authenticate(world.assertion(aud=[ISSUER, "x"]))
     cid = world.pem_client.client_id
-    token = pyjwt.encode({"iss": cid, "sub": cid, "aud": TOKEN_URL, "exp": NOW + 60, "jti": "p"},
+    token = pyjwt.encode({"iss": cid, "sub": cid, "aud": TOKEN_URL, "exp": now() + 60, "jti": "p"},
                          RSA_KEY, algorithm="RS256")
     assert world.authenticate(token, client_id=cid).client_id == cid
 
 
 BAD_ASSERTIONS = [
-    ("expired", lambda w: w.assertion(exp=NOW - 60), "signature or times"),
-    ("not yet valid", lambda w: w.assertion(nbf=NOW + 120), "signature or times"),
-    ("iat in the future", lambda w: w.assertion(iat=NOW + 120), "iat is in the future"),
-    ("exp too far ahead", lambda w: w.assertion(exp=NOW + 3600), "too far in the future"),
+    ("expired", lambda w: w.assertion(exp=now() - 60), "signature or times"),
+    ("not yet valid", lambda w: w.assertion(nbf=now() + 120), "signature or times"),
+    ("iat in the future", lambda w: w.assertion(iat=now() + 120), "iat is in the future"),
+    ("exp too far ahead", lambda w: w.assertion(exp=now() + 3600), "too far in the future"),
     ("no exp", lambda w: w.assertion(exp=None), "signature or times"),
     ("wrong aud", lambda w: w.assertion(aud="https://elsewhere"), "aud must be"),
     ("no aud", lambda w: w.assertion(aud=None), "aud must be"),
