@@ -20,7 +20,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from .adapters.redis_store import RedisConfig
 from .core.client_auth import ClientAuthConfig
 from .core.grants.client_credentials import ClientCredentialsConfig
-from .core.policy.authorizer import AuthorizerConfig
+from .core.policy.authorizer import SOURCES, AuthorizerConfig
 from .core.policy.external import ClaimMapping, ExternalIssuer
 from .core.policy.resolvers import ApiKeys, UserinfoConfig
 from .core.policy.routes import RouteFileError, RouteTable
@@ -79,6 +79,7 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "api_product_scope_prefix": ("API_PRODUCT_SCOPE_PREFIX",),
     "max_header_value_bytes": ("MAX_HEADER_VALUE_BYTES",),
     "trust_mia_user_headers": ("TRUST_MIA_USER_HEADERS",),
+    "credential_sources": ("CREDENTIAL_SOURCES",),
     "authorization_headers_to_proxy": ("AUTHORIZATION_HEADERS_TO_PROXY",),
     "issuers": (),  # config file only
     "jwks_cache_seconds": ("JWKS_CACHE_SECONDS",),
@@ -239,6 +240,9 @@ class SettingsSchema(Schema):
     api_product_scope_prefix = fields.String(load_default="", validate=validate.Length(max=256))
     max_header_value_bytes = fields.Integer(load_default=4096, validate=validate.Range(64, 65536))
     trust_mia_user_headers = fields.Boolean(load_default=False)
+    credential_sources = CommaList(load_default=lambda: list(SOURCES), validate=[
+        validate.ContainsOnly(SOURCES, error="each entry must be one of " + ", ".join(SOURCES)),
+        validate.Length(min=1)])
     authorization_headers_to_proxy = CommaList(load_default=list)
     issuers = fields.List(fields.Nested(IssuerSchema), load_default=list)
     jwks_cache_seconds = fields.Integer(load_default=300, validate=validate.Range(1, 86400))
@@ -530,7 +534,8 @@ def load_settings(environ: Mapping[str, str] | None = None,
                                     user_properties=tuple(data["user_properties_to_proxy"]),
                                     header_limit=data["max_header_value_bytes"],
                                     trust_user_headers=data["trust_mia_user_headers"],
-                                    credential_headers=tuple(data["authorization_headers_to_proxy"])),
+                                    credential_headers=tuple(data["authorization_headers_to_proxy"]),
+                                    sources=tuple(dict.fromkeys(data["credential_sources"]))),
         issuers=tuple(_issuer(i) for i in data["issuers"]),
         jwks_cache_seconds=data["jwks_cache_seconds"],
         jwks_refetch_cooldown_seconds=data["jwks_refetch_cooldown_seconds"],

@@ -82,3 +82,26 @@ def test_userinfo_cache(env, tmp_path, service):
         assert check(c, "/users-area", "tok-admin").status_code == 204
     assert check(c, "/users-area", "tok-user").status_code == 204
     assert service.calls == 2, "one call per distinct credential"
+
+
+TRUSTED = {"miauserid": "u-trusted", "miausergroups": "users"}
+
+
+def test_credential_sources_in_configured_order(env, tmp_path, service):
+    default = make(env, tmp_path, service, TRUST_MIA_USER_HEADERS="true")
+    r = check(default, "/users-area", "tok-admin", **TRUSTED)
+    assert r.headers["mia-userid"] == "u-admin", "default order: userinfo before trusted headers"
+    reordered = make(env, tmp_path, service, TRUST_MIA_USER_HEADERS="true",
+                     CREDENTIAL_SOURCES="trusted-headers,userinfo")
+    r = check(reordered, "/users-area", "tok-admin", **TRUSTED)
+    assert r.headers["mia-userid"] == "u-trusted"
+    only_jwt = make(env, tmp_path, service, CREDENTIAL_SOURCES="jwt")
+    assert check(only_jwt, "/users-area", "tok-admin").status_code == 401
+    assert service.calls == 1, "a source left out of the order is never called"
+
+
+def test_unknown_credential_source_refused(env):
+    from app.settings import ConfigError
+    with pytest.raises(ConfigError) as info:
+        load_settings({**env, "CREDENTIAL_SOURCES": "jwt,magic"})
+    assert info.value.problems == ["CREDENTIAL_SOURCES: each entry must be one of jwt, introspection, userinfo, trusted-headers"]

@@ -20,6 +20,8 @@ from .routes import METHODS, RouteTable
 URI_HEADERS = ("X-Original-URI", "Original-Request-Uri")
 METHOD_HEADERS = ("X-Original-Method", "Original-Request-Method")
 TRUTHY = frozenset({"1", "true", "yes", "on"})
+SOURCES = ("jwt", "introspection", "userinfo", "trusted-headers")
+MAX_OPAQUE_TOKEN = 8192
 
 
 class Headers(Protocol):
@@ -40,6 +42,8 @@ class AuthorizerConfig:
     trust_user_headers: bool = False
     # AUTHORIZATION_HEADERS_TO_PROXY: with none of these present the caller is anonymous, no lookup.
     credential_headers: tuple[str, ...] = ()
+    # CREDENTIAL_SOURCES: the order in which sources are tried (SPEC §3.1); API keys add a clientType.
+    sources: tuple[str, ...] = SOURCES
 
 
 class Authorizer:
@@ -58,46 +62,54 @@ class Authorizer:
         self.api_keys = api_keys
         self.introspector = introspector
 
-    def _bearer(self, token: str) -> Principal | None:
-        """Our own JWT, one from a configured external issuer (chosen by its `iss`), or an
-        opaque token by introspection. None: left to the userinfo resolver."""
+    def _jwt(self, token: str) -> Principal | None:
+        """Our own JWT, or one from a configured external issuer, chosen by its `iss`.
+        None: not a JWT of an issuer this source knows."""
         try:
-            claims: dict[str, Any] | None = tokens.unverified_claims(token)
+            claims = tokens.unverified_claims(token)
         except InvalidToken:
-            claims = None
-        if claims is not None and self.external is not None and self.external.knows(claims.get("iss")):
-            return self.external.verify(token, tokens.unverified_header(token), claims)
-        if claims is not None and (claims.get("iss") == self.own_issuer or
-                                   (self.introspector is None and self.userinfo is None)):
-            return principal_from_claims(self.verify_own_token(token), source="gatehouse-jwt")
-        if self.introspector is not None and len(token) <= 8192:
-            principal = self.introspector.resolve(token)
-            if principal is None:
-                raise InvalidToken("token is not active")
-            return principal
-        if self.userinfo is not None:
             return None
-        raise InvalidToken("malformed token")
+        issuer = claims.get("iss")
+        if self.external is not None and self.external.knows(issuer):
+            return self.external.verify(token, tokens.unverified_header(token), claims)
+        if issuer == self.own_issuer:
+            return principal_from_claims(self.verify_own_token(token), source="gatehouse-jwt")
+        return None
+
+    def _introspect(self, token: str) -> Principal | None:
+        if self.introspector is None or len(token) > MAX_OPAQUE_TOKEN:
+            return None
+        principal = self.introspector.resolve(token)
+        if principal is None:
+            raise InvalidToken("token is not active")
+        return principal
+
+    def _source(self, name: str, token: str | None, headers: Headers) -> Principal | None:
+        if name == "jwt":
+            return self._jwt(token) if token else None
+        if name == "introspection":
+            return self._introspect(token) if token else None
+        if name == "userinfo":
+            return self.userinfo.resolve(headers) if self.userinfo is not None else None
+        if self.cfg.trust_user_headers and headers.get("miauserid"):  # trusted-headers
+            return self._trusted(headers)
+        return None
 
     def principal(self, headers: Headers) -> tuple[Principal, bool]:
-        """The caller, and whether a credential was presented but refused."""
+        """The first credential found, sources tried in the configured order; and whether a
+        credential was presented but refused (then the caller is anonymous)."""
         if self.cfg.credential_headers and not any(headers.get(h) for h in self.cfg.credential_headers):
             return ANONYMOUS, False
-        scheme, _, token = (headers.get("Authorization") or "").strip().partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            try:
-                found = self._bearer(token.strip())
-            except InvalidToken:
-                return ANONYMOUS, True
-            if found is not None:
-                return found, False
-        if self.userinfo is not None:
-            user = self.userinfo.resolve(headers)
-            if user is not None:
-                return user, False
-        if self.cfg.trust_user_headers and headers.get("miauserid"):
-            return self._trusted(headers), False
-        return ANONYMOUS, False
+        scheme, _, value = (headers.get("Authorization") or "").strip().partition(" ")
+        token = value.strip() if scheme.lower() == "bearer" and value.strip() else None
+        try:
+            for name in self.cfg.sources:
+                found = self._source(name, token, headers)
+                if found is not None:
+                    return found, False
+        except InvalidToken:
+            return ANONYMOUS, True
+        return ANONYMOUS, token is not None  # a bearer token no source could verify
 
     @staticmethod
     def _trusted(headers: Headers) -> Principal:
