@@ -3,14 +3,14 @@ rotates keys, and counts how often its keys were fetched."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt as pyjwt
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.peers import json_server
 
 
 class LocalIssuer:
@@ -18,35 +18,16 @@ class LocalIssuer:
         self.keys: dict[str, Any] = {}
         self.jwks_fetches = 0
         self.up = True
-        issuer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                if not issuer.up:
-                    self.send_response(503)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                if self.path == "/.well-known/openid-configuration":
-                    body = {"issuer": issuer.url, "jwks_uri": f"{issuer.url}/jwks"}
-                else:
-                    issuer.jwks_fetches += 1
-                    body = issuer.jwks()
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = json_server(self.answer)
         self.rotate()
+
+    def answer(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any]:
+        if not self.up:
+            return 503, {}
+        if path == "/.well-known/openid-configuration":
+            return 200, {"issuer": self.url, "jwks_uri": f"{self.url}/jwks"}
+        self.jwks_fetches += 1
+        return 200, self.jwks()
 
     def rotate(self, keep_old: bool = False) -> str:
         kid = uuid.uuid4().hex[:8]

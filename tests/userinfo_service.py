@@ -1,11 +1,10 @@
 """A small Authentication Manager for Mia's scenario 2: resolves bearer tokens via /userinfo."""
 from __future__ import annotations
 
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.peers import json_server
 
 USERS = {
     "Bearer tok-admin": {"userID": "u-admin", "groups": ["admin"], "email": "admin@example.com"},
@@ -18,32 +17,17 @@ class UserinfoService:
     def __init__(self) -> None:
         self.mode = "ok"  # ok | error | slow
         self.calls = 0
-        service = self
+        self.server, base = json_server(self.answer)
+        self.url = f"{base}/userinfo"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                service.calls += 1
-                if service.mode == "error":
-                    status, body = 500, {"error": "boom"}
-                else:
-                    if service.mode == "slow":
-                        time.sleep(3)
-                    user = USERS.get(self.headers.get("Authorization", ""))
-                    status, body = (200, user) if user else (401, {"error": "unknown token"})
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/userinfo"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def answer(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any]:
+        self.calls += 1
+        if self.mode == "error":
+            return 500, {"error": "boom"}
+        if self.mode == "slow":
+            time.sleep(3)
+        user = USERS.get(headers.get("Authorization", ""))
+        return (200, user) if user else (401, {"error": "unknown token"})
 
     def close(self) -> None:
         self.server.shutdown()
