@@ -31,6 +31,7 @@ def make_app(env, tmp_path, issuer, cooldown="30", **issuer_cfg):
     cfg = tmp_path / "gatehouse.yaml"
     entry = {"issuer": issuer.url, "audience": ["gloo-api"], "discovery_url": f"{issuer.url}/.well-known/openid-configuration",
              "claims": {"groups": ["roles"]}, **issuer_cfg}
+    entry = {k: v for k, v in entry.items() if v is not None}
     cfg.write_text(json.dumps({"issuers": [entry]}))
     return create_app(load_settings({**env, "GATEHOUSE_CONFIG": str(cfg), "ROUTES_FILE": str(routes),
                                      "JWKS_REFETCH_COOLDOWN_SECONDS": cooldown, "OUTBOUND_TIMEOUT_SECONDS": "2"}))
@@ -121,3 +122,11 @@ def test_bad_issuer_config(env, tmp_path, change, where):
     with pytest.raises(ConfigError) as info:
         load_settings({**env, "GATEHOUSE_CONFIG": str(cfg)})
     assert any("issuers" in p and where in p for p in info.value.problems), info.value.problems
+
+
+def test_inline_jwks_without_any_fetch(env, tmp_path, issuer):
+    inline = issuer.jwks()
+    c = make_app(env, tmp_path, issuer, discovery_url=None, jwks=inline).test_client()
+    issuer.up = False
+    assert check(c, "/tracks/1", issuer.token(scope="tracks")).status_code == 204
+    assert issuer.jwks_fetches == 0
