@@ -7,7 +7,8 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import errors, observability
-from .blueprints import auth_check, clients, discovery, explain, health, jwks, token, tokeninfo
+from .blueprints import (auth_check, clients, discovery, explain, health, jwks, login, sessions, token,
+                         tokeninfo)
 from .services import Services, build_services
 from .settings import Settings, load_settings
 
@@ -30,7 +31,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.extensions["gatehouse"] = services
     observability.install(app, settings.metrics_dir)
     errors.install(app)
-    for module in (explain, auth_check, token, clients, tokeninfo, jwks, discovery):
+    for module in (explain, auth_check, token, clients, tokeninfo, jwks, discovery, login, sessions):
         app.register_blueprint(module.bp, url_prefix=settings.service_prefix or None)
     app.register_blueprint(health.bp)
     if settings.trusted_proxy_count:

@@ -12,7 +12,7 @@ from flask import Flask, g, jsonify, render_template, request
 from flask.wrappers import Response
 from werkzeug.exceptions import HTTPException
 
-from .core.errors import DependencyUnavailable, GatehouseError
+from .core.errors import DependencyUnavailable, GatehouseError, InvalidToken
 
 log = logging.getLogger("gatehouse.errors")
 OAUTH_BLUEPRINTS = frozenset({"token"})
@@ -20,6 +20,9 @@ OAUTH_ENDPOINTS = frozenset({"clients.register"})
 
 
 def _is_oauth() -> bool:
+    # The browser login completes at /oauth/token too, but answers like a page or Mia's JSON.
+    if g.get("login_flow"):
+        return False
     return request.blueprint in OAUTH_BLUEPRINTS or request.endpoint in OAUTH_ENDPOINTS
 
 
@@ -60,7 +63,10 @@ def install(app: Flask) -> None:
         log.log(level, "refused", extra={"request_id": g.get("request_id"), "error": exc.error,
                                          "status": exc.status, "detail": exc.description,
                                          "cause": type(exc.__cause__).__name__ if exc.__cause__ else None})
-        return render(exc.status, exc.error, exc.description, exc.headers)
+        headers = dict(exc.headers)
+        if isinstance(exc, InvalidToken):  # RFC 6750 §3
+            headers.setdefault("WWW-Authenticate", 'Bearer realm="gatehouse", error="invalid_token"')
+        return render(exc.status, exc.error, exc.description, headers)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

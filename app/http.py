@@ -1,13 +1,15 @@
 """Request parsing shared by the views: one place that turns bad input into a 4xx."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import request
-from marshmallow import Schema, ValidationError
+from werkzeug.wrappers import Response
+from marshmallow import Schema, ValidationError, fields, validate
 
 from .core.errors import BadRequest, GatehouseError, InvalidRequest
 from .core.machine_tokens import TokenRequest
+from .core.sessions import AppConfig
 from .schemas import problems
 
 FORM = "application/x-www-form-urlencoded"
@@ -31,3 +33,73 @@ def load_json(schema: Schema, error: type[GatehouseError] = BadRequest) -> dict[
         return schema.load(body)  # type: ignore[no-any-return]
     except ValidationError as exc:
         raise error(problems(exc)) from exc
+
+
+SESSION_COOKIE = "sid"
+REFRESH_COOKIE = "refresh_token"
+JSON = "application/json"
+
+
+R = TypeVar("R", bound=Response)
+
+
+def no_store(response: R) -> R:
+    """Answers that carry tokens or one-time values are never cached (RFC 6749 §5.1)."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+class LoginCompletionSchema(Schema):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=2048))
+    state = fields.String(required=True, validate=validate.Length(min=1, max=2048))
+
+
+class RefreshSchema(Schema):
+    refreshToken = fields.String(required=True, validate=validate.Length(min=1, max=512))
+
+
+def is_login_completion() -> bool:
+    """POST /oauth/token serves the login completion too: a JSON body, or a form with code and
+    state and no grant_type."""
+    if request.mimetype == JSON:
+        return True
+    return request.mimetype == FORM and "grant_type" not in request.form and "state" in request.form
+
+
+def login_completion() -> tuple[dict[str, Any], bool]:
+    """{code, state} from JSON or a form; and whether it came as a form."""
+    if request.mimetype == FORM:
+        body: Any = {k: request.form.get(k) for k in request.form.keys()}
+    else:
+        body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object with code and state")
+    try:
+        return LoginCompletionSchema().load(body), request.mimetype == FORM
+    except ValidationError as exc:
+        raise BadRequest(problems(exc)) from exc
+
+
+def refresh_token_of() -> str:
+    """POST /refreshtoken: {refreshToken} as JSON, else the refresh_token cookie."""
+    if request.mimetype == JSON or request.content_length:
+        return str(load_json(RefreshSchema())["refreshToken"])
+    cookie = request.cookies.get(REFRESH_COOKIE)
+    if not cookie:
+        raise BadRequest("send {refreshToken} as JSON or the refresh_token cookie")
+    return cookie
+
+
+def set_session_cookies(response: Response, app: AppConfig, access: str, refresh: str, max_age: int) -> None:
+    """`sid` and `refresh_token`: HttpOnly, Secure and SameSite as the app configures (SPEC §4)."""
+    c = app.cookie
+    for name, value in ((SESSION_COOKIE, access), (REFRESH_COOKIE, refresh)):
+        response.set_cookie(name, value, max_age=max_age, path="/", domain=c.domain, secure=c.secure,
+                            httponly=True, samesite=c.same_site)
+
+
+def clear_session_cookies(response: Response, app: AppConfig) -> None:
+    for name in (SESSION_COOKIE, REFRESH_COOKIE):
+        response.delete_cookie(name, path="/", domain=app.cookie.domain, secure=app.cookie.secure,
+                               httponly=True, samesite=app.cookie.same_site)

@@ -14,7 +14,11 @@ from .adapters.route_file import RouteFileWatcher
 from .core.client_auth import ClientAuthenticator
 from .core.clients import ClientRegistry
 from .core.errors import DependencyUnavailable
+from .core.login import LoginService
 from .core.machine_tokens import TokenService
+from .core.providers import ProviderDirectory
+from .core.sealing import Sealer
+from .core.sessions import SessionService
 from .core.policy.authorizer import Authorizer
 from .core.policy.external import ExternalVerifier
 from .core.policy.resolvers import Introspector, UserinfoResolver
@@ -38,6 +42,8 @@ class Services:
     authorizer: Authorizer
     checks: dict[str, Callable[[], None]]
     lifecycle: Lifecycle
+    login: LoginService | None = None
+    sessions: SessionService | None = None
     on_ready: Callable[[], None] = lambda: None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -70,12 +76,16 @@ def build_services(settings: Settings,
                           on_issue=on_issue)
     registry = ClientRegistry(clients, secrets, settings.client_id_hash_salt,
                               settings.client_secret_hash_cost)
+    users, session_log = mongo.MongoUsers(db), mongo.MongoSessions(db)
     indexes = {"done": False}
 
     def ensure_indexes() -> None:
         # Retried from /-/ready when MongoDB was down at start-up.
         if not indexes["done"]:
             clients.ensure_indexes()
+            if settings.apps:
+                users.ensure_indexes()
+                session_log.ensure_indexes()
             indexes["done"] = True
 
     try:
@@ -94,14 +104,23 @@ def build_services(settings: Settings,
         spec["max_cache_seconds"]) if spec else None
     routes = RouteFileWatcher(settings.routes_watch_file, settings.routes, load_route_file,
                               settings.routes_reload_interval_seconds) if settings.routes_watch_file else None
+    login = sessions = None
+    if settings.apps:
+        assert settings.provider_token_key is not None  # required with apps (settings schema)
+        documents = redis_store.RedisDocuments(redis_client)
+        sessions = SessionService(settings.apps, settings.keys, documents, session_log, users,
+                                  Sealer(settings.provider_token_key))
+        provider_http = http_client.ProviderClient(settings.outbound_timeout_seconds)
+        login = LoginService(settings.apps, settings.default_app_id, ProviderDirectory(provider_http),
+                             provider_http, documents, users, sessions, settings.login_state_ttl_seconds)
     authorizer = Authorizer(routes or settings.routes, settings.authorizer, tokens.verify_active, external,
                             own_issuer=settings.jwt_issuer, userinfo=userinfo,
                             api_keys=settings.api_keys if settings.api_keys.by_hash else None,
-                            introspector=introspector)
+                            introspector=introspector, sessions=sessions)
     return Services(settings=settings, registry=registry, tokens=tokens, authorizer=authorizer,
                     checks={"mongodb": clients.ping, "redis": limiter.ping},
-                    lifecycle=Lifecycle(), on_ready=ensure_indexes,
-                    extra={"redis": redis_client, "mongo": db, "routes": routes})
+                    lifecycle=Lifecycle(), on_ready=ensure_indexes, login=login, sessions=sessions,
+                    extra={"redis": redis_client, "mongo": db, "routes": routes, "users": users})
 
 
 def services() -> Services:

@@ -7,6 +7,7 @@ secret keys never appear in messages.
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -24,6 +25,10 @@ from .core.policy.authorizer import SOURCES, AuthorizerConfig
 from .core.policy.external import ClaimMapping, ExternalIssuer
 from .core.policy.resolvers import ApiKeys, UserinfoConfig
 from .core.policy.routes import RouteFileError, RouteTable
+from .core.errors import BadRequest
+from .core.providers import OIDC_TYPES, PROVIDER_TYPES, ProviderConfig
+from .core.redirects import safe_redirect
+from .core.sessions import AppConfig, CookieConfig
 from .core.keys import (KeyLoadError, KeyPasswordError, KeySet, load_private_key,
                         load_verification_key)
 
@@ -93,8 +98,12 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "userinfo_cache_seconds": ("USERINFO_CACHE_SECONDS",),
     "api_keys": (),  # config file only: [{sha256, clientType}]
     "introspection": (),  # config file only: {endpoint, client_id, client_secret, max_cache_seconds}
+    "apps": (),  # config file only: Mia's Authentication Service `apps`
+    "default_app_id": ("DEFAULT_APP_ID",),
+    "provider_token_key": ("PROVIDER_TOKEN_KEY",),
+    "login_state_ttl_seconds": ("LOGIN_STATE_TTL_SECONDS",),
 }
-SECRET_KEYS = frozenset({"introspection", "redis_password", "private_key_password", "client_id_hash_salt",
+SECRET_KEYS = frozenset({"introspection", "apps", "provider_token_key", "redis_password", "private_key_password", "client_id_hash_salt",
                          "admin_token", "mongodb_url", "redis_url"})
 # OpenID Connect Discovery 1.0 §3 fields a served configuration file must have.
 REQUIRED_DISCOVERY_FIELDS = ("issuer", "token_endpoint", "jwks_uri", "response_types_supported",
@@ -185,6 +194,89 @@ class IntrospectionSchema(Schema):
     max_cache_seconds = fields.Integer(load_default=300, validate=validate.Range(0, 3600))
 
 
+class ScopeList(fields.Field):
+    """A provider's scopes: a list, or one space-separated string."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
+        items = value.split() if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(i, str) and re.match(r"^[\x21-\x7e]{1,200}$", i) for i in items):
+            raise ValidationError("must be a list of scopes or a space-separated string")
+        return list(dict.fromkeys(items))
+
+
+class CookieSchema(Schema):
+    secure = fields.Boolean(load_default=True)
+    sameSite = fields.String(load_default="Lax", validate=validate.OneOf(["Lax", "Strict", "None"]))
+    domain = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z0-9.\-]{1,253}$",
+                                                                         error="must be a host name"))
+
+
+class ProviderSchema(Schema):
+    """One provider of an app (Mia's `apps.<app>.providers.<provider>`)."""
+
+    type = fields.String(required=True, validate=validate.OneOf(PROVIDER_TYPES))
+    clientId = fields.String(required=True, validate=validate.Length(min=1, max=512))
+    clientSecret = fields.String(load_default=None)
+    authUrl = fields.String(load_default=None, validate=_url({"http", "https"}))
+    tokenUrl = fields.String(load_default=None, validate=_url({"http", "https"}))
+    userInfoUrl = fields.String(load_default=None, validate=_url({"http", "https"}))
+    logoutUrl = fields.String(load_default=None, validate=_url({"http", "https"}))
+    baseUrl = fields.String(load_default=None, validate=_url({"http", "https"}))
+    discoveryUrl = fields.String(load_default=None, validate=_url({"http", "https"}))
+    userSettingsURL = fields.String(load_default=None)  # Mia's, shown by its login site; unused
+    scope = ScopeList(load_default=list)
+    order = fields.Integer(load_default=0)
+    label = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
+    tokenEndpointAuthMethod = fields.String(load_default="client_secret_basic", validate=validate.OneOf(
+        ["client_secret_basic", "client_secret_post"]))
+
+    @validates_schema
+    def _endpoints(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data["type"] in OIDC_TYPES and not (data.get("discoveryUrl") or data.get("baseUrl")):
+            raise ValidationError(f"an {data['type']} provider needs discoveryUrl or baseUrl", "discoveryUrl")
+        if data["type"] == "generic":
+            missing = [k for k in ("authUrl", "tokenUrl", "userInfoUrl") if not data.get(k)]
+            if missing:
+                raise ValidationError("a generic provider needs authUrl, tokenUrl and userInfoUrl", missing[0])
+
+
+class AppSchema(Schema):
+    """One app (Mia's `apps.<app>`)."""
+
+    providers = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[A-Za-z0-9._\-]{1,64}$",
+                                                                        error="must be 1-64 of A-Z a-z 0-9 . _ -")),
+                            values=fields.Nested(ProviderSchema), required=True, validate=validate.Length(min=1))
+    redirectUrl = fields.String(required=True, validate=_url({"http", "https"}))
+    realm = fields.String(load_default="", validate=validate.Length(max=200))
+    issuer = fields.String(load_default=None, validate=validate.Length(min=1, max=512))
+    defaultGroups = fields.List(fields.String(validate=validate.Length(min=1, max=200)), load_default=list)
+    isWebsiteApp = fields.Boolean(load_default=False)
+    allowedRedirectUrlsOnSuccessfulLogin = fields.List(fields.String(validate=_url({"http", "https"})),
+                                                       load_default=list)
+    defaultRedirectUrlOnSuccessfulLogin = fields.String(load_default="/")
+    cookie = fields.Nested(CookieSchema, load_default=lambda: CookieSchema().load({}))
+    sessionExpiresIn = fields.Integer(load_default=3600, validate=validate.Range(60, 7 * 86400))
+    refreshTokenExpiresIn = fields.Integer(load_default=30 * 86400, validate=validate.Range(300, 365 * 86400))
+
+    @validates_schema
+    def _redirect(self, data: dict[str, Any], **kwargs: Any) -> None:
+        try:
+            safe_redirect(data.get("defaultRedirectUrlOnSuccessfulLogin"),
+                          tuple(data.get("allowedRedirectUrlsOnSuccessfulLogin") or ()))
+        except BadRequest as exc:
+            raise ValidationError(exc.description, "defaultRedirectUrlOnSuccessfulLogin") from exc
+
+
+def _fernet_key(value: str) -> None:
+    try:
+        ok = len(value) == 44 and len(base64.urlsafe_b64decode(value.encode("ascii"))) == 32
+    except (ValueError, UnicodeEncodeError):
+        ok = False
+    if not ok:
+        raise ValidationError("must be a Fernet key (44 characters of URL-safe base64; "
+                              "`gatehouse keys provider-token-key` makes one)")
+
+
 class SettingsSchema(Schema):
     http_port = fields.Integer(load_default=3000, validate=validate.Range(1, 65535))
     log_level = fields.String(load_default="info", validate=validate.OneOf(
@@ -256,6 +348,21 @@ class SettingsSchema(Schema):
     userinfo_cache_seconds = fields.Integer(load_default=0, validate=validate.Range(0, 3600))
     api_keys = fields.List(fields.Nested(ApiKeySchema), load_default=list)
     introspection = fields.Nested(IntrospectionSchema, load_default=None)
+    apps = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[A-Za-z0-9._\-]{1,64}$",
+                                                                   error="must be 1-64 of A-Z a-z 0-9 . _ -")),
+                       values=fields.Nested(AppSchema), load_default=dict)
+    default_app_id = fields.String(load_default=None)
+    provider_token_key = fields.String(load_default=None, validate=_fernet_key)
+    login_state_ttl_seconds = fields.Integer(load_default=120, validate=validate.Range(30, 900))
+
+    @validates_schema
+    def _login(self, data: dict[str, Any], **kwargs: Any) -> None:
+        apps = data.get("apps") or {}
+        if apps and not data.get("provider_token_key"):
+            raise ValidationError("required when apps are configured (provider tokens are sealed with it)",
+                                  "provider_token_key")
+        if data.get("default_app_id") and data["default_app_id"] not in apps:
+            raise ValidationError("must name one of the configured apps", "default_app_id")
 
     @validates_schema
     def _redis(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -317,6 +424,10 @@ class Settings:
     userinfo_timeout_seconds: float
     api_keys: ApiKeys
     introspection: dict[str, Any] | None = field(repr=False)
+    apps: dict[str, AppConfig] = field(default_factory=dict, repr=False)
+    default_app_id: str | None = None
+    provider_token_key: bytes | None = field(default=None, repr=False)
+    login_state_ttl_seconds: int = 120
 
     def url(self, path: str) -> str:
         """Public URL of one of our endpoints (under SERVICE_PREFIX)."""
@@ -378,8 +489,9 @@ def _labels(file_path: str | None, file_data: Mapping[str, Any],
 def _flatten(messages: Any, where: str = "") -> list[str]:
     """marshmallow's nested messages as lines; nested keys keep their path (issuers[0].leeway)."""
     if isinstance(messages, dict):
+        # marshmallow's Dict fields nest a value's errors under "value": keep the key's path only.
         return [m for k, v in messages.items()
-                for m in _flatten(v, f"{where}[{k}]" if isinstance(k, int) else f"{where}.{k}")]
+                for m in _flatten(v, where if k == "value" else f"{where}[{k}]" if isinstance(k, int) else f"{where}.{k}")]
     if isinstance(messages, list):
         return [m for v in messages for m in _flatten(v, where)]
     return [f"{where}: {messages}" if where else str(messages)]
@@ -548,6 +660,10 @@ def load_settings(environ: Mapping[str, str] | None = None,
         userinfo_timeout_seconds=data["userinfo_timeout_seconds"],
         api_keys=ApiKeys({k["sha256"]: k["clientType"] for k in data["api_keys"]}),
         introspection=data["introspection"],
+        apps={app_id: _app(app_id, app, data["jwt_issuer"]) for app_id, app in data["apps"].items()},
+        default_app_id=data["default_app_id"] or (next(iter(data["apps"])) if len(data["apps"]) == 1 else None),
+        provider_token_key=data["provider_token_key"].encode("ascii") if data["provider_token_key"] else None,
+        login_state_ttl_seconds=data["login_state_ttl_seconds"],
     )
 
 
@@ -559,3 +675,21 @@ def _issuer(data: dict[str, Any]) -> ExternalIssuer:
         leeway=data["leeway"],
         claims=ClaimMapping(id=c["id"], groups=tuple(c["groups"]), scopes=tuple(c["scopes"]),
                             permissions=c["permissions"], client_type=c["clientType"]))
+
+
+def _app(app_id: str, data: dict[str, Any], default_issuer: str) -> AppConfig:
+    cookie = data["cookie"]
+    return AppConfig(
+        id=app_id,
+        providers={pid: ProviderConfig(
+            id=pid, type=p["type"], client_id=p["clientId"], client_secret=p["clientSecret"],
+            auth_url=p["authUrl"], token_url=p["tokenUrl"], userinfo_url=p["userInfoUrl"],
+            logout_url=p["logoutUrl"], base_url=p["baseUrl"], discovery_url=p["discoveryUrl"],
+            scope=tuple(p["scope"]), order=p["order"], label=p["label"],
+            token_auth_method=p["tokenEndpointAuthMethod"]) for pid, p in data["providers"].items()},
+        redirect_url=data["redirectUrl"], issuer=data["issuer"] or default_issuer, realm=data["realm"],
+        default_groups=tuple(data["defaultGroups"]), is_website_app=data["isWebsiteApp"],
+        allowed_redirects=tuple(data["allowedRedirectUrlsOnSuccessfulLogin"]),
+        default_redirect=data["defaultRedirectUrlOnSuccessfulLogin"],
+        cookie=CookieConfig(secure=cookie["secure"], same_site=cookie["sameSite"], domain=cookie["domain"]),
+        session_expires_in=data["sessionExpiresIn"], refresh_expires_in=data["refreshTokenExpiresIn"])

@@ -123,3 +123,41 @@ class Api:
 @pytest.fixture
 def api(client) -> Api:
     return Api(client)
+
+
+@pytest.fixture(scope="session")
+def dev_provider(tmp_path_factory: pytest.TempPathFactory):
+    """The development OIDC provider (oidc-provider-mock) as a real HTTP server."""
+    from tests.providers import DevProvider
+    yield from _running(DevProvider(tmp_path_factory.mktemp("provider")))
+
+
+@pytest.fixture
+def local_provider():
+    from tests.providers import LocalProvider
+    provider = LocalProvider()
+    yield provider
+    provider.close()
+
+
+PROVIDER_TOKEN_KEY = "dGVzdC1wcm92aWRlci10b2tlbi1rZXktMzItYnl0ZXM="  # 32 bytes, URL-safe base64
+
+
+def login_app(provider_url: str, callback: str = "http://127.0.0.1/web-login/oauth/callback",
+              **extra: Any) -> dict[str, Any]:
+    """One website app with one OIDC provider found by discovery."""
+    provider = {"type": "oidc", "clientId": "gatehouse-web", "clientSecret": "web-secret",
+                "discoveryUrl": f"{provider_url}/.well-known/openid-configuration", "label": "Dev IdP"}
+    provider.update(extra.pop("provider", {}))
+    return {"providers": {"dev": provider}, "redirectUrl": callback, "realm": "demo",
+            "defaultGroups": ["users"], "isWebsiteApp": True,
+            "allowedRedirectUrlsOnSuccessfulLogin": ["https://app.example.test/home"],
+            "cookie": {"secure": False}, **extra}
+
+
+def with_apps(env: dict[str, str], tmp_path: Path, apps: dict[str, Any], **settings: Any) -> dict[str, str]:
+    """env plus a config file holding `apps` (a config-file-only setting)."""
+    import json
+    path = tmp_path / f"gatehouse-{uuid.uuid4().hex[:6]}.json"
+    path.write_text(json.dumps({"apps": apps, **settings}))
+    return {**env, "GATEHOUSE_CONFIG": str(path), "PROVIDER_TOKEN_KEY": PROVIDER_TOKEN_KEY}

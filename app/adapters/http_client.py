@@ -5,7 +5,7 @@ from typing import Any
 
 import requests
 
-from ..core.errors import DependencyUnavailable
+from ..core.errors import BadGateway, DependencyUnavailable
 
 MAX_DOCUMENT_BYTES = 1_000_000
 
@@ -75,3 +75,43 @@ class IntrospectionCaller:
         if not isinstance(body, dict):
             raise DependencyUnavailable("introspection answer is not a JSON object")
         return body
+
+
+class ProviderClient:
+    """Identity providers at login: discovery, JWKS and user documents (GET) and the code
+    redemption (POST). Timeouts on every call; no redirects followed."""
+
+    def __init__(self, timeout: float) -> None:
+        self.session = requests.Session()
+        self.timeout = timeout
+
+    def get_json(self, url: str, bearer: str | None = None) -> dict[str, Any]:
+        headers = {"Accept": "application/json"}
+        if bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
+        try:
+            response = self.session.get(url, headers=headers, timeout=self.timeout, allow_redirects=False)
+            response.raise_for_status()
+            if len(response.content) > MAX_DOCUMENT_BYTES:
+                raise BadGateway("the identity provider's answer is too large")
+            document = response.json()
+        except requests.HTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else "an error"
+            raise BadGateway(f"the identity provider answered {status}") from exc
+        except (requests.RequestException, ValueError) as exc:
+            raise DependencyUnavailable("the identity provider is unreachable") from exc
+        if not isinstance(document, dict):
+            raise BadGateway("the identity provider's answer is not a JSON object")
+        return document
+
+    def redeem(self, url: str, form: dict[str, str], basic: tuple[str, str] | None) -> tuple[int, dict[str, Any]]:
+        try:
+            response = self.session.post(url, data=form, auth=basic, timeout=self.timeout, allow_redirects=False,
+                                         headers={"Accept": "application/json"})
+        except requests.RequestException as exc:
+            raise DependencyUnavailable("the identity provider is unreachable") from exc
+        try:
+            body = response.json() if len(response.content) <= MAX_DOCUMENT_BYTES else None
+        except ValueError:
+            body = None
+        return response.status_code, body if isinstance(body, dict) else {}

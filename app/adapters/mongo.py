@@ -1,12 +1,14 @@
-"""MongoDB (pymongo): `clients` and `credentials`, indexes created at start-up."""
+"""MongoDB (pymongo): `clients`, `credentials`, `users` and `sessions`; indexes created at start-up."""
 from __future__ import annotations
 
 import functools
+import uuid
+from datetime import datetime, timezone
 from typing import Any, Callable, TypeVar
 
 import pymongo
 from pymongo import ReturnDocument
-from pymongo.errors import PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from ..core.errors import DependencyUnavailable
 from ..core.records import Client
@@ -95,3 +97,75 @@ class MongoCredentials:
     @guarded
     def delete(self, client_id_hash: str) -> None:
         self.coll.delete_one({"clientIdHash": client_id_hash})
+
+
+class MongoUsers:
+    """`users`, unique on (realm, providerId, providerUserId). The provider owns name, email
+    and username (refreshed at each login); groups, metadata and the rest belong to MongoDB."""
+
+    def __init__(self, db: pymongo.database.Database) -> None:
+        self.coll = db["users"]
+
+    @guarded
+    def ensure_indexes(self) -> None:
+        self.coll.create_index([("realm", 1), ("providerId", 1), ("providerUserId", 1)], unique=True,
+                               name="provider_identity_unique")
+        self.coll.create_index("userId", unique=True, name="userId_unique")
+
+    @guarded
+    def merge_login(self, realm: str, provider_id: str, profile: dict[str, Any],
+                    default_groups: list[str], now: int) -> dict[str, Any]:
+        key = {"realm": realm, "providerId": provider_id, "providerUserId": profile["providerUserId"]}
+        fields = {k: profile.get(k) for k in ("name", "email", "username")}
+        update = {"$set": {**fields, "lastLogin": now, "updatedAt": now},
+                  "$setOnInsert": {"userId": uuid.uuid4().hex, "groups": list(default_groups),
+                                   "metadata": {}, "createdAt": now}}
+        try:
+            doc = self.coll.find_one_and_update(key, update, upsert=True, projection={"_id": 0},
+                                                return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError:
+            # Two first logins of one user at once: the other one created it; refresh that.
+            doc = self.coll.find_one_and_update(key, {"$set": update["$set"]}, projection={"_id": 0},
+                                                return_document=ReturnDocument.AFTER)
+        if doc is None:
+            raise DependencyUnavailable("MongoDB did not return the user")
+        return dict(doc)
+
+    @guarded
+    def get(self, user_id: str) -> dict[str, Any] | None:
+        doc = self.coll.find_one({"userId": user_id}, {"_id": 0})
+        return dict(doc) if doc else None
+
+    @guarded
+    def seed(self, realm: str, provider_id: str, provider_user_id: str, groups: list[str], now: int) -> None:
+        """Give a user groups before their first login (dev runner, `gatehouse users`)."""
+        self.coll.update_one(
+            {"realm": realm, "providerId": provider_id, "providerUserId": provider_user_id},
+            {"$set": {"groups": list(groups), "updatedAt": now},
+             "$setOnInsert": {"userId": uuid.uuid4().hex, "metadata": {}, "createdAt": now}}, upsert=True)
+
+
+class MongoSessions:
+    """`sessions`: one record per login session, expired by a TTL index on `expiresAt`."""
+
+    def __init__(self, db: pymongo.database.Database) -> None:
+        self.coll = db["sessions"]
+
+    @guarded
+    def ensure_indexes(self) -> None:
+        self.coll.create_index("sid", unique=True, name="sid_unique")
+        self.coll.create_index([("userId", 1), ("endedAt", 1)], name="user_active")
+        self.coll.create_index("expiresAt", expireAfterSeconds=0, name="expiresAt_ttl")
+
+    @guarded
+    def opened(self, record: dict[str, Any]) -> None:
+        self.coll.insert_one({**record, "expiresAt": datetime.fromtimestamp(record["expiresAt"], timezone.utc),
+                              "endedAt": None})
+
+    @guarded
+    def ended(self, sids: list[str], now: int) -> None:
+        self.coll.update_many({"sid": {"$in": list(sids)}, "endedAt": None}, {"$set": {"endedAt": now}})
+
+    @guarded
+    def active_sids(self, user_id: str) -> list[str]:
+        return [d["sid"] for d in self.coll.find({"userId": user_id, "endedAt": None}, {"sid": 1})]

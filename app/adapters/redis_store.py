@@ -5,6 +5,7 @@ Every key is `gatehouse:v1:<kind>:<id>` and every key has a TTL.
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, TypeVar
 
@@ -121,3 +122,43 @@ class RedisRateLimiter:
     @guarded
     def ping(self) -> None:
         self.r.ping()
+
+
+class RedisDocuments:
+    """JSON documents under `gatehouse:v1:<kind>:<key>`, each with a TTL; `take` is GETDEL,
+    so a state or refresh token is used once even when two requests race for it."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.r = client
+
+    @staticmethod
+    def _name(kind: str, key: str) -> str:
+        return f"{PREFIX}{kind}:{key}"
+
+    @staticmethod
+    def _load(raw: Any) -> dict[str, Any] | None:
+        if raw is None:
+            return None
+        doc = json.loads(raw)
+        return doc if isinstance(doc, dict) else None
+
+    @guarded
+    def put(self, kind: str, key: str, doc: dict[str, Any], ttl_seconds: int) -> None:
+        self.r.set(self._name(kind, key), json.dumps(doc, separators=(",", ":")), ex=max(1, ttl_seconds))
+
+    @guarded
+    def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        return self._load(self.r.get(self._name(kind, key)))
+
+    @guarded
+    def take(self, kind: str, key: str) -> dict[str, Any] | None:
+        return self._load(self.r.getdel(self._name(kind, key)))
+
+    @guarded
+    def delete(self, kind: str, keys: Iterable[str]) -> int:
+        names = [self._name(kind, k) for k in keys]
+        return int(self.r.delete(*names)) if names else 0
+
+    @guarded
+    def exists(self, kind: str, key: str) -> bool:
+        return bool(self.r.exists(self._name(kind, key)))

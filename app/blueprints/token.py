@@ -5,22 +5,26 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 from flask.wrappers import Response
+from werkzeug.wrappers import Response as BaseResponse
 
-from ..http import token_request
+from ..http import is_login_completion, token_request
+from ..http import no_store as _no_store
 from ..services import services
+from . import login
 
 bp = Blueprint("token", __name__)
 
 
 def no_store(body: dict[str, Any]) -> Response:
-    response = jsonify(body)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    return response
+    return _no_store(jsonify(body))
 
 
 @bp.post("/oauth/token")
-def token() -> Response:
+def token() -> BaseResponse:
+    """One URL, several grants (SPEC §2.4): client_credentials here, the login completion
+    ({code, state}, Mia's Authentication Service) in the login module."""
+    if is_login_completion():
+        return login.complete()
     return no_store(services().tokens.token(token_request()).response())
 
 

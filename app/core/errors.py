@@ -86,3 +86,15 @@ class InvalidClientMetadata(OAuthError):
     """RFC 7591 §3.2.2."""
 
     status, error = 400, "invalid_client_metadata"
+
+
+class LoginFailed(GatehouseError):
+    """A browser login that cannot complete (state, code, ID token); nothing was created."""
+
+    status, error = 400, "login_failed"
+
+
+class BadGateway(DependencyUnavailable):
+    """The identity provider answered something unusable (not a refusal of the user)."""
+
+    status, error = 502, "bad_gateway"

@@ -50,3 +50,41 @@ class RateLimiter(Protocol):
     def hit(self, keys: Iterable[str]) -> None: ...
 
     def ping(self) -> None: ...
+
+
+class DocumentStore(Protocol):
+    """Short-lived JSON documents by kind and key, each with a TTL (Redis): login state,
+    sessions, refresh-token records."""
+
+    def put(self, kind: str, key: str, doc: dict[str, Any], ttl_seconds: int) -> None: ...
+
+    def get(self, kind: str, key: str) -> dict[str, Any] | None: ...
+
+    def take(self, kind: str, key: str) -> dict[str, Any] | None:
+        """Get and delete in one step: a second take of the same key finds nothing."""
+        ...
+
+    def delete(self, kind: str, keys: Iterable[str]) -> int: ...
+
+    def exists(self, kind: str, key: str) -> bool: ...
+
+
+class UserRepository(Protocol):
+    """MongoDB `users`, unique on (realm, providerId, providerUserId)."""
+
+    def merge_login(self, realm: str, provider_id: str, profile: dict[str, Any],
+                    default_groups: list[str], now: int) -> dict[str, Any]:
+        """Create on first login (with default groups), else refresh the profile fields only."""
+        ...
+
+    def get(self, user_id: str) -> dict[str, Any] | None: ...
+
+
+class SessionLog(Protocol):
+    """MongoDB `sessions`: login sessions for listing and revocation."""
+
+    def opened(self, record: dict[str, Any]) -> None: ...
+
+    def ended(self, sids: list[str], now: int) -> None: ...
+
+    def active_sids(self, user_id: str) -> list[str]: ...

@@ -15,6 +15,7 @@ from .keys import KeySet
 OWN_TOKEN_LEEWAY_SECONDS = 5
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 §2.1
+MAX_TOKEN_LENGTH = 16384
 
 
 def new_jti() -> str:
@@ -48,9 +49,10 @@ def unverified_claims(token: str) -> dict[str, Any]:
     return claims
 
 
-def verify_own(token: str, keys: KeySet, issuer: str) -> dict[str, Any]:
-    """Verify a JWT we issued: known `kid`, that key's algorithm only, our `iss`, live `exp`."""
-    if not isinstance(token, str) or token.count(".") != 2 or len(token) > 16384:
+def verify_own(token: str, keys: KeySet, issuer: str, verify_exp: bool = True) -> dict[str, Any]:
+    """Verify a JWT we issued: known `kid`, that key's algorithm only, our `iss`, live `exp`
+    (`verify_exp=False` only for logout, which must accept an expired session token)."""
+    if not isinstance(token, str) or token.count(".") != 2 or len(token) > MAX_TOKEN_LENGTH:
         raise InvalidToken("malformed token")
     header = unverified_header(token)
     key = keys.by_kid(header.get("kid"))
@@ -62,7 +64,7 @@ def verify_own(token: str, keys: KeySet, issuer: str) -> dict[str, Any]:
             # The audience is the resource server's to check; we verify everything else.
             options={"verify_aud": False, "require_exp": True, "require_iat": True,
                      "require_jti": True, "require_iss": True, "require_sub": True,
-                     "leeway": OWN_TOKEN_LEEWAY_SECONDS},
+                     "verify_exp": verify_exp, "leeway": OWN_TOKEN_LEEWAY_SECONDS},
         )
     except JOSEError as exc:
         raise InvalidToken("token is invalid or expired") from exc

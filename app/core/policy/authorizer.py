@@ -1,17 +1,19 @@
 """The /auth check: original request -> principal -> decision (SPEC §2.1).
 
-Credential sources implemented so far: Gatehouse's own bearer JWTs (client-credentials
-tokens), verified locally and checked against the revocation list. Everything else is
-anonymous.
+Credential sources, tried in the configured order (SPEC §3.1): the Gatehouse session (cookie
+`sid`, or a bearer session JWT), Gatehouse's and external issuers' bearer JWTs, RFC 7662
+introspection, the userinfo resolver and trusted headers; API keys add a clientType.
 """
 from __future__ import annotations
 
 import json
+from http.cookies import CookieError, SimpleCookie
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Protocol
 
 from .. import tokens
 from ..errors import InvalidToken
+from ..sessions import SessionService
 from .external import ExternalVerifier
 from .resolvers import ApiKeys, Introspector, UserinfoResolver
 from .decision import ANONYMOUS, FORBIDDEN, Decision, HeaderNames, Principal, decide, principal_from_claims
@@ -20,7 +22,8 @@ from .routes import METHODS, RouteTable
 URI_HEADERS = ("X-Original-URI", "Original-Request-Uri")
 METHOD_HEADERS = ("X-Original-Method", "Original-Request-Method")
 TRUTHY = frozenset({"1", "true", "yes", "on"})
-SOURCES = ("jwt", "introspection", "userinfo", "trusted-headers")
+SOURCES = ("session", "jwt", "introspection", "userinfo", "trusted-headers")
+SESSION_COOKIE = "sid"
 MAX_OPAQUE_TOKEN = 8192
 
 
@@ -51,7 +54,7 @@ class Authorizer:
                  verify_own_token: Callable[[str], dict[str, Any]],
                  external: ExternalVerifier | None = None, own_issuer: str | None = None,
                  userinfo: UserinfoResolver | None = None, api_keys: ApiKeys | None = None,
-                 introspector: Introspector | None = None) -> None:
+                 introspector: Introspector | None = None, sessions: SessionService | None = None) -> None:
         # A table, or a callable answering the current one (the route file watcher).
         self.routes: Callable[[], RouteTable] = table if callable(table) else (lambda: table)
         self.cfg = cfg
@@ -61,6 +64,15 @@ class Authorizer:
         self.userinfo = userinfo
         self.api_keys = api_keys
         self.introspector = introspector
+        self.sessions = sessions
+
+    def _session(self, token: str) -> Principal:
+        """A Gatehouse login session: signature, issuer, and the session still open."""
+        assert self.sessions is not None
+        claims = self.sessions.verify(token)
+        user = claims["user"]
+        principal = principal_from_claims({**claims, **user, "sub": claims["sub"]}, source="session", kind="user")
+        return replace(principal, scopes=frozenset())
 
     def _jwt(self, token: str) -> Principal | None:
         """Our own JWT, or one from a configured external issuer, chosen by its `iss`.
@@ -70,6 +82,8 @@ class Authorizer:
         except InvalidToken:
             return None
         issuer = claims.get("iss")
+        if self.sessions is not None and self.sessions.is_session_token(claims):
+            return self._session(token)
         if self.external is not None and self.external.knows(issuer):
             return self.external.verify(token, tokens.unverified_header(token), claims)
         if issuer == self.own_issuer:
@@ -84,7 +98,10 @@ class Authorizer:
             raise InvalidToken("token is not active")
         return principal
 
-    def _source(self, name: str, token: str | None, headers: Headers) -> Principal | None:
+    def _source(self, name: str, token: str | None, headers: Headers, cookies: Any) -> Principal | None:
+        if name == "session":
+            cookie = cookies.get(SESSION_COOKIE) if cookies is not None and self.sessions is not None else None
+            return self._session(cookie) if cookie else None
         if name == "jwt":
             return self._jwt(token) if token else None
         if name == "introspection":
@@ -95,7 +112,7 @@ class Authorizer:
             return self._trusted(headers)
         return None
 
-    def principal(self, headers: Headers) -> tuple[Principal, bool]:
+    def principal(self, headers: Headers, cookies: Any = None) -> tuple[Principal, bool]:
         """The first credential found, sources tried in the configured order; and whether a
         credential was presented but refused (then the caller is anonymous)."""
         if self.cfg.credential_headers and not any(headers.get(h) for h in self.cfg.credential_headers):
@@ -104,7 +121,7 @@ class Authorizer:
         token = value.strip() if scheme.lower() == "bearer" and value.strip() else None
         try:
             for name in self.cfg.sources:
-                found = self._source(name, token, headers)
+                found = self._source(name, token, headers, cookies)
                 if found is not None:
                     return found, False
         except InvalidToken:
@@ -132,7 +149,9 @@ class Authorizer:
         method = method.upper()
         if method not in METHODS or method == "ALL":
             return Decision(FORBIDDEN, "unknown method", ANONYMOUS, headers=deny)
-        principal, refused = self.principal(headers)
+        if cookies is None and headers.get("Cookie"):
+            cookies = _parse_cookies(headers.get("Cookie"))
+        principal, refused = self.principal(headers, cookies)
         if self.api_keys is not None and principal.client_type is None:
             client_type = self.api_keys.client_type(headers, cookies)
             if client_type is not None:
@@ -145,3 +164,13 @@ class Authorizer:
             error = ', error="invalid_token"' if refused else ""
             decision.headers["WWW-Authenticate"] = f'Bearer realm="gatehouse"{error}'
         return decision
+
+
+def _parse_cookies(header: str) -> dict[str, str]:
+    """Cookies from a raw Cookie header (explain and the CLI pass headers only)."""
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(header)
+    except CookieError:
+        return {}
+    return {name: morsel.value for name, morsel in jar.items()}

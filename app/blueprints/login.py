@@ -1,0 +1,79 @@
+"""Browser login (SPEC §2.2): the login page, the provider list, /authorize, the provider's
+callback page, and the completion of the login at POST /oauth/token {code, state}."""
+from __future__ import annotations
+
+import secrets
+
+from flask import Blueprint, g, jsonify, redirect, render_template, request
+from werkzeug.wrappers import Response
+
+from ..core.errors import LoginFailed, NotFound
+from ..core.login import LoginService
+from ..http import login_completion, no_store, set_session_cookies
+from ..services import services
+
+bp = Blueprint("login", __name__)
+
+
+def login_service() -> LoginService:
+    svc = services().login
+    if svc is None:
+        raise NotFound("no login apps are configured")
+    return svc
+
+
+@bp.get("/web-login")
+def web_login() -> str:
+    login = login_service()
+    app = login.app(request.args.get("appId"))
+    target = login.redirect_target(app, request.args.get("redirect"))
+    return render_template("login.html", app=app, providers=app.sorted_providers(), redirect=target,
+                           prefix=services().settings.service_prefix)
+
+
+@bp.get("/apps/<app_id>/providers")
+def providers(app_id: str) -> Response:
+    return jsonify(login_service().provider_list(app_id))
+
+
+@bp.get("/authorize")
+def authorize() -> Response:
+    login = login_service()
+    start = login.start(request.args.get("appId"), request.args.get("providerId"), request.args.get("redirect"))
+    response = no_store(redirect(start.url, 302))
+    # Lax: the completion POST comes from our own callback page, after a top-level navigation.
+    response.set_cookie(start.cookie_name, start.cookie_value, max_age=start.ttl, path="/", httponly=True,
+                        secure=login.app(request.args.get("appId")).cookie.secure, samesite="Lax")
+    return response
+
+
+@bp.get("/web-login/oauth/callback")
+def callback() -> Response:
+    if request.args.get("error"):
+        raise LoginFailed("the identity provider did not complete the login")
+    nonce = secrets.token_urlsafe(16)
+    page = render_template("callback.html", code=request.args.get("code", ""), state=request.args.get("state", ""),
+                           action=f"{services().settings.service_prefix}/oauth/token", nonce=nonce)
+    response = no_store(Response(page, mimetype="text/html"))
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; form-action 'self'")
+    response.headers["Referrer-Policy"] = "no-referrer"  # the URL holds the code
+    return response
+
+
+def complete() -> Response:
+    """POST /oauth/token with {code, state}: JSON in, JSON out; a form gets a 303."""
+    g.login_flow = True
+    body, is_form = login_completion()
+    result = login_service().complete(body.get("code"), body.get("state"), request.cookies)
+    session = result.session
+    if is_form and session.app.is_website_app:
+        response = redirect(result.redirect, 303)
+    else:
+        response = jsonify(session.body())
+        response.headers["Location"] = result.redirect
+    if session.app.is_website_app:
+        set_session_cookies(response, session.app, session.access_token, session.refresh_token,
+                            session.app.refresh_expires_in)
+    response.delete_cookie(result.binding_cookie, path="/")
+    return no_store(response)

@@ -1,0 +1,60 @@
+"""Gatehouse login sessions (SPEC §2.2): /refreshtoken, /userinfo, /logout and the admin
+DELETE /sessions/<userId>."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, redirect, request
+from werkzeug.wrappers import Response
+
+from ..core.errors import InvalidToken, NotFound
+from ..core.machine_tokens import bearer_token
+from ..core.sessions import SessionService
+from ..http import SESSION_COOKIE, clear_session_cookies, no_store, refresh_token_of, set_session_cookies
+from ..services import services
+from .login import login_service
+
+bp = Blueprint("sessions", __name__)
+
+
+def session_service() -> SessionService:
+    svc = services().sessions
+    if svc is None:
+        raise NotFound("no login apps are configured")
+    return svc
+
+
+def presented_session() -> str | None:
+    return request.cookies.get(SESSION_COOKIE) or bearer_token(request.headers.get("Authorization"))
+
+
+@bp.post("/refreshtoken")
+def refresh() -> Response:
+    session = session_service().refresh(refresh_token_of())
+    response = jsonify(session.body())
+    if session.app.is_website_app:
+        set_session_cookies(response, session.app, session.access_token, session.refresh_token,
+                            session.app.refresh_expires_in)
+    return no_store(response)
+
+
+@bp.get("/userinfo")
+def userinfo() -> Response:
+    token = presented_session()
+    if not token:
+        raise InvalidToken("no session")
+    claims = session_service().verify(token)
+    return no_store(jsonify(claims["user"]))
+
+
+@bp.get("/logout")
+def logout() -> Response:
+    result = login_service().logout(presented_session(), request.args.get("redirect"))
+    response = no_store(redirect(result.location, 302))
+    clear_session_cookies(response, result.app)
+    return response
+
+
+@bp.delete("/sessions/<user_id>")
+def revoke(user_id: str) -> Response:
+    services().tokens.require_admin(request.headers.get("Authorization"))
+    return jsonify({"count": session_service().revoke_user(user_id)})
+

@@ -1,0 +1,257 @@
+"""External identity providers for browser login (SPEC §4): their endpoints (configured,
+or from OIDC discovery), the authorization URL, ID token checks and the mapping of each
+provider type's user document to Gatehouse's profile fields.
+
+OIDC family (`oidc`, `keycloak`, `okta`, `auth0`, `microsoft`): endpoints from discovery
+(`discoveryUrl`, or `baseUrl` + `/.well-known/openid-configuration`), explicit URLs win;
+an ID token is required and checked. OAuth 2 family (`github`, `gitlab`, `generic`): no ID
+token; the profile comes from the provider's user endpoint in its own shape.
+"""
+from __future__ import annotations
+
+import hmac
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+from urllib.parse import urlencode
+
+from . import tokens
+from .errors import BadGateway, InvalidToken, LoginFailed
+from .policy.external import ALLOWED_ALGORITHMS, ExternalIssuer, ExternalVerifier
+
+OIDC_TYPES = ("oidc", "keycloak", "okta", "auth0", "microsoft")
+OAUTH_TYPES = ("github", "gitlab", "generic")
+PROVIDER_TYPES = OIDC_TYPES + OAUTH_TYPES
+DISCOVERY_SUFFIX = "/.well-known/openid-configuration"
+DISCOVERY_CACHE_SECONDS = 3600
+# ID tokens are checked the moment they arrive from the provider's token endpoint; the leeway
+# only absorbs clock drift between the provider and us.
+ID_TOKEN_LEEWAY_SECONDS = 60
+
+# Public defaults; `baseUrl` points them at a self-hosted GitLab or GitHub Enterprise.
+GITHUB_BASE = "https://github.com"
+GITLAB_BASE = "https://gitlab.com"
+
+
+class ProviderHttp(Protocol):
+    """What login needs from the network; every call has a timeout (adapter)."""
+
+    def get_json(self, url: str, bearer: str | None = None) -> dict[str, Any]: ...
+
+    def redeem(self, url: str, form: dict[str, str], basic: tuple[str, str] | None) -> tuple[int, dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    id: str
+    type: str
+    client_id: str
+    client_secret: str | None = field(default=None, repr=False)
+    auth_url: str | None = None
+    token_url: str | None = None
+    userinfo_url: str | None = None
+    logout_url: str | None = None
+    base_url: str | None = None
+    discovery_url: str | None = None
+    scope: tuple[str, ...] = ()
+    order: int = 0
+    label: str | None = None
+    # client_secret_basic (default) or client_secret_post at the provider's token endpoint
+    token_auth_method: str = "client_secret_basic"
+
+    @property
+    def oidc(self) -> bool:
+        return self.type in OIDC_TYPES
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        if self.scope:
+            return self.scope
+        if self.oidc:
+            return ("openid", "profile", "email")
+        return {"github": ("read:user", "user:email"), "gitlab": ("read_user",)}.get(self.type, ())
+
+    def public_view(self) -> dict[str, Any]:
+        """What a login page may show: never secrets or endpoints."""
+        return {"id": self.id, "type": self.type, "label": self.label or self.id, "order": self.order}
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    authorize: str
+    token: str
+    userinfo: str | None = None
+    end_session: str | None = None
+    jwks_uri: str | None = None
+    issuer: str | None = None
+    algorithms: tuple[str, ...] = ("RS256",)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What Gatehouse takes from the provider: id, name, email, username (SPEC §4)."""
+
+    provider_user_id: str
+    name: str | None
+    email: str | None
+    username: str | None
+
+
+def _static_endpoints(p: ProviderConfig) -> Endpoints:
+    if p.type == "github":
+        base = (p.base_url or GITHUB_BASE).rstrip("/")
+        api = "https://api.github.com/user" if base == GITHUB_BASE else f"{base}/api/v3/user"
+        return Endpoints(authorize=p.auth_url or f"{base}/login/oauth/authorize",
+                         token=p.token_url or f"{base}/login/oauth/access_token",
+                         userinfo=p.userinfo_url or api)
+    if p.type == "gitlab":
+        base = (p.base_url or GITLAB_BASE).rstrip("/")
+        return Endpoints(authorize=p.auth_url or f"{base}/oauth/authorize",
+                         token=p.token_url or f"{base}/oauth/token",
+                         userinfo=p.userinfo_url or f"{base}/api/v4/user", end_session=p.logout_url)
+    assert p.auth_url and p.token_url  # generic: checked by the settings schema
+    return Endpoints(authorize=p.auth_url, token=p.token_url, userinfo=p.userinfo_url,
+                     end_session=p.logout_url)
+
+
+def discovery_url(p: ProviderConfig) -> str | None:
+    if p.discovery_url:
+        return p.discovery_url
+    return p.base_url.rstrip("/") + DISCOVERY_SUFFIX if p.base_url else None
+
+
+def _url(doc: dict[str, Any], name: str) -> str | None:
+    value = doc.get(name)
+    return value if isinstance(value, str) and value.startswith(("https://", "http://")) else None
+
+
+class ProviderDirectory:
+    """Per-process cache of each provider's endpoints and ID-token verifier."""
+
+    def __init__(self, http: ProviderHttp, clock: Callable[[], float] = time.monotonic) -> None:
+        self.http = http
+        self.clock = clock
+        self._cache: dict[tuple[str, str], tuple[float, Endpoints, ExternalVerifier | None]] = {}
+        self._lock = threading.Lock()
+
+    def _discover(self, p: ProviderConfig) -> tuple[Endpoints, ExternalVerifier | None]:
+        url = discovery_url(p)
+        assert url is not None  # OIDC providers need discoveryUrl or baseUrl (settings schema)
+        doc = self.http.get_json(url)
+        issuer = doc.get("issuer")
+        authorize, token, jwks_uri = _url(doc, "authorization_endpoint"), _url(doc, "token_endpoint"), _url(doc, "jwks_uri")
+        if not isinstance(issuer, str) or not (p.auth_url or authorize) or not (p.token_url or token) or not jwks_uri:
+            raise BadGateway("the provider's discovery document lacks issuer, endpoints or jwks_uri")
+        offered = doc.get("id_token_signing_alg_values_supported") or ["RS256"]
+        algorithms = tuple(a for a in ALLOWED_ALGORITHMS if isinstance(offered, list) and a in offered)
+        if not algorithms:
+            raise BadGateway("the provider signs ID tokens with no algorithm Gatehouse accepts")
+        endpoints = Endpoints(
+            authorize=p.auth_url or authorize or "", token=p.token_url or token or "",
+            userinfo=p.userinfo_url or _url(doc, "userinfo_endpoint"),
+            end_session=p.logout_url or _url(doc, "end_session_endpoint"),
+            jwks_uri=jwks_uri, issuer=issuer, algorithms=algorithms)
+        verifier = ExternalVerifier((ExternalIssuer(issuer=issuer, audiences=(p.client_id,), algorithms=algorithms,
+                                                    jwks_uri=jwks_uri, leeway=ID_TOKEN_LEEWAY_SECONDS),),
+                                    lambda u: self.http.get_json(u))
+        return endpoints, verifier
+
+    def resolve(self, app_id: str, p: ProviderConfig) -> tuple[Endpoints, ExternalVerifier | None]:
+        """Endpoints (and the ID-token verifier for OIDC); DependencyUnavailable when discovery fails."""
+        key = (app_id, p.id)
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit and hit[0] > self.clock():
+            return hit[1], hit[2]
+        endpoints, verifier = self._discover(p) if p.oidc else (_static_endpoints(p), None)
+        with self._lock:
+            self._cache[key] = (self.clock() + DISCOVERY_CACHE_SECONDS, endpoints, verifier)
+        return endpoints, verifier
+
+    def endpoints(self, app_id: str, p: ProviderConfig) -> Endpoints:
+        return self.resolve(app_id, p)[0]
+
+
+def authorization_url(p: ProviderConfig, endpoints: Endpoints, redirect_uri: str, state: str,
+                      challenge: str, nonce: str) -> str:
+    """RFC 6749 §4.1.1 + RFC 7636 §4.3 (S256) + OIDC Core §3.1.2.1 (nonce)."""
+    params = {"response_type": "code", "client_id": p.client_id, "redirect_uri": redirect_uri,
+              "scope": " ".join(p.scopes), "state": state,
+              "code_challenge": challenge, "code_challenge_method": "S256"}
+    if p.oidc:
+        params["nonce"] = nonce
+    sep = "&" if "?" in endpoints.authorize else "?"
+    return f"{endpoints.authorize}{sep}{urlencode(params)}"
+
+
+def redeem_code(http: ProviderHttp, p: ProviderConfig, endpoints: Endpoints, code: str,
+                redirect_uri: str, verifier: str) -> dict[str, Any]:
+    """RFC 6749 §4.1.3 with the PKCE verifier; a refusal is the user's 400, the rest 502/503."""
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
+            "code_verifier": verifier, "client_id": p.client_id}
+    basic = None
+    if p.client_secret and p.token_auth_method == "client_secret_post":
+        form["client_secret"] = p.client_secret
+    elif p.client_secret:
+        basic = (p.client_id, p.client_secret)
+    status, body = http.redeem(endpoints.token, form, basic)
+    if 400 <= status < 500:
+        raise LoginFailed("the identity provider refused the authorization code")
+    if status != 200 or not isinstance(body.get("access_token"), str):
+        raise BadGateway("the identity provider's token answer is unusable")
+    return body
+
+
+def check_id_token(verifier: ExternalVerifier, id_token: Any, nonce: str) -> dict[str, Any]:
+    """OIDC Core §3.1.3.7: signature (pinned algorithms), iss, aud, exp, and our nonce."""
+    if not isinstance(id_token, str):
+        raise LoginFailed("the provider sent no ID token")
+    try:
+        claims = tokens.unverified_claims(id_token)
+        if not verifier.knows(claims.get("iss")):
+            raise InvalidToken("ID token from another issuer")
+        principal = verifier.verify(id_token, tokens.unverified_header(id_token), claims)
+    except InvalidToken as exc:
+        raise LoginFailed(f"the ID token is invalid: {exc.description}") from exc
+    verified = principal.claims
+    if not isinstance(verified.get("nonce"), str) or not hmac.compare_digest(verified["nonce"], nonce):
+        raise LoginFailed("the ID token's nonce does not match this login")
+    if not isinstance(verified.get("sub"), str) or not verified["sub"]:
+        raise LoginFailed("the ID token has no subject")
+    return verified
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value) else None
+
+
+def profile(p: ProviderConfig, claims: dict[str, Any], user_doc: dict[str, Any] | None) -> Profile:
+    """Map the provider's answer to Gatehouse's profile (id, name, email, username)."""
+    if p.oidc:
+        doc = dict(claims)
+        if user_doc and user_doc.get("sub") == claims.get("sub"):  # OIDC Core §5.3.2
+            doc.update({k: v for k, v in user_doc.items() if k not in ("iss", "aud", "sub")})
+        name = _text(doc.get("name")) or " ".join(
+            x for x in (_text(doc.get("given_name")), _text(doc.get("family_name"))) if x) or None
+        return Profile(str(claims["sub"]), name, _text(doc.get("email")),
+                       _text(doc.get("preferred_username")) or _text(doc.get("email")))
+    doc = user_doc or {}
+    if p.type == "github":  # GET /user: {id, login, name, email}
+        ident, username = doc.get("id"), doc.get("login")
+    elif p.type == "gitlab":  # GET /api/v4/user: {id, username, name, email}
+        ident, username = doc.get("id"), doc.get("username")
+    else:
+        ident = doc.get("sub", doc.get("id"))
+        username = doc.get("preferred_username", doc.get("username", doc.get("login")))
+    provider_user_id = _text(ident)
+    if provider_user_id is None:
+        raise BadGateway("the provider's user document has no id")
+    return Profile(provider_user_id, _text(doc.get("name")) or _text(username), _text(doc.get("email")),
+                   _text(username))
+
+
+def fetch_user_doc(http: ProviderHttp, endpoints: Endpoints, access_token: str) -> dict[str, Any] | None:
+    if not endpoints.userinfo:
+        return None
+    return http.get_json(endpoints.userinfo, bearer=access_token)

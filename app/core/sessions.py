@@ -1,0 +1,194 @@
+"""Gatehouse login sessions (SPEC §4): a signed session JWT, an opaque refresh token stored
+hashed and rotated on every use (reuse of a spent one ends the session), provider tokens
+sealed server-side, and the session record that makes every JWT of a session revocable."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import tokens
+from .errors import InvalidToken, Unauthenticated
+from .keys import KeySet
+from .ports import DocumentStore, SessionLog, UserRepository
+from .sealing import Sealer
+
+SESSION = "session"
+REFRESH = "refresh"
+SPENT = "refresh-spent"
+SESSION_TOKEN_TYPE = "JWT"
+USER_FIELDS = ("userId", "groups", "email", "name", "username")
+
+
+@dataclass(frozen=True)
+class CookieConfig:
+    secure: bool = True
+    same_site: str = "Lax"
+    domain: str | None = None
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """One entry of `apps` (Mia's Authentication Service shape)."""
+
+    id: str
+    providers: dict[str, Any]  # providerId -> providers.ProviderConfig
+    redirect_url: str  # our callback, as registered at the providers
+    issuer: str
+    realm: str = ""
+    default_groups: tuple[str, ...] = ()
+    is_website_app: bool = True
+    allowed_redirects: tuple[str, ...] = ()
+    default_redirect: str = "/"
+    cookie: CookieConfig = CookieConfig()
+    session_expires_in: int = 3600
+    refresh_expires_in: int = 30 * 86400
+
+    def sorted_providers(self) -> list[Any]:
+        return sorted(self.providers.values(), key=lambda p: (p.order, p.id))
+
+
+@dataclass(frozen=True)
+class IssuedSession:
+    access_token: str
+    refresh_token: str
+    expires_at: int
+    sid: str
+    app: AppConfig = field(repr=False)
+
+    def body(self) -> dict[str, Any]:
+        """Mia's answer shape."""
+        return {"accessToken": self.access_token, "refreshToken": self.refresh_token,
+                "expireAt": self.expires_at}
+
+
+def digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def user_claim(user: dict[str, Any]) -> dict[str, Any]:
+    """The `user` claim: identity from the provider, groups from MongoDB."""
+    claim = {k: user[k] for k in USER_FIELDS if user.get(k) is not None}
+    claim["groups"] = list(user.get("groups") or [])
+    if user.get("metadata"):
+        claim["metadata"] = user["metadata"]
+    return claim
+
+
+class SessionService:
+    def __init__(self, apps: dict[str, AppConfig], keys: KeySet, store: DocumentStore, log: SessionLog,
+                 users: UserRepository, sealer: Sealer, clock: Callable[[], float] = time.time) -> None:
+        self.apps = apps
+        self.keys = keys
+        self.store = store
+        self.log = log
+        self.users = users
+        self.sealer = sealer
+        self.clock = clock
+        self.issuers = frozenset(a.issuer for a in apps.values())
+
+    def _sign(self, app: AppConfig, user: dict[str, Any], sid: str) -> tuple[str, int]:
+        now = int(self.clock())
+        exp = now + app.session_expires_in
+        claims = {"iss": app.issuer, "sub": user["userId"], "jti": tokens.new_jti(), "iat": now,
+                  "exp": exp, "sid": sid, "user": user_claim(user)}
+        return tokens.sign(self.keys, claims, typ=SESSION_TOKEN_TYPE), exp
+
+    def _new_refresh(self, app: AppConfig, sid: str) -> tuple[str, str]:
+        token = secrets.token_urlsafe(32)
+        hashed = digest(token)
+        self.store.put(REFRESH, hashed, {"sid": sid}, app.refresh_expires_in)
+        return token, hashed
+
+    def open(self, app: AppConfig, provider_id: str, user: dict[str, Any],
+             provider_tokens: dict[str, Any]) -> IssuedSession:
+        """A new session (a new sid: never reuse one from before the login)."""
+        sid = secrets.token_urlsafe(24)
+        now = int(self.clock())
+        refresh, hashed = self._new_refresh(app, sid)
+        self.store.put(SESSION, sid, {"userId": user["userId"], "appId": app.id, "providerId": provider_id,
+                                      "refresh": hashed, "provider": self.sealer.seal(provider_tokens),
+                                      "createdAt": now}, app.refresh_expires_in)
+        self.log.opened({"sid": sid, "userId": user["userId"], "appId": app.id, "providerId": provider_id,
+                         "createdAt": now, "expiresAt": now + app.refresh_expires_in})
+        access, exp = self._sign(app, user, sid)
+        return IssuedSession(access, refresh, exp, sid, app)
+
+    def verify(self, token: str, check_alive: bool = True) -> dict[str, Any]:
+        """Claims of a valid session JWT whose session is still open."""
+        if len(token) > tokens.MAX_TOKEN_LENGTH:
+            raise InvalidToken("malformed token")
+        claims = tokens.unverified_claims(token)
+        issuer = claims.get("iss")
+        if issuer not in self.issuers or not isinstance(claims.get("sid"), str):
+            raise InvalidToken("not a Gatehouse session token")
+        verified = tokens.verify_own(token, self.keys, str(issuer))
+        if not isinstance(verified.get("user"), dict):
+            raise InvalidToken("session token has no user")
+        if check_alive and not self.store.exists(SESSION, verified["sid"]):
+            raise InvalidToken("session has ended")
+        return verified
+
+    def is_session_token(self, claims: dict[str, Any]) -> bool:
+        return claims.get("iss") in self.issuers and isinstance(claims.get("sid"), str)
+
+    def refresh(self, refresh_token: str) -> IssuedSession:
+        """Rotate: the presented token is spent, a new one issued; reuse ends the session."""
+        hashed = digest(refresh_token)
+        record = self.store.take(REFRESH, hashed)
+        if record is None:
+            spent = self.store.get(SPENT, hashed)
+            if spent is not None:
+                self.end([spent["sid"]])
+                raise Unauthenticated("refresh token was already used; the session has been ended")
+            raise Unauthenticated("refresh token is invalid or expired")
+        sid = record["sid"]
+        session = self.store.get(SESSION, sid)
+        app = self.apps.get(session["appId"]) if session else None
+        if session is None or app is None:
+            raise Unauthenticated("the session has ended")
+        self.store.put(SPENT, hashed, {"sid": sid}, app.refresh_expires_in)
+        user = self.users.get(session["userId"])
+        if user is None:
+            self.end([sid])
+            raise Unauthenticated("the user no longer exists")
+        refresh, new_hash = self._new_refresh(app, sid)
+        self.store.put(SESSION, sid, {**session, "refresh": new_hash}, app.refresh_expires_in)
+        access, exp = self._sign(app, user, sid)
+        return IssuedSession(access, refresh, exp, sid, app)
+
+    def session_of(self, token: str | None) -> tuple[str, dict[str, Any]] | None:
+        """The sid and record named by a session JWT, even an expired one (logout)."""
+        if not token:
+            return None
+        try:
+            claims = tokens.unverified_claims(token)
+            if not self.is_session_token(claims):
+                return None
+            # Logout must work with an expired session token; the signature still has to hold.
+            verified = tokens.verify_own(token, self.keys, str(claims["iss"]), verify_exp=False)
+        except InvalidToken:
+            return None
+        record = self.store.get(SESSION, verified["sid"])
+        return (verified["sid"], record) if record is not None else None
+
+    def end(self, sids: list[str]) -> int:
+        """End sessions: their records and current refresh tokens go; counts those still open."""
+        open_count = 0
+        for sid in sids:
+            record = self.store.take(SESSION, sid)
+            if record is not None:
+                open_count += 1
+                self.store.delete(REFRESH, [record["refresh"]])
+        if sids:
+            self.log.ended(sids, int(self.clock()))
+        return open_count
+
+    def revoke_user(self, user_id: str) -> int:
+        """DELETE /sessions/<userId>: every session of the user; the number that were open."""
+        return self.end(self.log.active_sids(user_id))
+
+    def provider_tokens(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        return self.sealer.open(record.get("provider"))
