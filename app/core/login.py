@@ -126,7 +126,8 @@ class LoginService:
         provider = self._provider(app, record["providerId"])
         endpoints, verifier = self.directory.resolve(app.id, provider)
         answer = providers.redeem_code(self.http, provider, endpoints, code, app.redirect_url, record["verifier"])
-        claims = providers.check_id_token(verifier, answer.get("id_token"), record["nonce"]) \
+        claims = providers.check_id_token(verifier, answer.get("id_token"), record["nonce"],
+                                          answer["access_token"]) \
             if verifier is not None else {}
         user_doc = providers.fetch_user_doc(self.http, endpoints, answer["access_token"])
         profile = providers.profile(provider, claims, user_doc)

@@ -153,7 +153,8 @@ class ProviderDirectory:
             end_session=p.logout_url or _url(doc, "end_session_endpoint"),
             jwks_uri=jwks_uri, issuer=issuer, algorithms=algorithms)
         verifier = ExternalVerifier((ExternalIssuer(issuer=issuer, audiences=(p.client_id,), algorithms=algorithms,
-                                                    jwks_uri=jwks_uri, leeway=ID_TOKEN_LEEWAY_SECONDS),),
+                                                    jwks_uri=jwks_uri, leeway=ID_TOKEN_LEEWAY_SECONDS,
+                                                    single_key_without_kid=True),),
                                     lambda u: self.http.get_json(u))
         return endpoints, verifier
 
@@ -203,7 +204,7 @@ def redeem_code(http: ProviderHttp, p: ProviderConfig, endpoints: Endpoints, cod
     return body
 
 
-def check_id_token(verifier: ExternalVerifier, id_token: Any, nonce: str) -> dict[str, Any]:
+def check_id_token(verifier: ExternalVerifier, id_token: Any, nonce: str, access_token: str) -> dict[str, Any]:
     """OIDC Core §3.1.3.7: signature (pinned algorithms), iss, aud, exp, and our nonce."""
     if not isinstance(id_token, str):
         raise LoginFailed("the provider sent no ID token")
@@ -211,7 +212,7 @@ def check_id_token(verifier: ExternalVerifier, id_token: Any, nonce: str) -> dic
         claims = tokens.unverified_claims(id_token)
         if not verifier.knows(claims.get("iss")):
             raise InvalidToken("ID token from another issuer")
-        principal = verifier.verify(id_token, tokens.unverified_header(id_token), claims)
+        principal = verifier.verify(id_token, tokens.unverified_header(id_token), claims, access_token)
     except InvalidToken as exc:
         raise LoginFailed(f"the ID token is invalid: {exc.description}") from exc
     verified = principal.claims

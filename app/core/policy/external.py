@@ -44,6 +44,8 @@ class ExternalIssuer:
     inline_jwks: dict[str, Any] | None = None
     leeway: int = 30
     claims: ClaimMapping = ClaimMapping()
+    # OIDC Core §10.1: a provider with a single key may omit `kid` (login providers only).
+    single_key_without_kid: bool = False
 
 
 @dataclass
@@ -51,6 +53,7 @@ class _Keys:
     by_kid: dict[str, Any] = field(default_factory=dict)
     fetched_at: float = 0.0
     last_attempt: float = -1e9
+    only: Any = None  # the key of a single-key JWKS, named or not
 
 
 def _strings(value: Any) -> frozenset[str]:
@@ -95,6 +98,8 @@ class ExternalVerifier:
         if not isinstance(keys, list):
             raise DependencyUnavailable("the issuer's JWKS has no keys")
         state.by_kid = {k["kid"]: k for k in keys if isinstance(k, dict) and isinstance(k.get("kid"), str)}
+        usable = [k for k in keys if isinstance(k, dict)]
+        state.only = usable[0] if len(usable) == 1 else None
         state.fetched_at = self.clock()
 
     def _key(self, cfg: ExternalIssuer, kid: str) -> Any:
@@ -112,20 +117,33 @@ class ExternalVerifier:
                         raise  # nothing cached: fail closed
             return state.by_kid.get(kid)
 
-    def verify(self, token: str, header: dict[str, Any], claims: dict[str, Any]) -> Principal:
+    def _only_key(self, cfg: ExternalIssuer) -> Any:
+        with self._lock:
+            state = self._keys[cfg.issuer]
+            if state.only is None or self.clock() - state.fetched_at > self.cache_seconds:
+                self._load(cfg, state)
+            return state.only
+
+    def verify(self, token: str, header: dict[str, Any], claims: dict[str, Any],
+               access_token: str | None = None) -> Principal:
+        """`access_token`: an ID token's companion, checked against its `at_hash` (OIDC Core §3.1.3.8)."""
         cfg = self.issuers[claims["iss"]]
         alg, kid = header.get("alg"), header.get("kid")
         if alg not in cfg.algorithms:
             raise InvalidToken("algorithm not allowed for this issuer")
-        if not isinstance(kid, str):
+        if not isinstance(kid, str) and cfg.single_key_without_kid:
+            material = self._only_key(cfg)
+        elif not isinstance(kid, str):
             raise InvalidToken("token has no kid")
-        material = self._key(cfg, kid)
+        else:
+            material = self._key(cfg, kid)
         if material is None:
             raise InvalidToken("unknown signing key")
         try:
             key = jwk.construct(material, alg)
-            verified = jwt.decode(token, key, algorithms=[alg], issuer=cfg.issuer,
+            verified = jwt.decode(token, key, algorithms=[alg], issuer=cfg.issuer, access_token=access_token,
                                   options={"verify_aud": False, "require_exp": True,
+                                           "verify_at_hash": access_token is not None,
                                            "leeway": min(cfg.leeway, MAX_LEEWAY_SECONDS)})
         except (JOSEError, ValueError, TypeError) as exc:
             raise InvalidToken("token is invalid or expired") from exc

@@ -1,0 +1,313 @@
+"""Browser login (SPEC §2.2, §4) against real providers over HTTP: the development OIDC
+provider for the happy path, a local provider for refusals and the OAuth 2 provider types.
+The browser's part at the provider (pressing "Authorize") is a form POST made here."""
+from __future__ import annotations
+
+import json
+import urllib.parse
+
+import pytest
+import requests
+
+from app import create_app
+from app.settings import load_settings
+from tests.conftest import ADMIN, login_app, with_apps
+
+ROUTES = {"/": {"ALL": {"authorization": {"expression": "groups.users || groups.admin"}}},
+          "/admin": {"GET": {"authorization": {"expression": "groups.admin"}}}}
+
+
+def make(env, tmp_path, apps, **settings):
+    routes = tmp_path / "routes.json"
+    routes.write_text(json.dumps(ROUTES))
+    app = create_app(load_settings({**with_apps(env, tmp_path, apps, **settings), "ROUTES_FILE": str(routes)}))
+    return app, app.test_client()
+
+
+def query(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).items()}
+
+
+def start(c, redirect="/orders", app_id="web", provider="dev"):
+    r = c.get("/authorize", query_string={"appId": app_id, "providerId": provider, "redirect": redirect})
+    assert r.status_code == 302, r.data
+    return r.headers["Location"]
+
+
+def at_dev_provider(authorize_url: str, sub: str) -> dict[str, str]:
+    """Press the dev provider's button for `sub`; answers the callback's query."""
+    r = requests.post(authorize_url, data={"sub": sub}, allow_redirects=False, timeout=10)
+    assert r.status_code == 302, r.text
+    return query(r.headers["Location"])
+
+
+def auth(c, **headers):
+    return c.get("/auth", headers={"X-Original-URI": "/orders", "X-Original-Method": "GET", **headers})
+
+
+@pytest.fixture
+def dev(env, tmp_path, dev_provider):
+    return make(env, tmp_path, {"web": login_app(dev_provider.url)})
+
+
+def login(c, sub="alice", redirect="/orders"):
+    back = at_dev_provider(start(c, redirect), sub)
+    page = c.get("/web-login/oauth/callback", query_string=back)
+    assert page.status_code == 200 and b'action="/oauth/token"' in page.data
+    return c.post("/oauth/token", data=back, headers={"Accept": "text/html"})
+
+
+def test_login_page_lists_providers_in_order(env, tmp_path, dev_provider):
+    app_cfg = login_app(dev_provider.url)
+    app_cfg["providers"]["second"] = {**app_cfg["providers"]["dev"], "label": None, "order": -1}
+    _, c = make(env, tmp_path, {"web": app_cfg})
+    page = c.get("/web-login?appId=web&redirect=/orders").data.decode()
+    assert page.index("Continue with second") < page.index("Continue with Dev IdP")
+    assert c.get("/apps/web/providers").json == [
+        {"id": "second", "type": "oidc", "label": "second", "order": -1},
+        {"id": "dev", "type": "oidc", "label": "Dev IdP", "order": 0}]
+    assert "secret" not in c.get("/apps/web/providers").data.decode()
+
+
+def test_authorize_sends_state_pkce_and_nonce(dev):
+    _, c = dev
+    params = query(start(c))
+    assert params["code_challenge_method"] == "S256" and len(params["code_challenge"]) == 43
+    assert len(params["state"]) >= 32 and len(params["nonce"]) >= 24
+    assert params["client_id"] == "gatehouse-web" and "openid" in params["scope"].split()
+
+
+def test_login_creates_the_user_and_a_session_accepted_by_auth(dev):
+    app, c = dev
+    r = login(c)
+    assert r.status_code == 303 and r.headers["Location"] == "/orders"
+    cookies = {k.split("=")[0]: k for k in r.headers.getlist("Set-Cookie")}
+    assert "HttpOnly" in cookies["sid"] and "SameSite=Lax" in cookies["sid"]
+    assert "HttpOnly" in cookies["refresh_token"]
+    users = app.extensions["gatehouse"].extra["mongo"]["users"]
+    user = users.find_one({"providerUserId": "alice"})
+    assert user["groups"] == ["users"] and user["email"] == "alice@example.test" and user["realm"] == "demo"
+    allowed = auth(c)
+    assert allowed.status_code == 204 and allowed.headers["mia-userid"] == user["userId"]
+    assert allowed.headers["mia-groups"] == "users"
+    assert c.get("/userinfo").json["email"] == "alice@example.test"
+    assert auth(c, Cookie="").status_code == 204  # the test client keeps the cookie
+
+
+def test_json_completion_answers_tokens_and_location(dev):
+    _, c = dev
+    back = at_dev_provider(start(c, "/x"), "bob")
+    r = c.post("/oauth/token", json=back)
+    assert r.status_code == 200, r.json
+    assert r.headers["Location"] == "/x"
+    assert set(r.json) == {"accessToken", "refreshToken", "expireAt"}
+    assert r.headers["Cache-Control"] == "no-store"
+    c.delete_cookie("sid")
+    assert auth(c, Authorization=f"Bearer {r.json['accessToken']}").status_code == 204
+
+
+def test_groups_from_mongodb_after_refresh_and_rotation(dev):
+    app, c = dev
+    back = at_dev_provider(start(c), "alice")
+    first = c.post("/oauth/token", json=back).json
+    users = app.extensions["gatehouse"].extra["mongo"]["users"]
+    users.update_one({"providerUserId": "alice"}, {"$set": {"groups": ["admin"], "name": "ignored"}})
+    second = c.post("/refreshtoken", json={"refreshToken": first["refreshToken"]})
+    assert second.status_code == 200
+    c.delete_cookie("sid")
+    r = auth(c, Authorization=f"Bearer {second.json['accessToken']}")
+    assert r.headers["mia-groups"] == "admin"
+    # a later login refreshes the provider's fields, never the groups
+    login(c)
+    assert users.find_one({"providerUserId": "alice"})["groups"] == ["admin"]
+    assert users.find_one({"providerUserId": "alice"})["name"] == "Alice Admin"
+
+
+def test_refresh_token_reuse_ends_the_session(dev):
+    _, c = dev
+    first = c.post("/oauth/token", json=at_dev_provider(start(c), "alice")).json
+    c.delete_cookie("sid"), c.delete_cookie("refresh_token")
+    second = c.post("/refreshtoken", json={"refreshToken": first["refreshToken"]}).json
+    reuse = c.post("/refreshtoken", json={"refreshToken": first["refreshToken"]})
+    assert reuse.status_code == 401 and "already used" in reuse.json["message"]
+    # the whole session is gone: its newest refresh token and its JWTs too
+    assert c.post("/refreshtoken", json={"refreshToken": second["refreshToken"]}).status_code == 401
+    assert auth(c, Authorization=f"Bearer {second['accessToken']}").status_code == 401
+
+
+def test_logout_ends_the_session_and_goes_through_the_provider(dev, dev_provider):
+    _, c = dev
+    tokens = c.post("/oauth/token", json=at_dev_provider(start(c), "alice")).json
+    r = c.get("/logout?redirect=/bye")
+    assert r.status_code == 302
+    location = r.headers["Location"]
+    assert location.startswith(f"{dev_provider.url}/oauth2/end_session?")
+    params = query(location)
+    assert params["post_logout_redirect_uri"] == "http://127.0.0.1/bye" and params["id_token_hint"].count(".") == 2
+    assert any(h.startswith("sid=;") for h in r.headers.getlist("Set-Cookie"))
+    assert auth(c, Authorization=f"Bearer {tokens['accessToken']}").status_code == 401
+    assert c.get("/userinfo", headers={"Authorization": f"Bearer {tokens['accessToken']}"}).status_code == 401
+    refresh = c.post("/refreshtoken", json={"refreshToken": tokens["refreshToken"]})
+    assert refresh.status_code == 401
+
+
+def test_admin_revokes_every_session_of_a_user(dev):
+    app, c = dev
+    a = c.post("/oauth/token", json=at_dev_provider(start(c), "alice")).json
+    b = c.post("/oauth/token", json=at_dev_provider(start(c), "alice")).json
+    user_id = app.extensions["gatehouse"].extra["mongo"]["users"].find_one({"providerUserId": "alice"})["userId"]
+    assert c.delete(f"/sessions/{user_id}").status_code == 401
+    r = c.delete(f"/sessions/{user_id}", headers=ADMIN)
+    assert r.status_code == 200 and r.json == {"count": 2}
+    c.delete_cookie("sid")
+    for tokens in (a, b):
+        assert auth(c, Authorization=f"Bearer {tokens['accessToken']}").status_code == 401
+
+
+def _sessions(app) -> int:
+    return app.extensions["gatehouse"].extra["mongo"]["sessions"].count_documents({})
+
+
+def _users(app) -> int:
+    return app.extensions["gatehouse"].extra["mongo"]["users"].count_documents({})
+
+
+def test_state_is_single_use_and_bound_to_the_browser(dev, env, tmp_path, dev_provider):
+    app, c = dev
+    back = at_dev_provider(start(c), "alice")
+    other_app, other_browser = make(env, tmp_path, {"web": login_app(dev_provider.url)})
+    stolen = other_browser.post("/oauth/token", json=back)
+    assert stolen.status_code == 400 and "another browser" in stolen.json["message"]
+    # that attempt spent the state: the right browser cannot use it any more either
+    replay = c.post("/oauth/token", json=back)
+    assert replay.status_code == 400 and "already used" in replay.json["message"]
+    assert _sessions(app) == 0 and _users(app) == 0
+
+
+def test_code_replayed_is_refused(dev):
+    app, c = dev
+    back = at_dev_provider(start(c), "alice")
+    assert c.post("/oauth/token", json=back).status_code == 200
+    # a fresh state with the old code: the provider refuses the code
+    second = at_dev_provider(start(c), "alice")
+    r = c.post("/oauth/token", json={**second, "code": back["code"]})
+    assert r.status_code == 400 and "refused the authorization code" in r.json["message"]
+    assert _sessions(app) == 1
+
+
+def test_state_expires(env, tmp_path, dev_provider):
+    app, c = make(env, tmp_path, {"web": login_app(dev_provider.url)}, login_state_ttl_seconds=30)
+    back = at_dev_provider(start(c), "alice")
+    rdb = app.extensions["gatehouse"].extra["redis"]
+    for key in rdb.scan_iter("gatehouse:v1:login:*"):
+        assert 0 < rdb.ttl(key) <= 30
+        rdb.delete(key)  # what the TTL does after 30 s
+    r = c.post("/oauth/token", json=back)
+    assert r.status_code == 400 and "expired" in r.json["message"] and _sessions(app) == 0
+
+
+@pytest.fixture
+def local(env, tmp_path, local_provider):
+    return make(env, tmp_path, {"web": login_app(local_provider.url)})
+
+
+def local_login(c, provider, redirect="/orders"):
+    url = start(c, redirect)
+    return {"code": provider.code_for(url), "state": query(url)["state"]}
+
+
+BAD_ID_TOKENS = [
+    ("wrong nonce", {"nonce": "not-the-one"}, "nonce"),
+    ("another audience", {"aud": "someone-else"}, "another audience"),
+    ("expired", {"exp": 1000, "iat": 900}, "invalid or expired"),
+    ("another issuer", {"iss": "https://evil.example"}, "another issuer"),
+]
+
+
+@pytest.mark.parametrize("name,claims,message", BAD_ID_TOKENS, ids=[b[0] for b in BAD_ID_TOKENS])
+def test_bad_id_tokens_are_refused_and_create_nothing(local, local_provider, name, claims, message):
+    app, c = local
+    back = local_login(c, local_provider)
+    local_provider.id_claims = claims
+    r = c.post("/oauth/token", json=back)
+    assert r.status_code == 400 and r.json["error"] == "Bad Request" and message in r.json["message"]
+    assert _sessions(app) == 0 and _users(app) == 0
+
+
+def test_provider_down_during_callback_is_a_clear_error_page(local, local_provider):
+    app, c = local
+    back = local_login(c, local_provider)
+    local_provider.up = False
+    r = c.post("/oauth/token", data=back, headers={"Accept": "text/html"})
+    assert r.status_code in (502, 503) and r.mimetype == "text/html" and b"identity provider" in r.data
+    assert _sessions(app) == 0 and _users(app) == 0
+
+
+OPEN_REDIRECTS = ["//evil.example", "/\\evil.example", "https://evil.example", "javascript:alert(1)",
+                  "https://app.example.test.evil.example/home", "/%0d%0aSet-Cookie:x=1\r\n", "\t//evil.example"]
+
+
+@pytest.mark.parametrize("target", OPEN_REDIRECTS)
+def test_open_redirects_refused_everywhere(local, target):
+    app, c = local
+    for path, args in (("/authorize", {"appId": "web", "providerId": "dev"}), ("/web-login", {"appId": "web"}),
+                       ("/logout", {})):
+        r = c.get(path, query_string={**args, "redirect": target})
+        assert r.status_code == 400, (path, target)
+    rdb = app.extensions["gatehouse"].extra["redis"]
+    assert list(rdb.scan_iter("gatehouse:v1:login:*")) == []
+
+
+def test_allowed_absolute_redirect_ignores_the_query(local, local_provider):
+    _, c = local
+    assert c.get("/authorize", query_string={"appId": "web", "providerId": "dev",
+                                             "redirect": "https://app.example.test/home?tab=2"}).status_code == 302
+
+
+BAD_COMPLETIONS = [
+    ("no body", {}, None, 400),
+    ("json without state", {"json": {"code": "x"}}, "state", 400),
+    ("json not an object", {"data": "[1]", "content_type": "application/json"}, "JSON object", 400),
+    ("unknown state", {"json": {"code": "x", "state": "nope"}}, "unknown", 400),
+    ("huge state", {"json": {"code": "x", "state": "s" * 5000}}, "state", 400),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,message,status", BAD_COMPLETIONS, ids=[b[0] for b in BAD_COMPLETIONS])
+def test_bad_completion_requests(local, name, kwargs, message, status):
+    app, c = local
+    r = c.post("/oauth/token", **kwargs)
+    assert r.status_code == status
+    if message:
+        assert message in json.dumps(r.json)
+    assert _sessions(app) == 0
+
+
+@pytest.mark.parametrize("kind,path,doc,expected", [
+    ("github", "/api/v3/user", {"id": 583231, "login": "octocat", "name": "The Octocat", "email": "octo@example.test"},
+     {"providerUserId": "583231", "username": "octocat", "name": "The Octocat", "email": "octo@example.test"}),
+    ("gitlab", "/api/v4/user", {"id": 42, "username": "tanuki", "name": "Tanu Ki", "email": "tanuki@example.test"},
+     {"providerUserId": "42", "username": "tanuki", "name": "Tanu Ki", "email": "tanuki@example.test"}),
+])
+def test_oauth2_provider_types_map_their_user_documents(env, tmp_path, local_provider, kind, path, doc, expected):
+    cfg = login_app(local_provider.url, provider={"type": kind, "baseUrl": local_provider.url, "discoveryUrl": None})
+    cfg["providers"]["dev"].pop("discoveryUrl")
+    app, c = make(env, tmp_path, {"web": cfg})
+    url = start(c)
+    assert "nonce" not in query(url) and query(url)["code_challenge_method"] == "S256"
+    local_provider.user_doc = doc
+    r = c.post("/oauth/token", json={"code": local_provider.code_for(url), "state": query(url)["state"]})
+    assert r.status_code == 200, r.json
+    assert f"GET {path}" in local_provider.calls
+    user = app.extensions["gatehouse"].extra["mongo"]["users"].find_one({"providerId": "dev"}, {"_id": 0})
+    assert {k: user[k] for k in expected} == expected
+
+
+def test_userinfo_refusals(dev):
+    _, c = dev
+    assert c.get("/userinfo").status_code == 401
+    r = c.get("/userinfo", headers={"Authorization": "Bearer garbage"})
+    assert r.status_code == 401 and "invalid_token" in r.headers["WWW-Authenticate"]
+    c.set_cookie("sid", "not.a.jwt")
+    assert c.get("/userinfo").status_code == 401
+    assert auth(c).status_code == 401
