@@ -67,8 +67,9 @@ def gunicorn_server(env, tmp_path):
 def nginx_server(tmp_path):
     procs: list[subprocess.Popen] = []
 
-    def start(gatehouse: str, upstream_port: int, cache: bool = False, cache_ttl: str = "3s") -> str:
-        port = free_port()
+    def start(gatehouse: str, upstream_port: int, cache: bool = False, cache_ttl: str = "3s",
+              port: int | None = None) -> str:
+        port = port or free_port()
         runtime = tmp_path / f"nginx-{port}"
         runtime.mkdir()
         conf = runtime / "nginx.conf"
