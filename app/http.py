@@ -63,7 +63,8 @@ def is_login_completion() -> bool:
     """POST /oauth/token serves the login completion too: a JSON body, or a form with code and
     state and no grant_type."""
     if request.mimetype == JSON:
-        return True
+        body = request.get_json(silent=True)
+        return not (isinstance(body, dict) and "grant_type" in body)
     return request.mimetype == FORM and "grant_type" not in request.form and "state" in request.form
 
 

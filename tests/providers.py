@@ -20,14 +20,11 @@ from typing import Any
 import jwt as pyjwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from app.dev import DEMO_USERS
 from tests.peers import json_server
 from tests.servers import free_port, wait_until
 
 BIN = Path(sys.executable).parent
-DEMO_USERS = (
-    {"sub": "alice", "name": "Alice Admin", "email": "alice@example.test", "preferred_username": "alice"},
-    {"sub": "bob", "name": "Bob User", "email": "bob@example.test", "preferred_username": "bob"},
-)
 
 
 class DevProvider:

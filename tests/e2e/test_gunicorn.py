@@ -37,12 +37,14 @@ def test_readme_shows_the_printed_demo():
 def test_dev_command_and_readme_curl_lines(tmp_path):
     """README command 1 on embedded defaults; then the README's curl lines as printed."""
     port, rport, mport = free_port(), free_port(), free_port()
+    pport, nport, uport = free_port(), free_port(), free_port()
     var = tmp_path / "var"
     env = {k: v for k, v in os.environ.items()
            if k not in ("MONGODB_URL", "REDIS_URL", "REDIS_HOSTS", "GATEHOUSE_CONFIG")}
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "gatehouse"), "dev", "--port", str(port), "--redis-port", str(rport),
-         "--mongo-port", str(mport), "--var-dir", str(var), "--workers", "1"],
+         "--mongo-port", str(mport), "--var-dir", str(var), "--workers", "1", "--provider-port", str(pport),
+         "--nginx-port", str(nport), "--upstream-port", str(uport)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         lines: list[str] = []
@@ -67,10 +69,30 @@ def test_dev_command_and_readme_curl_lines(tmp_path):
         assert '"scope":"orders:read"' in out[1] and '"scope":"orders:read"' in out[2]
         assert out[3].startswith('{"active":true')
         assert '"keys":[{' in out[4]
+        assert f"Open http://127.0.0.1:{nport}/ in a browser" in printed
+        assert_demo_login(f"http://127.0.0.1:{nport}")
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
     assert proc.returncode == 0
+
+
+def assert_demo_login(site: str) -> None:
+    """What a newcomer does at the printed URL: sign in as alice, see the headers upstream."""
+    import requests
+    browser = requests.Session()
+    first = browser.get(f"{site}/", headers={"Accept": "text/html"}, allow_redirects=False, timeout=10)
+    assert first.status_code == 302 and first.headers["Location"] == f"{site}/web-login?redirect=/"
+    page = browser.get(first.headers["Location"], timeout=10).text
+    link = re.search(r'href="(/authorize\?[^"]+)"', page).group(1).replace("&amp;", "&")
+    to_provider = browser.get(site + link, allow_redirects=False, timeout=10)
+    back = browser.post(to_provider.headers["Location"], data={"sub": "alice"}, allow_redirects=False, timeout=10)
+    callback = browser.get(back.headers["Location"], timeout=10)
+    form = dict(re.findall(r'name="(code|state)" value="([^"]+)"', callback.text))
+    done = browser.post(f"{site}/oauth/token", data=form, allow_redirects=False, timeout=10)
+    assert done.status_code == 303 and done.headers["Location"] == "/"
+    seen = browser.get(f"{site}/", headers={"Accept": "application/json"}, timeout=10).json()["headers"]
+    assert seen["miausergroups"] == "admin" and seen["miauserid"]
 
 
 @pytest.fixture
