@@ -77,6 +77,13 @@ def keys_generate(kind: str, out: str, kid: str | None, password_env: str | None
     click.echo(json.dumps({"path": str(path), "public": f"{out}.pub", "kid": kid, "alg": key.alg}))
 
 
+@keys.command("provider-token-key")
+def keys_provider_token_key() -> None:
+    """Print a new PROVIDER_TOKEN_KEY (seals provider tokens kept for login sessions)."""
+    from .core.sealing import new_key
+    click.echo(new_key())
+
+
 @main.group()
 def clients() -> None:
     """Client registry (same store as the HTTP admin API)."""

@@ -203,6 +203,7 @@ def prepare(var: Path, port: int, mongo_url: str | None, redis_url: str | None,
         routes.write_text(json.dumps(DEMO_ROUTES, indent=2) + "\n")
         provider = f"http://127.0.0.1:{provider_port}"
         config["routes_file"] = str(routes.resolve())
+        config["user_properties_to_proxy"] = ["name", "email"]
         config["apps"] = {"demo": {
             "providers": {"dev": {"type": "oidc", "clientId": "gatehouse-demo", "clientSecret": "demo-secret",
                                   "discoveryUrl": f"{provider}/.well-known/openid-configuration",

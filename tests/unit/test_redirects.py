@@ -1,0 +1,28 @@
+"""The one redirect validator (SPEC §4): relative paths or the allow-list, nothing else."""
+import pytest
+
+from app.core.redirects import BadRedirect, safe_redirect
+
+ALLOWED = ("https://app.example.test/home", "http://127.0.0.1:8080/")
+
+
+@pytest.mark.parametrize("target,expected", [
+    (None, "/default"), ("", "/default"), ("/orders?x=1", "/orders?x=1"), ("/", "/"),
+    ("https://app.example.test/home?tab=2", "https://app.example.test/home?tab=2"),
+    ("HTTPS://APP.example.test/home", "HTTPS://APP.example.test/home"),
+    ("http://127.0.0.1:8080/", "http://127.0.0.1:8080/"),
+])
+def test_accepted(target, expected):
+    assert safe_redirect(target, ALLOWED, "/default") == expected
+
+
+@pytest.mark.parametrize("target", [
+    "//evil.example", "/\\evil.example", "\\\\evil.example", "https://evil.example", "javascript:alert(1)",
+    "JaVaScRiPt:alert(1)", "data:text/html,x", "https://app.example.test/other", "https://app.example.test.evil.example/home",
+    "https://user@app.example.test/home", "http://app.example.test/home", "https://app.example.test:444/home",
+    "/ok\r\nSet-Cookie: x=1", "\t//evil.example", " /x", "http://127.0.0.1:8081/", "/" + "a" * 3000,
+    "https://app.example.test:99999/home", "orders",
+])
+def test_refused(target):
+    with pytest.raises(BadRedirect):
+        safe_redirect(target, ALLOWED, "/default")
