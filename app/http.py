@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 from flask import request
 from werkzeug.wrappers import Response
@@ -104,3 +105,13 @@ def clear_session_cookies(response: Response, app: AppConfig) -> None:
     for name in (SESSION_COOKIE, REFRESH_COOKIE):
         response.delete_cookie(name, path="/", domain=app.cookie.domain, secure=app.cookie.secure,
                                httponly=True, samesite=app.cookie.same_site)
+
+
+def login_page_redirect() -> str | None:
+    """`redirect` of /web-login. nginx's login redirect appends the original URI unencoded
+    (`/web-login?redirect=/a?b=1&c=2`: nginx cannot URL-encode), so when the query is only
+    that, everything after `redirect=` is the target; it is validated like any other."""
+    raw = request.query_string.decode("latin-1")
+    if raw.startswith("redirect=") and "appId" not in request.args:
+        return unquote(raw[len("redirect="):])
+    return request.args.get("redirect")

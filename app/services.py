@@ -13,7 +13,7 @@ from .adapters import http_client, mongo, redis_store
 from .adapters.route_file import RouteFileWatcher
 from .core.client_auth import ClientAuthenticator
 from .core.clients import ClientRegistry
-from .core.errors import DependencyUnavailable
+from .core.errors import DependencyUnavailable, NotFound
 from .core.login import LoginService
 from .core.machine_tokens import TokenService
 from .core.providers import ProviderDirectory
@@ -126,3 +126,11 @@ def build_services(settings: Settings,
 def services() -> Services:
     """The current process's services (inside a request or app context)."""
     return current_app.extensions["gatehouse"]  # type: ignore[no-any-return]
+
+
+def login_services() -> tuple[LoginService, SessionService]:
+    """The login and session services; 404 where no login app is configured."""
+    svc = services()
+    if svc.login is None or svc.sessions is None:
+        raise NotFound("no login apps are configured")
+    return svc.login, svc.sessions

@@ -118,3 +118,35 @@ class MemoryRateLimiter:
 
     def ping(self) -> None:
         return None
+
+
+class MemoryDocuments:
+    """DocumentStore in a dict, with TTLs on the given clock."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.docs: dict[tuple[str, str], tuple[dict[str, Any], float]] = {}
+
+    def _live(self, kind: str, key: str) -> dict[str, Any] | None:
+        item = self.docs.get((kind, key))
+        if item is None or item[1] <= self.clock():
+            self.docs.pop((kind, key), None)
+            return None
+        return dict(item[0])
+
+    def put(self, kind: str, key: str, doc: dict[str, Any], ttl_seconds: int) -> None:
+        self.docs[(kind, key)] = (dict(doc), self.clock() + max(1, ttl_seconds))
+
+    def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        return self._live(kind, key)
+
+    def take(self, kind: str, key: str) -> dict[str, Any] | None:
+        doc = self._live(kind, key)
+        self.docs.pop((kind, key), None)
+        return doc
+
+    def delete(self, kind: str, keys: Iterable[str]) -> int:
+        return sum(self.take(kind, k) is not None for k in list(keys))
+
+    def exists(self, kind: str, key: str) -> bool:
+        return self._live(kind, key) is not None

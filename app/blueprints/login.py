@@ -7,26 +7,23 @@ import secrets
 from flask import Blueprint, g, jsonify, redirect, render_template, request
 from werkzeug.wrappers import Response
 
-from ..core.errors import LoginFailed, NotFound
+from ..core.errors import LoginFailed
 from ..core.login import LoginService
-from ..http import login_completion, no_store, set_session_cookies
-from ..services import services
+from ..http import login_completion, login_page_redirect, no_store, set_session_cookies
+from ..services import login_services, services
 
 bp = Blueprint("login", __name__)
 
 
 def login_service() -> LoginService:
-    svc = services().login
-    if svc is None:
-        raise NotFound("no login apps are configured")
-    return svc
+    return login_services()[0]
 
 
 @bp.get("/web-login")
 def web_login() -> str:
     login = login_service()
     app = login.app(request.args.get("appId"))
-    target = login.redirect_target(app, request.args.get("redirect"))
+    target = login.redirect_target(app, login_page_redirect())
     return render_template("login.html", app=app, providers=app.sorted_providers(), redirect=target,
                            prefix=services().settings.service_prefix)
 

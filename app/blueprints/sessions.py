@@ -5,21 +5,18 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, redirect, request
 from werkzeug.wrappers import Response
 
-from ..core.errors import InvalidToken, NotFound
+from ..core.errors import InvalidToken
 from ..core.machine_tokens import bearer_token
 from ..core.sessions import SessionService
 from ..http import SESSION_COOKIE, clear_session_cookies, no_store, refresh_token_of, set_session_cookies
-from ..services import services
+from ..services import login_services, services
 from .login import login_service
 
 bp = Blueprint("sessions", __name__)
 
 
 def session_service() -> SessionService:
-    svc = services().sessions
-    if svc is None:
-        raise NotFound("no login apps are configured")
-    return svc
+    return login_services()[1]
 
 
 def presented_session() -> str | None:
@@ -38,10 +35,11 @@ def refresh() -> Response:
 
 @bp.get("/userinfo")
 def userinfo() -> Response:
+    sessions = session_service()
     token = presented_session()
     if not token:
         raise InvalidToken("no session")
-    claims = session_service().verify(token)
+    claims = sessions.verify(token)
     return no_store(jsonify(claims["user"]))
 
 

@@ -52,10 +52,10 @@ def test_login_reaches_upstream_refresh_and_logout(browser, site, dev_provider):
     base, db = site
     context = browser.new_context()
     page = context.new_page()
-    page.goto(f"{base}/orders/7")
+    page.goto(f"{base}/orders/7?tab=2&x=1")
     assert "/web-login" in page.url and page.locator("text=Continue with Dev IdP").is_visible()
     login_as(page, "alice")
-    page.wait_for_url(f"{base}/orders/7")
+    page.wait_for_url(f"{base}/orders/7?tab=2&x=1")  # the whole original URI, query included
     headers = seen_headers(page)
     user = db.users.find_one({"providerUserId": "alice"})
     assert headers["miauserid"] == user["userId"] and headers["miausergroups"] == "users"

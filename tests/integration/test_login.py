@@ -311,3 +311,21 @@ def test_userinfo_refusals(dev):
     c.set_cookie("sid", "not.a.jwt")
     assert c.get("/userinfo").status_code == 401
     assert auth(c).status_code == 401
+
+
+def test_without_apps_login_endpoints_do_not_exist(client):
+    for path in ("/web-login", "/authorize?appId=web&providerId=dev", "/userinfo", "/logout"):
+        assert client.get(path).status_code == 404, path
+    assert client.post("/oauth/token", json={"code": "c", "state": "s"}).status_code == 404
+
+
+def test_session_jwt_from_another_key_is_refused(dev, key_files):
+    from app.core import tokens
+    from app.core.keys import KeySet, load_private_key
+    _, c = dev
+    other = KeySet(load_private_key(key_files["old"].read_bytes(), None, "test-rsa"))
+    forged = tokens.sign(other, {"iss": "https://gatehouse.test", "sub": "u", "jti": "j", "iat": 1,
+                                 "exp": 9999999999, "sid": "s", "user": {"groups": ["admin"]}})
+    assert auth(c, Authorization=f"Bearer {forged}").status_code == 401
+    c.set_cookie("sid", forged)
+    assert auth(c).status_code == 401 and c.get("/userinfo").status_code == 401
