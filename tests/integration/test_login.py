@@ -102,6 +102,8 @@ def test_json_completion_answers_tokens_and_location(dev):
     assert r.headers["Location"] == "/x"
     assert set(r.json) == {"accessToken", "refreshToken", "expireAt"}
     assert r.headers["Cache-Control"] == "no-store"
+    replay = c.post("/oauth/token", json=back)  # the same state again: spent
+    assert replay.status_code == 400 and "already used" in replay.json["message"]
     c.delete_cookie("sid")
     assert auth(c, Authorization=f"Bearer {r.json['accessToken']}").status_code == 204
 
