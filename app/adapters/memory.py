@@ -137,6 +137,12 @@ class MemoryDocuments:
     def put(self, kind: str, key: str, doc: dict[str, Any], ttl_seconds: int) -> None:
         self.docs[(kind, key)] = (dict(doc), self.clock() + max(1, ttl_seconds))
 
+    def replace(self, kind: str, key: str, doc: dict[str, Any], ttl_seconds: int) -> bool:
+        if self._live(kind, key) is None:
+            return False
+        self.put(kind, key, doc, ttl_seconds)
+        return True
+
     def get(self, kind: str, key: str) -> dict[str, Any] | None:
         return self._live(kind, key)
 

@@ -147,6 +147,11 @@ class RedisDocuments:
         self.r.set(self._name(kind, key), json.dumps(doc, separators=(",", ":")), ex=max(1, ttl_seconds))
 
     @guarded
+    def replace(self, kind: str, key: str, doc: dict[str, Any], ttl_seconds: int) -> bool:
+        return bool(self.r.set(self._name(kind, key), json.dumps(doc, separators=(",", ":")),
+                               ex=max(1, ttl_seconds), xx=True))
+
+    @guarded
     def get(self, kind: str, key: str) -> dict[str, Any] | None:
         return self._load(self.r.get(self._name(kind, key)))
 

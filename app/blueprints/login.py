@@ -64,7 +64,7 @@ def complete() -> Response:
     body, is_form = login_completion()
     result = login_service().complete(body.get("code"), body.get("state"), request.cookies)
     session = result.session
-    if is_form and session.app.is_website_app:
+    if is_form:  # the callback page's POST: back to the app (cookies only for website apps)
         response = redirect(result.redirect, 303)
     else:
         response = jsonify(session.body())

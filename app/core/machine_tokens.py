@@ -82,6 +82,8 @@ class TokenService:
     def verify_active(self, token: str) -> dict[str, Any]:
         """Claims of a token we issued that is valid and not revoked."""
         claims = tokens.verify_own(token, self.keys, self.cc.issuer)
+        if "sid" in claims:  # a login session's JWT: sessions are checked by the session service
+            raise InvalidToken("not an access token")
         if self.revocations.is_revoked(claims["jti"]):
             raise InvalidToken("token has been revoked")
         return claims

@@ -7,7 +7,7 @@ scheme, control characters, and any host not listed.
 """
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from .errors import BadRequest
 
@@ -18,8 +18,15 @@ class BadRedirect(BadRequest):
     error = "invalid_redirect"
 
 
+def _split(url: str) -> SplitResult:
+    try:
+        return urlsplit(url)
+    except ValueError as exc:  # bad IPv6 brackets, NFKC tricks in the host
+        raise BadRedirect("redirect is not a valid URL") from exc
+
+
 def _without_query(url: str) -> tuple[str, str, int | None, str]:
-    parts = urlsplit(url)
+    parts = _split(url)
     try:
         port = parts.port
     except ValueError as exc:
@@ -40,7 +47,7 @@ def safe_redirect(target: str | None, allowed: tuple[str, ...], default: str = "
         if target.startswith("//"):
             raise BadRedirect("redirect must not be protocol-relative")
         return target
-    parts = urlsplit(target)
+    parts = _split(target)
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc or parts.username or parts.password:
         raise BadRedirect("redirect must be a relative path or an allowed URL")
     wanted = _without_query(target)

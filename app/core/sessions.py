@@ -20,6 +20,9 @@ REFRESH = "refresh"
 SPENT = "refresh-spent"
 SESSION_TOKEN_TYPE = "JWT"
 USER_FIELDS = ("userId", "groups", "email", "name", "username")
+# Two tabs refreshing with the same cookie at once: the slower one gets a plain 401 instead of
+# ending the session as a replay would. Only a reuse after this long counts as theft.
+CONCURRENT_REFRESH_GRACE_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -96,10 +99,10 @@ class SessionService:
                   "exp": exp, "sid": sid, "user": user_claim(user)}
         return tokens.sign(self.keys, claims, typ=SESSION_TOKEN_TYPE), exp
 
-    def _new_refresh(self, app: AppConfig, sid: str) -> tuple[str, str]:
+    def _new_refresh(self, sid: str, ttl: int) -> tuple[str, str]:
         token = secrets.token_urlsafe(32)
         hashed = digest(token)
-        self.store.put(REFRESH, hashed, {"sid": sid}, app.refresh_expires_in)
+        self.store.put(REFRESH, hashed, {"sid": sid}, ttl)
         return token, hashed
 
     def open(self, app: AppConfig, provider_id: str, user: dict[str, Any],
@@ -107,7 +110,7 @@ class SessionService:
         """A new session (a new sid: never reuse one from before the login)."""
         sid = secrets.token_urlsafe(24)
         now = int(self.clock())
-        refresh, hashed = self._new_refresh(app, sid)
+        refresh, hashed = self._new_refresh(sid, app.refresh_expires_in)
         self.store.put(SESSION, sid, {"userId": user["userId"], "appId": app.id, "providerId": provider_id,
                                       "refresh": hashed, "provider": self.sealer.seal(provider_tokens),
                                       "createdAt": now}, app.refresh_expires_in)
@@ -121,10 +124,9 @@ class SessionService:
         if len(token) > tokens.MAX_TOKEN_LENGTH:
             raise InvalidToken("malformed token")
         claims = tokens.unverified_claims(token)
-        issuer = claims.get("iss")
-        if issuer not in self.issuers or not isinstance(claims.get("sid"), str):
+        if not self.is_session_token(claims):
             raise InvalidToken("not a Gatehouse session token")
-        verified = tokens.verify_own(token, self.keys, str(issuer))
+        verified = tokens.verify_own(token, self.keys, str(claims["iss"]))
         if not isinstance(verified.get("user"), dict):
             raise InvalidToken("session token has no user")
         if check_alive and not self.store.exists(SESSION, verified["sid"]):
@@ -132,30 +134,41 @@ class SessionService:
         return verified
 
     def is_session_token(self, claims: dict[str, Any]) -> bool:
-        return claims.get("iss") in self.issuers and isinstance(claims.get("sid"), str)
+        issuer = claims.get("iss")
+        return isinstance(issuer, str) and issuer in self.issuers and isinstance(claims.get("sid"), str)
 
     def refresh(self, refresh_token: str) -> IssuedSession:
         """Rotate: the presented token is spent, a new one issued; reuse ends the session."""
         hashed = digest(refresh_token)
+        now = self.clock()
         record = self.store.take(REFRESH, hashed)
         if record is None:
             spent = self.store.get(SPENT, hashed)
-            if spent is not None:
+            if spent is not None and now - spent.get("spentAt", 0) > CONCURRENT_REFRESH_GRACE_SECONDS:
                 self.end([spent["sid"]])
                 raise Unauthenticated("refresh token was already used; the session has been ended")
-            raise Unauthenticated("refresh token is invalid or expired")
+            raise Unauthenticated("refresh token is invalid, expired or already used")
         sid = record["sid"]
         session = self.store.get(SESSION, sid)
         app = self.apps.get(session["appId"]) if session else None
         if session is None or app is None:
             raise Unauthenticated("the session has ended")
-        self.store.put(SPENT, hashed, {"sid": sid}, app.refresh_expires_in)
+        # A session ends at a fixed time (the MongoDB record expires then too); refreshes
+        # never extend it.
+        remaining = int(session["createdAt"] + app.refresh_expires_in - now)
+        if remaining <= 0:
+            self.end([sid])
+            raise Unauthenticated("the session has expired")
+        self.store.put(SPENT, hashed, {"sid": sid, "spentAt": now}, remaining)
         user = self.users.get(session["userId"])
         if user is None:
             self.end([sid])
             raise Unauthenticated("the user no longer exists")
-        refresh, new_hash = self._new_refresh(app, sid)
-        self.store.put(SESSION, sid, {**session, "refresh": new_hash}, app.refresh_expires_in)
+        refresh, new_hash = self._new_refresh(sid, remaining)
+        # Only if the session still exists: a logout or revocation that ran meanwhile wins.
+        if not self.store.replace(SESSION, sid, {**session, "refresh": new_hash}, remaining):
+            self.store.delete(REFRESH, [new_hash])
+            raise Unauthenticated("the session has ended")
         access, exp = self._sign(app, user, sid)
         return IssuedSession(access, refresh, exp, sid, app)
 

@@ -24,6 +24,14 @@ def test_put_get_take_once(store):
     assert store.take("login", "s1") is None and not store.exists("login", "s1")
 
 
+def test_replace_only_an_existing_document(store):
+    assert store.replace("session", "gone", {"a": 1}, 60) is False
+    assert store.get("session", "gone") is None
+    store.put("session", "here", {"a": 1}, 60)
+    assert store.replace("session", "here", {"a": 2}, 60) is True
+    assert store.get("session", "here") == {"a": 2}
+
+
 def test_kinds_are_separate_and_delete_counts(store):
     store.put("session", "x", {"k": "s"}, 60)
     store.put("refresh", "x", {"k": "r"}, 60)

@@ -125,11 +125,24 @@ def test_groups_from_mongodb_after_refresh_and_rotation(dev):
     assert users.find_one({"providerUserId": "alice"})["name"] == "Alice Admin"
 
 
+def _age_spent_refresh_tokens(app) -> None:
+    """What the clock does: the spent records are older than the concurrent-refresh grace."""
+    rdb = app.extensions["gatehouse"].extra["redis"]
+    for key in rdb.scan_iter("gatehouse:v1:refresh-spent:*"):
+        doc = json.loads(rdb.get(key))
+        rdb.set(key, json.dumps({**doc, "spentAt": doc["spentAt"] - 60}), keepttl=True)
+
+
 def test_refresh_token_reuse_ends_the_session(dev):
-    _, c = dev
+    app, c = dev
     first = c.post("/oauth/token", json=at_dev_provider(start(c), "alice")).json
     c.delete_cookie("sid"), c.delete_cookie("refresh_token")
     second = c.post("/refreshtoken", json={"refreshToken": first["refreshToken"]}).json
+    # two tabs refreshing at once: the slower one is refused, the session lives on
+    racing = c.post("/refreshtoken", json={"refreshToken": first["refreshToken"]})
+    assert racing.status_code == 401
+    assert auth(c, Authorization=f"Bearer {second['accessToken']}").status_code == 204
+    _age_spent_refresh_tokens(app)
     reuse = c.post("/refreshtoken", json={"refreshToken": first["refreshToken"]})
     assert reuse.status_code == 401 and "already used" in reuse.json["message"]
     # the whole session is gone: its newest refresh token and its JWTs too
@@ -331,3 +344,53 @@ def test_session_jwt_from_another_key_is_refused(dev, key_files):
     assert auth(c, Authorization=f"Bearer {forged}").status_code == 401
     c.set_cookie("sid", forged)
     assert auth(c).status_code == 401 and c.get("/userinfo").status_code == 401
+
+
+def test_a_session_ends_at_a_fixed_time_whatever_the_refreshes(dev):
+    app, c = dev
+    tokens = c.post("/oauth/token", json=at_dev_provider(start(c), "alice")).json
+    rdb = app.extensions["gatehouse"].extra["redis"]
+    (key,) = list(rdb.scan_iter("gatehouse:v1:session:*"))
+    doc = json.loads(rdb.get(key))
+    rdb.set(key, json.dumps({**doc, "createdAt": doc["createdAt"] - 31 * 86400}), keepttl=True)
+    r = c.post("/refreshtoken", json={"refreshToken": tokens["refreshToken"]})
+    assert r.status_code == 401 and "expired" in r.json["message"]
+    assert not rdb.exists(key)
+
+
+@pytest.mark.parametrize("claims", [{"iss": ["x"], "sid": "s"}, {"iss": {"a": 1}, "sid": "s"}, {"iss": 5}])
+def test_odd_issuer_claims_are_refused_not_crashing(dev, claims):
+    import base64
+    _, c = dev
+
+    def part(doc):
+        return base64.urlsafe_b64encode(json.dumps(doc).encode()).rstrip(b"=").decode()
+    token = f"{part({'alg': 'RS256', 'kid': 'test-rsa'})}.{part({'sub': 'u', **claims})}.c2ln"
+    assert auth(c, Authorization=f"Bearer {token}").status_code == 401
+    assert c.get("/userinfo", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert c.get("/logout", headers={"Authorization": f"Bearer {token}"}).status_code == 302
+    c.set_cookie("sid", token)
+    assert auth(c).status_code == 401
+
+
+def test_session_jwt_is_not_an_access_token(dev, api):
+    _, c = dev
+    tokens = c.post("/oauth/token", json=at_dev_provider(start(c), "alice")).json
+    assert c.get("/tokeninfo", headers={"Authorization": f"Bearer {tokens['accessToken']}"}).status_code == 401
+
+
+def test_stale_session_cookie_does_not_hide_a_bearer_token(dev):
+    _, c = dev
+    tokens = c.post("/oauth/token", json=at_dev_provider(start(c), "bob")).json
+    c.set_cookie("sid", "stale.cookie.value")
+    r = auth(c, Authorization=f"Bearer {tokens['accessToken']}")
+    assert r.status_code == 204 and r.headers["mia-groups"] == "users"
+    assert auth(c).status_code == 401
+
+
+def test_form_completion_of_a_non_website_app_redirects_without_cookies(env, tmp_path, dev_provider):
+    _, c = make(env, tmp_path, {"web": login_app(dev_provider.url, isWebsiteApp=False)})
+    back = at_dev_provider(start(c), "alice")
+    r = c.post("/oauth/token", data=back)
+    assert r.status_code == 303 and r.headers["Location"] == "/orders"
+    assert not any(h.startswith(("sid=", "refresh_token=")) for h in r.headers.getlist("Set-Cookie"))

@@ -21,7 +21,7 @@ def test_accepted(target, expected):
     "JaVaScRiPt:alert(1)", "data:text/html,x", "https://app.example.test/other", "https://app.example.test.evil.example/home",
     "https://user@app.example.test/home", "http://app.example.test/home", "https://app.example.test:444/home",
     "/ok\r\nSet-Cookie: x=1", "\t//evil.example", " /x", "http://127.0.0.1:8081/", "/" + "a" * 3000,
-    "https://app.example.test:99999/home", "orders",
+    "https://app.example.test:99999/home", "orders", "http://[evil/", "https://evil\u2100.com/",
 ])
 def test_refused(target):
     with pytest.raises(BadRedirect):

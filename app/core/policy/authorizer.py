@@ -119,14 +119,19 @@ class Authorizer:
             return ANONYMOUS, False
         scheme, _, value = (headers.get("Authorization") or "").strip().partition(" ")
         token = value.strip() if scheme.lower() == "bearer" and value.strip() else None
-        try:
-            for name in self.cfg.sources:
+        refused = False
+        for name in self.cfg.sources:
+            try:
                 found = self._source(name, token, headers, cookies)
-                if found is not None:
-                    return found, False
-        except InvalidToken:
-            return ANONYMOUS, True
-        return ANONYMOUS, token is not None  # a bearer token no source could verify
+            except InvalidToken:
+                if name != "session":
+                    return ANONYMOUS, True
+                # A stale or foreign `sid` cookie must not hide a valid bearer token.
+                refused = True
+                continue
+            if found is not None:
+                return found, False
+        return ANONYMOUS, refused or token is not None  # a credential no source could verify
 
     @staticmethod
     def _trusted(headers: Headers) -> Principal:
