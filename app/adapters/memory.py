@@ -156,3 +156,37 @@ class MemoryDocuments:
 
     def exists(self, kind: str, key: str) -> bool:
         return self._live(kind, key) is not None
+
+
+class MemoryUsers:
+    """UserRepository in a dict, keyed like the MongoDB unique index."""
+
+    def __init__(self) -> None:
+        self.docs: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def merge_login(self, realm: str, provider_id: str, profile: dict[str, Any],
+                    default_groups: list[str], now: int) -> dict[str, Any]:
+        key = (realm, provider_id, profile["providerUserId"])
+        doc = self.docs.setdefault(key, {"realm": realm, "providerId": provider_id, "userId": f"user-{len(self.docs)}",
+                                         "groups": list(default_groups), "metadata": {}, "createdAt": now})
+        doc.update({k: profile.get(k) for k in ("providerUserId", "name", "email", "username")}, lastLogin=now)
+        return dict(doc)
+
+    def get(self, user_id: str) -> dict[str, Any] | None:
+        return next((dict(d) for d in self.docs.values() if d["userId"] == user_id), None)
+
+
+class MemorySessionLog:
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, Any]] = {}
+
+    def opened(self, record: dict[str, Any]) -> None:
+        self.records[record["sid"]] = {**record, "endedAt": None}
+
+    def ended(self, sids: list[str], now: int) -> None:
+        for sid in sids:
+            if sid in self.records and self.records[sid]["endedAt"] is None:
+                self.records[sid]["endedAt"] = now
+
+    def active_sids(self, user_id: str) -> list[str]:
+        return [s for s, r in self.records.items() if r["userId"] == user_id and r["endedAt"] is None]

@@ -1,0 +1,84 @@
+"""SessionService with in-memory ports and a hand-driven clock: rotation, reuse, the
+concurrent-refresh grace, the fixed end of a session, revocation."""
+from __future__ import annotations
+
+import pytest
+
+from app.adapters.memory import MemoryDocuments, MemorySessionLog, MemoryUsers
+from app.core import tokens
+from app.core.errors import InvalidToken, Unauthenticated
+from app.core.keys import KeySet, generate_private_key_pem, load_private_key
+from app.core.sealing import Sealer, new_key
+from app.core.sessions import AppConfig, SessionService
+
+KEYS = KeySet(load_private_key(generate_private_key_pem("ec"), None, "k1"))
+APP = AppConfig(id="web", providers={}, redirect_url="https://app.test/web-login/oauth/callback",
+                issuer="https://gatehouse.test", session_expires_in=600, refresh_expires_in=3600)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def world():
+    clock = Clock()
+    users, log, store = MemoryUsers(), MemorySessionLog(), MemoryDocuments(clock)
+    service = SessionService({"web": APP}, KEYS, store, log, users, Sealer(new_key().encode()), clock)
+    user = users.merge_login("", "dev", {"providerUserId": "alice", "email": "a@x"}, ["users"], int(clock.now))
+    return service, clock, users, log, user
+
+
+def test_rotation_and_reuse_after_the_grace_ends_the_session(world):
+    service, clock, _, log, user = world
+    first = service.open(APP, "dev", user, {"id_token": "x"})
+    second = service.refresh(first.refresh_token)
+    assert second.sid == first.sid and second.refresh_token != first.refresh_token
+    clock.now += 5
+    with pytest.raises(Unauthenticated, match="already used"):  # within the grace: session kept
+        service.refresh(first.refresh_token)
+    assert log.active_sids(user["userId"]) == [first.sid]
+    clock.now += 30
+    with pytest.raises(Unauthenticated, match="session has been ended"):
+        service.refresh(first.refresh_token)
+    assert log.active_sids(user["userId"]) == []
+    with pytest.raises(Unauthenticated):
+        service.refresh(second.refresh_token)
+
+
+def test_a_session_ends_at_a_fixed_time(world):
+    service, clock, _, _, user = world
+    issued = service.open(APP, "dev", user, {})
+    for _ in range(3):
+        clock.now += 1000
+        issued = service.refresh(issued.refresh_token)
+    clock.now += 700  # 3700 s after the login: past refresh_expires_in
+    with pytest.raises(Unauthenticated):
+        service.refresh(issued.refresh_token)
+
+
+def test_refresh_reads_groups_again_and_revocation_counts_open_sessions(world):
+    service, clock, users, _, user = world
+    a = service.open(APP, "dev", user, {})
+    service.open(APP, "dev", user, {})
+    next(iter(users.docs.values()))["groups"] = ["admin"]
+    refreshed = service.refresh(a.refresh_token)
+    assert tokens.unverified_claims(refreshed.access_token)["user"]["groups"] == ["admin"]
+    assert service.revoke_user(user["userId"]) == 2
+    assert service.revoke_user(user["userId"]) == 0
+    with pytest.raises(InvalidToken, match="ended"):
+        service.verify(refreshed.access_token)
+
+
+def test_provider_tokens_are_sealed(world):
+    service, _, _, _, user = world
+    issued = service.open(APP, "dev", user, {"id_token": "provider-id-token"})
+    record = service.store.get("session", issued.sid)
+    assert "provider-id-token" not in str(record)
+    assert service.provider_tokens(record) == {"id_token": "provider-id-token"}
+    other = Sealer(new_key().encode())
+    assert other.open(record["provider"]) is None
