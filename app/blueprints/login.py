@@ -52,8 +52,10 @@ def callback() -> Response:
     page = render_template("callback.html", code=request.args.get("code", ""), state=request.args.get("state", ""),
                            action=f"{services().settings.service_prefix}/oauth/token", nonce=nonce)
     response = no_store(Response(page, mimetype="text/html"))
+    # No form-action: browsers apply it to the redirect after the POST, which may go to an
+    # allow-listed URL on another origin.
     response.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; form-action 'self'")
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; base-uri 'none'")
     response.headers["Referrer-Policy"] = "no-referrer"  # the URL holds the code
     return response
 
