@@ -6,12 +6,12 @@ from urllib.parse import unquote
 
 from flask import request
 from werkzeug.wrappers import Response
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError
 
 from .core.errors import BadRequest, GatehouseError, InvalidRequest
 from .core.machine_tokens import TokenRequest
 from .core.sessions import AppConfig
-from .schemas import problems
+from .schemas import LoginCompletionSchema, RefreshSchema, problems
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -51,15 +51,6 @@ def no_store(response: R) -> R:
     return response
 
 
-class LoginCompletionSchema(Schema):
-    code = fields.String(required=True, validate=validate.Length(min=1, max=2048))
-    state = fields.String(required=True, validate=validate.Length(min=1, max=2048))
-
-
-class RefreshSchema(Schema):
-    refreshToken = fields.String(required=True, validate=validate.Length(min=1, max=512))
-
-
 def is_login_completion() -> bool:
     """POST /oauth/token serves the login completion too: a JSON body, or a form with code and
     state and no grant_type."""
@@ -93,9 +84,10 @@ def refresh_token_of() -> str:
     return cookie
 
 
-def set_session_cookies(response: Response, app: AppConfig, access: str, refresh: str, max_age: int) -> None:
-    """`sid` and `refresh_token`: HttpOnly, Secure and SameSite as the app configures (SPEC §4)."""
-    c = app.cookie
+def set_session_cookies(response: Response, app: AppConfig, access: str, refresh: str) -> None:
+    """`sid` and `refresh_token`: HttpOnly, Secure and SameSite as the app configures (SPEC §4);
+    they live as long as the session can be refreshed."""
+    c, max_age = app.cookie, app.refresh_expires_in
     for name, value in ((SESSION_COOKIE, access), (REFRESH_COOKIE, refresh)):
         response.set_cookie(name, value, max_age=max_age, path="/", domain=c.domain, secure=c.secure,
                             httponly=True, samesite=c.same_site)

@@ -74,6 +74,17 @@ class ClientPatchSchema(Schema):
     public_key = fields.String(data_key="publicKey", allow_none=True, validate=validate.Length(max=10000))
 
 
+class LoginCompletionSchema(Schema):
+    """POST /oauth/token {code, state}: the browser login's completion."""
+
+    code = fields.String(required=True, validate=validate.Length(min=1, max=2048))
+    state = fields.String(required=True, validate=validate.Length(min=1, max=2048))
+
+
+class RefreshSchema(Schema):
+    refreshToken = fields.String(required=True, validate=validate.Length(min=1, max=512))
+
+
 def problems(exc: ValidationError) -> str:
     """One readable sentence from marshmallow's messages: `field: message; ...`."""
     out = []

@@ -72,7 +72,6 @@ def complete() -> Response:
         response = jsonify(session.body())
         response.headers["Location"] = result.redirect
     if session.app.is_website_app:
-        set_session_cookies(response, session.app, session.access_token, session.refresh_token,
-                            session.app.refresh_expires_in)
+        set_session_cookies(response, session.app, session.access_token, session.refresh_token)
     response.delete_cookie(result.binding_cookie, path="/")
     return no_store(response)

@@ -28,8 +28,7 @@ def refresh() -> Response:
     session = session_service().refresh(refresh_token_of())
     response = jsonify(session.body())
     if session.app.is_website_app:
-        set_session_cookies(response, session.app, session.access_token, session.refresh_token,
-                            session.app.refresh_expires_in)
+        set_session_cookies(response, session.app, session.access_token, session.refresh_token)
     return no_store(response)
 
 

@@ -12,6 +12,11 @@ import bcrypt
 BCRYPT_MAX_BYTES = 72
 
 
+def sha256_hex(value: str) -> str:
+    """SHA-256 of a high-entropy value (API key, state, refresh token) as stored or looked up."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
 def new_client_id() -> str:
     return secrets.token_hex(16)
 

@@ -3,13 +3,13 @@ hashed and rotated on every use (reuse of a spent one ends the session), provide
 sealed server-side, and the session record that makes every JWT of a session revocable."""
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import tokens
+from .credentials import sha256_hex
 from .errors import InvalidToken, Unauthenticated
 from .keys import KeySet
 from .ports import DocumentStore, SessionLog, UserRepository
@@ -42,7 +42,7 @@ class AppConfig:
     issuer: str
     realm: str = ""
     default_groups: tuple[str, ...] = ()
-    is_website_app: bool = True
+    is_website_app: bool = False  # Mia's default: cookies only for website apps
     allowed_redirects: tuple[str, ...] = ()
     default_redirect: str = "/"
     cookie: CookieConfig = CookieConfig()
@@ -67,8 +67,7 @@ class IssuedSession:
                 "expireAt": self.expires_at}
 
 
-def digest(value: str) -> str:
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+digest = sha256_hex  # state, binding and refresh tokens are stored only as their digests
 
 
 def user_claim(user: dict[str, Any]) -> dict[str, Any]:
@@ -119,17 +118,18 @@ class SessionService:
         access, exp = self._sign(app, user, sid)
         return IssuedSession(access, refresh, exp, sid, app)
 
-    def verify(self, token: str, check_alive: bool = True) -> dict[str, Any]:
-        """Claims of a valid session JWT whose session is still open."""
+    def verify(self, token: str, unverified: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Claims of a valid session JWT whose session is still open (`unverified`: its claims
+        as already parsed by the caller, so the hot path decodes the payload once)."""
         if len(token) > tokens.MAX_TOKEN_LENGTH:
             raise InvalidToken("malformed token")
-        claims = tokens.unverified_claims(token)
+        claims = unverified if unverified is not None else tokens.unverified_claims(token)
         if not self.is_session_token(claims):
             raise InvalidToken("not a Gatehouse session token")
         verified = tokens.verify_own(token, self.keys, str(claims["iss"]))
         if not isinstance(verified.get("user"), dict):
             raise InvalidToken("session token has no user")
-        if check_alive and not self.store.exists(SESSION, verified["sid"]):
+        if not self.store.exists(SESSION, verified["sid"]):
             raise InvalidToken("session has ended")
         return verified
 

@@ -66,13 +66,12 @@ class Authorizer:
         self.introspector = introspector
         self.sessions = sessions
 
-    def _session(self, token: str) -> Principal:
+    def _session(self, token: str, unverified: dict[str, Any] | None = None) -> Principal:
         """A Gatehouse login session: signature, issuer, and the session still open."""
         assert self.sessions is not None
-        claims = self.sessions.verify(token)
-        user = claims["user"]
-        principal = principal_from_claims({**claims, **user, "sub": claims["sub"]}, source="session", kind="user")
-        return replace(principal, scopes=frozenset())
+        claims = self.sessions.verify(token, unverified)
+        # The user's fields (groups, email, ...) are what expressions and properties look at.
+        return principal_from_claims({**claims, **claims["user"], "sub": claims["sub"]}, source="session", kind="user")
 
     def _jwt(self, token: str) -> Principal | None:
         """Our own JWT, or one from a configured external issuer, chosen by its `iss`.
@@ -83,7 +82,7 @@ class Authorizer:
             return None
         issuer = claims.get("iss")
         if self.sessions is not None and self.sessions.is_session_token(claims):
-            return self._session(token)
+            return self._session(token, claims)
         if self.external is not None and self.external.knows(issuer):
             return self.external.verify(token, tokens.unverified_header(token), claims)
         if issuer == self.own_issuer:

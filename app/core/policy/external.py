@@ -120,7 +120,8 @@ class ExternalVerifier:
     def _only_key(self, cfg: ExternalIssuer) -> Any:
         with self._lock:
             state = self._keys[cfg.issuer]
-            if state.only is None or self.clock() - state.fetched_at > self.cache_seconds:
+            stale = self.clock() - state.fetched_at > self.cache_seconds
+            if (not state.fetched_at or stale) and self.clock() - state.last_attempt >= self.cooldown:
                 self._load(cfg, state)
             return state.only
 

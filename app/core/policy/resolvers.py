@@ -8,6 +8,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..credentials import sha256_hex
 from .decision import Principal
 
 MAX_CACHE_ENTRIES = 10_000
@@ -67,8 +68,7 @@ class UserinfoResolver:
             claims=body, source="userinfo")
 
 
-def api_key_hash(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+api_key_hash = sha256_hex
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class Introspector:
 
     def resolve(self, token: str) -> Principal | None:
         """The principal of an active token; None when the token is not active."""
-        key = hashlib.sha256(token.encode("utf-8")).hexdigest()
+        key = sha256_hex(token)
         now = self.clock()
         hit = self._cache.get(key)
         if hit and hit[0] > now:
