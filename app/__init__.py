@@ -7,7 +7,8 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import errors, observability
-from .blueprints import (auth_check, clients, discovery, explain, health, jwks, login, sessions, token,
+from .adapters import bff_sessions
+from .blueprints import (auth_check, bff, clients, discovery, explain, health, jwks, login, sessions, token,
                          tokeninfo)
 from .services import Services, build_services
 from .settings import Settings, load_settings
@@ -31,7 +32,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.extensions["gatehouse"] = services
     observability.install(app, settings.metrics_dir)
     errors.install(app)
-    for module in (explain, auth_check, token, clients, tokeninfo, jwks, discovery, login, sessions):
+    if settings.bff is not None:
+        bff_sessions.install(app, services.extra["redis"], settings.service_prefix, settings.bff.cookie_name,
+                             settings.bff.session_lifetime)
+    for module in (explain, auth_check, token, clients, tokeninfo, jwks, discovery, login, sessions, bff):
         app.register_blueprint(module.bp, url_prefix=settings.service_prefix or None)
     app.register_blueprint(health.bp)
     if settings.trusted_proxy_count:

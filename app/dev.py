@@ -28,16 +28,22 @@ from .nginx_config import render as render_nginx
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-# The development provider's users; their groups live in MongoDB (seeded below).
-DEMO_USERS = (
-    {"sub": "alice", "name": "Alice Admin", "email": "alice@example.test", "preferred_username": "alice"},
-    {"sub": "bob", "name": "Bob User", "email": "bob@example.test", "preferred_username": "bob"},
-)
+# The development provider's users. For the Mia-style login their groups live in MongoDB
+# (seeded below); the BFF takes them from the provider's `groups` claim.
 DEMO_GROUPS = {"alice": ["admin"], "bob": ["users"]}
+DEMO_USERS = (
+    {"sub": "alice", "name": "Alice Admin", "email": "alice@example.test", "preferred_username": "alice",
+     "groups": DEMO_GROUPS["alice"]},
+    {"sub": "bob", "name": "Bob User", "email": "bob@example.test", "preferred_username": "bob",
+     "groups": DEMO_GROUPS["bob"]},
+)
 DEMO_ROUTES = {
     "/": {"ALL": {"authorization": {"expression": "groups.admin || groups.users"}}},
     "/admin": {"ALL": {"authorization": {"expression": "groups.admin"}}},
     "/public": {"GET": {"authorization": {"expression": "true", "public": True}}},
+    # The BFF demo: the SPA loads without a session; its API needs one.
+    "/spa": {"GET": {"authorization": {"expression": "true", "public": True}}},
+    "/api": {"ALL": {"authorization": {"expression": "groups.admin || groups.users"}}},
 }
 
 
@@ -142,10 +148,9 @@ def nginx_binary() -> str | None:
 
 
 def start_provider(var: Path, port: int) -> subprocess.Popen[bytes]:
-    args = [str(BIN / "oidc-provider-mock"), "--host", "127.0.0.1", "--port", str(port), "--require-nonce", "true"]
-    for user in DEMO_USERS:
-        args += ["--user-claims", json.dumps(user)]
-    proc = subprocess.Popen(args, stdout=open(var / "provider.log", "ab"), stderr=subprocess.STDOUT)
+    """oidc-provider-mock with the demo users and JWT access tokens (app/dev_provider.py)."""
+    args = [sys.executable, "-m", "app.dev_provider", "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=open(var / "provider.log", "ab"), stderr=subprocess.STDOUT)
     _wait(lambda: _http_ok(f"http://127.0.0.1:{port}/.well-known/openid-configuration"),
           "development OIDC provider", alive=lambda: proc.poll() is None)
     return proc
@@ -212,6 +217,14 @@ def prepare(var: Path, port: int, mongo_url: str | None, redis_url: str | None,
             "defaultGroups": [],
             # Plain http on loopback: browsers may refuse Secure cookies there. Keep Secure in production.
             "cookie": {"secure": False}}}
+        # The BFF for the demo SPA at /spa/ (its cookie is __Host-, hence Secure: browsers accept
+        # that on http://127.0.0.1 and http://localhost).
+        config["bff"] = {
+            "mode": "bff",
+            "provider": {"type": "oidc", "clientId": "gatehouse-bff", "clientSecret": "demo-bff-secret",
+                         "discoveryUrl": f"{provider}/.well-known/openid-configuration",
+                         "scope": "openid profile email offline_access"},
+            "redirectUrl": f"{public}/bff/oauth/callback", "defaultRedirectUrl": "/spa/"}
     if mongo_url:
         config["mongodb_url"] = mongo_url
     if redis_url:
@@ -277,12 +290,14 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
             print(f"gatehouse dev: {exc}", file=sys.stderr)
             return 2
         if with_nginx:
-            children.append(subprocess.Popen([sys.executable, "-m", "app.demo_upstream", "--port", str(upstream_port)],
-                                             cwd=ROOT))
+            children.append(subprocess.Popen([sys.executable, "-m", "app.demo_upstream", "--port", str(upstream_port),
+                                              "--provider-url", f"http://127.0.0.1:{provider_port}"], cwd=ROOT))
             children.append(start_nginx(var, nginx_port, port, upstream_port))
             site = f"""Open {public}/ in a browser and sign in as alice (group admin) or bob (group users):
 nginx asks Gatehouse about every request, the login goes through the development provider
 at http://127.0.0.1:{provider_port}, and the demo page shows the identity headers it received.
+The single-page app behind the BFF is at {public}/spa/ (its API calls carry no token from the
+browser: nginx gets the access token from Gatehouse and the API checks it with the provider).
 """
         else:
             site = f"""nginx is not installed, so there is no protected demo site (apt-get install nginx).

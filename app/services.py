@@ -10,7 +10,9 @@ from typing import Any, Callable
 from flask import current_app
 
 from .adapters import http_client, mongo, redis_store
+from .adapters.bff_sessions import RedisBffSessions
 from .adapters.route_file import RouteFileWatcher
+from .core.bff import BffService
 from .core.client_auth import ClientAuthenticator
 from .core.clients import ClientRegistry
 from .core.errors import DependencyUnavailable, NotFound
@@ -44,6 +46,7 @@ class Services:
     lifecycle: Lifecycle
     login: LoginService | None = None
     sessions: SessionService | None = None
+    bff: BffService | None = None
     on_ready: Callable[[], None] = lambda: None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -104,22 +107,27 @@ def build_services(settings: Settings,
         spec["max_cache_seconds"]) if spec else None
     routes = RouteFileWatcher(settings.routes_watch_file, settings.routes, load_route_file,
                               settings.routes_reload_interval_seconds) if settings.routes_watch_file else None
-    login = sessions = None
+    login = sessions = bff = None
+    documents = redis_store.RedisDocuments(redis_client)
+    provider_http = http_client.ProviderClient(settings.outbound_timeout_seconds)
+    directory = ProviderDirectory(provider_http)
     if settings.apps:
         assert settings.provider_token_key is not None  # required with apps (settings schema)
-        documents = redis_store.RedisDocuments(redis_client)
         sessions = SessionService(settings.apps, settings.keys, documents, session_log, users,
                                   Sealer(settings.provider_token_key))
-        provider_http = http_client.ProviderClient(settings.outbound_timeout_seconds)
-        login = LoginService(settings.apps, settings.default_app_id, ProviderDirectory(provider_http),
+        login = LoginService(settings.apps, settings.default_app_id, directory,
                              provider_http, documents, users, sessions, settings.login_state_ttl_seconds)
+    if settings.bff:
+        assert settings.provider_token_key is not None  # required with bff (settings schema)
+        bff = BffService(settings.bff, directory, provider_http, documents, RedisBffSessions(redis_client),
+                         redis_store.RedisReplayGuard(redis_client), Sealer(settings.provider_token_key))
     authorizer = Authorizer(routes or settings.routes, settings.authorizer, tokens.verify_active, external,
                             own_issuer=settings.jwt_issuer, userinfo=userinfo,
                             api_keys=settings.api_keys if settings.api_keys.by_hash else None,
-                            introspector=introspector, sessions=sessions)
+                            introspector=introspector, sessions=sessions, bff=bff)
     return Services(settings=settings, registry=registry, tokens=tokens, authorizer=authorizer,
                     checks={"mongodb": clients.ping, "redis": limiter.ping},
-                    lifecycle=Lifecycle(), on_ready=ensure_indexes, login=login, sessions=sessions,
+                    lifecycle=Lifecycle(), on_ready=ensure_indexes, login=login, sessions=sessions, bff=bff,
                     extra={"redis": redis_client, "mongo": db, "routes": routes, "users": users})
 
 

@@ -26,7 +26,8 @@ from .core.policy.external import ClaimMapping, ExternalIssuer
 from .core.policy.resolvers import ApiKeys, UserinfoConfig
 from .core.policy.routes import RouteFileError, RouteTable
 from .core.errors import BadRequest
-from .core.providers import OIDC_TYPES, PROVIDER_TYPES, ProviderConfig
+from .core.bff import MODES as BFF_MODES, BffConfig
+from .core.providers import OIDC_TYPES, PROVIDER_TYPES, ProviderConfig, assertion_signer
 from .core.redirects import safe_redirect
 from .core.sessions import AppConfig, CookieConfig
 from .core.keys import (KeyLoadError, KeyPasswordError, KeySet, load_private_key,
@@ -102,8 +103,9 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "default_app_id": ("DEFAULT_APP_ID",),
     "provider_token_key": ("PROVIDER_TOKEN_KEY",),
     "login_state_ttl_seconds": ("LOGIN_STATE_TTL_SECONDS",),
+    "bff": (),  # config file only: the Backend-for-Frontend client
 }
-SECRET_KEYS = frozenset({"introspection", "apps", "provider_token_key", "redis_password", "private_key_password", "client_id_hash_salt",
+SECRET_KEYS = frozenset({"introspection", "apps", "bff", "provider_token_key", "redis_password", "private_key_password", "client_id_hash_salt",
                          "admin_token", "mongodb_url", "redis_url"})
 # OpenID Connect Discovery 1.0 §3 fields a served configuration file must have.
 REQUIRED_DISCOVERY_FIELDS = ("issuer", "token_endpoint", "jwks_uri", "response_types_supported",
@@ -228,7 +230,7 @@ class ProviderSchema(Schema):
     order = fields.Integer(load_default=0)
     label = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
     tokenEndpointAuthMethod = fields.String(load_default="client_secret_basic", validate=validate.OneOf(
-        ["client_secret_basic", "client_secret_post"]))
+        ["client_secret_basic", "client_secret_post", "private_key_jwt"]))
 
     @validates_schema
     def _endpoints(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -265,6 +267,47 @@ class AppSchema(Schema):
                           tuple(data.get("allowedRedirectUrlsOnSuccessfulLogin") or ()))
         except BadRequest as exc:
             raise ValidationError(exc.description, "defaultRedirectUrlOnSuccessfulLogin") from exc
+
+
+def _origin_of(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}".lower()
+
+
+class BffSchema(Schema):
+    """The Backend-for-Frontend client (SPEC §2.3, §5): one OIDC provider, Gatehouse as a
+    confidential client."""
+
+    mode = fields.String(load_default="bff", validate=validate.OneOf(BFF_MODES))
+    provider = fields.Nested(ProviderSchema, required=True)
+    redirectUrl = fields.String(required=True, validate=_url({"http", "https"}))
+    postLogoutRedirectUrl = fields.String(load_default=None, validate=_url({"http", "https"}))
+    defaultRedirectUrl = fields.String(load_default="/")
+    allowedRedirectUrls = fields.List(fields.String(validate=_url({"http", "https"})), load_default=list)
+    allowedOrigins = fields.List(fields.String(validate=validate.Regexp(
+        r"^https?://[A-Za-z0-9.\-\[\]:]+$", error="must be an origin like https://app.example.com")), load_default=list)
+    csrfHeader = fields.String(load_default="X-CSRF", validate=validate.Regexp(
+        r"^[A-Za-z0-9\-]{1,64}$", error="must be a header name"))
+    cookieName = fields.String(load_default="__Host-gatehouse", validate=validate.Regexp(
+        r"^__Host-[A-Za-z0-9_\-]{1,64}$", error="must start with __Host- (then A-Z a-z 0-9 _ -)"))
+    sessionLifetimeSeconds = fields.Integer(load_default=8 * 3600, validate=validate.Range(300, 30 * 86400))
+    refreshMarginSeconds = fields.Integer(load_default=30, validate=validate.Range(0, 3600))
+    refreshWaitSeconds = fields.Float(load_default=10.0, validate=validate.Range(0.5, 60))
+    groupsClaim = fields.String(load_default="groups", validate=validate.Length(min=1, max=200))
+
+    @validates_schema
+    def _client(self, data: dict[str, Any], **kwargs: Any) -> None:
+        provider = data["provider"]
+        if provider["type"] not in OIDC_TYPES:
+            raise ValidationError("the BFF needs an OpenID Connect provider (" + ", ".join(OIDC_TYPES) + ")",
+                                  "provider")
+        if provider["tokenEndpointAuthMethod"] != "private_key_jwt" and not provider.get("clientSecret"):
+            raise ValidationError("a confidential client needs clientSecret, or tokenEndpointAuthMethod "
+                                  "private_key_jwt", "provider")
+        try:
+            safe_redirect(data.get("defaultRedirectUrl"), tuple(data.get("allowedRedirectUrls") or ()))
+        except BadRequest as exc:
+            raise ValidationError(exc.description, "defaultRedirectUrl") from exc
 
 
 def _fernet_key(value: str) -> None:
@@ -354,12 +397,13 @@ class SettingsSchema(Schema):
     default_app_id = fields.String(load_default=None)
     provider_token_key = fields.String(load_default=None, validate=_fernet_key)
     login_state_ttl_seconds = fields.Integer(load_default=120, validate=validate.Range(30, 900))
+    bff = fields.Nested(BffSchema, load_default=None)
 
     @validates_schema
     def _login(self, data: dict[str, Any], **kwargs: Any) -> None:
         apps = data.get("apps") or {}
-        if apps and not data.get("provider_token_key"):
-            raise ValidationError("required when apps are configured (provider tokens are sealed with it)",
+        if (apps or data.get("bff")) and not data.get("provider_token_key"):
+            raise ValidationError("required when apps or bff are configured (provider tokens are sealed with it)",
                                   "provider_token_key")
         if data.get("default_app_id") and data["default_app_id"] not in apps:
             raise ValidationError("must name one of the configured apps", "default_app_id")
@@ -428,6 +472,7 @@ class Settings:
     default_app_id: str | None = None
     provider_token_key: bytes | None = field(default=None, repr=False)
     login_state_ttl_seconds: int = 120
+    bff: BffConfig | None = field(default=None, repr=False)
 
     def url(self, path: str) -> str:
         """Public URL of one of our endpoints (under SERVICE_PREFIX)."""
@@ -660,10 +705,11 @@ def load_settings(environ: Mapping[str, str] | None = None,
         userinfo_timeout_seconds=data["userinfo_timeout_seconds"],
         api_keys=ApiKeys({k["sha256"]: k["clientType"] for k in data["api_keys"]}),
         introspection=data["introspection"],
-        apps={app_id: _app(app_id, app, data["jwt_issuer"]) for app_id, app in data["apps"].items()},
+        apps={app_id: _app(app_id, app, data["jwt_issuer"], keys) for app_id, app in data["apps"].items()},
         default_app_id=data["default_app_id"] or (next(iter(data["apps"])) if len(data["apps"]) == 1 else None),
         provider_token_key=data["provider_token_key"].encode("ascii") if data["provider_token_key"] else None,
         login_state_ttl_seconds=data["login_state_ttl_seconds"],
+        bff=_bff(data["bff"], keys, data["service_prefix"], data["login_state_ttl_seconds"]) if data["bff"] else None,
     )
 
 
@@ -677,16 +723,33 @@ def _issuer(data: dict[str, Any]) -> ExternalIssuer:
                             permissions=c["permissions"], client_type=c["clientType"]))
 
 
-def _app(app_id: str, data: dict[str, Any], default_issuer: str) -> AppConfig:
+def _provider(pid: str, p: dict[str, Any], keys: KeySet) -> ProviderConfig:
+    return ProviderConfig(
+        id=pid, type=p["type"], client_id=p["clientId"], client_secret=p["clientSecret"],
+        auth_url=p["authUrl"], token_url=p["tokenUrl"], userinfo_url=p["userInfoUrl"],
+        logout_url=p["logoutUrl"], base_url=p["baseUrl"], discovery_url=p["discoveryUrl"],
+        scope=tuple(p["scope"]), order=p["order"], label=p["label"],
+        token_auth_method=p["tokenEndpointAuthMethod"],
+        assertion=assertion_signer(keys, p["clientId"]) if p["tokenEndpointAuthMethod"] == "private_key_jwt" else None)
+
+
+def _bff(data: dict[str, Any], keys: KeySet, prefix: str, state_ttl: int) -> BffConfig:
+    origin = _origin_of(data["redirectUrl"])
+    return BffConfig(
+        mode=data["mode"], provider=_provider("bff", data["provider"], keys), redirect_url=data["redirectUrl"],
+        post_logout_redirect_url=data["postLogoutRedirectUrl"] or f"{origin}{prefix}/bff/logout/callback",
+        cookie_name=data["cookieName"], default_redirect=data["defaultRedirectUrl"],
+        allowed_redirects=tuple(data["allowedRedirectUrls"]),
+        allowed_origins=tuple(o.lower() for o in data["allowedOrigins"]), csrf_header=data["csrfHeader"],
+        session_lifetime=data["sessionLifetimeSeconds"], refresh_margin=data["refreshMarginSeconds"],
+        refresh_wait_seconds=data["refreshWaitSeconds"], state_ttl=state_ttl, groups_claim=data["groupsClaim"])
+
+
+def _app(app_id: str, data: dict[str, Any], default_issuer: str, keys: KeySet) -> AppConfig:
     cookie = data["cookie"]
     return AppConfig(
         id=app_id,
-        providers={pid: ProviderConfig(
-            id=pid, type=p["type"], client_id=p["clientId"], client_secret=p["clientSecret"],
-            auth_url=p["authUrl"], token_url=p["tokenUrl"], userinfo_url=p["userInfoUrl"],
-            logout_url=p["logoutUrl"], base_url=p["baseUrl"], discovery_url=p["discoveryUrl"],
-            scope=tuple(p["scope"]), order=p["order"], label=p["label"],
-            token_auth_method=p["tokenEndpointAuthMethod"]) for pid, p in data["providers"].items()},
+        providers={pid: _provider(pid, p, keys) for pid, p in data["providers"].items()},
         redirect_url=data["redirectUrl"], issuer=data["issuer"] or default_issuer, realm=data["realm"],
         default_groups=tuple(data["defaultGroups"]), is_website_app=data["isWebsiteApp"],
         allowed_redirects=tuple(data["allowedRedirectUrlsOnSuccessfulLogin"]),

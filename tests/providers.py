@@ -1,7 +1,8 @@
 """Identity providers for the login tests, all real HTTP servers on loopback:
 
-* `DevProvider`: the development OIDC provider (`oidc-provider-mock` from PyPI) as a child
-  process, with demo users; used for the happy paths and the browser tests.
+* `DevProvider`: the development OIDC provider (`oidc-provider-mock` from PyPI, wrapped by
+  app/dev_provider.py: JWT access tokens, grant counters) as a child process, with the demo
+  users; used for the happy paths and the browser tests.
 * `LocalProvider`: a small provider whose answers a test shapes (ID token claims, the GitHub
   and GitLab user documents, outages, counting calls), for the refusals the dev provider
   never produces (wrong nonce or audience) and for the OAuth 2 provider types.
@@ -20,30 +21,40 @@ from typing import Any
 import jwt as pyjwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from app.dev import DEMO_USERS
 from tests.peers import json_server
 from tests.servers import free_port, wait_until
 
-BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class DevProvider:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, token_max_age: int = 3600) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
+        self.token_max_age = token_max_age
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        args = [str(BIN / "oidc-provider-mock"), "--host", "127.0.0.1", "--port", str(self.port),
-                "--require-nonce", "true"]
-        for user in DEMO_USERS:
-            args += ["--user-claims", json.dumps(user)]
+        args = [sys.executable, "-m", "app.dev_provider", "--host", "127.0.0.1", "--port", str(self.port),
+                "--token-max-age", str(self.token_max_age)]
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(args, stdout=open(self.workdir / "provider.log", "ab"),
+        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=open(self.workdir / "provider.log", "ab"),
                                      stderr=subprocess.STDOUT)
         wait_until(lambda: urllib.request.urlopen(f"{self.url}/.well-known/openid-configuration", timeout=2).status == 200,
                    "oidc-provider-mock", 30)
+
+    def stats(self) -> dict[str, int]:
+        """Token-endpoint calls so far, per grant type."""
+        with urllib.request.urlopen(f"{self.url}/_dev/stats", timeout=5) as answer:
+            return dict(json.load(answer))
+
+    def sign(self, claims: dict[str, Any], typ: str = "JWT") -> str:
+        """A JWT signed with the provider's own key (a back-channel logout token, say)."""
+        request = urllib.request.Request(f"{self.url}/_dev/sign?typ={typ}", data=json.dumps(claims).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return str(json.load(answer)["token"])
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -63,6 +74,11 @@ class LocalProvider:
         self.up = True
         self.nonces: dict[str, str] = {}  # code -> nonce, as an authorization endpoint would remember
         self.calls: list[str] = []
+        self.token_forms: list[dict[str, str]] = []  # every token request's form, in order
+        self.expires_in = 300
+        self.refresh_status = 200
+        self.live_refresh: set[str] = set()  # refresh tokens not yet rotated away
+        self.refreshes = 0
         self.server, self.url = json_server(self.answer)
 
     def jwks(self) -> dict[str, Any]:
@@ -99,9 +115,14 @@ class LocalProvider:
         if path in ("/token", "/login/oauth/access_token", "/oauth/token"):
             if self.token_status != 200:
                 return self.token_status, {"error": "invalid_grant"}
-            form = urllib.parse.parse_qs(body.decode())
-            code = form.get("code", [""])[0]
-            answer = {"access_token": f"at-{code}", "token_type": "Bearer", "expires_in": 300}
+            form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
+            self.token_forms.append(form)
+            if form.get("grant_type") == "refresh_token":
+                return self.refresh(form.get("refresh_token", ""))
+            code = form.get("code", "")
+            answer = {"access_token": f"at-{code}", "token_type": "Bearer", "expires_in": self.expires_in,
+                      "refresh_token": f"rt-{code}"}
+            self.live_refresh.add(f"rt-{code}")
             if path == "/token":
                 answer["id_token"] = self.id_token(code)
             return 200, answer
@@ -110,6 +131,17 @@ class LocalProvider:
                 return 401, {"error": "invalid_token"}
             return 200, self.user_doc
         return 404, {}
+
+    def refresh(self, token: str) -> tuple[int, Any]:
+        """Rotating refresh tokens: each works once and is replaced by a new one."""
+        self.refreshes += 1
+        if self.refresh_status != 200 or token not in self.live_refresh:
+            return (self.refresh_status if self.refresh_status != 200 else 400), {"error": "invalid_grant"}
+        self.live_refresh.discard(token)
+        new = f"rt-r{self.refreshes}"
+        self.live_refresh.add(new)
+        return 200, {"access_token": f"at-r{self.refreshes}", "token_type": "Bearer",
+                     "expires_in": self.expires_in, "refresh_token": new}
 
     def close(self) -> None:
         self.server.shutdown()

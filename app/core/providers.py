@@ -17,6 +17,7 @@ from typing import Any, Callable, Protocol
 from urllib.parse import urlencode
 
 from . import tokens
+from .keys import KeySet
 from .errors import BadGateway, InvalidToken, LoginFailed
 from .policy.external import ALLOWED_ALGORITHMS, ExternalIssuer, ExternalVerifier
 
@@ -57,8 +58,10 @@ class ProviderConfig:
     scope: tuple[str, ...] = ()
     order: int = 0
     label: str | None = None
-    # client_secret_basic (default) or client_secret_post at the provider's token endpoint
+    # client_secret_basic (default), client_secret_post, or private_key_jwt (RFC 7523 §2.2)
     token_auth_method: str = "client_secret_basic"
+    # private_key_jwt: signs a client assertion for the given audience (the token endpoint)
+    assertion: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def oidc(self) -> bool:
@@ -186,22 +189,53 @@ def authorization_url(p: ProviderConfig, endpoints: Endpoints, redirect_uri: str
     return f"{endpoints.authorize}{sep}{urlencode(params)}"
 
 
-def redeem_code(http: ProviderHttp, p: ProviderConfig, endpoints: Endpoints, code: str,
-                redirect_uri: str, verifier: str) -> dict[str, Any]:
-    """RFC 6749 §4.1.3 with the PKCE verifier; a refusal is the user's 400, the rest 502/503."""
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-            "code_verifier": verifier, "client_id": p.client_id}
+JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ASSERTION_LIFETIME_SECONDS = 60
+
+
+def assertion_signer(keys: KeySet, client_id: str, clock: Callable[[], float] = time.time) -> Callable[[str], str]:
+    """private_key_jwt toward a provider (RFC 7523 §3): iss = sub = our client id, aud = its
+    token endpoint, a fresh jti, one minute of life; signed with Gatehouse's active key, whose
+    public half the provider reads from Gatehouse's JWKS."""
+    def sign(audience: str) -> str:
+        now = int(clock())
+        return tokens.sign(keys, {"iss": client_id, "sub": client_id, "aud": audience, "jti": tokens.new_jti(),
+                                  "iat": now, "exp": now + ASSERTION_LIFETIME_SECONDS}, typ="JWT")
+    return sign
+
+
+def _token_call(http: ProviderHttp, p: ProviderConfig, endpoints: Endpoints, form: dict[str, str],
+                refused: str) -> dict[str, Any]:
+    """One call to the provider's token endpoint with our client authentication; a 4xx is a
+    refusal (LoginFailed), anything else unusable is the provider's fault (502/503)."""
+    form = {**form, "client_id": p.client_id}
     basic = None
-    if p.client_secret and p.token_auth_method == "client_secret_post":
+    if p.token_auth_method == "private_key_jwt" and p.assertion is not None:
+        form.update(client_assertion_type=JWT_BEARER_ASSERTION, client_assertion=p.assertion(endpoints.token))
+    elif p.client_secret and p.token_auth_method == "client_secret_post":
         form["client_secret"] = p.client_secret
     elif p.client_secret:
         basic = (p.client_id, p.client_secret)
     status, body = http.redeem(endpoints.token, form, basic)
     if 400 <= status < 500:
-        raise LoginFailed("the identity provider refused the authorization code")
+        raise LoginFailed(refused)
     if status != 200 or not isinstance(body.get("access_token"), str):
         raise BadGateway("the identity provider's token answer is unusable")
     return body
+
+
+def redeem_code(http: ProviderHttp, p: ProviderConfig, endpoints: Endpoints, code: str,
+                redirect_uri: str, verifier: str) -> dict[str, Any]:
+    """RFC 6749 §4.1.3 with the PKCE verifier; a refusal is the user's 400, the rest 502/503."""
+    return _token_call(http, p, endpoints, {"grant_type": "authorization_code", "code": code,
+                                            "redirect_uri": redirect_uri, "code_verifier": verifier},
+                       "the identity provider refused the authorization code")
+
+
+def refresh_tokens(http: ProviderHttp, p: ProviderConfig, endpoints: Endpoints, refresh_token: str) -> dict[str, Any]:
+    """RFC 6749 §6; LoginFailed when the provider refuses the refresh token."""
+    return _token_call(http, p, endpoints, {"grant_type": "refresh_token", "refresh_token": refresh_token},
+                       "the identity provider refused the refresh token")
 
 
 def check_id_token(verifier: ExternalVerifier, id_token: Any, nonce: str, access_token: str) -> dict[str, Any]:

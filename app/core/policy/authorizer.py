@@ -1,7 +1,8 @@
 """The /auth check: original request -> principal -> decision (SPEC §2.1).
 
 Credential sources, tried in the configured order (SPEC §3.1): the Gatehouse session (cookie
-`sid`, or a bearer session JWT), Gatehouse's and external issuers' bearer JWTs, RFC 7662
+`sid`, or a bearer session JWT), the BFF session (its `__Host-` cookie; the answer then carries
+the access token for the upstream), Gatehouse's and external issuers' bearer JWTs, RFC 7662
 introspection, the userinfo resolver and trusted headers; API keys add a clientType.
 """
 from __future__ import annotations
@@ -13,16 +14,19 @@ from typing import Any, Callable, Protocol
 
 from .. import tokens
 from ..errors import InvalidToken
+from ..bff import BffService
 from ..sessions import SessionService
 from .external import ExternalVerifier
 from .resolvers import ApiKeys, Introspector, UserinfoResolver
-from .decision import ANONYMOUS, FORBIDDEN, Decision, HeaderNames, Principal, decide, principal_from_claims
+from .decision import ALLOW, ANONYMOUS, FORBIDDEN, Decision, HeaderNames, Principal, decide, principal_from_claims
 from .routes import METHODS, RouteTable
 
 URI_HEADERS = ("X-Original-URI", "Original-Request-Uri")
 METHOD_HEADERS = ("X-Original-Method", "Original-Request-Method")
 TRUTHY = frozenset({"1", "true", "yes", "on"})
-SOURCES = ("session", "jwt", "introspection", "userinfo", "trusted-headers")
+SOURCES = ("session", "bff", "jwt", "introspection", "userinfo", "trusted-headers")
+# Cookie sessions: a stale or foreign cookie must not hide another credential.
+COOKIE_SOURCES = ("session", "bff")
 SESSION_COOKIE = "sid"
 MAX_OPAQUE_TOKEN = 8192
 
@@ -54,7 +58,8 @@ class Authorizer:
                  verify_own_token: Callable[[str], dict[str, Any]],
                  external: ExternalVerifier | None = None, own_issuer: str | None = None,
                  userinfo: UserinfoResolver | None = None, api_keys: ApiKeys | None = None,
-                 introspector: Introspector | None = None, sessions: SessionService | None = None) -> None:
+                 introspector: Introspector | None = None, sessions: SessionService | None = None,
+                 bff: BffService | None = None) -> None:
         # A table, or a callable answering the current one (the route file watcher).
         self.routes: Callable[[], RouteTable] = table if callable(table) else (lambda: table)
         self.cfg = cfg
@@ -65,6 +70,7 @@ class Authorizer:
         self.api_keys = api_keys
         self.introspector = introspector
         self.sessions = sessions
+        self.bff = bff
 
     def _session(self, token: str, unverified: dict[str, Any] | None = None) -> Principal:
         """A Gatehouse login session: signature, issuer, and the session still open."""
@@ -101,6 +107,9 @@ class Authorizer:
         if name == "session":
             cookie = cookies.get(SESSION_COOKIE) if cookies is not None and self.sessions is not None else None
             return self._session(cookie) if cookie else None
+        if name == "bff":
+            cookie = cookies.get(self.bff.cfg.cookie_name) if cookies is not None and self.bff is not None else None
+            return self.bff.principal(cookie) if cookie and self.bff is not None else None
         if name == "jwt":
             return self._jwt(token) if token else None
         if name == "introspection":
@@ -123,9 +132,9 @@ class Authorizer:
             try:
                 found = self._source(name, token, headers, cookies)
             except InvalidToken:
-                if name != "session":
+                if name not in COOKIE_SOURCES:
                     return ANONYMOUS, True
-                # A stale or foreign `sid` cookie must not hide a valid bearer token.
+                # A stale or foreign session cookie must not hide a valid bearer token.
                 refused = True
                 continue
             if found is not None:
@@ -164,6 +173,8 @@ class Authorizer:
                           is_backoffice=(headers.get(self.cfg.backoffice_header) or "").lower() in TRUTHY,
                           scope_prefix=self.cfg.scope_prefix, names=self.cfg.names,
                           properties=self.cfg.user_properties, header_limit=self.cfg.header_limit)
+        if decision.status == ALLOW and principal.bearer:
+            decision.headers["Authorization"] = f"Bearer {principal.bearer}"  # BFF: for nginx to pass upstream
         if decision.status == 401:
             error = ', error="invalid_token"' if refused else ""
             decision.headers["WWW-Authenticate"] = f'Bearer realm="gatehouse"{error}'

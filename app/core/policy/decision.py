@@ -23,6 +23,8 @@ class Principal:
     client_type: str | None = None
     claims: dict[str, Any] = field(default_factory=dict)
     source: str = "none"
+    # BFF: the access token nginx forwards upstream as `Authorization: Bearer ...` on allow.
+    bearer: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def anonymous(self) -> bool:

@@ -1,0 +1,358 @@
+"""Backend-for-Frontend (SPEC §2.3, §5; seed 002): Gatehouse is the SPA's confidential OIDC
+client, keeps the provider's tokens server-side and gives the browser one opaque cookie.
+
+Login: `state` in Redis (single use, short TTL) with the PKCE verifier, nonce and redirect,
+bound to the browser by a short-lived Lax cookie (the Strict session cookie does not travel
+on the provider's cross-site redirect back). Completion checks the ID token and yields the
+session document that the web layer stores under a newly generated session id.
+
+On every use (/auth, /bff/session) the access token is refreshed when it is within the
+configured margin of expiry; one refresh per session at a time across threads, workers and
+instances (a Redis lock), the others use the still-valid token or wait for the new one. A
+refused refresh ends the session. Back-channel logout (OIDC Back-Channel Logout 1.0) ends the
+sessions of a provider `sid` or `sub`.
+"""
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+from urllib.parse import urlencode
+
+from . import providers, tokens
+from .errors import BadGateway, BadRequest, DependencyUnavailable, InvalidToken, LoginFailed
+from .login import MAX_PARAM_LENGTH, pkce_challenge
+from .policy.decision import Principal
+from .ports import BffSessionStore, DocumentStore, ReplayGuard
+from .redirects import safe_redirect
+from .sealing import Sealer
+from .sessions import digest
+
+MODES = ("bff", "tokenExchange")
+LOGIN_STATE = "bff-login"
+LOGOUT_STATE = "bff-logout"
+BINDING_COOKIE_PREFIX = "gatehouse_bff_"
+SESSION_VERSION = 1
+# flask-session's ids: secrets.token_urlsafe(32) -> 43 URL-safe characters.
+SESSION_ID = re.compile(r"^[A-Za-z0-9_\-]{32,64}$")
+BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+MAX_LOGOUT_TOKEN = 8192
+USER_CLAIMS = ("sub", "name", "given_name", "family_name", "preferred_username", "email", "email_verified",
+               "picture", "locale")
+
+
+@dataclass(frozen=True)
+class BffConfig:
+    mode: str
+    provider: providers.ProviderConfig
+    redirect_url: str  # our /bff/oauth/callback, as registered at the provider
+    post_logout_redirect_url: str  # our /bff/logout/callback, as registered at the provider
+    cookie_name: str = "__Host-gatehouse"
+    default_redirect: str = "/"
+    allowed_redirects: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()  # for the CSRF check of POST /bff/*
+    csrf_header: str = "X-CSRF"
+    session_lifetime: int = 8 * 3600
+    refresh_margin: int = 30
+    refresh_wait_seconds: float = 10.0  # how long a request waits for another one's refresh
+    state_ttl: int = 120
+    groups_claim: str = "groups"
+
+    @property
+    def token_exchange(self) -> bool:
+        return self.mode == "tokenExchange"
+
+
+@dataclass(frozen=True)
+class BffLoginStart:
+    url: str
+    cookie_name: str
+    cookie_value: str
+    ttl: int
+
+
+@dataclass(frozen=True)
+class BffLogin:
+    document: dict[str, Any] = field(repr=False)
+    redirect: str
+    binding_cookie: str
+
+
+@dataclass(frozen=True)
+class Active:
+    """A live session and its current access token."""
+
+    sid: str
+    document: dict[str, Any] = field(repr=False)
+    access_token: str = field(repr=False)
+    access_expires_at: int = 0
+
+
+def binding_cookie_name(state: str) -> str:
+    return BINDING_COOKIE_PREFIX + digest(state)[:16]
+
+
+def _param(value: str | None, name: str) -> str:
+    if not value:
+        raise BadRequest(f"parameter {name} is required")
+    if len(value) > MAX_PARAM_LENGTH:
+        raise BadRequest(f"parameter {name} is too long")
+    return value
+
+
+def index_keys(issuer: str, sub: str | None, provider_sid: str | None) -> list[str]:
+    """Where back-channel logout finds a session: by the provider's session id and by subject."""
+    keys = []
+    if provider_sid:
+        keys.append("sid:" + digest(f"{issuer}|{provider_sid}"))
+    if sub:
+        keys.append("sub:" + digest(f"{issuer}|{sub}"))
+    return keys
+
+
+class BffService:
+    def __init__(self, cfg: BffConfig, directory: providers.ProviderDirectory, http: providers.ProviderHttp,
+                 states: DocumentStore, sessions: BffSessionStore, replay: ReplayGuard, sealer: Sealer,
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.cfg = cfg
+        self.directory = directory
+        self.http = http
+        self.states = states
+        self.sessions = sessions
+        self.replay = replay
+        self.sealer = sealer
+        self.clock = clock
+        self.sleep = sleep
+        self.refreshes = 0  # refresh calls made by this process (for tests and metrics)
+
+    # -- login -------------------------------------------------------------------------------
+
+    def redirect_target(self, redirect: str | None) -> str:
+        return safe_redirect(redirect, self.cfg.allowed_redirects, self.cfg.default_redirect)
+
+    def _resolve(self) -> tuple[providers.Endpoints, Any]:
+        return self.directory.resolve("bff", self.cfg.provider)
+
+    def start(self, redirect: str | None) -> BffLoginStart:
+        """GET /bff/login: authorization code + PKCE S256 + nonce as a confidential client."""
+        target = self.redirect_target(redirect)
+        endpoints, _ = self._resolve()
+        state, verifier, nonce, binding = (secrets.token_urlsafe(32), secrets.token_urlsafe(48),
+                                           secrets.token_urlsafe(24), secrets.token_urlsafe(32))
+        self.states.put(LOGIN_STATE, digest(state), {"redirect": target, "verifier": verifier, "nonce": nonce,
+                                                     "binding": digest(binding)}, self.cfg.state_ttl)
+        url = providers.authorization_url(self.cfg.provider, endpoints, self.cfg.redirect_url, state,
+                                          pkce_challenge(verifier), nonce)
+        return BffLoginStart(url, binding_cookie_name(state), binding, self.cfg.state_ttl)
+
+    def complete(self, code: str | None, state: str | None, cookies: Mapping[str, str]) -> BffLogin:
+        """GET /bff/oauth/callback: the state is spent whatever happens next; nothing is stored
+        before every check has passed."""
+        code, state = _param(code, "code"), _param(state, "state")
+        record = self.states.take(LOGIN_STATE, digest(state))
+        if record is None:
+            raise LoginFailed("the login state is unknown, expired or already used")
+        cookie_name = binding_cookie_name(state)
+        if not hmac.compare_digest(digest(cookies.get(cookie_name) or ""), record["binding"]):
+            raise LoginFailed("the login was started in another browser")
+        endpoints, verifier = self._resolve()
+        answer = providers.redeem_code(self.http, self.cfg.provider, endpoints, code, self.cfg.redirect_url,
+                                       record["verifier"])
+        claims = providers.check_id_token(verifier, answer.get("id_token"), record["nonce"], answer["access_token"])
+        now = int(self.clock())
+        user = {k: claims[k] for k in USER_CLAIMS if k in claims}
+        groups = claims.get(self.cfg.groups_claim)
+        user["groups"] = [g for g in groups if isinstance(g, str)] if isinstance(groups, list) else []
+        document = {
+            "v": SESSION_VERSION, "iss": claims["iss"], "sub": claims["sub"],
+            "psid": claims.get("sid") if isinstance(claims.get("sid"), str) else None,
+            "user": user, "createdAt": now, "expiresAt": now + self.cfg.session_lifetime,
+            "atExp": self._access_expiry(answer, now),
+            "tokens": self.sealer.seal({k: answer[k] for k in ("access_token", "refresh_token", "id_token")
+                                        if isinstance(answer.get(k), str)}),
+        }
+        return BffLogin(document, record["redirect"], cookie_name)
+
+    @staticmethod
+    def _access_expiry(answer: dict[str, Any], now: int) -> int:
+        expires_in = answer.get("expires_in")
+        if isinstance(expires_in, int) and not isinstance(expires_in, bool) and expires_in > 0:
+            return now + expires_in
+        return now + 300  # the provider did not say: treat the token as short-lived
+
+    def opened(self, sid: str, document: dict[str, Any]) -> None:
+        """Index a new session for back-channel logout (the web layer stored the document)."""
+        self.sessions.index(sid, index_keys(document["iss"], document["sub"], document.get("psid")),
+                            self.cfg.session_lifetime)
+
+    # -- use ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def valid_id(sid: str | None) -> bool:
+        return bool(sid) and SESSION_ID.match(sid or "") is not None
+
+    def _usable(self, document: dict[str, Any] | None) -> dict[str, Any] | None:
+        if not isinstance(document, dict) or document.get("v") != SESSION_VERSION:
+            return None
+        if not isinstance(document.get("expiresAt"), int) or document["expiresAt"] <= self.clock():
+            return None
+        return document
+
+    def _tokens(self, document: dict[str, Any]) -> dict[str, Any]:
+        return self.sealer.open(document.get("tokens")) or {}
+
+    def active(self, sid: str | None, document: dict[str, Any] | None = None) -> Active | None:
+        """The session and a valid access token, refreshed first when it is within the margin
+        of expiry. None: no such session, or it has ended (a refused refresh ends it)."""
+        if not self.valid_id(sid):
+            return None
+        assert sid is not None
+        doc = self._usable(document if document is not None else self.sessions.get(sid))
+        if doc is None:
+            return None
+        now = self.clock()
+        sealed = self._tokens(doc)
+        if not sealed.get("access_token"):
+            return None
+        if doc["atExp"] - self.cfg.refresh_margin > now:
+            return Active(sid, doc, sealed["access_token"], doc["atExp"])
+        if not sealed.get("refresh_token"):
+            if doc["atExp"] > now:
+                return Active(sid, doc, sealed["access_token"], doc["atExp"])
+            self.end([sid])
+            return None
+        return self._refresh(sid, doc, sealed)
+
+    def _refresh(self, sid: str, doc: dict[str, Any], sealed: dict[str, Any]) -> Active | None:
+        wait_ms = int((self.cfg.refresh_wait_seconds + 5) * 1000)
+        lock = self.sessions.lock(sid, wait_ms)
+        if lock is None:
+            if doc["atExp"] > self.clock():  # still valid: use it while another request refreshes
+                return Active(sid, doc, sealed["access_token"], doc["atExp"])
+            return self._await_refresh(sid, doc["atExp"])
+        try:
+            fresh = self._usable(self.sessions.get(sid))  # another worker may have just refreshed
+            if fresh is None:
+                return None
+            current = self._tokens(fresh)
+            if fresh["atExp"] - self.cfg.refresh_margin > self.clock() and current.get("access_token"):
+                return Active(sid, fresh, current["access_token"], fresh["atExp"])
+            endpoints, _ = self._resolve()
+            try:
+                self.refreshes += 1
+                answer = providers.refresh_tokens(self.http, self.cfg.provider, endpoints,
+                                                  current.get("refresh_token") or sealed["refresh_token"])
+            except LoginFailed:
+                self.end([sid])  # refused (expired, revoked, reused): the session is over
+                return None
+            now = int(self.clock())
+            rotated = {**current, "access_token": answer["access_token"]}
+            for name in ("refresh_token", "id_token"):  # rotated refresh token; newer ID token
+                if isinstance(answer.get(name), str):
+                    rotated[name] = answer[name]
+            updated = {**fresh, "atExp": self._access_expiry(answer, now), "tokens": self.sealer.seal(rotated)}
+            if not self.sessions.update(sid, updated):
+                return None  # logged out meanwhile
+            return Active(sid, updated, rotated["access_token"], updated["atExp"])
+        finally:
+            self.sessions.unlock(sid, lock)
+
+    def _await_refresh(self, sid: str, old_expiry: int) -> Active | None:
+        """Another request holds the refresh lock and our token has expired: wait for its result."""
+        deadline = self.clock() + self.cfg.refresh_wait_seconds
+        while self.clock() < deadline:
+            self.sleep(0.05)
+            doc = self._usable(self.sessions.get(sid))
+            if doc is None:
+                return None
+            if doc["atExp"] != old_expiry:
+                sealed = self._tokens(doc)
+                return Active(sid, doc, sealed["access_token"], doc["atExp"]) if sealed.get("access_token") else None
+        raise DependencyUnavailable("the session's token refresh did not finish in time")
+
+    def principal(self, sid: str) -> Principal:
+        """/auth with the BFF cookie: the user, and the access token for the upstream."""
+        active = self.active(sid)
+        if active is None:
+            raise InvalidToken("the BFF session is unknown or has ended")
+        user = active.document["user"]
+        return Principal(kind="user", id=str(active.document["sub"]), groups=frozenset(user.get("groups") or ()),
+                         claims=dict(user), source="bff", bearer=active.access_token)
+
+    def session_view(self, active: Active | None) -> dict[str, Any] | None:
+        """GET /bff/session body; None when there is no session (401)."""
+        if active is None:
+            return None
+        body: dict[str, Any] = {"authenticated": True, "user": active.document["user"],
+                                "expiresAt": active.document["expiresAt"]}
+        if self.cfg.token_exchange:  # the short-lived access token only, never the refresh token
+            body["accessToken"] = active.access_token
+            body["expiresIn"] = max(0, active.access_expires_at - int(self.clock()))
+        return body
+
+    # -- logout ------------------------------------------------------------------------------
+
+    def end(self, sids: list[str]) -> int:
+        return self.sessions.delete(sids)
+
+    def logout(self, sid: str | None, document: dict[str, Any] | None, redirect: str | None) -> str:
+        """POST /bff/logout: end the session (the caller deletes it) and answer where the browser
+        goes: the provider's end_session_endpoint (RP-Initiated Logout 1.0), which comes back to
+        /bff/logout/callback; or straight to the redirect when the provider has none."""
+        target = self.redirect_target(redirect)
+        doc = self._usable(document)
+        if doc is None:
+            return target
+        endpoints, _ = self._resolve()
+        id_token = self._tokens(doc).get("id_token")
+        if not endpoints.end_session:
+            return target
+        state = secrets.token_urlsafe(24)
+        self.states.put(LOGOUT_STATE, digest(state), {"redirect": target}, self.cfg.state_ttl * 5)
+        params = {"client_id": self.cfg.provider.client_id, "post_logout_redirect_uri": self.cfg.post_logout_redirect_url,
+                  "state": state}
+        if id_token:
+            params["id_token_hint"] = id_token
+        sep = "&" if "?" in endpoints.end_session else "?"
+        return f"{endpoints.end_session}{sep}{urlencode(params)}"
+
+    def logout_landing(self, state: str | None) -> str:
+        """GET /bff/logout/callback: back to where the logout asked to go (default otherwise)."""
+        record = self.states.take(LOGOUT_STATE, digest(state)) if state and len(state) <= MAX_PARAM_LENGTH else None
+        return str(record["redirect"]) if record else self.cfg.default_redirect
+
+    def backchannel_logout(self, logout_token: str | None) -> int:
+        """POST /bff/backchannel-logout (OIDC Back-Channel Logout 1.0 §2.6): verify the provider's
+        logout token; end the sessions of its `sid` (or else of its `sub`). Any flaw is a 400 and
+        ends nothing."""
+        if not logout_token or len(logout_token) > MAX_LOGOUT_TOKEN or logout_token.count(".") != 2:
+            raise BadRequest("logout_token is missing or malformed")
+        _, verifier = self._resolve()
+        try:
+            claims = tokens.unverified_claims(logout_token)
+            if verifier is None or not verifier.knows(claims.get("iss")):
+                raise InvalidToken("the logout token is from another issuer")
+            verified = verifier.verify(logout_token, tokens.unverified_header(logout_token), claims).claims
+        except InvalidToken as exc:
+            raise BadRequest(f"invalid logout_token: {exc.description}") from exc
+        except (DependencyUnavailable, BadGateway):
+            raise
+        events = verified.get("events")
+        if not isinstance(events, dict) or not isinstance(events.get(BACKCHANNEL_EVENT), dict):
+            raise BadRequest("invalid logout_token: events lacks the back-channel logout event")
+        if "nonce" in verified:
+            raise BadRequest("invalid logout_token: it must not contain a nonce")
+        if not isinstance(verified.get("iat"), int) or not isinstance(verified.get("jti"), str):
+            raise BadRequest("invalid logout_token: iat and jti are required")
+        sub = verified.get("sub") if isinstance(verified.get("sub"), str) else None
+        psid = verified.get("sid") if isinstance(verified.get("sid"), str) else None
+        if not sub and not psid:
+            raise BadRequest("invalid logout_token: it names neither sub nor sid")
+        ttl = max(60, int(verified.get("exp", 0)) - int(self.clock()) + 60)
+        if not self.replay.first_use("bff-logout-jti", digest(f"{verified['iss']}|{verified['jti']}"), ttl):
+            raise BadRequest("invalid logout_token: it was already used")
+        key = index_keys(verified["iss"], None, psid)[0] if psid else index_keys(verified["iss"], sub, None)[0]
+        return self.end(self.sessions.indexed(key))

@@ -1,0 +1,108 @@
+"""The development OIDC provider: oidc-provider-mock (PyPI) with what a BFF demo needs.
+
+* Access tokens are RS256 JWTs signed with the provider's own key (RFC 9068 shape: iss, sub,
+  aud = client id, exp, iat, jti, client_id, scope, groups), so an API behind nginx can verify
+  the token the BFF forwards against the provider's JWKS, as it would with Keycloak or Auth0.
+* Refreshed tokens say their real lifetime (`expires_in`), like the first ones.
+* `GET /_dev/stats` counts token-endpoint calls per grant type (tests count refreshes there).
+* `POST /_dev/sign` signs the posted JSON claims with the provider's key (`typ` from the
+  `typ` query parameter): a development-only stand-in for a provider's back-channel logout
+  sender. Never run this provider anywhere but on loopback.
+
+Run: `python -m app.dev_provider --port 9400 [--token-max-age 3600]`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import threading
+import time
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+import flask
+import oidc_provider_mock
+from authlib.jose import jwt as jose_jwt
+
+from .dev import DEMO_USERS
+
+
+def _storage() -> Any:
+    return flask.g.oidc_provider_mock_storage
+
+
+def _sign(claims: dict[str, Any], typ: str) -> str:
+    key = _storage().jwk
+    header = {"alg": "RS256", "typ": typ}
+    kid = key.as_dict().get("kid")
+    if kid:
+        header["kid"] = kid
+    return jose_jwt.encode(header, claims, key).decode("ascii")
+
+
+def build(users: tuple[dict[str, Any], ...] = DEMO_USERS, token_max_age: int = 3600) -> flask.Flask:
+    app = flask.Flask("gatehouse-dev-provider")
+    counts: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def access_token(client: Any, grant_type: str, user: Any, scope: str) -> str:
+        now = int(time.time())
+        claims = {"iss": flask.request.host_url.rstrip("/"), "sub": user.sub, "aud": client.id,
+                  "client_id": client.id, "iat": now, "exp": now + token_max_age,
+                  "jti": secrets.token_urlsafe(12), "scope": scope or ""}
+        if isinstance(user.claims.get("groups"), list):
+            claims["groups"] = user.claims["groups"]
+        return _sign(claims, "at+jwt")
+
+    app.config["OAUTH2_ACCESS_TOKEN_GENERATOR"] = access_token
+    oidc_provider_mock.init_app(app, require_nonce=True, access_token_max_age=timedelta(seconds=token_max_age),
+                                user_claims=tuple(oidc_provider_mock.User(sub=u["sub"], claims=dict(u)) for u in users))
+    app.secret_key = secrets.token_bytes(16)
+
+    @app.before_request
+    def count() -> None:
+        if flask.request.method == "POST" and flask.request.path == "/oauth2/token":
+            with lock:
+                counts[flask.request.form.get("grant_type") or "none"] += 1
+
+    @app.after_request
+    def real_lifetime(response: flask.Response) -> flask.Response:
+        # The library gives refreshed tokens its own 10-day default; ours live token_max_age.
+        if flask.request.path == "/oauth2/token" and response.status_code == 200 and response.is_json:
+            body = response.get_json()
+            if isinstance(body, dict) and "expires_in" in body:
+                body["expires_in"] = token_max_age
+                response.set_data(json.dumps(body))
+        return response
+
+    @app.get("/_dev/stats")
+    def stats() -> Any:
+        with lock:
+            return flask.jsonify(dict(counts))
+
+    @app.post("/_dev/sign")
+    def sign() -> Any:
+        claims = flask.request.get_json(silent=True)
+        if not isinstance(claims, dict):
+            return flask.jsonify({"error": "post a JSON object of claims"}), 400
+        return flask.jsonify({"token": _sign(claims, flask.request.args.get("typ", "JWT"))})
+
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m app.dev_provider", description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9400)
+    parser.add_argument("--token-max-age", type=int, default=3600, help="access and ID token lifetime, seconds")
+    args = parser.parse_args()
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        parser.error("the development provider only listens on loopback")
+    from werkzeug.serving import run_simple
+    run_simple(args.host, args.port, build(token_max_age=args.token_max_age), threaded=True)
+
+
+if __name__ == "__main__":
+    main()
