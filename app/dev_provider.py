@@ -20,6 +20,7 @@ import threading
 import time
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import flask
@@ -43,7 +44,9 @@ def _sign(claims: dict[str, Any], typ: str) -> str:
 
 
 def build(users: tuple[dict[str, Any], ...] = DEMO_USERS, token_max_age: int = 3600) -> flask.Flask:
-    app = flask.Flask("gatehouse-dev-provider")
+    # The library's pages (login form, end-session form) are templates of its package.
+    app = flask.Flask("gatehouse-dev-provider",
+                      template_folder=str(Path(oidc_provider_mock.__file__).resolve().parent / "templates"))
     counts: Counter[str] = Counter()
     lock = threading.Lock()
 
