@@ -4,6 +4,8 @@
   aud = client id, exp, iat, jti, client_id, scope, groups), so an API behind nginx can verify
   the token the BFF forwards against the provider's JWKS, as it would with Keycloak or Auth0.
 * Refreshed tokens say their real lifetime (`expires_in`), like the first ones.
+* `--latency-ms` makes the token endpoint answer that much later, like a provider across a
+  network (tests widen the window in which concurrent refreshes could race).
 * `GET /_dev/stats` counts token-endpoint calls per grant type (tests count refreshes there).
 * `POST /_dev/sign` signs the posted JSON claims with the provider's key (`typ` from the
   `typ` query parameter): a development-only stand-in for a provider's back-channel logout
@@ -43,7 +45,8 @@ def _sign(claims: dict[str, Any], typ: str) -> str:
     return jose_jwt.encode(header, claims, key).decode("ascii")
 
 
-def build(users: tuple[dict[str, Any], ...] = DEMO_USERS, token_max_age: int = 3600) -> flask.Flask:
+def build(users: tuple[dict[str, Any], ...] = DEMO_USERS, token_max_age: int = 3600,
+          latency_ms: int = 0) -> flask.Flask:
     # The library's pages (login form, end-session form) are templates of its package.
     app = flask.Flask("gatehouse-dev-provider",
                       template_folder=str(Path(oidc_provider_mock.__file__).resolve().parent / "templates"))
@@ -69,6 +72,7 @@ def build(users: tuple[dict[str, Any], ...] = DEMO_USERS, token_max_age: int = 3
         if flask.request.method == "POST" and flask.request.path == "/oauth2/token":
             with lock:
                 counts[flask.request.form.get("grant_type") or "none"] += 1
+            time.sleep(latency_ms / 1000)
 
     @app.after_request
     def real_lifetime(response: flask.Response) -> flask.Response:
@@ -100,11 +104,12 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9400)
     parser.add_argument("--token-max-age", type=int, default=3600, help="access and ID token lifetime, seconds")
+    parser.add_argument("--latency-ms", type=int, default=0, help="delay of every token-endpoint answer")
     args = parser.parse_args()
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the development provider only listens on loopback")
     from werkzeug.serving import run_simple
-    run_simple(args.host, args.port, build(token_max_age=args.token_max_age), threaded=True)
+    run_simple(args.host, args.port, build(token_max_age=args.token_max_age, latency_ms=args.latency_ms), threaded=True)
 
 
 if __name__ == "__main__":

@@ -28,16 +28,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class DevProvider:
-    def __init__(self, workdir: Path, token_max_age: int = 3600) -> None:
+    def __init__(self, workdir: Path, token_max_age: int = 3600, latency_ms: int = 0) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
         self.token_max_age = token_max_age
+        self.latency_ms = latency_ms
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         args = [sys.executable, "-m", "app.dev_provider", "--host", "127.0.0.1", "--port", str(self.port),
-                "--token-max-age", str(self.token_max_age)]
+                "--token-max-age", str(self.token_max_age), "--latency-ms", str(self.latency_ms)]
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(args, cwd=ROOT, stdout=open(self.workdir / "provider.log", "ab"),
                                      stderr=subprocess.STDOUT)

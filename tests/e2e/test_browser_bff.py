@@ -37,7 +37,11 @@ def browser():
 
 @pytest.fixture(scope="module")
 def provider(tmp_path_factory):
-    dev = DevProvider(tmp_path_factory.mktemp("bff-provider"), token_max_age=TOKEN_LIFETIME)
+    # 300 ms per token call, like a remote provider: concurrent refreshes would overlap.
+    dev = DevProvider(tmp_path_factory.mktemp("bff-provider"), token_max_age=TOKEN_LIFETIME, latency_ms=300)
+    # Another site than the app's 127.0.0.1 (ports do not make sites): the redirect back from
+    # the provider is cross-site, as in production, so SameSite=Strict behaves as it would there.
+    dev.url = f"http://localhost:{dev.port}"
     dev.start()
     yield dev
     dev.stop()
@@ -164,8 +168,9 @@ def test_parallel_calls_at_expiry_refresh_once(browser, site, provider):
     sign_in(page)
     before = provider.stats().get("refresh_token", 0)
     time.sleep(TOKEN_LIFETIME + 0.5)  # the access token has expired
+    # Distinct URLs: the browser would otherwise queue identical GETs behind its cache lock.
     statuses = page.evaluate(
-        "Promise.all(Array.from({length: 20}, () => gatehouse.fetch('/api/whoami').then(r => r.status)))")
+        "Promise.all(Array.from({length: 20}, (_, i) => gatehouse.fetch('/api/whoami?n=' + i).then(r => r.status)))")
     assert statuses == [200] * 20
     assert provider.stats().get("refresh_token", 0) - before == 1  # counted at the provider
     context.close()
@@ -196,8 +201,8 @@ def test_cross_origin_logout_is_refused_and_the_session_survives(browser, site, 
     page = context.new_page()
     page.goto(f"{base}/spa/")
     sign_in(page)
-    # Another origin on the same site (the provider's port): its form POST carries the Strict
-    # cookie, but no custom header and Sec-Fetch-Site: same-site.
+    # Another site (the provider's): its form POST carries no Strict cookie, no custom header,
+    # and Sec-Fetch-Site: cross-site.
     attacker = context.new_page()
     attacker.goto(f"{provider.url}/")
     with attacker.expect_navigation():
