@@ -71,6 +71,8 @@ def test_dev_command_and_readme_curl_lines(tmp_path):
         assert '"keys":[{' in out[4]
         assert f"Open http://127.0.0.1:{nport}/ in a browser" in printed
         assert_demo_login(f"http://127.0.0.1:{nport}")
+        assert f"http://127.0.0.1:{nport}/spa/" in printed
+        assert_demo_spa(f"http://127.0.0.1:{nport}")
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
@@ -93,6 +95,27 @@ def assert_demo_login(site: str) -> None:
     assert done.status_code == 303 and done.headers["Location"] == "/"
     seen = browser.get(f"{site}/", headers={"Accept": "application/json"}, timeout=10).json()["headers"]
     assert seen["miausergroups"] == "admin" and seen["miauserid"]
+
+
+def assert_demo_spa(site: str) -> None:
+    """The BFF demo in chromium: sign in as bob, call the API, see the provider-verified token."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.test_browser_login import CHROMIUM_ARGS
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{site}/spa/")
+            page.wait_for_function("document.getElementById('status').textContent === 'Not signed in.'")
+            page.click("#login")
+            page.click("button[value=bob]")
+            page.wait_for_function("document.getElementById('status').textContent.startsWith('Signed in as Bob')")
+            page.click("#call")
+            page.wait_for_function("document.getElementById('api').textContent.startsWith('200')")
+            assert '"sub": "bob"' in page.locator("#api").inner_text()
+        finally:
+            browser.close()
 
 
 @pytest.fixture
