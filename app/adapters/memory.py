@@ -1,6 +1,7 @@
 """In-memory implementations of the ports, for unit tests of core (no I/O)."""
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import replace
 from typing import Any, Callable, Iterable
@@ -190,3 +191,55 @@ class MemorySessionLog:
 
     def active_sids(self, user_id: str) -> list[str]:
         return [s for s, r in self.records.items() if r["userId"] == user_id and r["endedAt"] is None]
+
+
+class MemoryBffSessions:
+    """BFF sessions, locks and the back-channel index in memory; every operation atomic."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.locks: dict[str, str] = {}
+        self.indexes: dict[str, set[str]] = {}
+        self._mutex = threading.Lock()
+
+    def create(self, sid: str, doc: dict[str, Any]) -> None:
+        """What flask-session does at login (the web layer's part)."""
+        with self._mutex:
+            self.docs[sid] = dict(doc)
+
+    def get(self, sid: str) -> dict[str, Any] | None:
+        with self._mutex:
+            doc = self.docs.get(sid)
+            return dict(doc) if doc is not None else None
+
+    def update(self, sid: str, doc: dict[str, Any]) -> bool:
+        with self._mutex:
+            if sid not in self.docs:
+                return False
+            self.docs[sid] = dict(doc)
+            return True
+
+    def delete(self, sids: Iterable[str]) -> int:
+        with self._mutex:
+            return sum(1 for s in list(sids) if self.docs.pop(s, None) is not None)
+
+    def lock(self, sid: str, ttl_ms: int) -> str | None:
+        with self._mutex:
+            if sid in self.locks:
+                return None
+            self.locks[sid] = token = f"lock-{len(self.locks)}-{time.monotonic_ns()}"
+            return token
+
+    def unlock(self, sid: str, token: str) -> None:
+        with self._mutex:
+            if self.locks.get(sid) == token:
+                del self.locks[sid]
+
+    def index(self, sid: str, keys: list[str], ttl_seconds: int) -> None:
+        with self._mutex:
+            for key in keys:
+                self.indexes.setdefault(key, set()).add(sid)
+
+    def indexed(self, key: str) -> list[str]:
+        with self._mutex:
+            return sorted(self.indexes.get(key, set()))

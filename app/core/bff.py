@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 
 from . import providers, tokens
 from .errors import BadGateway, BadRequest, DependencyUnavailable, InvalidToken, LoginFailed
-from .login import MAX_PARAM_LENGTH, pkce_challenge
+from .login import MAX_PARAM_LENGTH, pkce_challenge, required_param
 from .policy.decision import Principal
 from .ports import BffSessionStore, DocumentStore, ReplayGuard
 from .redirects import safe_redirect
@@ -95,14 +95,6 @@ def binding_cookie_name(state: str) -> str:
     return BINDING_COOKIE_PREFIX + digest(state)[:16]
 
 
-def _param(value: str | None, name: str) -> str:
-    if not value:
-        raise BadRequest(f"parameter {name} is required")
-    if len(value) > MAX_PARAM_LENGTH:
-        raise BadRequest(f"parameter {name} is too long")
-    return value
-
-
 def index_keys(issuer: str, sub: str | None, provider_sid: str | None) -> list[str]:
     """Where back-channel logout finds a session: by the provider's session id and by subject."""
     keys = []
@@ -151,7 +143,7 @@ class BffService:
     def complete(self, code: str | None, state: str | None, cookies: Mapping[str, str]) -> BffLogin:
         """GET /bff/oauth/callback: the state is spent whatever happens next; nothing is stored
         before every check has passed."""
-        code, state = _param(code, "code"), _param(state, "state")
+        code, state = required_param(code, "code"), required_param(state, "state")
         record = self.states.take(LOGIN_STATE, digest(state))
         if record is None:
             raise LoginFailed("the login state is unknown, expired or already used")
@@ -227,51 +219,60 @@ class BffService:
         return self._refresh(sid, doc, sealed)
 
     def _refresh(self, sid: str, doc: dict[str, Any], sealed: dict[str, Any]) -> Active | None:
-        wait_ms = int((self.cfg.refresh_wait_seconds + 5) * 1000)
-        lock = self.sessions.lock(sid, wait_ms)
-        if lock is None:
-            if doc["atExp"] > self.clock():  # still valid: use it while another request refreshes
+        """Refresh under the session's lock. Without the lock: use the current token while it is
+        still valid, else wait for the holder's result (or take over if the holder gave up)."""
+        lock_ms = int((self.cfg.refresh_wait_seconds + 5) * 1000)
+        deadline = self.clock() + self.cfg.refresh_wait_seconds
+        while True:
+            lock = self.sessions.lock(sid, lock_ms)
+            if lock is not None:
+                break
+            if doc["atExp"] > self.clock():
                 return Active(sid, doc, sealed["access_token"], doc["atExp"])
-            return self._await_refresh(sid, doc["atExp"])
+            if self.clock() >= deadline:
+                raise DependencyUnavailable("the session's token refresh did not finish in time")
+            self.sleep(0.05)
+            latest = self._usable(self.sessions.get(sid))
+            if latest is None:
+                return None  # ended meanwhile (a refused refresh, a logout)
+            if latest["atExp"] != doc["atExp"]:
+                current = self._tokens(latest)
+                return Active(sid, latest, current["access_token"], latest["atExp"]) \
+                    if current.get("access_token") else None
         try:
-            fresh = self._usable(self.sessions.get(sid))  # another worker may have just refreshed
-            if fresh is None:
-                return None
-            current = self._tokens(fresh)
-            if fresh["atExp"] - self.cfg.refresh_margin > self.clock() and current.get("access_token"):
-                return Active(sid, fresh, current["access_token"], fresh["atExp"])
-            endpoints, _ = self._resolve()
-            try:
-                self.refreshes += 1
-                answer = providers.refresh_tokens(self.http, self.cfg.provider, endpoints,
-                                                  current.get("refresh_token") or sealed["refresh_token"])
-            except LoginFailed:
-                self.end([sid])  # refused (expired, revoked, reused): the session is over
-                return None
-            now = int(self.clock())
-            rotated = {**current, "access_token": answer["access_token"]}
-            for name in ("refresh_token", "id_token"):  # rotated refresh token; newer ID token
-                if isinstance(answer.get(name), str):
-                    rotated[name] = answer[name]
-            updated = {**fresh, "atExp": self._access_expiry(answer, now), "tokens": self.sealer.seal(rotated)}
-            if not self.sessions.update(sid, updated):
-                return None  # logged out meanwhile
-            return Active(sid, updated, rotated["access_token"], updated["atExp"])
+            return self._refresh_locked(sid)
         finally:
             self.sessions.unlock(sid, lock)
 
-    def _await_refresh(self, sid: str, old_expiry: int) -> Active | None:
-        """Another request holds the refresh lock and our token has expired: wait for its result."""
-        deadline = self.clock() + self.cfg.refresh_wait_seconds
-        while self.clock() < deadline:
-            self.sleep(0.05)
-            doc = self._usable(self.sessions.get(sid))
-            if doc is None:
-                return None
-            if doc["atExp"] != old_expiry:
-                sealed = self._tokens(doc)
-                return Active(sid, doc, sealed["access_token"], doc["atExp"]) if sealed.get("access_token") else None
-        raise DependencyUnavailable("the session's token refresh did not finish in time")
+    def _refresh_locked(self, sid: str) -> Active | None:
+        fresh = self._usable(self.sessions.get(sid))  # another worker may have just refreshed
+        if fresh is None:
+            return None
+        current = self._tokens(fresh)
+        if not current.get("access_token") or not current.get("refresh_token"):
+            return None
+        if fresh["atExp"] - self.cfg.refresh_margin > self.clock():
+            return Active(sid, fresh, current["access_token"], fresh["atExp"])
+        endpoints, _ = self._resolve()
+        try:
+            self.refreshes += 1
+            answer = providers.refresh_tokens(self.http, self.cfg.provider, endpoints, current["refresh_token"])
+        except LoginFailed:
+            self.end([sid])  # refused (expired, revoked, reused): the session is over
+            return None
+        except DependencyUnavailable:  # the provider is down or answered nonsense (502/503)
+            if fresh["atExp"] > self.clock():
+                return Active(sid, fresh, current["access_token"], fresh["atExp"])  # retry next time
+            raise
+        now = int(self.clock())
+        rotated = {**current, "access_token": answer["access_token"]}
+        for name in ("refresh_token", "id_token"):  # a rotated refresh token; a newer ID token
+            if isinstance(answer.get(name), str):
+                rotated[name] = answer[name]
+        updated = {**fresh, "atExp": self._access_expiry(answer, now), "tokens": self.sealer.seal(rotated)}
+        if not self.sessions.update(sid, updated):
+            return None  # logged out meanwhile
+        return Active(sid, updated, rotated["access_token"], updated["atExp"])
 
     def principal(self, sid: str) -> Principal:
         """/auth with the BFF cookie: the user, and the access token for the upstream."""

@@ -59,7 +59,7 @@ def pkce_challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode()
 
 
-def _param(value: str | None, name: str) -> str:
+def required_param(value: str | None, name: str) -> str:
     if not value:
         raise BadRequest(f"parameter {name} is required")
     if len(value) > MAX_PARAM_LENGTH:
@@ -114,7 +114,7 @@ class LoginService:
 
     def complete(self, code: str | None, state: str | None, cookies: Mapping[str, str]) -> LoginResult:
         """POST /oauth/token {code, state}: the state is spent whatever happens next."""
-        code, state = _param(code, "code"), _param(state, "state")
+        code, state = required_param(code, "code"), required_param(state, "state")
         record = self.store.take(LOGIN, digest(state))
         if record is None:
             raise LoginFailed("the login state is unknown, expired or already used")

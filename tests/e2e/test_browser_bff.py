@@ -11,28 +11,20 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from app.dev import DEMO_ROUTES
 from tests.conftest import with_apps
 from tests.e2e.conftest import ROOT
-from tests.e2e.test_browser_login import CHROMIUM_ARGS
 from tests.providers import DevProvider
 from tests.servers import RedisServer, free_port, wait_until
 
 TOKEN_LIFETIME = 4  # seconds: short, so a test can wait for the access token to expire
 COOKIE = "__Host-gatehouse"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +68,12 @@ def site(env, tmp_path, provider, upstream, gunicorn_server, nginx_server):
         nginx_server(gatehouse, upstream, port=port)
         return base
     return start
+
+
+def signed_in_spa(browser, base: str) -> tuple[Any, Page]:
+    """A fresh browser context on the SPA, signed in as alice."""
+    context, page = signed_in_spa(browser, base)
+    return context, page
 
 
 def status_line(page: Page) -> str:
@@ -162,10 +160,7 @@ def test_token_exchange_gives_the_page_a_short_lived_token_only(browser, site):
 
 def test_parallel_calls_at_expiry_refresh_once(browser, site, provider):
     base = site()
-    context = browser.new_context()
-    page = context.new_page()
-    page.goto(f"{base}/spa/")
-    sign_in(page)
+    context, page = signed_in_spa(browser, base)
     before = provider.stats().get("refresh_token", 0)
     time.sleep(TOKEN_LIFETIME + 0.5)  # the access token has expired
     # Distinct URLs: the browser would otherwise queue identical GETs behind its cache lock.
@@ -178,10 +173,7 @@ def test_parallel_calls_at_expiry_refresh_once(browser, site, provider):
 
 def test_logout_ends_the_session_here_and_at_the_provider(browser, site, provider):
     base = site()
-    context = browser.new_context()
-    page = context.new_page()
-    page.goto(f"{base}/spa/")
-    sign_in(page)
+    context, page = signed_in_spa(browser, base)
     page.click("#logout")
     page.wait_for_url(f"{provider.url}/oauth2/end_session**")
     params = urllib.parse.parse_qs(urllib.parse.urlsplit(page.url).query)
@@ -197,10 +189,7 @@ def test_logout_ends_the_session_here_and_at_the_provider(browser, site, provide
 
 def test_cross_origin_logout_is_refused_and_the_session_survives(browser, site, provider):
     base = site()
-    context = browser.new_context()
-    page = context.new_page()
-    page.goto(f"{base}/spa/")
-    sign_in(page)
+    context, page = signed_in_spa(browser, base)
     # Another site (the provider's): its form POST carries no Strict cookie, no custom header,
     # and Sec-Fetch-Site: cross-site.
     attacker = context.new_page()

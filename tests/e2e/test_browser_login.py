@@ -6,23 +6,13 @@ import json
 
 import pymongo
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from tests.conftest import login_app, with_apps
 from tests.servers import free_port
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 ROUTES = {"/": {"ALL": {"authorization": {"expression": "groups.users || groups.admin"}}},
           "/admin": {"ALL": {"authorization": {"expression": "groups.admin"}}}}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -101,7 +101,7 @@ def assert_demo_spa(site: str) -> None:
     """The BFF demo in chromium: sign in as bob, call the API, see the provider-verified token."""
     from playwright.sync_api import sync_playwright
 
-    from tests.e2e.test_browser_login import CHROMIUM_ARGS
+    from tests.e2e.conftest import CHROMIUM_ARGS
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         try:

@@ -104,4 +104,4 @@ def test_unknown_credential_source_refused(env):
     from app.settings import ConfigError
     with pytest.raises(ConfigError) as info:
         load_settings({**env, "CREDENTIAL_SOURCES": "jwt,magic"})
-    assert info.value.problems == ["CREDENTIAL_SOURCES: each entry must be one of session, jwt, introspection, userinfo, trusted-headers"]
+    assert info.value.problems == ["CREDENTIAL_SOURCES: each entry must be one of session, bff, jwt, introspection, userinfo, trusted-headers"]
