@@ -72,7 +72,10 @@ def site(env, tmp_path, provider, upstream, gunicorn_server, nginx_server):
 
 def signed_in_spa(browser, base: str) -> tuple[Any, Page]:
     """A fresh browser context on the SPA, signed in as alice."""
-    context, page = signed_in_spa(browser, base)
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{base}/spa/")
+    sign_in(page)
     return context, page
 
 
