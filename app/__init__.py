@@ -8,6 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import errors, observability
 from .adapters import bff_sessions
+from .auth_wsgi import LeanAuth
 from .blueprints import (auth_check, bff, clients, discovery, explain, health, jwks, login, sessions, token,
                          tokeninfo)
 from .services import Services, build_services
@@ -38,6 +39,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for module in (explain, auth_check, token, clients, tokeninfo, jwks, discovery, login, sessions, bff):
         app.register_blueprint(module.bp, url_prefix=settings.service_prefix or None)
     app.register_blueprint(health.bp)
+    # /auth answered before Flask's request machinery (same answers as auth_check's view).
+    app.wsgi_app = LeanAuth(app.wsgi_app, services, settings.service_prefix)  # type: ignore[method-assign]
     if settings.trusted_proxy_count:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_count)  # type: ignore[method-assign]
     return app

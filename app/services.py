@@ -21,6 +21,7 @@ from .core.machine_tokens import TokenService
 from .core.providers import ProviderDirectory
 from .core.sealing import Sealer
 from .core.sessions import SessionService
+from .core.tokens import VerifiedCache
 from .core.policy.authorizer import Authorizer
 from .core.policy.external import ExternalVerifier
 from .core.policy.resolvers import Introspector, UserinfoResolver
@@ -121,10 +122,13 @@ def build_services(settings: Settings,
         assert settings.provider_token_key is not None  # required with bff (settings schema)
         bff = BffService(settings.bff, directory, provider_http, documents, RedisBffSessions(redis_client),
                          redis_store.RedisReplayGuard(redis_client), Sealer(settings.provider_token_key))
-    authorizer = Authorizer(routes or settings.routes, settings.authorizer, tokens.verify_active, external,
+    verified = VerifiedCache(settings.verified_token_cache_size, settings.verified_token_cache_seconds)
+    authorizer = Authorizer(routes or settings.routes, settings.authorizer, tokens.verify_signature, external,
                             own_issuer=settings.jwt_issuer, userinfo=userinfo,
                             api_keys=settings.api_keys if settings.api_keys.by_hash else None,
-                            introspector=introspector, sessions=sessions, bff=bff)
+                            introspector=introspector, sessions=sessions, bff=bff,
+                            own_token_active=tokens.ensure_not_revoked if settings.revocation_check else None,
+                            verified=verified)
     return Services(settings=settings, registry=registry, tokens=tokens, authorizer=authorizer,
                     checks={"mongodb": clients.ping, "redis": limiter.ping},
                     lifecycle=Lifecycle(), on_ready=ensure_indexes, login=login, sessions=sessions, bff=bff,

@@ -104,6 +104,9 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "provider_token_key": ("PROVIDER_TOKEN_KEY",),
     "login_state_ttl_seconds": ("LOGIN_STATE_TTL_SECONDS",),
     "bff": (),  # config file only: the Backend-for-Frontend client
+    "verified_token_cache_size": ("VERIFIED_TOKEN_CACHE_SIZE",),
+    "verified_token_cache_seconds": ("VERIFIED_TOKEN_CACHE_SECONDS",),
+    "revocation_check": ("REVOCATION_CHECK",),
 }
 SECRET_KEYS = frozenset({"introspection", "apps", "bff", "provider_token_key", "redis_password", "private_key_password", "client_id_hash_salt",
                          "admin_token", "mongodb_url", "redis_url"})
@@ -398,6 +401,9 @@ class SettingsSchema(Schema):
     provider_token_key = fields.String(load_default=None, validate=_fernet_key)
     login_state_ttl_seconds = fields.Integer(load_default=120, validate=validate.Range(30, 900))
     bff = fields.Nested(BffSchema, load_default=None)
+    verified_token_cache_size = fields.Integer(load_default=10000, validate=validate.Range(0, 1_000_000))
+    verified_token_cache_seconds = fields.Integer(load_default=300, validate=validate.Range(0, 86400))
+    revocation_check = fields.Boolean(load_default=True)
 
     @validates_schema
     def _login(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -473,6 +479,9 @@ class Settings:
     provider_token_key: bytes | None = field(default=None, repr=False)
     login_state_ttl_seconds: int = 120
     bff: BffConfig | None = field(default=None, repr=False)
+    verified_token_cache_size: int = 10000
+    verified_token_cache_seconds: int = 300
+    revocation_check: bool = True
 
     def url(self, path: str) -> str:
         """Public URL of one of our endpoints (under SERVICE_PREFIX)."""
@@ -710,6 +719,9 @@ def load_settings(environ: Mapping[str, str] | None = None,
         provider_token_key=data["provider_token_key"].encode("ascii") if data["provider_token_key"] else None,
         login_state_ttl_seconds=data["login_state_ttl_seconds"],
         bff=_bff(data["bff"], keys, data["service_prefix"], data["login_state_ttl_seconds"]) if data["bff"] else None,
+        verified_token_cache_size=data["verified_token_cache_size"],
+        verified_token_cache_seconds=data["verified_token_cache_seconds"],
+        revocation_check=data["revocation_check"],
     )
 
 

@@ -81,12 +81,21 @@ class TokenService:
 
     def verify_active(self, token: str) -> dict[str, Any]:
         """Claims of a token we issued that is valid and not revoked."""
+        claims = self.verify_signature(token)
+        self.ensure_not_revoked(claims)
+        return claims
+
+    def verify_signature(self, token: str) -> dict[str, Any]:
+        """Signature and claims of an access token we issued (no revocation lookup)."""
         claims = tokens.verify_own(token, self.keys, self.cc.issuer)
         if "sid" in claims:  # a login session's JWT: sessions are checked by the session service
             raise InvalidToken("not an access token")
+        return claims
+
+    def ensure_not_revoked(self, claims: dict[str, Any]) -> None:
+        """One Redis lookup of the token's jti (RFC 7009 revocation)."""
         if self.revocations.is_revoked(claims["jti"]):
             raise InvalidToken("token has been revoked")
-        return claims
 
     def introspect(self, req: TokenRequest) -> dict[str, Any]:
         """RFC 7662 §2.2: {active: false} for anything not a live token of ours."""

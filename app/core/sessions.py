@@ -121,6 +121,12 @@ class SessionService:
     def verify(self, token: str, unverified: dict[str, Any] | None = None) -> dict[str, Any]:
         """Claims of a valid session JWT whose session is still open (`unverified`: its claims
         as already parsed by the caller, so the hot path decodes the payload once)."""
+        verified = self.verify_signature(token, unverified)
+        self.ensure_open(verified)
+        return verified
+
+    def verify_signature(self, token: str, unverified: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The session JWT's signature and claims, without asking whether the session is open."""
         if len(token) > tokens.MAX_TOKEN_LENGTH:
             raise InvalidToken("malformed token")
         claims = unverified if unverified is not None else tokens.unverified_claims(token)
@@ -129,9 +135,12 @@ class SessionService:
         verified = tokens.verify_own(token, self.keys, str(claims["iss"]))
         if not isinstance(verified.get("user"), dict):
             raise InvalidToken("session token has no user")
+        return verified
+
+    def ensure_open(self, verified: dict[str, Any]) -> None:
+        """One Redis lookup: a logout, a refresh-token replay or an admin revocation ended it."""
         if not self.store.exists(SESSION, verified["sid"]):
             raise InvalidToken("session has ended")
-        return verified
 
     def is_session_token(self, claims: dict[str, Any]) -> bool:
         issuer = claims.get("iss")

@@ -59,11 +59,16 @@ class Authorizer:
                  external: ExternalVerifier | None = None, own_issuer: str | None = None,
                  userinfo: UserinfoResolver | None = None, api_keys: ApiKeys | None = None,
                  introspector: Introspector | None = None, sessions: SessionService | None = None,
-                 bff: BffService | None = None) -> None:
+                 bff: BffService | None = None,
+                 own_token_active: Callable[[dict[str, Any]], None] | None = None,
+                 verified: tokens.VerifiedCache | None = None) -> None:
         # A table, or a callable answering the current one (the route file watcher).
         self.routes: Callable[[], RouteTable] = table if callable(table) else (lambda: table)
         self.cfg = cfg
+        # Our access tokens: signature (cacheable), then revocation (every time, when on).
         self.verify_own_token = verify_own_token
+        self.own_token_active = own_token_active or (lambda claims: None)
+        self.verified = verified if verified is not None else tokens.VerifiedCache(max_entries=0)
         self.external = external
         self.own_issuer = own_issuer
         self.userinfo = userinfo
@@ -73,15 +78,33 @@ class Authorizer:
         self.bff = bff
 
     def _session(self, token: str, unverified: dict[str, Any] | None = None) -> Principal:
-        """A Gatehouse login session: signature, issuer, and the session still open."""
+        """A Gatehouse login session: signature, issuer (cached per token), and the session
+        still open (asked every time)."""
         assert self.sessions is not None
-        claims = self.sessions.verify(token, unverified)
+        hit = self.verified.get(token)
+        if hit is not None and hit[0] == "session":
+            self.sessions.ensure_open(hit[1])
+            return hit[2]  # type: ignore[no-any-return]
+        claims = self.sessions.verify_signature(token, unverified)
+        self.sessions.ensure_open(claims)
         # The user's fields (groups, email, ...) are what expressions and properties look at.
-        return principal_from_claims({**claims, **claims["user"], "sub": claims["sub"]}, source="session", kind="user")
+        principal = principal_from_claims({**claims, **claims["user"], "sub": claims["sub"]}, source="session",
+                                          kind="user")
+        self.verified.put(token, ("session", claims, principal), claims.get("exp"))
+        return principal
 
     def _jwt(self, token: str) -> Principal | None:
         """Our own JWT, or one from a configured external issuer, chosen by its `iss`.
-        None: not a JWT of an issuer this source knows."""
+        None: not a JWT of an issuer this source knows. A token verified before skips its
+        signature check; revocation and session state are still asked every time."""
+        hit = self.verified.get(token)
+        if hit is not None:
+            kind, claims, principal = hit
+            if kind == "session":
+                return self._session(token)
+            if kind == "own":
+                self.own_token_active(claims)
+            return principal  # type: ignore[no-any-return]
         try:
             claims = tokens.unverified_claims(token)
         except InvalidToken:
@@ -90,9 +113,15 @@ class Authorizer:
         if self.sessions is not None and self.sessions.is_session_token(claims):
             return self._session(token, claims)
         if self.external is not None and self.external.knows(issuer):
-            return self.external.verify(token, tokens.unverified_header(token), claims)
+            principal = self.external.verify(token, tokens.unverified_header(token), claims)
+            self.verified.put(token, ("external", principal.claims, principal), principal.claims.get("exp"))
+            return principal
         if issuer == self.own_issuer:
-            return principal_from_claims(self.verify_own_token(token), source="gatehouse-jwt")
+            verified = self.verify_own_token(token)
+            self.own_token_active(verified)
+            principal = principal_from_claims(verified, source="gatehouse-jwt")
+            self.verified.put(token, ("own", verified, principal), verified.get("exp"))
+            return principal
         return None
 
     def _introspect(self, token: str) -> Principal | None:

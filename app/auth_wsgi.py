@@ -1,0 +1,95 @@
+"""The lean dispatch of the /auth check: a WSGI layer in front of Flask that answers `/auth`
+and `/auth/...` without Flask's per-request machinery (request and app contexts, URL
+matching, session opening, before/after hooks, a Response object). Everything else goes to
+Flask untouched.
+
+It gives byte-for-byte the answers and headers of the Flask view in
+app/blueprints/auth_check.py (tests/integration/test_lean_auth.py compares the two), keeps the
+request id, the access log line and the Prometheus samples, and answers the same empty 5xx
+when a dependency is down.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any, Callable, Iterable
+
+from werkzeug.datastructures import EnvironHeaders
+from werkzeug.http import HTTP_STATUS_CODES, parse_cookie
+
+from . import observability
+from .blueprints.auth_check import ANY
+from .core.errors import DependencyUnavailable, GatehouseError
+from .services import Services
+
+ENDPOINT = "auth_check.check"
+METHODS = frozenset(ANY)
+CONTENT_TYPE = ("Content-Type", "text/html; charset=utf-8")
+STATUS_LINES = {code: f"{code} {phrase.upper()}" for code, phrase in HTTP_STATUS_CODES.items()}
+log = logging.getLogger("gatehouse.errors")
+access = logging.getLogger("gatehouse.access")
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class LeanAuth:
+    def __init__(self, app: WSGIApp, services: Services, prefix: str = "") -> None:
+        self.app = app
+        self.services = services
+        self.exact = f"{prefix}/auth"
+        self.below = f"{prefix}/auth/"
+        self.explain = f"{prefix}/auth/explain"  # POST: the explain view's, not the check's
+        self.strict = services.settings.authorizer.strict
+        self.requests: dict[tuple[str, int], Any] = {}  # (method, status) -> Prometheus child
+        self.latency = observability.LATENCY.labels(ENDPOINT)
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO") or ""
+        method = environ.get("REQUEST_METHOD") or ""
+        if (path == self.exact or (path.startswith(self.below) and len(path) > len(self.below))) \
+                and method in METHODS and not (method == "POST" and path == self.explain):
+            return self.check(environ, start_response, path, method)
+        return self.app(environ, start_response)
+
+    def check(self, environ: dict[str, Any], start_response: StartResponse, path: str,
+              method: str) -> Iterable[bytes]:
+        started = time.perf_counter()
+        supplied = environ.get("HTTP_X_REQUEST_ID", "")
+        request_id = supplied if observability.REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        headers = EnvironHeaders(environ)
+        try:
+            cookies = parse_cookie(environ) if "HTTP_COOKIE" in environ else {}
+            decision = self.services.authorizer.check(headers, cookies)
+            status = decision.status if self.strict else 200
+            out = list(decision.headers.items())
+        except GatehouseError as exc:
+            level = logging.WARNING if isinstance(exc, DependencyUnavailable) else logging.INFO
+            log.log(level, "refused", extra={"request_id": request_id, "error": exc.error, "status": exc.status,
+                                             "detail": exc.description,
+                                             "cause": type(exc.__cause__).__name__ if exc.__cause__ else None})
+            status, out = exc.status, [("Cache-Control", "no-store")]
+        except Exception:  # noqa: BLE001 - the one catch-all of this path, as Flask's
+            log.exception("unhandled error", extra={"request_id": request_id})
+            status, out = 500, [("Cache-Control", "no-store")]
+        out.append(CONTENT_TYPE)
+        if status != 204:
+            out.append(("Content-Length", "0"))
+        out.append(("X-Request-Id", request_id))
+        start_response(STATUS_LINES[status], out)
+        elapsed = time.perf_counter() - started
+        self._count(method, status, elapsed)
+        if access.isEnabledFor(logging.INFO):
+            access.info("request", extra={"request_id": request_id, "method": method, "path": path,
+                                          "endpoint": ENDPOINT, "status": status,
+                                          "duration_ms": round(elapsed * 1000, 2)})
+        return [b""]
+
+    def _count(self, method: str, status: int, elapsed: float) -> None:
+        key = (method, status)
+        child = self.requests.get(key)
+        if child is None:
+            child = self.requests[key] = observability.REQUESTS.labels(ENDPOINT, method, str(status))
+        child.inc()
+        self.latency.observe(elapsed)
