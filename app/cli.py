@@ -221,16 +221,19 @@ def api_keys_generate(client_type: str) -> None:
 @main.command("nginx-config")
 @click.option("--listen", default="127.0.0.1:8080", show_default=True)
 @click.option("--gatehouse", default="127.0.0.1:3000", show_default=True, help="Gatehouse address")
+@click.option("--gatehouse-check", default=None,
+              help="the gunicorn group answering /auth, when separate (default: --gatehouse)")
 @click.option("--upstream", required=True, help="protected application address (host:port)")
 @click.option("--runtime", type=click.Path(file_okay=False), required=True,
               help="writable directory for pid, logs, temp files and the decision cache")
 @click.option("--cache/--no-cache", default=False, help="cache auth decisions per credential")
 @click.option("--cache-ttl", default="5s", show_default=True)
-def nginx_config(listen: str, gatehouse: str, upstream: str, runtime: str, cache: bool, cache_ttl: str) -> None:
+def nginx_config(listen: str, gatehouse: str, gatehouse_check: str | None, upstream: str, runtime: str, cache: bool,
+                 cache_ttl: str) -> None:
     """Print the shipped nginx config (deploy/nginx/gatehouse.conf.in) filled in."""
     from .nginx_config import render
     try:
-        click.echo(render(listen, gatehouse, upstream, Path(runtime), cache, cache_ttl), nl=False)
+        click.echo(render(listen, gatehouse, upstream, Path(runtime), cache, cache_ttl, gatehouse_check), nl=False)
     except ValueError as exc:
         raise click.ClickException(str(exc))
 

@@ -10,9 +10,12 @@ TTL = re.compile(r"^\d{1,5}(ms|s|m)?$")
 
 
 def render(listen: str, gatehouse: str, upstream: str, runtime: Path,
-           cache: bool = False, cache_ttl: str = "5s") -> str:
-    """The config text; every value is checked so nothing can inject directives."""
-    for name, value in (("listen", listen), ("gatehouse", gatehouse), ("upstream", upstream)):
+           cache: bool = False, cache_ttl: str = "5s", gatehouse_check: str | None = None) -> str:
+    """The config text; every value is checked so nothing can inject directives.
+    `gatehouse_check`: the process group answering /auth (default: `gatehouse`)."""
+    gatehouse_check = gatehouse_check or gatehouse
+    for name, value in (("listen", listen), ("gatehouse", gatehouse), ("upstream", upstream),
+                        ("gatehouse_check", gatehouse_check)):
         if not ADDRESS.match(value):
             raise ValueError(f"{name} must be host:port")
     if not TTL.match(cache_ttl):
@@ -21,7 +24,8 @@ def render(listen: str, gatehouse: str, upstream: str, runtime: Path,
     if re.search(r"[\s;{}'\"]", runtime_text):
         raise ValueError("runtime directory path must not contain spaces, quotes, ; or braces")
     text = TEMPLATE.read_text()
-    for key, value in (("@LISTEN@", listen), ("@GATEHOUSE@", gatehouse), ("@UPSTREAM@", upstream),
+    for key, value in (("@LISTEN@", listen), ("@GATEHOUSE_CHECK@", gatehouse_check), ("@GATEHOUSE@", gatehouse),
+                       ("@UPSTREAM@", upstream),
                        ("@RUNTIME@", runtime_text), ("@AUTH_CACHE_ZONE@", "gatehouse_auth" if cache else "off"),
                        ("@CACHE_TTL@", cache_ttl)):
         text = text.replace(key, value)

@@ -66,6 +66,9 @@ def env(redis_server: RedisServer, mongo_server: MongoServer, key_files: dict[st
         "LOG_LEVEL": "error",
         "MONGODB_TIMEOUT_MS": "500",
         "REDIS_TIMEOUT_SECONDS": "0.5",
+        # /auth asks Redis about revocations on every request here, so tests can assert the
+        # effect at once; tests/integration/test_revocation_feed.py covers the mirrored default.
+        "REVOCATION_SYNC_SECONDS": "0",
     }
 
 

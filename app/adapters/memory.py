@@ -243,3 +243,20 @@ class MemoryBffSessions:
     def indexed(self, key: str) -> list[str]:
         with self._mutex:
             return sorted(self.indexes.get(key, set()))
+
+
+class MemoryRevocationFeed:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.entries: list[tuple[str, str, float, int]] = []  # kind, key, until, published ms
+        self.down = False
+
+    def publish(self, kind: str, key: str, until: float) -> None:
+        self.entries.append((kind, key, until, int(self.clock() * 1000)))
+
+    def since(self, kind: str, after_ms: int) -> tuple[list[tuple[str, float]], int]:
+        if self.down:
+            from ..core.errors import DependencyUnavailable
+            raise DependencyUnavailable("Redis is unavailable")
+        rows = [(k, u, ms) for kd, k, u, ms in self.entries if kd == kind and ms > after_ms]
+        return [(k, u) for k, u, _ in rows], max([after_ms] + [ms for _, _, ms in rows])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, TypeVar
 
@@ -79,13 +80,48 @@ class RedisReplayGuard:
         return bool(self.r.set(f"{PREFIX}used:{kind}:{value}", b"1", nx=True, ex=ttl_seconds))
 
 
-class RedisRevocations:
-    def __init__(self, client: redis.Redis) -> None:
+class RedisRevocationFeed:
+    """A sorted set per kind (`gatehouse:v1:feed:<kind>`): member `<until>|<key>`, score the
+    publication time in milliseconds. Entries older than `keep_seconds` are trimmed on publish."""
+
+    def __init__(self, client: redis.Redis, keep_seconds: int = 2 * 86400) -> None:
         self.r = client
+        self.keep_ms = keep_seconds * 1000
+
+    @guarded
+    def publish(self, kind: str, key: str, until: float) -> None:
+        now_ms = int(time.time() * 1000)
+        name = f"{PREFIX}feed:{kind}"
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zadd(name, {f"{int(until)}|{key}": now_ms})
+        pipe.zremrangebyscore(name, "-inf", now_ms - self.keep_ms)
+        pipe.expire(name, self.keep_ms // 1000)
+        pipe.execute()
+
+    @guarded
+    def since(self, kind: str, after_ms: int) -> tuple[list[tuple[str, float]], int]:
+        rows: list[tuple[Any, float]] = self.r.zrangebyscore(f"{PREFIX}feed:{kind}", f"({after_ms}", "+inf",
+                                                             withscores=True)  # type: ignore[assignment]
+        entries: list[tuple[str, float]] = []
+        newest = after_ms
+        for member, score in rows:
+            text = member.decode() if isinstance(member, bytes) else str(member)
+            until, _, key = text.partition("|")
+            entries.append((key, float(until)))
+            newest = max(newest, int(score))
+        return entries, newest
+
+
+class RedisRevocations:
+    def __init__(self, client: redis.Redis, feed: RedisRevocationFeed | None = None) -> None:
+        self.r = client
+        self.feed = feed
 
     @guarded
     def revoke(self, jti: str, ttl_seconds: int) -> None:
         self.r.set(f"{PREFIX}revoked:{jti}", b"1", ex=ttl_seconds)
+        if self.feed is not None:  # for the workers' mirrors (the /auth fast path)
+            self.feed.publish("jti", jti, time.time() + ttl_seconds)
 
     @guarded
     def is_revoked(self, jti: str) -> bool:

@@ -117,3 +117,14 @@ class BffSessionStore(Protocol):
     def index(self, sid: str, keys: list[str], ttl_seconds: int) -> None: ...
 
     def indexed(self, key: str) -> list[str]: ...
+
+
+class RevocationFeed(Protocol):
+    """Revoked token ids and ended session ids, in the order they were published, each with the
+    time (epoch seconds) after which it no longer matters."""
+
+    def publish(self, kind: str, key: str, until: float) -> None: ...
+
+    def since(self, kind: str, after_ms: int) -> tuple[list[tuple[str, float]], int]:
+        """Entries published after `after_ms` (epoch milliseconds), and the newest such time."""
+        ...

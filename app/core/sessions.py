@@ -12,7 +12,8 @@ from . import tokens
 from .credentials import sha256_hex
 from .errors import InvalidToken, Unauthenticated
 from .keys import KeySet
-from .ports import DocumentStore, SessionLog, UserRepository
+from .ports import DocumentStore, RevocationFeed, SessionLog, UserRepository
+from .revocation import RevocationMirror
 from .sealing import Sealer
 
 SESSION = "session"
@@ -81,7 +82,8 @@ def user_claim(user: dict[str, Any]) -> dict[str, Any]:
 
 class SessionService:
     def __init__(self, apps: dict[str, AppConfig], keys: KeySet, store: DocumentStore, log: SessionLog,
-                 users: UserRepository, sealer: Sealer, clock: Callable[[], float] = time.time) -> None:
+                 users: UserRepository, sealer: Sealer, clock: Callable[[], float] = time.time,
+                 ended_feed: RevocationFeed | None = None, ended: RevocationMirror | None = None) -> None:
         self.apps = apps
         self.keys = keys
         self.store = store
@@ -90,12 +92,21 @@ class SessionService:
         self.sealer = sealer
         self.clock = clock
         self.issuers = frozenset(a.issuer for a in apps.values())
+        # Ended sessions are published so that every worker's mirror (`ended`) learns of them;
+        # without a mirror, /auth asks Redis whether the session is still open every time.
+        self.ended_feed = ended_feed
+        self.ended = ended
+        self.longest_jwt = max((a.session_expires_in for a in apps.values()), default=3600)
 
-    def _sign(self, app: AppConfig, user: dict[str, Any], sid: str) -> tuple[str, int]:
+    def _sign(self, app: AppConfig, user: dict[str, Any], sid: str, remaining: int) -> tuple[str, int]:
+        """The session JWT; it never outlives the session (`remaining` seconds from now)."""
         now = int(self.clock())
-        exp = now + app.session_expires_in
+        exp = now + min(app.session_expires_in, remaining)
+        claim = user_claim(user)
+        # `groups` also at the top level, where resource servers (mod_auth_openidc's `Require
+        # claim groups:...`, most JWT middlewares) look for it.
         claims = {"iss": app.issuer, "sub": user["userId"], "jti": tokens.new_jti(), "iat": now,
-                  "exp": exp, "sid": sid, "user": user_claim(user)}
+                  "exp": exp, "sid": sid, "groups": claim["groups"], "user": claim}
         return tokens.sign(self.keys, claims, typ=SESSION_TOKEN_TYPE), exp
 
     def _new_refresh(self, sid: str, ttl: int) -> tuple[str, str]:
@@ -115,7 +126,7 @@ class SessionService:
                                       "createdAt": now}, app.refresh_expires_in)
         self.log.opened({"sid": sid, "userId": user["userId"], "appId": app.id, "providerId": provider_id,
                          "createdAt": now, "expiresAt": now + app.refresh_expires_in})
-        access, exp = self._sign(app, user, sid)
+        access, exp = self._sign(app, user, sid, app.refresh_expires_in)
         return IssuedSession(access, refresh, exp, sid, app)
 
     def verify(self, token: str, unverified: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -138,7 +149,13 @@ class SessionService:
         return verified
 
     def ensure_open(self, verified: dict[str, Any]) -> None:
-        """One Redis lookup: a logout, a refresh-token replay or an admin revocation ended it."""
+        """Not ended by a logout, a refresh-token replay or an admin revocation: from the
+        worker's mirror of ended sessions when there is one, else one Redis lookup. (A session
+        that reaches its fixed end needs neither: its JWTs expire with it.)"""
+        if self.ended is not None:
+            if self.ended.contains(verified["sid"]):
+                raise InvalidToken("session has ended")
+            return
         if not self.store.exists(SESSION, verified["sid"]):
             raise InvalidToken("session has ended")
 
@@ -178,7 +195,7 @@ class SessionService:
         if not self.store.replace(SESSION, sid, {**session, "refresh": new_hash}, remaining):
             self.store.delete(REFRESH, [new_hash])
             raise Unauthenticated("the session has ended")
-        access, exp = self._sign(app, user, sid)
+        access, exp = self._sign(app, user, sid, remaining)
         return IssuedSession(access, refresh, exp, sid, app)
 
     def session_of(self, token: str | None) -> tuple[str, dict[str, Any]] | None:
@@ -206,6 +223,10 @@ class SessionService:
                 self.store.delete(REFRESH, [record["refresh"]])
         if sids:
             self.log.ended(sids, int(self.clock()))
+            if self.ended_feed is not None:
+                until = self.clock() + self.longest_jwt + tokens.OWN_TOKEN_LEEWAY_SECONDS
+                for sid in sids:
+                    self.ended_feed.publish("sid", sid, until)
         return open_count
 
     def revoke_user(self, user_id: str) -> int:

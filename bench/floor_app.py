@@ -1,0 +1,11 @@
+"""The benchmark's floor: a Flask view that does nothing and answers 204 with an empty body,
+served under the same gunicorn settings as Gatehouse (`gunicorn -c gunicorn.conf.py
+bench.floor_app:app`). What the framework alone costs per auth subrequest."""
+from flask import Flask, Response
+
+app = Flask(__name__)
+
+
+@app.route("/auth", methods=["GET", "HEAD", "POST"])
+def check() -> Response:
+    return Response(b"", status=204)

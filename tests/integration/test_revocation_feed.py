@@ -1,0 +1,75 @@
+"""The default /auth revocation path: workers mirror the Redis revocation feed, so a revoked
+token or an ended session is refused within REVOCATION_SYNC_SECONDS, with no Redis round trip
+per request."""
+from __future__ import annotations
+
+import json
+import time
+
+from app import create_app
+from app.adapters.redis_store import RedisRevocationFeed
+from app.settings import load_settings
+from tests.conftest import ADMIN, basic
+
+ROUTES = {"/orders": {"GET": {"authorization": {"expression": "permissions.orders"}}}}
+BOUND = 0.2
+
+
+def refused_within(check, seconds: float) -> bool:
+    """Poll until the check answers 401; False if it never does in `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check().status_code == 401:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_the_feed_keeps_order_and_kinds(env):
+    app = create_app(load_settings(env))
+    feed = RedisRevocationFeed(app.extensions["gatehouse"].extra["redis"])
+    start = int(time.time() * 1000) - 1
+    feed.publish("jti", "a", time.time() + 60)
+    feed.publish("sid", "b", time.time() + 60)
+    entries, newest = feed.since("jti", start)
+    assert [k for k, _ in entries] == ["a"] and newest >= start
+    assert feed.since("jti", newest) == ([], newest)
+
+
+def test_a_revoked_token_is_refused_within_the_bound(env, tmp_path):
+    routes = tmp_path / "auth.json"
+    routes.write_text(json.dumps(ROUTES))
+    app = create_app(load_settings({**env, "ROUTES_FILE": str(routes), "REVOCATION_SYNC_SECONDS": str(BOUND)}))
+    c = app.test_client()
+    reg = c.post("/register", json={"client_name": "t", "permissions": ["orders"]}, headers=ADMIN).json
+    token = c.post("/oauth/token", data={"grant_type": "client_credentials"},
+                   headers=basic(reg["client_id"], reg["client_secret"])).json["access_token"]
+
+    def check():
+        return c.get("/auth", headers={"X-Original-URI": "/orders", "X-Original-Method": "GET",
+                                       "Authorization": f"Bearer {token}"})
+    assert check().status_code == 204
+    assert c.post("/oauth/revoke", data={"token": token},
+                  headers=basic(reg["client_id"], reg["client_secret"])).status_code == 200
+    assert c.get("/tokeninfo", headers={"Authorization": f"Bearer {token}"}).status_code == 401  # at once
+    assert refused_within(check, BOUND + 2)
+    assert check().status_code == 401
+
+
+def test_an_ended_session_is_refused_within_the_bound(env, tmp_path, dev_provider):
+    from tests.conftest import login_app, with_apps
+    from tests.integration.test_login import at_dev_provider, start
+    routes = tmp_path / "auth.json"
+    routes.write_text(json.dumps({"/": {"ALL": {"authorization": {"expression": "true"}}}}))
+    app = create_app(load_settings({**with_apps(env, tmp_path, {"web": login_app(dev_provider.url)}),
+                                    "ROUTES_FILE": str(routes), "REVOCATION_SYNC_SECONDS": str(BOUND)}))
+    c = app.test_client()
+    session = c.post("/oauth/token", json=at_dev_provider(start(c), "alice")).json
+
+    def check():
+        return c.get("/auth", headers={"X-Original-URI": "/x", "X-Original-Method": "GET",
+                                       "Authorization": f"Bearer {session['accessToken']}"})
+    assert check().status_code == 204
+    user = c.get("/userinfo", headers={"Authorization": f"Bearer {session['accessToken']}"}).json
+    assert c.delete(f"/sessions/{user['userId']}", headers=ADMIN).json == {"count": 1}
+    assert refused_within(check, BOUND + 2)

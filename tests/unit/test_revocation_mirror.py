@@ -1,0 +1,66 @@
+"""Each worker's mirror of the revocation feed: bounded staleness, expiry, fail closed."""
+from __future__ import annotations
+
+import pytest
+
+from app.adapters.memory import MemoryRevocationFeed
+from app.core.errors import DependencyUnavailable
+from app.core.revocation import RevocationMirror
+
+
+class Clock:
+    now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_revocation_is_seen_within_the_interval():
+    clock = Clock()
+    feed = MemoryRevocationFeed(clock)
+    mirror = RevocationMirror(feed, "jti", interval=1.0, clock=clock)
+    assert not mirror.contains("a")  # first pull
+    feed.publish("jti", "a", clock.now + 60)
+    clock.now += 0.5
+    assert not mirror.contains("a")  # not pulled yet: within the stated bound
+    clock.now += 0.5
+    assert mirror.contains("a")
+    feed.publish("sid", "b", clock.now + 60)  # another kind
+    clock.now += 1
+    assert not mirror.contains("b")
+
+
+def test_entries_expire_with_their_tokens():
+    clock = Clock()
+    feed = MemoryRevocationFeed(clock)
+    feed.publish("jti", "a", clock.now + 5)
+    mirror = RevocationMirror(feed, "jti", interval=1.0, clock=clock)
+    assert mirror.contains("a")
+    clock.now += 6
+    assert not mirror.contains("a")
+
+
+def test_a_late_entry_inside_the_overlap_is_not_missed():
+    clock = Clock()
+    feed = MemoryRevocationFeed(clock)
+    mirror = RevocationMirror(feed, "jti", interval=1.0, clock=clock)
+    feed.publish("jti", "new", clock.now + 60)
+    clock.now += 1
+    assert mirror.contains("new")
+    # published by an instance whose clock is 2 s behind: an older score than the cursor
+    feed.entries.append(("jti", "late", clock.now + 60, int((clock.now - 2) * 1000)))
+    clock.now += 1
+    assert mirror.contains("late")
+
+
+def test_redis_down_when_a_pull_is_due_fails_closed():
+    clock = Clock()
+    feed = MemoryRevocationFeed(clock)
+    mirror = RevocationMirror(feed, "jti", interval=1.0, clock=clock)
+    mirror.contains("a")
+    feed.down = True
+    clock.now += 0.5
+    assert not mirror.contains("a")  # inside the bound: answered from memory
+    clock.now += 1
+    with pytest.raises(DependencyUnavailable):
+        mirror.contains("a")
