@@ -13,7 +13,7 @@ from .adapters import http_client, mongo, redis_store
 from .adapters.bff_sessions import RedisBffSessions
 from .adapters.route_file import RouteFileWatcher
 from .core.bff import BffService
-from .core.client_auth import ClientAuthenticator
+from .core.client_auth import ClientAuthenticator, RecentClients
 from .core.clients import ClientRegistry
 from .core.errors import DependencyUnavailable, InvalidToken, NotFound
 from .core.login import LoginService
@@ -75,7 +75,7 @@ def build_services(settings: Settings,
                                            settings.auth_failure_window_seconds)
     authenticator = ClientAuthenticator(
         settings.client_auth(), clients, secrets, redis_store.RedisReplayGuard(redis_client),
-        limiter, on_failure=on_auth_failure)
+        limiter, on_failure=on_auth_failure, recent=RecentClients(settings.client_cache_seconds))
     feed = redis_store.RedisRevocationFeed(redis_client)
     mirrored = settings.revocation_sync_seconds > 0
 

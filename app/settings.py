@@ -108,6 +108,7 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "verified_token_cache_seconds": ("VERIFIED_TOKEN_CACHE_SECONDS",),
     "revocation_check": ("REVOCATION_CHECK",),
     "revocation_sync_seconds": ("REVOCATION_SYNC_SECONDS",),
+    "client_cache_seconds": ("CLIENT_CACHE_SECONDS",),
 }
 SECRET_KEYS = frozenset({"introspection", "apps", "bff", "provider_token_key", "redis_password", "private_key_password", "client_id_hash_salt",
                          "admin_token", "mongodb_url", "redis_url"})
@@ -406,6 +407,7 @@ class SettingsSchema(Schema):
     verified_token_cache_seconds = fields.Integer(load_default=300, validate=validate.Range(0, 86400))
     revocation_check = fields.Boolean(load_default=True)
     revocation_sync_seconds = fields.Float(load_default=1.0, validate=validate.Range(0, 60))
+    client_cache_seconds = fields.Float(load_default=10.0, validate=validate.Range(0, 300))
 
     @validates_schema
     def _login(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -485,6 +487,7 @@ class Settings:
     verified_token_cache_seconds: int = 300
     revocation_check: bool = True
     revocation_sync_seconds: float = 1.0
+    client_cache_seconds: float = 10.0
 
     def url(self, path: str) -> str:
         """Public URL of one of our endpoints (under SERVICE_PREFIX)."""
@@ -726,6 +729,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
         verified_token_cache_seconds=data["verified_token_cache_seconds"],
         revocation_check=data["revocation_check"],
         revocation_sync_seconds=data["revocation_sync_seconds"],
+        client_cache_seconds=data["client_cache_seconds"],
     )
 
 

@@ -9,3 +9,9 @@ app = Flask(__name__)
 @app.route("/auth", methods=["GET", "HEAD", "POST"])
 def check() -> Response:
     return Response(b"", status=204)
+
+
+def bare(environ, start_response):  # type: ignore[no-untyped-def]
+    """For the profile only: a WSGI callable with no framework at all."""
+    start_response("204 NO CONTENT", [("Content-Type", "text/html; charset=utf-8")])
+    return [b""]

@@ -133,6 +133,7 @@ def bench_nginx_config(runtime: Path, ports: dict[str, int]) -> str:
         "ceiling": "return 204;",
         "ceiling_proxy": proxied.format(up="ret204", path=""),
         "floor": proxied.format(up="floor", path="/auth"),
+        "bare": proxied.format(up="bare", path="/auth"),
         "peer": proxied.format(up="peer", path="/check"),
     }
     blocks = "\n".join(f"""
@@ -153,6 +154,7 @@ http {{
     upstream echo {{ server 127.0.0.1:{p['echo']}; keepalive 64; }}
     upstream ret204 {{ server 127.0.0.1:{p['ret204']}; keepalive 64; }}
     upstream floor {{ server 127.0.0.1:{p['floor_app']}; keepalive 64; }}
+    upstream bare {{ server 127.0.0.1:{p['bare_app']}; keepalive 64; }}
     upstream peer {{ server 127.0.0.1:{p['peer_app']}; keepalive 64; }}
     server {{
         listen 127.0.0.1:{p['echo']};
@@ -349,7 +351,8 @@ def main() -> int:
     started = time.monotonic()
     try:
         ports = {k: free_port() for k in ("redis", "mongo", "check", "api", "api_cold", "floor_app", "peer_app", "echo",
-                                         "ret204", "ceiling", "ceiling_proxy", "floor", "peer", "site", "site_cache")}
+                                         "ret204", "ceiling", "ceiling_proxy", "floor", "peer", "site", "site_cache",
+                                         "bare_app", "bare", "site_floor", "site_bare")}
         stack.children += [start_redis(var, ports["redis"]), start_mongo(var, ports["mongo"])]
         pem = generate_private_key_pem("rsa")
         (var / "key.pem").write_bytes(pem)
@@ -382,8 +385,9 @@ def main() -> int:
         gunicorn(stack, check_env, "wsgi:app", ports["check"], args.check_workers)
         check_master = stack.children[-1].pid
         gunicorn(stack, env, "wsgi:app", ports["api"], 2)
-        gunicorn(stack, {**env, "CLIENT_SECRET_CACHE_SECONDS": "0"}, "wsgi:app", ports["api_cold"], 2)
+        gunicorn(stack, {**env, "CLIENT_CACHE_SECONDS": "0"}, "wsgi:app", ports["api_cold"], 2)
         gunicorn(stack, check_env, "bench.floor_app:app", ports["floor_app"], args.check_workers, "/auth")
+        gunicorn(stack, check_env, "bench.floor_app:bare", ports["bare_app"], args.check_workers, "/auth")
         creds = make_credentials(env, var, issuer, introspection, api_key_values, Sealer(provider_key.encode()),
                                  DISTINCT, 10 * DISTINCT)
         start_peer(stack, ports["peer_app"], "bench-1", pem)
@@ -394,6 +398,12 @@ def main() -> int:
             text = render(f"127.0.0.1:{ports[name]}", f"127.0.0.1:{ports['api']}", f"127.0.0.1:{ports['echo']}",
                           runtime, cache=cache, cache_ttl="30s", gatehouse_check=f"127.0.0.1:{ports['check']}")
             start_nginx(stack, name, text, f"http://127.0.0.1:{ports[name]}/.well-known/jwks.json")
+        # the floor and the bare callable behind the shipped config too (same nginx work as /auth)
+        for name, app_port in (("site_floor", ports["floor_app"]), ("site_bare", ports["bare_app"])):
+            runtime = var / f"nginx-{name}"
+            text = render(f"127.0.0.1:{ports[name]}", f"127.0.0.1:{ports['api']}", f"127.0.0.1:{ports['echo']}",
+                          runtime, gatehouse_check=f"127.0.0.1:{app_port}")
+            start_nginx(stack, name, text, f"http://127.0.0.1:{ports[name]}/.well-known/jwks.json")
         site, cached_site = f"http://127.0.0.1:{ports['site']}", f"http://127.0.0.1:{ports['site_cache']}"
 
         session_one = creds["session"][:1]
@@ -403,6 +413,12 @@ def main() -> int:
             ("ceiling-proxy", f"http://127.0.0.1:{ports['ceiling_proxy']}",
              cookie_lines("/s/", session_one, check="-"), 200),
             ("floor", f"http://127.0.0.1:{ports['floor']}", cookie_lines("/s/", session_one, check="-"), 200),
+            # for the profile: gunicorn with a bare WSGI callable, no framework
+            ("bare-wsgi", f"http://127.0.0.1:{ports['bare']}", cookie_lines("/s/", session_one, check="-"), 200),
+            ("floor (shipped config)", f"http://127.0.0.1:{ports['site_floor']}",
+             cookie_lines("/s/", session_one, check="-"), 200),
+            ("bare-wsgi (shipped config)", f"http://127.0.0.1:{ports['site_bare']}",
+             cookie_lines("/s/", session_one, check="-"), 200),
             ("peer", f"http://127.0.0.1:{ports['peer']}", cookie_lines("/s/", session_one), 200),
         ]
         for label, key, prefix, make in (

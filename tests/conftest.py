@@ -69,6 +69,9 @@ def env(redis_server: RedisServer, mongo_server: MongoServer, key_files: dict[st
         # /auth asks Redis about revocations on every request here, so tests can assert the
         # effect at once; tests/integration/test_revocation_feed.py covers the mirrored default.
         "REVOCATION_SYNC_SECONDS": "0",
+        # Every token request checks the client anew (tests disable clients and rotate secrets);
+        # tests/unit/test_recent_clients.py covers the cache.
+        "CLIENT_CACHE_SECONDS": "0",
     }
 
 

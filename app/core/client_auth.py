@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
+import secrets as secrets_module
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -106,13 +109,60 @@ def presented_credentials(authorization: str | None,
     return creds
 
 
+class RecentClients:
+    """Per-worker memory of clients that authenticated lately, bounded in entries and in time
+    (`seconds`): the client record, and for secret methods a keyed hash — HMAC-SHA256 under a
+    random key of this process — of the client id and the secret that bcrypt accepted; never
+    the secret itself. A hit skips MongoDB and bcrypt, so a hot client costs no 50-200 ms
+    hash. A disabled client, a rotated secret or new permissions take effect within `seconds`;
+    failures are never remembered."""
+
+    def __init__(self, seconds: float, max_entries: int = 1000, clock: Callable[[], float] = time.time) -> None:
+        self.seconds = seconds
+        self.max_entries = max_entries
+        self.clock = clock
+        self._key = secrets_module.token_bytes(32)
+        self._entries: dict[str, tuple[float, bytes | None, Client]] = {}
+        self._touched: dict[str, float] = {}
+
+    def _mac(self, client_id: str, secret: str) -> bytes:
+        return hmac.new(self._key, f"{client_id}\0{secret}".encode(), hashlib.sha256).digest()
+
+    def client(self, client_id: str, secret: str | None = None) -> Client | None:
+        entry = self._entries.get(client_id)
+        if entry is None or entry[0] <= self.clock():
+            return None
+        if secret is not None and (entry[1] is None or not hmac.compare_digest(entry[1], self._mac(client_id, secret))):
+            return None
+        return entry[2]
+
+    def remember(self, client: Client, secret: str | None = None) -> None:
+        if self.seconds <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.pop(next(iter(self._entries)), None)
+        mac = self._mac(client.client_id, secret) if secret is not None else None
+        self._entries[client.client_id] = (self.clock() + self.seconds, mac, client)
+
+    def due_for_touch(self, client_id: str) -> bool:
+        """lastLogin is written at most once per `seconds` per client and worker."""
+        now = self.clock()
+        if self.seconds > 0 and now - self._touched.get(client_id, float("-inf")) < self.seconds:
+            return False
+        if len(self._touched) >= self.max_entries:
+            self._touched.clear()
+        self._touched[client_id] = now
+        return True
+
+
 class ClientAuthenticator:
     """Authenticates a client and keeps the failure counters."""
 
     def __init__(self, cfg: ClientAuthConfig, clients: ClientRepository,
                  secrets: CredentialRepository, replay: ReplayGuard, limiter: RateLimiter,
                  clock: Callable[[], float] = time.time,
-                 on_failure: Callable[[str], None] | None = None) -> None:
+                 on_failure: Callable[[str], None] | None = None,
+                 recent: RecentClients | None = None) -> None:
         self.cfg = cfg
         self.clients = clients
         self.secrets = secrets
@@ -120,18 +170,17 @@ class ClientAuthenticator:
         self.limiter = limiter
         self.clock = clock
         self.on_failure = on_failure or (lambda reason: None)
+        self.recent = recent or RecentClients(0, clock=clock)
 
     def authenticate(self, creds: PresentedCredentials, source: str) -> Client:
         """The authenticated, enabled client, or invalid_client (401)."""
         limit_keys = ["source:" + source]
-        wait = self.limiter.retry_after(limit_keys)
-        if wait is not None:
-            raise TooManyRequests("too many failed client authentications; retry later", wait)
         try:
             client_id = (self._assertion_subject(creds) if creds.method == AUTH_PRIVATE_KEY_JWT
                          else creds.client_id)
             limit_keys.append(
                 "client:" + credentials.client_id_hash(self.cfg.id_hash_salt, client_id)[:32])
+            # One Redis round trip for both counters: the caller's address and the client.
             wait = self.limiter.retry_after(limit_keys)
             if wait is not None:
                 raise TooManyRequests("too many failed client authentications; retry later", wait)
@@ -145,17 +194,24 @@ class ClientAuthenticator:
         return client
 
     def record_login(self, client: Client) -> None:
-        """lastLogin: set only once a token was actually issued."""
-        self.clients.touch_last_login(client.client_id, int(self.clock()))
+        """lastLogin: set only once a token was actually issued (at most once per
+        CLIENT_CACHE_SECONDS per client and worker)."""
+        if self.recent.due_for_touch(client.client_id):
+            self.clients.touch_last_login(client.client_id, int(self.clock()))
 
     def _verify(self, creds: PresentedCredentials, client_id: str) -> Client:
         if creds.method in SECRET_METHODS:
             assert creds.secret is not None
+            known = self.recent.client(client_id, creds.secret)
+            if known is not None and known.auth_method in SECRET_METHODS:
+                return known  # this secret was verified moments ago (keyed-hash match)
             client = self.clients.get(client_id)
             stored = self.secrets.get(credentials.client_id_hash(self.cfg.id_hash_salt, client_id))
             ok = credentials.check_secret(creds.secret, stored, self.cfg.secret_hash_cost)
             if not ok or client is None or client.auth_method not in SECRET_METHODS:
                 raise InvalidClient("client authentication failed")
+            if client.enabled:
+                self.recent.remember(client, creds.secret)
         else:
             client = self._verify_assertion(creds, client_id)
         if not client.enabled:
@@ -182,7 +238,11 @@ class ClientAuthenticator:
 
     def _verify_assertion(self, creds: PresentedCredentials, client_id: str) -> Client:
         assert creds.assertion is not None
-        client = self.clients.get(client_id)
+        client = self.recent.client(client_id)  # the record (and its keys) only; the assertion is always checked
+        if client is None:
+            client = self.clients.get(client_id)
+            if client is not None and client.enabled:
+                self.recent.remember(client)
         if client is None or client.auth_method != AUTH_PRIVATE_KEY_JWT:
             raise InvalidClient("client authentication failed")
         header = tokens.unverified_header(creds.assertion)
