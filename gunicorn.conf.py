@@ -1,7 +1,20 @@
 """gunicorn settings for Gatehouse.
 
-Worker model: sync workers, 2 per core by default (GUNICORN_WORKERS). Sync keeps the p99
-tail low under saturation; the benchmark suite (bench/) is where this choice gets measured.
+Two process groups of the same app (GATEHOUSE_ROLE): `check` answers nginx's /auth
+subrequests; `all` (the default) serves everything, or everything but /auth when a `check`
+group runs beside it. The worker model of each was chosen from bench/ measurements (2 cores,
+nginx + wrk on the same machine; bench/RESULTS.md):
+
+* check: gevent, one worker per core. /auth never blocks on CPU for long (no bcrypt, keys
+  parsed, verified tokens remembered), and gevent keeps nginx's upstream connections alive:
+  of sync (4 workers), gthread (2x4) and gevent (2), gevent answered the most auth
+  subrequests (about 4,300-4,800/s against 3,200-3,700/s for sync and 3,700-4,300/s for
+  gthread) with the lowest p99 at one connection (1.0-1.9 ms), at the price of a longer tail at
+  saturation: p99 20-23 ms at 32 connections against 12-16 ms for sync. Past saturation nginx
+  queues either way; below it gevent's tail is the shorter one.
+* all: sync, two per core. The token endpoint's bcrypt (50-200 ms) would stall an event loop;
+  sync workers keep one slow hash from delaying other requests, and the p99 tail low.
+GUNICORN_WORKER_CLASS, GUNICORN_WORKERS and GUNICORN_THREADS override the choice.
 preload_app stays False: a MongoClient must not cross a fork, so every worker builds its own
 clients in create_app().
 """
@@ -12,8 +25,10 @@ import tempfile
 import threading
 
 bind = f"{os.environ.get('GATEHOUSE_BIND', '127.0.0.1')}:{os.environ.get('HTTP_PORT', '3000')}"
-workers = int(os.environ.get("GUNICORN_WORKERS", str(2 * (os.cpu_count() or 1))))
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
+ROLE = os.environ.get("GATEHOUSE_ROLE", "all")
+CORES = os.cpu_count() or 1
+workers = int(os.environ.get("GUNICORN_WORKERS", str(CORES if ROLE == "check" else 2 * CORES)))
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent" if ROLE == "check" else "sync")
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 preload_app = False
 timeout = 30

@@ -283,13 +283,16 @@ def wrk(url: str, requests: Path, seconds: float, connections: int, status: int 
             "socket_errors": sum(int(x) for x in errors.groups()) if errors else 0}
 
 
-def measure(name: str, url: str, requests: Path, args: argparse.Namespace, status: int = 200,
+def measure(name: str, url: str, requests: Path | Any, args: argparse.Namespace, status: int = 200,
             seconds: float | None = None) -> list[dict[str, Any]]:
+    """Warm up, then `reps` runs at 1 and at 32 connections. `requests`: a file, or a callable
+    answering a fresh file per run (single-use credentials such as client assertions)."""
     seconds = seconds or args.seconds
-    wrk(url, requests, min(2, seconds), 8, status)  # warm: JWKS, caches, keepalive connections
+    fresh = requests if callable(requests) else (lambda run_seconds: requests)
+    wrk(url, fresh(2), 2, 8, status)  # warm: JWKS, caches, keepalive connections
     rows = []
     for connections in (1, 32):
-        runs = [wrk(url, requests, seconds, connections, status) for _ in range(args.reps)]
+        runs = [wrk(url, fresh(seconds), seconds, connections, status) for _ in range(args.reps)]
         row = {"scenario": name, "connections": connections,
                "rps": statistics.median(r["rps"] for r in runs), "p50": statistics.median(r["p50"] for r in runs),
                "p99": statistics.median(r["p99"] for r in runs), "checked": sum(r["checked"] for r in runs),
@@ -332,8 +335,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=8, help="length of one measured run")
     parser.add_argument("--reps", type=int, default=3, help="runs per scenario and concurrency (median reported)")
     parser.add_argument("--only", default="", help="comma list of scenario names (default: all)")
-    parser.add_argument("--check-workers", type=int, default=2 * (os.cpu_count() or 1))
-    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class of the /auth group")
+    parser.add_argument("--check-workers", type=int, default=None,
+                        help="workers of the /auth group (default: gunicorn.conf.py's choice for GATEHOUSE_ROLE=check)")
+    parser.add_argument("--worker-class", default=None, help="worker class of the /auth group (default: the same)")
     parser.add_argument("--no-memory", action="store_true", help="skip the 100,000-call memory run")
     parser.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
     args = parser.parse_args()
@@ -381,7 +385,11 @@ def main() -> int:
                "GATEHOUSE_CONFIG": str(var / "config.json"), "PROVIDER_TOKEN_KEY": provider_key,
                "AUTH_FAILURE_LIMIT": "100000", "CLIENT_SECRET_HASH_COST": "10"}
         print(f"bench: starting on loopback (work dir {var})", flush=True)
-        check_env = {**env, "GUNICORN_WORKER_CLASS": args.worker_class}
+        check_env = {**env, "GATEHOUSE_ROLE": "check"}
+        if args.worker_class:
+            check_env["GUNICORN_WORKER_CLASS"] = args.worker_class
+        args.worker_class = check_env.get("GUNICORN_WORKER_CLASS", "gevent")
+        args.check_workers = args.check_workers or os.cpu_count() or 1
         gunicorn(stack, check_env, "wsgi:app", ports["check"], args.check_workers)
         check_master = stack.children[-1].pid
         gunicorn(stack, env, "wsgi:app", ports["api"], 2)
@@ -477,18 +485,24 @@ def token_scenarios(args: argparse.Namespace, wanted: Any, var: Path, env: dict[
             "public_key": public_pem(key_pem).decode()}).encode())[2])
         signing = load_private_key(key_pem, None, "client-1")
         audience = f"{env['JWT_ISSUER']}/oauth/token"
-        needed = int(3000 * args.seconds * (2 * args.reps + 1)) + 4000  # more than the endpoint can use
-        now = int(time.time())
-        lines = []
-        for _ in range(needed):
-            from jose import jwt as jose_jwt
-            assertion = jose_jwt.encode({"iss": reg["client_id"], "sub": reg["client_id"], "aud": audience,
-                                         "jti": tokens.new_jti(), "iat": now, "exp": now + 3000},
-                                        signing.private, algorithm="RS256")
-            lines.append(line("POST", "/oauth/token", "token", {"Content-Type": "application/x-www-form-urlencoded"},
-                              "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3A"
-                              f"client-assertion-type%3Ajwt-bearer&client_assertion={assertion}"))
-        rows += measure("token private_key_jwt", site + "/", requests_file(var, "pkjwt", lines), args)
+        from jose import jwt as jose_jwt
+        made = [0]
+
+        def assertions(run_seconds: float) -> Path:
+            """A fresh file of single-use assertions for one run: more than the endpoint can take."""
+            now = int(time.time())
+            lines = []
+            for _ in range(int(2000 * run_seconds) + 1000):
+                assertion = jose_jwt.encode({"iss": reg["client_id"], "sub": reg["client_id"], "aud": audience,
+                                             "jti": tokens.new_jti(), "iat": now, "exp": now + 280},
+                                            signing.private, algorithm="RS256")
+                lines.append(line("POST", "/oauth/token", "token",
+                                  {"Content-Type": "application/x-www-form-urlencoded"},
+                                  "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3A"
+                                  f"client-assertion-type%3Ajwt-bearer&client_assertion={assertion}"))
+            made[0] += 1
+            return requests_file(var, f"pkjwt-{made[0]}", lines)
+        rows += measure("token private_key_jwt", site + "/", assertions, args)
     return rows
 
 
