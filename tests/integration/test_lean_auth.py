@@ -21,6 +21,7 @@ ROUTES = {
     "/orders": {"GET": {"authorization": {"expression": "permissions.orders"}},
                 "DELETE": {"authorization": {"expression": "permissions.admin"}}},
     "/typed": {"ALL": {"authorization": {"expression": "clientType == \"A\""}}},
+    "/keyed": {"ALL": {"authorization": {"expression": "clientType == \"A\"", "public": True}}},
 }
 
 
@@ -71,7 +72,7 @@ CASES = [
     ("no uri", "GET", "/auth", {"X-Original-Method": "GET"}, "good"),
     ("bad method", "PUT", "/auth", {"X-Original-URI": "/orders", "X-Original-Method": "BREW"}, "good"),
     ("mia headers", "GET", "/auth", {"Original-Request-Uri": "/orders", "Original-Request-Method": "get"}, "good"),
-    ("api key", "OPTIONS", "/auth", {"X-Original-URI": "/typed", "X-Original-Method": "GET", "client-key": "key-a"}, None),
+    ("api key", "OPTIONS", "/auth", {"X-Original-URI": "/keyed", "X-Original-Method": "GET", "client-key": "key-a"}, None),
     ("api key cookie", "GET", "/auth", {"X-Original-URI": "/typed", "X-Original-Method": "GET",
                                         "Cookie": "client_key=key-a; sid=; x=\"y\""}, None),
     ("traversal", "GET", "/auth", {"X-Original-URI": "/public/../orders", "X-Original-Method": "GET"}, None),
@@ -170,3 +171,9 @@ def test_invalid_tokens_are_not_cached(setup):
     for bad in ("a.b.c", good[:-4] + "AAAA", good + "x"):
         assert check(c, bad).status_code == 401
     assert len(verified) == before
+
+
+def test_an_api_key_alone_forwards_its_client_type(setup):
+    _, c, _, _, _ = setup
+    r = c.get("/auth", headers={"X-Original-URI": "/keyed", "X-Original-Method": "GET", "client-key": "key-a"})
+    assert r.status_code == 204 and r.headers["mia-clienttype"] == "A" and "mia-userid" not in r.headers

@@ -80,6 +80,10 @@ def identity_headers(principal: Principal, rule: Rule | None, names: HeaderNames
                      properties: tuple[str, ...], limit: int) -> dict[str, str]:
     headers = {names.allowed: "1"}
     if principal.anonymous:
+        # An API key alone: no user, but the upstream still learns the client type.
+        client_type = _safe(principal.client_type, limit) if principal.client_type else None
+        if client_type:
+            headers[names.client_type] = client_type
         return headers
     values = {
         names.user_id: principal.id or "",
