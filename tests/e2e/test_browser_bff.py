@@ -53,7 +53,7 @@ def upstream(provider):
 @pytest.fixture
 def site(env, tmp_path, provider, upstream, gunicorn_server, nginx_server):
     """Start nginx -> Gatehouse (BFF in the given mode) -> demo upstream; answer nginx's URL."""
-    def start(mode: str = "bff", redis_url: str | None = None) -> str:
+    def start(mode: str = "bff", redis_url: str | None = None, cache: bool = False) -> str:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         routes = tmp_path / f"routes-{port}.json"
@@ -65,7 +65,7 @@ def site(env, tmp_path, provider, upstream, gunicorn_server, nginx_server):
         if redis_url:
             extra["REDIS_URL"] = redis_url
         gatehouse = gunicorn_server(extra, workers=4)
-        nginx_server(gatehouse, upstream, port=port)
+        nginx_server(gatehouse, upstream, port=port, cache=cache, cache_ttl="30s")
         return base
     return start
 
@@ -240,3 +240,14 @@ def test_redis_down_fails_closed_and_recovers(site, tmp_path):
         assert requests.get(f"{base}/bff/session", headers=cookie, timeout=10).json()["authenticated"] is True
     finally:
         redis_server.stop()
+
+
+def test_the_decision_cache_keys_on_the_bff_cookie(site):
+    """With nginx's decision cache on, bob's BFF cookie never gets alice's cached allow (nor
+    her access token): the cache key holds the whole Cookie header."""
+    base = site(cache=True)
+    alice, bob = bff_login(base, "alice"), bff_login(base, "bob")
+    for _ in range(2):
+        assert requests.get(f"{base}/admin", headers={"Cookie": alice}, timeout=10).status_code == 200
+    assert requests.get(f"{base}/admin", headers={"Cookie": bob, "Accept": "application/json"},
+                        timeout=10).status_code == 403

@@ -125,6 +125,8 @@ def test_decision_cache(gunicorn_server, nginx_server, echo, routes_env):
     assert checks_answered() - before == 1, "the same credential and route hit the cache"
     assert http(f"{cached}/tracks/1", headers={"Authorization": f"Bearer {other}"})[0] == 403, \
         "another credential never reuses a cached decision"
+    assert http(f"{cached}/petstore/1", headers={"Authorization": f"Bearer {token}"})[0] == 403, \
+        "another route never reuses a cached decision"
     basic = base64.b64encode(f"{reg['client_id']}:{reg['client_secret']}".encode()).decode()
     http(f"{cached}/oauth/revoke", "POST", {"Authorization": f"Basic {basic}",
          "Content-Type": "application/x-www-form-urlencoded"}, f"token={token}".encode())
