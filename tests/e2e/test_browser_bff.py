@@ -64,8 +64,11 @@ def site(env, tmp_path, provider, upstream, gunicorn_server, nginx_server):
         extra = {**with_apps(env, tmp_path, {}, bff=bff), "ROUTES_FILE": str(routes)}
         if redis_url:
             extra["REDIS_URL"] = redis_url
-        gatehouse = gunicorn_server(extra, workers=4)
-        nginx_server(gatehouse, upstream, port=port, cache=cache, cache_ttl="30s")
+        # As in production: one gunicorn group answers /auth (GATEHOUSE_ROLE=check: gevent, so the
+        # refresh lock and provider calls are exercised under it), another everything else.
+        gatehouse = gunicorn_server(extra, workers=2)
+        check = gunicorn_server({**extra, "GATEHOUSE_ROLE": "check"}, workers=2)
+        nginx_server(gatehouse, upstream, port=port, cache=cache, cache_ttl="30s", check=check)
         return base
     return start
 
