@@ -247,13 +247,15 @@ def nginx_config(listen: str, gatehouse: str, gatehouse_check: str | None, upstr
 @click.option("--provider-port", type=int, default=9400, show_default=True)
 @click.option("--nginx-port", type=int, default=8080, show_default=True)
 @click.option("--upstream-port", type=int, default=9000, show_default=True)
+@click.option("--check-port", type=int, default=3001, show_default=True,
+              help="the gunicorn group answering nginx's /auth (with nginx)")
 def dev(port: int, redis_port: int, mongo_port: int, var_dir: str, workers: int, provider_port: int,
-        nginx_port: int, upstream_port: int) -> None:
+        nginx_port: int, upstream_port: int, check_port: int) -> None:
     """Run everything on embedded defaults (Redis, MongoDB-wire server, dev OIDC provider, nginx)."""
     from .dev import run
     sys.exit(run(port=port, redis_port=redis_port, mongo_port=mongo_port, var_dir=Path(var_dir),
                  workers=workers, environ=process_environ(), provider_port=provider_port,
-                 nginx_port=nginx_port, upstream_port=upstream_port))
+                 nginx_port=nginx_port, upstream_port=upstream_port, check_port=check_port))
 
 
 __all__ = ["main", "ASSERTION_TYPE"]

@@ -156,12 +156,14 @@ def start_provider(var: Path, port: int) -> subprocess.Popen[bytes]:
     return proc
 
 
-def start_nginx(var: Path, port: int, gatehouse_port: int, upstream_port: int) -> subprocess.Popen[bytes]:
+def start_nginx(var: Path, port: int, gatehouse_port: int, upstream_port: int,
+                check_port: int | None = None) -> subprocess.Popen[bytes]:
     runtime = var / "nginx"
     runtime.mkdir(parents=True, exist_ok=True)
     conf = runtime / "nginx.conf"
     conf.write_text(render_nginx(f"127.0.0.1:{port}", f"127.0.0.1:{gatehouse_port}",
-                                 f"127.0.0.1:{upstream_port}", runtime))
+                                 f"127.0.0.1:{upstream_port}", runtime,
+                                 gatehouse_check=f"127.0.0.1:{check_port}" if check_port else None))
     # As root, workers would run as nobody and could not write the private runtime directory.
     directives = "daemon off;" + (" user root;" if hasattr(os, "geteuid") and os.geteuid() == 0 else "")
     proc = subprocess.Popen([nginx_binary() or "nginx", "-c", str(conf), "-p", str(runtime), "-g", directives],
@@ -237,7 +239,7 @@ def prepare(var: Path, port: int, mongo_url: str | None, redis_url: str | None,
 
 def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int,
         environ: dict[str, str], provider_port: int = 9400, nginx_port: int = 8080,
-        upstream_port: int = 9000) -> int:
+        upstream_port: int = 9000, check_port: int = 3001) -> int:
     var = var_dir.resolve()
     var.mkdir(parents=True, exist_ok=True)
     children: list[subprocess.Popen[bytes]] = []
@@ -258,7 +260,8 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
         ]
         with_nginx = nginx_binary() is not None
         wanted = [("--port", port), ("--provider-port", provider_port)] + (
-            [("--nginx-port", nginx_port), ("--upstream-port", upstream_port)] if with_nginx else []) + [(opt, p) for opt, p, names, _, _ in embedded
+            [("--nginx-port", nginx_port), ("--upstream-port", upstream_port), ("--check-port", check_port)]
+            if with_nginx else []) + [(opt, p) for opt, p, names, _, _ in embedded
                                        if not any(environ.get(n) for n in names)]
         busy = [f"port {p} is in use; pass {opt}" for opt, p in wanted if not _port_free(p)]
         if busy:
@@ -290,9 +293,18 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
             print(f"gatehouse dev: {exc}", file=sys.stderr)
             return 2
         if with_nginx:
+            # As in production: a second gunicorn group (gevent) answers nginx's /auth, so the
+            # token endpoint's bcrypt never runs on the workers every request waits for.
+            check = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],
+                cwd=ROOT, env={**env, "HTTP_PORT": str(check_port), "GATEHOUSE_ROLE": "check", "GUNICORN_WORKERS": "1",
+                               "PROMETHEUS_MULTIPROC_DIR": str(var / "metrics-check")})
+            children.append(check)
+            _wait(lambda: _http_ok(f"http://127.0.0.1:{check_port}/-/ready"), "Gatehouse /auth group", 60,
+                  alive=lambda: check.poll() is None)
             children.append(subprocess.Popen([sys.executable, "-m", "app.demo_upstream", "--port", str(upstream_port),
                                               "--provider-url", f"http://127.0.0.1:{provider_port}"], cwd=ROOT))
-            children.append(start_nginx(var, nginx_port, port, upstream_port))
+            children.append(start_nginx(var, nginx_port, port, upstream_port, check_port))
             site = f"""Open {public}/ in a browser and sign in as alice (group admin) or bob (group users):
 nginx asks Gatehouse about every request, the login goes through the development provider
 at http://127.0.0.1:{provider_port}, and the demo page shows the identity headers it received.

@@ -37,14 +37,14 @@ def test_readme_shows_the_printed_demo():
 def test_dev_command_and_readme_curl_lines(tmp_path):
     """README command 1 on embedded defaults; then the README's curl lines as printed."""
     port, rport, mport = free_port(), free_port(), free_port()
-    pport, nport, uport = free_port(), free_port(), free_port()
+    pport, nport, uport, cport = free_port(), free_port(), free_port(), free_port()
     var = tmp_path / "var"
     env = {k: v for k, v in os.environ.items()
            if k not in ("MONGODB_URL", "REDIS_URL", "REDIS_HOSTS", "GATEHOUSE_CONFIG")}
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "gatehouse"), "dev", "--port", str(port), "--redis-port", str(rport),
          "--mongo-port", str(mport), "--var-dir", str(var), "--workers", "1", "--provider-port", str(pport),
-         "--nginx-port", str(nport), "--upstream-port", str(uport)],
+         "--nginx-port", str(nport), "--upstream-port", str(uport), "--check-port", str(cport)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         lines: list[str] = []
