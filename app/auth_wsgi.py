@@ -40,7 +40,8 @@ class LeanAuth:
         self.services = services
         self.exact = f"{prefix}/auth"
         self.below = f"{prefix}/auth/"
-        self.explain = f"{prefix}/auth/explain"  # POST: the explain view's, not the check's
+        # Left to Flask: the explain view's path, and paths Flask would redirect (`//`).
+        self.explain = f"{prefix}/auth/explain"
         self.strict = services.settings.authorizer.strict
         self.requests: dict[tuple[str, int], Any] = {}  # (method, status) -> Prometheus child
         self.latency = observability.LATENCY.labels(ENDPOINT)
@@ -49,7 +50,7 @@ class LeanAuth:
         path = environ.get("PATH_INFO") or ""
         method = environ.get("REQUEST_METHOD") or ""
         if (path == self.exact or (path.startswith(self.below) and len(path) > len(self.below))) \
-                and method in METHODS and not (method == "POST" and path == self.explain):
+                and method in METHODS and path != self.explain and "//" not in path:
             return self.check(environ, start_response, path, method)
         return self.app(environ, start_response)
 

@@ -724,7 +724,8 @@ def load_settings(environ: Mapping[str, str] | None = None,
         default_app_id=data["default_app_id"] or (next(iter(data["apps"])) if len(data["apps"]) == 1 else None),
         provider_token_key=data["provider_token_key"].encode("ascii") if data["provider_token_key"] else None,
         login_state_ttl_seconds=data["login_state_ttl_seconds"],
-        bff=_bff(data["bff"], keys, data["service_prefix"], data["login_state_ttl_seconds"]) if data["bff"] else None,
+        bff=_bff(data["bff"], keys, data["service_prefix"], data["login_state_ttl_seconds"],
+                 data["outbound_timeout_seconds"]) if data["bff"] else None,
         verified_token_cache_size=data["verified_token_cache_size"],
         verified_token_cache_seconds=data["verified_token_cache_seconds"],
         revocation_check=data["revocation_check"],
@@ -753,7 +754,7 @@ def _provider(pid: str, p: dict[str, Any], keys: KeySet) -> ProviderConfig:
         assertion=assertion_signer(keys, p["clientId"]) if p["tokenEndpointAuthMethod"] == "private_key_jwt" else None)
 
 
-def _bff(data: dict[str, Any], keys: KeySet, prefix: str, state_ttl: int) -> BffConfig:
+def _bff(data: dict[str, Any], keys: KeySet, prefix: str, state_ttl: int, outbound_timeout: float) -> BffConfig:
     origin = _origin_of(data["redirectUrl"])
     return BffConfig(
         mode=data["mode"], provider=_provider("bff", data["provider"], keys), redirect_url=data["redirectUrl"],
@@ -762,7 +763,9 @@ def _bff(data: dict[str, Any], keys: KeySet, prefix: str, state_ttl: int) -> Bff
         allowed_redirects=tuple(data["allowedRedirectUrls"]),
         allowed_origins=tuple(o.lower() for o in data["allowedOrigins"]), csrf_header=data["csrfHeader"],
         session_lifetime=data["sessionLifetimeSeconds"], refresh_margin=data["refreshMarginSeconds"],
-        refresh_wait_seconds=data["refreshWaitSeconds"], state_ttl=state_ttl, groups_claim=data["groupsClaim"])
+        refresh_wait_seconds=data["refreshWaitSeconds"], state_ttl=state_ttl, groups_claim=data["groupsClaim"],
+        # discovery + the token call, each up to connect and read timeouts, with room to spare
+        refresh_lock_seconds=data["refreshWaitSeconds"] + 4 * outbound_timeout + 5)
 
 
 def _app(app_id: str, data: dict[str, Any], default_issuer: str, keys: KeySet) -> AppConfig:

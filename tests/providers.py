@@ -78,6 +78,7 @@ class LocalProvider:
         self.token_forms: list[dict[str, str]] = []  # every token request's form, in order
         self.expires_in = 300
         self.refresh_status = 200
+        self.refresh_error = "invalid_grant"
         self.live_refresh: set[str] = set()  # refresh tokens not yet rotated away
         self.refreshes = 0
         self.server, self.url = json_server(self.answer)
@@ -137,7 +138,9 @@ class LocalProvider:
         """Rotating refresh tokens: each works once and is replaced by a new one."""
         self.refreshes += 1
         if self.refresh_status != 200 or token not in self.live_refresh:
-            return (self.refresh_status if self.refresh_status != 200 else 400), {"error": "invalid_grant"}
+            if token not in self.live_refresh:
+                return 400, {"error": "invalid_grant"}
+            return self.refresh_status, {"error": self.refresh_error}
         self.live_refresh.discard(token)
         new = f"rt-r{self.refreshes}"
         self.live_refresh.add(new)

@@ -248,15 +248,16 @@ class MemoryBffSessions:
 class MemoryRevocationFeed:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
-        self.entries: list[tuple[str, str, float, int]] = []  # kind, key, until, published ms
+        self.entries: list[tuple[str, str, float, int]] = []  # kind, key, until, sequence
+        self.seq = 0
         self.down = False
 
     def publish(self, kind: str, key: str, until: float) -> None:
-        self.entries.append((kind, key, until, int(self.clock() * 1000)))
+        self.seq += 1
+        self.entries.append((kind, key, until, self.seq))
 
-    def since(self, kind: str, after_ms: int) -> tuple[list[tuple[str, float]], int]:
+    def since(self, kind: str, after: int) -> tuple[list[tuple[str, float]], int]:
         if self.down:
             from ..core.errors import DependencyUnavailable
             raise DependencyUnavailable("Redis is unavailable")
-        rows = [(k, u, ms) for kd, k, u, ms in self.entries if kd == kind and ms > after_ms]
-        return [(k, u) for k, u, _ in rows], max([after_ms] + [ms for _, _, ms in rows])
+        return [(k, u) for kd, k, u, n in self.entries if kd == kind and n > after], self.seq

@@ -81,34 +81,48 @@ class RedisReplayGuard:
 
 
 class RedisRevocationFeed:
-    """A sorted set per kind (`gatehouse:v1:feed:<kind>`): member `<until>|<key>`, score the
-    publication time in milliseconds. Entries older than `keep_seconds` are trimmed on publish."""
+    """A sorted set per kind (`gatehouse:v1:feed:<kind>`): member `<until>|<key>`, score a
+    sequence number from a Redis counter (`...:feed-seq:<kind>`), so the order never depends on
+    any instance's clock. Entries stay until their own `until` (the oldest expired ones are
+    trimmed at each publish); both keys live as long as the longest-lived entry."""
 
-    def __init__(self, client: redis.Redis, keep_seconds: int = 2 * 86400) -> None:
+    PUBLISH = """
+local seq = redis.call('INCR', KEYS[2])
+redis.call('ZADD', KEYS[1], seq, ARGV[2] .. '|' .. ARGV[3])
+local now = tonumber(ARGV[1])
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 99)
+for _, member in ipairs(oldest) do
+  local expiry = tonumber(string.match(member, '^(%d+)|'))
+  if expiry and expiry < now then redis.call('ZREM', KEYS[1], member) end
+end
+local ttl = tonumber(ARGV[2]) - now + 60
+for _, key in ipairs(KEYS) do
+  if redis.call('TTL', key) < ttl then redis.call('EXPIRE', key, ttl) end
+end
+return seq
+"""
+
+    def __init__(self, client: redis.Redis) -> None:
         self.r = client
-        self.keep_ms = keep_seconds * 1000
+        self._publish = client.register_script(self.PUBLISH)
 
     @guarded
     def publish(self, kind: str, key: str, until: float) -> None:
-        now_ms = int(time.time() * 1000)
-        name = f"{PREFIX}feed:{kind}"
-        pipe = self.r.pipeline(transaction=False)
-        pipe.zadd(name, {f"{int(until)}|{key}": now_ms})
-        pipe.zremrangebyscore(name, "-inf", now_ms - self.keep_ms)
-        pipe.expire(name, self.keep_ms // 1000)
-        pipe.execute()
+        self._publish(keys=[f"{PREFIX}feed:{kind}", f"{PREFIX}feed-seq:{kind}"],
+                      args=[int(time.time()), int(until), key])
 
     @guarded
-    def since(self, kind: str, after_ms: int) -> tuple[list[tuple[str, float]], int]:
-        rows: list[tuple[Any, float]] = self.r.zrangebyscore(f"{PREFIX}feed:{kind}", f"({after_ms}", "+inf",
-                                                             withscores=True)  # type: ignore[assignment]
+    def since(self, kind: str, after: int) -> tuple[list[tuple[str, float]], int]:
+        pipe = self.r.pipeline(transaction=True)
+        pipe.get(f"{PREFIX}feed-seq:{kind}")
+        pipe.zrangebyscore(f"{PREFIX}feed:{kind}", f"({after}", "+inf", withscores=True)
+        current, rows = pipe.execute()
         entries: list[tuple[str, float]] = []
-        newest = after_ms
+        newest = int(current or 0)
         for member, score in rows:
             text = member.decode() if isinstance(member, bytes) else str(member)
             until, _, key = text.partition("|")
             entries.append((key, float(until)))
-            newest = max(newest, int(score))
         return entries, newest
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session
 from werkzeug.wrappers import Response
@@ -32,26 +31,15 @@ def _session_store_up() -> None:
         raise DependencyUnavailable("Redis is unavailable")
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
 def require_same_origin(bff: BffService) -> None:
-    """CSRF defence for POST /bff/*: a custom header (a cross-origin page cannot send one
-    without a CORS preflight, which is never granted) and a same-origin Origin or Sec-Fetch-Site."""
-    cfg = bff.cfg
-    if not request.headers.get(cfg.csrf_header):
-        raise Forbidden(f"the {cfg.csrf_header} header is required")
-    site = request.headers.get("Sec-Fetch-Site")
-    if site is not None and site != "same-origin":
-        raise Forbidden("cross-site request refused")
-    origin = request.headers.get("Origin")
-    allowed = set(cfg.allowed_origins) | {_origin(cfg.redirect_url)}
-    if origin is not None and origin.lower() not in allowed:
-        raise Forbidden("cross-origin request refused")
-    if origin is None and site is None:
-        raise Forbidden("the request must carry Origin or Sec-Fetch-Site")
+    """CSRF defence for POST /bff/* (core/bff.py: a custom header and the app's origin)."""
+    problem = bff.csrf_problem(request.headers)
+    if problem:
+        raise Forbidden(problem)
+
+
+def callback_path() -> str:
+    return f"{services().settings.service_prefix}/bff/oauth/callback"
 
 
 @bp.get("/bff/login")
@@ -61,7 +49,7 @@ def login() -> Response:
     response = no_store(redirect(start.url, 302))
     # Lax, short-lived: it must come back on the provider's cross-site redirect to the callback,
     # which the Strict session cookie does not (SPEC §5).
-    response.set_cookie(start.cookie_name, start.cookie_value, max_age=start.ttl, path="/bff/oauth/callback",
+    response.set_cookie(start.cookie_name, start.cookie_value, max_age=start.ttl, path=callback_path(),
                         httponly=True, secure=True, samesite="Lax")
     return response
 
@@ -87,7 +75,7 @@ def callback() -> Response:
     response.headers["Content-Security-Policy"] = (
         f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; base-uri 'none'")
     response.headers["Referrer-Policy"] = "no-referrer"  # the URL holds the code
-    response.delete_cookie(result.binding_cookie, path="/bff/oauth/callback", secure=True, httponly=True,
+    response.delete_cookie(result.binding_cookie, path=callback_path(), secure=True, httponly=True,
                            samesite="Lax")
     return response
 
@@ -113,8 +101,12 @@ def logout() -> Response:
     _session_store_up()
     body = request.get_json(silent=True) if request.mimetype == "application/json" else None
     wanted = body.get("redirect") if isinstance(body, dict) and isinstance(body.get("redirect"), str) else None
-    location = bff.logout(getattr(session, "sid", None), dict(session) if session else None, wanted)
-    session.clear()  # flask-session deletes the document
+    sid = getattr(session, "sid", None)
+    document = dict(session) if session else None
+    if session and sid:
+        bff.end([sid])  # first: whatever happens at the provider, the session is over here
+    session.clear()  # flask-session deletes the document (already gone) and its cookie
+    location = bff.logout(sid, document, wanted)
     response = no_store(jsonify({"location": location}))
     # A __Host- cookie is only replaced by one that is Secure too (flask-session's is not).
     response.delete_cookie(bff.cfg.cookie_name, path="/", secure=True, httponly=True, samesite="Strict")

@@ -20,7 +20,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from . import providers, tokens
 from .errors import BadGateway, BadRequest, DependencyUnavailable, InvalidToken, LoginFailed
@@ -58,6 +58,8 @@ class BffConfig:
     session_lifetime: int = 8 * 3600
     refresh_margin: int = 30
     refresh_wait_seconds: float = 10.0  # how long a request waits for another one's refresh
+    # how long a refresh may hold the lock: longer than the worst-case provider calls it covers
+    refresh_lock_seconds: float = 30.0
     state_ttl: int = 120
     groups_claim: str = "groups"
 
@@ -221,7 +223,7 @@ class BffService:
     def _refresh(self, sid: str, doc: dict[str, Any], sealed: dict[str, Any]) -> Active | None:
         """Refresh under the session's lock. Without the lock: use the current token while it is
         still valid, else wait for the holder's result (or take over if the holder gave up)."""
-        lock_ms = int((self.cfg.refresh_wait_seconds + 5) * 1000)
+        lock_ms = int(self.cfg.refresh_lock_seconds * 1000)
         deadline = self.clock() + self.cfg.refresh_wait_seconds
         while True:
             lock = self.sessions.lock(sid, lock_ms)
@@ -274,6 +276,30 @@ class BffService:
             return None  # logged out meanwhile
         return Active(sid, updated, rotated["access_token"], updated["atExp"])
 
+    def csrf_problem(self, headers: Any) -> str | None:
+        """Why a state-changing request carrying the session cookie is not the app's own, or
+        None: it must send the custom header (a cross-origin page cannot without a CORS
+        preflight, never granted) and come from the app's origin (Origin) or say so
+        (Sec-Fetch-Site: same-origin); SameSite=Strict alone still lets sibling origins of the
+        same site through."""
+        cfg = self.cfg
+        if not headers.get(cfg.csrf_header):
+            return f"the {cfg.csrf_header} header is required"
+        site = headers.get("Sec-Fetch-Site")
+        if site is not None and site != "same-origin":
+            return "cross-site request refused"
+        origin = headers.get("Origin")
+        if origin is not None and origin.lower() not in self.origins:
+            return "cross-origin request refused"
+        if origin is None and site is None:
+            return "the request must carry Origin or Sec-Fetch-Site"
+        return None
+
+    @property
+    def origins(self) -> frozenset[str]:
+        parts = urlsplit(self.cfg.redirect_url)
+        return frozenset({*self.cfg.allowed_origins, f"{parts.scheme}://{parts.netloc}".lower()})
+
     def principal(self, sid: str) -> Principal:
         """/auth with the BFF cookie: the user, and the access token for the upstream."""
         active = self.active(sid)
@@ -300,14 +326,17 @@ class BffService:
         return self.sessions.delete(sids)
 
     def logout(self, sid: str | None, document: dict[str, Any] | None, redirect: str | None) -> str:
-        """POST /bff/logout: end the session (the caller deletes it) and answer where the browser
+        """POST /bff/logout: the caller has ended the session; answer where the browser
         goes: the provider's end_session_endpoint (RP-Initiated Logout 1.0), which comes back to
         /bff/logout/callback; or straight to the redirect when the provider has none."""
         target = self.redirect_target(redirect)
         doc = self._usable(document)
         if doc is None:
             return target
-        endpoints, _ = self._resolve()
+        try:
+            endpoints, _ = self._resolve()
+        except DependencyUnavailable:
+            return target  # the provider is unreachable: the session here has ended all the same
         id_token = self._tokens(doc).get("id_token")
         if not endpoints.end_session:
             return target

@@ -148,6 +148,7 @@ class LoginService:
         app = self.app(found[1]["appId"] if found else None)
         target = self.redirect_target(app, redirect)
         if found is None:
+            self.sessions.forget(token)
             return LogoutResult(target, app)
         sid, record = found
         provider_tokens = self.sessions.provider_tokens(record) or {}

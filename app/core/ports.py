@@ -120,11 +120,12 @@ class BffSessionStore(Protocol):
 
 
 class RevocationFeed(Protocol):
-    """Revoked token ids and ended session ids, in the order they were published, each with the
-    time (epoch seconds) after which it no longer matters."""
+    """Revoked token ids and ended session ids, in the order they were published (a sequence the
+    store assigns), each with the time (epoch seconds) after which it no longer matters."""
 
     def publish(self, kind: str, key: str, until: float) -> None: ...
 
-    def since(self, kind: str, after_ms: int) -> tuple[list[tuple[str, float]], int]:
-        """Entries published after `after_ms` (epoch milliseconds), and the newest such time."""
+    def since(self, kind: str, after: int) -> tuple[list[tuple[str, float]], int]:
+        """Entries published after sequence number `after`, and the feed's current sequence
+        number (lower than `after` when the feed was emptied and started again)."""
         ...

@@ -205,9 +205,11 @@ def assertion_signer(keys: KeySet, client_id: str, clock: Callable[[], float] = 
 
 
 def _token_call(http: ProviderHttp, p: ProviderConfig, endpoints: Endpoints, form: dict[str, str],
-                refused: str) -> dict[str, Any]:
+                refused: str, only_invalid_grant: bool = False) -> dict[str, Any]:
     """One call to the provider's token endpoint with our client authentication; a 4xx is a
-    refusal (LoginFailed), anything else unusable is the provider's fault (502/503)."""
+    refusal (LoginFailed) — or, with `only_invalid_grant`, only `invalid_grant` is (a rate limit
+    or our own misconfiguration is then the provider's trouble: 502) — anything else unusable is
+    the provider's fault (502/503)."""
     form = {**form, "client_id": p.client_id}
     basic = None
     if p.token_auth_method == "private_key_jwt" and p.assertion is not None:
@@ -217,7 +219,7 @@ def _token_call(http: ProviderHttp, p: ProviderConfig, endpoints: Endpoints, for
     elif p.client_secret:
         basic = (p.client_id, p.client_secret)
     status, body = http.redeem(endpoints.token, form, basic)
-    if 400 <= status < 500:
+    if 400 <= status < 500 and (not only_invalid_grant or body.get("error") == "invalid_grant"):
         raise LoginFailed(refused)
     if status != 200 or not isinstance(body.get("access_token"), str):
         raise BadGateway("the identity provider's token answer is unusable")
@@ -233,9 +235,10 @@ def redeem_code(http: ProviderHttp, p: ProviderConfig, endpoints: Endpoints, cod
 
 
 def refresh_tokens(http: ProviderHttp, p: ProviderConfig, endpoints: Endpoints, refresh_token: str) -> dict[str, Any]:
-    """RFC 6749 §6; LoginFailed when the provider refuses the refresh token."""
+    """RFC 6749 §6; LoginFailed only when the provider answers `invalid_grant` (expired, revoked
+    or reused refresh token): a 429 or a client error ends no session."""
     return _token_call(http, p, endpoints, {"grant_type": "refresh_token", "refresh_token": refresh_token},
-                       "the identity provider refused the refresh token")
+                       "the identity provider refused the refresh token", only_invalid_grant=True)
 
 
 def check_id_token(verifier: ExternalVerifier, id_token: Any, nonce: str, access_token: str) -> dict[str, Any]:

@@ -12,11 +12,6 @@ from typing import Callable
 
 from .ports import RevocationFeed
 
-# Entries published this long before the newest one seen are read again at every pull, so an
-# entry written late by a slower instance (or a clock a little behind) is not missed.
-OVERLAP_MS = 5000
-
-
 class RevocationMirror:
     def __init__(self, feed: RevocationFeed, kind: str, interval: float,
                  clock: Callable[[], float] = time.time) -> None:
@@ -40,11 +35,13 @@ class RevocationMirror:
         with self._lock:
             if now - self._pulled_at < self.interval:
                 return  # another thread just did
-            entries, newest = self.feed.since(self.kind, max(0, self._cursor - OVERLAP_MS))
+            entries, current = self.feed.since(self.kind, self._cursor)
+            if current < self._cursor:  # the feed expired and started again: read it whole
+                entries, current = self.feed.since(self.kind, 0)
             for key, until in entries:
                 if until > now:
                     self._until[key] = until
-            self._cursor = max(self._cursor, newest)
+            self._cursor = current
             if len(self._until) > 1024:  # drop what has expired anyway
                 self._until = {k: u for k, u in self._until.items() if u > now}
             self._pulled_at = now

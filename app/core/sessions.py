@@ -214,7 +214,10 @@ class SessionService:
         return (verified["sid"], record) if record is not None else None
 
     def end(self, sids: list[str]) -> int:
-        """End sessions: their records and current refresh tokens go; counts those still open."""
+        """End sessions: their records and current refresh tokens go; counts those still open.
+        Published to the workers' mirrors first: if a later step fails, /auth refuses the
+        session's JWTs all the same."""
+        self.publish_ended(sids)
         open_count = 0
         for sid in sids:
             record = self.store.take(SESSION, sid)
@@ -223,11 +226,26 @@ class SessionService:
                 self.store.delete(REFRESH, [record["refresh"]])
         if sids:
             self.log.ended(sids, int(self.clock()))
-            if self.ended_feed is not None:
-                until = self.clock() + self.longest_jwt + tokens.OWN_TOKEN_LEEWAY_SECONDS
-                for sid in sids:
-                    self.ended_feed.publish("sid", sid, until)
         return open_count
+
+    def publish_ended(self, sids: list[str]) -> None:
+        if self.ended_feed is not None:
+            until = self.clock() + self.longest_jwt + tokens.OWN_TOKEN_LEEWAY_SECONDS
+            for sid in sids:
+                self.ended_feed.publish("sid", sid, until)
+
+    def forget(self, token: str | None) -> None:
+        """Logout with a validly signed session JWT whose record is already gone (an earlier
+        logout that failed half-way): make sure the workers refuse it."""
+        if not token:
+            return
+        try:
+            claims = tokens.unverified_claims(token)
+            if self.is_session_token(claims):
+                verified = tokens.verify_own(token, self.keys, str(claims["iss"]), verify_exp=False)
+                self.publish_ended([verified["sid"]])
+        except InvalidToken:
+            return
 
     def revoke_user(self, user_id: str) -> int:
         """DELETE /sessions/<userId>: every session of the user; the number that were open."""

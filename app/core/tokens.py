@@ -1,6 +1,8 @@
 """Issue and verify Gatehouse's own JWTs (python-jose). Algorithms are pinned per key."""
 from __future__ import annotations
 
+import hashlib
+import re
 import secrets
 import threading
 import time
@@ -18,6 +20,14 @@ OWN_TOKEN_LEEWAY_SECONDS = 5
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 §2.1
 MAX_TOKEN_LENGTH = 16384
+# A compact JWS in canonical form: three base64url segments, nothing else. The JOSE library
+# tolerates junk after the signature; a token that needs that tolerance is refused up front, so
+# one valid token cannot be spelled a million ways (cache keys, nginx cache keys, work).
+COMPACT_JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+
+
+def canonical(token: str) -> bool:
+    return len(token) <= MAX_TOKEN_LENGTH and COMPACT_JWS.match(token) is not None
 
 
 def new_jti() -> str:
@@ -54,7 +64,7 @@ def unverified_claims(token: str) -> dict[str, Any]:
 def verify_own(token: str, keys: KeySet, issuer: str, verify_exp: bool = True) -> dict[str, Any]:
     """Verify a JWT we issued: known `kid`, that key's algorithm only, our `iss`, live `exp`
     (`verify_exp=False` only for logout, which must accept an expired session token)."""
-    if not isinstance(token, str) or token.count(".") != 2 or len(token) > MAX_TOKEN_LENGTH:
+    if not isinstance(token, str) or not canonical(token):
         raise InvalidToken("malformed token")
     header = unverified_header(token)
     key = keys.by_kid(header.get("kid"))
@@ -88,19 +98,25 @@ class VerifiedCache:
         self.max_entries = max_entries
         self.max_seconds = max_seconds
         self.clock = clock
-        self._entries: dict[str, tuple[float, Any]] = {}
+        self._entries: dict[bytes, tuple[float, Any]] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
+    @staticmethod
+    def _key(token: str) -> bytes:
+        # a digest, not the token: 32 bytes a key, however long the token
+        return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
     def get(self, token: str) -> Any:
-        entry = self._entries.get(token)
+        key = self._key(token)
+        entry = self._entries.get(key)
         if entry is None:
             return None
         if entry[0] <= self.clock():
             with self._lock:
-                self._entries.pop(token, None)
+                self._entries.pop(key, None)
             return None
         return entry[1]
 
@@ -112,4 +128,4 @@ class VerifiedCache:
         with self._lock:
             while len(self._entries) >= self.max_entries:
                 self._entries.pop(next(iter(self._entries)))
-            self._entries[token] = (until, value)
+            self._entries[self._key(token)] = (until, value)

@@ -65,6 +65,9 @@
     var headers = new Headers(init.headers || {});
     if (!headers.has("Accept")) headers.set("Accept", "application/json");
     init.headers = headers;
+    var method = (init.method || "GET").toUpperCase();
+    // state-changing calls carry the CSRF header, as /auth requires for the session cookie
+    if (method !== "GET" && method !== "HEAD" && method !== "OPTIONS") headers.set(CSRF_HEADER, "1");
     var ready = Promise.resolve(null);
     // Only tokenExchange answers carry a token; in bff mode nothing is added.
     if (MODE === "tokenExchange") ready = bearer();

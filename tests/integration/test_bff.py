@@ -402,3 +402,70 @@ def test_bad_bff_config_names_the_key(env, tmp_path, change, problem):
         load_settings(with_apps(env, tmp_path, {}, bff=cfg))
     assert any(problem in p for p in exc.value.problems), exc.value.problems
     assert "bff-secret" not in str(exc.value.problems)
+
+
+# -- review fixes ---------------------------------------------------------------------------------
+
+def test_logout_ends_the_session_even_when_the_provider_is_down(local, local_provider):
+    app, c = local
+    sid, _ = login(c, "user-1", at=at_local(local_provider))
+    app.extensions["gatehouse"].bff.directory._cache.clear()  # discovery must be asked again
+    local_provider.up = False
+    r = c.post("/bff/logout", headers={"Cookie": f"{COOKIE}={sid}", **same_origin()})
+    assert r.status_code == 200 and r.json["location"] == "/spa/"  # straight to the app
+    assert not store(app).exists(f"gatehouse:v1:bff:{sid}")
+    assert auth(c, sid).status_code == 401
+
+
+def test_a_provider_rate_limit_during_refresh_keeps_the_session(local, local_provider):
+    app, c = local
+    local_provider.expires_in = 20  # inside the margin: every use tries to refresh
+    sid, _ = login(c, "user-1", at=at_local(local_provider))
+    local_provider.refresh_status, local_provider.refresh_error = 429, "slow_down"
+    r = auth(c, sid)
+    assert r.status_code == 204 and r.headers["Authorization"] == f"Bearer {local_provider.token_forms[0]['code'].replace('code-', 'at-code-', 1)}"
+    assert store(app).exists(f"gatehouse:v1:bff:{sid}")  # only invalid_grant ends a session
+    local_provider.refresh_status, local_provider.refresh_error = 401, "invalid_client"
+    assert auth(c, sid).status_code == 204 and store(app).exists(f"gatehouse:v1:bff:{sid}")
+
+
+@pytest.mark.parametrize("method, headers, status", [
+    ("GET", {}, 204),  # safe methods need nothing more
+    ("POST", {}, 403),  # a form another origin of the same site posted: no custom header
+    ("POST", {"X-CSRF": "1", "Origin": "https://blog.example"}, 403),
+    ("DELETE", {"X-CSRF": "1", "Sec-Fetch-Site": "same-site"}, 403),
+    ("POST", {"X-CSRF": "1", "Origin": ORIGIN}, 204),
+    ("PUT", {"X-CSRF": "1", "Sec-Fetch-Site": "same-origin"}, 204),
+])
+def test_state_changing_calls_with_the_bff_cookie_need_the_csrf_proof(bff, method, headers, status):
+    _, c = bff
+    sid, _ = login(c, "alice")
+    r = c.get("/auth", headers={"X-Original-URI": "/orders", "X-Original-Method": method,
+                                "Cookie": f"{COOKIE}={sid}", **headers})
+    assert r.status_code == status
+    assert ("Authorization" in r.headers) == (status == 204)
+
+
+def test_login_works_under_a_service_prefix(env, tmp_path, dev_provider):
+    cfg = bff_config(dev_provider.url, redirectUrl=f"{ORIGIN}/gh/bff/oauth/callback")
+    _, c = make(env, tmp_path, cfg, service_prefix="/gh")
+    r = c.get("/gh/bff/login")
+    assert "Path=/gh/bff/oauth/callback" in binding_header(r)
+    back = at_dev_provider(r.headers["Location"], "alice")
+    page = c.get("/gh/bff/oauth/callback", query_string=back, headers={"Cookie": binding(r)})
+    assert page.status_code == 200
+    sid = session_id(page)
+    assert c.get("/gh/bff/session", headers={"Cookie": f"{COOKIE}={sid}"}).json["user"]["sub"] == "alice"
+
+
+def binding_header(response) -> str:
+    return next(v for k, v in set_cookies(response).items() if k.startswith("gatehouse_bff_"))
+
+
+def test_explain_never_shows_the_access_token(bff):
+    from tests.conftest import ADMIN
+    _, c = bff
+    sid, _ = login(c, "alice")
+    r = c.post("/auth/explain", json={"method": "GET", "uri": "/orders", "headers": {"Cookie": f"{COOKIE}={sid}"}},
+               headers=ADMIN)
+    assert r.json["outcome"] == "allow" and "Authorization" not in r.json["headers"] and "eyJ" not in r.get_data(True)

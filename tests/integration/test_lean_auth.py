@@ -98,6 +98,8 @@ def test_lean_path_answers_exactly_like_the_flask_view(setup, name, method, path
 def test_paths_that_are_not_the_check_go_to_flask(setup):
     app, c, good, _, _ = setup
     assert c.get("/auth/").status_code == 404  # as Flask routes it
+    assert c.get("/auth//x").status_code == 308  # Flask's redirect, not a check
+    assert c.open("/auth/explain", method="OPTIONS").status_code == 200  # the explain view's
     assert c.open("/auth", method="TRACE").status_code == 405
     explained = c.post("/auth/explain", json={"method": "GET", "uri": "/orders",
                                               "headers": {"Authorization": f"Bearer {good}"}}, headers=ADMIN)
@@ -177,3 +179,12 @@ def test_an_api_key_alone_forwards_its_client_type(setup):
     _, c, _, _, _ = setup
     r = c.get("/auth", headers={"X-Original-URI": "/keyed", "X-Original-Method": "GET", "client-key": "key-a"})
     assert r.status_code == 204 and r.headers["mia-clienttype"] == "A" and "mia-userid" not in r.headers
+
+
+@pytest.mark.parametrize("suffix", ["!!!!", "$" * 400, "....", " x", "\u00e9"])
+def test_non_canonical_spellings_of_a_valid_token_are_refused_and_not_cached(setup, suffix):
+    app, c, good, _, _ = setup
+    verified = app.extensions["gatehouse"].authorizer.verified
+    before = len(verified)
+    assert check(c, good + suffix).status_code == 401
+    assert len(verified) == before

@@ -25,15 +25,18 @@ def refused_within(check, seconds: float) -> bool:
     return False
 
 
-def test_the_feed_keeps_order_and_kinds(env):
+def test_the_feed_keeps_order_kinds_and_entries_until_they_expire(env):
     app = create_app(load_settings(env))
-    feed = RedisRevocationFeed(app.extensions["gatehouse"].extra["redis"])
-    start = int(time.time() * 1000) - 1
-    feed.publish("jti", "a", time.time() + 60)
+    r = app.extensions["gatehouse"].extra["redis"]
+    feed = RedisRevocationFeed(r)
+    feed.publish("jti", "a", time.time() + 600)
     feed.publish("sid", "b", time.time() + 60)
-    entries, newest = feed.since("jti", start)
-    assert [k for k, _ in entries] == ["a"] and newest >= start
-    assert feed.since("jti", newest) == ([], newest)
+    feed.publish("jti", "c", time.time() - 1)  # already over: trimmed at the next publish
+    feed.publish("jti", "d", time.time() + 900)
+    entries, current = feed.since("jti", 0)
+    assert [k for k, _ in entries] == ["a", "d"] and current == 3  # a sequence per kind
+    assert feed.since("jti", current) == ([], current)
+    assert 600 < r.ttl("gatehouse:v1:feed:jti") <= 960  # as long as the longest-lived entry
 
 
 def test_a_revoked_token_is_refused_within_the_bound(env, tmp_path):

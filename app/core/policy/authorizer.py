@@ -24,6 +24,7 @@ from .routes import METHODS, RouteTable
 URI_HEADERS = ("X-Original-URI", "Original-Request-Uri")
 METHOD_HEADERS = ("X-Original-Method", "Original-Request-Method")
 TRUTHY = frozenset({"1", "true", "yes", "on"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SOURCES = ("session", "bff", "jwt", "introspection", "userinfo", "trusted-headers")
 # Cookie sessions: a stale or foreign cookie must not hide another credential.
 COOKIE_SOURCES = ("session", "bff")
@@ -81,6 +82,8 @@ class Authorizer:
         """A Gatehouse login session: signature, issuer (cached per token), and the session
         still open (asked every time)."""
         assert self.sessions is not None
+        if not tokens.canonical(token):
+            raise InvalidToken("malformed token")
         hit = self.verified.get(token)
         if hit is not None and hit[0] == "session":
             self.sessions.ensure_open(hit[1])
@@ -97,6 +100,8 @@ class Authorizer:
         """Our own JWT, or one from a configured external issuer, chosen by its `iss`.
         None: not a JWT of an issuer this source knows. A token verified before skips its
         signature check; revocation and session state are still asked every time."""
+        if not tokens.canonical(token):
+            return None  # not a JWT (an opaque token is introspection's), or not in canonical form
         hit = self.verified.get(token)
         if hit is not None:
             kind, claims, principal = hit
@@ -202,6 +207,11 @@ class Authorizer:
                           is_backoffice=(headers.get(self.cfg.backoffice_header) or "").lower() in TRUTHY,
                           scope_prefix=self.cfg.scope_prefix, names=self.cfg.names,
                           properties=self.cfg.user_properties, header_limit=self.cfg.header_limit)
+        if principal.source == "bff" and method not in SAFE_METHODS and self.bff is not None:
+            problem = self.bff.csrf_problem(headers)
+            if problem:  # a cookie the browser attached to another site's form or request
+                return Decision(FORBIDDEN, f"BFF session on a state-changing request: {problem}", principal,
+                                headers=dict(deny))
         if decision.status == ALLOW and principal.bearer:
             decision.headers["Authorization"] = f"Bearer {principal.bearer}"  # BFF: for nginx to pass upstream
         if decision.status == 401:

@@ -153,5 +153,6 @@ def explain(decision: Decision) -> dict[str, Any]:
         "principal": {"kind": p.kind, "id": p.id, "source": p.source, "groups": sorted(p.groups),
                       "permissions": sorted(p.permissions), "scopes": sorted(p.scopes),
                       "clientType": p.client_type},
-        "headers": decision.headers,
+        # never the BFF access token: explain is for people, not for the upstream
+        "headers": {k: v for k, v in decision.headers.items() if k.lower() != "authorization"},
     }

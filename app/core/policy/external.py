@@ -12,6 +12,7 @@ from typing import Any, Callable, Protocol
 from jose import jwk, jwt
 from jose.exceptions import JOSEError
 
+from .. import tokens
 from ..errors import DependencyUnavailable, InvalidToken
 from .decision import Principal
 
@@ -128,6 +129,8 @@ class ExternalVerifier:
     def verify(self, token: str, header: dict[str, Any], claims: dict[str, Any],
                access_token: str | None = None) -> Principal:
         """`access_token`: an ID token's companion, checked against its `at_hash` (OIDC Core §3.1.3.8)."""
+        if not tokens.canonical(token):
+            raise InvalidToken("malformed token")
         cfg = self.issuers[claims["iss"]]
         alg, kid = header.get("alg"), header.get("kid")
         if alg not in cfg.algorithms:
