@@ -57,7 +57,7 @@ class Provider:
             self.calls.append(form)
             n = len(self.calls)
             if self.status != 200:
-                return self.status, {"error": "x"}
+                return self.status, {"error": "invalid_grant" if self.status == 400 else "temporarily_unavailable"}
             if form["refresh_token"] not in self.live:
                 return 400, {"error": "invalid_grant"}
             self.live = {f"rt-{n}"}
@@ -161,3 +161,11 @@ def test_twenty_threads_at_expiry_make_one_refresh():
     with ThreadPoolExecutor(20) as pool:
         tokens = list(pool.map(lambda _: bff.active(SID).access_token, range(20)))
     assert tokens == ["at-1"] * 20 and len(provider.calls) == 1
+
+
+def test_a_refusal_other_than_invalid_grant_keeps_the_session():
+    provider = Provider()
+    provider.status = 429
+    bff, sessions, clock = make(provider)
+    clock.now += 80
+    assert bff.active(SID).access_token == "at-0" and sessions.get(SID) is not None
