@@ -15,22 +15,12 @@ from app.core.bff import BffConfig, BffService
 from app.core.errors import DependencyUnavailable
 from app.core.providers import Endpoints, ProviderConfig
 from app.core.sealing import Sealer, new_key
+from tests.clock import Clock
 
 SID = "s" * 43
 PROVIDER = ProviderConfig(id="bff", type="oidc", client_id="spa", client_secret="secret",
                           discovery_url="https://idp.example/.well-known/openid-configuration")
 ENDPOINTS = Endpoints(authorize="https://idp.example/authorize", token="https://idp.example/token")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Directory:

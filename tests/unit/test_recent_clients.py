@@ -7,13 +7,7 @@ from app.core import credentials
 from app.core.client_auth import ClientAuthConfig, ClientAuthenticator, RecentClients, presented_credentials
 from app.core.clients import ClientRegistry
 from app.core.errors import InvalidClient
-
-
-class Clock:
-    now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import Clock
 
 
 class CountingCredentials(MemoryCredentials):

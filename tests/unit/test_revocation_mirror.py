@@ -6,13 +6,7 @@ import pytest
 from app.adapters.memory import MemoryRevocationFeed
 from app.core.errors import DependencyUnavailable
 from app.core.revocation import RevocationMirror
-
-
-class Clock:
-    now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import Clock
 
 
 def test_a_revocation_is_seen_within_the_interval():

@@ -2,17 +2,11 @@
 from __future__ import annotations
 
 from app.core.tokens import VerifiedCache
-
-
-class Clock:
-    now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import Clock
 
 
 def test_an_entry_lives_until_the_token_expires():
-    clock = Clock()
+    clock = Clock(1000.0)
     cache = VerifiedCache(max_entries=10, max_seconds=300, clock=clock)
     cache.put("t", "v", exp=1060)
     assert cache.get("t") == "v"
@@ -21,7 +15,7 @@ def test_an_entry_lives_until_the_token_expires():
 
 
 def test_an_entry_lives_at_most_max_seconds():
-    clock = Clock()
+    clock = Clock(1000.0)
     cache = VerifiedCache(max_entries=10, max_seconds=30, clock=clock)
     cache.put("t", "v", exp=1_000_000)
     clock.now = 1029
@@ -31,17 +25,17 @@ def test_an_entry_lives_at_most_max_seconds():
 
 
 def test_the_oldest_entries_go_when_full():
-    cache = VerifiedCache(max_entries=3, max_seconds=300, clock=Clock())
+    cache = VerifiedCache(max_entries=3, max_seconds=300, clock=Clock(1000.0))
     for n in range(5):
         cache.put(f"t{n}", n, exp=2000)
     assert len(cache) == 3 and cache.get("t0") is None and cache.get("t1") is None and cache.get("t4") == 4
 
 
 def test_disabled_or_without_exp_nothing_is_kept():
-    for cache in (VerifiedCache(max_entries=0, clock=Clock()), VerifiedCache(max_seconds=0, clock=Clock())):
+    for cache in (VerifiedCache(max_entries=0, clock=Clock(1000.0)), VerifiedCache(max_seconds=0, clock=Clock(1000.0))):
         cache.put("t", "v", exp=2000)
         assert cache.get("t") is None
-    cache = VerifiedCache(clock=Clock())
+    cache = VerifiedCache(clock=Clock(1000.0))
     for exp in (None, "2000", True):
         cache.put("t", "v", exp=exp)
         assert cache.get("t") is None
