@@ -19,7 +19,16 @@ preload_app stays False: a MongoClient must not cross a fork, so every worker bu
 clients in create_app().
 """
 import os
-import signal
+
+if os.environ.get("GUNICORN_WORKER_CLASS",
+                  "gevent" if os.environ.get("GATEHOUSE_ROLE") == "check" else "sync") == "gevent":
+    # Before anything imports ssl, sockets or threads (the master validates the settings, which
+    # imports the Redis, MongoDB and HTTP clients): gevent must patch them first.
+    from gevent import monkey
+
+    monkey.patch_all()
+
+import signal  # noqa: E402
 import shutil
 import tempfile
 import threading
