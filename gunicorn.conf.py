@@ -20,8 +20,9 @@ clients in create_app().
 """
 import os
 
-if os.environ.get("GUNICORN_WORKER_CLASS",
-                  "gevent" if os.environ.get("GATEHOUSE_ROLE") == "check" else "sync") == "gevent":
+ROLE = os.environ.get("GATEHOUSE_ROLE", "all")
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent" if ROLE == "check" else "sync")
+if worker_class == "gevent":
     # Before anything imports ssl, sockets or threads (the master validates the settings, which
     # imports the Redis, MongoDB and HTTP clients): gevent must patch them first.
     from gevent import monkey
@@ -34,10 +35,8 @@ import tempfile
 import threading
 
 bind = f"{os.environ.get('GATEHOUSE_BIND', '127.0.0.1')}:{os.environ.get('HTTP_PORT', '3000')}"
-ROLE = os.environ.get("GATEHOUSE_ROLE", "all")
 CORES = os.cpu_count() or 1
 workers = int(os.environ.get("GUNICORN_WORKERS", str(CORES if ROLE == "check" else 2 * CORES)))
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent" if ROLE == "check" else "sync")
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 preload_app = False
 timeout = 30

@@ -43,7 +43,7 @@ class LeanAuth:
         # Left to Flask: the explain view's path, and paths Flask would redirect (`//`).
         self.explain = f"{prefix}/auth/explain"
         self.strict = services.settings.authorizer.strict
-        self.requests: dict[tuple[str, int], Any] = {}  # (method, status) -> Prometheus child
+        self.counters: dict[tuple[str, int], Any] = {}  # (method, status) -> its Prometheus child
         self.latency = observability.LATENCY.labels(ENDPOINT)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -89,8 +89,8 @@ class LeanAuth:
 
     def _count(self, method: str, status: int, elapsed: float) -> None:
         key = (method, status)
-        child = self.requests.get(key)
+        child = self.counters.get(key)
         if child is None:
-            child = self.requests[key] = observability.REQUESTS.labels(ENDPOINT, method, str(status))
+            child = self.counters[key] = observability.REQUESTS.labels(ENDPOINT, method, str(status))
         child.inc()
         self.latency.observe(elapsed)

@@ -28,7 +28,7 @@ from .core.policy.routes import RouteFileError, RouteTable
 from .core.errors import BadRequest
 from .core.bff import MODES as BFF_MODES, BffConfig
 from .core.providers import OIDC_TYPES, PROVIDER_TYPES, ProviderConfig, assertion_signer
-from .core.redirects import safe_redirect
+from .core.redirects import origin, safe_redirect
 from .core.sessions import AppConfig, CookieConfig
 from .core.keys import (KeyLoadError, KeyPasswordError, KeySet, load_private_key,
                         load_verification_key)
@@ -272,11 +272,6 @@ class AppSchema(Schema):
                           tuple(data.get("allowedRedirectUrlsOnSuccessfulLogin") or ()))
         except BadRequest as exc:
             raise ValidationError(exc.description, "defaultRedirectUrlOnSuccessfulLogin") from exc
-
-
-def _origin_of(url: str) -> str:
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0]}".lower()
 
 
 class BffSchema(Schema):
@@ -755,10 +750,10 @@ def _provider(pid: str, p: dict[str, Any], keys: KeySet) -> ProviderConfig:
 
 
 def _bff(data: dict[str, Any], keys: KeySet, prefix: str, state_ttl: int, outbound_timeout: float) -> BffConfig:
-    origin = _origin_of(data["redirectUrl"])
+    app_origin = origin(data["redirectUrl"])
     return BffConfig(
         mode=data["mode"], provider=_provider("bff", data["provider"], keys), redirect_url=data["redirectUrl"],
-        post_logout_redirect_url=data["postLogoutRedirectUrl"] or f"{origin}{prefix}/bff/logout/callback",
+        post_logout_redirect_url=data["postLogoutRedirectUrl"] or f"{app_origin}{prefix}/bff/logout/callback",
         cookie_name=data["cookieName"], default_redirect=data["defaultRedirectUrl"],
         allowed_redirects=tuple(data["allowedRedirectUrls"]),
         allowed_origins=tuple(o.lower() for o in data["allowedOrigins"]), csrf_header=data["csrfHeader"],

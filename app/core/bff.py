@@ -14,20 +14,19 @@ sessions of a provider `sid` or `sub`.
 """
 from __future__ import annotations
 
-import hmac
 import re
 import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from . import providers, tokens
 from .errors import BadGateway, BadRequest, DependencyUnavailable, InvalidToken, LoginFailed
-from .login import MAX_PARAM_LENGTH, pkce_challenge, required_param
+from .login import MAX_PARAM_LENGTH, LoginAttempts, LoginStart, required_param
 from .policy.decision import Principal
 from .ports import BffSessionStore, DocumentStore, ReplayGuard
-from .redirects import safe_redirect
+from .redirects import origin, safe_redirect
 from .sealing import Sealer
 from .sessions import digest
 
@@ -69,14 +68,6 @@ class BffConfig:
 
 
 @dataclass(frozen=True)
-class BffLoginStart:
-    url: str
-    cookie_name: str
-    cookie_value: str
-    ttl: int
-
-
-@dataclass(frozen=True)
 class BffLogin:
     document: dict[str, Any] = field(repr=False)
     redirect: str
@@ -91,10 +82,6 @@ class Active:
     document: dict[str, Any] = field(repr=False)
     access_token: str = field(repr=False)
     access_expires_at: int = 0
-
-
-def binding_cookie_name(state: str) -> str:
-    return BINDING_COOKIE_PREFIX + digest(state)[:16]
 
 
 def index_keys(issuer: str, sub: str | None, provider_sid: str | None) -> list[str]:
@@ -115,12 +102,14 @@ class BffService:
         self.directory = directory
         self.http = http
         self.states = states
+        self.attempts = LoginAttempts(states, LOGIN_STATE, BINDING_COOKIE_PREFIX, cfg.state_ttl)
         self.sessions = sessions
         self.replay = replay
         self.sealer = sealer
         self.clock = clock
         self.sleep = sleep
-        self.refreshes = 0  # refresh calls made by this process (for tests and metrics)
+        # POST /bff/* and state-changing /auth calls must come from here (CSRF)
+        self.origins = frozenset({*cfg.allowed_origins, origin(cfg.redirect_url).lower()})
 
     # -- login -------------------------------------------------------------------------------
 
@@ -130,28 +119,17 @@ class BffService:
     def _resolve(self) -> tuple[providers.Endpoints, Any]:
         return self.directory.resolve("bff", self.cfg.provider)
 
-    def start(self, redirect: str | None) -> BffLoginStart:
+    def start(self, redirect: str | None) -> LoginStart:
         """GET /bff/login: authorization code + PKCE S256 + nonce as a confidential client."""
         target = self.redirect_target(redirect)
         endpoints, _ = self._resolve()
-        state, verifier, nonce, binding = (secrets.token_urlsafe(32), secrets.token_urlsafe(48),
-                                           secrets.token_urlsafe(24), secrets.token_urlsafe(32))
-        self.states.put(LOGIN_STATE, digest(state), {"redirect": target, "verifier": verifier, "nonce": nonce,
-                                                     "binding": digest(binding)}, self.cfg.state_ttl)
-        url = providers.authorization_url(self.cfg.provider, endpoints, self.cfg.redirect_url, state,
-                                          pkce_challenge(verifier), nonce)
-        return BffLoginStart(url, binding_cookie_name(state), binding, self.cfg.state_ttl)
+        return self.attempts.begin(self.cfg.provider, endpoints, self.cfg.redirect_url, {"redirect": target})
 
     def complete(self, code: str | None, state: str | None, cookies: Mapping[str, str]) -> BffLogin:
         """GET /bff/oauth/callback: the state is spent whatever happens next; nothing is stored
         before every check has passed."""
-        code, state = required_param(code, "code"), required_param(state, "state")
-        record = self.states.take(LOGIN_STATE, digest(state))
-        if record is None:
-            raise LoginFailed("the login state is unknown, expired or already used")
-        cookie_name = binding_cookie_name(state)
-        if not hmac.compare_digest(digest(cookies.get(cookie_name) or ""), record["binding"]):
-            raise LoginFailed("the login was started in another browser")
+        code = required_param(code, "code")
+        record, cookie_name = self.attempts.take(state, cookies)
         endpoints, verifier = self._resolve()
         answer = providers.redeem_code(self.http, self.cfg.provider, endpoints, code, self.cfg.redirect_url,
                                        record["verifier"])
@@ -257,7 +235,6 @@ class BffService:
             return Active(sid, fresh, current["access_token"], fresh["atExp"])
         endpoints, _ = self._resolve()
         try:
-            self.refreshes += 1
             answer = providers.refresh_tokens(self.http, self.cfg.provider, endpoints, current["refresh_token"])
         except LoginFailed:
             self.end([sid])  # refused (expired, revoked, reused): the session is over
@@ -294,11 +271,6 @@ class BffService:
         if origin is None and site is None:
             return "the request must carry Origin or Sec-Fetch-Site"
         return None
-
-    @property
-    def origins(self) -> frozenset[str]:
-        parts = urlsplit(self.cfg.redirect_url)
-        return frozenset({*self.cfg.allowed_origins, f"{parts.scheme}://{parts.netloc}".lower()})
 
     def principal(self, sid: str) -> Principal:
         """/auth with the BFF cookie: the user, and the access token for the upstream."""

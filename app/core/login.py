@@ -15,12 +15,12 @@ import secrets
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import urlencode, urljoin
 
 from . import providers
 from .errors import BadRequest, LoginFailed, NotFound
 from .ports import DocumentStore, UserRepository
-from .redirects import safe_redirect
+from .redirects import origin, safe_redirect
 from .sessions import AppConfig, IssuedSession, SessionService, digest
 
 LOGIN = "login"
@@ -49,9 +49,42 @@ class LogoutResult:
     app: AppConfig
 
 
-def binding_cookie_name(state: str) -> str:
-    """One cookie per login in flight, so two tabs logging in at once do not collide."""
-    return BINDING_COOKIE_PREFIX + digest(state)[:16]
+class LoginAttempts:
+    """Logins in flight, for the browser login and the BFF alike: a random single-use `state`
+    kept in the store under its digest for `ttl` seconds with the PKCE verifier, the nonce and
+    the caller's fields, bound to the browser by a cookie of its own (one per login, so two tabs
+    logging in at once do not collide) whose digest the record holds."""
+
+    def __init__(self, store: DocumentStore, kind: str, cookie_prefix: str, ttl: int) -> None:
+        self.store = store
+        self.kind = kind
+        self.cookie_prefix = cookie_prefix
+        self.ttl = ttl
+
+    def cookie_name(self, state: str) -> str:
+        return self.cookie_prefix + digest(state)[:16]
+
+    def begin(self, provider: providers.ProviderConfig, endpoints: providers.Endpoints, redirect_uri: str,
+              fields: dict[str, Any]) -> LoginStart:
+        """Where to send the browser, and the cookie that binds the login to it."""
+        state, verifier, nonce, binding = (secrets.token_urlsafe(32), secrets.token_urlsafe(48),
+                                           secrets.token_urlsafe(24), secrets.token_urlsafe(32))
+        self.store.put(self.kind, digest(state), {**fields, "verifier": verifier, "nonce": nonce,
+                                                  "binding": digest(binding)}, self.ttl)
+        url = providers.authorization_url(provider, endpoints, redirect_uri, state, pkce_challenge(verifier), nonce)
+        return LoginStart(url, self.cookie_name(state), binding, self.ttl)
+
+    def take(self, state: str | None, cookies: Mapping[str, str]) -> tuple[dict[str, Any], str]:
+        """The record (spent whatever happens next) and its cookie's name; LoginFailed when the
+        state is unknown, expired, used, or was started in another browser."""
+        state = required_param(state, "state")
+        record = self.store.take(self.kind, digest(state))
+        if record is None:
+            raise LoginFailed("the login state is unknown, expired or already used")
+        cookie_name = self.cookie_name(state)
+        if not hmac.compare_digest(digest(cookies.get(cookie_name) or ""), record["binding"]):
+            raise LoginFailed("the login was started in another browser")
+        return record, cookie_name
 
 
 def pkce_challenge(verifier: str) -> str:
@@ -78,7 +111,7 @@ class LoginService:
         self.store = store
         self.users = users
         self.sessions = sessions
-        self.state_ttl = state_ttl
+        self.attempts = LoginAttempts(store, LOGIN, BINDING_COOKIE_PREFIX, state_ttl)
         self.clock = clock
 
     def app(self, app_id: str | None) -> AppConfig:
@@ -103,25 +136,13 @@ class LoginService:
         provider = self._provider(app, provider_id)
         target = self.redirect_target(app, redirect)
         endpoints = self.directory.endpoints(app.id, provider)
-        state, verifier, nonce, binding = (secrets.token_urlsafe(32), secrets.token_urlsafe(48),
-                                           secrets.token_urlsafe(24), secrets.token_urlsafe(32))
-        self.store.put(LOGIN, digest(state), {
-            "appId": app.id, "providerId": provider.id, "redirect": target, "verifier": verifier,
-            "nonce": nonce, "binding": digest(binding)}, self.state_ttl)
-        url = providers.authorization_url(provider, endpoints, app.redirect_url, state,
-                                          pkce_challenge(verifier), nonce)
-        return LoginStart(url, binding_cookie_name(state), binding, self.state_ttl)
+        return self.attempts.begin(provider, endpoints, app.redirect_url,
+                                   {"appId": app.id, "providerId": provider.id, "redirect": target})
 
     def complete(self, code: str | None, state: str | None, cookies: Mapping[str, str]) -> LoginResult:
         """POST /oauth/token {code, state}: the state is spent whatever happens next."""
-        code, state = required_param(code, "code"), required_param(state, "state")
-        record = self.store.take(LOGIN, digest(state))
-        if record is None:
-            raise LoginFailed("the login state is unknown, expired or already used")
-        cookie_name = binding_cookie_name(state)
-        binding = cookies.get(cookie_name) or ""
-        if not hmac.compare_digest(digest(binding), record["binding"]):
-            raise LoginFailed("the login was started in another browser")
+        code = required_param(code, "code")
+        record, cookie_name = self.attempts.take(state, cookies)
         app = self.app(record["appId"])
         provider = self._provider(app, record["providerId"])
         endpoints, verifier = self.directory.resolve(app.id, provider)
@@ -159,9 +180,9 @@ class LoginService:
         endpoints = self.directory.endpoints(app.id, provider)
         if not endpoints.end_session:
             return LogoutResult(target, app)
-        origin = "{0.scheme}://{0.netloc}".format(urlsplit(app.redirect_url))
+        base = origin(app.redirect_url)
         params = {"id_token_hint": provider_tokens["id_token"], "client_id": provider.client_id,
-                  "post_logout_redirect_uri": urljoin(origin + "/", target)}
+                  "post_logout_redirect_uri": urljoin(base + "/", target)}
         sep = "&" if "?" in endpoints.end_session else "?"
         return LogoutResult(f"{endpoints.end_session}{sep}{urlencode(params)}", app)
 

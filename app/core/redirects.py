@@ -54,3 +54,9 @@ def safe_redirect(target: str | None, allowed: tuple[str, ...], default: str = "
     if any(_without_query(entry) == wanted for entry in allowed):
         return target
     raise BadRedirect("redirect is not in the allowed list")
+
+
+def origin(url: str) -> str:
+    """scheme://host[:port] of an absolute URL, as written."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

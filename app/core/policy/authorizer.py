@@ -78,6 +78,17 @@ class Authorizer:
         self.sessions = sessions
         self.bff = bff
 
+    def _recheck(self, hit: tuple[str, dict[str, Any], Principal]) -> Principal:
+        """A token verified before: only what can change while it is valid is asked again —
+        whether its session is still open, whether it was revoked (external JWTs: nothing)."""
+        kind, claims, principal = hit
+        if kind == "session":
+            assert self.sessions is not None
+            self.sessions.ensure_open(claims)
+        elif kind == "own":
+            self.own_token_active(claims)
+        return principal
+
     def _session(self, token: str, unverified: dict[str, Any] | None = None) -> Principal:
         """A Gatehouse login session: signature, issuer (cached per token), and the session
         still open (asked every time)."""
@@ -86,8 +97,7 @@ class Authorizer:
             raise InvalidToken("malformed token")
         hit = self.verified.get(token)
         if hit is not None and hit[0] == "session":
-            self.sessions.ensure_open(hit[1])
-            return hit[2]  # type: ignore[no-any-return]
+            return self._recheck(hit)
         claims = self.sessions.verify_signature(token, unverified)
         self.sessions.ensure_open(claims)
         # The user's fields (groups, email, ...) are what expressions and properties look at.
@@ -104,12 +114,7 @@ class Authorizer:
             return None  # not a JWT (an opaque token is introspection's), or not in canonical form
         hit = self.verified.get(token)
         if hit is not None:
-            kind, claims, principal = hit
-            if kind == "session":
-                return self._session(token)
-            if kind == "own":
-                self.own_token_active(claims)
-            return principal  # type: ignore[no-any-return]
+            return self._recheck(hit)
         try:
             claims = tokens.unverified_claims(token)
         except InvalidToken:
