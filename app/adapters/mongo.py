@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable, TypeVar
@@ -28,6 +29,11 @@ def guarded(fn: Callable[..., T]) -> Callable[..., T]:
             raise DependencyUnavailable("MongoDB is unavailable") from exc
 
     return wrapper
+
+
+def redacted(url: str) -> str:
+    """A MongoDB URL without its password, for messages."""
+    return re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", url)
 
 
 def connect(url: str, database: str | None, timeout_ms: int) -> pymongo.database.Database:

@@ -34,18 +34,34 @@ def test_readme_shows_the_printed_demo():
     assert demo_commands() in (ROOT / "README.md").read_text()
 
 
-def test_dev_command_and_readme_curl_lines(tmp_path):
-    """README command 1 on embedded defaults; then the README's curl lines as printed."""
+@pytest.fixture(scope="session")
+def runtime_venv() -> Path:
+    """A virtual environment with Gatehouse's runtime dependencies only (what `scripts/dev`
+    installs on a fresh machine): no test extras, so a dependency only they bring cannot hide."""
+    venv = ROOT / ".venv-runtime"
+    run = subprocess.run(["scripts/bootstrap", "dev"], cwd=ROOT, env={**os.environ, "GATEHOUSE_VENV": str(venv)},
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    probe = subprocess.run([str(venv / "bin" / "python"), "-c", "import pytest"], capture_output=True)
+    assert probe.returncode != 0, "the runtime environment must not hold the test extras"
+    return venv
+
+
+def test_dev_command_and_readme_curl_lines(tmp_path, runtime_venv):
+    """README command 1 on embedded defaults, in an environment built from the runtime
+    dependencies only; then the README's curl lines as printed; Ctrl-C stops it cleanly."""
     port, rport, mport = free_port(), free_port(), free_port()
     pport, nport, uport, cport = free_port(), free_port(), free_port(), free_port()
     var = tmp_path / "var"
     env = {k: v for k, v in os.environ.items()
-           if k not in ("MONGODB_URL", "REDIS_URL", "REDIS_HOSTS", "GATEHOUSE_CONFIG")}
+           if k not in ("MONGODB_URL", "REDIS_URL", "REDIS_HOSTS", "GATEHOUSE_CONFIG", "VIRTUAL_ENV")}
+    env["GATEHOUSE_VENV"] = str(runtime_venv)
+    errors = open(tmp_path / "dev.stderr", "w")
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gatehouse"), "dev", "--port", str(port), "--redis-port", str(rport),
+        ["scripts/dev", "--port", str(port), "--redis-port", str(rport),
          "--mongo-port", str(mport), "--var-dir", str(var), "--workers", "1", "--provider-port", str(pport),
          "--nginx-port", str(nport), "--upstream-port", str(uport), "--check-port", str(cport)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=errors, text=True)
     try:
         lines: list[str] = []
         deadline = time.monotonic() + 90
@@ -76,7 +92,11 @@ def test_dev_command_and_readme_curl_lines(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
+        errors.close()
     assert proc.returncode == 0
+    # Ctrl-C drains every group (the gevent /auth group included) without a traceback.
+    for log in [tmp_path / "dev.stderr", *var.glob("*.log")]:
+        assert "Traceback" not in log.read_text(errors="replace"), log
 
 
 def assert_demo_login(site: str) -> None:
@@ -186,3 +206,24 @@ def test_delayed_shutdown(gunicorn):
     proc.wait(timeout=40)
     assert time.monotonic() - sent >= 2.5
     assert proc.returncode == 0 and results == [503]
+
+
+@pytest.mark.parametrize("env_extra, expected", [
+    ({"GUNICORN_WORKER_CLASS": "no.such.Worker"}, "gatehouse dev: Gatehouse exited while starting: "),
+    ({"MONGODB_URL": "mongodb://gatehouse:hunter2@127.0.0.1:9/gatehouse"},
+     "gatehouse dev: MongoDB at mongodb://gatehouse:***@127.0.0.1:9/gatehouse did not answer: "),
+])
+def test_dev_start_up_failure_is_one_line(tmp_path, env_extra, expected):
+    """A child of `gatehouse dev` that cannot start: one line naming it and the cause, exit 2."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MONGODB_URL", "REDIS_URL", "REDIS_HOSTS", "GATEHOUSE_CONFIG")}
+    ports = [str(free_port()) for _ in range(7)]
+    run = subprocess.run(
+        [str(Path(sys.executable).parent / "gatehouse"), "dev", "--port", ports[0], "--redis-port", ports[1],
+         "--mongo-port", ports[2], "--var-dir", str(tmp_path / "var"), "--workers", "1", "--provider-port",
+         ports[3], "--nginx-port", ports[4], "--upstream-port", ports[5], "--check-port", ports[6]],
+        cwd=ROOT, env={**env, **env_extra}, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(expected), run.stderr
+    assert "hunter2" not in run.stderr and "Traceback" not in run.stderr
