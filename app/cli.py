@@ -127,6 +127,8 @@ def _one_client_command(name: str, help_text: str, action: str) -> None:
             registry = _registry(config)
             if action == "rotate":
                 _echo_json({"client_id": client_id, "client_secret": registry.rotate_secret(client_id)})
+            elif action == "enable":
+                _echo_json(registry.update(client_id, {"state": "ENABLED"}).public_view())
             else:
                 _echo_json(getattr(registry, action)(client_id).public_view())
         except GatehouseError as exc:
@@ -134,8 +136,20 @@ def _one_client_command(name: str, help_text: str, action: str) -> None:
 
 
 _one_client_command("show", "Show one client.", "get")
-_one_client_command("disable", "Disable a client (its tokens are refused at the token endpoint).", "disable")
-_one_client_command("rotate-secret", "Issue a new secret; the old one stops working.", "rotate")
+_one_client_command(
+    "disable", "Disable a client: the token endpoint refuses it, and every token it holds is refused at "
+    "/auth (within REVOCATION_SYNC_SECONDS), /tokeninfo and introspection — also after it is enabled "
+    "again. Waits until every worker knows (about REVOCATION_SYNC_SECONDS + 1 s).", "disable")
+_one_client_command(
+    "enable", "Enable a disabled client: it may ask for new tokens; the tokens refused when it was "
+    "disabled stay refused.", "enable")
+_one_client_command(
+    "revoke-tokens", "Refuse every token issued to the client so far, at /auth (within "
+    "REVOCATION_SYNC_SECONDS), /tokeninfo and introspection; the client stays enabled and tokens it "
+    "asks for after this answer work. Waits until every worker knows (about REVOCATION_SYNC_SECONDS "
+    "+ 1 s).", "revoke_tokens")
+_one_client_command("rotate-secret", "Issue a new secret; the old one stops working (tokens already "
+                    "issued stay valid: add revoke-tokens to cut them off).", "rotate")
 
 
 @main.command("check-config")

@@ -15,12 +15,12 @@ from .adapters.route_file import RouteFileWatcher
 from .core.bff import BffService
 from .core.client_auth import ClientAuthenticator, RecentClients
 from .core.clients import ClientRegistry
-from .core.errors import DependencyUnavailable, InvalidToken, NotFound
+from .core.errors import DependencyUnavailable, NotFound
 from .core.login import LoginService
 from .core.machine_tokens import TokenService
 from .core.providers import ProviderDirectory
 from .core.sealing import Sealer
-from .core.revocation import RevocationMirror
+from .core.revocation import ClientCutOff, RevocationMirror, Revocations, client_cut_at
 from .core.sessions import SessionService
 from .core.tokens import VerifiedCache
 from .core.policy.authorizer import Authorizer
@@ -71,22 +71,23 @@ def build_services(settings: Settings,
     clients = mongo.MongoClients(db)
     secrets = mongo.MongoCredentials(db)
     redis_client = redis_store.connect(settings.redis)
+    revocation_store = mongo.MongoRevocations(db)
+    revocations = Revocations(revocation_store, redis_store.RedisRevocationFeed(redis_client))
+    # The worker's copy of every revocation; a check waits at most for one pull (Redis, and
+    # MongoDB when the feed started again) before it fails closed.
+    mirror = RevocationMirror(revocations.feed, revocation_store, settings.revocation_sync_seconds,
+                              wait_seconds=2 * settings.redis.timeout_seconds + settings.mongodb_timeout_ms / 1000 + 0.5)
     limiter = redis_store.RedisRateLimiter(redis_client, settings.auth_failure_limit,
                                            settings.auth_failure_window_seconds)
     authenticator = ClientAuthenticator(
         settings.client_auth(), clients, secrets, redis_store.RedisReplayGuard(redis_client),
-        limiter, on_failure=on_auth_failure, recent=RecentClients(settings.client_cache_seconds))
-    feed = redis_store.RedisRevocationFeed(redis_client)
-    mirrored = settings.revocation_sync_seconds > 0
-
-    def mirror(kind: str) -> RevocationMirror | None:
-        return RevocationMirror(feed, kind, settings.revocation_sync_seconds) if mirrored else None
-
-    tokens = TokenService(settings.client_credentials(), settings.keys, authenticator,
-                          redis_store.RedisRevocations(redis_client, feed), settings.admin_token,
-                          on_issue=on_issue)
-    registry = ClientRegistry(clients, secrets, settings.client_id_hash_salt,
-                              settings.client_secret_hash_cost)
+        limiter, on_failure=on_auth_failure,
+        recent=RecentClients(settings.client_cache_seconds, cut_at=lambda client_id: client_cut_at(mirror, client_id)))
+    tokens = TokenService(settings.client_credentials(), settings.keys, authenticator, revocations,
+                          settings.admin_token, on_issue=on_issue)
+    registry = ClientRegistry(clients, secrets, settings.client_id_hash_salt, settings.client_secret_hash_cost,
+                              cut_off=ClientCutOff(revocations, settings.jwt_expires_in,
+                                                   settle_seconds=settings.revocation_sync_seconds))
     users, session_log = mongo.MongoUsers(db), mongo.MongoSessions(db)
     indexes = {"done": False}
 
@@ -94,6 +95,7 @@ def build_services(settings: Settings,
         # Retried from /-/ready when MongoDB was down at start-up.
         if not indexes["done"]:
             clients.ensure_indexes()
+            revocation_store.ensure_indexes()
             if settings.apps:
                 users.ensure_indexes()
                 session_log.ensure_indexes()
@@ -122,7 +124,7 @@ def build_services(settings: Settings,
     if settings.apps:
         assert settings.provider_token_key is not None  # required with apps (settings schema)
         sessions = SessionService(settings.apps, settings.keys, documents, session_log, users,
-                                  Sealer(settings.provider_token_key), ended_feed=feed, ended=mirror("sid"))
+                                  Sealer(settings.provider_token_key), revocations, ended=mirror)
         login = LoginService(settings.apps, settings.default_app_id, directory,
                              provider_http, documents, users, sessions, settings.login_state_ttl_seconds)
     if settings.bff:
@@ -134,27 +136,13 @@ def build_services(settings: Settings,
                             own_issuer=settings.jwt_issuer, userinfo=userinfo,
                             api_keys=settings.api_keys if settings.api_keys.by_hash else None,
                             introspector=introspector, sessions=sessions, bff=bff,
-                            own_token_active=own_token_check(tokens, settings.revocation_check, mirror("jti")),
+                            own_token_active=mirror.ensure_token_active if settings.revocation_check else None,
                             verified=verified)
     return Services(settings=settings, registry=registry, tokens=tokens, authorizer=authorizer,
                     checks={"mongodb": clients.ping, "redis": limiter.ping},
                     lifecycle=Lifecycle(), on_ready=ensure_indexes, login=login, sessions=sessions, bff=bff,
-                    extra={"redis": redis_client, "mongo": db, "routes": routes, "users": users})
-
-
-def own_token_check(tokens: TokenService, on: bool,
-                    revoked: RevocationMirror | None) -> Callable[[dict[str, Any]], None] | None:
-    """How /auth asks whether one of our access tokens was revoked: not at all (off), from the
-    worker's mirror of the revocation feed, or from Redis on every request."""
-    if not on:
-        return None
-    if revoked is None:
-        return tokens.ensure_not_revoked
-
-    def check(claims: dict[str, Any]) -> None:
-        if revoked.contains(claims["jti"]):
-            raise InvalidToken("token has been revoked")
-    return check
+                    extra={"redis": redis_client, "mongo": db, "routes": routes, "users": users,
+                           "revocations": mirror})
 
 
 def services() -> Services:

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from dataclasses import replace
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
-from ..core.records import Client
+from ..core.errors import DependencyUnavailable
+from ..core.records import Client, FeedBatch, Revocation
+from ..core.revocation import merge
 
 
 class MemoryClients:
@@ -93,17 +96,6 @@ class MemoryReplayGuard:
         return self.kv.set_nx(f"used:{kind}:{value}", ttl_seconds)
 
 
-class MemoryRevocations:
-    def __init__(self, kv: MemoryKeyValue) -> None:
-        self.kv = kv
-
-    def revoke(self, jti: str, ttl_seconds: int) -> None:
-        self.kv.set(f"revoked:{jti}", ttl_seconds)
-
-    def is_revoked(self, jti: str) -> bool:
-        return self.kv._live(f"revoked:{jti}") is not None
-
-
 class MemoryRateLimiter:
     def __init__(self, kv: MemoryKeyValue, limit: int, window: int) -> None:
         self.kv, self.limit, self.window = kv, limit, window
@@ -157,6 +149,17 @@ class MemoryDocuments:
 
     def exists(self, kind: str, key: str) -> bool:
         return self._live(kind, key) is not None
+
+    def swap(self, take: tuple[str, str], puts: list[tuple[str, str, dict[str, Any], int]],
+             replace: tuple[str, str, dict[str, Any], int]) -> str:
+        if self._live(*take) is None:
+            return "taken"
+        if self._live(replace[0], replace[1]) is None:
+            return "gone"
+        self.docs.pop(take, None)
+        for kind, key, doc, ttl in [*puts, replace]:
+            self.put(kind, key, doc, ttl)
+        return "done"
 
 
 class MemoryUsers:
@@ -246,18 +249,53 @@ class MemoryBffSessions:
 
 
 class MemoryRevocationFeed:
+    """RevocationFeed in a list; `restart()` is what an expired or lost feed does."""
+
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
-        self.entries: list[tuple[str, str, float, int]] = []  # kind, key, until, sequence
+        self.entries: list[tuple[int, Revocation]] = []
         self.seq = 0
+        self.epoch: str | None = None
         self.down = False
 
-    def publish(self, kind: str, key: str, until: float) -> None:
-        self.seq += 1
-        self.entries.append((kind, key, until, self.seq))
-
-    def since(self, kind: str, after: int) -> tuple[list[tuple[str, float]], int]:
+    def _available(self) -> None:
         if self.down:
-            from ..core.errors import DependencyUnavailable
             raise DependencyUnavailable("Redis is unavailable")
-        return [(k, u) for kd, k, u, n in self.entries if kd == kind and n > after], self.seq
+
+    def publish(self, entry: Revocation) -> None:
+        self._available()
+        if self.epoch is None:
+            self.epoch = uuid.uuid4().hex
+        self.seq += 1
+        self.entries.append((self.seq, entry))
+
+    def since(self, after: int) -> FeedBatch:
+        self._available()
+        return FeedBatch([e for n, e in self.entries if n > after], self.seq, self.epoch)
+
+    def restart(self) -> None:
+        self.entries, self.seq, self.epoch = [], 0, None
+
+
+class MemoryRevocationStore:
+    """RevocationStore in a dict."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, str], Revocation] = {}
+        self.down = False
+
+    def _available(self) -> None:
+        if self.down:
+            raise DependencyUnavailable("MongoDB is unavailable")
+
+    def record(self, entry: Revocation) -> None:
+        self._available()
+        merge(self.entries, entry)
+
+    def active(self, now: float) -> list[Revocation]:
+        self._available()
+        return [e for e in self.entries.values() if e.until > now]
+
+    def find(self, keys: Sequence[tuple[str, str]], now: float) -> list[Revocation]:
+        self._available()
+        return [e for k in keys if (e := self.entries.get(k)) is not None and e.until > now]

@@ -5,14 +5,14 @@ import functools
 import re
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 import pymongo
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from ..core.errors import DependencyUnavailable
-from ..core.records import Client
+from ..core.records import Client, Revocation
 from .documents import changes_to_doc, client_to_doc, doc_to_client
 
 T = TypeVar("T")
@@ -175,3 +175,39 @@ class MongoSessions:
     @guarded
     def active_sids(self, user_id: str) -> list[str]:
         return [d["sid"] for d in self.coll.find({"userId": user_id, "endedAt": None}, {"sid": 1})]
+
+
+class MongoRevocations:
+    """`revocations`: what must never come back, one document per (kind, key), `_id`
+    `<kind>:<key>`, removed by a TTL index once `until` has passed (and never read after it)."""
+
+    def __init__(self, db: pymongo.database.Database) -> None:
+        self.coll = db["revocations"]
+
+    @guarded
+    def ensure_indexes(self) -> None:
+        self.coll.create_index("until", expireAfterSeconds=0, name="until_ttl")
+
+    @staticmethod
+    def _when(seconds: float) -> datetime:
+        return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
+
+    @staticmethod
+    def _entry(doc: dict[str, Any]) -> Revocation:
+        until = doc["until"].replace(tzinfo=timezone.utc).timestamp()
+        return Revocation(str(doc["kind"]), str(doc["key"]), float(doc["at"]), until)
+
+    @guarded
+    def record(self, entry: Revocation) -> None:
+        self.coll.update_one({"_id": f"{entry.kind}:{entry.key}"},
+                             {"$max": {"at": entry.at, "until": self._when(entry.until)},
+                              "$setOnInsert": {"kind": entry.kind, "key": entry.key}}, upsert=True)
+
+    @guarded
+    def active(self, now: float) -> list[Revocation]:
+        return [self._entry(d) for d in self.coll.find({"until": {"$gt": self._when(now)}})]
+
+    @guarded
+    def find(self, keys: Sequence[tuple[str, str]], now: float) -> list[Revocation]:
+        ids = [f"{kind}:{key}" for kind, key in keys]
+        return [self._entry(d) for d in self.coll.find({"_id": {"$in": ids}, "until": {"$gt": self._when(now)}})]

@@ -1,4 +1,4 @@
-"""Redis (redis-py): replay guard, revocation list, rate-limit counters.
+"""Redis (redis-py): replay guard, revocation feed, rate-limit counters, documents.
 
 Every key is `gatehouse:v1:<kind>:<id>` and every key has a TTL.
 """
@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, TypeVar
@@ -16,6 +17,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from ..core.errors import DependencyUnavailable
+from ..core.records import FeedBatch, Revocation
 
 T = TypeVar("T")
 PREFIX = "gatehouse:v1:"
@@ -81,21 +83,26 @@ class RedisReplayGuard:
 
 
 class RedisRevocationFeed:
-    """A sorted set per kind (`gatehouse:v1:feed:<kind>`): member `<until>|<key>`, score a
-    sequence number from a Redis counter (`...:feed-seq:<kind>`), so the order never depends on
-    any instance's clock. Entries stay until their own `until` (the oldest expired ones are
-    trimmed at each publish); both keys live as long as the longest-lived entry."""
+    """One sorted set (`gatehouse:v1:feed`): member `<kind>|<until>|<at>|<key>`, score a sequence
+    number from a Redis counter (`...:feed-seq`), so the order never depends on any instance's
+    clock; and an epoch (`...:feed-epoch`), a random name given to the feed by its first publish.
+    Entries stay until their own `until` (the oldest expired ones are trimmed at each publish);
+    the three keys live as long as the longest-lived entry, so after a quiet period the feed is
+    gone and the next publish starts a new epoch — which tells every mirror to reload from the
+    durable store rather than trust its sequence numbers."""
 
+    KEYS = (f"{PREFIX}feed", f"{PREFIX}feed-seq", f"{PREFIX}feed-epoch")
     PUBLISH = """
+redis.call('SET', KEYS[3], ARGV[3], 'NX')
 local seq = redis.call('INCR', KEYS[2])
-redis.call('ZADD', KEYS[1], seq, ARGV[2] .. '|' .. ARGV[3])
+redis.call('ZADD', KEYS[1], seq, ARGV[2])
 local now = tonumber(ARGV[1])
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 99)
 for _, member in ipairs(oldest) do
-  local expiry = tonumber(string.match(member, '^(%d+)|'))
+  local expiry = tonumber(string.match(member, '^[^|]*|(%d+)|'))
   if expiry and expiry < now then redis.call('ZREM', KEYS[1], member) end
 end
-local ttl = tonumber(ARGV[2]) - now + 60
+local ttl = tonumber(ARGV[4]) - now + 60
 for _, key in ipairs(KEYS) do
   if redis.call('TTL', key) < ttl then redis.call('EXPIRE', key, ttl) end
 end
@@ -107,39 +114,26 @@ return seq
         self._publish = client.register_script(self.PUBLISH)
 
     @guarded
-    def publish(self, kind: str, key: str, until: float) -> None:
-        self._publish(keys=[f"{PREFIX}feed:{kind}", f"{PREFIX}feed-seq:{kind}"],
-                      args=[int(time.time()), int(until), key])
+    def publish(self, entry: Revocation) -> None:
+        until = int(entry.until) + 1
+        member = f"{entry.kind}|{until}|{entry.at:.3f}|{entry.key}"
+        self._publish(keys=list(self.KEYS), args=[int(time.time()), member, secrets.token_hex(8), until])
 
     @guarded
-    def since(self, kind: str, after: int) -> tuple[list[tuple[str, float]], int]:
+    def since(self, after: int) -> FeedBatch:
         pipe = self.r.pipeline(transaction=True)
-        pipe.get(f"{PREFIX}feed-seq:{kind}")
-        pipe.zrangebyscore(f"{PREFIX}feed:{kind}", f"({after}", "+inf", withscores=True)
-        current, rows = pipe.execute()
-        entries: list[tuple[str, float]] = []
-        newest = int(current or 0)
-        for member, score in rows:
+        pipe.get(self.KEYS[1])
+        pipe.get(self.KEYS[2])
+        pipe.zrangebyscore(self.KEYS[0], f"({after}", "+inf")
+        current, epoch, rows = pipe.execute()
+        entries: list[Revocation] = []
+        for member in rows:
             text = member.decode() if isinstance(member, bytes) else str(member)
-            until, _, key = text.partition("|")
-            entries.append((key, float(until)))
-        return entries, newest
-
-
-class RedisRevocations:
-    def __init__(self, client: redis.Redis, feed: RedisRevocationFeed | None = None) -> None:
-        self.r = client
-        self.feed = feed
-
-    @guarded
-    def revoke(self, jti: str, ttl_seconds: int) -> None:
-        self.r.set(f"{PREFIX}revoked:{jti}", b"1", ex=ttl_seconds)
-        if self.feed is not None:  # for the workers' mirrors (the /auth fast path)
-            self.feed.publish("jti", jti, time.time() + ttl_seconds)
-
-    @guarded
-    def is_revoked(self, jti: str) -> bool:
-        return bool(self.r.exists(f"{PREFIX}revoked:{jti}"))
+            parts = text.split("|", 3)
+            if len(parts) == 4:
+                kind, until, at, key = parts
+                entries.append(Revocation(kind, key, float(at), float(until)))
+        return FeedBatch(entries, int(current or 0), epoch.decode() if isinstance(epoch, bytes) else epoch)
 
 
 class RedisRateLimiter:
@@ -180,6 +174,7 @@ class RedisDocuments:
 
     def __init__(self, client: redis.Redis) -> None:
         self.r = client
+        self._swap = client.register_script(self.SWAP)
 
     @staticmethod
     def _name(kind: str, key: str) -> str:
@@ -217,3 +212,22 @@ class RedisDocuments:
     @guarded
     def exists(self, kind: str, key: str) -> bool:
         return bool(self.r.exists(self._name(kind, key)))
+
+    SWAP = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'taken' end
+if redis.call('EXISTS', KEYS[#KEYS]) == 0 then return 'gone' end
+redis.call('DEL', KEYS[1])
+for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[2 * i - 3], 'EX', ARGV[2 * i - 2]) end
+return 'done'
+"""
+
+    @guarded
+    def swap(self, take: tuple[str, str], puts: list[tuple[str, str, dict[str, Any], int]],
+             replace: tuple[str, str, dict[str, Any], int]) -> str:
+        writes = [*puts, replace]
+        args: list[Any] = []
+        for _, _, doc, ttl in writes:
+            args += [json.dumps(doc, separators=(",", ":")), max(1, ttl)]
+        outcome = self._swap(keys=[self._name(*take), *[self._name(kind, key) for kind, key, _, _ in writes]],
+                             args=args)
+        return outcome.decode() if isinstance(outcome, bytes) else str(outcome)

@@ -72,6 +72,12 @@ def disable(client_id: str) -> Response:
     return jsonify(services().registry.disable(client_id).public_view())
 
 
+@bp.post("/clients/<client_id>/revoke-tokens")
+def revoke_tokens(client_id: str) -> Response:
+    _admin()
+    return jsonify(services().registry.revoke_tokens(client_id).public_view())
+
+
 @bp.post("/clients/<client_id>/secret")
 def rotate_secret(client_id: str) -> Response:
     _admin()

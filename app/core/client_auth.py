@@ -117,10 +117,14 @@ class RecentClients:
     hash. A disabled client, a rotated secret or new permissions take effect within `seconds`;
     failures are never remembered."""
 
-    def __init__(self, seconds: float, max_entries: int = 1000, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, seconds: float, max_entries: int = 1000, clock: Callable[[], float] = time.time,
+                 cut_at: Callable[[str], float | None] = lambda client_id: None) -> None:
         self.seconds = seconds
         self.max_entries = max_entries
         self.clock = clock
+        # A client cut off (disabled, tokens revoked) after it was remembered is looked up again:
+        # the worker learns of the cut-off through its revocation mirror.
+        self.cut_at = cut_at
         self._key = secrets_module.token_bytes(32)
         self._entries: dict[str, tuple[float, bytes | None, Client]] = {}
         self._touched: dict[str, float] = {}
@@ -133,6 +137,10 @@ class RecentClients:
         if entry is None or entry[0] <= self.clock():
             return None
         if secret is not None and (entry[1] is None or not hmac.compare_digest(entry[1], self._mac(client_id, secret))):
+            return None
+        cut = self.cut_at(client_id)
+        if cut is not None and cut >= entry[0] - self.seconds:
+            self._entries.pop(client_id, None)
             return None
         return entry[2]
 

@@ -19,8 +19,11 @@ MUTABLE_FIELDS = ("name", "scopes", "permissions", "audience", "allowed_custom_c
 class ClientRegistry:
     def __init__(self, clients: ClientRepository, secrets: CredentialRepository,
                  id_hash_salt: bytes, secret_hash_cost: int,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 cut_off: Callable[[str], None] = lambda client_id: None) -> None:
         self.clients = clients
+        # Refuses every token issued to a client so far (revocation.ClientCutOff).
+        self.cut_off = cut_off
         self.secrets = secrets
         self.salt = id_hash_salt
         self.cost = secret_hash_cost
@@ -89,10 +92,19 @@ class ClientRegistry:
         updated = self.clients.update(client_id, changes)
         if updated is None:
             raise NotFound("no such client")
+        if changes.get("state") == CLIENT_DISABLED:
+            self.cut_off(client_id)  # a disabled client's live tokens stop working too
         return updated
 
     def disable(self, client_id: str) -> Client:
+        """No new tokens, and every token issued so far refused."""
         return self.update(client_id, {"state": CLIENT_DISABLED})
+
+    def revoke_tokens(self, client_id: str) -> Client:
+        """Every token issued so far refused; the client stays enabled and may ask for new ones."""
+        client = self.get(client_id)
+        self.cut_off(client_id)
+        return client
 
     def rotate_secret(self, client_id: str) -> str:
         client = self.get(client_id)

@@ -13,7 +13,7 @@ from .errors import (DependencyUnavailable, Forbidden, InvalidRequest, InvalidTo
                      Unauthenticated, UnauthorizedClient, UnsupportedGrantType)
 from .grants import client_credentials
 from .keys import KeySet
-from .ports import RevocationList
+from .revocation import Revocations
 from .records import Client, IssuedToken
 
 ADMIN_PERMISSION = "gatehouse:admin"
@@ -48,7 +48,7 @@ def bearer_token(authorization: str | None) -> str | None:
 
 class TokenService:
     def __init__(self, cc_config: client_credentials.ClientCredentialsConfig, keys: KeySet,
-                 authenticator: ClientAuthenticator, revocations: RevocationList,
+                 authenticator: ClientAuthenticator, revocations: Revocations,
                  admin_token: str | None, clock: Callable[[], float] = time.time,
                  on_issue: Callable[[str, str], None] | None = None) -> None:
         self.cc = cc_config
@@ -93,9 +93,9 @@ class TokenService:
         return claims
 
     def ensure_not_revoked(self, claims: dict[str, Any]) -> None:
-        """One Redis lookup of the token's jti (RFC 7009 revocation)."""
-        if self.revocations.is_revoked(claims["jti"]):
-            raise InvalidToken("token has been revoked")
+        """Neither the token (RFC 7009) nor its client's tokens were revoked: asked of the
+        durable record, so /tokeninfo and introspection see a revocation at once."""
+        self.revocations.ensure_token_active(claims)
 
     def introspect(self, req: TokenRequest) -> dict[str, Any]:
         """RFC 7662 §2.2: {active: false} for anything not a live token of ours."""
@@ -119,9 +119,9 @@ class TokenService:
             return  # §2.2: invalid tokens do not cause an error
         if claims.get("client_id", claims.get("sub")) != client.client_id:
             raise UnauthorizedClient("the token was not issued to this client")
-        ttl = int(claims["exp"] - self.clock()) + tokens.OWN_TOKEN_LEEWAY_SECONDS + 1
-        if ttl > 0:
-            self.revocations.revoke(claims["jti"], ttl)
+        until = claims["exp"] + tokens.OWN_TOKEN_LEEWAY_SECONDS + 1
+        if until > self.clock():
+            self.revocations.revoke("jti", claims["jti"], until)
 
     def tokeninfo(self, authorization: str | None) -> dict[str, Any]:
         token = bearer_token(authorization)

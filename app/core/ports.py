@@ -1,9 +1,9 @@
 """Ports: what core needs from storage, named for their role. Adapters implement them."""
 from __future__ import annotations
 
-from typing import Any, Iterable, Protocol
+from typing import Any, Iterable, Protocol, Sequence
 
-from .records import Client
+from .records import Client, FeedBatch, Revocation
 
 
 class ClientRepository(Protocol):
@@ -36,12 +36,6 @@ class ReplayGuard(Protocol):
     def first_use(self, kind: str, value: str, ttl_seconds: int) -> bool: ...
 
 
-class RevocationList(Protocol):
-    def revoke(self, jti: str, ttl_seconds: int) -> None: ...
-
-    def is_revoked(self, jti: str) -> bool: ...
-
-
 class RateLimiter(Protocol):
     def retry_after(self, keys: Iterable[str]) -> int | None:
         """Seconds to wait when any key is over its limit, else None."""
@@ -71,6 +65,13 @@ class DocumentStore(Protocol):
     def delete(self, kind: str, keys: Iterable[str]) -> int: ...
 
     def exists(self, kind: str, key: str) -> bool: ...
+
+    def swap(self, take: tuple[str, str], puts: list[tuple[str, str, dict[str, Any], int]],
+             replace: tuple[str, str, dict[str, Any], int]) -> str:
+        """In one atomic step: delete `take`, write `puts` and overwrite `replace` — only if both
+        `take` and `replace` still exist. Answers "done", "taken" (`take` was gone: nothing
+        written) or "gone" (`replace` was gone: nothing written)."""
+        ...
 
 
 class UserRepository(Protocol):
@@ -120,12 +121,30 @@ class BffSessionStore(Protocol):
 
 
 class RevocationFeed(Protocol):
-    """Revoked token ids and ended session ids, in the order they were published (a sequence the
-    store assigns), each with the time (epoch seconds) after which it no longer matters."""
+    """Revocations fanned out to the workers (Redis), in the order they were published (a
+    sequence the store assigns), under an epoch that names this feed: a feed that expired or was
+    lost and started again has a new epoch."""
 
-    def publish(self, kind: str, key: str, until: float) -> None: ...
+    def publish(self, entry: Revocation) -> None: ...
 
-    def since(self, kind: str, after: int) -> tuple[list[tuple[str, float]], int]:
-        """Entries published after sequence number `after`, and the feed's current sequence
-        number (lower than `after` when the feed was emptied and started again)."""
+    def since(self, after: int) -> FeedBatch:
+        """Entries published after sequence number `after`, the current sequence number and the
+        epoch."""
+        ...
+
+
+class RevocationStore(Protocol):
+    """The durable record of revocations (MongoDB `revocations`): each entry kept until its own
+    `until`; it survives the loss of everything in Redis."""
+
+    def record(self, entry: Revocation) -> None:
+        """Add, or strengthen an entry with the same kind and key (latest `at`, longest `until`)."""
+        ...
+
+    def active(self, now: float) -> list[Revocation]:
+        """Every entry still live at `now`."""
+        ...
+
+    def find(self, keys: Sequence[tuple[str, str]], now: float) -> list[Revocation]:
+        """The live entries among (kind, key) pairs."""
         ...

@@ -73,3 +73,18 @@ class IssuedToken:
             "expires_in": self.expires_in,
             "scope": self.scope,
         }
+
+
+@dataclass(frozen=True)
+class Revocation:
+    kind: str
+    key: str
+    at: float  # when it was recorded; a client cut-off refuses tokens issued at or before it
+    until: float  # after this, nothing it names can be valid any more (epoch seconds)
+
+
+@dataclass(frozen=True)
+class FeedBatch:
+    entries: list[Revocation]
+    current: int  # the feed's sequence number after these entries
+    epoch: str | None  # which feed this is; None when there is none (nothing published yet)

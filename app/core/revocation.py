@@ -1,50 +1,236 @@
-"""Revocations mirrored into each worker (the /auth fast path): revoked token ids and ended
-session ids are published to a feed in Redis; every worker pulls what is new at most once per
-`interval` seconds and answers "revoked?" from memory. A revocation thus takes effect in /auth
-within `interval` (plus any nginx decision-cache TTL), and /auth costs no Redis round trip per
-request. When a pull is due and Redis is down, the check fails closed (DependencyUnavailable).
-/tokeninfo and introspection keep asking Redis directly."""
+"""What must never come back (SPEC §8): revoked access tokens (`jti`), ended login sessions
+(`sid`), ended BFF sessions (`bff`) and client cut-offs (`client`: every token of the client
+issued at or before the cut-off).
+
+`Revocations` is the one writer. It records each entry durably first (the RevocationStore:
+MongoDB `revocations`, each entry kept until its own `until`), then publishes it to a feed
+(Redis) for the workers. A revocation is acknowledged only when both succeeded.
+
+`RevocationMirror` is each worker's copy, so /auth answers "revoked?" from memory: it pulls
+what is new from the feed at most once per `interval` seconds — the bound within which a
+revocation takes effect — and reloads everything from the durable store when it starts and
+whenever the feed is not the one it was reading (a new epoch: the feed's keys expired in a quiet
+period, or Redis lost its data). One caller pulls at a time; the others wait for that pull at
+most `wait_seconds`, and after a failed pull checks fail closed at once for `retry_seconds`, so
+a hung Redis never piles up waits.
+"""
 from __future__ import annotations
 
+import math
 import threading
 import time
-from typing import Callable
+from typing import Any, Callable, Iterable, Protocol, Sequence
 
-from .ports import RevocationFeed
+from .errors import DependencyUnavailable, InvalidToken
+from .tokens import OWN_TOKEN_LEEWAY_SECONDS
+from .ports import RevocationFeed, RevocationStore
+from .records import FeedBatch, Revocation
+
+KINDS = ("jti", "sid", "bff", "client")
+Key = tuple[str, str]  # (kind, key)
+
+
+class RevocationView(Protocol):
+    """Answers which of some (kind, key) pairs are revoked: a worker's mirror, or the store."""
+
+    def find(self, keys: Sequence[Key]) -> list[Revocation]: ...
+
+
+def merge(into: dict[Key, Revocation], entry: Revocation) -> None:
+    """Keep the strongest entry per key: the latest cut-off and the longest life."""
+    old = into.get((entry.kind, entry.key))
+    if old is None:
+        into[(entry.kind, entry.key)] = entry
+    elif entry.at > old.at or entry.until > old.until:
+        into[(entry.kind, entry.key)] = Revocation(entry.kind, entry.key, max(entry.at, old.at),
+                                                   max(entry.until, old.until))
+
+
+def token_keys(claims: dict[str, Any]) -> list[Key]:
+    """The entries that can name an access token of ours: its jti, and its client's cut-off."""
+    keys: list[Key] = [("jti", str(claims.get("jti")))]
+    client = claims.get("client_id", claims.get("sub"))
+    if isinstance(client, str):
+        keys.append(("client", client))
+    return keys
+
+
+def token_refusal(found: Iterable[Revocation], claims: dict[str, Any]) -> str | None:
+    """Why an access token is refused, given the live entries naming it; None if it is not."""
+    for entry in found:
+        if entry.kind == "jti":
+            return "token has been revoked"
+        issued = claims.get("iat")
+        if entry.kind == "client" and (not isinstance(issued, (int, float)) or issued <= entry.at):
+            return "the client's tokens have been revoked"
+    return None
+
+
+class Revocations:
+    """Records revocations (durably, then to the feed) and answers from the durable store."""
+
+    def __init__(self, store: RevocationStore, feed: RevocationFeed,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.feed = feed
+        self.clock = clock
+
+    def revoke(self, kind: str, key: str, until: float, at: float | None = None) -> None:
+        """Durable first, then fanned out. MongoDB down: still fanned out (running workers refuse
+        at once) but DependencyUnavailable, so the caller retries; Redis down: recorded but
+        DependencyUnavailable (workers started later load it from the store)."""
+        entry = Revocation(kind, key, self.clock() if at is None else at, until)
+        problem: DependencyUnavailable | None = None
+        try:
+            self.store.record(entry)
+        except DependencyUnavailable as exc:
+            problem = exc
+        self.feed.publish(entry)
+        if problem is not None:
+            raise problem
+
+    def find(self, keys: Sequence[Key]) -> list[Revocation]:
+        """Live entries among `keys`, from the durable store (at once; /tokeninfo, introspection)."""
+        return self.store.find(keys, self.clock())
+
+    def ensure_token_active(self, claims: dict[str, Any]) -> None:
+        problem = token_refusal(self.find(token_keys(claims)), claims)
+        if problem:
+            raise InvalidToken(problem)
+
+
+class ClientCutOff:
+    """Cutting a client off (disable, revoke-tokens): every token issued to it before the answer
+    is refused — at /auth within the mirror's bound, at /tokeninfo and introspection at once.
+    The cut-off lies `settle_seconds` (the mirrors' bound) ahead, so tokens a worker issues from
+    its memory of the client before it learns of the cut-off are refused too; the answer waits
+    until then."""
+
+    def __init__(self, revocations: Revocations, token_lifetime: float, settle_seconds: float,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time) -> None:
+        self.revocations = revocations
+        self.lifetime = token_lifetime
+        self.settle = settle_seconds
+        self.sleep = sleep
+        self.clock = clock
+
+    def __call__(self, client_id: str) -> None:
+        at = self.clock() + self.settle
+        self.revocations.revoke("client", client_id, at + self.lifetime + OWN_TOKEN_LEEWAY_SECONDS + 1, at=at)
+        # Tokens carry whole-second `iat`s: wait past the cut-off's second, so that a token asked
+        # for after this answer is never taken for one issued before it.
+        self.sleep(max(0.0, math.floor(at) + 1 - self.clock()))
+
+
+def client_cut_at(view: RevocationView, client_id: str) -> float | None:
+    """The latest cut-off of a client, if any (for workers' memories of recent clients)."""
+    found = view.find((("client", client_id),))
+    return max(e.at for e in found) if found else None
+
 
 class RevocationMirror:
-    def __init__(self, feed: RevocationFeed, kind: str, interval: float,
+    """One worker's copy of every live revocation (see the module docstring)."""
+
+    def __init__(self, feed: RevocationFeed, store: RevocationStore, interval: float,
+                 wait_seconds: float = 5.0, retry_seconds: float | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.feed = feed
-        self.kind = kind
+        self.store = store
         self.interval = interval
+        self.wait_seconds = wait_seconds
+        self.retry_seconds = retry_seconds if retry_seconds is not None else min(max(interval, 0.25), 1.0)
         self.clock = clock
-        self._until: dict[str, float] = {}
+        self._entries: dict[Key, Revocation] = {}
         self._cursor = 0
-        self._pulled_at = float("-inf")
-        self._lock = threading.Lock()
+        self._epoch: str | None = None
+        self._loaded = False
+        self._pulled_from = float("-inf")  # start time of the last successful pull
+        self._retry_at = float("-inf")
+        self._lock = threading.Lock()  # guards the bookkeeping only, never held across I/O
+        self._inflight: threading.Event | None = None
+        self.pulls = self.reloads = 0
 
-    def contains(self, key: str) -> bool:
+    def find(self, keys: Sequence[Key]) -> list[Revocation]:
+        """Live entries among `keys`, known as of at most `interval` seconds ago."""
         now = self.clock()
-        if now - self._pulled_at >= self.interval:
-            self._pull(now)
-        until = self._until.get(key)
-        return until is not None and until > now
+        if not now - self._pulled_from < self.interval:
+            self._ensure_fresh(now)
+        found = []
+        for key in keys:
+            entry = self._entries.get(key)
+            if entry is not None and entry.until > now:
+                found.append(entry)
+        return found
+
+    def contains(self, kind: str, key: str) -> bool:
+        return bool(self.find(((kind, key),)))
+
+    def ensure_token_active(self, claims: dict[str, Any]) -> None:
+        problem = token_refusal(self.find(token_keys(claims)), claims)
+        if problem:
+            raise InvalidToken(problem)
+
+    def _ensure_fresh(self, arrived: float) -> None:
+        """Single flight: one caller pulls, the others wait for it at most `wait_seconds`."""
+        deadline = arrived + self.wait_seconds
+        waited = False
+        while True:
+            with self._lock:
+                # A pull that started less than `interval` before the arrival answers for this
+                # caller; with interval 0, only one it waited for that started at or after it.
+                if arrived - self._pulled_from < self.interval or (waited and self._pulled_from >= arrived):
+                    return
+                if self.clock() < self._retry_at:
+                    raise DependencyUnavailable("revocations cannot be pulled (a dependency is down)")
+                event = self._inflight
+                leader = event is None
+                if leader:
+                    event = self._inflight = threading.Event()
+            assert event is not None
+            if leader:
+                self._lead(event)
+                return
+            remaining = deadline - self.clock()
+            if remaining <= 0 or not event.wait(remaining):
+                raise DependencyUnavailable("revocations did not arrive in time")
+            waited = True
+
+    def _lead(self, event: threading.Event) -> None:
+        started = self.clock()
+        try:
+            self._pull(started)
+        except BaseException:
+            with self._lock:
+                self._retry_at = self.clock() + self.retry_seconds
+                self._inflight = None
+            event.set()
+            raise
+        with self._lock:
+            self._pulled_from = max(self._pulled_from, started)
+            self._inflight = None
+        event.set()
 
     def _pull(self, now: float) -> None:
-        with self._lock:
-            if now - self._pulled_at < self.interval:
-                return  # another thread just did
-            entries, current = self.feed.since(self.kind, self._cursor)
-            if current < self._cursor:  # the feed expired and started again: read it whole
-                entries, current = self.feed.since(self.kind, 0)
-            for key, until in entries:
-                if until > now:
-                    self._until[key] = until
-            self._cursor = current
-            if len(self._until) > 1024:  # drop what has expired anyway
-                self._until = {k: u for k, u in self._until.items() if u > now}
-            self._pulled_at = now
+        self.pulls += 1
+        batch = self.feed.since(self._cursor)
+        if self._loaded and batch.epoch == self._epoch and batch.current >= self._cursor:
+            for entry in batch.entries:
+                merge(self._entries, entry)
+        else:
+            # Start-up, or a feed that is not the one we were reading: the feed alone may have
+            # lost entries, so everything live is read again from the durable store. The feed is
+            # read first: whatever is recorded after the store was read is published after it.
+            if self._cursor:
+                batch = self.feed.since(0)
+            entries: dict[Key, Revocation] = {}
+            for entry in [*self.store.active(now), *batch.entries]:
+                merge(entries, entry)
+            self._entries = entries
+            self._epoch, self._loaded = batch.epoch, True
+            self.reloads += 1
+        self._cursor = batch.current
+        if len(self._entries) > 1024 and self.pulls % 64 == 0:  # drop what has expired anyway
+            self._entries = {k: e for k, e in self._entries.items() if e.until > now}
 
     def __len__(self) -> int:
-        return len(self._until)
+        return len(self._entries)

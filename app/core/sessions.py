@@ -12,14 +12,15 @@ from . import tokens
 from .credentials import sha256_hex
 from .errors import InvalidToken, Unauthenticated
 from .keys import KeySet
-from .ports import DocumentStore, RevocationFeed, SessionLog, UserRepository
-from .revocation import RevocationMirror
+from .ports import DocumentStore, SessionLog, UserRepository
+from .revocation import Revocations, RevocationView
 from .sealing import Sealer
 
 SESSION = "session"
 REFRESH = "refresh"
 SPENT = "refresh-spent"
 SESSION_TOKEN_TYPE = "JWT"
+ENDED = "sid"  # the revocation kind of ended sessions
 USER_FIELDS = ("userId", "groups", "email", "name", "username")
 # Two tabs refreshing with the same cookie at once: the slower one gets a plain 401 instead of
 # ending the session as a replay would. Only a reuse after this long counts as theft.
@@ -82,8 +83,8 @@ def user_claim(user: dict[str, Any]) -> dict[str, Any]:
 
 class SessionService:
     def __init__(self, apps: dict[str, AppConfig], keys: KeySet, store: DocumentStore, log: SessionLog,
-                 users: UserRepository, sealer: Sealer, clock: Callable[[], float] = time.time,
-                 ended_feed: RevocationFeed | None = None, ended: RevocationMirror | None = None) -> None:
+                 users: UserRepository, sealer: Sealer, revocations: Revocations,
+                 ended: RevocationView | None = None, clock: Callable[[], float] = time.time) -> None:
         self.apps = apps
         self.keys = keys
         self.store = store
@@ -92,10 +93,10 @@ class SessionService:
         self.sealer = sealer
         self.clock = clock
         self.issuers = frozenset(a.issuer for a in apps.values())
-        # Ended sessions are published so that every worker's mirror (`ended`) learns of them;
-        # without a mirror, /auth asks Redis whether the session is still open every time.
-        self.ended_feed = ended_feed
-        self.ended = ended
+        # Ended sessions are recorded for good (`revocations`: MongoDB, then the feed); /auth asks
+        # the worker's mirror of them (`ended`), or the durable store when there is none.
+        self.revocations = revocations
+        self.ended: RevocationView = ended if ended is not None else revocations
         self.longest_jwt = max((a.session_expires_in for a in apps.values()), default=3600)
 
     def _sign(self, app: AppConfig, user: dict[str, Any], sid: str, remaining: int) -> tuple[str, int]:
@@ -149,14 +150,10 @@ class SessionService:
         return verified
 
     def ensure_open(self, verified: dict[str, Any]) -> None:
-        """Not ended by a logout, a refresh-token replay or an admin revocation: from the
-        worker's mirror of ended sessions when there is one, else one Redis lookup. (A session
-        that reaches its fixed end needs neither: its JWTs expire with it.)"""
-        if self.ended is not None:
-            if self.ended.contains(verified["sid"]):
-                raise InvalidToken("session has ended")
-            return
-        if not self.store.exists(SESSION, verified["sid"]):
+        """Not ended by a logout, a refresh-token replay or an admin revocation (asked of the
+        worker's mirror of ended sessions; a session that reaches its fixed end needs nothing:
+        its JWTs expire with it)."""
+        if self.ended.find(((ENDED, verified["sid"]),)):
             raise InvalidToken("session has ended")
 
     def is_session_token(self, claims: dict[str, Any]) -> bool:
@@ -164,10 +161,12 @@ class SessionService:
         return isinstance(issuer, str) and issuer in self.issuers and isinstance(claims.get("sid"), str)
 
     def refresh(self, refresh_token: str) -> IssuedSession:
-        """Rotate: the presented token is spent, a new one issued; reuse ends the session."""
+        """Rotate: the presented token is spent and a new one issued in one atomic step, only
+        once everything needed for the new pair was read (a MongoDB outage leaves the token
+        usable for a retry); reuse of a spent token ends the session."""
         hashed = digest(refresh_token)
         now = self.clock()
-        record = self.store.take(REFRESH, hashed)
+        record = self.store.get(REFRESH, hashed)
         if record is None:
             spent = self.store.get(SPENT, hashed)
             if spent is not None and now - spent.get("spentAt", 0) > CONCURRENT_REFRESH_GRACE_SECONDS:
@@ -177,7 +176,9 @@ class SessionService:
         sid = record["sid"]
         session = self.store.get(SESSION, sid)
         app = self.apps.get(session["appId"]) if session else None
-        if session is None or app is None:
+        # An ended session stays ended even if its records come back (Redis restored from an
+        # older copy): the durable record of ended sessions is asked too.
+        if session is None or app is None or self.ended.find(((ENDED, sid),)):
             raise Unauthenticated("the session has ended")
         # A session ends at a fixed time (the MongoDB record expires then too); refreshes
         # never extend it.
@@ -185,17 +186,22 @@ class SessionService:
         if remaining <= 0:
             self.end([sid])
             raise Unauthenticated("the session has expired")
-        self.store.put(SPENT, hashed, {"sid": sid, "spentAt": now}, remaining)
         user = self.users.get(session["userId"])
         if user is None:
             self.end([sid])
             raise Unauthenticated("the user no longer exists")
-        refresh, new_hash = self._new_refresh(sid, remaining)
-        # Only if the session still exists: a logout or revocation that ran meanwhile wins.
-        if not self.store.replace(SESSION, sid, {**session, "refresh": new_hash}, remaining):
-            self.store.delete(REFRESH, [new_hash])
-            raise Unauthenticated("the session has ended")
+        refresh = secrets.token_urlsafe(32)
+        new_hash = digest(refresh)
         access, exp = self._sign(app, user, sid, remaining)
+        outcome = self.store.swap(
+            take=(REFRESH, hashed),
+            puts=[(SPENT, hashed, {"sid": sid, "spentAt": now}, remaining),
+                  (REFRESH, new_hash, {"sid": sid}, remaining)],
+            replace=(SESSION, sid, {**session, "refresh": new_hash}, remaining))
+        if outcome == "taken":  # another request spent it a moment ago (two tabs): not theft
+            raise Unauthenticated("refresh token is invalid, expired or already used")
+        if outcome == "gone":  # a logout or revocation that ran meanwhile wins
+            raise Unauthenticated("the session has ended")
         return IssuedSession(access, refresh, exp, sid, app)
 
     def session_of(self, token: str | None) -> tuple[str, dict[str, Any]] | None:
@@ -229,10 +235,10 @@ class SessionService:
         return open_count
 
     def publish_ended(self, sids: list[str]) -> None:
-        if self.ended_feed is not None:
-            until = self.clock() + self.longest_jwt + tokens.OWN_TOKEN_LEEWAY_SECONDS
-            for sid in sids:
-                self.ended_feed.publish("sid", sid, until)
+        """Record the sessions as ended for good: durably, then to every worker."""
+        until = self.clock() + self.longest_jwt + tokens.OWN_TOKEN_LEEWAY_SECONDS
+        for sid in sids:
+            self.revocations.revoke(ENDED, sid, until)
 
     def forget(self, token: str | None) -> None:
         """Logout with a validly signed session JWT whose record is already gone (an earlier

@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from app import create_app
 from app.adapters.redis_store import RedisRevocationFeed
+from app.core.records import FeedBatch, Revocation
 from app.settings import load_settings
 from tests.conftest import ADMIN, basic
 
@@ -25,18 +28,40 @@ def refused_within(check, seconds: float) -> bool:
     return False
 
 
-def test_the_feed_keeps_order_kinds_and_entries_until_they_expire(env):
+def test_the_feed_keeps_order_epoch_and_entries_until_they_expire(env):
     app = create_app(load_settings(env))
     r = app.extensions["gatehouse"].extra["redis"]
     feed = RedisRevocationFeed(r)
-    feed.publish("jti", "a", time.time() + 600)
-    feed.publish("sid", "b", time.time() + 60)
-    feed.publish("jti", "c", time.time() - 1)  # already over: trimmed at the next publish
-    feed.publish("jti", "d", time.time() + 900)
-    entries, current = feed.since("jti", 0)
-    assert [k for k, _ in entries] == ["a", "d"] and current == 3  # a sequence per kind
-    assert feed.since("jti", current) == ([], current)
-    assert 600 < r.ttl("gatehouse:v1:feed:jti") <= 960  # as long as the longest-lived entry
+    assert feed.since(0) == FeedBatch([], 0, None)  # nothing published yet: no epoch
+    now = time.time()
+    feed.publish(Revocation("jti", "a", now, now + 600))
+    feed.publish(Revocation("sid", "b", now, now + 60))
+    feed.publish(Revocation("jti", "c", now - 10, now - 5))  # already over: trimmed at the next publish
+    feed.publish(Revocation("client", "x|y", 123.25, now + 900))
+    batch = feed.since(0)
+    assert [(e.kind, e.key) for e in batch.entries] == [("jti", "a"), ("sid", "b"), ("client", "x|y")]
+    assert batch.entries[2].at == 123.25 and batch.current == 4 and batch.epoch
+    assert feed.since(batch.current) == FeedBatch([], 4, batch.epoch)
+    assert 600 < r.ttl("gatehouse:v1:feed") <= 962  # as long as the longest-lived entry
+    assert r.ttl("gatehouse:v1:feed-epoch") == r.ttl("gatehouse:v1:feed")
+    r.delete(*RedisRevocationFeed.KEYS)  # what the TTL does after a quiet period
+    feed.publish(Revocation("jti", "d", now, now + 600))
+    again = feed.since(0)
+    assert again.current == 1 and again.epoch != batch.epoch  # a new feed, named anew
+
+
+def test_the_durable_record_keeps_the_strongest_entry(env):
+    from app.adapters.mongo import MongoRevocations
+    app = create_app(load_settings(env))
+    store = MongoRevocations(app.extensions["gatehouse"].extra["mongo"])
+    now = time.time()
+    store.record(Revocation("client", "c", now, now + 60))
+    store.record(Revocation("client", "c", now - 5, now + 600))  # older cut-off, longer life
+    store.record(Revocation("jti", "gone", now - 10, now - 1))
+    [entry] = store.find([("client", "c"), ("jti", "gone"), ("jti", "other")], now)
+    assert entry.at == pytest.approx(now) and entry.until == pytest.approx(now + 600, abs=0.01)
+    assert [e.key for e in store.active(now)] == ["c"]
+    assert "until_ttl" in app.extensions["gatehouse"].extra["mongo"]["revocations"].index_information()
 
 
 def test_a_revoked_token_is_refused_within_the_bound(env, tmp_path):

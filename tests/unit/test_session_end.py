@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from app.adapters.memory import MemoryDocuments, MemoryRevocationFeed, MemorySessionLog, MemoryUsers
+from app.adapters.memory import (MemoryDocuments, MemoryRevocationFeed, MemoryRevocationStore, MemorySessionLog,
+                                 MemoryUsers)
 from app.core.errors import DependencyUnavailable, InvalidToken
 from app.core.keys import KeySet, generate_private_key_pem, load_private_key
-from app.core.revocation import RevocationMirror
+from app.core.revocation import RevocationMirror, Revocations
 from app.core.sealing import Sealer, new_key
 from app.core.sessions import AppConfig, SessionService
 
@@ -20,10 +21,10 @@ class BrokenLog(MemorySessionLog):
 
 def service(log: MemorySessionLog) -> tuple[SessionService, AppConfig]:
     app = AppConfig(id="web", providers={}, redirect_url="https://app.test/cb", issuer="https://gh.test")
-    feed = MemoryRevocationFeed()
+    feed, store = MemoryRevocationFeed(), MemoryRevocationStore()
     keys = KeySet(load_private_key(generate_private_key_pem("rsa"), None, "k1"))
     sessions = SessionService({"web": app}, keys, MemoryDocuments(), log, MemoryUsers(), Sealer(new_key().encode()),
-                              ended_feed=feed, ended=RevocationMirror(feed, "sid", interval=0))
+                              Revocations(store, feed), ended=RevocationMirror(feed, store, interval=0))
     return sessions, app
 
 

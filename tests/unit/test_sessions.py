@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from app.adapters.memory import MemoryDocuments, MemorySessionLog, MemoryUsers
+from app.adapters.memory import (MemoryDocuments, MemoryRevocationFeed, MemoryRevocationStore, MemorySessionLog,
+                                 MemoryUsers)
 from app.core import tokens
 from app.core.errors import InvalidToken, Unauthenticated
 from app.core.keys import KeySet, generate_private_key_pem, load_private_key
 from app.core.sealing import Sealer, new_key
+from app.core.revocation import Revocations
 from app.core.sessions import AppConfig, SessionService
 
 KEYS = KeySet(load_private_key(generate_private_key_pem("ec"), None, "k1"))
@@ -28,7 +30,9 @@ class Clock:
 def world():
     clock = Clock()
     users, log, store = MemoryUsers(), MemorySessionLog(), MemoryDocuments(clock)
-    service = SessionService({"web": APP}, KEYS, store, log, users, Sealer(new_key().encode()), clock)
+    revocations = Revocations(MemoryRevocationStore(), MemoryRevocationFeed(clock), clock)
+    service = SessionService({"web": APP}, KEYS, store, log, users, Sealer(new_key().encode()), revocations,
+                             clock=clock)
     user = users.merge_login("", "dev", {"providerUserId": "alice", "email": "a@x"}, ["users"], int(clock.now))
     return service, clock, users, log, user
 

@@ -1,0 +1,197 @@
+"""A revocation, a logout or a client cut-off is final (SPEC §8): it holds at /auth, /tokeninfo,
+introspection and the session endpoints across feed expiry, a Redis restarted empty, new workers,
+and a refresh tried while MongoDB is down does not destroy the session. Every test runs the
+mirrored default (REVOCATION_SYNC_SECONDS > 0) against real Redis and the MongoDB-wire server."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from app import create_app
+from app.settings import load_settings
+from tests.conftest import ADMIN, basic, login_app, with_apps
+from tests.integration.test_login import at_dev_provider, start
+from tests.servers import MongoServer, RedisServer
+
+ROUTES = {"/orders": {"GET": {"authorization": {"expression": "permissions.orders"}}},
+          "/": {"ALL": {"authorization": {"expression": "true"}}}}
+BOUND = 0.2
+
+
+def eventually(check, seconds: float = BOUND + 2) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+class Site:
+    """One Gatehouse worker (an app) over given stores, with login configured."""
+
+    def __init__(self, env: dict[str, str], tmp_path, provider_url: str, **extra: str) -> None:
+        routes = tmp_path / "auth.json"
+        routes.write_text(json.dumps(ROUTES))
+        self.env = {**with_apps(env, tmp_path, {"web": login_app(provider_url)}), "ROUTES_FILE": str(routes),
+                    "REVOCATION_SYNC_SECONDS": str(BOUND), **extra}
+        self.app = create_app(load_settings(self.env))
+        self.c = self.app.test_client(use_cookies=False)
+
+    def worker(self) -> "Site":
+        """Another worker (a new process) of the same deployment."""
+        other = object.__new__(Site)
+        other.env = self.env
+        other.app = create_app(load_settings(self.env))
+        other.c = other.app.test_client(use_cookies=False)
+        return other
+
+    def client(self, name: str = "svc") -> dict[str, str]:
+        r = self.c.post("/register", json={"client_name": name, "permissions": ["orders"]}, headers=ADMIN)
+        assert r.status_code == 201, r.json
+        return r.json
+
+    def token(self, reg: dict[str, str]) -> str:
+        r = self.c.post("/oauth/token", data={"grant_type": "client_credentials"},
+                        headers=basic(reg["client_id"], reg["client_secret"]))
+        assert r.status_code == 200, r.json
+        return str(r.json["access_token"])
+
+    def revoke(self, reg: dict[str, str], token: str) -> int:
+        return int(self.c.post("/oauth/revoke", data={"token": token},
+                               headers=basic(reg["client_id"], reg["client_secret"])).status_code)
+
+    def auth(self, token: str, uri: str = "/orders") -> int:
+        return int(self.c.get("/auth", headers={"X-Original-URI": uri, "X-Original-Method": "GET",
+                                                "Authorization": f"Bearer {token}"}).status_code)
+
+    def tokeninfo(self, token: str) -> int:
+        return int(self.c.get("/tokeninfo", headers={"Authorization": f"Bearer {token}"}).status_code)
+
+    def introspect(self, reg: dict[str, str], token: str) -> bool:
+        r = self.c.post("/oauth/introspect", data={"token": token}, headers=basic(reg["client_id"], reg["client_secret"]))
+        assert r.status_code == 200, r.json
+        return bool(r.json["active"])
+
+    def login(self, sub: str = "alice") -> dict[str, str]:
+        browser = self.app.test_client()  # its own cookies; every other call sends none
+        r = browser.post("/oauth/token", json=at_dev_provider(start(browser), sub))
+        assert r.status_code == 200, r.json
+        return r.json
+
+    def logout(self, session: dict[str, str]) -> int:
+        return int(self.c.get("/logout", headers={"Authorization": f"Bearer {session['accessToken']}"}).status_code)
+
+    def userinfo(self, session: dict[str, str]) -> int:
+        return int(self.c.get("/userinfo", headers={"Authorization": f"Bearer {session['accessToken']}"}).status_code)
+
+
+@pytest.fixture
+def own_servers(tmp_path):
+    r, m = RedisServer(tmp_path / "redis"), MongoServer(tmp_path / "mongo")
+    r.start()
+    m.start()
+    yield r, m
+    r.stop()
+    m.stop()
+
+
+@pytest.fixture
+def site(env, tmp_path, dev_provider, own_servers):
+    r, m = own_servers
+    return Site({**env, "REDIS_URL": r.url, "MONGODB_URL": f"{m.url}/final"}, tmp_path, dev_provider.url)
+
+
+def forget_feed(site: Site) -> None:
+    """What the feed keys' TTL does after a quiet period (and what a Redis flush does)."""
+    r = site.app.extensions["gatehouse"].extra["redis"]
+    names = r.keys("gatehouse:v1:feed*")
+    assert names, "the feed exists"
+    r.delete(*names)
+
+
+def test_a_revocation_after_the_feed_expired_is_honoured(site):
+    """No fault at all: the feed's keys expire in a quiet period, the sequence starts again."""
+    reg = site.client()
+    first, second = site.token(reg), site.token(reg)
+    assert site.auth(first) == 204 and site.auth(second) == 204
+    assert site.revoke(reg, first) == 200
+    assert eventually(lambda: site.auth(first) == 401)
+    forget_feed(site)
+    assert site.revoke(reg, second) == 200
+    assert eventually(lambda: site.auth(second) == 401), "a revocation numbered 1 again is still seen"
+    assert site.auth(first) == 401
+
+
+def test_a_logout_after_the_feed_expired_is_honoured(site):
+    one, two = site.login("alice"), site.login("bob")
+    assert site.auth(one["accessToken"], "/x") == 204 and site.auth(two["accessToken"], "/x") == 204
+    assert site.logout(one) in (200, 302)
+    assert eventually(lambda: site.auth(one["accessToken"], "/x") == 401)
+    forget_feed(site)
+    assert site.logout(two) in (200, 302)
+    assert eventually(lambda: site.auth(two["accessToken"], "/x") == 401)
+
+
+def test_redis_restarted_empty_revives_nothing(site, own_servers):
+    """Revocations and ended sessions survive the loss of everything in Redis: at running
+    workers, at workers started after the loss, at /tokeninfo and introspection."""
+    r, _ = own_servers
+    reg = site.client()
+    revoked, kept = site.token(reg), site.token(reg)
+    ended, open_session = site.login("alice"), site.login("bob")
+    assert site.revoke(reg, revoked) == 200
+    assert site.logout(ended) in (200, 302)
+    assert eventually(lambda: site.auth(revoked) == 401 and site.auth(ended["accessToken"], "/x") == 401)
+    r.stop()
+    r.start()  # a fresh redis-server on the same port: nothing survived
+    new = site.worker()
+    for worker in (site, new):
+        assert eventually(lambda: worker.auth(revoked) == 401, 5)
+        assert worker.auth(ended["accessToken"], "/x") == 401
+        assert worker.tokeninfo(revoked) == 401
+        assert not worker.introspect(reg, revoked)
+        assert worker.userinfo(ended) == 401
+        assert worker.auth(kept) == 204 and worker.tokeninfo(kept) == 200  # nothing else refused
+
+
+def test_a_refresh_tried_while_mongodb_is_down_can_be_retried(site, own_servers):
+    _, m = own_servers
+    session = site.login("alice")
+    m.stop()
+    try:
+        failed = site.c.post("/refreshtoken", json={"refreshToken": session["refreshToken"]})
+        assert failed.status_code == 503
+    finally:
+        m.start()
+    retried = site.c.post("/refreshtoken", json={"refreshToken": session["refreshToken"]})
+    assert retried.status_code == 200, retried.json
+    assert site.auth(retried.json["accessToken"], "/x") == 204
+    assert site.userinfo(retried.json) == 200
+
+
+@pytest.mark.parametrize("cut", ["disable", "revoke-tokens"])
+def test_cutting_off_a_client_refuses_all_its_live_tokens(site, cut):
+    reg, other = site.client("compromised"), site.client("bystander")
+    live, bystander = site.token(reg), site.token(other)
+    assert site.auth(live) == 204
+    path = f"/clients/{reg['client_id']}" if cut == "disable" else f"/clients/{reg['client_id']}/revoke-tokens"
+    r = site.c.delete(path, headers=ADMIN) if cut == "disable" else site.c.post(path, headers=ADMIN)
+    assert r.status_code == 200, r.json
+    assert eventually(lambda: site.auth(live) == 401)
+    assert site.tokeninfo(live) == 401
+    assert not site.introspect(other, live)
+    assert site.auth(bystander) == 204 and site.tokeninfo(bystander) == 200
+    if cut == "revoke-tokens":  # still enabled: a token asked for after the answer works
+        fresh = site.token(reg)
+        assert site.auth(fresh) == 204 and site.tokeninfo(fresh) == 200
+    else:
+        assert site.c.patch(f"/clients/{reg['client_id']}", json={"state": "ENABLED"},
+                            headers=ADMIN).status_code == 200
+        fresh = site.token(reg)
+        assert site.auth(fresh) == 204
+        assert site.auth(live) == 401, "re-enabling does not revive the tokens cut off"
+    new = site.worker()
+    assert new.auth(live) == 401 and new.auth(fresh) == 204
