@@ -92,10 +92,21 @@ def on_starting(server):
         server.log.error("configuration refused:\n  - %s", "\n  - ".join(PROBLEMS))
         raise SystemExit(2)
     settings = SETTINGS
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    os.makedirs(metrics_dir, exist_ok=True)
-    if settings.routes_file:
-        _snapshot_routes(os.path.abspath(settings.routes_file))
+    step = ("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
+    try:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        os.makedirs(metrics_dir, exist_ok=True)
+        probe = os.path.join(metrics_dir, ".writable")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+        if settings.routes_file:
+            step = ("PROMETHEUS_MULTIPROC_DIR (the validated copy of ROUTES_FILE lives beside it)", ROUTES_SNAPSHOT)
+            _snapshot_routes(os.path.abspath(settings.routes_file))
+    except OSError as exc:
+        # One line an operator can act on (a read-only or missing directory), not a traceback.
+        server.log.error("%s: cannot write %s (%s)", step[0], step[1], exc.strerror or exc)
+        raise SystemExit(2) from None
 
 
 def on_reload(server):

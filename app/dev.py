@@ -300,7 +300,14 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
         environ: dict[str, str], provider_port: int = 9400, nginx_port: int = 8080,
         upstream_port: int = 9000, check_port: int = 3001) -> int:
     var = var_dir.resolve()
-    var.mkdir(parents=True, exist_ok=True)
+    try:
+        var.mkdir(parents=True, exist_ok=True)
+        (var / ".writable").write_text("")
+        (var / ".writable").unlink()
+    except OSError as exc:
+        print(f"gatehouse dev: cannot write the var directory {var} (--var-dir): {exc.strerror or exc}",
+              file=sys.stderr)
+        return 2
     children: list[subprocess.Popen[bytes]] = []
     stopping = {"flag": False}
 

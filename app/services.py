@@ -108,7 +108,8 @@ def build_services(settings: Settings,
     external = ExternalVerifier(
         settings.issuers, http_client.JsonFetcher(settings.outbound_timeout_seconds),
         cache_seconds=settings.jwks_cache_seconds,
-        refetch_cooldown=settings.jwks_refetch_cooldown_seconds) if settings.issuers else None
+        refetch_cooldown=settings.jwks_refetch_cooldown_seconds,
+        wait_seconds=2 * settings.outbound_timeout_seconds + 0.5) if settings.issuers else None
     userinfo = UserinfoResolver(settings.userinfo, http_client.UserinfoCaller(
         settings.userinfo_url, settings.userinfo_timeout_seconds)) if settings.userinfo_url else None
     spec = settings.introspection

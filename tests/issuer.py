@@ -17,16 +17,21 @@ class LocalIssuer:
     def __init__(self) -> None:
         self.keys: dict[str, Any] = {}
         self.jwks_fetches = 0
+        self.requests = 0
         self.up = True
+        self.hang = 0.0  # seconds the JWKS answer is held back (a hanging endpoint)
         self.server, self.url = json_server(self.answer)
         self.rotate()
 
     def answer(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any]:
+        self.requests += 1
         if not self.up:
             return 503, {}
         if path == "/.well-known/openid-configuration":
             return 200, {"issuer": self.url, "jwks_uri": f"{self.url}/jwks"}
         self.jwks_fetches += 1
+        if self.hang:
+            time.sleep(self.hang)
         return 200, self.jwks()
 
     def rotate(self, keep_old: bool = False) -> str:

@@ -97,10 +97,13 @@ def test_algorithm_pinned_per_issuer(env, tmp_path, issuer):
 
 
 def test_issuer_down_fails_closed_until_keys_are_cached(env, tmp_path, issuer):
-    c = make_app(env, tmp_path, issuer).test_client()
+    c = make_app(env, tmp_path, issuer, cooldown="1").test_client()
     issuer.up = False
-    assert check(c, "/tracks/1", issuer.token(scope="tracks")).status_code == 503
+    for _ in range(10):  # fail closed, and one fetch per cooldown however many checks come
+        assert check(c, "/tracks/1", issuer.token(scope="tracks")).status_code == 503
+    assert issuer.requests == 1
     issuer.up = True
+    time.sleep(1.05)
     assert check(c, "/tracks/1", issuer.token(scope="tracks")).status_code == 204
     issuer.up = False
     assert check(c, "/tracks/1", issuer.token(scope="tracks")).status_code == 204, "cached keys keep working"
@@ -130,3 +133,41 @@ def test_inline_jwks_without_any_fetch(env, tmp_path, issuer):
     issuer.up = False
     assert check(c, "/tracks/1", issuer.token(scope="tracks")).status_code == 204
     assert issuer.jwks_fetches == 0
+
+
+def test_a_hanging_jwks_endpoint_stalls_no_check_that_does_not_need_it(env, tmp_path, issuer):
+    """The issuer's JWKS hangs 30 s (longer than the 2 s outbound timeout) while its keys are due
+    for a refetch: checks with a cached kid answer at once; a made-up kid waits for the one fetch
+    under way (at most the timeout); after that fetch failed, made-up kids answer at once."""
+    from concurrent.futures import ThreadPoolExecutor
+    routes = tmp_path / "auth.json"
+    routes.write_text(json.dumps(ROUTES))
+    cfg = tmp_path / "gatehouse.yaml"
+    cfg.write_text(json.dumps({"issuers": [{"issuer": issuer.url, "audience": ["gloo-api"],
+                                            "jwks_uri": f"{issuer.url}/jwks"}]}))
+    app = create_app(load_settings({**env, "GATEHOUSE_CONFIG": str(cfg), "ROUTES_FILE": str(routes),
+                                    "JWKS_CACHE_SECONDS": "1", "JWKS_REFETCH_COOLDOWN_SECONDS": "1",
+                                    "OUTBOUND_TIMEOUT_SECONDS": "2"}))
+    assert check(app.test_client(), "/tracks/1", issuer.token(scope="tracks")).status_code == 204
+    time.sleep(1.1)  # the cached keys are stale: the next check starts a refetch
+    issuer.hang = 30
+
+    def timed(token: str) -> tuple[int, float]:
+        started = time.monotonic()
+        status = check(app.test_client(), "/tracks/1", token).status_code
+        return status, time.monotonic() - started
+    try:
+        with ThreadPoolExecutor(9) as pool:
+            first = timed(issuer.token(scope="tracks"))  # starts the refetch in the background
+            made_up = pool.submit(timed, issuer.token(kid="made-up", scope="tracks"))
+            time.sleep(0.2)
+            cached = list(pool.map(timed, [issuer.token(scope="tracks") for _ in range(16)]))
+            waited = made_up.result()
+        assert first[0] == 204 and first[1] < 0.5
+        assert all(status == 204 for status, _ in cached) and max(t for _, t in cached) < 0.5, cached
+        assert waited[0] == 401 and 1.0 < waited[1] < 2.8, waited
+        assert issuer.jwks_fetches == 2
+        again = timed(issuer.token(kid="made-up-2", scope="tracks"))
+        assert again[0] == 401 and again[1] < 0.5, "the failed fetch is not retried before the cooldown"
+    finally:
+        issuer.hang = 0

@@ -4,6 +4,7 @@ cooldown, algorithms pinned per issuer, `iss`/`aud`/`exp`/`nbf` checked with bou
 claims mapped per issuer."""
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,8 +17,10 @@ from .. import tokens
 from ..errors import DependencyUnavailable, InvalidToken
 from .decision import Principal
 
+log = logging.getLogger("gatehouse.issuers")
 ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
 MAX_LEEWAY_SECONDS = 300
+NOTHING_CACHED_RETRY_SECONDS = 5
 
 
 class JsonFetcher(Protocol):
@@ -55,6 +58,7 @@ class _Keys:
     fetched_at: float = 0.0
     last_attempt: float = -1e9
     only: Any = None  # the key of a single-key JWKS, named or not
+    inflight: threading.Event | None = None  # set when the fetch under way ends
 
 
 def _strings(value: Any) -> frozenset[str]:
@@ -68,7 +72,7 @@ def _strings(value: Any) -> frozenset[str]:
 class ExternalVerifier:
     def __init__(self, issuers: tuple[ExternalIssuer, ...], fetch: JsonFetcher, cache_seconds: int = 300,
                  refetch_cooldown: int = 30, clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], float] = time.time) -> None:
+                 wall_clock: Callable[[], float] = time.time, wait_seconds: float = 10.0) -> None:
         self.issuers = {i.issuer: i for i in issuers}
         self.fetch = fetch
         self.cache_seconds = cache_seconds
@@ -76,7 +80,10 @@ class ExternalVerifier:
         self.clock = clock
         self.wall_clock = wall_clock
         self._keys: dict[str, _Keys] = {i.issuer: _Keys() for i in issuers}
+        # Guards each issuer's bookkeeping only: never held across a fetch, so a hanging JWKS
+        # endpoint stalls no check that does not need it (SPEC §10).
         self._lock = threading.Lock()
+        self.wait_seconds = wait_seconds  # the longest a check waits for another's fetch
         self.fetches = 0
 
     def knows(self, issuer: object) -> bool:
@@ -92,7 +99,6 @@ class ExternalVerifier:
         return uri
 
     def _load(self, cfg: ExternalIssuer, state: _Keys) -> None:
-        state.last_attempt = self.clock()
         self.fetches += 1
         document = cfg.inline_jwks if cfg.inline_jwks is not None else self.fetch(self._jwks_uri(cfg))
         keys = document.get("keys") if isinstance(document, dict) else None
@@ -103,28 +109,60 @@ class ExternalVerifier:
         state.only = usable[0] if len(usable) == 1 else None
         state.fetched_at = self.clock()
 
-    def _key(self, cfg: ExternalIssuer, kid: str) -> Any:
+    def _fetch(self, cfg: ExternalIssuer, state: _Keys, done: threading.Event) -> None:
+        try:
+            self._load(cfg, state)
+        except DependencyUnavailable as exc:
+            log.warning("JWKS fetch failed", extra={"issuer": cfg.issuer, "detail": exc.description})
+        finally:
+            with self._lock:
+                state.inflight = None
+                state.last_attempt = self.clock()  # the cooldown counts from the end of a slow fetch
+            done.set()
+
+    def _refetch(self, cfg: ExternalIssuer, state: _Keys, wait: bool) -> None:
+        """Fetch the issuer's keys again: at most once per cooldown per issuer, whatever is cached,
+        and one fetch at a time. `wait`: the caller needs the answer (an unknown kid, nothing
+        cached), so it fetches itself or waits a bounded time for the fetch under way; else the
+        fetch runs in the background and the caller goes on with the keys it has."""
         with self._lock:
-            state = self._keys[cfg.issuer]
-            now = self.clock()
-            stale = now - state.fetched_at > self.cache_seconds
-            unknown = kid not in state.by_kid
-            may_refetch = now - state.last_attempt >= self.cooldown
-            if (stale or unknown) and (may_refetch or not state.by_kid):
-                try:
-                    self._load(cfg, state)
-                except DependencyUnavailable:
-                    if not state.by_kid:
-                        raise  # nothing cached: fail closed
-            return state.by_kid.get(kid)
+            done = state.inflight
+            lead = done is None
+            if lead:
+                # With nothing cached yet a fetch is retried sooner (every check waits on it).
+                pause = self.cooldown if state.fetched_at else min(self.cooldown, NOTHING_CACHED_RETRY_SECONDS)
+                if self.clock() - state.last_attempt < pause:
+                    return
+                state.last_attempt = self.clock()
+                done = state.inflight = threading.Event()
+        assert done is not None
+        if lead and wait:
+            self._fetch(cfg, state, done)
+        elif lead:
+            threading.Thread(target=self._fetch, args=(cfg, state, done), daemon=True).start()
+        elif wait:
+            done.wait(self.wait_seconds)
+
+    def _key(self, cfg: ExternalIssuer, kid: str) -> Any:
+        state = self._keys[cfg.issuer]
+        key = state.by_kid.get(kid)
+        if key is not None:
+            if self.clock() - state.fetched_at > self.cache_seconds:
+                self._refetch(cfg, state, wait=False)  # stale: the cached key serves meanwhile
+            return key
+        self._refetch(cfg, state, wait=True)
+        if not state.by_kid:
+            raise DependencyUnavailable("the issuer's keys are unavailable")  # nothing known: fail closed
+        return state.by_kid.get(kid)
 
     def _only_key(self, cfg: ExternalIssuer) -> Any:
-        with self._lock:
-            state = self._keys[cfg.issuer]
-            stale = self.clock() - state.fetched_at > self.cache_seconds
-            if (not state.fetched_at or stale) and self.clock() - state.last_attempt >= self.cooldown:
-                self._load(cfg, state)
+        state = self._keys[cfg.issuer]
+        if state.fetched_at and self.clock() - state.fetched_at <= self.cache_seconds:
             return state.only
+        self._refetch(cfg, state, wait=not state.fetched_at)
+        if not state.fetched_at:
+            raise DependencyUnavailable("the issuer's keys are unavailable")
+        return state.only
 
     def verify(self, token: str, header: dict[str, Any], claims: dict[str, Any],
                access_token: str | None = None) -> Principal:
