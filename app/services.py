@@ -131,7 +131,8 @@ def build_services(settings: Settings,
     if settings.bff:
         assert settings.provider_token_key is not None  # required with bff (settings schema)
         bff = BffService(settings.bff, directory, provider_http, documents, RedisBffSessions(redis_client),
-                         redis_store.RedisReplayGuard(redis_client), Sealer(settings.provider_token_key))
+                         redis_store.RedisReplayGuard(redis_client), Sealer(settings.provider_token_key),
+                         revocations=revocations, ended=mirror)
     verified = VerifiedCache(settings.verified_token_cache_size, settings.verified_token_cache_seconds)
     authorizer = Authorizer(routes or settings.routes, settings.authorizer, tokens.verify_signature, external,
                             own_issuer=settings.jwt_issuer, userinfo=userinfo,

@@ -27,6 +27,7 @@ from .login import MAX_PARAM_LENGTH, LoginAttempts, LoginStart, required_param
 from .policy.decision import Principal
 from .ports import BffSessionStore, DocumentStore, ReplayGuard
 from .redirects import origin, safe_redirect
+from .revocation import Revocations, RevocationView
 from .sealing import Sealer
 from .sessions import digest
 
@@ -35,6 +36,7 @@ LOGIN_STATE = "bff-login"
 LOGOUT_STATE = "bff-logout"
 BINDING_COOKIE_PREFIX = "gatehouse_bff_"
 SESSION_VERSION = 1
+ENDED = "bff"  # the revocation kind of ended BFF sessions
 # flask-session's ids: secrets.token_urlsafe(32) -> 43 URL-safe characters.
 SESSION_ID = re.compile(r"^[A-Za-z0-9_\-]{32,64}$")
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -97,8 +99,13 @@ def index_keys(issuer: str, sub: str | None, provider_sid: str | None) -> list[s
 class BffService:
     def __init__(self, cfg: BffConfig, directory: providers.ProviderDirectory, http: providers.ProviderHttp,
                  states: DocumentStore, sessions: BffSessionStore, replay: ReplayGuard, sealer: Sealer,
-                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
+                 revocations: Revocations | None = None, ended: RevocationView | None = None) -> None:
         self.cfg = cfg
+        # Ended BFF sessions are recorded for good (durably, then to every worker), so a session
+        # store restored from an older copy cannot bring one back.
+        self.revocations = revocations
+        self.ended = ended if ended is not None else revocations
         self.directory = directory
         self.http = http
         self.states = states
@@ -183,7 +190,7 @@ class BffService:
             return None
         assert sid is not None
         doc = self._usable(document if document is not None else self.sessions.get(sid))
-        if doc is None:
+        if doc is None or (self.ended is not None and self.ended.find(((ENDED, sid),))):
             return None
         now = self.clock()
         sealed = self._tokens(doc)
@@ -295,6 +302,10 @@ class BffService:
     # -- logout ------------------------------------------------------------------------------
 
     def end(self, sids: list[str]) -> int:
+        if self.revocations is not None:
+            until = self.clock() + self.cfg.session_lifetime
+            for sid in sids:
+                self.revocations.revoke(ENDED, sid, until)
         return self.sessions.delete(sids)
 
     def logout(self, sid: str | None, document: dict[str, Any] | None, redirect: str | None) -> str:

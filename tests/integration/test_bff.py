@@ -469,3 +469,15 @@ def test_explain_never_shows_the_access_token(bff):
     r = c.post("/auth/explain", json={"method": "GET", "uri": "/orders", "headers": {"Cookie": f"{COOKIE}={sid}"}},
                headers=ADMIN)
     assert r.json["outcome"] == "allow" and "Authorization" not in r.json["headers"] and "eyJ" not in r.get_data(True)
+
+
+def test_an_ended_session_restored_in_redis_stays_ended(bff):
+    """Redis restored from an older copy holds the document of a session that has since ended:
+    the durable record of ended BFF sessions keeps it ended."""
+    app, c = bff
+    sid, _ = login(c)
+    r = store(app)
+    saved = r.dump(f"gatehouse:v1:bff:{sid}")
+    assert c.post("/bff/logout", headers={"Cookie": f"{COOKIE}={sid}", **same_origin()}).status_code == 200
+    r.restore(f"gatehouse:v1:bff:{sid}", 0, saved)
+    assert session(c, sid).status_code == 401 and auth(c, sid).status_code == 401

@@ -195,3 +195,18 @@ def test_cutting_off_a_client_refuses_all_its_live_tokens(site, cut):
         assert site.auth(live) == 401, "re-enabling does not revive the tokens cut off"
     new = site.worker()
     assert new.auth(live) == 401 and new.auth(fresh) == 204
+
+
+def test_a_logged_out_session_restored_in_redis_stays_ended(site):
+    """Redis restored from an older copy brings back a session's records: its refresh token and
+    JWTs are still refused (the ended session is recorded in MongoDB)."""
+    r = site.app.extensions["gatehouse"].extra["redis"]
+    session = site.login("alice")
+    saved = {name: r.dump(name) for name in r.keys("gatehouse:v1:session:*") + r.keys("gatehouse:v1:refresh:*")}
+    assert site.logout(session) in (200, 302)
+    for name, value in saved.items():
+        r.restore(name, 0, value, replace=True)
+    refresh = site.c.post("/refreshtoken", json={"refreshToken": session["refreshToken"]})
+    assert refresh.status_code == 401
+    assert eventually(lambda: site.auth(session["accessToken"], "/x") == 401)
+    assert site.userinfo(session) == 401
