@@ -9,17 +9,6 @@ import pytest
 from app import create_app
 from app.settings import load_settings
 from tests.conftest import ADMIN, basic
-from tests.servers import MongoServer, RedisServer
-
-
-@pytest.fixture
-def own_servers(tmp_path):
-    r, m = RedisServer(tmp_path / "redis"), MongoServer(tmp_path / "mongo")
-    r.start()
-    m.start()
-    yield r, m
-    r.stop()
-    m.stop()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from app import create_app
 from app.settings import load_settings
 from tests.conftest import ADMIN, basic, login_app, with_apps
 from tests.integration.test_login import at_dev_provider, start
-from tests.servers import MongoServer, RedisServer
 
 ROUTES = {"/orders": {"GET": {"authorization": {"expression": "permissions.orders"}}},
           "/": {"ALL": {"authorization": {"expression": "true"}}}}
@@ -86,16 +85,6 @@ class Site:
 
     def userinfo(self, session: dict[str, str]) -> int:
         return int(self.c.get("/userinfo", headers={"Authorization": f"Bearer {session['accessToken']}"}).status_code)
-
-
-@pytest.fixture
-def own_servers(tmp_path):
-    r, m = RedisServer(tmp_path / "redis"), MongoServer(tmp_path / "mongo")
-    r.start()
-    m.start()
-    yield r, m
-    r.stop()
-    m.stop()
 
 
 @pytest.fixture
