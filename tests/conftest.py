@@ -35,6 +35,17 @@ def mongo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoServ
     yield from _running(MongoServer(tmp_path_factory.mktemp("mongo")))
 
 
+@pytest.fixture
+def own_servers(tmp_path: Path) -> Iterator[tuple[RedisServer, MongoServer]]:
+    """A Redis and a MongoDB-wire server of the test's own, to stop, restart or wipe."""
+    r, m = RedisServer(tmp_path / "redis"), MongoServer(tmp_path / "mongo")
+    r.start()
+    m.start()
+    yield r, m
+    r.stop()
+    m.stop()
+
+
 @pytest.fixture(scope="session")
 def key_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Signing keys: an RSA key (active), an EC key, and a retired RSA key."""
