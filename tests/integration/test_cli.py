@@ -31,9 +31,29 @@ def test_clients_lifecycle(env, client):
                        headers=basic(cid, secret)).status_code == 401
     assert client.post("/oauth/token", data={"grant_type": "client_credentials"},
                        headers=basic(cid, new_secret)).status_code == 200
+    live = client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                       headers=basic(cid, new_secret)).json["access_token"]
     assert json.loads(run(env, "clients", "disable", cid).output)["state"] == "DISABLED"
     assert client.post("/oauth/token", data={"grant_type": "client_credentials"},
                        headers=basic(cid, new_secret)).status_code == 401
+    assert tokeninfo(client, live) == 401, "a disabled client's live tokens are refused"
+    assert json.loads(run(env, "clients", "enable", cid).output)["state"] == "ENABLED"
+    fresh = client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                        headers=basic(cid, new_secret)).json["access_token"]
+    assert tokeninfo(client, fresh) == 200 and tokeninfo(client, live) == 401
+    assert json.loads(run(env, "clients", "revoke-tokens", cid).output)["state"] == "ENABLED"
+    assert tokeninfo(client, fresh) == 401
+
+
+def tokeninfo(client, token: str) -> int:
+    return int(client.get("/tokeninfo", headers={"Authorization": f"Bearer {token}"}).status_code)
+
+
+def test_client_commands_say_what_happens():
+    for command, words in (("disable", "every token it holds is refused"), ("enable", "stay refused"),
+                           ("revoke-tokens", "stays enabled"), ("rotate-secret", "revoke-tokens")):
+        result = CliRunner().invoke(main, ["clients", command, "--help"])
+        assert result.exit_code == 0 and words in " ".join(result.output.split()), result.output
 
 
 def test_cli_errors(env):
