@@ -47,6 +47,11 @@ def _settings():
         return None, exc.problems
 
 
+# Metrics from every worker are aggregated from this directory (prometheus multiprocess mode).
+# Set before anything imports prometheus_client (reading the settings does): it picks its
+# multi-process storage at import, and the workers inherit that choice from the master.
+metrics_dir = os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), f"gatehouse-metrics-{os.getpid()}"))
 SETTINGS, PROBLEMS = _settings()
 port = SETTINGS.http_port if SETTINGS else int(os.environ.get("HTTP_PORT") or 3000)
 bind = f"{os.environ.get('GATEHOUSE_BIND', '127.0.0.1')}:{port}"
@@ -65,13 +70,20 @@ limit_request_field_size = 8190
 # timeout is always longer than the drain, so no worker is killed before it ends.
 delay_shutdown = SETTINGS.delay_shutdown_seconds if SETTINGS else int(os.environ.get("DELAY_SHUTDOWN_SECONDS") or 10)
 graceful_timeout = delay_shutdown + 30
-accesslog = None  # Gatehouse writes its own JSON access log with the request id
+accesslog = None  # Gatehouse writes its own JSON lines (decisions, requests) with the request id
 control_socket_disable = True  # no admin socket in ~/.gunicorn; signals are enough
 errorlog = "-"
+# gunicorn's own lines (boot, worker exits, errors) as JSON on stderr, like Gatehouse's.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "app.observability.JsonFormatter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "loggers": {"gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+                "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False}},
+    "root": {"handlers": ["stderr"], "level": "WARNING"},
+}
 
-# Metrics from every worker are aggregated from this directory (prometheus multiprocess mode).
-metrics_dir = os.environ.setdefault(
-    "PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), f"gatehouse-metrics-{os.getpid()}"))
 
 
 ROUTES_SNAPSHOT = metrics_dir + "-routes.json"

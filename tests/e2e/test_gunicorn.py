@@ -2,6 +2,7 @@
 delayed shutdown (ready goes 503 first, in-flight requests finish)."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -227,3 +228,32 @@ def test_dev_start_up_failure_is_one_line(tmp_path, env_extra, expected):
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(expected), run.stderr
     assert "hunter2" not in run.stderr and "Traceback" not in run.stderr
+
+
+def test_gunicorn_defaults_metrics_dir_and_logs_json(env, tmp_path):
+    """With no PROMETHEUS_MULTIPROC_DIR set, the workers still share their samples (the
+    directory is chosen before anything imports prometheus_client), and gunicorn's own lines
+    are JSON like Gatehouse's."""
+    port = free_port()
+    log = tmp_path / "gunicorn.log"
+    run_env = {k: v for k, v in {**os.environ, **env}.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    run_env.update(HTTP_PORT=str(port), GUNICORN_WORKERS="2", LOG_LEVEL="info")
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+                                cwd=ROOT, env=run_env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: get(f"{base}/-/ready")[0] == 200, "gunicorn", 30)
+        for _ in range(30):
+            assert get(f"{base}/-/healthz")[0] == 200
+        text = get(f"{base}/-/metrics")[1]
+        total = sum(float(m) for m in re.findall(
+            r'gatehouse_http_requests_total\{endpoint="health.healthz",method="GET",status="200"\} (\S+)', text))
+        assert total == 30
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=40)
+    lines = [line for line in log.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # every line, gunicorn's included, is JSON
+    assert any(r["logger"] == "gunicorn.error" and "Booting worker" in r["msg"] for r in records)
+    assert any(r["logger"] == "gunicorn.error" and "Shutting down" in r["msg"] for r in records)
