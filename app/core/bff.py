@@ -201,7 +201,7 @@ class BffService:
         if not sealed.get("refresh_token"):
             if doc["atExp"] > now:
                 return Active(sid, doc, sealed["access_token"], doc["atExp"])
-            self.end([sid])
+            self.end([sid], final=False)
             return None
         return self._refresh(sid, doc, sealed)
 
@@ -244,7 +244,7 @@ class BffService:
         try:
             answer = providers.refresh_tokens(self.http, self.cfg.provider, endpoints, current["refresh_token"])
         except LoginFailed:
-            self.end([sid])  # refused (expired, revoked, reused): the session is over
+            self.end([sid], final=False)  # refused (expired, revoked, reused): the session is over
             return None
         except DependencyUnavailable:  # the provider is down or answered nonsense (502/503)
             if fresh["atExp"] > self.clock():
@@ -301,8 +301,11 @@ class BffService:
 
     # -- logout ------------------------------------------------------------------------------
 
-    def end(self, sids: list[str]) -> int:
-        if self.revocations is not None:
+    def end(self, sids: list[str], final: bool = True) -> int:
+        """End sessions. `final`: recorded for good (a logout, the provider's back-channel
+        logout); a session that ran out of tokens needs no record: a copy restored later holds
+        the same spent tokens."""
+        if final and self.revocations is not None:
             until = self.clock() + self.cfg.session_lifetime
             for sid in sids:
                 self.revocations.revoke(ENDED, sid, until)
