@@ -9,7 +9,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validat
 from .core.records import AUTH_METHODS, AUTH_SECRET_BASIC, CLIENT_DISABLED, CLIENT_ENABLED
 
 NAME = validate.Length(min=1, max=200)
-SCOPE_TOKEN = validate.Regexp(r"^[\x21\x23-\x5b\x5d-\x7e]{1,200}$", error="not a valid scope token")
+SCOPE_TOKEN = validate.Regexp(r"^[\x21\x23-\x5b\x5d-\x7e]{1,200}\Z", error="not a valid scope token")
 LIST_ITEM = fields.String(validate=validate.Length(min=1, max=512))
 
 
@@ -105,7 +105,7 @@ def problems(exc: ValidationError) -> str:
 
 
 # A group travels in the comma-separated `mia-groups` header: no commas, no control characters.
-GROUP = fields.String(validate=validate.Regexp(r"^[^,\x00-\x1f\x7f]{1,200}$",
+GROUP = fields.String(validate=validate.Regexp(r"^[^,\x00-\x1f\x7f]{1,200}\Z",
                                                error="must be 1-200 characters without commas or control characters"))
 GROUPS = validate.Length(max=100, error="at most 100 groups")
 
@@ -150,7 +150,7 @@ class UserCreateSchema(Schema):
 
     realm = fields.String(load_default=None, validate=validate.Length(max=200))
     provider_id = fields.String(data_key="providerId", load_default=None, validate=validate.Regexp(
-        r"^[A-Za-z0-9._\-]{1,64}$", error="must be 1-64 of A-Z a-z 0-9 . _ -"))
+        r"^[A-Za-z0-9._\-]{1,64}\Z", error="must be 1-64 of A-Z a-z 0-9 . _ -"))
     provider_user_id = fields.String(data_key="providerUserId", load_default=None, validate=validate.Length(1, 512))
     email = fields.Email(load_default=None, validate=validate.Length(max=320))
     name = fields.String(load_default=None, validate=NAME)
