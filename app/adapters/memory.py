@@ -276,12 +276,13 @@ class MemorySessionLog:
     def active_sids(self, user_id: str) -> list[str]:
         return [s for s, r in self.records.items() if r["userId"] == user_id and r["endedAt"] is None]
 
-    def active_at_provider(self, issuer: str, provider_sid: str | None, provider_sub: str | None) -> list[str]:
+    def active_at_provider(self, issuer: str, client_ids: list[str], provider_sid: str | None,
+                           provider_sub: str | None) -> list[str]:
         field, value = ("providerSid", provider_sid) if provider_sid else ("providerSub", provider_sub)
         if not value:
             return []
-        return [s for s, r in self.records.items()
-                if r.get("providerIss") == issuer and r.get(field) == value and r["endedAt"] is None]
+        return [s for s, r in self.records.items() if r.get("providerIss") == issuer and r.get(field) == value
+                and r.get("providerClient") in client_ids and r["endedAt"] is None]
 
 
 class MemoryBffSessions:

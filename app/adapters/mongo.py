@@ -312,11 +312,13 @@ class MongoSessions:
         return [d["sid"] for d in self.coll.find({"userId": user_id, "endedAt": None}, {"sid": 1})]
 
     @guarded
-    def active_at_provider(self, issuer: str, provider_sid: str | None, provider_sub: str | None) -> list[str]:
+    def active_at_provider(self, issuer: str, client_ids: list[str], provider_sid: str | None,
+                           provider_sub: str | None) -> list[str]:
         if provider_sid:
-            match = {"providerIss": issuer, "providerSid": provider_sid}
+            match: dict[str, Any] = {"providerIss": issuer, "providerSid": provider_sid}
         elif provider_sub:
             match = {"providerIss": issuer, "providerSub": provider_sub}
         else:
             return []
+        match["providerClient"] = {"$in": list(client_ids)}
         return [d["sid"] for d in self.coll.find({**match, "endedAt": None}, {"sid": 1})]

@@ -28,6 +28,7 @@ class LogoutRequest:
     issuer: str
     sub: str | None
     sid: str | None
+    audiences: tuple[str, ...] = ()  # our client ids the token is for
 
 
 def verify_logout_token(logout_token: str | None, verifiers: Callable[[str], Sequence[ExternalVerifier]],
@@ -73,4 +74,7 @@ def verify_logout_token(logout_token: str | None, verifiers: Callable[[str], Seq
     ttl = max(60, (int(exp) if isinstance(exp, (int, float)) else 0) - int(clock()) + 60)
     if not replay.first_use(replay_kind, digest(f"{verified['iss']}|{verified['jti']}"), ttl):
         raise BadRequest("invalid logout_token: it was already used")
-    return LogoutRequest(str(verified["iss"]), sub, sid)
+    aud = verified.get("aud")
+    audiences = (aud,) if isinstance(aud, str) else tuple(a for a in aud if isinstance(a, str)) \
+        if isinstance(aud, list) else ()
+    return LogoutRequest(str(verified["iss"]), sub, sid, audiences)

@@ -167,7 +167,7 @@ class LoginService:
         provider_tokens = {k: answer[k] for k in ("access_token", "refresh_token", "id_token") if isinstance(answer.get(k), str)}
         if isinstance(expires_in, int):
             provider_tokens["expires_at"] = int(self.clock()) + expires_in
-        at_provider = ProviderSession(str(claims["iss"]), str(claims["sub"]),
+        at_provider = ProviderSession(str(claims["iss"]), str(claims["sub"]), provider.client_id,
                                       claims["sid"] if isinstance(claims.get("sid"), str) and claims["sid"] else None) \
             if claims else None
         session = self.sessions.open(app, provider.id, user, provider_tokens, at_provider)
@@ -183,7 +183,8 @@ class LoginService:
         one whose issuer signed the token, for the client its `aud` names (any app's); the
         sessions logged in at that provider session `sid` (else as that `sub`) end."""
         request = verify_logout_token(logout_token, self._verifiers, self.replay, "login-logout-jti", self.clock)
-        return self.sessions.end(self.sessions.at_provider(request.issuer, request.sid, request.sub))
+        return self.sessions.end(self.sessions.at_provider(request.issuer, list(request.audiences), request.sid,
+                                                           request.sub))
 
     def _verifiers(self, issuer: str) -> list[ExternalVerifier]:
         """The ID-token verifiers of every OIDC provider of every app whose issuer is `issuer`.

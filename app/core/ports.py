@@ -115,9 +115,11 @@ class SessionLog(Protocol):
 
     def active_sids(self, user_id: str) -> list[str]: ...
 
-    def active_at_provider(self, issuer: str, provider_sid: str | None, provider_sub: str | None) -> list[str]:
-        """Open sessions logged in through the provider `issuer` in its session `provider_sid`,
-        or else (no sid given) as its subject `provider_sub` (back-channel logout)."""
+    def active_at_provider(self, issuer: str, client_ids: list[str], provider_sid: str | None,
+                           provider_sub: str | None) -> list[str]:
+        """Open sessions logged in through the provider `issuer` as one of `client_ids`, in its
+        session `provider_sid`, or else (no sid given) as its subject `provider_sub`
+        (back-channel logout)."""
         ...
 
 

@@ -56,15 +56,17 @@ class AppConfig:
 
 @dataclass(frozen=True)
 class ProviderSession:
-    """Who the provider said the user is at login, and in which of its sessions (ID token `iss`,
-    `sub`, `sid`)."""
+    """Who the provider said the user is at login, to which of our clients, and in which of its
+    sessions (ID token `iss`, `sub`, `aud`, `sid`)."""
 
     issuer: str
     sub: str
+    client_id: str
     sid: str | None = None
 
     def fields(self) -> dict[str, Any]:
-        return {"providerIss": self.issuer, "providerSub": self.sub, "providerSid": self.sid}
+        return {"providerIss": self.issuer, "providerSub": self.sub, "providerClient": self.client_id,
+                "providerSid": self.sid}
 
 
 @dataclass(frozen=True)
@@ -267,10 +269,11 @@ class SessionService:
         """DELETE /sessions/<userId>: every session of the user; the number that were open."""
         return self.end(self.log.active_sids(user_id))
 
-    def at_provider(self, issuer: str, provider_sid: str | None, provider_sub: str | None) -> list[str]:
-        """The open sessions of a provider's session id, or else of its subject (back-channel
-        logout)."""
-        return self.log.active_at_provider(issuer, provider_sid, provider_sub)
+    def at_provider(self, issuer: str, client_ids: list[str], provider_sid: str | None,
+                    provider_sub: str | None) -> list[str]:
+        """The open sessions logged in through one of our clients at a provider, in its session
+        `provider_sid`, or else as its subject `provider_sub` (back-channel logout)."""
+        return self.log.active_at_provider(issuer, client_ids, provider_sid, provider_sub)
 
     def provider_tokens(self, record: dict[str, Any]) -> dict[str, Any] | None:
         return self.sealer.open(record.get("provider"))
