@@ -60,6 +60,12 @@ allowed the request and sent these identity headers:</p><table>{rows}</table>
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # One write per answer: headers and body are buffered and sent together when the request is
+    # done. Written separately (http.server's default), the body waits for the peer to
+    # acknowledge the headers (Nagle), which a delayed ACK holds back ~40 ms: 44 ms per request
+    # through nginx, measured. No Nagle either, should an answer ever outgrow the buffer.
+    wbufsize = 1 << 16
+    disable_nagle_algorithm = True
     keys = ProviderKeys(None)
 
     def whoami(self, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
