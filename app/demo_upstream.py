@@ -86,12 +86,12 @@ class Handler(BaseHTTPRequestHandler):
         status = 200
         if self.path.split("?")[0].startswith("/api/"):
             status, answer = self.whoami(headers)
-            body, kind = json.dumps(answer).encode(), "application/json"
+            body, kind = json.dumps(answer).encode() + b"\n", "application/json"
         elif self.path.split("?")[0] in ("/spa", "/spa/"):
             body, kind = SPA.read_bytes(), "text/html; charset=utf-8"
         elif "application/json" in headers.get("accept", ""):
             shown = {k: v for k, v in headers.items() if k not in REDACTED}
-            body, kind = json.dumps({"path": self.path, "headers": shown}).encode(), "application/json"
+            body, kind = json.dumps({"path": self.path, "headers": shown}).encode() + b"\n", "application/json"
         else:
             body, kind = page(self.path, headers).encode(), "text/html; charset=utf-8"
         self.send_response(status)

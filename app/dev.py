@@ -45,12 +45,20 @@ DEMO_ROUTES = {
     # The BFF demo: the SPA loads without a session; its API needs one.
     "/spa": {"GET": {"authorization": {"expression": "true", "public": True}}},
     "/api": {"ALL": {"authorization": {"expression": "groups.admin || groups.users"}}},
+    # The machine-token demo: the printed client (permission `orders`) passes, so does alice.
+    "/orders": {"GET": {"authorization": {"expression": "groups.admin || permissions.orders"}}},
 }
 
 
-def demo_commands(base: str = "http://127.0.0.1:3000", var: str = "var") -> str:
-    """The curl walk-through printed by `gatehouse dev` and shown in the README."""
+def demo_commands(base: str = "http://127.0.0.1:3000", var: str = "var",
+                  site: str | None = "http://127.0.0.1:8080") -> str:
+    """The curl walk-through printed by `gatehouse dev` and shown in the README; with nginx
+    (`site`), the last token also goes through nginx's /auth check to the demo upstream."""
     j = "python3 -c 'import json,sys;print(json.load(sys.stdin)[sys.argv[1]])'"
+    through_nginx = f"""
+# the token through nginx: /auth lets it pass to the demo upstream (route /orders: permissions.orders),
+# which shows the identity headers it received (miauserid is the client id)
+curl -fsS {site}/orders/42 -H "Authorization: Bearer $TOKEN" -H 'Accept: application/json'""" if site else ""
     return f"""BASE={base}
 ADMIN_TOKEN=$(cat {var}/admin-token)
 # register a client (admin API; the secret is shown once)
@@ -66,9 +74,10 @@ python3 -c 'import json,sys;print(json.dumps({{"client_name":"demo-jwt","token_e
 JWT_CLIENT_ID=$({j} client_id < {var}/demo-jwt-client.json)
 ASSERTION=$(.venv/bin/gatehouse assertion --client-id $JWT_CLIENT_ID --key {var}/demo-client-key.pem --audience $BASE/oauth/token)
 curl -fsS -d grant_type=client_credentials -d client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer -d client_assertion=$ASSERTION $BASE/oauth/token
-# introspect a token (RFC 7662), then fetch the JWKS
+# introspect a token (RFC 7662)
 TOKEN=$(curl -fsS -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials $BASE/oauth/token | {j} access_token)
-curl -fsS -u "$CLIENT_ID:$CLIENT_SECRET" -d token=$TOKEN $BASE/oauth/introspect
+curl -fsS -u "$CLIENT_ID:$CLIENT_SECRET" -d token=$TOKEN $BASE/oauth/introspect{through_nginx}
+# Gatehouse's public keys
 curl -fsS $BASE/.well-known/jwks.json"""
 
 
@@ -376,7 +385,7 @@ Gatehouse is running at {base}  (config: {config}; Ctrl-C stops everything)
 
 Try it (from {ROOT}):
 
-{demo_commands(base, var_shown)}
+{demo_commands(base, var_shown, public if with_nginx else None)}
 """, flush=True)
         while not stopping["flag"] and all(c.poll() is None for c in children):
             time.sleep(0.5)
