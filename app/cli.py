@@ -382,13 +382,17 @@ def nginx_config(listen: str, gatehouse: str, gatehouse_check: str | None, upstr
 @click.option("--upstream-port", type=int, default=9000, show_default=True)
 @click.option("--check-port", type=int, default=3001, show_default=True,
               help="the gunicorn group answering nginx's /auth (with nginx)")
+@click.option("--config", "overlay", type=click.Path(dir_okay=False), default=None,
+              help="a config file laid over the generated one: its keys (e.g. apps, bff, issuers, "
+                   "routes_file, mongodb_url) replace the development defaults")
 def dev(port: int, redis_port: int, mongo_port: int, var_dir: str, workers: int, provider_port: int,
-        nginx_port: int, upstream_port: int, check_port: int) -> None:
+        nginx_port: int, upstream_port: int, check_port: int, overlay: str | None) -> None:
     """Run everything on embedded defaults (Redis, MongoDB-wire server, dev OIDC provider, nginx)."""
     from .dev import run
     sys.exit(run(port=port, redis_port=redis_port, mongo_port=mongo_port, var_dir=Path(var_dir),
                  workers=workers, environ=process_environ(), provider_port=provider_port,
-                 nginx_port=nginx_port, upstream_port=upstream_port, check_port=check_port))
+                 nginx_port=nginx_port, upstream_port=upstream_port, check_port=check_port,
+                 overlay=Path(overlay) if overlay else None))
 
 
 __all__ = ["main", "ASSERTION_TYPE"]
