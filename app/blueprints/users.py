@@ -6,13 +6,10 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 from flask.wrappers import Response
-from marshmallow import ValidationError
-
-from ..core.errors import BadRequest
 from ..core.records import UserChanges, UserQuery
 from ..core.users import NewUser
-from ..http import load_json, no_store
-from ..schemas import UserCreateSchema, UserPatchSchema, UserQuerySchema, problems
+from ..http import load_args, load_json, no_store
+from ..schemas import UserCreateSchema, UserPatchSchema, UserQuerySchema
 from ..services import services, user_admin
 
 bp = Blueprint("users", __name__)
@@ -33,10 +30,7 @@ def changes_of(body: dict[str, Any]) -> UserChanges:
 @bp.get("/users")
 def list_users() -> Response:
     _admin()
-    try:
-        args = UserQuerySchema().load(request.args.to_dict())
-    except ValidationError as exc:
-        raise BadRequest(problems(exc)) from exc
+    args = load_args(UserQuerySchema())
     limit, skip = args.pop("limit"), args.pop("skip")
     users, total = user_admin().list(UserQuery(**args), limit, skip)
     response = no_store(jsonify(users))

@@ -169,6 +169,30 @@ def test_blocking_ends_the_sessions_and_refuses_login_and_refresh(gh):
     assert auth(c, **bearer(c, again.json["accessToken"])).headers["mia-userid"] == user_id
 
 
+def test_a_block_that_lands_during_a_login_ends_the_new_session(gh):
+    """The admin blocks the user after the login merged them but before its session opened:
+    the block found no session to end, so the login ends its own and answers 403."""
+    from app.core.records import UserChanges
+    app, c = gh
+    login_service = app.extensions["gatehouse"].login
+    real = login_service.users
+
+    class BlockedMeanwhile:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def merge_login(self, *args, **kwargs):
+            user = real.merge_login(*args, **kwargs)
+            real.update(user["userId"], UserChanges(blocked=True), 0)
+            return user
+
+    login_service.users = BlockedMeanwhile()
+    r = login(c, "alice")
+    assert r.status_code == 403 and "blocked" in r.json["message"]
+    sessions = app.extensions["gatehouse"].extra["mongo"]["sessions"]
+    assert sessions.count_documents({}) == 1 and sessions.count_documents({"endedAt": None}) == 0
+
+
 def test_a_user_blocked_by_hand_in_mongodb_cannot_refresh(gh):
     app, c = gh
     tokens = login(c, "bob").json
