@@ -45,8 +45,8 @@ DEMO_ROUTES = {
     # The BFF demo: the SPA loads without a session; its API needs one.
     "/spa": {"GET": {"authorization": {"expression": "true", "public": True}}},
     "/api": {"ALL": {"authorization": {"expression": "groups.admin || groups.users"}}},
-    # The machine-token demo: the printed client (permission `orders`) passes, so does alice.
-    "/orders": {"GET": {"authorization": {"expression": "groups.admin || permissions.orders"}}},
+    # The machine-token demo: the printed client (permission `orders`) passes, as people do.
+    "/orders": {"ALL": {"authorization": {"expression": "groups.admin || groups.users || permissions.orders"}}},
 }
 
 
