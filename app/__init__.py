@@ -10,7 +10,7 @@ from . import errors, observability
 from .adapters import bff_sessions
 from .auth_wsgi import LeanAuth
 from .blueprints import (auth_check, bff, clients, discovery, explain, health, jwks, login, sessions, token,
-                         tokeninfo)
+                         tokeninfo, users)
 from .services import Services, build_services
 from .settings import Settings, load_settings
 
@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     if settings.bff is not None:
         bff_sessions.install(app, services.extra["redis"], settings.service_prefix, settings.bff.cookie_name,
                              settings.bff.session_lifetime)
-    for module in (explain, auth_check, token, clients, tokeninfo, jwks, discovery, login, sessions, bff):
+    for module in (explain, auth_check, token, clients, users, tokeninfo, jwks, discovery, login, sessions, bff):
         app.register_blueprint(module.bp, url_prefix=settings.service_prefix or None)
     app.register_blueprint(health.bp)
     # /auth answered before Flask's request machinery (same answers as auth_check's view).

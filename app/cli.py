@@ -29,13 +29,17 @@ def _environ(config: str | None) -> dict[str, str]:
     return env
 
 
-def _registry(config: str | None) -> Any:
+def _services(config: str | None) -> Any:
     from .services import build_services
     try:
         settings = load_settings(_environ(config))
     except ConfigError as exc:
         raise click.ClickException("configuration refused:\n  - " + "\n  - ".join(exc.problems))
-    return build_services(settings).registry
+    return build_services(settings)
+
+
+def _registry(config: str | None) -> Any:
+    return _services(config).registry
 
 
 def _echo_json(data: Any) -> None:
@@ -152,6 +156,135 @@ _one_client_command("rotate-secret", "Issue a new secret; the old one stops work
                     "issued stay valid: add revoke-tokens to cut them off).", "rotate")
 
 
+@main.group()
+def users() -> None:
+    """Users and their groups (same store as the HTTP admin API /users; needs `apps`)."""
+
+
+def _user_admin(config: str | None) -> Any:
+    admin = _services(config).users
+    if admin is None:
+        raise click.ClickException("no login apps are configured (users belong to the apps' realms)")
+    return admin
+
+
+def _user_call(config: str | None, action: Any) -> Any:
+    """Run one user administration call; a refusal is one line and exit status 1."""
+    from marshmallow import ValidationError
+
+    from .schemas import problems
+    try:
+        return action(_user_admin(config))
+    except ValidationError as exc:
+        raise click.ClickException(problems(exc))
+    except GatehouseError as exc:
+        raise click.ClickException(exc.description)
+
+
+CONFIG_OPTION = click.option("--config", default=None, help="config file (default: $GATEHOUSE_CONFIG)")
+
+
+@users.command("list")
+@click.option("--realm", default=None)
+@click.option("--provider", "provider_id", default=None, help="providerId")
+@click.option("--subject", "provider_user_id", default=None, help="providerUserId")
+@click.option("--email", default=None, help="the provider's or the pre-provisioned email (any case)")
+@click.option("--group", default=None)
+@click.option("--blocked/--not-blocked", default=None, help="only blocked, or only not blocked, users")
+@click.option("-q", "--query", "text", default=None, help="part of the name, email, username or subject")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--skip", type=int, default=0, show_default=True)
+@CONFIG_OPTION
+def users_list(config: str | None, limit: int, skip: int, **filters: Any) -> None:
+    """List users, oldest first (the total goes to stderr)."""
+    from .core.records import UserQuery
+    from .schemas import UserQuerySchema
+    wanted = {k: v for k, v in filters.items() if v is not None}
+
+    def run(admin: Any) -> Any:
+        names = {"provider_id": "providerId", "provider_user_id": "providerUserId", "text": "q"}
+        args = UserQuerySchema().load({**{names.get(k, k): v for k, v in wanted.items()}, "limit": limit, "skip": skip})
+        page_limit, page_skip = args.pop("limit"), args.pop("skip")
+        return admin.list(UserQuery(**args), page_limit, page_skip)
+    found, total = _user_call(config, run)
+    _echo_json(found)
+    click.echo(f"{len(found)} of {total} users", err=True)
+
+
+@users.command("show")
+@click.argument("user_id")
+@CONFIG_OPTION
+def users_show(user_id: str, config: str | None) -> None:
+    """Show one user."""
+    _echo_json(_user_call(config, lambda admin: admin.get(user_id)))
+
+
+@users.command("create")
+@click.option("--provider", "provider_id", default=None, help="providerId (with --subject; or with --email: "
+                                                               "only a login through this provider is merged)")
+@click.option("--subject", "provider_user_id", default=None, help="providerUserId: the provider's sub or id")
+@click.option("--email", default=None, help="merged with the first login that brings this email")
+@click.option("--realm", default=None, help="default: the default app's realm")
+@click.option("--group", "groups", multiple=True, help="group (repeatable)")
+@click.option("--name", default=None)
+@click.option("--username", default=None)
+@click.option("--metadata", default=None, help="JSON object")
+@click.option("--blocked", is_flag=True, default=False)
+@CONFIG_OPTION
+def users_create(config: str | None, metadata: str | None, groups: tuple[str, ...], **fields: Any) -> None:
+    """Pre-provision a user (by provider and subject, or by email) with groups."""
+    from .core.users import NewUser
+    from .schemas import UserCreateSchema
+    names = {"provider_id": "providerId", "provider_user_id": "providerUserId"}
+    body: dict[str, Any] = {names.get(k, k): v for k, v in fields.items() if v is not None and v is not False}
+    body["groups"] = list(groups)
+    if metadata is not None:
+        try:
+            body["metadata"] = json.loads(metadata)
+        except ValueError:
+            raise click.ClickException("metadata: not valid JSON")
+    _echo_json(_user_call(config, lambda admin: admin.create(NewUser(**UserCreateSchema().load(body)))))
+
+
+def _user_change(name: str, help_text: str, changes: Any, with_groups: bool = False) -> None:
+    def command(user_id: str, config: str | None, groups: tuple[str, ...] = ()) -> None:
+        from .core.records import UserChanges
+        from .schemas import UserPatchSchema
+
+        def run(admin: Any) -> Any:
+            body = UserPatchSchema().load(changes(list(groups)))
+            return admin.change(user_id, UserChanges(
+                groups=None, add_groups=tuple(body.get("add_groups") or ()),
+                remove_groups=tuple(body.get("remove_groups") or ()), blocked=body.get("blocked")))
+        view, ended = _user_call(config, run)
+        _echo_json(view)
+        if ended:
+            click.echo(f"ended {ended} session(s)", err=True)
+    command.__doc__ = help_text
+    command = CONFIG_OPTION(command)
+    if with_groups:
+        command = click.argument("groups", nargs=-1, required=True)(command)
+    command = click.argument("user_id")(command)
+    users.command(name, help=help_text)(command)
+
+
+_user_change("grant", "Add groups to a user (they reach the session at its next refresh or login).",
+             lambda groups: {"addGroups": groups}, with_groups=True)
+_user_change("revoke", "Remove groups from a user.", lambda groups: {"removeGroups": groups}, with_groups=True)
+_user_change("block", "Block a user: their sessions end, they cannot log in or refresh.",
+             lambda groups: {"blocked": True})
+_user_change("unblock", "Let a blocked user log in again.", lambda groups: {"blocked": False})
+
+
+@users.command("delete")
+@click.argument("user_id")
+@CONFIG_OPTION
+def users_delete(user_id: str, config: str | None) -> None:
+    """Delete a user, ending their sessions (a later login creates a new user)."""
+    ended = _user_call(config, lambda admin: admin.delete(user_id))
+    _echo_json({"userId": user_id, "endedSessions": ended})
+
+
 @main.command("check-config")
 @click.option("--config", default=None)
 def check_config(config: str | None) -> None:
@@ -263,13 +396,17 @@ def nginx_config(listen: str, gatehouse: str, gatehouse_check: str | None, upstr
 @click.option("--upstream-port", type=int, default=9000, show_default=True)
 @click.option("--check-port", type=int, default=3001, show_default=True,
               help="the gunicorn group answering nginx's /auth (with nginx)")
+@click.option("--config", "overlay", type=click.Path(dir_okay=False), default=None,
+              help="a config file laid over the generated one: its keys (e.g. apps, bff, issuers, "
+                   "routes_file, mongodb_url) replace the development defaults")
 def dev(port: int, redis_port: int, mongo_port: int, var_dir: str, workers: int, provider_port: int,
-        nginx_port: int, upstream_port: int, check_port: int) -> None:
+        nginx_port: int, upstream_port: int, check_port: int, overlay: str | None) -> None:
     """Run everything on embedded defaults (Redis, MongoDB-wire server, dev OIDC provider, nginx)."""
     from .dev import run
     sys.exit(run(port=port, redis_port=redis_port, mongo_port=mongo_port, var_dir=Path(var_dir),
                  workers=workers, environ=process_environ(), provider_port=provider_port,
-                 nginx_port=nginx_port, upstream_port=upstream_port, check_port=check_port))
+                 nginx_port=nginx_port, upstream_port=upstream_port, check_port=check_port,
+                 overlay=Path(overlay) if overlay else None))
 
 
 __all__ = ["main", "ASSERTION_TYPE"]

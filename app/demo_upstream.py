@@ -60,6 +60,12 @@ allowed the request and sent these identity headers:</p><table>{rows}</table>
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # One write per answer: headers and body are buffered and sent together when the request is
+    # done. Written separately (http.server's default), the body waits for the peer to
+    # acknowledge the headers (Nagle), which a delayed ACK holds back ~40 ms: 44 ms per request
+    # through nginx, measured. No Nagle either, should an answer ever outgrow the buffer.
+    wbufsize = 1 << 16
+    disable_nagle_algorithm = True
     keys = ProviderKeys(None)
 
     def whoami(self, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -80,12 +86,12 @@ class Handler(BaseHTTPRequestHandler):
         status = 200
         if self.path.split("?")[0].startswith("/api/"):
             status, answer = self.whoami(headers)
-            body, kind = json.dumps(answer).encode(), "application/json"
+            body, kind = json.dumps(answer).encode() + b"\n", "application/json"
         elif self.path.split("?")[0] in ("/spa", "/spa/"):
             body, kind = SPA.read_bytes(), "text/html; charset=utf-8"
         elif "application/json" in headers.get("accept", ""):
             shown = {k: v for k, v in headers.items() if k not in REDACTED}
-            body, kind = json.dumps({"path": self.path, "headers": shown}).encode(), "application/json"
+            body, kind = json.dumps({"path": self.path, "headers": shown}).encode() + b"\n", "application/json"
         else:
             body, kind = page(self.path, headers).encode(), "text/html; charset=utf-8"
         self.send_response(status)

@@ -45,12 +45,20 @@ DEMO_ROUTES = {
     # The BFF demo: the SPA loads without a session; its API needs one.
     "/spa": {"GET": {"authorization": {"expression": "true", "public": True}}},
     "/api": {"ALL": {"authorization": {"expression": "groups.admin || groups.users"}}},
+    # The machine-token demo: the printed client (permission `orders`) passes, as people do.
+    "/orders": {"ALL": {"authorization": {"expression": "groups.admin || groups.users || permissions.orders"}}},
 }
 
 
-def demo_commands(base: str = "http://127.0.0.1:3000", var: str = "var") -> str:
-    """The curl walk-through printed by `gatehouse dev` and shown in the README."""
+def demo_commands(base: str = "http://127.0.0.1:3000", var: str = "var",
+                  site: str | None = "http://127.0.0.1:8080") -> str:
+    """The curl walk-through printed by `gatehouse dev` and shown in the README; with nginx
+    (`site`), the last token also goes through nginx's /auth check to the demo upstream."""
     j = "python3 -c 'import json,sys;print(json.load(sys.stdin)[sys.argv[1]])'"
+    through_nginx = f"""
+# the token through nginx: /auth lets it pass to the demo upstream (route /orders: permissions.orders),
+# which shows the identity headers it received (miauserid is the client id)
+curl -fsS {site}/orders/42 -H "Authorization: Bearer $TOKEN" -H 'Accept: application/json'""" if site else ""
     return f"""BASE={base}
 ADMIN_TOKEN=$(cat {var}/admin-token)
 # register a client (admin API; the secret is shown once)
@@ -66,9 +74,10 @@ python3 -c 'import json,sys;print(json.dumps({{"client_name":"demo-jwt","token_e
 JWT_CLIENT_ID=$({j} client_id < {var}/demo-jwt-client.json)
 ASSERTION=$(.venv/bin/gatehouse assertion --client-id $JWT_CLIENT_ID --key {var}/demo-client-key.pem --audience $BASE/oauth/token)
 curl -fsS -d grant_type=client_credentials -d client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer -d client_assertion=$ASSERTION $BASE/oauth/token
-# introspect a token (RFC 7662), then fetch the JWKS
+# introspect a token (RFC 7662)
 TOKEN=$(curl -fsS -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials $BASE/oauth/token | {j} access_token)
-curl -fsS -u "$CLIENT_ID:$CLIENT_SECRET" -d token=$TOKEN $BASE/oauth/introspect
+curl -fsS -u "$CLIENT_ID:$CLIENT_SECRET" -d token=$TOKEN $BASE/oauth/introspect{through_nginx}
+# Gatehouse's public keys
 curl -fsS $BASE/.well-known/jwks.json"""
 
 
@@ -240,8 +249,9 @@ def seed_demo_groups(mongo_url: str) -> None:
 
 
 def prepare(var: Path, port: int, mongo_url: str | None, redis_url: str | None,
-            public: str | None = None, provider_port: int = 9400) -> Path:
-    """Keys, salt, admin token, routes and config file under var/; kept across restarts."""
+            public: str | None = None, provider_port: int = 9400, overlay: dict[str, Any] | None = None) -> Path:
+    """Keys, salt, admin token, routes and config file under var/; kept across restarts. The
+    `overlay` (a config file's settings, `--config`) replaces the generated values it names."""
     (var / "keys").mkdir(parents=True, exist_ok=True)
     key = var / "keys" / "signing.pem"
     if not key.exists():
@@ -290,15 +300,44 @@ def prepare(var: Path, port: int, mongo_url: str | None, redis_url: str | None,
         config["mongodb_url"] = mongo_url
     if redis_url:
         config["redis_url"] = redis_url
+    config.update(overlay or {})
     path = var / "gatehouse.yaml"
     path.write_text(json.dumps(config, indent=2) + "\n")  # JSON is valid YAML
     path.chmod(0o600)
     return path
 
 
+def read_overlay(path: Path | None) -> dict[str, Any]:
+    """The settings of `--config FILE` (relative paths in it made absolute from its directory)."""
+    if path is None:
+        return {}
+    from .settings import read_config_file
+    return read_config_file(str(path))
+
+
+def check_config(config: Path, environ: dict[str, str], overlay: Path | None = None,
+                 overlaid: dict[str, Any] | None = None) -> None:
+    """The configuration gunicorn will load, validated first: one line listing every problem,
+    each naming the file it came from (the generated one, or `--config`)."""
+    from .settings import CONFIG_FILE_ENV, ConfigError, load_settings
+    try:
+        load_settings({**environ, CONFIG_FILE_ENV: str(config)})
+    except ConfigError as exc:
+        problems = [f"{overlay}: {p[len(str(config)) + 2:]}"
+                    if overlay and any(p.startswith(f"{config}: {k}") for k in overlaid or {}) else p
+                    for p in exc.problems]
+        raise ChildFailed("configuration", "refused", cause="; ".join(problems)) from None
+
+
 def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int,
         environ: dict[str, str], provider_port: int = 9400, nginx_port: int = 8080,
-        upstream_port: int = 9000, check_port: int = 3001) -> int:
+        upstream_port: int = 9000, check_port: int = 3001, overlay: Path | None = None) -> int:
+    from .settings import ConfigError
+    try:
+        overlaid = read_overlay(overlay)
+    except ConfigError as exc:
+        print(f"gatehouse dev: --config refused: {'; '.join(exc.problems)}", file=sys.stderr)
+        return 2
     var = var_dir.resolve()
     try:
         var.mkdir(parents=True, exist_ok=True)
@@ -317,25 +356,27 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        # (option, port, env names that mean "already configured", starter, URL of the embedded one)
+        # (option, port, env names and --config keys that mean "already configured", starter,
+        # URL of the embedded one)
         embedded = [
-            ("--mongo-port", mongo_port, ("MONGODB_URL", "CREDENTIALS_MONGODB_URL"), start_mongo,
+            ("--mongo-port", mongo_port, ("MONGODB_URL", "CREDENTIALS_MONGODB_URL", "mongodb_url"), start_mongo,
              f"mongodb://127.0.0.1:{mongo_port}/gatehouse"),
-            ("--redis-port", redis_port, ("REDIS_URL", "REDIS_HOSTS"), start_redis,
+            ("--redis-port", redis_port, ("REDIS_URL", "REDIS_HOSTS", "redis_url", "redis_hosts"), start_redis,
              f"redis://127.0.0.1:{redis_port}/0"),
         ]
+        configured = {**overlaid, **environ}
         with_nginx = nginx_binary() is not None
         wanted = [("--port", port), ("--provider-port", provider_port)] + (
             [("--nginx-port", nginx_port), ("--upstream-port", upstream_port), ("--check-port", check_port)]
             if with_nginx else []) + [(opt, p) for opt, p, names, _, _ in embedded
-                                       if not any(environ.get(n) for n in names)]
+                                       if not any(configured.get(n) for n in names)]
         busy = [f"port {p} is in use; pass {opt}" for opt, p in wanted if not _port_free(p)]
         if busy:
             print("gatehouse dev: " + "; ".join(busy), file=sys.stderr)
             return 2
         urls: list[str | None] = []
         for _, store_port, names, starter, url in embedded:
-            if any(environ.get(n) for n in names):
+            if any(configured.get(n) for n in names):
                 urls.append(None)
             else:
                 children.append(starter(var, store_port))
@@ -343,8 +384,10 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
         mongo_url, redis_url = urls
         children.append(start_provider(var, provider_port))
         public = f"http://127.0.0.1:{nginx_port}" if with_nginx else f"http://127.0.0.1:{port}"
-        config = prepare(var, port, mongo_url, redis_url, public, provider_port)
-        seed_demo_groups(mongo_url or environ.get("MONGODB_URL") or environ.get("CREDENTIALS_MONGODB_URL") or "")
+        config = prepare(var, port, mongo_url, redis_url, public, provider_port, overlaid)
+        check_config(config, environ, overlay, overlaid)
+        seed_demo_groups(environ.get("MONGODB_URL") or environ.get("CREDENTIALS_MONGODB_URL")
+                         or str(overlaid.get("mongodb_url") or "") or mongo_url or "")
         env = {**environ, "GATEHOUSE_CONFIG": str(config), "HTTP_PORT": str(port),
                "GUNICORN_WORKERS": str(workers), "DELAY_SHUTDOWN_SECONDS": "0"}
         gunicorn = start_gunicorn(var, "Gatehouse", "gatehouse.log", env, f"http://127.0.0.1:{port}")
@@ -372,9 +415,10 @@ browser: nginx gets the access token from Gatehouse and the API checks it with t
 Sign in at {base}/web-login?redirect=/userinfo (alice: group admin, bob: group users).
 """
         var_shown = str(var_dir) if not var_dir.is_absolute() else str(var)
+        overlay_note = f", with {', '.join(sorted(overlaid))} from {overlay}" if overlay else ""
         print(f"""
 {site}
-Gatehouse is running at {base}  (config: {config}; Ctrl-C stops everything)
+Gatehouse is running at {base}  (config: {config}{overlay_note}; Ctrl-C stops everything)
 
   discovery  {base}/.well-known/openid-configuration
   JWKS       {base}/.well-known/jwks.json
@@ -383,7 +427,7 @@ Gatehouse is running at {base}  (config: {config}; Ctrl-C stops everything)
 
 Try it (from {ROOT}):
 
-{demo_commands(base, var_shown)}
+{demo_commands(base, var_shown, public if with_nginx else None)}
 """, flush=True)
         while not stopping["flag"] and all(c.poll() is None for c in children):
             time.sleep(0.5)

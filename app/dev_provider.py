@@ -6,6 +6,9 @@
 * Refreshed tokens say their real lifetime (`expires_in`), like the first ones.
 * `--latency-ms` makes the token endpoint answer that much later, like a provider across a
   network (tests widen the window in which concurrent refreshes could race).
+* Every login is a provider session: its ID tokens carry a `sid` (kept across refreshes), as
+  Keycloak's and Okta's do, so back-channel logout can name one session of a user;
+  `GET /_dev/sessions` lists them per subject.
 * `GET /_dev/stats` counts token-endpoint calls per grant type (tests count refreshes there).
 * `POST /_dev/sign` signs the posted JSON claims with the provider's key (`typ` from the
   `typ` query parameter): a development-only stand-in for a provider's back-channel logout
@@ -74,15 +77,42 @@ def build(users: tuple[dict[str, Any], ...] = DEMO_USERS, token_max_age: int = 3
                 counts[flask.request.form.get("grant_type") or "none"] += 1
             time.sleep(latency_ms / 1000)
 
+    sessions: dict[str, list[str]] = {}  # sub -> provider session ids, oldest first
+    session_of_refresh: dict[str, str] = {}  # refresh token -> provider session id
+
+    def with_session(body: dict[str, Any]) -> None:
+        """Give the ID token a `sid`: a new provider session at login, the same one at refresh."""
+        id_token = body.get("id_token")
+        if not isinstance(id_token, str):
+            return
+        claims = dict(jose_jwt.decode(id_token, _storage().jwk))
+        grant = flask.request.form.get("grant_type")
+        with lock:
+            sid = session_of_refresh.pop(flask.request.form.get("refresh_token") or "", None) \
+                if grant == "refresh_token" else None
+            if sid is None:
+                sid = secrets.token_urlsafe(12)
+                sessions.setdefault(str(claims.get("sub")), []).append(sid)
+            if isinstance(body.get("refresh_token"), str):
+                session_of_refresh[body["refresh_token"]] = sid
+        body["id_token"] = _sign({**claims, "sid": sid}, "JWT")
+
     @app.after_request
     def real_lifetime(response: flask.Response) -> flask.Response:
         # The library gives refreshed tokens its own 10-day default; ours live token_max_age.
         if flask.request.path == "/oauth2/token" and response.status_code == 200 and response.is_json:
             body = response.get_json()
-            if isinstance(body, dict) and "expires_in" in body:
-                body["expires_in"] = token_max_age
+            if isinstance(body, dict):
+                if "expires_in" in body:
+                    body["expires_in"] = token_max_age
+                with_session(body)
                 response.set_data(json.dumps(body))
         return response
+
+    @app.get("/_dev/sessions")
+    def provider_sessions() -> Any:
+        with lock:
+            return flask.jsonify({sub: list(sids) for sub, sids in sessions.items()})
 
     @app.get("/_dev/stats")
     def stats() -> Any:

@@ -36,6 +36,14 @@ def load_json(schema: Schema, error: type[GatehouseError] = BadRequest) -> dict[
         raise error(problems(exc)) from exc
 
 
+def load_args(schema: Schema) -> dict[str, Any]:
+    """Validate the query string with one schema (a repeated parameter counts once)."""
+    try:
+        return schema.load(request.args.to_dict())  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        raise BadRequest(problems(exc)) from exc
+
+
 SESSION_COOKIE = "sid"
 REFRESH_COOKIE = "refresh_token"
 JSON = "application/json"

@@ -1,6 +1,7 @@
 """Marshmallow schemas for what crosses the edge (admin API and registration requests)."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
@@ -8,7 +9,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validat
 from .core.records import AUTH_METHODS, AUTH_SECRET_BASIC, CLIENT_DISABLED, CLIENT_ENABLED
 
 NAME = validate.Length(min=1, max=200)
-SCOPE_TOKEN = validate.Regexp(r"^[\x21\x23-\x5b\x5d-\x7e]{1,200}$", error="not a valid scope token")
+SCOPE_TOKEN = validate.Regexp(r"^[\x21\x23-\x5b\x5d-\x7e]{1,200}\Z", error="not a valid scope token")
 LIST_ITEM = fields.String(validate=validate.Length(min=1, max=512))
 
 
@@ -87,13 +88,114 @@ class RefreshSchema(Schema):
 
 def problems(exc: ValidationError) -> str:
     """One readable sentence from marshmallow's messages: `field: message; ...`."""
-    out = []
-    messages = exc.normalized_messages()
-    for key, value in sorted(messages.items()):
-        text = value if isinstance(value, str) else "; ".join(
-            str(v) for v in (value.values() if isinstance(value, dict) else value))
-        out.append(f"{key}: {text}")
+    out: list[str] = []
+
+    def walk(where: str, value: Any) -> None:
+        if isinstance(value, dict):  # a list item's or a nested field's messages
+            for key, inner in value.items():
+                walk(f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}", inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(where, inner)
+        else:
+            out.append(f"{where}: {value}")
+    for key, value in sorted(exc.normalized_messages().items()):
+        walk(str(key), value)
     return "; ".join(out)
+
+
+# A group travels in the comma-separated `mia-groups` header: no commas, no control characters.
+GROUP = fields.String(validate=validate.Regexp(r"^[^,\x00-\x1f\x7f]{1,200}\Z",
+                                               error="must be 1-200 characters without commas or control characters"))
+GROUPS = validate.Length(max=100, error="at most 100 groups")
+
+
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only (no "yes", 1 or "on")."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+MAX_METADATA_BYTES = 4096
+
+
+class Metadata(fields.Dict):
+    """A user's `metadata`: a JSON object of at most 4 KB whose keys MongoDB can store as they
+    are (no leading `$`, no `.`, no NUL), at any depth."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, Any]:
+        result: dict[str, Any] = super()._deserialize(value, attr, data, **kwargs)
+        if len(json.dumps(result)) > MAX_METADATA_BYTES:
+            raise ValidationError(f"must be at most {MAX_METADATA_BYTES} bytes as JSON")
+
+        def check(node: Any) -> None:
+            if isinstance(node, dict):
+                for key, item in node.items():
+                    if not key or key.startswith("$") or "." in key or "\x00" in key:
+                        raise ValidationError(f"key {key[:50]!r}: keys must not be empty, start with $ or contain . or NUL")
+                    check(item)
+            elif isinstance(node, list):
+                for item in node:
+                    check(item)
+        check(result)
+        return result
+
+
+class UserCreateSchema(Schema):
+    """POST /users: pre-provision a user by provider identity or by email (Mia field names)."""
+
+    class Meta:
+        unknown = RAISE
+
+    realm = fields.String(load_default=None, validate=validate.Length(max=200))
+    provider_id = fields.String(data_key="providerId", load_default=None, validate=validate.Regexp(
+        r"^[A-Za-z0-9._\-]{1,64}\Z", error="must be 1-64 of A-Z a-z 0-9 . _ -"))
+    provider_user_id = fields.String(data_key="providerUserId", load_default=None, validate=validate.Length(1, 512))
+    email = fields.Email(load_default=None, validate=validate.Length(max=320))
+    name = fields.String(load_default=None, validate=NAME)
+    username = fields.String(load_default=None, validate=NAME)
+    groups = fields.List(GROUP, load_default=list, validate=GROUPS)
+    metadata = Metadata(keys=fields.String(), load_default=dict)
+    blocked = StrictBoolean(load_default=False)
+
+    @validates_schema
+    def _identity(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("provider_user_id") is not None and data.get("provider_id") is None:
+            raise ValidationError("required with providerUserId", "providerId")
+        if data.get("provider_user_id") is None and data.get("email") is None:
+            raise ValidationError("give email, or providerId and providerUserId", "email")
+
+
+class UserPatchSchema(Schema):
+    """PATCH /users/<id>: what an administrator changes (the provider's fields are the
+    provider's: they are refreshed at every login)."""
+
+    class Meta:
+        unknown = RAISE
+
+    groups = fields.List(GROUP, validate=GROUPS)
+    add_groups = fields.List(GROUP, data_key="addGroups", validate=GROUPS)
+    remove_groups = fields.List(GROUP, data_key="removeGroups", validate=GROUPS)
+    metadata = Metadata(keys=fields.String())
+    blocked = StrictBoolean()
+
+
+class UserQuerySchema(Schema):
+    """GET /users: filters and paging."""
+
+    class Meta:
+        unknown = RAISE
+
+    realm = fields.String(validate=validate.Length(max=200))
+    provider_id = fields.String(data_key="providerId", validate=validate.Length(1, 64))
+    provider_user_id = fields.String(data_key="providerUserId", validate=validate.Length(1, 512))
+    email = fields.String(validate=validate.Length(1, 320))
+    group = fields.String(validate=validate.Length(1, 200))
+    blocked = fields.Boolean()
+    text = fields.String(data_key="q", validate=validate.Length(1, 200))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    skip = fields.Integer(load_default=0, validate=validate.Range(0, 100000))
 
 
 class ExplainSchema(Schema):

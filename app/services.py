@@ -23,6 +23,7 @@ from .core.sealing import Sealer
 from .core.revocation import ClientCutOff, RevocationMirror, Revocations, client_cut_at
 from .core.sessions import SessionService
 from .core.tokens import VerifiedCache
+from .core.users import UserAdmin
 from .core.policy.authorizer import Authorizer
 from .core.policy.external import ExternalVerifier
 from .core.policy.resolvers import Introspector, UserinfoResolver
@@ -49,6 +50,7 @@ class Services:
     login: LoginService | None = None
     sessions: SessionService | None = None
     bff: BffService | None = None
+    users: UserAdmin | None = None
     on_ready: Callable[[], None] = lambda: None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -119,6 +121,7 @@ def build_services(settings: Settings,
     routes = RouteFileWatcher(settings.routes_watch_file, settings.routes, load_route_file,
                               settings.routes_reload_interval_seconds) if settings.routes_watch_file else None
     login = sessions = bff = None
+    admin: UserAdmin | None = None
     documents = redis_store.RedisDocuments(redis_client)
     provider_http = http_client.ProviderClient(settings.outbound_timeout_seconds)
     directory = ProviderDirectory(provider_http)
@@ -127,7 +130,9 @@ def build_services(settings: Settings,
         sessions = SessionService(settings.apps, settings.keys, documents, session_log, users,
                                   Sealer(settings.provider_token_key), revocations, ended=mirror)
         login = LoginService(settings.apps, settings.default_app_id, directory,
-                             provider_http, documents, users, sessions, settings.login_state_ttl_seconds)
+                             provider_http, documents, users, sessions, redis_store.RedisReplayGuard(redis_client),
+                             settings.login_state_ttl_seconds)
+        admin = UserAdmin(users, sessions, settings.apps, settings.default_app_id)
     if settings.bff:
         assert settings.provider_token_key is not None  # required with bff (settings schema)
         bff = BffService(settings.bff, directory, provider_http, documents, RedisBffSessions(redis_client),
@@ -143,6 +148,7 @@ def build_services(settings: Settings,
     return Services(settings=settings, registry=registry, tokens=tokens, authorizer=authorizer,
                     checks={"mongodb": clients.ping, "redis": limiter.ping},
                     lifecycle=Lifecycle(), on_ready=ensure_indexes, login=login, sessions=sessions, bff=bff,
+                    users=admin,
                     extra={"redis": redis_client, "mongo": db, "routes": routes, "users": users,
                            "revocations": mirror})
 
@@ -150,6 +156,15 @@ def build_services(settings: Settings,
 def services() -> Services:
     """The current process's services (inside a request or app context)."""
     return current_app.extensions["gatehouse"]  # type: ignore[no-any-return]
+
+
+def user_admin() -> UserAdmin:
+    """The user administration; 404 where no login app is configured (users belong to apps'
+    realms)."""
+    svc = services().users
+    if svc is None:
+        raise NotFound("no login apps are configured")
+    return svc
 
 
 def login_services() -> tuple[LoginService, SessionService]:

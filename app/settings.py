@@ -528,6 +528,37 @@ def _read_file(path: str) -> dict[str, Any]:
     return data
 
 
+# Settings that name files. In the config file a relative path is relative to the file's own
+# directory (/etc/gatehouse/gatehouse.yaml may say `private_key_path: signing.pem`); in the
+# environment, to the working directory.
+FILE_PATH_KEYS = ("private_key_path", "routes_file", "routes_watch_file", "openid_config_path", "redis_tls_cacert")
+
+
+def _beside(base: Path, value: Any) -> Any:
+    if isinstance(value, str) and value and not Path(value).is_absolute():
+        return str(base / value)
+    return value
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    """A config file's settings, with relative file paths made absolute from its directory
+    (ConfigError when it cannot be read or parsed)."""
+    data = _read_file(path)
+    base = Path(path).resolve().parent
+    for key in FILE_PATH_KEYS:
+        if key in data:
+            data[key] = _beside(base, data[key])
+    keys = data.get("verification_keys")
+    if isinstance(keys, list):
+        data["verification_keys"] = [{**k, "path": _beside(base, k["path"])} if isinstance(k, dict) and "path" in k
+                                     else k for k in keys]
+    elif isinstance(keys, str):
+        data["verification_keys"] = ",".join(
+            f"{kid}={_beside(base, where)}" if sep else item
+            for item in keys.split(",") for kid, sep, where in [item.strip().partition("=")])
+    return data
+
+
 def _labels(file_path: str | None, file_data: Mapping[str, Any],
             env_used: Mapping[str, str]) -> dict[str, str]:
     labels = {}
@@ -630,7 +661,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
     """Build the settings from GATEHOUSE_CONFIG + environment (+ overrides, for tests)."""
     env = os.environ if environ is None else environ
     file_path = env.get(CONFIG_FILE_ENV) or None
-    file_data = _read_file(file_path) if file_path else {}
+    file_data = read_config_file(file_path) if file_path else {}
     unknown = sorted(k for k in file_data if k not in ENV_NAMES)
     raw: dict[str, Any] = dict(file_data)
     env_used: dict[str, str] = {}

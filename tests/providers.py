@@ -50,6 +50,11 @@ class DevProvider:
         with urllib.request.urlopen(f"{self.url}/_dev/stats", timeout=5) as answer:
             return dict(json.load(answer))
 
+    def sessions(self) -> dict[str, list[str]]:
+        """The provider sessions (`sid` of the ID tokens) per subject, oldest first."""
+        with urllib.request.urlopen(f"{self.url}/_dev/sessions", timeout=5) as answer:
+            return dict(json.load(answer))
+
     def sign(self, claims: dict[str, Any], typ: str = "JWT") -> str:
         """A JWT signed with the provider's own key (a back-channel logout token, say)."""
         request = urllib.request.Request(f"{self.url}/_dev/sign?typ={typ}", data=json.dumps(claims).encode(),

@@ -1,14 +1,15 @@
 """In-memory implementations of the ports, for unit tests of core (no I/O)."""
 from __future__ import annotations
 
+import copy
 import threading
 import time
 import uuid
 from dataclasses import replace
 from typing import Any, Callable, Iterable, Sequence
 
-from ..core.errors import DependencyUnavailable
-from ..core.records import Client, FeedBatch, Revocation
+from ..core.errors import Conflict, DependencyUnavailable
+from ..core.records import Client, FeedBatch, Revocation, UserChanges, UserQuery
 from ..core.revocation import merge
 
 
@@ -163,21 +164,103 @@ class MemoryDocuments:
 
 
 class MemoryUsers:
-    """UserRepository in a dict, keyed like the MongoDB unique index."""
+    """UserRepository in a list, with the same uniqueness rules as the MongoDB indexes."""
 
     def __init__(self) -> None:
-        self.docs: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.docs: list[dict[str, Any]] = []
+        self._ids = 0
+
+    def _new_id(self) -> str:
+        self._ids += 1
+        return f"user-{self._ids}"
+
+    def _one(self, match: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+        return next((d for d in self.docs if match(d)), None)
+
+    def _out(self, doc: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(doc.get("userId"), str) or not doc["userId"]:
+            doc["userId"] = self._new_id()
+        return copy.deepcopy(doc)
 
     def merge_login(self, realm: str, provider_id: str, profile: dict[str, Any],
                     default_groups: list[str], now: int) -> dict[str, Any]:
-        key = (realm, provider_id, profile["providerUserId"])
-        doc = self.docs.setdefault(key, {"realm": realm, "providerId": provider_id, "userId": f"user-{len(self.docs)}",
-                                         "groups": list(default_groups), "metadata": {}, "createdAt": now})
-        doc.update({k: profile.get(k) for k in ("providerUserId", "name", "email", "username")}, lastLogin=now)
-        return dict(doc)
+        puid = profile["providerUserId"]
+        refresh = {**{k: profile.get(k) for k in ("name", "email", "username")}, "lastLogin": now, "updatedAt": now}
+        doc = self._one(lambda d: (d.get("realm"), d.get("providerId"), d.get("providerUserId")) == (realm, provider_id, puid))
+        email = profile.get("email")
+        if doc is None and isinstance(email, str) and email and profile.get("emailVerified") is not False:
+            doc = self._one(lambda d: d.get("realm") == realm and d.get("invitedEmail") == email.lower()
+                            and d.get("providerId") in (None, provider_id))
+            if doc is not None and doc.get("blocked") is not True:
+                doc.pop("invitedEmail", None)
+                doc.update(providerId=provider_id, providerUserId=puid)
+        if doc is None:
+            doc = {"realm": realm, "providerId": provider_id, "providerUserId": puid, "userId": self._new_id(),
+                   "groups": list(default_groups), "metadata": {}, "blocked": False, "createdAt": now}
+            self.docs.append(doc)
+        if doc.get("blocked") is not True:
+            doc.update(refresh)
+        return self._out(doc)
 
     def get(self, user_id: str) -> dict[str, Any] | None:
-        return next((dict(d) for d in self.docs.values() if d["userId"] == user_id), None)
+        doc = self._one(lambda d: d.get("userId") == user_id)
+        return self._out(doc) if doc else None
+
+    def find(self, query: UserQuery, limit: int, skip: int) -> tuple[list[dict[str, Any]], int]:
+        def lower(value: Any) -> str:
+            return value.lower() if isinstance(value, str) else ""
+
+        def matches(d: dict[str, Any]) -> bool:
+            exact = [(query.realm, d.get("realm")), (query.provider_id, d.get("providerId")),
+                     (query.provider_user_id, d.get("providerUserId"))]
+            if any(wanted is not None and wanted != have for wanted, have in exact):
+                return False
+            if query.group is not None and query.group not in (d.get("groups") or []):
+                return False
+            if query.blocked is not None and (d.get("blocked") is True) != query.blocked:
+                return False
+            if query.email is not None and query.email.lower() not in (lower(d.get("email")), lower(d.get("invitedEmail"))):
+                return False
+            fields = ("name", "email", "username", "invitedEmail", "providerUserId")
+            return query.text is None or any(query.text.lower() in lower(d.get(f)) for f in fields)
+
+        found = [d for d in self.docs if matches(d)]
+        found.sort(key=lambda d: d.get("createdAt") or 0)
+        return [self._out(d) for d in found[skip:skip + limit]], len(found)
+
+    def create(self, doc: dict[str, Any]) -> dict[str, Any]:
+        if self._one(lambda d: d.get("userId") == doc["userId"]):
+            raise Conflict("a user with this userId exists already")
+        if isinstance(doc.get("providerUserId"), str) and self._one(
+                lambda d: (d.get("realm"), d.get("providerId"), d.get("providerUserId"))
+                == (doc.get("realm"), doc.get("providerId"), doc["providerUserId"])):
+            raise Conflict("a user with this providerId and providerUserId exists already in this realm")
+        if isinstance(doc.get("invitedEmail"), str) and self._one(
+                lambda d: (d.get("realm"), d.get("invitedEmail")) == (doc.get("realm"), doc["invitedEmail"])):
+            raise Conflict("a user is already pre-provisioned with this email in this realm")
+        self.docs.append(copy.deepcopy(doc))
+        return copy.deepcopy(doc)
+
+    def update(self, user_id: str, changes: UserChanges, now: int) -> dict[str, Any] | None:
+        doc = self._one(lambda d: d.get("userId") == user_id)
+        if doc is None:
+            return None
+        groups = list(doc.get("groups") or [])
+        if changes.groups is not None:
+            groups = list(changes.groups)
+        groups += [g for g in dict.fromkeys(changes.add_groups) if g not in groups]
+        doc["groups"] = [g for g in groups if g not in changes.remove_groups]
+        if changes.metadata is not None:
+            doc["metadata"] = copy.deepcopy(changes.metadata)
+        if changes.blocked is not None:
+            doc["blocked"] = changes.blocked
+        doc["updatedAt"] = now
+        return self._out(doc)
+
+    def delete(self, user_id: str) -> bool:
+        before = len(self.docs)
+        self.docs = [d for d in self.docs if d.get("userId") != user_id]
+        return len(self.docs) < before
 
 
 class MemorySessionLog:
@@ -194,6 +277,14 @@ class MemorySessionLog:
 
     def active_sids(self, user_id: str) -> list[str]:
         return [s for s, r in self.records.items() if r["userId"] == user_id and r["endedAt"] is None]
+
+    def active_at_provider(self, issuer: str, client_ids: list[str], provider_sid: str | None,
+                           provider_sub: str | None) -> list[str]:
+        field, value = ("providerSid", provider_sid) if provider_sid else ("providerSub", provider_sub)
+        if not value:
+            return []
+        return [s for s, r in self.records.items() if r.get("providerIss") == issuer and r.get(field) == value
+                and r.get("providerClient") in client_ids and r["endedAt"] is None]
 
 
 class MemoryBffSessions:

@@ -75,3 +75,12 @@ def complete() -> Response:
         set_session_cookies(response, session.app, session.access_token, session.refresh_token)
     response.delete_cookie(result.binding_cookie, path="/")
     return no_store(response)
+
+
+@bp.post("/web-login/backchannel-logout")
+def backchannel_logout() -> Response:
+    """OpenID Connect Back-Channel Logout 1.0 for browser-login sessions: the provider posts a
+    signed `logout_token` (form); its issuer and audience name the provider (of any app)."""
+    token = request.form.get("logout_token") if request.mimetype == "application/x-www-form-urlencoded" else None
+    login_service().backchannel_logout(token)
+    return no_store(Response(b"", status=200))

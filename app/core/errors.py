@@ -30,6 +30,12 @@ class NotFound(GatehouseError):
     status, error = 404, "not_found"
 
 
+class Conflict(GatehouseError):
+    """The record exists already (a duplicate user, say); nothing was written."""
+
+    status, error = 409, "conflict"
+
+
 class PayloadTooLarge(GatehouseError):
     status, error = 413, "payload_too_large"
 

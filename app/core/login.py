@@ -18,10 +18,13 @@ from typing import Any, Callable, Mapping
 from urllib.parse import urlencode, urljoin
 
 from . import providers
-from .errors import BadRequest, LoginFailed, NotFound
-from .ports import DocumentStore, UserRepository
+from .backchannel import verify_logout_token
+from .errors import BadRequest, DependencyUnavailable, Forbidden, LoginFailed, NotFound
+from .policy.external import ExternalVerifier
+from .ports import DocumentStore, ReplayGuard, UserRepository
 from .redirects import origin, safe_redirect
-from .sessions import AppConfig, IssuedSession, SessionService, digest
+from .sessions import AppConfig, IssuedSession, ProviderSession, SessionService, digest
+from .users import is_blocked
 
 LOGIN = "login"
 BINDING_COOKIE_PREFIX = "gatehouse_login_"
@@ -103,8 +106,10 @@ def required_param(value: str | None, name: str) -> str:
 class LoginService:
     def __init__(self, apps: dict[str, AppConfig], default_app: str | None, directory: providers.ProviderDirectory,
                  http: providers.ProviderHttp, store: DocumentStore, users: UserRepository,
-                 sessions: SessionService, state_ttl: int = 120, clock: Callable[[], float] = time.time) -> None:
+                 sessions: SessionService, replay: ReplayGuard, state_ttl: int = 120,
+                 clock: Callable[[], float] = time.time) -> None:
         self.apps = apps
+        self.replay = replay
         self.default_app = default_app
         self.directory = directory
         self.http = http
@@ -154,13 +159,52 @@ class LoginService:
         profile = providers.profile(provider, claims, user_doc)
         user = self.users.merge_login(app.realm, provider.id, {
             "providerUserId": profile.provider_user_id, "name": profile.name, "email": profile.email,
-            "username": profile.username}, list(app.default_groups), int(self.clock()))
+            "username": profile.username, "emailVerified": profile.email_verified},
+            list(app.default_groups), int(self.clock()))
+        if is_blocked(user):
+            raise Forbidden("this account is blocked")
         expires_in = answer.get("expires_in")
         provider_tokens = {k: answer[k] for k in ("access_token", "refresh_token", "id_token") if isinstance(answer.get(k), str)}
         if isinstance(expires_in, int):
             provider_tokens["expires_at"] = int(self.clock()) + expires_in
-        session = self.sessions.open(app, provider.id, user, provider_tokens)
+        at_provider = ProviderSession(str(claims["iss"]), str(claims["sub"]), provider.client_id,
+                                      claims["sid"] if isinstance(claims.get("sid"), str) and claims["sid"] else None) \
+            if claims else None
+        session = self.sessions.open(app, provider.id, user, provider_tokens, at_provider)
+        # Blocked while this login was under way: the block ends the sessions it finds, and this
+        # one may have been opened just after it looked.
+        if is_blocked(self.users.get(user["userId"])):
+            self.sessions.end([session.sid])
+            raise Forbidden("this account is blocked")
         return LoginResult(session, record["redirect"], cookie_name)
+
+    def backchannel_logout(self, logout_token: str | None) -> int:
+        """POST /web-login/backchannel-logout (OIDC Back-Channel Logout 1.0): the provider is the
+        one whose issuer signed the token, for the client its `aud` names (any app's); the
+        sessions logged in at that provider session `sid` (else as that `sub`) end."""
+        request = verify_logout_token(logout_token, self._verifiers, self.replay, "login-logout-jti", self.clock)
+        return self.sessions.end(self.sessions.at_provider(request.issuer, list(request.audiences), request.sid,
+                                                           request.sub))
+
+    def _verifiers(self, issuer: str) -> list[ExternalVerifier]:
+        """The ID-token verifiers of every OIDC provider of every app whose issuer is `issuer`.
+        A provider whose discovery fails is skipped, unless no other one matches (503)."""
+        found: list[ExternalVerifier] = []
+        unavailable: DependencyUnavailable | None = None
+        for app in self.apps.values():
+            for provider in app.providers.values():
+                if not provider.oidc:
+                    continue
+                try:
+                    _, verifier = self.directory.resolve(app.id, provider)
+                except DependencyUnavailable as exc:
+                    unavailable = unavailable or exc
+                    continue
+                if verifier is not None and verifier.knows(issuer):
+                    found.append(verifier)
+        if not found and unavailable is not None:
+            raise unavailable
+        return found
 
     def logout(self, token: str | None, redirect: str | None) -> LogoutResult:
         """End the session here, then (OIDC) at the provider with id_token_hint (RP-Initiated

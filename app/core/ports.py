@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Protocol, Sequence
 
-from .records import Client, FeedBatch, Revocation
+from .records import Client, FeedBatch, Revocation, UserChanges, UserQuery
 
 
 class ClientRepository(Protocol):
@@ -75,14 +75,36 @@ class DocumentStore(Protocol):
 
 
 class UserRepository(Protocol):
-    """MongoDB `users`, unique on (realm, providerId, providerUserId)."""
+    """MongoDB `users`: unique on `userId`, on (realm, providerId, providerUserId) once the
+    provider's identity is known, and on (realm, invitedEmail) for records pre-provisioned by
+    email. Documents come back JSON-safe, without MongoDB's `_id`; one without a `userId`
+    (inserted by hand) is given one the first time it is read."""
 
     def merge_login(self, realm: str, provider_id: str, profile: dict[str, Any],
                     default_groups: list[str], now: int) -> dict[str, Any]:
-        """Create on first login (with default groups), else refresh the profile fields only."""
+        """The user logging in: the record of this provider identity; else the record
+        pre-provisioned for the profile's email (unless the provider says the email is not
+        verified), which is linked to the identity; else a new one with the default groups.
+        The provider's fields (name, email, username) are refreshed; a blocked user's record is
+        answered unchanged."""
         ...
 
     def get(self, user_id: str) -> dict[str, Any] | None: ...
+
+    def find(self, query: UserQuery, limit: int, skip: int) -> tuple[list[dict[str, Any]], int]:
+        """One page of the matching users (oldest first) and how many match in all."""
+        ...
+
+    def create(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """Insert a pre-provisioned user; Conflict naming what is taken when its userId,
+        provider identity or invited email exists already (nothing written)."""
+        ...
+
+    def update(self, user_id: str, changes: UserChanges, now: int) -> dict[str, Any] | None:
+        """Apply the changes in one write; None when there is no such user."""
+        ...
+
+    def delete(self, user_id: str) -> bool: ...
 
 
 class SessionLog(Protocol):
@@ -93,6 +115,13 @@ class SessionLog(Protocol):
     def ended(self, sids: list[str], now: int) -> None: ...
 
     def active_sids(self, user_id: str) -> list[str]: ...
+
+    def active_at_provider(self, issuer: str, client_ids: list[str], provider_sid: str | None,
+                           provider_sub: str | None) -> list[str]:
+        """Open sessions logged in through the provider `issuer` as one of `client_ids`, in its
+        session `provider_sid`, or else (no sid given) as its subject `provider_sub`
+        (back-channel logout)."""
+        ...
 
 
 class BffSessionStore(Protocol):

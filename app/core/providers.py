@@ -99,6 +99,7 @@ class Profile:
     name: str | None
     email: str | None
     username: str | None
+    email_verified: bool | None = None  # OIDC `email_verified` when the provider says
 
 
 def _static_endpoints(p: ProviderConfig) -> Endpoints:
@@ -272,8 +273,10 @@ def profile(p: ProviderConfig, claims: dict[str, Any], user_doc: dict[str, Any] 
             doc.update({k: v for k, v in user_doc.items() if k not in ("iss", "aud", "sub")})
         name = _text(doc.get("name")) or " ".join(
             x for x in (_text(doc.get("given_name")), _text(doc.get("family_name"))) if x) or None
+        verified = doc.get("email_verified")
         return Profile(str(claims["sub"]), name, _text(doc.get("email")),
-                       _text(doc.get("preferred_username")) or _text(doc.get("email")))
+                       _text(doc.get("preferred_username")) or _text(doc.get("email")),
+                       verified if isinstance(verified, bool) else None)
     doc = user_doc or {}
     if p.type == "github":  # GET /user: {id, login, name, email}
         ident, username = doc.get("id"), doc.get("login")

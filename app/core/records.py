@@ -88,3 +88,34 @@ class FeedBatch:
     entries: list[Revocation]
     current: int  # the feed's sequence number after these entries
     epoch: str | None  # which feed this is; None when there is none (nothing published yet)
+
+
+@dataclass(frozen=True)
+class UserQuery:
+    """GET /users filters; None: any. `email` matches the provider's email or a pre-provisioned
+    one (case-insensitive); `text` is a case-insensitive substring of the name, email, username
+    or provider user id."""
+
+    realm: str | None = None
+    provider_id: str | None = None
+    provider_user_id: str | None = None
+    email: str | None = None
+    group: str | None = None
+    blocked: bool | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class UserChanges:
+    """What an administrator changes on a user: the groups replaced, or some added or removed
+    (one of the three), the metadata replaced, blocked or unblocked. None: unchanged."""
+
+    groups: tuple[str, ...] | None = None
+    add_groups: tuple[str, ...] = ()
+    remove_groups: tuple[str, ...] = ()
+    metadata: dict[str, Any] | None = None
+    blocked: bool | None = None
+
+    def empty(self) -> bool:
+        return (self.groups is None and not self.add_groups and not self.remove_groups
+                and self.metadata is None and self.blocked is None)

@@ -56,6 +56,21 @@ class AppConfig:
 
 
 @dataclass(frozen=True)
+class ProviderSession:
+    """Who the provider said the user is at login, to which of our clients, and in which of its
+    sessions (ID token `iss`, `sub`, `aud`, `sid`)."""
+
+    issuer: str
+    sub: str
+    client_id: str
+    sid: str | None = None
+
+    def fields(self) -> dict[str, Any]:
+        return {"providerIss": self.issuer, "providerSub": self.sub, "providerClient": self.client_id,
+                "providerSid": self.sid}
+
+
+@dataclass(frozen=True)
 class IssuedSession:
     access_token: str
     refresh_token: str
@@ -117,16 +132,19 @@ class SessionService:
         return token, hashed
 
     def open(self, app: AppConfig, provider_id: str, user: dict[str, Any],
-             provider_tokens: dict[str, Any]) -> IssuedSession:
-        """A new session (a new sid: never reuse one from before the login)."""
+             provider_tokens: dict[str, Any], at_provider: ProviderSession | None = None) -> IssuedSession:
+        """A new session (a new sid: never reuse one from before the login). `at_provider`: the
+        provider's issuer, subject and session id from the ID token, recorded so that the
+        provider's back-channel logout can end the session."""
         sid = secrets.token_urlsafe(24)
         now = int(self.clock())
         refresh, hashed = self._new_refresh(sid, app.refresh_expires_in)
+        origin = at_provider.fields() if at_provider is not None else {}
         self.store.put(SESSION, sid, {"userId": user["userId"], "appId": app.id, "providerId": provider_id,
                                       "refresh": hashed, "provider": self.sealer.seal(provider_tokens),
-                                      "createdAt": now}, app.refresh_expires_in)
+                                      "createdAt": now, **origin}, app.refresh_expires_in)
         self.log.opened({"sid": sid, "userId": user["userId"], "appId": app.id, "providerId": provider_id,
-                         "createdAt": now, "expiresAt": now + app.refresh_expires_in})
+                         "createdAt": now, "expiresAt": now + app.refresh_expires_in, **origin})
         access, exp = self._sign(app, user, sid, app.refresh_expires_in)
         return IssuedSession(access, refresh, exp, sid, app)
 
@@ -187,9 +205,9 @@ class SessionService:
             self.end([sid])
             raise Unauthenticated("the session has expired")
         user = self.users.get(session["userId"])
-        if user is None:
+        if user is None or user.get("blocked") is True:
             self.end([sid])
-            raise Unauthenticated("the user no longer exists")
+            raise Unauthenticated("the user no longer exists or is blocked")
         refresh = secrets.token_urlsafe(32)
         new_hash = digest(refresh)
         access, exp = self._sign(app, user, sid, remaining)
@@ -256,6 +274,12 @@ class SessionService:
     def revoke_user(self, user_id: str) -> int:
         """DELETE /sessions/<userId>: every session of the user; the number that were open."""
         return self.end(self.log.active_sids(user_id))
+
+    def at_provider(self, issuer: str, client_ids: list[str], provider_sid: str | None,
+                    provider_sub: str | None) -> list[str]:
+        """The open sessions logged in through one of our clients at a provider, in its session
+        `provider_sid`, or else as its subject `provider_sub` (back-channel logout)."""
+        return self.log.active_at_provider(issuer, client_ids, provider_sid, provider_sub)
 
     def provider_tokens(self, record: dict[str, Any]) -> dict[str, Any] | None:
         return self.sealer.open(record.get("provider"))

@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,20 +75,24 @@ def test_dev_command_and_readme_curl_lines(tmp_path, runtime_venv):
             if line.startswith("curl -fsS $BASE/.well-known/jwks.json"):
                 break
         printed = "".join(lines)
-        script = demo_commands(f"http://127.0.0.1:{port}", str(var))
+        script = demo_commands(f"http://127.0.0.1:{port}", str(var), f"http://127.0.0.1:{nport}")
         assert script in printed, printed
         assert (var / "redis").is_dir() and (var / "mongo").is_dir() and (var / "keys" / "signing.pem").is_file()
         run = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT,
                              capture_output=True, text=True, timeout=120)
         assert run.returncode == 0, run.stderr
         out = run.stdout.strip().splitlines()
-        assert len(out) == 5  # three tokens, an introspection, the JWKS
+        assert len(out) == 6  # three tokens, an introspection, the upstream's answer through nginx, the JWKS
         assert all('"token_type":"Bearer"' in line for line in out[:3])
         assert '"scope":"orders:read"' in out[1] and '"scope":"orders:read"' in out[2]
         assert out[3].startswith('{"active":true')
-        assert '"keys":[{' in out[4]
+        upstream = json.loads(out[4])  # the machine token passed nginx's /auth check
+        client_id = json.loads((var / "demo-client.json").read_text())["client_id"]
+        assert upstream["path"] == "/orders/42" and upstream["headers"]["miauserid"] == client_id
+        assert '"keys":[{' in out[5]
         assert f"Open http://127.0.0.1:{nport}/ in a browser" in printed
-        assert_demo_login(f"http://127.0.0.1:{nport}")
+        browser = assert_demo_login(f"http://127.0.0.1:{nport}")
+        assert_backchannel_logout(f"http://127.0.0.1:{nport}", f"http://127.0.0.1:{pport}", browser)
         assert f"http://127.0.0.1:{nport}/spa/" in printed
         assert_demo_spa(f"http://127.0.0.1:{nport}")
     finally:
@@ -100,7 +105,7 @@ def test_dev_command_and_readme_curl_lines(tmp_path, runtime_venv):
         assert "Traceback" not in log.read_text(errors="replace"), log
 
 
-def assert_demo_login(site: str) -> None:
+def assert_demo_login(site: str) -> Any:
     """What a newcomer does at the printed URL: sign in as alice, see the headers upstream."""
     import requests
     browser = requests.Session()
@@ -116,6 +121,25 @@ def assert_demo_login(site: str) -> None:
     assert done.status_code == 303 and done.headers["Location"] == "/"
     seen = browser.get(f"{site}/", headers={"Accept": "application/json"}, timeout=10).json()["headers"]
     assert seen["miausergroups"] == "admin" and seen["miauserid"]
+    return browser
+
+
+def assert_backchannel_logout(site: str, provider: str, browser: Any) -> None:
+    """The provider ends alice's session by back-channel logout (through nginx, as a provider on
+    the internet would reach Gatehouse); the gevent /auth group refuses the session within its
+    revocation bound (REVOCATION_SYNC_SECONDS, 1 s by default)."""
+    import requests
+    now = int(time.time())
+    claims = {"iss": provider, "aud": "gatehouse-demo", "iat": now, "exp": now + 60, "jti": f"e2e-{now}",
+              "sub": "alice", "events": {"http://schemas.openid.net/event/backchannel-logout": {}}}
+    token = requests.post(f"{provider}/_dev/sign?typ=logout%2Bjwt", json=claims, timeout=10).json()["token"]
+    r = requests.post(f"{site}/web-login/backchannel-logout", data={"logout_token": token}, timeout=10)
+    assert r.status_code == 200, r.text
+    sent = time.monotonic()
+    while browser.get(f"{site}/", headers={"Accept": "application/json"}, allow_redirects=False,
+                      timeout=10).status_code == 200:
+        assert time.monotonic() - sent < 2.5, "the session still passes /auth after the revocation bound"
+        time.sleep(0.1)
 
 
 def assert_demo_spa(site: str) -> None:

@@ -69,7 +69,7 @@ def test_refresh_reads_groups_again_and_revocation_counts_open_sessions(world):
     service, clock, users, _, user = world
     a = service.open(APP, "dev", user, {})
     service.open(APP, "dev", user, {})
-    next(iter(users.docs.values()))["groups"] = ["admin"]
+    users.docs[0]["groups"] = ["admin"]
     refreshed = service.refresh(a.refresh_token)
     assert tokens.unverified_claims(refreshed.access_token)["user"]["groups"] == ["admin"]
     assert service.revoke_user(user["userId"]) == 2

@@ -145,3 +145,23 @@ def test_openid_config_file_required_fields(base, tmp_path: Path) -> None:
     path.write_text(json.dumps({"issuer": "https://x", "token_endpoint": "https://x/t"}))
     found = problems({**base, "OPENID_CONFIG_PATH": str(path)})
     assert "lacks required fields: jwks_uri, response_types_supported" in found[0]
+
+
+@pytest.mark.parametrize("verification", ["[{kid: old, path: keys/old.pub}]", "old=keys/old.pub"], ids=["list", "string"])
+def test_relative_paths_in_the_file_are_relative_to_the_file(base, key_files, tmp_path: Path, monkeypatch,
+                                                              verification) -> None:
+    """A config file beside its key and route file works from any working directory; a relative
+    path in the environment stays relative to the working directory."""
+    etc = tmp_path / "etc"
+    (etc / "keys").mkdir(parents=True)
+    (etc / "keys" / "signing.pem").write_bytes(key_files["rsa"].read_bytes())
+    (etc / "keys" / "old.pub").write_bytes(key_files["old.pub"].read_bytes())
+    (etc / "routes.json").write_text('{"/": {"ALL": {"authorization": {"expression": "true"}}}}')
+    (etc / "gatehouse.yaml").write_text(f"private_key_path: keys/signing.pem\nroutes_file: routes.json\n"
+                                        f"verification_keys: {verification}\n")
+    env = {k: v for k, v in base.items() if k != "PRIVATE_RSA_KEY_FILE_PATH"}
+    monkeypatch.chdir(tmp_path)
+    s = load_settings({**env, "GATEHOUSE_CONFIG": "etc/gatehouse.yaml"})
+    assert s.routes_file == str(etc / "routes.json") and s.keys.by_kid("old") is not None
+    found = problems({**env, "GATEHOUSE_CONFIG": "etc/gatehouse.yaml", "PRIVATE_RSA_KEY_FILE_PATH": "keys/signing.pem"})
+    assert found[0].startswith("PRIVATE_RSA_KEY_FILE_PATH: cannot read the key file")

@@ -1,0 +1,66 @@
+"""Users managed by an administrator (admin bearer token, as /clients): GET /users (filters,
+paging), GET /users/<id>, POST /users (pre-provision), PATCH /users/<id>, DELETE /users/<id>."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from flask.wrappers import Response
+from ..core.records import UserChanges, UserQuery
+from ..core.users import NewUser
+from ..http import load_args, load_json, no_store
+from ..schemas import UserCreateSchema, UserPatchSchema, UserQuerySchema
+from ..services import services, user_admin
+
+bp = Blueprint("users", __name__)
+
+
+def _admin() -> None:
+    services().tokens.require_admin(request.headers.get("Authorization"))
+
+
+def changes_of(body: dict[str, Any]) -> UserChanges:
+    """A PATCH body (validated by UserPatchSchema) as the changes core applies."""
+    return UserChanges(
+        groups=tuple(body["groups"]) if "groups" in body else None,
+        add_groups=tuple(body.get("add_groups") or ()), remove_groups=tuple(body.get("remove_groups") or ()),
+        metadata=body.get("metadata"), blocked=body.get("blocked"))
+
+
+@bp.get("/users")
+def list_users() -> Response:
+    _admin()
+    args = load_args(UserQuerySchema())
+    limit, skip = args.pop("limit"), args.pop("skip")
+    users, total = user_admin().list(UserQuery(**args), limit, skip)
+    response = no_store(jsonify(users))
+    response.headers["X-Total-Count"] = str(total)
+    return response
+
+
+@bp.get("/users/<user_id>")
+def show(user_id: str) -> Response:
+    _admin()
+    return no_store(jsonify(user_admin().get(user_id)))
+
+
+@bp.post("/users")
+def create() -> tuple[Response, int]:
+    _admin()
+    user = user_admin().create(NewUser(**load_json(UserCreateSchema())))
+    response = no_store(jsonify(user))
+    response.headers["Location"] = f"{services().settings.service_prefix}/users/{user['userId']}"
+    return response, 201
+
+
+@bp.patch("/users/<user_id>")
+def update(user_id: str) -> Response:
+    _admin()
+    user, _ = user_admin().change(user_id, changes_of(load_json(UserPatchSchema())))
+    return no_store(jsonify(user))
+
+
+@bp.delete("/users/<user_id>")
+def delete(user_id: str) -> Response:
+    _admin()
+    return no_store(jsonify({"userId": user_id, "endedSessions": user_admin().delete(user_id)}))
