@@ -5,8 +5,8 @@ Flask untouched.
 
 It gives byte-for-byte the answers and headers of the Flask view in
 app/blueprints/auth_check.py (tests/integration/test_lean_auth.py compares the two), keeps the
-request id, the access log line and the Prometheus samples, and answers the same empty 5xx
-when a dependency is down.
+request id and the Prometheus samples, writes the decision log line (the access log has no
+line for /auth), and answers the same empty 5xx when a dependency is down.
 """
 from __future__ import annotations
 
@@ -20,24 +20,25 @@ from werkzeug.http import HTTP_STATUS_CODES, parse_cookie
 
 from . import observability
 from .blueprints.auth_check import ANY
-from .core.errors import DependencyUnavailable, GatehouseError
+from .core.errors import GatehouseError
 from .services import Services
 
-ENDPOINT = "auth_check.check"
+ENDPOINT = observability.AUTH_ENDPOINT
 METHODS = frozenset(ANY)
 CONTENT_TYPE = ("Content-Type", "text/html; charset=utf-8")
 STATUS_LINES = {code: f"{code} {phrase.upper()}" for code, phrase in HTTP_STATUS_CODES.items()}
 log = logging.getLogger("gatehouse.errors")
-access = logging.getLogger("gatehouse.access")
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 class LeanAuth:
-    def __init__(self, app: WSGIApp, services: Services, prefix: str = "") -> None:
+    def __init__(self, app: WSGIApp, services: Services, prefix: str = "",
+                 decisions: observability.DecisionLog | None = None) -> None:
         self.app = app
         self.services = services
+        self.decisions = decisions or observability.DecisionLog(services.settings.decision_log)
         self.exact = f"{prefix}/auth"
         self.below = f"{prefix}/auth/"
         # Left to Flask: the explain view's path, and paths Flask would redirect (`//`).
@@ -66,14 +67,15 @@ class LeanAuth:
             status = decision.status if self.strict else 200
             out = list(decision.headers.items())
         except GatehouseError as exc:
-            level = logging.WARNING if isinstance(exc, DependencyUnavailable) else logging.INFO
-            log.log(level, "refused", extra={"request_id": request_id, "error": exc.error, "status": exc.status,
-                                             "detail": exc.description,
-                                             "cause": type(exc.__cause__).__name__ if exc.__cause__ else None})
-            status, out = exc.status, [("Cache-Control", "no-store")]
+            status, out, decision = exc.status, [("Cache-Control", "no-store")], None
+            self.decisions.failed(exc.error, exc.status, exc.description, headers, request_id,
+                                  time.perf_counter() - started,
+                                  type(exc.__cause__).__name__ if exc.__cause__ else None)
         except Exception:  # noqa: BLE001 - the one catch-all of this path, as Flask's
             log.exception("unhandled error", extra={"request_id": request_id})
-            status, out = 500, [("Cache-Control", "no-store")]
+            status, out, decision = 500, [("Cache-Control", "no-store")], None
+            self.decisions.failed("internal", 500, "unhandled error (see the errors log)", headers, request_id,
+                                  time.perf_counter() - started)
         out.append(CONTENT_TYPE)
         if status != 204:
             out.append(("Content-Length", "0"))
@@ -81,10 +83,8 @@ class LeanAuth:
         start_response(STATUS_LINES[status], out)
         elapsed = time.perf_counter() - started
         self._count(method, status, elapsed)
-        if access.isEnabledFor(logging.INFO):
-            access.info("request", extra={"request_id": request_id, "method": method, "path": path,
-                                          "endpoint": ENDPOINT, "status": status,
-                                          "duration_ms": round(elapsed * 1000, 2)})
+        if decision is not None:
+            self.decisions.decided(decision, headers, request_id, elapsed)
         return [b""]
 
     def _count(self, method: str, status: int, elapsed: float) -> None:

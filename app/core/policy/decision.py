@@ -60,6 +60,21 @@ class HeaderNames:
     client_type: str = "mia-clienttype"
 
 
+# Bounded names of why a decision was taken: the `reason` label of the decision counter and
+# the `code` of a decision log line (the words are in `reason`).
+CODES = ("allowed", "bad_request", "path_refused", "no_route", "no_identity", "credential_refused",
+         "revoked", "session_ended", "missing_scope", "expression_false", "csrf")
+
+
+def refusal_code(description: str) -> str:
+    """The code of a refused credential, from its InvalidToken description."""
+    if "revoked" in description:
+        return "revoked"
+    if "ended" in description:
+        return "session_ended"
+    return "credential_refused"
+
+
 @dataclass(frozen=True)
 class Decision:
     status: int
@@ -67,6 +82,9 @@ class Decision:
     principal: Principal
     rule: Rule | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    code: str = "allowed"
+    # The credential source consulted: the principal's, or the one whose credential was refused.
+    source: str | None = None
 
 
 def _safe(value: str, limit: int) -> str | None:
@@ -111,28 +129,30 @@ def decide(table: RouteTable, method: str, uri: str, principal: Principal, *, is
     try:
         path = normalise(uri)
     except BadPath as exc:
-        return Decision(FORBIDDEN, f"path refused: {exc}", principal, headers=deny)
+        return Decision(FORBIDDEN, f"path refused: {exc}", principal, headers=deny, code="path_refused")
     rule = table.match(path, method)
     if rule is None:
-        return Decision(UNAUTHENTICATED, "no route matches", principal, headers=deny)
+        return Decision(UNAUTHENTICATED, "no route matches", principal, headers=deny, code="no_route")
     block = rule.block(is_backoffice)
     if rule.api_product is not None:
         wanted = {rule.api_product, scope_prefix + rule.api_product}
         if not principal.scopes & wanted:
             status = UNAUTHENTICATED if principal.anonymous else FORBIDDEN
-            return Decision(status, f"no scope for API product {rule.api_product}", principal, rule, deny)
+            return Decision(status, f"no scope for API product {rule.api_product}", principal, rule, deny,
+                            code="missing_scope")
     missing = [s for s in rule.scopes if s not in principal.scopes]
     if missing:
         status = UNAUTHENTICATED if principal.anonymous else FORBIDDEN
-        return Decision(status, f"missing scopes {' '.join(missing)}", principal, rule, deny)
+        return Decision(status, f"missing scopes {' '.join(missing)}", principal, rule, deny, code="missing_scope")
     ctx = Context(groups=principal.groups, permissions=principal.permissions, scopes=principal.scopes,
                   client_type=principal.client_type, is_backoffice=is_backoffice,
                   api_product=rule.api_product, claims=principal.claims)
     allowed = block.expression(ctx)
     if principal.anonymous and not (block.public and allowed):
-        return Decision(UNAUTHENTICATED, "no identity", principal, rule, deny)
+        return Decision(UNAUTHENTICATED, "no identity", principal, rule, deny, code="no_identity")
     if not allowed:
-        return Decision(FORBIDDEN, f"expression {block.expression.source!r} is false", principal, rule, deny)
+        return Decision(FORBIDDEN, f"expression {block.expression.source!r} is false", principal, rule, deny,
+                        code="expression_false")
     return Decision(ALLOW, "allowed", principal, rule,
                     identity_headers(principal, rule, names, properties, header_limit))
 
@@ -145,6 +165,8 @@ def explain(decision: Decision) -> dict[str, Any]:
         "outcome": {204: "allow", 401: "unauthenticated", 403: "forbidden"}.get(decision.status, str(decision.status)),
         "status": decision.status,
         "reason": decision.reason,
+        "code": decision.code,
+        "source": decision.source,
         "rule": None if rule is None else {
             "path": rule.path, "method": rule.method,
             "expression": rule.authorization.expression.source, "public": rule.authorization.public,
