@@ -7,19 +7,12 @@ Usage: .venv/bin/python bench/decision_log.py [--calls 3000] [--rounds 7]"""
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.servers import MongoServer, RedisServer  # noqa: E402
+from inprocess import client_token, stores
 
 LEVELS = ("off", "refusals", "all")
 
@@ -29,40 +22,24 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="gatehouse-decision-log-"))
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(tmp / "metrics")
-    (tmp / "metrics").mkdir()
-    redis_server, mongo_server = RedisServer(tmp / "redis"), MongoServer(tmp / "mongo")
-    redis_server.start()
-    mongo_server.start()
-    try:
+    routes = {"/c/": {"GET": {"authorization": {"expression": "permissions.orders"}},
+                      "DELETE": {"authorization": {"expression": "permissions.admin"}}}}
+    with stores(routes, "decision-log") as env:
         from app import create_app
-        from app.core.grants import client_credentials
-        from app.core.keys import generate_private_key_pem
         from app.settings import load_settings
-        (tmp / "key.pem").write_bytes(generate_private_key_pem("rsa"))
-        (tmp / "auth.json").write_text(json.dumps({
-            "/c/": {"GET": {"authorization": {"expression": "permissions.orders"}},
-                    "DELETE": {"authorization": {"expression": "permissions.admin"}}}}))
-        env = {"MONGODB_URL": f"{mongo_server.url}/bench", "REDIS_URL": redis_server.url,
-               "PRIVATE_RSA_KEY_FILE_PATH": str(tmp / "key.pem"), "PRIVATE_RSA_KEY_ID": "k",
-               "CLIENT_ID_HASH_SALT": "x" * 20, "JWT_ISSUER": "https://gatehouse.bench",
-               "ROUTES_FILE": str(tmp / "auth.json"), "LOG_LEVEL": "info"}
+        env["LOG_LEVEL"] = "info"
         apps = {level: create_app(load_settings({**env, "DECISION_LOG": level})) for level in LEVELS}
         sink = open(os.devnull, "w")  # noqa: SIM115 - open for the whole run
         for handler in logging.getLogger("gatehouse").handlers:
             if isinstance(handler, logging.StreamHandler):
                 handler.setStream(sink)
-        svc = apps["off"].extensions["gatehouse"]
-        client, _ = svc.registry.register({"name": "b", "auth_method": "client_secret_basic",
-                                           "scopes": ["orders"], "permissions": ["orders"]})
-        token = client_credentials.issue(svc.tokens.cc, svc.settings.keys, client, None, [], int(time.time()))
+        token = client_token(apps["off"], ["orders"])
         environs = {
             "allowed": {"REQUEST_METHOD": "GET", "PATH_INFO": "/auth", "HTTP_X_ORIGINAL_URI": "/c/x?q=1",
-                        "HTTP_X_ORIGINAL_METHOD": "GET", "HTTP_AUTHORIZATION": f"Bearer {token.access_token}"},
+                        "HTTP_X_ORIGINAL_METHOD": "GET", "HTTP_AUTHORIZATION": f"Bearer {token}"},
             "refused (403)": {"REQUEST_METHOD": "GET", "PATH_INFO": "/auth", "HTTP_X_ORIGINAL_URI": "/c/x?q=1",
                               "HTTP_X_ORIGINAL_METHOD": "DELETE",
-                              "HTTP_AUTHORIZATION": f"Bearer {token.access_token}"},
+                              "HTTP_AUTHORIZATION": f"Bearer {token}"},
         }
         expected = {"allowed": "204", "refused (403)": "403"}
         results: dict[tuple[str, str], list[float]] = {}
@@ -88,9 +65,6 @@ def main() -> None:
             for level in LEVELS:
                 value = statistics.median(results[(name, level)])
                 print(f"| {name} | {level} | {value:.1f} | {100 * (value - base) / base:+.1f}% |")
-    finally:
-        redis_server.stop()
-        mongo_server.stop()
 
 
 if __name__ == "__main__":
