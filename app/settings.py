@@ -242,6 +242,8 @@ class ProviderSchema(Schema):
     label = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
     tokenEndpointAuthMethod = fields.String(load_default="client_secret_basic", validate=validate.OneOf(
         ["client_secret_basic", "client_secret_post", "private_key_jwt"]))
+    # OIDC: a userinfo endpoint that refuses the access token -> the verified ID token's claims
+    idTokenFallback = fields.Boolean(load_default=True)
 
     @validates_schema
     def _endpoints(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -796,7 +798,7 @@ def _provider(pid: str, p: dict[str, Any], keys: KeySet) -> ProviderConfig:
         auth_url=p["authUrl"], token_url=p["tokenUrl"], userinfo_url=p["userInfoUrl"],
         logout_url=p["logoutUrl"], base_url=p["baseUrl"], discovery_url=p["discoveryUrl"],
         scope=tuple(p["scope"]), order=p["order"], label=p["label"],
-        token_auth_method=p["tokenEndpointAuthMethod"],
+        token_auth_method=p["tokenEndpointAuthMethod"], id_token_fallback=p["idTokenFallback"],
         assertion=assertion_signer(keys, p["clientId"]) if p["tokenEndpointAuthMethod"] == "private_key_jwt" else None)
 
 

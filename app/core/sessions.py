@@ -83,6 +83,11 @@ class IssuedSession:
         return {"accessToken": self.access_token, "refreshToken": self.refresh_token,
                 "expireAt": self.expires_at}
 
+    def refresh_body(self) -> dict[str, Any]:
+        """POST /refreshtoken: Mia's shape, except for website apps, whose tokens travel only in
+        the HttpOnly cookies (a script on the page must not read what the cookies hide)."""
+        return {"expireAt": self.expires_at} if self.app.is_website_app else self.body()
+
 
 digest = sha256_hex  # state, binding and refresh tokens are stored only as their digests
 
