@@ -10,6 +10,13 @@
   Keycloak's and Okta's do, so back-channel logout can name one session of a user;
   `GET /_dev/sessions` lists them per subject.
 * `GET /_dev/stats` counts token-endpoint calls per grant type (tests count refreshes there).
+* `--client ID:SECRET` (repeatable) holds that client to that secret, with the client
+  authentication decoded as RFC 6749 §2.3.1 says (Basic credentials form-urlencoded, so `+`
+  is a space unless sent as `%2B`), as strict providers do; other client ids are accepted with
+  any secret, as the library does. A wrong secret answers 401 `invalid_client`.
+* `--refuse-userinfo-for ID` (repeatable): the userinfo endpoint answers 401 `invalid_token`
+  to access tokens issued to that client, like a provider whose access tokens are
+  audience-restricted to an API (Entra ID with custom API scopes, resource indicators).
 * `POST /_dev/sign` signs the posted JSON claims with the provider's key (`typ` from the
   `typ` query parameter): a development-only stand-in for a provider's back-channel logout
   sender. Never run this provider anywhere but on loopback.
@@ -24,13 +31,17 @@ import secrets
 import threading
 import time
 from collections import Counter
+import base64
+import binascii
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 import flask
 import oidc_provider_mock
 from authlib.jose import jwt as jose_jwt
+from authlib.jose.errors import JoseError
 
 from .dev import DEMO_USERS
 
@@ -48,8 +59,22 @@ def _sign(claims: dict[str, Any], typ: str) -> str:
     return jose_jwt.encode(header, claims, key).decode("ascii")
 
 
+def _basic(header: str) -> tuple[str, str] | None:
+    """RFC 6749 §2.3.1: base64 of form-urlencoded id ":" form-urlencoded secret."""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        raw = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError):
+        return None
+    client_id, sep, secret = raw.partition(":")
+    return (unquote_plus(client_id), unquote_plus(secret)) if sep else None
+
+
 def build(users: tuple[dict[str, Any], ...] = DEMO_USERS, token_max_age: int = 3600,
-          latency_ms: int = 0) -> flask.Flask:
+          latency_ms: int = 0, clients: dict[str, str] | None = None,
+          refuse_userinfo_for: tuple[str, ...] = ()) -> flask.Flask:
     # The library's pages (login form, end-session form) are templates of its package.
     app = flask.Flask("gatehouse-dev-provider",
                       template_folder=str(Path(oidc_provider_mock.__file__).resolve().parent / "templates"))
@@ -70,12 +95,30 @@ def build(users: tuple[dict[str, Any], ...] = DEMO_USERS, token_max_age: int = 3
                                 user_claims=tuple(oidc_provider_mock.User(sub=u["sub"], claims=dict(u)) for u in users))
     app.secret_key = secrets.token_bytes(16)
 
+    strict = dict(clients or {})
+
     @app.before_request
-    def count() -> None:
+    def count() -> Any:
         if flask.request.method == "POST" and flask.request.path == "/oauth2/token":
             with lock:
                 counts[flask.request.form.get("grant_type") or "none"] += 1
             time.sleep(latency_ms / 1000)
+            presented = _basic(flask.request.headers.get("Authorization", ""))
+            if presented is None and "client_secret" in flask.request.form:
+                presented = (flask.request.form.get("client_id", ""), flask.request.form["client_secret"])
+            if presented is not None and presented[0] in strict and presented[1] != strict[presented[0]]:
+                return flask.jsonify({"error": "invalid_client",
+                                      "error_description": "client authentication failed"}), 401
+        if flask.request.path == "/userinfo" and refuse_userinfo_for:
+            scheme, _, token = flask.request.headers.get("Authorization", "").partition(" ")
+            try:
+                client_id = jose_jwt.decode(token.strip(), _storage().jwk).get("client_id")
+            except (JoseError, ValueError, TypeError):
+                return None  # not one of our JWTs: the library answers
+            if client_id in refuse_userinfo_for:
+                return flask.Response(status=401, headers={
+                    "WWW-Authenticate": 'Bearer error="invalid_token", error_description="wrong audience"'})
+        return None
 
     sessions: dict[str, list[str]] = {}  # sub -> provider session ids, oldest first
     session_of_refresh: dict[str, str] = {}  # refresh token -> provider session id
@@ -135,11 +178,18 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=9400)
     parser.add_argument("--token-max-age", type=int, default=3600, help="access and ID token lifetime, seconds")
     parser.add_argument("--latency-ms", type=int, default=0, help="delay of every token-endpoint answer")
+    parser.add_argument("--client", action="append", default=[], metavar="ID:SECRET",
+                        help="hold this client to this secret (RFC 6749 §2.3.1 decoding)")
+    parser.add_argument("--refuse-userinfo-for", action="append", default=[], metavar="ID",
+                        help="userinfo answers 401 to access tokens of this client")
     args = parser.parse_args()
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the development provider only listens on loopback")
     from werkzeug.serving import run_simple
-    run_simple(args.host, args.port, build(token_max_age=args.token_max_age, latency_ms=args.latency_ms), threaded=True)
+    clients = dict(item.split(":", 1) for item in args.client if ":" in item)
+    run_simple(args.host, args.port, build(token_max_age=args.token_max_age, latency_ms=args.latency_ms,
+                                           clients=clients, refuse_userinfo_for=tuple(args.refuse_userinfo_for)),
+               threaded=True)
 
 
 if __name__ == "__main__":

@@ -80,8 +80,7 @@ def build_services(settings: Settings,
     # MongoDB when the feed started again) before it fails closed.
     mirror = RevocationMirror(revocations.feed, revocation_store, settings.revocation_sync_seconds,
                               wait_seconds=2 * settings.redis.timeout_seconds + settings.mongodb_timeout_ms / 1000 + 0.5)
-    limiter = redis_store.RedisRateLimiter(redis_client, settings.auth_failure_limit,
-                                           settings.auth_failure_window_seconds)
+    limiter = redis_store.RedisRateLimiter(redis_client, settings.auth_failure_window_seconds)
     authenticator = ClientAuthenticator(
         settings.client_auth(), clients, secrets, redis_store.RedisReplayGuard(redis_client),
         limiter, on_failure=on_auth_failure,
@@ -90,7 +89,8 @@ def build_services(settings: Settings,
                           settings.admin_token, on_issue=on_issue)
     registry = ClientRegistry(clients, secrets, settings.client_id_hash_salt, settings.client_secret_hash_cost,
                               cut_off=ClientCutOff(revocations, settings.jwt_expires_in,
-                                                   settle_seconds=settings.revocation_sync_seconds))
+                                                   settle_seconds=settings.revocation_sync_seconds),
+                              open_rules=settings.open_registration_rules)
     users, session_log = mongo.MongoUsers(db), mongo.MongoSessions(db)
     indexes = {"done": False}
 

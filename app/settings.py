@@ -20,6 +20,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from .adapters.redis_store import RedisConfig
 from .core.client_auth import ClientAuthConfig
+from .core.clients import RegistrationRules
+from .core.records import AUTH_METHODS
 from .core.grants.client_credentials import ClientCredentialsConfig
 from .core.policy.authorizer import SOURCES, AuthorizerConfig
 from .core.policy.external import ClaimMapping, ExternalIssuer
@@ -73,8 +75,12 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "scopes_supported": ("SCOPES_SUPPORTED",),
     "admin_token": ("ADMIN_TOKEN",),
     "open_registration": ("OPEN_REGISTRATION",),
+    "open_registration_audiences": ("OPEN_REGISTRATION_AUDIENCES",),
+    "open_registration_scopes": ("OPEN_REGISTRATION_SCOPES",),
+    "open_registration_auth_methods": ("OPEN_REGISTRATION_AUTH_METHODS",),
     "auth_failure_limit": ("AUTH_FAILURE_LIMIT",),
     "auth_failure_window_seconds": ("AUTH_FAILURE_WINDOW_SECONDS",),
+    "auth_failure_source_limit": ("AUTH_FAILURE_SOURCE_LIMIT",),
     "max_body_bytes": ("MAX_BODY_BYTES",),
     "metrics_dir": ("PROMETHEUS_MULTIPROC_DIR",),
     "trusted_proxy_count": ("TRUSTED_PROXY_COUNT",),
@@ -237,6 +243,8 @@ class ProviderSchema(Schema):
     label = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
     tokenEndpointAuthMethod = fields.String(load_default="client_secret_basic", validate=validate.OneOf(
         ["client_secret_basic", "client_secret_post", "private_key_jwt"]))
+    # OIDC: a userinfo endpoint that refuses the access token -> the verified ID token's claims
+    idTokenFallback = fields.Boolean(load_default=True)
 
     @validates_schema
     def _endpoints(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -364,8 +372,15 @@ class SettingsSchema(Schema):
     admin_token = fields.String(load_default=None, validate=validate.Length(
         min=32, error="must be at least 32 characters"))
     open_registration = fields.Boolean(load_default=False)
+    # What a registrant without an admin token may ask for (never permissions or custom claims).
+    open_registration_audiences = CommaList(load_default=list)
+    open_registration_scopes = CommaList(load_default=list)
+    open_registration_auth_methods = CommaList(load_default=lambda: list(AUTH_METHODS), validate=[
+        validate.ContainsOnly(AUTH_METHODS, error="each entry must be one of " + ", ".join(AUTH_METHODS)),
+        validate.Length(min=1)])
     auth_failure_limit = fields.Integer(load_default=10, validate=validate.Range(1, 100000))
     auth_failure_window_seconds = fields.Integer(load_default=300, validate=validate.Range(1, 86400))
+    auth_failure_source_limit = fields.Integer(load_default=50, validate=validate.Range(1, 1000000))
     max_body_bytes = fields.Integer(load_default=16384, validate=validate.Range(1024, 10 * 1024 * 1024))
     metrics_dir = fields.String(load_default=None)
     trusted_proxy_count = fields.Integer(load_default=0, validate=validate.Range(0, 5))
@@ -457,8 +472,10 @@ class Settings:
     scopes_supported: tuple[str, ...]
     admin_token: str | None = field(repr=False)
     open_registration: bool
+    open_registration_rules: RegistrationRules
     auth_failure_limit: int
     auth_failure_window_seconds: int
+    auth_failure_source_limit: int
     max_body_bytes: int
     metrics_dir: str | None
     trusted_proxy_count: int
@@ -501,7 +518,8 @@ class Settings:
             id_hash_salt=self.client_id_hash_salt, secret_hash_cost=self.client_secret_hash_cost,
             clock_skew=self.clock_skew_seconds,
             max_assertion_lifetime=self.max_assertion_lifetime_seconds,
-            failure_limit=self.auth_failure_limit, failure_window=self.auth_failure_window_seconds)
+            failure_limit=self.auth_failure_limit, failure_window=self.auth_failure_window_seconds,
+            source_failure_limit=self.auth_failure_source_limit)
 
     def client_credentials(self) -> ClientCredentialsConfig:
         return ClientCredentialsConfig(
@@ -722,8 +740,12 @@ def load_settings(environ: Mapping[str, str] | None = None,
         discovery_document=discovery,
         scopes_supported=tuple(data["scopes_supported"]),
         admin_token=data["admin_token"], open_registration=data["open_registration"],
+        open_registration_rules=RegistrationRules(
+            audiences=tuple(data["open_registration_audiences"]), scopes=tuple(data["open_registration_scopes"]),
+            auth_methods=tuple(dict.fromkeys(data["open_registration_auth_methods"]))),
         auth_failure_limit=data["auth_failure_limit"],
         auth_failure_window_seconds=data["auth_failure_window_seconds"],
+        auth_failure_source_limit=data["auth_failure_source_limit"],
         max_body_bytes=data["max_body_bytes"], metrics_dir=data["metrics_dir"],
         trusted_proxy_count=data["trusted_proxy_count"],
         routes=routes,
@@ -779,7 +801,7 @@ def _provider(pid: str, p: dict[str, Any], keys: KeySet) -> ProviderConfig:
         auth_url=p["authUrl"], token_url=p["tokenUrl"], userinfo_url=p["userInfoUrl"],
         logout_url=p["logoutUrl"], base_url=p["baseUrl"], discovery_url=p["discoveryUrl"],
         scope=tuple(p["scope"]), order=p["order"], label=p["label"],
-        token_auth_method=p["tokenEndpointAuthMethod"],
+        token_auth_method=p["tokenEndpointAuthMethod"], id_token_fallback=p["idTokenFallback"],
         assertion=assertion_signer(keys, p["clientId"]) if p["tokenEndpointAuthMethod"] == "private_key_jwt" else None)
 
 

@@ -28,7 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class DevProvider:
-    def __init__(self, workdir: Path, token_max_age: int = 3600, latency_ms: int = 0) -> None:
+    def __init__(self, workdir: Path, token_max_age: int = 3600, latency_ms: int = 0,
+                 extra_args: tuple[str, ...] = ()) -> None:
+        self.extra_args = extra_args
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
@@ -38,7 +40,7 @@ class DevProvider:
 
     def start(self) -> None:
         args = [sys.executable, "-m", "app.dev_provider", "--host", "127.0.0.1", "--port", str(self.port),
-                "--token-max-age", str(self.token_max_age), "--latency-ms", str(self.latency_ms)]
+                "--token-max-age", str(self.token_max_age), "--latency-ms", str(self.latency_ms), *self.extra_args]
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(args, cwd=ROOT, stdout=open(self.workdir / "provider.log", "ab"),
                                      stderr=subprocess.STDOUT)

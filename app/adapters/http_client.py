@@ -5,7 +5,7 @@ from typing import Any
 
 import requests
 
-from ..core.errors import BadGateway, DependencyUnavailable
+from ..core.errors import BadGateway, DependencyUnavailable, TokenRefusedByProvider
 
 MAX_DOCUMENT_BYTES = 1_000_000
 
@@ -97,6 +97,8 @@ class ProviderClient:
             document = response.json()
         except requests.HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else "an error"
+            if bearer and status in (401, 403):
+                raise TokenRefusedByProvider(f"the identity provider answered {status}") from exc
             raise BadGateway(f"the identity provider answered {status}") from exc
         except (requests.RequestException, ValueError) as exc:
             raise DependencyUnavailable("the identity provider is unreachable") from exc

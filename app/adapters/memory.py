@@ -6,7 +6,7 @@ import threading
 import time
 import uuid
 from dataclasses import replace
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..core.errors import Conflict, DependencyUnavailable
 from ..core.records import Client, FeedBatch, Revocation, UserChanges, UserQuery
@@ -98,12 +98,12 @@ class MemoryReplayGuard:
 
 
 class MemoryRateLimiter:
-    def __init__(self, kv: MemoryKeyValue, limit: int, window: int) -> None:
-        self.kv, self.limit, self.window = kv, limit, window
+    def __init__(self, kv: MemoryKeyValue, window: int) -> None:
+        self.kv, self.window = kv, window
 
-    def retry_after(self, keys: Iterable[str]) -> int | None:
-        waits = [ttl for count, ttl in (self.kv.count_and_ttl(f"fail:{k}") for k in keys)
-                 if count >= self.limit]
+    def retry_after(self, limits: Mapping[str, int]) -> int | None:
+        waits = [ttl for (count, ttl), limit in ((self.kv.count_and_ttl(f"fail:{k}"), n) for k, n in limits.items())
+                 if count >= limit]
         return max(waits) if waits else None
 
     def hit(self, keys: Iterable[str]) -> None:

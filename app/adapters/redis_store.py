@@ -9,7 +9,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -137,25 +137,24 @@ return seq
 
 
 class RedisRateLimiter:
-    """Fixed-window failure counters: `limit` failures per `window` seconds per key."""
+    """Fixed-window failure counters: per key, failures in `window` seconds against its limit."""
 
-    def __init__(self, client: redis.Redis, limit: int, window: int) -> None:
-        self.r, self.limit, self.window = client, limit, window
+    def __init__(self, client: redis.Redis, window: int) -> None:
+        self.r, self.window = client, window
         # INCR and the first EXPIRE in one step, so no counter is ever left without a TTL.
         self._incr = client.register_script(
             "local c = redis.call('INCR', KEYS[1]) "
             "if c == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end return c")
 
     @guarded
-    def retry_after(self, keys: Iterable[str]) -> int | None:
-        names = [f"{PREFIX}authfail:{k}" for k in keys]
+    def retry_after(self, limits: Mapping[str, int]) -> int | None:
         pipe = self.r.pipeline(transaction=False)
-        for name in names:
-            pipe.get(name)
-            pipe.ttl(name)
+        for key in limits:
+            pipe.get(f"{PREFIX}authfail:{key}")
+            pipe.ttl(f"{PREFIX}authfail:{key}")
         results = pipe.execute()
-        waits = [max(int(ttl), 1) for count, ttl in zip(results[::2], results[1::2])
-                 if count is not None and int(count) >= self.limit]
+        waits = [max(int(ttl), 1) for count, ttl, limit in zip(results[::2], results[1::2], limits.values())
+                 if count is not None and int(count) >= limit]
         return max(waits) if waits else None
 
     @guarded

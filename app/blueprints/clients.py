@@ -38,10 +38,12 @@ def _admin() -> None:
 
 @bp.post("/register")
 def register() -> tuple[Response, int]:
-    if not services().settings.open_registration:
+    # Open registration: anyone may register, but only an admin token grants privileges.
+    admin = not services().settings.open_registration or bool(request.headers.get("Authorization"))
+    if admin:
         _admin()
     meta = load_json(RegisterSchema(), InvalidClientMetadata)
-    client, secret = services().registry.register(meta)
+    client, secret = services().registry.register(meta, admin=admin)
     response = jsonify(registration_response(client, secret))
     response.headers["Cache-Control"] = "no-store"
     return response, 201

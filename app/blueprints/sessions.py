@@ -26,7 +26,7 @@ def presented_session() -> str | None:
 @bp.post("/refreshtoken")
 def refresh() -> Response:
     session = session_service().refresh(refresh_token_of())
-    response = jsonify(session.body())
+    response = jsonify(session.refresh_body())
     if session.app.is_website_app:
         set_session_cookies(response, session.app, session.access_token, session.refresh_token)
     return no_store(response)

@@ -14,8 +14,11 @@ from jose import jwk
 from jose.backends.cryptography_backend import CryptographyRSAKey
 from jose.exceptions import JOSEError
 
+from .key_policy import material_problem, strength_problem
+
 ASSERTION_ALGORITHMS = ("RS256", "PS256", "ES256")
 _KEY_TYPE_FOR_ALG = {"RS256": "RSA", "PS256": "RSA", "ES256": "EC"}
+ASSERTION_CURVES = ("P-256",)
 
 
 class PS256Key(CryptographyRSAKey):
@@ -74,6 +77,10 @@ def select_key(alg: object, kid: object, jwks: dict[str, Any] | None, public_key
         key = jwk.construct(material, alg)
     except (JOSEError, ValueError, TypeError) as exc:
         raise KeySelectionError("the registered key cannot verify this algorithm") from exc
+    # A key stored before the strength rules (or by a direct database write) is refused too.
+    if (isinstance(material, dict) and material_problem(material, ASSERTION_CURVES)) \
+            or strength_problem(key.prepared_key, ASSERTION_CURVES):
+        raise KeySelectionError("the registered key is not acceptable (private or too weak)")
     return key
 
 
@@ -85,22 +92,11 @@ def validate_key_material(jwks: dict[str, Any] | None, public_key: str | None) -
     if jwks is not None and len(candidates) != len(jwks.get("keys", [])):
         return "every entry of jwks.keys must be a JSON object"
     for material in candidates:
-        kty = material.get("kty") if isinstance(material, dict) else None
-        alg = "ES256" if kty == "EC" else "RS256"
-        if isinstance(material, dict) and kty not in ("RSA", "EC"):
-            return "jwks keys must have kty RSA or EC"
-        if isinstance(material, dict) and "d" in material:
-            return "jwks must hold public keys only"
-        try:
-            jwk.construct(material, alg)
-        except (JOSEError, ValueError, TypeError):
-            if isinstance(material, str):
-                try:
-                    jwk.construct(material, "ES256")
-                    continue
-                except (JOSEError, ValueError, TypeError):
-                    pass
-            return "a registered key cannot be parsed"
+        # Public members only, RSA >= 2048 bits, EC on P-256: ES256 is the only EC algorithm
+        # pinned for assertions (SPEC §6), so a key on another curve could never sign one.
+        problem = material_problem(material, curves=ASSERTION_CURVES)
+        if problem:
+            return problem
     if jwks is not None and len(candidates) > 1:
         kids = [c.get("kid") for c in candidates]
         if any(not isinstance(k, str) for k in kids) or len(set(kids)) != len(kids):

@@ -39,8 +39,9 @@ class ClientAuthConfig:
     secret_hash_cost: int
     clock_skew: int
     max_assertion_lifetime: int
-    failure_limit: int
+    failure_limit: int  # failed authentications per (client, address) and window
     failure_window: int
+    source_failure_limit: int = 50  # failed authentications per address and window, any client
 
 
 @dataclass(frozen=True)
@@ -181,20 +182,26 @@ class ClientAuthenticator:
         self.recent = recent or RecentClients(0, clock=clock)
 
     def authenticate(self, creds: PresentedCredentials, source: str) -> Client:
-        """The authenticated, enabled client, or invalid_client (401)."""
-        limit_keys = ["source:" + source]
+        """The authenticated, enabled client, or invalid_client (401).
+
+        Failures are counted per (client, address) and per address, never per client alone:
+        wrong secrets sent from one address lock out that address (for that client, and for
+        every client once it fails too often), not the client itself, so nobody who merely
+        knows a client id can deny it service from elsewhere."""
+        limits = {"source:" + source: self.cfg.source_failure_limit}
         try:
             client_id = (self._assertion_subject(creds) if creds.method == AUTH_PRIVATE_KEY_JWT
                          else creds.client_id)
-            limit_keys.append(
-                "client:" + credentials.client_id_hash(self.cfg.id_hash_salt, client_id)[:32])
-            # One Redis round trip for both counters: the caller's address and the client.
-            wait = self.limiter.retry_after(limit_keys)
+            client_key = credentials.client_id_hash(self.cfg.id_hash_salt, client_id)[:32]
+            limits[f"client-source:{client_key}:{source}"] = self.cfg.failure_limit
+            # One Redis round trip for both counters.
+            wait = self.limiter.retry_after(limits)
             if wait is not None:
-                raise TooManyRequests("too many failed client authentications; retry later", wait)
+                raise TooManyRequests("too many failed client authentications from this address; retry later",
+                                      wait)
             client = self._verify(creds, client_id)
         except InvalidClient as exc:
-            self.limiter.hit(limit_keys)
+            self.limiter.hit(limits)
             self.on_failure(exc.description)
             if creds.basic:
                 exc.headers["WWW-Authenticate"] = 'Basic realm="gatehouse"'
@@ -254,6 +261,12 @@ class ClientAuthenticator:
         if client is None or client.auth_method != AUTH_PRIVATE_KEY_JWT:
             raise InvalidClient("client authentication failed")
         header = tokens.unverified_header(creds.assertion)
+        if tokens.crit_problem(header):
+            raise InvalidClient("client_assertion has critical header parameters that are not understood")
+        problem = tokens.time_claims_problem(tokens.unverified_claims(creds.assertion), self.clock(),
+                                             self.cfg.clock_skew)
+        if problem:
+            raise InvalidClient("client_assertion " + problem)
         try:
             key = select_key(header.get("alg"), header.get("kid"), client.jwks, client.public_key)
         except KeySelectionError as exc:

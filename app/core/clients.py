@@ -2,26 +2,65 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from . import credentials
 from .assertions import validate_key_material
 from .errors import BadRequest, InvalidClientMetadata, NotFound
 from .ports import ClientRepository, CredentialRepository
-from .records import (AUTH_PRIVATE_KEY_JWT, CLIENT_DISABLED, CLIENT_ENABLED, SECRET_METHODS,
-                      Client)
+from .records import (AUTH_METHODS, AUTH_PRIVATE_KEY_JWT, CLIENT_DISABLED, CLIENT_ENABLED,
+                      RESERVED_CLAIMS, SECRET_METHODS, Client)
 
 MUTABLE_FIELDS = ("name", "scopes", "permissions", "audience", "allowed_custom_claims",
                   "state", "jwks", "public_key")
+
+
+@dataclass(frozen=True)
+class RegistrationRules:
+    """What a registrant without an admin token may ask for (OPEN_REGISTRATION_*): no
+    permissions, no custom claims, only these audiences, scopes and authentication methods."""
+
+    audiences: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+    auth_methods: tuple[str, ...] = AUTH_METHODS
+
+    def problem(self, meta: dict[str, Any]) -> str | None:
+        """The first field an anonymous registrant may not set, as a safe message; or None."""
+        if meta.get("permissions"):
+            return "permissions: only an admin may grant permissions"
+        if meta.get("allowed_custom_claims"):
+            return "allowed_custom_claims: only an admin may allow custom claims"
+        extra = [a for a in meta.get("audience", ()) if a not in self.audiences]
+        if extra:
+            return "audience: only an admin may register audiences beyond the configured default"
+        scopes = [s for s in meta.get("scopes", ()) if s not in self.scopes]
+        if scopes:
+            return "scope: only an admin may register these scopes: " + " ".join(scopes)[:200]
+        if meta.get("auth_method") not in self.auth_methods:
+            return ("token_endpoint_auth_method: open registration allows only "
+                    + ", ".join(self.auth_methods))
+        return None
+
+
+def reserved_claims_problem(claims: Any) -> str | None:
+    """Custom claims may never shadow a reserved claim name."""
+    if not isinstance(claims, dict):
+        return None
+    reserved = sorted(k for k in claims if k in RESERVED_CLAIMS)
+    if reserved:
+        return "allowed_custom_claims: reserved claim names cannot be custom claims: " + ", ".join(reserved)
+    return None
 
 
 class ClientRegistry:
     def __init__(self, clients: ClientRepository, secrets: CredentialRepository,
                  id_hash_salt: bytes, secret_hash_cost: int,
                  clock: Callable[[], float] = time.time,
-                 cut_off: Callable[[str], None] = lambda client_id: None) -> None:
+                 cut_off: Callable[[str], None] = lambda client_id: None,
+                 open_rules: RegistrationRules = RegistrationRules()) -> None:
         self.clients = clients
+        self.open_rules = open_rules
         # Refuses every token issued to a client so far (revocation.ClientCutOff).
         self.cut_off = cut_off
         self.secrets = secrets
@@ -35,9 +74,15 @@ class ClientRegistry:
                          credentials.hash_secret(secret, self.cost), int(self.clock()))
         return secret
 
-    def register(self, meta: dict[str, Any]) -> tuple[Client, str | None]:
-        """Create a client from validated metadata; the secret (if any) is returned once."""
+    def register(self, meta: dict[str, Any], admin: bool = True) -> tuple[Client, str | None]:
+        """Create a client from validated metadata; the secret (if any) is returned once.
+        `admin=False`: an open registration, held to `open_rules`."""
         method = meta["auth_method"]
+        problem = reserved_claims_problem(meta.get("allowed_custom_claims"))
+        if problem is None and not admin:
+            problem = self.open_rules.problem(meta)
+        if problem:
+            raise InvalidClientMetadata(problem)
         if method == AUTH_PRIVATE_KEY_JWT:
             problem = validate_key_material(meta.get("jwks"), meta.get("public_key"))
             if problem:
@@ -82,6 +127,9 @@ class ClientRegistry:
             raise BadRequest(f"cannot change: {', '.join(sorted(unknown))}")
         if "state" in changes and changes["state"] not in (CLIENT_ENABLED, CLIENT_DISABLED):
             raise BadRequest("state must be ENABLED or DISABLED")
+        problem = reserved_claims_problem(changes.get("allowed_custom_claims"))
+        if problem:
+            raise BadRequest(problem)
         if "jwks" in changes or "public_key" in changes:
             if current.auth_method != AUTH_PRIVATE_KEY_JWT:
                 raise BadRequest("jwks and public_key are only for private_key_jwt clients")

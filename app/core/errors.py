@@ -104,3 +104,8 @@ class BadGateway(DependencyUnavailable):
     """The identity provider answered something unusable (not a refusal of the user)."""
 
     status, error = 502, "bad_gateway"
+
+
+class TokenRefusedByProvider(BadGateway):
+    """The identity provider answered 401/403 to the access token Gatehouse presented (its
+    userinfo endpoint, say); a 502 unless the caller has another source for what it needed."""

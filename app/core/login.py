@@ -155,7 +155,7 @@ class LoginService:
         claims = providers.check_id_token(verifier, answer.get("id_token"), record["nonce"],
                                           answer["access_token"]) \
             if verifier is not None else {}
-        user_doc = providers.fetch_user_doc(self.http, endpoints, answer["access_token"])
+        user_doc = providers.fetch_user_doc(self.http, endpoints, answer["access_token"], provider, claims)
         profile = providers.profile(provider, claims, user_doc)
         user = self.users.merge_login(app.realm, provider.id, {
             "providerUserId": profile.provider_user_id, "name": profile.name, "email": profile.email,

@@ -88,8 +88,10 @@ class TokenService:
 
     def verify_signature(self, token: str) -> dict[str, Any]:
         """Signature and claims of an access token we issued (no revocation lookup)."""
-        claims = tokens.verify_own(token, self.keys, self.cc.issuer)
-        if "sid" in claims:  # a login session's JWT: sessions are checked by the session service
+        # RFC 9068 §2.1 `typ`: a login session's JWT (same key, maybe the same issuer) is not an
+        # access token; sessions are checked by the session service.
+        claims = tokens.verify_own(token, self.keys, self.cc.issuer, typ=tokens.ACCESS_TOKEN_TYPE)
+        if "sid" in claims:
             raise InvalidToken("not an access token")
         return claims
 

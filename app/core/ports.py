@@ -1,7 +1,7 @@
 """Ports: what core needs from storage, named for their role. Adapters implement them."""
 from __future__ import annotations
 
-from typing import Any, Iterable, Protocol, Sequence
+from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 from .records import Client, FeedBatch, Revocation, UserChanges, UserQuery
 
@@ -37,8 +37,10 @@ class ReplayGuard(Protocol):
 
 
 class RateLimiter(Protocol):
-    def retry_after(self, keys: Iterable[str]) -> int | None:
-        """Seconds to wait when any key is over its limit, else None."""
+    """Failure counters in fixed windows; each key is checked against its own limit."""
+
+    def retry_after(self, limits: Mapping[str, int]) -> int | None:
+        """Seconds to wait when any key has reached its limit (key -> limit), else None."""
         ...
 
     def hit(self, keys: Iterable[str]) -> None: ...

@@ -10,17 +10,19 @@ token; the profile comes from the provider's user endpoint in its own shape.
 from __future__ import annotations
 
 import hmac
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from . import tokens
 from .keys import KeySet
-from .errors import BadGateway, InvalidToken, LoginFailed
+from .errors import BadGateway, InvalidToken, LoginFailed, TokenRefusedByProvider
 from .policy.external import ALLOWED_ALGORITHMS, ExternalIssuer, ExternalVerifier
 
+log = logging.getLogger("gatehouse.login")
 OIDC_TYPES = ("oidc", "keycloak", "okta", "auth0", "microsoft")
 OAUTH_TYPES = ("github", "gitlab", "generic")
 PROVIDER_TYPES = OIDC_TYPES + OAUTH_TYPES
@@ -62,6 +64,8 @@ class ProviderConfig:
     token_auth_method: str = "client_secret_basic"
     # private_key_jwt: signs a client assertion for the given audience (the token endpoint)
     assertion: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
+    # OIDC: when userinfo refuses the access token, log it and go on with the ID token's claims
+    id_token_fallback: bool = True
 
     @property
     def oidc(self) -> bool:
@@ -205,6 +209,13 @@ def assertion_signer(keys: KeySet, client_id: str, clock: Callable[[], float] = 
     return sign
 
 
+def basic_credentials(client_id: str, secret: str) -> tuple[str, str]:
+    """RFC 6749 §2.3.1: client id and secret are form-urlencoded before they go into the Basic
+    header (a base64 secret's `+`, `/` and `=` would otherwise reach the provider as ` `, `/`, `=`
+    after its decoding, and authentication fail)."""
+    return quote_plus(client_id, safe=""), quote_plus(secret, safe="")
+
+
 def _token_call(http: ProviderHttp, p: ProviderConfig, endpoints: Endpoints, form: dict[str, str],
                 refused: str, only_invalid_grant: bool = False) -> dict[str, Any]:
     """One call to the provider's token endpoint with our client authentication; a 4xx is a
@@ -218,8 +229,13 @@ def _token_call(http: ProviderHttp, p: ProviderConfig, endpoints: Endpoints, for
     elif p.client_secret and p.token_auth_method == "client_secret_post":
         form["client_secret"] = p.client_secret
     elif p.client_secret:
-        basic = (p.client_id, p.client_secret)
+        basic = basic_credentials(p.client_id, p.client_secret)
     status, body = http.redeem(endpoints.token, form, basic)
+    if status == 401 or body.get("error") == "invalid_client":
+        # RFC 6749 §5.2: the provider refused Gatehouse's own client authentication — a
+        # configuration problem to name as such, not the user's code or refresh token.
+        raise BadGateway("the identity provider refused Gatehouse's client authentication (invalid_client): "
+                         f"check clientId, clientSecret and the token endpoint auth method of provider {p.id}")
     if 400 <= status < 500 and (not only_invalid_grant or body.get("error") == "invalid_grant"):
         raise LoginFailed(refused)
     if status != 200 or not isinstance(body.get("access_token"), str):
@@ -292,7 +308,19 @@ def profile(p: ProviderConfig, claims: dict[str, Any], user_doc: dict[str, Any] 
                    _text(username))
 
 
-def fetch_user_doc(http: ProviderHttp, endpoints: Endpoints, access_token: str) -> dict[str, Any] | None:
+def fetch_user_doc(http: ProviderHttp, endpoints: Endpoints, access_token: str,
+                   p: ProviderConfig | None = None, id_claims: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The provider's user document. When its userinfo endpoint refuses our access token (tokens
+    audience-restricted to an API: Entra ID custom scopes, RFC 8707 resource indicators) and the
+    verified ID token carries the identity, the ID token's claims suffice (`idTokenFallback`,
+    on by default for OIDC providers); the refusal is logged."""
     if not endpoints.userinfo:
         return None
-    return http.get_json(endpoints.userinfo, bearer=access_token)
+    try:
+        return http.get_json(endpoints.userinfo, bearer=access_token)
+    except TokenRefusedByProvider as exc:
+        if p is None or not p.oidc or not p.id_token_fallback or not id_claims or not id_claims.get("sub"):
+            raise
+        log.warning("userinfo refused the access token; using the verified ID token's claims",
+                    extra={"provider": p.id, "detail": exc.description})
+        return None

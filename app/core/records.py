@@ -15,6 +15,16 @@ SECRET_METHODS = (AUTH_SECRET_BASIC, AUTH_SECRET_POST)
 
 GRANT_CLIENT_CREDENTIALS = "client_credentials"
 
+# Claims a client may never choose for its tokens: the registered JWT claims (RFC 7519 §4.1),
+# those of RFC 9068 / OIDC Core that resource servers read as identity, and every claim
+# Gatehouse sets itself (a machine token carrying `sid` + `user` would pose as a login session).
+RESERVED_CLAIMS = frozenset({
+    "iss", "sub", "aud", "exp", "nbf", "iat", "jti",
+    "sid", "user", "groups", "roles", "permissions", "scope", "scp", "client_id", "azp", "typ",
+    "auth_time", "acr", "amr", "nonce", "cnf", "act", "may_act", "at_hash", "c_hash",
+    "token_use",
+})
+
 
 @dataclass(frozen=True)
 class Client:

@@ -83,6 +83,11 @@ class IssuedSession:
         return {"accessToken": self.access_token, "refreshToken": self.refresh_token,
                 "expireAt": self.expires_at}
 
+    def refresh_body(self) -> dict[str, Any]:
+        """POST /refreshtoken: Mia's shape, except for website apps, whose tokens travel only in
+        the HttpOnly cookies (a script on the page must not read what the cookies hide)."""
+        return {"expireAt": self.expires_at} if self.app.is_website_app else self.body()
+
 
 digest = sha256_hex  # state, binding and refresh tokens are stored only as their digests
 
@@ -156,15 +161,19 @@ class SessionService:
         return verified
 
     def verify_signature(self, token: str, unverified: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The session JWT's signature and claims, without asking whether the session is open."""
+        """The session JWT's signature, type and claims, and that its session was opened here
+        (the record exists); whether it has ended since is `ensure_open`'s question, asked on
+        every use, while this answer may be cached with the token."""
         if len(token) > tokens.MAX_TOKEN_LENGTH:
             raise InvalidToken("malformed token")
         claims = unverified if unverified is not None else tokens.unverified_claims(token)
         if not self.is_session_token(claims):
             raise InvalidToken("not a Gatehouse session token")
-        verified = tokens.verify_own(token, self.keys, str(claims["iss"]))
+        verified = tokens.verify_own(token, self.keys, str(claims["iss"]), typ=SESSION_TOKEN_TYPE)
         if not isinstance(verified.get("user"), dict):
             raise InvalidToken("session token has no user")
+        if self.store.get(SESSION, verified["sid"]) is None:
+            raise InvalidToken("session has ended or never existed")
         return verified
 
     def ensure_open(self, verified: dict[str, Any]) -> None:
@@ -231,7 +240,8 @@ class SessionService:
             if not self.is_session_token(claims):
                 return None
             # Logout must work with an expired session token; the signature still has to hold.
-            verified = tokens.verify_own(token, self.keys, str(claims["iss"]), verify_exp=False)
+            verified = tokens.verify_own(token, self.keys, str(claims["iss"]), verify_exp=False,
+                                         typ=SESSION_TOKEN_TYPE)
         except InvalidToken:
             return None
         record = self.store.get(SESSION, verified["sid"])
@@ -266,7 +276,8 @@ class SessionService:
         try:
             claims = tokens.unverified_claims(token)
             if self.is_session_token(claims):
-                verified = tokens.verify_own(token, self.keys, str(claims["iss"]), verify_exp=False)
+                verified = tokens.verify_own(token, self.keys, str(claims["iss"]), verify_exp=False,
+                                             typ=SESSION_TOKEN_TYPE)
                 self.publish_ended([verified["sid"]])
         except InvalidToken:
             return

@@ -26,6 +26,52 @@ MAX_TOKEN_LENGTH = 16384
 COMPACT_JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 
 
+# NumericDate bounds (RFC 7519 §2) Gatehouse accepts: after 1970 and before 2286. Anything else
+# (negative, 1e400 = infinity once parsed, floats, strings) is refused before any date arithmetic,
+# which would otherwise overflow.
+MAX_NUMERIC_DATE = 9_999_999_999
+TIME_CLAIMS = ("exp", "iat", "nbf")
+# RFC 7515 §4.1.11: a `crit` header lists extensions the recipient must understand; Gatehouse
+# understands none, so any token that carries one is refused.
+UNDERSTOOD_CRITICAL: frozenset[str] = frozenset()
+
+
+def time_claims_problem(claims: dict[str, Any], now: float | None, leeway: float) -> str | None:
+    """Why the time claims are unacceptable: not integers in range, or (`now` given) `iat` in
+    the future beyond the leeway. Presence and expiry are the decoder's to check."""
+    for name in TIME_CLAIMS:
+        if name not in claims:
+            continue
+        value = claims[name]
+        if not isinstance(value, int) or isinstance(value, bool):
+            return f"{name} must be an integer NumericDate"
+        if not 0 <= value <= MAX_NUMERIC_DATE:
+            return f"{name} is out of range"
+    iat = claims.get("iat")
+    if now is not None and isinstance(iat, int) and iat > now + leeway:
+        return "iat is in the future"
+    return None
+
+
+def crit_problem(header: dict[str, Any]) -> str | None:
+    """RFC 7515 §4.1.11: refuse any critical extension we do not understand (and a malformed crit)."""
+    if "crit" not in header:
+        return None
+    crit = header["crit"]
+    if not isinstance(crit, list) or not crit or any(not isinstance(c, str) or c not in UNDERSTOOD_CRITICAL
+                                                      for c in crit):
+        return "token has critical header parameters that are not understood"
+    return None
+
+
+def check_time_claims(token: str, now: float | None, leeway: float) -> None:
+    """Before any decoder does date arithmetic on them (an `exp` of 1e400 must be a 401, not a
+    500): the unverified claims' times are checked for shape, and `iat` for the future."""
+    problem = time_claims_problem(unverified_claims(token), now, leeway)
+    if problem:
+        raise InvalidToken(problem)
+
+
 def canonical(token: str) -> bool:
     return len(token) <= MAX_TOKEN_LENGTH and COMPACT_JWS.match(token) is not None
 
@@ -61,15 +107,24 @@ def unverified_claims(token: str) -> dict[str, Any]:
     return claims
 
 
-def verify_own(token: str, keys: KeySet, issuer: str, verify_exp: bool = True) -> dict[str, Any]:
+def verify_own(token: str, keys: KeySet, issuer: str, verify_exp: bool = True,
+               typ: str | None = None) -> dict[str, Any]:
     """Verify a JWT we issued: known `kid`, that key's algorithm only, our `iss`, live `exp`
-    (`verify_exp=False` only for logout, which must accept an expired session token)."""
+    (`verify_exp=False` only for logout, which must accept an expired session token), and
+    (`typ` given) the kind of token we issued it as: a session JWT and an access token are
+    signed by the same key, and one must never pass for the other."""
     if not isinstance(token, str) or not canonical(token):
         raise InvalidToken("malformed token")
     header = unverified_header(token)
     key = keys.by_kid(header.get("kid"))
     if key is None:
         raise InvalidToken("unknown signing key")
+    if crit_problem(header):
+        raise InvalidToken("token is invalid")
+    if typ is not None and header.get("typ") != typ:
+        raise InvalidToken("token is not of the expected type")
+    # Shape and range only: our own signature vouches for `iat` (the session service's clock).
+    check_time_claims(token, None, OWN_TOKEN_LEEWAY_SECONDS)
     try:
         claims = jwt.decode(
             token, key.public, algorithms=[key.alg], issuer=issuer,

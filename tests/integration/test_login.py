@@ -41,6 +41,23 @@ def at_dev_provider(authorize_url: str, sub: str) -> dict[str, str]:
     return query(r.headers["Location"])
 
 
+def set_cookies(response) -> dict[str, str]:
+    """The cookies a response sets (a website app's refresh answers its tokens only there)."""
+    jar = {}
+    for header in response.headers.getlist("Set-Cookie"):
+        name, _, rest = header.partition("=")
+        jar[name] = rest.split(";", 1)[0]
+    return jar
+
+
+def refreshed(response) -> dict[str, str]:
+    """A website app's /refreshtoken answer: {expireAt} in JSON, the tokens in the cookies."""
+    assert response.status_code == 200, response.json
+    assert set(response.json) == {"expireAt"}
+    jar = set_cookies(response)
+    return {"accessToken": jar["sid"], "refreshToken": jar["refresh_token"], **response.json}
+
+
 def auth(c, **headers):
     return c.get("/auth", headers={"X-Original-URI": "/orders", "X-Original-Method": "GET", **headers})
 
@@ -114,10 +131,9 @@ def test_groups_from_mongodb_after_refresh_and_rotation(dev):
     first = c.post("/oauth/token", json=back).json
     users = app.extensions["gatehouse"].extra["mongo"]["users"]
     users.update_one({"providerUserId": "alice"}, {"$set": {"groups": ["admin"], "name": "ignored"}})
-    second = c.post("/refreshtoken", json={"refreshToken": first["refreshToken"]})
-    assert second.status_code == 200
+    second = refreshed(c.post("/refreshtoken", json={"refreshToken": first["refreshToken"]}))
     c.delete_cookie("sid")
-    r = auth(c, Authorization=f"Bearer {second.json['accessToken']}")
+    r = auth(c, Authorization=f"Bearer {second['accessToken']}")
     assert r.headers["mia-groups"] == "admin"
     # a later login refreshes the provider's fields, never the groups
     login(c)
@@ -137,7 +153,8 @@ def test_refresh_token_reuse_ends_the_session(dev):
     app, c = dev
     first = c.post("/oauth/token", json=at_dev_provider(start(c), "alice")).json
     c.delete_cookie("sid"), c.delete_cookie("refresh_token")
-    second = c.post("/refreshtoken", json={"refreshToken": first["refreshToken"]}).json
+    second = refreshed(c.post("/refreshtoken", json={"refreshToken": first["refreshToken"]}))
+    c.delete_cookie("sid"), c.delete_cookie("refresh_token")
     # two tabs refreshing at once: the slower one is refused, the session lives on
     racing = c.post("/refreshtoken", json={"refreshToken": first["refreshToken"]})
     assert racing.status_code == 401

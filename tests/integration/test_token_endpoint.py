@@ -56,7 +56,7 @@ def jwt_form(client_id: str, token: str | None = None, **extra) -> dict:
 @pytest.fixture
 def secret_client(api):
     return api.register(permissions=["orders"], audience=["orders-api", "billing-api"],
-                        allowed_custom_claims={"usagePlan": "gold", "iss": "forged"})
+                        allowed_custom_claims={"usagePlan": "gold"})
 
 
 @pytest.fixture
@@ -194,22 +194,32 @@ def test_bad_token_requests(client, api, db, rdb, name, build, status, error):
         assert r.headers["WWW-Authenticate"].startswith("Basic")
 
 
-def test_rate_limited_per_client_and_source(env, api):
+def test_rate_limited_per_client_and_address_not_per_client(env, rdb):
+    """Failures lock out the address that made them (per client, then for every client), never
+    the client itself: the right secret from another address still gets a token."""
     from app import create_app
     from app.settings import load_settings
-    c = create_app(load_settings({**env, "AUTH_FAILURE_LIMIT": "3"})).test_client()
+    c = create_app(load_settings({**env, "AUTH_FAILURE_LIMIT": "3", "AUTH_FAILURE_SOURCE_LIMIT": "5"})).test_client()
+    attacker, victim = {"REMOTE_ADDR": "10.9.9.9"}, {"REMOTE_ADDR": "10.1.1.1"}
+
+    def token(reg, secret, where):
+        return c.post("/oauth/token", data={"grant_type": "client_credentials"},
+                      headers=basic(reg["client_id"], secret), environ_base=where)
+
     reg = c.post("/register", json={"client_name": "rl"}, headers=ADMIN).json
-    for _ in range(3):
-        assert c.post("/oauth/token", data={"grant_type": "client_credentials"},
-                      headers=basic(reg["client_id"], "wrong")).status_code == 401
-    r = c.post("/oauth/token", data={"grant_type": "client_credentials"},
-               headers=basic(reg["client_id"], reg["client_secret"]))
-    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
-    assert r.json["error"] == "too_many_requests"
     other = c.post("/register", json={"client_name": "other"}, headers=ADMIN).json
-    r = c.post("/oauth/token", data={"grant_type": "client_credentials"},
-               headers=basic(other["client_id"], other["client_secret"]))
-    assert r.status_code == 429, "the source address is limited too"
+    for _ in range(3):
+        assert token(reg, "wrong", attacker).status_code == 401
+    r = token(reg, reg["client_secret"], attacker)
+    assert (r.status_code, r.json["error"]) == (429, "too_many_requests") and int(r.headers["Retry-After"]) > 0
+    assert "from this address" in r.json["error_description"]
+    assert token(reg, reg["client_secret"], victim).status_code == 200, "the client itself is not locked out"
+    assert token(other, other["client_secret"], attacker).status_code == 200, "other clients: under the address limit"
+    for _ in range(2):
+        assert token(other, "wrong", attacker).status_code == 401
+    assert token(other, other["client_secret"], attacker).status_code == 429, "the address limit (5) is reached"
+    assert token(other, other["client_secret"], victim).status_code == 200
+    assert token(reg, reg["client_secret"], victim).status_code == 200
 
 
 def test_required_and_accepted_audiences(env, key_files):

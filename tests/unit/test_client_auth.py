@@ -56,7 +56,7 @@ class World:
                                secret_hash_cost=4, clock_skew=10, max_assertion_lifetime=300,
                                failure_limit=3, failure_window=60)
         self.auth = ClientAuthenticator(cfg, self.clients, self.secrets, MemoryReplayGuard(self.kv),
-                                        MemoryRateLimiter(self.kv, 3, 60), clock=self.clock)
+                                        MemoryRateLimiter(self.kv, 60), clock=self.clock)
         self.registry = ClientRegistry(self.clients, self.secrets, b"salt" * 5, 4, clock=self.clock)
         self.jwt_client, _ = self.registry.register({
             "name": "jwt", "auth_method": "private_key_jwt",
@@ -179,9 +179,12 @@ def test_secret_auth_and_rate_limit(world: World) -> None:
     for _ in range(3):
         with pytest.raises(InvalidClient):
             world.auth.authenticate(bad, "1.1.1.1")
+    # The address that failed is slowed down, even with the right secret ...
     with pytest.raises(TooManyRequests) as info:
-        world.auth.authenticate(creds, "2.2.2.2")  # per client id, from any source
+        world.auth.authenticate(creds, "1.1.1.1")
     assert int(info.value.headers["Retry-After"]) > 0
+    # ... but the client is not locked out: the right secret from another address works.
+    assert world.auth.authenticate(creds, "2.2.2.2").client_id == cid
 
 
 def test_secret_client_cannot_use_assertion_and_back(world: World) -> None:
@@ -220,7 +223,7 @@ def test_basic_is_form_urldecoded() -> None:
 
 def test_registration_key_material_checked(world: World) -> None:
     from app.core.errors import InvalidClientMetadata
-    for meta, msg in [({}, "needs `jwks`"), ({"jwks": {"keys": [{"kty": "oct", "k": "x"}]}}, "kty RSA or EC"),
+    for meta, msg in [({}, "needs `jwks`"), ({"jwks": {"keys": [{"kty": "oct", "k": "x"}]}}, r"private members present \(k\)"), ({"jwks": {"keys": [{"kty": "oct"}]}}, "kty RSA or EC"),
                       ({"public_key": "garbage"}, "cannot be parsed"),
                       ({"jwks": {"keys": [jwk_of(RSA_KEY, "a"), jwk_of(EC_KEY, "a")]}}, "distinct string kid")]:
         with pytest.raises(InvalidClientMetadata, match=msg):

@@ -46,7 +46,7 @@ ERRORS = [
     ("'unterminated", "unexpected character", 1), ("eval('x')", "unknown identifier 'eval'", 1),
     ("__import__", "unknown identifier", 1), ("claims", "claims needs a path", 1),
     ("groups in groups", "left of 'in' must be a value", 1), ("true true", "unexpected 'true'", 6),
-    ("(" * 100 + "true" + ")" * 100, "nested too deeply", None), ("x" * 5000, "longer than", 1),
+    ("(" * 100 + "true" + ")" * 100, "nested deeper than 32 levels", None), ("x" * 5000, "longer than", 1),
 ]
 
 
@@ -124,3 +124,43 @@ def test_random_unicode_only_raises_the_parse_error(text):
         compile_expression(text)(CTX)
     except ExpressionError:
         pass
+
+
+# Limits (issue 13): a chain the validator accepted once killed every worker with RecursionError.
+LIMITS = [
+    ("974-term || chain of empty strings", "''||" * 974 + "true", "more than 256 terms", None),
+    ("1,023 terms", "||".join(["''"] * 1023), "more than 256 terms", 1 + 256 * len("''||")),
+    ("257 terms", " && ".join(["groups.a"] * 257), "more than 256 terms", 1 + 256 * len("groups.a && ")),
+    ("33 parentheses", "(" * 33 + "true" + ")" * 33, "nested deeper than 32 levels", 33),
+    ("33 negations", "!" * 33 + "true", "nested deeper than 32 levels", 33),
+]
+
+
+@pytest.mark.parametrize("name,source,message,column", LIMITS, ids=[row[0] for row in LIMITS])
+def test_limits_are_precise_validation_errors(name, source, message, column):
+    with pytest.raises(ExpressionError) as info:
+        compile_expression(source)
+    assert message in info.value.message
+    if column is not None:
+        assert info.value.column == column
+
+
+def test_at_the_limits_an_expression_compiles_and_evaluates():
+    chain = "||".join(["groups.x"] * 255 + ["groups.admin"])
+    assert compile_expression(chain)(CTX) is True
+    assert compile_expression("&&".join(["groups.admin"] * 256))(CTX) is True
+    assert compile_expression("(" * 32 + "true" + ")" * 32)(CTX) is True
+    assert compile_expression("!" * 32 + "true")(CTX) is True
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["(", "!", ""]), st.sampled_from(["true", "''", "groups.a", "claims.x"]),
+                          st.sampled_from([" || ", " && "])), min_size=1, max_size=400),
+       st.integers(min_value=0, max_value=60))
+def test_random_nesting_and_lengths_only_raise_the_validation_error(parts, depth):
+    source = "(" * depth + "".join(f"{pre}{term}{op}" for pre, term, op in parts) + "true" + ")" * depth
+    try:
+        compile_expression(source)(CTX)
+    except ExpressionError as exc:
+        assert any(m in exc.message for m in ("more than 256 terms", "nested deeper than 32", "longer than 4096",
+                                             "expected")), exc.message

@@ -27,7 +27,7 @@ def world(seconds: float):
     cfg = ClientAuthConfig(issuer="https://gh.test", token_endpoint="https://gh.test/oauth/token",
                            id_hash_salt=b"salt" * 5, secret_hash_cost=4, clock_skew=10,
                            max_assertion_lifetime=300, failure_limit=100, failure_window=60)
-    auth = ClientAuthenticator(cfg, clients, secrets, MemoryReplayGuard(kv), MemoryRateLimiter(kv, 100, 60),
+    auth = ClientAuthenticator(cfg, clients, secrets, MemoryReplayGuard(kv), MemoryRateLimiter(kv, 60),
                                clock=clock, recent=RecentClients(seconds, clock=clock))
     registry = ClientRegistry(clients, secrets, b"salt" * 5, 4, clock=clock)
     client, secret = registry.register({"name": "c", "auth_method": "client_secret_post"})

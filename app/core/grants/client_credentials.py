@@ -8,12 +8,10 @@ from typing import Any
 from .. import tokens
 from ..errors import InvalidRequest, InvalidScope, UnauthorizedClient
 from ..keys import KeySet
-from ..records import GRANT_CLIENT_CREDENTIALS, Client, IssuedToken
+from ..records import GRANT_CLIENT_CREDENTIALS, RESERVED_CLAIMS, Client, IssuedToken
 
 # RFC 6749 §3.3 scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
-RESERVED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "scope",
-                             "client_id", "permissions"})
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,11 @@ SET_ROOTS = ("groups", "permissions", "scopes")
 VALUE_ROOTS = ("clientType", "isBackoffice", "apiProduct")
 ROOTS = SET_ROOTS + VALUE_ROOTS + ("claims",)
 MAX_LENGTH = 4096
-MAX_DEPTH = 64
+# Nesting of parentheses and `!` (each level costs stack at parse, compile and evaluation), and
+# operands in one expression. `&&`/`||` chains are compiled flat, so with these bounds no
+# expression the parser accepts can exhaust the stack anywhere (a 974-term `||` chain did).
+MAX_DEPTH = 32
+MAX_TERMS = 256
 
 TOKEN = re.compile(r"""
     (?P<ws>\s+)
@@ -113,7 +117,8 @@ class Parser:
     def __init__(self, source: str) -> None:
         self.tokens = tokenize(source)
         self.i = 0
-        self.depth = 0
+        self.depth = -1  # the whole expression is level 0; each "(" or "!" one more
+        self.terms = 0
 
     @property
     def tok(self) -> Tok:
@@ -142,7 +147,9 @@ class Parser:
     def expr(self) -> Node:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise ExpressionError("expression nested too deeply", self.tok.column)
+            # the column of the "(" that went one level too deep
+            raise ExpressionError(f"expression nested deeper than {MAX_DEPTH} levels",
+                                  self.tokens[self.i - 1].column)
         node = self.or_()
         self.depth -= 1
         return node
@@ -166,7 +173,8 @@ class Parser:
             self.i += 1
             self.depth += 1
             if self.depth > MAX_DEPTH:
-                raise ExpressionError("expression nested too deeply", self.tok.column)
+                raise ExpressionError(f"expression nested deeper than {MAX_DEPTH} levels",
+                                      self.tokens[self.i - 1].column)
             node = Not(self.unary())
             self.depth -= 1
             return node
@@ -174,6 +182,9 @@ class Parser:
 
     def comparison(self) -> Node:
         start = self.tok
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise ExpressionError(f"expression has more than {MAX_TERMS} terms", start.column)
         left = self.operand()
         if self.at("==", "===", "!=", "!=="):
             op = "==" if self.take().text in ("==", "===") else "!="
@@ -279,16 +290,29 @@ def _compile(node: Node) -> Evaluator:
     if isinstance(node, Not):
         inner = _compile(node.operand)
         return lambda ctx: not inner(ctx)
+    if node.op in ("&&", "||"):
+        # A chain `a || b || c` is one flat call over its operands, not one frame per operand.
+        parts = tuple(_compile(item) for item in _chain(node, node.op))
+        if node.op == "&&":
+            return lambda ctx: all(part(ctx) for part in parts)
+        return lambda ctx: any(part(ctx) for part in parts)
     left, right = _compile(node.left), _compile(node.right)
-    if node.op == "&&":
-        return lambda ctx: bool(left(ctx)) and bool(right(ctx))
-    if node.op == "||":
-        return lambda ctx: bool(left(ctx)) or bool(right(ctx))
     if node.op == "==":
         return lambda ctx: _equal(left(ctx), right(ctx))
     if node.op == "!=":
         return lambda ctx: not _equal(left(ctx), right(ctx))
     return lambda ctx: _contains(right(ctx), left(ctx))
+
+
+def _chain(node: BinOp, op: str) -> list[Node]:
+    """The operands of a left-nested chain of one operator, in order, without recursion."""
+    items: list[Node] = []
+    current: Node = node
+    while isinstance(current, BinOp) and current.op == op:
+        items.append(current.right)
+        current = current.left
+    items.append(current)
+    return items[::-1]
 
 
 def _equal(a: Any, b: Any) -> bool:

@@ -14,6 +14,7 @@ from jose import jwk, jwt
 from jose.exceptions import JOSEError
 
 from .. import tokens
+from ..key_policy import material_problem
 from ..errors import DependencyUnavailable, InvalidToken
 from .decision import Principal
 
@@ -104,10 +105,21 @@ class ExternalVerifier:
         keys = document.get("keys") if isinstance(document, dict) else None
         if not isinstance(keys, list):
             raise DependencyUnavailable("the issuer's JWKS has no keys")
-        state.by_kid = {k["kid"]: k for k in keys if isinstance(k, dict) and isinstance(k.get("kid"), str)}
-        usable = [k for k in keys if isinstance(k, dict)]
+        usable = [k for k in keys if isinstance(k, dict) and self._acceptable(cfg, k)]
+        state.by_kid = {k["kid"]: k for k in usable if isinstance(k.get("kid"), str)}
         state.only = usable[0] if len(usable) == 1 else None
         state.fetched_at = self.clock()
+
+    @staticmethod
+    def _acceptable(cfg: ExternalIssuer, material: dict[str, Any]) -> bool:
+        """A weak, private or unsupported key in an issuer's JWKS is ignored (and logged), never
+        trusted: RSA under 2048 bits, EC off the NIST curves, any private member."""
+        problem = material_problem(material)
+        if problem:
+            log.warning("JWKS key ignored", extra={"issuer": cfg.issuer, "kid": str(material.get("kid"))[:100],
+                                                   "detail": problem})
+            return False
+        return True
 
     def _fetch(self, cfg: ExternalIssuer, state: _Keys, done: threading.Event) -> None:
         try:
@@ -181,6 +193,9 @@ class ExternalVerifier:
             material = self._key(cfg, kid)
         if material is None:
             raise InvalidToken("unknown signing key")
+        if tokens.crit_problem(header):
+            raise InvalidToken("token has critical header parameters that are not understood")
+        tokens.check_time_claims(token, self.wall_clock(), min(cfg.leeway, MAX_LEEWAY_SECONDS))
         try:
             key = jwk.construct(material, alg)
             verified = jwt.decode(token, key, algorithms=[alg], issuer=cfg.issuer, access_token=access_token,

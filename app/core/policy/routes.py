@@ -21,6 +21,7 @@ AUTH_KEYS = frozenset({"expression", "public"})
 HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]{0,63}$")
 SLASHES = re.compile(r"/{2,}")
 MAX_PATH = 4096
+EXCERPT = 60  # characters of an expression quoted around an error, so an error line stays short
 
 
 class RouteFileError(ValueError):
@@ -72,12 +73,27 @@ def _authorization(raw: Any, where: str, problems: list[str]) -> Authorization |
     try:
         return Authorization(compile_expression(source), bool(public))
     except ExpressionError as exc:
-        problems.append(f"{where}.expression {source!r}: {exc.message} at column {exc.column}")
+        problems.append(f"{where}.expression {excerpt(source, exc.column)}: {exc.message} at column {exc.column}")
         return None
 
 
+def excerpt(source: str, column: int) -> str:
+    """A bounded quote of `source` around a 1-based column (the whole of a short expression)."""
+    if len(source) <= EXCERPT:
+        return repr(source)
+    start = max(0, min(column - 1 - EXCERPT // 2, len(source) - EXCERPT))
+    text = source[start:start + EXCERPT]
+    return ("..." if start else "") + repr(text) + ("..." if start + EXCERPT < len(source) else "")
+
+
+def _shown(path: Any) -> str:
+    """A route path as an error line shows it: bounded in length."""
+    text = str(path)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
 def _rule(path: str, method: str, raw: Any, problems: list[str]) -> Rule | None:
-    where = f"route {path} {method}"
+    where = f"route {_shown(path)} {method}"
     if not isinstance(raw, dict):
         problems.append(f"{where}: must be an object")
         return None
@@ -124,15 +140,15 @@ class RouteTable:
             raise RouteFileError(["the route file must be a JSON object of paths"])
         for path, methods in document.items():
             if not isinstance(path, str) or not path.startswith("/") or "//" in path or ".." in path.split("/"):
-                problems.append(f"route {path!r}: must be an absolute path without // or ..")
+                problems.append(f"route {_shown(repr(path))}: must be an absolute path without // or ..")
                 continue
             if not isinstance(methods, dict) or not methods:
-                problems.append(f"route {path}: must map methods (or ALL) to rules")
+                problems.append(f"route {_shown(path)}: must map methods (or ALL) to rules")
                 continue
             for method, raw in methods.items():
                 upper = method.upper() if isinstance(method, str) else method
                 if upper not in METHODS:
-                    problems.append(f"route {path}: unknown method {method!r}")
+                    problems.append(f"route {_shown(path)}: unknown method {_shown(repr(method))}")
                     continue
                 rule = _rule(path, upper, raw, problems)
                 if rule:
