@@ -41,7 +41,7 @@ class LeanAuth:
         self.decisions = decisions or observability.DecisionLog(services.settings.decision_log)
         self.exact = f"{prefix}/auth"
         self.below = f"{prefix}/auth/"
-        # Left to Flask: the explain view's path, and paths Flask would redirect (`//`).
+        # Left to Flask: the explain view (an admin JSON API, not a check path).
         self.explain = f"{prefix}/auth/explain"
         self.strict = services.settings.authorizer.strict
         self.counters: dict[tuple[str, int], Any] = {}  # (method, status) -> its Prometheus child
@@ -50,10 +50,20 @@ class LeanAuth:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or ""
         method = environ.get("REQUEST_METHOD") or ""
-        if (path == self.exact or (path.startswith(self.below) and len(path) > len(self.below))) \
-                and method in METHODS and path != self.explain and "//" not in path:
-            return self.check(environ, start_response, path, method)
+        if (path == self.exact or path.startswith(self.below)) and path != self.explain:
+            # Every answer on the check paths has an empty body (`/auth/`, `/auth//x` included):
+            # nginx keeps its upstream connection only without one.
+            if method in METHODS:
+                return self.check(environ, start_response, path, method)
+            return self.refuse_method(start_response)
         return self.app(environ, start_response)
+
+    @staticmethod
+    def refuse_method(start_response: StartResponse) -> Iterable[bytes]:
+        """TRACE, CONNECT or an unknown method at a check path: 405, empty."""
+        start_response(STATUS_LINES[405], [("Allow", ", ".join(ANY)), ("Cache-Control", "no-store"), CONTENT_TYPE,
+                                           ("Content-Length", "0")])
+        return [b""]
 
     def check(self, environ: dict[str, Any], start_response: StartResponse, path: str,
               method: str) -> Iterable[bytes]:

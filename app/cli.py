@@ -391,12 +391,15 @@ def api_keys_generate(client_type: str) -> None:
               help="writable directory for pid, logs, temp files and the decision cache")
 @click.option("--cache/--no-cache", default=False, help="cache auth decisions per credential")
 @click.option("--cache-ttl", default="5s", show_default=True, help="how long a cached decision lives")
+@click.option("--backoffice-listen", default=None,
+              help="a second listener (host:port, its own port) judged by the routes' backofficeAuthorization")
 def nginx_config(listen: str, gatehouse: str, gatehouse_check: str | None, upstream: str, runtime: str, cache: bool,
-                 cache_ttl: str) -> None:
+                 cache_ttl: str, backoffice_listen: str | None) -> None:
     """Print the shipped nginx config (deploy/nginx/gatehouse.conf.in) filled in."""
     from .nginx_config import render
     try:
-        click.echo(render(listen, gatehouse, upstream, Path(runtime), cache, cache_ttl, gatehouse_check), nl=False)
+        click.echo(render(listen, gatehouse, upstream, Path(runtime), cache, cache_ttl, gatehouse_check,
+                          backoffice_listen), nl=False)
     except ValueError as exc:
         raise click.ClickException(str(exc))
 

@@ -18,7 +18,7 @@ from ..bff import BffService
 from ..sessions import SessionService
 from .external import ExternalVerifier
 from .resolvers import ApiKeys, Introspector, UserinfoResolver
-from .decision import (ALLOW, ANONYMOUS, FORBIDDEN, Decision, HeaderNames, Principal, decide,
+from .decision import (ALLOW, ANONYMOUS, FORBIDDEN, Decision, HeaderNames, Principal, decide, decode_value,
                        principal_from_claims, refusal_code)
 from .routes import METHODS, RouteTable
 
@@ -198,8 +198,9 @@ class Authorizer:
             properties = json.loads(headers.get("miauserproperties") or "{}")
         except ValueError:
             properties = {}
-        groups = frozenset(g.strip() for g in (headers.get("miausergroups") or "").split(",") if g.strip())
-        return Principal(kind="user", id=str(headers.get("miauserid")), groups=groups,
+        groups = frozenset(decode_value(g.strip()) for g in (headers.get("miausergroups") or "").split(",")
+                           if g.strip())
+        return Principal(kind="user", id=decode_value(str(headers.get("miauserid"))), groups=groups,
                          claims=properties if isinstance(properties, dict) else {},
                          source="trusted-headers")
 

@@ -5,12 +5,20 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote, unquote
 
 from .expressions import Context
 from .routes import BadPath, Rule, RouteTable, normalise
 
 ALLOW, UNAUTHENTICATED, FORBIDDEN = 204, 401, 403
 UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+# On a 403 for a request target the path table refuses (README "Route matching"): nginx answers
+# the client 400 instead of 403 (the check itself may only answer 2xx/401/403).
+REFUSED_HEADER = "gatehouse-refused"
+REFUSED_TARGET = {REFUSED_HEADER: "request-target"}
+# RFC 8187 §3.2.1 ext-value: UTF-8 bytes percent-encoded except attr-char.
+EXT_PREFIX = "UTF-8''"
+ATTR_CHAR_PUNCTUATION = "!#$&+-.^_`|~"
 
 
 @dataclass(frozen=True)
@@ -87,11 +95,30 @@ class Decision:
     source: str | None = None
 
 
-def _safe(value: str, limit: int) -> str | None:
-    """Never a header injection from a claim: no control characters, bounded size."""
-    if UNSAFE.search(value) or len(value) > limit:
-        return None
+def encode_value(value: str) -> str:
+    """An identity header value on the wire: printable ASCII as it is (Mia's exact form);
+    anything else as an RFC 8187 ext-value, `UTF-8''` + the UTF-8 bytes percent-encoded
+    (`Администраторы` -> `UTF-8''%D0%90%D0%B4...`), so any Unicode value survives nginx and
+    reaches the upstream losslessly. An ASCII value that itself starts with `UTF-8''` is encoded
+    too, so decoding is never ambiguous."""
+    if value.isascii() and value[:7].upper() != EXT_PREFIX.upper():
+        return value
+    return EXT_PREFIX + quote(value, safe=ATTR_CHAR_PUNCTUATION)
+
+
+def decode_value(value: str) -> str:
+    """The inverse of encode_value (for identity headers set by a trusted hop)."""
+    if value[:7].upper() == EXT_PREFIX.upper():
+        return unquote(value[7:], errors="replace")
     return value
+
+
+def _safe(value: str, limit: int) -> str | None:
+    """Never a header injection from a claim: no control characters, bounded size (encoded)."""
+    if UNSAFE.search(value):
+        return None
+    encoded = encode_value(value)
+    return None if len(encoded) > limit else encoded
 
 
 def identity_headers(principal: Principal, rule: Rule | None, names: HeaderNames,
@@ -105,7 +132,9 @@ def identity_headers(principal: Principal, rule: Rule | None, names: HeaderNames
         return headers
     values = {
         names.user_id: principal.id or "",
-        names.groups: ",".join(sorted(g for g in principal.groups if "," not in g)),
+        # Each group encoded on its own, so ASCII groups keep Mia's form beside a Unicode one.
+        names.groups: ",".join(sorted(encode_value(g) for g in principal.groups
+                                      if "," not in g and not UNSAFE.search(g))),
         names.properties: json.dumps({k: principal.claims[k] for k in properties if k in principal.claims},
                                      separators=(",", ":"), ensure_ascii=True, default=str),
         names.client_type: principal.client_type or "",
@@ -114,6 +143,9 @@ def identity_headers(principal: Principal, rule: Rule | None, names: HeaderNames
         value = principal.claims.get(claim)
         if isinstance(value, (str, int, float, bool)):
             values[header.lower()] = str(value)
+    groups = values.pop(names.groups)
+    if len(groups) <= limit:  # already encoded, group by group
+        headers[names.groups] = groups
     for name, value in values.items():
         safe = _safe(value, limit)
         if safe is not None:
@@ -129,8 +161,12 @@ def decide(table: RouteTable, method: str, uri: str, principal: Principal, *, is
     try:
         path = normalise(uri)
     except BadPath as exc:
-        return Decision(FORBIDDEN, f"path refused: {exc}", principal, headers=deny, code="path_refused")
+        return Decision(FORBIDDEN, f"path refused: {exc}", principal, headers={**deny, **REFUSED_TARGET},
+                        code="path_refused")
     rule = table.match(path, method)
+    if table.case_ambiguous(path, method, rule):
+        return Decision(FORBIDDEN, "path refused: its case-insensitive reading matches another route", principal,
+                        headers={**deny, **REFUSED_TARGET}, code="path_refused")
     if rule is None:
         return Decision(UNAUTHENTICATED, "no route matches", principal, headers=deny, code="no_route")
     block = rule.block(is_backoffice)
