@@ -410,7 +410,8 @@ def nginx_config(listen: str, gatehouse: str, gatehouse_check: str | None, upstr
 @click.option("--mongo-port", type=int, default=27018, show_default=True,
               help="the embedded MongoDB-wire server")
 @click.option("--var-dir", default="var", show_default=True, help="data, keys, logs and config of the run")
-@click.option("--workers", type=int, default=2, show_default=True, help="gunicorn workers of the app group")
+@click.option("--workers", type=int, default=2, show_default=True,
+              help="gunicorn workers of the app group (the /auth group runs one per core, as in production)")
 @click.option("--provider-port", type=int, default=9400, show_default=True,
               help="the development OIDC provider")
 @click.option("--nginx-port", type=int, default=8080, show_default=True, help="nginx with the shipped config")

@@ -398,8 +398,11 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
             # token endpoint's bcrypt never runs on the workers every request waits for.
             children.append(start_gunicorn(
                 var, "Gatehouse /auth group", "gatehouse-check.log",
-                {**env, "HTTP_PORT": str(check_port), "GATEHOUSE_ROLE": "check", "GUNICORN_WORKERS": "1",
-                 "PROMETHEUS_MULTIPROC_DIR": str(var / "metrics-check")}, f"http://127.0.0.1:{check_port}"))
+                # the production worker count of the role (one gevent worker per core): what a
+                # newcomer measures through nginx is what ships
+                {**{k: v for k, v in env.items() if k != "GUNICORN_WORKERS"}, "HTTP_PORT": str(check_port),
+                 "GATEHOUSE_ROLE": "check", "PROMETHEUS_MULTIPROC_DIR": str(var / "metrics-check")},
+                f"http://127.0.0.1:{check_port}"))
             children.append(spawn("demo upstream", [sys.executable, "-m", "app.demo_upstream", "--port",
                                                     str(upstream_port), "--provider-url",
                                                     f"http://127.0.0.1:{provider_port}"], var / "upstream.log", cwd=ROOT))
