@@ -247,6 +247,32 @@ def test_check_group_logs_refusals_and_counts_every_decision(gunicorn, tmp_path)
     assert not [d for d in lines if d["logger"] == "gatehouse.access" and d.get("path") == "/auth"]
 
 
+def test_port_and_drain_come_from_the_config_file(env, tmp_path):
+    """gunicorn takes its port and its drain from the settings, so a config file that sets
+    http_port and delay_shutdown_seconds (no environment variables) is obeyed."""
+    port = free_port()
+    config = tmp_path / "gatehouse.json"
+    config.write_text(json.dumps({"http_port": port, "delay_shutdown_seconds": 3}))
+    run_env = {k: v for k, v in {**os.environ, **env}.items() if k not in ("HTTP_PORT", "DELAY_SHUTDOWN_SECONDS")}
+    run_env.update({"GATEHOUSE_CONFIG": str(config), "GUNICORN_WORKERS": "1",
+                    "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")})
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+                            cwd=ROOT, env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: get(f"{base}/-/ready")[0] == 200, "gunicorn on the config file's port", 30)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        wait_until(lambda: get(f"{base}/-/ready")[0] == 503, "not ready during the config file's delay", 3)
+        assert get(f"{base}/-/healthz")[0] == 200, "still serving during the delay"
+        proc.wait(timeout=40)
+        assert time.monotonic() - sent >= 2.5 and proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_bad_config_stops_start_up_with_the_key(env, tmp_path):
     run_env = {**os.environ, **env, "HTTP_PORT": str(free_port()), "CLIENT_ID_HASH_SALT": "short",
                "GUNICORN_WORKERS": "1"}
