@@ -360,7 +360,13 @@ def check(method: str, uri: str, token: str | None, headers: tuple[str, ...], co
     except GatehouseError as exc:
         click.echo(f"cannot decide: {exc.description}", err=True)
         sys.exit(2)
+    except Exception as exc:  # noqa: BLE001 - exit 1 means "refused": anything else is an error
+        click.echo(f"cannot decide: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(2)
     _echo_json(explain_decision(decision))
+    if decision.code == "bad_request":  # e.g. --method BREW: the question, not the answer, is wrong
+        click.echo(f"cannot decide: {decision.reason}", err=True)
+        sys.exit(2)
     if decision.status != ALLOW:
         click.echo(f"refused ({decision.code}): {decision.reason}", err=True)
         sys.exit(1)

@@ -31,6 +31,7 @@ CLIENT_AUTH_FAILURES = Counter("gatehouse_client_auth_failures_total",
                                "Failed client authentications", ["reason"])
 
 AUTH_ENDPOINT = "auth_check.check"
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 DECISIONS = Counter("gatehouse_auth_decisions_total", "/auth decisions by outcome and reason",
                     ["decision", "reason"])
 
@@ -73,13 +74,14 @@ def configure_logging(level: str) -> None:
     logging.getLogger("gatehouse.decision").setLevel(LEVELS[level] if level == "silent" else logging.INFO)
 
 
-def token_issued(grant_type: str, auth_method: str, client_id: str, issued: Any) -> None:
-    """One line and one count per token issued: who got it, how they proved it; never the token."""
+def token_issued(grant_type: str, auth_method: str, client_id: str, details: dict[str, Any]) -> None:
+    """One line and one count per token issued: who got it, how they proved it; never the token.
+    Machine tokens: the client id and its authentication method, scope, aud, jti. Login
+    sessions: the app id, `provider:<id>` (or `refresh_token`), the user id."""
     TOKENS_ISSUED.labels(grant_type, auth_method).inc()
     logging.getLogger("gatehouse.tokens").info("token issued", extra={
         "request_id": g.get("request_id"), "client_id": client_id, "grant_type": grant_type,
-        "auth_method": auth_method, "scope": issued.scope, "aud": issued.claims.get("aud"),
-        "jti": issued.claims.get("jti"), "expires_in": issued.expires_in})
+        "auth_method": auth_method, **details})
 
 
 def failure_reason(description: str) -> str:
@@ -104,7 +106,8 @@ def install(app: Flask, metrics_dir: str | None) -> None:
     def _finish(response: Response) -> Response:
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         endpoint = request.endpoint or "unmatched"
-        REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+        method = request.method if request.method in KNOWN_METHODS else "OTHER"  # bounded label
+        REQUESTS.labels(endpoint, method, str(response.status_code)).inc()
         LATENCY.labels(endpoint).observe(elapsed)
         response.headers["X-Request-Id"] = g.get("request_id", "")
         if endpoint == AUTH_ENDPOINT:
@@ -126,32 +129,48 @@ def install(app: Flask, metrics_dir: str | None) -> None:
     app.extensions["gatehouse_metrics"] = render_metrics
 
 
-# Query parameters whose values are credentials: the decision log writes `REDACTED` instead.
-CREDENTIAL_PARAMS = frozenset({
-    "access_token", "id_token", "refresh_token", "token", "code", "client_secret", "client_assertion",
-    "assertion", "password", "passwd", "secret", "api_key", "apikey", "api-key", "key", "client_key",
-    "client-key", "jwt", "session", "sid", "state", "ticket", "signature", "sig", "x-amz-signature",
-    "x-amz-credential", "x-goog-signature", "auth", "authorization"})
+# A query or path parameter whose name contains one of these (after normalising it) holds a
+# credential: the decision log writes `REDACTED` for its value. Broad on purpose — a harmless
+# parameter redacted costs a little tracing, a credential written costs a breach.
+CREDENTIAL_NAME = re.compile(
+    r"token|secret|pass|pwd|key|sig|auth|session|sid|code|credential|assertion|saml|jwt|ticket|state|nonce")
 DECISION_LOG_LEVELS = ("all", "refusals", "off")
 OUTCOMES = {204: "allow", 401: "unauthenticated", 403: "forbidden"}
 MAX_LOGGED_URI = 2048
-PRINTABLE_CHARS = "".join(chr(c) for c in range(0x21, 0x7f))
+PRINTABLE_CHARS = "".join(chr(c) for c in range(0x21, 0x7f) if c != 0x25)  # printable ASCII but `%`
 PRINTABLE = re.compile(r"[\x21-\x7e]*")
+QUERY_SEPARATOR = re.compile(r"([&;])")
+PATH_PARAMETER = re.compile(r";([^/;=]*)=([^/;]*)")
+
+
+def credential_name(name: str) -> bool:
+    """`access_token`, `Access-Token`, `access.token`, `user[password]`, `%74oken`: a credential."""
+    plain = unquote_plus(name).strip().lower()
+    inner = re.findall(r"\[([^\]]*)\]", plain)
+    return bool(CREDENTIAL_NAME.search(plain) or any(CREDENTIAL_NAME.search(key) for key in inner))
 
 
 def redact_uri(uri: str) -> str:
-    """The original URI for a log line: fragment dropped, credential query values replaced,
-    bounded in length; everything else as sent (byte for byte, so it can be searched for)."""
+    """The original URI for a log line: fragment dropped; the values of query parameters (split on
+    `&` and `;`) and path parameters (`;name=value`) with credential names replaced; anything
+    outside printable ASCII percent-encoded from the bytes nginx received (then `%` too, so the
+    encoding reads back unambiguously); bounded in length. Everything else as sent."""
     path, sep, query = uri.partition("#")[0].partition("?")
+    path = PATH_PARAMETER.sub(lambda m: f";{m.group(1)}=REDACTED" if credential_name(m.group(1)) else m.group(0),
+                              path)
     if sep:
         parts = []
-        for pair in query.split("&"):
-            name, eq, _ = pair.partition("=")
-            parts.append(f"{name}=REDACTED" if eq and unquote_plus(name).lower() in CREDENTIAL_PARAMS else pair)
-        path = f"{path}?{'&'.join(parts)}"
-    if len(path) > MAX_LOGGED_URI:
-        path = path[:MAX_LOGGED_URI] + "..."
-    return path if PRINTABLE.fullmatch(path) else quote(path, safe=PRINTABLE_CHARS)  # no control or non-ASCII
+        for part in QUERY_SEPARATOR.split(query):
+            name, eq, _ = part.partition("=")
+            parts.append(f"{name}=REDACTED" if eq and credential_name(name) else part)
+        path = f"{path}?{''.join(parts)}"
+    if not PRINTABLE.fullmatch(path):
+        try:
+            raw = path.encode("latin-1")  # WSGI: the request's bytes, one character each
+        except UnicodeEncodeError:
+            raw = path.encode("utf-8")
+        path = quote(raw, safe=PRINTABLE_CHARS)
+    return path if len(path) <= MAX_LOGGED_URI else path[:MAX_LOGGED_URI] + "..."
 
 
 class DecisionLog:
@@ -197,11 +216,9 @@ class DecisionLog:
 
     def failed(self, error: str, status: int, reason: str, headers: Headers, request_id: str,
                elapsed: float, cause: str | None = None) -> None:
-        """No decision: a dependency was down (503) or the check failed (500). Always logged
-        unless the log is off; counted under decision `error` with the error code."""
+        """No decision: a dependency was down (503) or the check failed (500). Logged at every
+        level (an outage must leave a trace); counted under decision `error` with the error code."""
         self._count("error", error)
-        if self.level == "off":
-            return
         self.logger.warning("decision", extra={
             "request_id": request_id, **_original(headers), "decision": "error", "status": status,
             "code": error, "reason": reason, "cause": cause, "duration_ms": round(elapsed * 1000, 2)})

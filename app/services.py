@@ -17,7 +17,7 @@ from .core.client_auth import ClientAuthenticator, RecentClients
 from .core.clients import ClientRegistry
 from .core.errors import DependencyUnavailable, NotFound
 from .core.login import LoginService
-from .core.records import IssuedToken
+from .core.records import OnIssue, ignore_issue
 from .core.machine_tokens import TokenService
 from .core.providers import ProviderDirectory
 from .core.sealing import Sealer
@@ -69,7 +69,7 @@ class Services:
 
 def build_services(settings: Settings,
                    on_auth_failure: Callable[[str], None] | None = None,
-                   on_issue: Callable[[str, str, str, IssuedToken], None] | None = None) -> Services:
+                   on_issue: OnIssue = ignore_issue) -> Services:
     db = mongo.connect(settings.mongodb_url, settings.mongodb_database, settings.mongodb_timeout_ms)
     clients = mongo.MongoClients(db)
     secrets = mongo.MongoCredentials(db)
@@ -129,7 +129,8 @@ def build_services(settings: Settings,
     if settings.apps:
         assert settings.provider_token_key is not None  # required with apps (settings schema)
         sessions = SessionService(settings.apps, settings.keys, documents, session_log, users,
-                                  Sealer(settings.provider_token_key), revocations, ended=mirror)
+                                  Sealer(settings.provider_token_key), revocations, ended=mirror,
+                                  on_issue=on_issue)
         login = LoginService(settings.apps, settings.default_app_id, directory,
                              provider_http, documents, users, sessions, redis_store.RedisReplayGuard(redis_client),
                              settings.login_state_ttl_seconds)

@@ -26,6 +26,10 @@ def check(_rest: str | None = None) -> Response:
         decisions.failed(exc.error, exc.status, exc.description, request.headers, g.request_id,
                          time.perf_counter() - started, type(exc.__cause__).__name__ if exc.__cause__ else None)
         raise
+    except Exception:  # as the lean path: counted and logged, then Flask's 500
+        decisions.failed("internal", 500, "unhandled error (see the errors log)", request.headers, g.request_id,
+                         time.perf_counter() - started)
+        raise
     decisions.decided(decision, request.headers, g.request_id, time.perf_counter() - started)
     strict = svc.settings.authorizer.strict
     # Non-strict (Mia compatibility): always 200, the verdict is in mia-allowed.

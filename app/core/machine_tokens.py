@@ -14,7 +14,7 @@ from .errors import (DependencyUnavailable, Forbidden, InvalidRequest, InvalidTo
 from .grants import client_credentials
 from .keys import KeySet
 from .revocation import Revocations
-from .records import Client, IssuedToken
+from .records import Client, IssuedToken, OnIssue, ignore_issue
 
 ADMIN_PERMISSION = "gatehouse:admin"
 # Parameters that RFC 8693/8707 allow to repeat; every other one must appear once (RFC 6749 §3.2).
@@ -50,15 +50,14 @@ class TokenService:
     def __init__(self, cc_config: client_credentials.ClientCredentialsConfig, keys: KeySet,
                  authenticator: ClientAuthenticator, revocations: Revocations,
                  admin_token: str | None, clock: Callable[[], float] = time.time,
-                 on_issue: Callable[[str, str, str, IssuedToken], None] | None = None) -> None:
+                 on_issue: OnIssue | None = None) -> None:
         self.cc = cc_config
         self.keys = keys
         self.auth = authenticator
         self.revocations = revocations
         self.admin_token = admin_token
         self.clock = clock
-        # Told of every token issued: grant type, client authentication method, client id, token.
-        self.on_issue = on_issue or (lambda grant, method, client_id, issued: None)
+        self.on_issue = on_issue or ignore_issue
 
     def _client(self, req: TokenRequest) -> tuple[Client, str]:
         for name, values in req.form.items():
@@ -77,7 +76,9 @@ class TokenService:
             self.cc, self.keys, client, _one(req.form, "scope", required=False),
             [a for a in req.form.get("audience", []) if a], int(self.clock()))
         self.auth.record_login(client)
-        self.on_issue(grant_type, method, client.client_id, issued)
+        self.on_issue(grant_type, method, client.client_id,
+                      {"scope": issued.scope, "aud": issued.claims.get("aud"), "jti": issued.claims.get("jti"),
+                       "expires_in": issued.expires_in})
         return issued
 
     def verify_active(self, token: str) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 CLIENT_ENABLED = "ENABLED"
 CLIENT_DISABLED = "DISABLED"
@@ -129,3 +129,13 @@ class UserChanges:
     def empty(self) -> bool:
         return (self.groups is None and not self.add_groups and not self.remove_groups
                 and self.metadata is None and self.blocked is None)
+
+
+# Told of every token issued (a log line and a count, in the outer ring): grant type, how the
+# client or person proved who they are, the client (machine client id, or login app id), and
+# what identifies the token without being it (jti, user id, expiry).
+OnIssue = Callable[[str, str, str, dict[str, Any]], None]
+
+
+def ignore_issue(grant_type: str, auth_method: str, client_id: str, details: dict[str, Any]) -> None:
+    """The default OnIssue: nothing."""

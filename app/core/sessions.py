@@ -13,6 +13,7 @@ from .credentials import sha256_hex
 from .errors import InvalidToken, Unauthenticated
 from .keys import KeySet
 from .ports import DocumentStore, SessionLog, UserRepository
+from .records import OnIssue, ignore_issue
 from .revocation import Revocations, RevocationView
 from .sealing import Sealer
 
@@ -104,8 +105,10 @@ def user_claim(user: dict[str, Any]) -> dict[str, Any]:
 class SessionService:
     def __init__(self, apps: dict[str, AppConfig], keys: KeySet, store: DocumentStore, log: SessionLog,
                  users: UserRepository, sealer: Sealer, revocations: Revocations,
-                 ended: RevocationView | None = None, clock: Callable[[], float] = time.time) -> None:
+                 ended: RevocationView | None = None, clock: Callable[[], float] = time.time,
+                 on_issue: OnIssue = ignore_issue) -> None:
         self.apps = apps
+        self.on_issue = on_issue
         self.keys = keys
         self.store = store
         self.log = log
@@ -151,6 +154,7 @@ class SessionService:
         self.log.opened({"sid": sid, "userId": user["userId"], "appId": app.id, "providerId": provider_id,
                          "createdAt": now, "expiresAt": now + app.refresh_expires_in, **origin})
         access, exp = self._sign(app, user, sid, app.refresh_expires_in)
+        self.on_issue("login", f"provider:{provider_id}", app.id, {"user_id": user["userId"], "exp": exp})
         return IssuedSession(access, refresh, exp, sid, app)
 
     def verify(self, token: str, unverified: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -229,6 +233,7 @@ class SessionService:
             raise Unauthenticated("refresh token is invalid, expired or already used")
         if outcome == "gone":  # a logout or revocation that ran meanwhile wins
             raise Unauthenticated("the session has ended")
+        self.on_issue("refresh_token", "refresh_token", app.id, {"user_id": session["userId"], "exp": exp})
         return IssuedSession(access, refresh, exp, sid, app)
 
     def session_of(self, token: str | None) -> tuple[str, dict[str, Any]] | None:

@@ -21,6 +21,10 @@ ROUTES = {
 }
 
 
+# A well-formed JWT from an issuer Gatehouse does not know (header.claims.signature, unsigned).
+FOREIGN = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJodHRwczovL2Vsc2V3aGVyZS5leGFtcGxlIiwic3ViIjoieCJ9.c2lnbmF0dXJl"
+
+
 class Lines(logging.Handler):
     """The JSON lines Gatehouse writes to stderr, parsed back."""
 
@@ -84,6 +88,8 @@ CASES = [
     ("dot segments", "/public/../orders", "GET", None, 403, "forbidden", "path_refused",
      "path refused: dot segments", None, None),
     ("unknown method", "/orders", "BREW", None, 403, "forbidden", "bad_request", "unknown method", None, None),
+    ("unknown issuer", "/orders", "GET", "foreign", 401, "unauthenticated", "credential_refused",
+     "jwt credential refused: unknown issuer", "jwt", "GET /orders"),
 ]
 
 
@@ -93,7 +99,7 @@ def test_each_decision_is_one_line_with_its_reason(env, tmp_path, lines, case, u
                                                     decision, code, reason, source, route):
     c, reg, token = make(env, tmp_path, "all")
     presented = {"token": token, "revoked": token, "tampered": token[:-4] + ("AAAA" if token[-4:] != "AAAA" else "BBBB"),
-                 "opaque": "opaque-credential-0123456789"}
+                 "opaque": "opaque-credential-0123456789", "foreign": FOREIGN}
     if credential == "revoked":
         assert c.post("/oauth/revoke", data={"token": token},
                       headers=basic(reg["client_id"], reg["client_secret"])).status_code == 200
@@ -126,9 +132,19 @@ def test_the_logged_uri_keeps_the_request_but_not_its_credentials(env, tmp_path,
     ("/a?code=abc&state=xyz", "/a?code=REDACTED&state=REDACTED"),
     ("/a?ID_TOKEN=e.y.j&Client_Secret=s&api%5Fkey=k", "/a?ID_TOKEN=REDACTED&Client_Secret=REDACTED&api%5Fkey=REDACTED"),
     ("/a?password=p&password=q&flag", "/a?password=REDACTED&password=REDACTED&flag"),
+    ("/a?x=1;token=abc", "/a?x=1;token=REDACTED"),
+    ("/x;jsessionid=abc/y;v=2", "/x;jsessionid=REDACTED/y;v=2"),
+    ("/a?X-Amz-Security-Token=t&oauth_token=t&accessToken=t&pwd=t&SAMLResponse=t&id_token_hint=t",
+     "/a?X-Amz-Security-Token=REDACTED&oauth_token=REDACTED&accessToken=REDACTED&pwd=REDACTED"
+     "&SAMLResponse=REDACTED&id_token_hint=REDACTED"),
+    ("/a?user[password]=p&token[]=t&access.token=t&access+token=t&%20token=t",
+     "/a?user[password]=REDACTED&token[]=REDACTED&access.token=REDACTED&access+token=REDACTED&%20token=REDACTED"),
     ("/a?x=%2F%20y#frag", "/a?x=%2F%20y"),
-    ("/caf\u00e9\n?x=1", "/caf%C3%A9%0A?x=1"),
+    # WSGI hands the request's bytes over as latin-1 characters: UTF-8 `é` arrives as two
+    ("/caf\u00c3\u00a9\n?x=%41", "/caf%C3%A9%0A?x=%2541"),
+    ("/caf\u00e9", "/caf%E9"),
     ("/" + "a" * 3000, "/" + "a" * 2047 + "..."),
+    ("/" + "\u00e9" * 3000, "/" + "%E9" * 682 + "%..."),
 ])
 def test_redact_uri(uri, logged):
     assert redact_uri(uri) == logged
@@ -177,6 +193,27 @@ def test_a_store_down_is_an_error_line(env, tmp_path, lines, own_servers):
     assert line["uri"] == "/orders" and line["method"] == "GET" and token not in json.dumps(line)
 
 
+def test_an_outage_is_logged_even_with_the_log_off(env, tmp_path, lines, own_servers):
+    r, _ = own_servers
+    c, _, token = make(env, tmp_path, "off", REDIS_URL=r.url)
+    r.stop()
+    lines.lines.clear()
+    assert check(c, "/orders", token=token) == 503
+    assert [d["decision"] for d in lines.docs("gatehouse.decision")] == ["error"]
+
+
+def test_an_api_key_alone_is_the_source(env, tmp_path, lines):
+    import hashlib
+    config = tmp_path / "keys.json"
+    config.write_text(json.dumps({"api_keys": [{"sha256": hashlib.sha256(b"key-a").hexdigest(), "clientType": "A"}]}))
+    c, _, _ = make(env, tmp_path, "all", GATEHOUSE_CONFIG=str(config))
+    lines.lines.clear()
+    assert check(c, "/orders", **{"client-key": "key-a"}) == 401
+    [line] = lines.docs("gatehouse.decision")
+    assert (line["source"], line["client_type"], line["principal"]) == ("api-key", "A", None)
+    assert "key-a" not in "\n".join(lines.lines)
+
+
 def test_token_issuance_names_the_client_and_method(env, tmp_path, lines):
     c, reg, token = make(env, tmp_path)
     lines.lines.clear()
@@ -192,4 +229,24 @@ def test_token_issuance_names_the_client_and_method(env, tmp_path, lines):
     assert all(d["request_id"] and d["jti"] for d in issued)
     raw = "\n".join(lines.lines)
     for secret in (posted.json["access_token"], basic_auth.json["access_token"], reg["client_secret"]):
+        assert secret not in raw
+
+
+def test_login_and_refresh_lines_name_the_app_provider_and_user(env, tmp_path, lines, dev_provider):
+    from tests.conftest import login_app, with_apps
+    from tests.integration.test_login import at_dev_provider, start
+    app = create_app(load_settings({**with_apps(env, tmp_path, {"web": login_app(dev_provider.url, isWebsiteApp=False)}),
+                                    "LOG_LEVEL": "info"}))
+    browser = app.test_client()
+    lines.lines.clear()
+    session = browser.post("/oauth/token", json=at_dev_provider(start(browser), "alice")).json
+    refreshed = app.test_client().post("/refreshtoken", json={"refreshToken": session["refreshToken"]})
+    assert refreshed.status_code == 200, refreshed.json
+    issued = lines.docs("gatehouse.tokens")
+    assert [(d["grant_type"], d["auth_method"], d["client_id"]) for d in issued] == [
+        ("login", "provider:dev", "web"), ("refresh_token", "refresh_token", "web")]
+    assert issued[0]["user_id"] == issued[1]["user_id"] and issued[0]["user_id"]
+    raw = "\n".join(lines.lines)
+    for secret in (session["accessToken"], session["refreshToken"], refreshed.json["accessToken"],
+                   refreshed.json["refreshToken"]):
         assert secret not in raw

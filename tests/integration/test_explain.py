@@ -75,6 +75,7 @@ def cli(env, *args):
     ("revoked", ["--uri", "/orders"], {}, 1, "revoked", "refused (revoked): jwt credential refused: token has been revoked"),
     ("anonymous", ["--uri", "/orders", "--no-token"], {}, 1, "missing_scope", "no scope for API product shop"),
     ("bad header", ["--uri", "/x", "--header", "nocolon"], {}, 2, None, "Name: value"),
+    ("bad method", ["--uri", "/orders", "--method", "BREW"], {}, 2, "bad_request", "cannot decide: unknown method"),
     ("bad config", ["--uri", "/orders"], {"HTTP_PORT": "x"}, 2, None, "HTTP_PORT: Not a valid integer"),
     ("Redis down", ["--uri", "/orders"], {"REDIS_URL": "redis://127.0.0.1:1/0"}, 2, None, "cannot decide"),
 ])
@@ -84,7 +85,8 @@ def test_check_command_exit_status(setup, case, args, extra_env, status, code, s
     if case == "revoked":
         c.post("/oauth/revoke", data={"token": token}, headers=basic(reg["client_id"], reg["client_secret"]))
     token_args = [] if "--no-token" in args else ["--token", token]
-    run = cli({**env, **extra_env}, "--method", "GET", *[a for a in args if a != "--no-token"], *token_args)
+    method = [] if "--method" in args else ["--method", "GET"]
+    run = cli({**env, **extra_env}, *method, *[a for a in args if a != "--no-token"], *token_args)
     assert run.exit_code == status, run.output
     if code is not None:
         assert json.loads(run.stdout)["code"] == code

@@ -188,7 +188,7 @@ class Authorizer:
             if found is not None:
                 return found, None
         if refused is None and token is not None:
-            refused = Refusal("bearer", "no configured source knows this token")
+            refused = _unknown(token)
         return ANONYMOUS, refused
 
     @staticmethod
@@ -225,7 +225,8 @@ class Authorizer:
                           is_backoffice=(headers.get(self.cfg.backoffice_header) or "").lower() in TRUTHY,
                           scope_prefix=self.cfg.scope_prefix, names=self.cfg.names,
                           properties=self.cfg.user_properties, header_limit=self.cfg.header_limit)
-        source = refused.source if refused is not None else (None if principal.anonymous else principal.source)
+        source = refused.source if refused is not None else (
+            principal.source if not principal.anonymous else "api-key" if principal.client_type else None)
         if principal.source == "bff" and method not in SAFE_METHODS and self.bff is not None:
             problem = self.bff.csrf_problem(headers)
             if problem:  # a cookie the browser attached to another site's form or request
@@ -241,6 +242,18 @@ class Authorizer:
                 return replace(decision, reason=f"{refused.source} credential refused: {refused.reason}",
                                code=refusal_code(refused.reason), source=source)
         return replace(decision, source=source) if source else decision
+
+
+def _unknown(token: str) -> Refusal:
+    """A bearer token no configured source took: a JWT of an issuer nobody trusts, or not a JWT."""
+    if tokens.canonical(token):
+        try:
+            issuer = tokens.unverified_claims(token).get("iss")
+        except InvalidToken:
+            issuer = None
+        if isinstance(issuer, str):
+            return Refusal("jwt", "unknown issuer")
+    return Refusal("bearer", "no configured source knows this token")
 
 
 def _parse_cookies(header: str) -> dict[str, str]:
