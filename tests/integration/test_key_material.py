@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import secrets
 import time
 import uuid
 
@@ -58,6 +59,15 @@ ED_JWK = {"kty": "OKP", "crv": "Ed25519", "kid": "k1",
           "x": base64.urlsafe_b64encode(ED.public_key().public_bytes(serialization.Encoding.Raw,
                                                                      serialization.PublicFormat.Raw)).decode().rstrip("=")}
 RSA_PRIVATE_JWK = jwk_private(RSA_2048)
+
+
+def b64int(value: int) -> str:
+    return base64.urlsafe_b64encode(value.to_bytes((value.bit_length() + 7) // 8, "big")).decode().rstrip("=")
+
+
+# A 512-bit modulus (the example): no library makes such a key any more, so its public
+# half is written by hand; it only has to parse.
+RSA_512_JWK = {"kty": "RSA", "kid": "tiny", "e": "AQAB", "n": b64int((1 << 511) | secrets.randbits(510) << 1 | 1)}
 PUBLIC_ONLY = {k: RSA_PRIVATE_JWK[k] for k in ("kty", "n", "e", "kid")}
 
 
@@ -81,6 +91,7 @@ BAD_KEYS = [
      "private members present (oth)"),
     ("EC with d", {"jwks": {"keys": [jwk_private(EC_256)]}}, "private members present (d)"),
     ("symmetric k", {"jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "k1"}]}}, "private members present (k)"),
+    ("RSA 512 JWK", {"jwks": {"keys": [RSA_512_JWK]}}, "RSA keys must have at least 2048 bits (this one has 512)"),
     ("RSA 1024 JWK", {"jwks": {"keys": [jwk_public(RSA_1024)]}}, "RSA keys must have at least 2048 bits (this one has 1024)"),
     ("RSA 1024 PEM", {"public_key": pem_public(RSA_1024)}, "at least 2048 bits"),
     ("RSA 2040 PEM", {"public_key": pem_public(RSA_2040)}, "at least 2048 bits (this one has 2040)"),
@@ -276,14 +287,23 @@ def test_weak_or_private_keys_in_an_issuers_jwks_are_ignored_and_logged(ext, iss
                 key.update({m: RSA_PRIVATE_JWK[m] for m in ("p", "q", "dp", "dq", "qi")})
         return doc
     issuer.keys["leaky"] = RSA_2048
-    issuer.jwks = with_private_members
+
+    def served() -> dict:
+        doc = with_private_members()
+        doc["keys"].append(RSA_512_JWK)
+        return doc
+    issuer.jwks = served
     times = f'"iat": {NOW}, "exp": {int(time.time()) + 60}'
     with caplog.at_level(logging.WARNING, logger="gatehouse.issuers"):
         assert check(c, external(issuer, times, kid="weak")).status_code == 401
         assert check(c, external(issuer, times, kid="leaky")).status_code == 401
+        tiny = raw_jwt(f'{{"iss": "{issuer.url}", "sub": "user-1", "aud": "api", {times}}}', pem_private(RSA_1024),
+                       kid="tiny")
+        assert check(c, tiny).status_code == 401
         assert check(c, external(issuer, times, kid=strong)).status_code == 204
     ignored = {(r.kid, r.detail) for r in caplog.records if r.getMessage() == "JWKS key ignored"}
     assert ("weak", "RSA keys must have at least 2048 bits (this one has 1024)") in ignored
+    assert ("tiny", "RSA keys must have at least 2048 bits (this one has 512)") in ignored
     assert ("leaky", "keys must be public: private members present (p, q, dp, dq, qi)") in ignored
 
 
