@@ -311,3 +311,16 @@ def test_secret_clients_are_unaffected(client, api):
     reg = api.register()
     assert client.post("/oauth/token", data={"grant_type": "client_credentials"},
                        headers=basic(reg["client_id"], reg["client_secret"])).status_code == 200
+
+
+def test_private_material_stored_before_the_rules_is_never_shown(client, api, db):
+    reg = api.register(client_name="k", token_endpoint_auth_method="private_key_jwt", jwks={"keys": [PUBLIC_ONLY]})
+    db.clients.update_one({"clientId": reg["client_id"]}, {"$set": {"jwks": {"keys": [RSA_PRIVATE_JWK]}}})
+    shown = client.get(f"/clients/{reg['client_id']}", headers=ADMIN).json
+    (key,) = shown["jwks"]["keys"]
+    assert not set(key) & {"d", "p", "q", "dp", "dq", "qi", "oth", "k"} and key["n"] == PUBLIC_ONLY["n"]
+    other = api.register(client_name="p", token_endpoint_auth_method="private_key_jwt", public_key=pem_public(RSA_2048))
+    db.clients.update_one({"clientId": other["client_id"]}, {"$set": {"publicKey": pem_private(RSA_2048)}})
+    listed = {c["clientId"]: c for c in client.get("/clients", headers=ADMIN).json}
+    assert listed[other["client_id"]]["publicKey"] is None
+    assert "PRIVATE KEY" not in client.get("/clients", headers=ADMIN).data.decode()
