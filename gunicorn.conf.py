@@ -62,9 +62,15 @@ preload_app = False
 timeout = 30
 keepalive = 5
 # Bounded request lines and headers (SPEC §10); bodies are bounded by MAX_BODY_BYTES in the app.
+# Above what the shipped nginx config can forward (header lines up to 16 KB, at most 64 KB of
+# headers: large_client_header_buffers 4 16k), so nginx refuses an oversized request itself with
+# its own 4xx and every request it accepts reaches the check, whose answer is 204/401/403. At
+# gunicorn's defaults (8,190 bytes, 100 lines) a 10 KB cookie or 110 header lines made the check
+# answer 431, which nginx turns into a 500. The request line to the check is always short
+# (`GET /auth`); the original URI travels in X-Original-URI, a header line.
 limit_request_line = 8190
-limit_request_fields = 100
-limit_request_field_size = 8190
+limit_request_fields = 32768  # gunicorn's maximum; nginx forwards at most ~22,000 (3-byte lines)
+limit_request_field_size = 131072  # 128 KiB per header line
 # DELAY_SHUTDOWN_SECONDS: /-/ready answers 503 for that long after SIGTERM while requests are
 # still served (so load balancers stop sending), then in-flight requests finish. The graceful
 # timeout is always longer than the drain, so no worker is killed before it ends.

@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             settings,
             on_auth_failure=lambda reason: observability.CLIENT_AUTH_FAILURES.labels(
                 observability.failure_reason(reason)).inc(),
-            on_issue=lambda grant, method: observability.TOKENS_ISSUED.labels(grant, method).inc())
+            on_issue=observability.token_issued)
     app.extensions["gatehouse"] = services
     observability.install(app, settings.metrics_dir)
     errors.install(app)
@@ -40,7 +40,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.register_blueprint(module.bp, url_prefix=settings.service_prefix or None)
     app.register_blueprint(health.bp)
     # /auth answered before Flask's request machinery (same answers as auth_check's view).
-    app.wsgi_app = LeanAuth(app.wsgi_app, services, settings.service_prefix)  # type: ignore[method-assign]
+    decisions = app.extensions["gatehouse_decisions"] = observability.DecisionLog(settings.decision_log)
+    app.wsgi_app = LeanAuth(app.wsgi_app, services, settings.service_prefix,  # type: ignore[method-assign]
+                            decisions)
     if settings.trusted_proxy_count:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_count)  # type: ignore[method-assign]
     return app

@@ -5,8 +5,8 @@ Flask untouched.
 
 It gives byte-for-byte the answers and headers of the Flask view in
 app/blueprints/auth_check.py (tests/integration/test_lean_auth.py compares the two), keeps the
-request id, the access log line and the Prometheus samples, and answers the same empty 5xx
-when a dependency is down.
+request id and the Prometheus samples, writes the decision log line (the access log has no
+line for /auth), and answers the same empty 5xx when a dependency is down.
 """
 from __future__ import annotations
 
@@ -20,27 +20,28 @@ from werkzeug.http import HTTP_STATUS_CODES, parse_cookie
 
 from . import observability
 from .blueprints.auth_check import ANY
-from .core.errors import DependencyUnavailable, GatehouseError
+from .core.errors import GatehouseError
 from .services import Services
 
-ENDPOINT = "auth_check.check"
+ENDPOINT = observability.AUTH_ENDPOINT
 METHODS = frozenset(ANY)
 CONTENT_TYPE = ("Content-Type", "text/html; charset=utf-8")
 STATUS_LINES = {code: f"{code} {phrase.upper()}" for code, phrase in HTTP_STATUS_CODES.items()}
 log = logging.getLogger("gatehouse.errors")
-access = logging.getLogger("gatehouse.access")
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 class LeanAuth:
-    def __init__(self, app: WSGIApp, services: Services, prefix: str = "") -> None:
+    def __init__(self, app: WSGIApp, services: Services, prefix: str = "",
+                 decisions: observability.DecisionLog | None = None) -> None:
         self.app = app
         self.services = services
+        self.decisions = decisions or observability.DecisionLog(services.settings.decision_log)
         self.exact = f"{prefix}/auth"
         self.below = f"{prefix}/auth/"
-        # Left to Flask: the explain view's path, and paths Flask would redirect (`//`).
+        # Left to Flask: the explain view (an admin JSON API, not a check path).
         self.explain = f"{prefix}/auth/explain"
         self.strict = services.settings.authorizer.strict
         self.counters: dict[tuple[str, int], Any] = {}  # (method, status) -> its Prometheus child
@@ -49,10 +50,20 @@ class LeanAuth:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or ""
         method = environ.get("REQUEST_METHOD") or ""
-        if (path == self.exact or (path.startswith(self.below) and len(path) > len(self.below))) \
-                and method in METHODS and path != self.explain and "//" not in path:
-            return self.check(environ, start_response, path, method)
+        if (path == self.exact or path.startswith(self.below)) and path != self.explain:
+            # Every answer on the check paths has an empty body (`/auth/`, `/auth//x` included):
+            # nginx keeps its upstream connection only without one.
+            if method in METHODS:
+                return self.check(environ, start_response, path, method)
+            return self.refuse_method(start_response)
         return self.app(environ, start_response)
+
+    @staticmethod
+    def refuse_method(start_response: StartResponse) -> Iterable[bytes]:
+        """TRACE, CONNECT or an unknown method at a check path: 405, empty."""
+        start_response(STATUS_LINES[405], [("Allow", ", ".join(ANY)), ("Cache-Control", "no-store"), CONTENT_TYPE,
+                                           ("Content-Length", "0")])
+        return [b""]
 
     def check(self, environ: dict[str, Any], start_response: StartResponse, path: str,
               method: str) -> Iterable[bytes]:
@@ -66,14 +77,15 @@ class LeanAuth:
             status = decision.status if self.strict else 200
             out = list(decision.headers.items())
         except GatehouseError as exc:
-            level = logging.WARNING if isinstance(exc, DependencyUnavailable) else logging.INFO
-            log.log(level, "refused", extra={"request_id": request_id, "error": exc.error, "status": exc.status,
-                                             "detail": exc.description,
-                                             "cause": type(exc.__cause__).__name__ if exc.__cause__ else None})
-            status, out = exc.status, [("Cache-Control", "no-store")]
+            status, out, decision = exc.status, [("Cache-Control", "no-store")], None
+            self.decisions.failed(exc.error, exc.status, exc.description, headers, request_id,
+                                  time.perf_counter() - started,
+                                  type(exc.__cause__).__name__ if exc.__cause__ else None)
         except Exception:  # noqa: BLE001 - the one catch-all of this path, as Flask's
             log.exception("unhandled error", extra={"request_id": request_id})
-            status, out = 500, [("Cache-Control", "no-store")]
+            status, out, decision = 500, [("Cache-Control", "no-store")], None
+            self.decisions.failed("internal", 500, "unhandled error (see the errors log)", headers, request_id,
+                                  time.perf_counter() - started)
         out.append(CONTENT_TYPE)
         if status != 204:
             out.append(("Content-Length", "0"))
@@ -81,10 +93,8 @@ class LeanAuth:
         start_response(STATUS_LINES[status], out)
         elapsed = time.perf_counter() - started
         self._count(method, status, elapsed)
-        if access.isEnabledFor(logging.INFO):
-            access.info("request", extra={"request_id": request_id, "method": method, "path": path,
-                                          "endpoint": ENDPOINT, "status": status,
-                                          "duration_ms": round(elapsed * 1000, 2)})
+        if decision is not None:
+            self.decisions.decided(decision, headers, request_id, elapsed)
         return [b""]
 
     def _count(self, method: str, status: int, elapsed: float) -> None:

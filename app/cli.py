@@ -15,7 +15,7 @@ from .core import tokens
 from .core.client_auth import ASSERTION_TYPE
 from .core.errors import GatehouseError
 from .core.keys import KeyLoadError, generate_private_key_pem, load_private_key, public_pem
-from .settings import CONFIG_FILE_ENV, ConfigError, load_settings, process_environ
+from .settings import CONFIG_FILE_ENV, VERSION, ConfigError, load_settings, process_environ
 
 DEFAULT_DEV_CONFIG = Path("var/gatehouse.yaml")
 
@@ -47,6 +47,7 @@ def _echo_json(data: Any) -> None:
 
 
 @click.group()
+@click.version_option(VERSION, prog_name="gatehouse", message="%(prog)s %(version)s")
 def main() -> None:
     """Gatehouse identity service."""
 
@@ -57,7 +58,8 @@ def keys() -> None:
 
 
 @keys.command("generate")
-@click.option("--type", "kind", type=click.Choice(["rsa", "ec"]), default="rsa", show_default=True)
+@click.option("--type", "kind", type=click.Choice(["rsa", "ec"]), default="rsa", show_default=True,
+              help="RSA 2048 (RS256) or EC P-256 (ES256)")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="PEM file to write")
 @click.option("--kid", default=None, help="key id to report (default: derived from the key)")
 @click.option("--password-env", default=None, help="encrypt with the password in this env var")
@@ -94,13 +96,15 @@ def clients() -> None:
 
 
 @clients.command("create")
-@click.option("--name", required=True)
+@click.option("--name", required=True, help="client name (shown in lists)")
 @click.option("--auth-method", type=click.Choice(["client_secret_basic", "client_secret_post",
-                                                  "private_key_jwt"]), default="client_secret_basic")
+                                                  "private_key_jwt"]), default="client_secret_basic",
+              show_default=True, help="how the client authenticates at the token endpoint")
 @click.option("--scope", multiple=True, help="allowed scope (repeatable)")
 @click.option("--permission", multiple=True, help="permission (repeatable)")
 @click.option("--audience", multiple=True, help="allowed audience (repeatable)")
-@click.option("--public-key-file", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--public-key-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="PEM public key (private_key_jwt)")
 @click.option("--config", default=None, help="config file (default: $GATEHOUSE_CONFIG)")
 def clients_create(name: str, auth_method: str, scope: tuple[str, ...], permission: tuple[str, ...],
                    audience: tuple[str, ...], public_key_file: str | None, config: str | None) -> None:
@@ -117,15 +121,16 @@ def clients_create(name: str, auth_method: str, scope: tuple[str, ...], permissi
 
 
 @clients.command("list")
-@click.option("--config", default=None)
+@click.option("--config", default=None, help="config file (default: $GATEHOUSE_CONFIG)")
 def clients_list(config: str | None) -> None:
+    """List registered clients (no secrets)."""
     _echo_json([c.public_view() for c in _registry(config).list()])
 
 
 def _one_client_command(name: str, help_text: str, action: str) -> None:
     @clients.command(name, help=help_text)
     @click.argument("client_id")
-    @click.option("--config", default=None)
+    @click.option("--config", default=None, help="config file (default: $GATEHOUSE_CONFIG)")
     def command(client_id: str, config: str | None) -> None:
         try:
             registry = _registry(config)
@@ -185,15 +190,15 @@ CONFIG_OPTION = click.option("--config", default=None, help="config file (defaul
 
 
 @users.command("list")
-@click.option("--realm", default=None)
+@click.option("--realm", default=None, help="only users of this realm")
 @click.option("--provider", "provider_id", default=None, help="providerId")
 @click.option("--subject", "provider_user_id", default=None, help="providerUserId")
 @click.option("--email", default=None, help="the provider's or the pre-provisioned email (any case)")
-@click.option("--group", default=None)
+@click.option("--group", default=None, help="only members of this group")
 @click.option("--blocked/--not-blocked", default=None, help="only blocked, or only not blocked, users")
 @click.option("-q", "--query", "text", default=None, help="part of the name, email, username or subject")
-@click.option("--limit", type=int, default=50, show_default=True)
-@click.option("--skip", type=int, default=0, show_default=True)
+@click.option("--limit", type=int, default=50, show_default=True, help="at most this many users")
+@click.option("--skip", type=int, default=0, show_default=True, help="skip this many users first")
 @CONFIG_OPTION
 def users_list(config: str | None, limit: int, skip: int, **filters: Any) -> None:
     """List users, oldest first (the total goes to stderr)."""
@@ -226,10 +231,10 @@ def users_show(user_id: str, config: str | None) -> None:
 @click.option("--email", default=None, help="merged with the first login that brings this email")
 @click.option("--realm", default=None, help="default: the default app's realm")
 @click.option("--group", "groups", multiple=True, help="group (repeatable)")
-@click.option("--name", default=None)
-@click.option("--username", default=None)
+@click.option("--name", default=None, help="display name")
+@click.option("--username", default=None, help="username at the provider")
 @click.option("--metadata", default=None, help="JSON object")
-@click.option("--blocked", is_flag=True, default=False)
+@click.option("--blocked", is_flag=True, default=False, help="create the user blocked")
 @CONFIG_OPTION
 def users_create(config: str | None, metadata: str | None, groups: tuple[str, ...], **fields: Any) -> None:
     """Pre-provision a user (by provider and subject, or by email) with groups."""
@@ -286,7 +291,7 @@ def users_delete(user_id: str, config: str | None) -> None:
 
 
 @main.command("check-config")
-@click.option("--config", default=None)
+@click.option("--config", default=None, help="config file (default: $GATEHOUSE_CONFIG)")
 def check_config(config: str | None) -> None:
     """Validate the configuration and exit 0, or list every problem and exit 2."""
     try:
@@ -299,11 +304,12 @@ def check_config(config: str | None) -> None:
 
 
 @main.command("assertion")
-@click.option("--client-id", required=True)
-@click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False), required=True)
+@click.option("--client-id", required=True, help="the client (iss and sub of the assertion)")
+@click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="the client's private key (PEM)")
 @click.option("--audience", required=True, help="the token endpoint URL or the issuer")
-@click.option("--kid", default=None)
-@click.option("--lifetime", type=int, default=60, show_default=True)
+@click.option("--kid", default=None, help="key id header (the registered key's kid)")
+@click.option("--lifetime", type=int, default=60, show_default=True, help="seconds until exp")
 def assertion(client_id: str, key_file: str, audience: str, kid: str | None, lifetime: int) -> None:
     """Print a signed private_key_jwt client assertion (RFC 7523) for curl."""
     try:
@@ -319,35 +325,45 @@ def assertion(client_id: str, key_file: str, audience: str, kid: str | None, lif
 
 
 @main.command("check")
-@click.option("--method", required=True)
-@click.option("--uri", required=True)
+@click.option("--method", required=True, help="the original request's method (GET, POST, ...)")
+@click.option("--uri", required=True, help="the original request's URI (path and query)")
 @click.option("--token", default=None, help="bearer token to present")
 @click.option("--header", "headers", multiple=True, help="extra header, Name: value (repeatable)")
-@click.option("--config", default=None)
+@click.option("--config", default=None, help="config file (default: $GATEHOUSE_CONFIG)")
 def check(method: str, uri: str, token: str | None, headers: tuple[str, ...], config: str | None) -> None:
-    """Explain what /auth answers for a request: rule, principal, expression, outcome."""
+    """Explain what /auth answers for a request: rule, principal, expression, outcome, reason.
+
+    Exit status: 0 allowed, 1 refused (401/403; `code` says why, e.g. `revoked`), 2 the check
+    could not be made (configuration refused, bad option, a store down)."""
     from werkzeug.datastructures import Headers
 
-    from .core.errors import DependencyUnavailable
+    from .core.errors import GatehouseError
+    from .core.policy.decision import ALLOW
     from .core.policy.decision import explain as explain_decision
     from .services import build_services
-    try:
-        svc = build_services(load_settings(_environ(config)))
-    except ConfigError as exc:
-        raise click.ClickException("configuration refused:\n  - " + "\n  - ".join(exc.problems))
     request_headers = Headers()
     for item in headers:
         name, sep, value = item.partition(":")
         if not sep or not name.strip():
-            raise click.ClickException(f"--header must be 'Name: value', got {item!r}")
+            raise click.UsageError(f"--header must be 'Name: value', got {item!r}")
         request_headers.add(name.strip(), value.strip())
+    try:
+        svc = build_services(load_settings(_environ(config)))
+    except ConfigError as exc:
+        click.echo("configuration refused:\n  - " + "\n  - ".join(exc.problems), err=True)
+        sys.exit(2)
     if token:
         request_headers["Authorization"] = f"Bearer {token}"
     request_headers["X-Original-URI"], request_headers["X-Original-Method"] = uri, method
     try:
-        _echo_json(explain_decision(svc.authorizer.check(request_headers)))
-    except DependencyUnavailable as exc:
-        raise click.ClickException(f"cannot decide: {exc.description}")
+        decision = svc.authorizer.check(request_headers)
+    except GatehouseError as exc:
+        click.echo(f"cannot decide: {exc.description}", err=True)
+        sys.exit(2)
+    _echo_json(explain_decision(decision))
+    if decision.status != ALLOW:
+        click.echo(f"refused ({decision.code}): {decision.reason}", err=True)
+        sys.exit(1)
 
 
 @main.group("api-keys")
@@ -356,7 +372,7 @@ def api_keys() -> None:
 
 
 @api_keys.command("generate")
-@click.option("--client-type", required=True)
+@click.option("--client-type", required=True, help="the clientType the key resolves to")
 def api_keys_generate(client_type: str) -> None:
     """Print a new key (give it to the client) and the entry for `api_keys` in the config file."""
     import secrets as random
@@ -366,7 +382,7 @@ def api_keys_generate(client_type: str) -> None:
 
 
 @main.command("nginx-config")
-@click.option("--listen", default="127.0.0.1:8080", show_default=True)
+@click.option("--listen", default="127.0.0.1:8080", show_default=True, help="nginx's listen address")
 @click.option("--gatehouse", default="127.0.0.1:3000", show_default=True, help="Gatehouse address")
 @click.option("--gatehouse-check", default=None,
               help="the gunicorn group answering /auth, when separate (default: --gatehouse)")
@@ -374,26 +390,32 @@ def api_keys_generate(client_type: str) -> None:
 @click.option("--runtime", type=click.Path(file_okay=False), required=True,
               help="writable directory for pid, logs, temp files and the decision cache")
 @click.option("--cache/--no-cache", default=False, help="cache auth decisions per credential")
-@click.option("--cache-ttl", default="5s", show_default=True)
+@click.option("--cache-ttl", default="5s", show_default=True, help="how long a cached decision lives")
+@click.option("--backoffice-listen", default=None,
+              help="a second listener (host:port, its own port) judged by the routes' backofficeAuthorization")
 def nginx_config(listen: str, gatehouse: str, gatehouse_check: str | None, upstream: str, runtime: str, cache: bool,
-                 cache_ttl: str) -> None:
+                 cache_ttl: str, backoffice_listen: str | None) -> None:
     """Print the shipped nginx config (deploy/nginx/gatehouse.conf.in) filled in."""
     from .nginx_config import render
     try:
-        click.echo(render(listen, gatehouse, upstream, Path(runtime), cache, cache_ttl, gatehouse_check), nl=False)
+        click.echo(render(listen, gatehouse, upstream, Path(runtime), cache, cache_ttl, gatehouse_check,
+                          backoffice_listen), nl=False)
     except ValueError as exc:
         raise click.ClickException(str(exc))
 
 
 @main.command("dev")
-@click.option("--port", type=int, default=3000, show_default=True)
-@click.option("--redis-port", type=int, default=6380, show_default=True)
-@click.option("--mongo-port", type=int, default=27018, show_default=True)
-@click.option("--var-dir", default="var", show_default=True)
-@click.option("--workers", type=int, default=2, show_default=True)
-@click.option("--provider-port", type=int, default=9400, show_default=True)
-@click.option("--nginx-port", type=int, default=8080, show_default=True)
-@click.option("--upstream-port", type=int, default=9000, show_default=True)
+@click.option("--port", type=int, default=3000, show_default=True, help="Gatehouse (token, login, BFF, admin)")
+@click.option("--redis-port", type=int, default=6380, show_default=True, help="the embedded Redis")
+@click.option("--mongo-port", type=int, default=27018, show_default=True,
+              help="the embedded MongoDB-wire server")
+@click.option("--var-dir", default="var", show_default=True, help="data, keys, logs and config of the run")
+@click.option("--workers", type=int, default=2, show_default=True, help="gunicorn workers of the app group")
+@click.option("--provider-port", type=int, default=9400, show_default=True,
+              help="the development OIDC provider")
+@click.option("--nginx-port", type=int, default=8080, show_default=True, help="nginx with the shipped config")
+@click.option("--upstream-port", type=int, default=9000, show_default=True,
+              help="the demo upstream behind nginx")
 @click.option("--check-port", type=int, default=3001, show_default=True,
               help="the gunicorn group answering nginx's /auth (with nginx)")
 @click.option("--config", "overlay", type=click.Path(dir_okay=False), default=None,

@@ -415,6 +415,8 @@ browser: nginx gets the access token from Gatehouse and the API checks it with t
 Sign in at {base}/web-login?redirect=/userinfo (alice: group admin, bob: group users).
 """
         var_shown = str(var_dir) if not var_dir.is_absolute() else str(var)
+        check_metrics = (f"  (the /auth group's: http://127.0.0.1:{check_port}/-/metrics)"
+                         if with_nginx else "")
         overlay_note = f", with {', '.join(sorted(overlaid))} from {overlay}" if overlay else ""
         print(f"""
 {site}
@@ -422,7 +424,7 @@ Gatehouse is running at {base}  (config: {config}{overlay_note}; Ctrl-C stops ev
 
   discovery  {base}/.well-known/openid-configuration
   JWKS       {base}/.well-known/jwks.json
-  ready      {base}/-/ready      metrics  {base}/-/metrics
+  ready      {base}/-/ready      metrics  {base}/-/metrics{check_metrics}
   logs       {var_shown}/*.log (gatehouse.log, gatehouse-check.log, provider.log, nginx.log, ...)
 
 Try it (from {ROOT}):

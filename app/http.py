@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from typing import Any, TypeVar
-from urllib.parse import unquote
 
 from flask import request
 from werkzeug.wrappers import Response
@@ -109,9 +108,14 @@ def clear_session_cookies(response: Response, app: AppConfig) -> None:
 
 def login_page_redirect() -> str | None:
     """`redirect` of /web-login. nginx's login redirect appends the original URI unencoded
-    (`/web-login?redirect=/a?b=1&c=2`: nginx cannot URL-encode), so when the query is only
-    that, everything after `redirect=` is the target; it is validated like any other."""
+    (`/web-login?redirect=/a?b=1&c=2`: nginx cannot URL-encode), so a value that starts with a
+    raw `/` is everything after `redirect=`, kept byte for byte: never decoded, since it is
+    already a URI (`/search?q=a%26b` must come back as it was). An encoded value
+    (`redirect=%2Fa%3Fb%3D1`, `redirect=https%3A...`) or one beside `appId` without a query of
+    its own is a parameter like any other, decoded once; either way it is validated."""
     raw = request.query_string.decode("latin-1")
-    if raw.startswith("redirect=") and "appId" not in request.args:
-        return unquote(raw[len("redirect="):])
+    if raw.startswith("redirect=/"):
+        target = raw[len("redirect="):]
+        if "?" in target or "appId" not in request.args:
+            return target
     return request.args.get("redirect")

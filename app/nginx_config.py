@@ -4,17 +4,38 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "nginx" / "gatehouse.conf.in"
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "nginx"
+TEMPLATE = DEPLOY / "gatehouse.conf.in"
+# The one list of each: what the check receives, what the upstream receives (README "nginx").
+CHECK_HEADERS = DEPLOY / "gatehouse-check-headers.conf"
+UPSTREAM_HEADERS = DEPLOY / "gatehouse-upstream-headers.conf"
+INCLUDE = re.compile(r"^(?P<indent>[ \t]*)include (?P<name>gatehouse-[a-z-]+\.conf);[ \t]*$", re.MULTILINE)
 ADDRESS = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
 TTL = re.compile(r"^\d{1,5}(ms|s|m)?$")
 
 
+def header_names(path: Path) -> list[tuple[str, str]]:
+    """(header, value) of every `proxy_set_header` in one of the shipped header lists."""
+    found = re.findall(r"^proxy_set_header (\S+) (.+);$", path.read_text(), re.MULTILINE)
+    return [(name, value) for name, value in found]
+
+
+def _inline(text: str) -> str:
+    """Copy the shipped include files in where they are included, so the output is one file."""
+    def one(match: re.Match[str]) -> str:
+        lines = (DEPLOY / match["name"]).read_text().splitlines()
+        return "\n".join(match["indent"] + line if line else "" for line in lines)
+    return INCLUDE.sub(one, text)
+
+
 def render(listen: str, gatehouse: str, upstream: str, runtime: Path,
-           cache: bool = False, cache_ttl: str = "5s", gatehouse_check: str | None = None) -> str:
+           cache: bool = False, cache_ttl: str = "5s", gatehouse_check: str | None = None,
+           backoffice_listen: str | None = None) -> str:
     """The config text; every value is checked so nothing can inject directives.
     `gatehouse_check`: the process group answering /auth (default: `gatehouse`). `gatehouse` and
     `gatehouse_check` may list several instances, comma-separated: nginx spreads requests over
-    them and moves on to the next when one stops (a rolling deploy)."""
+    them and moves on to the next when one stops (a rolling deploy). `backoffice_listen`: a second
+    listener whose requests are judged by the routes' backofficeAuthorization."""
     gatehouse_check = gatehouse_check or gatehouse
     for name, value in (("listen", listen), ("gatehouse", gatehouse), ("upstream", upstream),
                         ("gatehouse_check", gatehouse_check)):
@@ -27,7 +48,17 @@ def render(listen: str, gatehouse: str, upstream: str, runtime: Path,
     runtime_text = str(runtime.resolve())
     if re.search(r"[\s;{}'\"]", runtime_text):
         raise ValueError("runtime directory path must not contain spaces, quotes, ; or braces")
-    text = TEMPLATE.read_text()
+    if backoffice_listen is not None:
+        if not ADDRESS.match(backoffice_listen):
+            raise ValueError("backoffice_listen must be host:port")
+        if backoffice_listen.rsplit(":", 1)[1] == listen.rsplit(":", 1)[1]:
+            raise ValueError("backoffice_listen needs a port of its own (the policy is chosen by port)")
+    text = _inline(TEMPLATE.read_text())
+    if backoffice_listen is None:
+        text = "\n".join(line for line in text.split("\n") if "@BACKOFFICE_" not in line)
+    else:
+        text = text.replace("@BACKOFFICE_LISTEN@", backoffice_listen).replace(
+            "@BACKOFFICE_PORT@", backoffice_listen.rsplit(":", 1)[1])
     for key, value in (("@LISTEN@", listen), ("@GATEHOUSE_CHECK@", gatehouse_check), ("@GATEHOUSE@", gatehouse),
                        ("@UPSTREAM@", upstream),
                        ("@RUNTIME@", runtime_text), ("@AUTH_CACHE_ZONE@", "gatehouse_auth" if cache else "off"),

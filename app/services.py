@@ -17,6 +17,7 @@ from .core.client_auth import ClientAuthenticator, RecentClients
 from .core.clients import ClientRegistry
 from .core.errors import DependencyUnavailable, NotFound
 from .core.login import LoginService
+from .core.records import IssuedToken
 from .core.machine_tokens import TokenService
 from .core.providers import ProviderDirectory
 from .core.sealing import Sealer
@@ -68,7 +69,7 @@ class Services:
 
 def build_services(settings: Settings,
                    on_auth_failure: Callable[[str], None] | None = None,
-                   on_issue: Callable[[str, str], None] | None = None) -> Services:
+                   on_issue: Callable[[str, str, str, IssuedToken], None] | None = None) -> Services:
     db = mongo.connect(settings.mongodb_url, settings.mongodb_database, settings.mongodb_timeout_ms)
     clients = mongo.MongoClients(db)
     secrets = mongo.MongoCredentials(db)

@@ -43,6 +43,7 @@ CONFIG_FILE_ENV = "GATEHOUSE_CONFIG"
 ENV_NAMES: dict[str, tuple[str, ...]] = {
     "http_port": ("HTTP_PORT",),
     "log_level": ("LOG_LEVEL",),
+    "decision_log": ("DECISION_LOG",),
     "service_prefix": ("SERVICE_PREFIX",),
     "delay_shutdown_seconds": ("DELAY_SHUTDOWN_SECONDS",),
     "mongodb_url": ("MONGODB_URL", "CREDENTIALS_MONGODB_URL"),
@@ -332,6 +333,7 @@ class SettingsSchema(Schema):
     http_port = fields.Integer(load_default=3000, validate=validate.Range(1, 65535))
     log_level = fields.String(load_default="info", validate=validate.OneOf(
         ["trace", "debug", "info", "warn", "warning", "error", "fatal", "silent"]))
+    decision_log = fields.String(load_default="refusals", validate=validate.OneOf(["all", "refusals", "off"]))
     service_prefix = fields.String(load_default="", validate=validate.Regexp(
         r"^(/[A-Za-z0-9._~\-]+)*$", error="must be empty or like /path/segment, no trailing slash"))
     delay_shutdown_seconds = fields.Integer(load_default=10, validate=validate.Range(0, 300))
@@ -449,6 +451,7 @@ class Settings:
 
     http_port: int
     log_level: str
+    decision_log: str
     service_prefix: str
     delay_shutdown_seconds: int
     mongodb_url: str = field(repr=False)
@@ -715,7 +718,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
         data["jwt_issuer"] if re.match(r"^https?://", data["jwt_issuer"])
         else f"http://127.0.0.1:{data['http_port']}")
     return Settings(
-        http_port=data["http_port"], log_level=data["log_level"],
+        http_port=data["http_port"], log_level=data["log_level"], decision_log=data["decision_log"],
         service_prefix=data["service_prefix"],
         delay_shutdown_seconds=data["delay_shutdown_seconds"],
         mongodb_url=data["mongodb_url"], mongodb_database=data["mongodb_database"],

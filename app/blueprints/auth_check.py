@@ -2,9 +2,12 @@
 (5xx when a dependency the decision needs is down)."""
 from __future__ import annotations
 
-from flask import Blueprint, request
+import time
+
+from flask import Blueprint, current_app, g, request
 from flask.wrappers import Response
 
+from ..core.errors import GatehouseError
 from ..services import services
 
 bp = Blueprint("auth_check", __name__)
@@ -15,7 +18,15 @@ ANY = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 @bp.route("/auth/<path:_rest>", methods=ANY)
 def check(_rest: str | None = None) -> Response:
     svc = services()
-    decision = svc.authorizer.check(request.headers, request.cookies)
+    decisions = current_app.extensions["gatehouse_decisions"]
+    started = time.perf_counter()
+    try:
+        decision = svc.authorizer.check(request.headers, request.cookies)
+    except GatehouseError as exc:
+        decisions.failed(exc.error, exc.status, exc.description, request.headers, g.request_id,
+                         time.perf_counter() - started, type(exc.__cause__).__name__ if exc.__cause__ else None)
+        raise
+    decisions.decided(decision, request.headers, g.request_id, time.perf_counter() - started)
     strict = svc.settings.authorizer.strict
     # Non-strict (Mia compatibility): always 200, the verdict is in mia-allowed.
     status = decision.status if strict else 200

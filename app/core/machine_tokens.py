@@ -50,14 +50,15 @@ class TokenService:
     def __init__(self, cc_config: client_credentials.ClientCredentialsConfig, keys: KeySet,
                  authenticator: ClientAuthenticator, revocations: Revocations,
                  admin_token: str | None, clock: Callable[[], float] = time.time,
-                 on_issue: Callable[[str, str], None] | None = None) -> None:
+                 on_issue: Callable[[str, str, str, IssuedToken], None] | None = None) -> None:
         self.cc = cc_config
         self.keys = keys
         self.auth = authenticator
         self.revocations = revocations
         self.admin_token = admin_token
         self.clock = clock
-        self.on_issue = on_issue or (lambda grant, method: None)
+        # Told of every token issued: grant type, client authentication method, client id, token.
+        self.on_issue = on_issue or (lambda grant, method, client_id, issued: None)
 
     def _client(self, req: TokenRequest) -> tuple[Client, str]:
         for name, values in req.form.items():
@@ -76,7 +77,7 @@ class TokenService:
             self.cc, self.keys, client, _one(req.form, "scope", required=False),
             [a for a in req.form.get("audience", []) if a], int(self.clock()))
         self.auth.record_login(client)
-        self.on_issue(grant_type, method)
+        self.on_issue(grant_type, method, client.client_id, issued)
         return issued
 
     def verify_active(self, token: str) -> dict[str, Any]:

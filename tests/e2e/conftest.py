@@ -68,14 +68,15 @@ def nginx_server(tmp_path):
     procs: list[subprocess.Popen] = []
 
     def start(gatehouse: str, upstream_port: int, cache: bool = False, cache_ttl: str = "3s",
-              port: int | None = None, check: str | None = None) -> str:
+              port: int | None = None, check: str | None = None, backoffice_port: int | None = None) -> str:
         port = port or free_port()
         runtime = tmp_path / f"nginx-{port}"
         runtime.mkdir()
         conf = runtime / "nginx.conf"
         conf.write_text(render(f"127.0.0.1:{port}", gatehouse.split("//")[1], f"127.0.0.1:{upstream_port}",
                                runtime, cache=cache, cache_ttl=cache_ttl,
-                               gatehouse_check=check.split("//")[1] if check else None))
+                               gatehouse_check=check.split("//")[1] if check else None,
+                               backoffice_listen=f"127.0.0.1:{backoffice_port}" if backoffice_port else None))
         # As root (CI), workers would run as nobody and could not use the private temp dir.
         directives = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
         proc = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(runtime), "-g", directives],

@@ -2,6 +2,7 @@
 delayed shutdown (ready goes 503 first, in-flight requests finish)."""
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import re
@@ -167,13 +168,14 @@ def assert_demo_spa(site: str) -> None:
 def gunicorn(env, tmp_path):
     procs = []
 
-    def start(workers: int = 2, delay: int = 0) -> tuple[subprocess.Popen, str]:
+    def start(workers: int = 2, delay: int = 0, **extra: str) -> tuple[subprocess.Popen, str]:
         port = free_port()
         run_env = {**os.environ, **env, "HTTP_PORT": str(port), "GUNICORN_WORKERS": str(workers),
                    "DELAY_SHUTDOWN_SECONDS": str(delay),
-                   "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"metrics-{port}")}
-        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-                                cwd=ROOT, env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"metrics-{port}"), **extra}
+        with open(tmp_path / f"stderr-{port}.log", "wb") as stderr:
+            proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+                                    cwd=ROOT, env=run_env, stdout=subprocess.DEVNULL, stderr=stderr)
         procs.append(proc)
         base = f"http://127.0.0.1:{port}"
         wait_until(lambda: get(f"{base}/-/ready")[0] == 200, "gunicorn", 30)
@@ -205,6 +207,44 @@ def test_metrics_add_up_across_workers(gunicorn, tmp_path):
     total = sum(float(m) for m in re.findall(
         r'gatehouse_http_requests_total\{endpoint="health.healthz",method="GET",status="200"\} (\S+)', text))
     assert total == 21
+
+
+def test_check_group_logs_refusals_and_counts_every_decision(gunicorn, tmp_path):
+    """The /auth group (gevent, two workers): its own /-/metrics adds up the decisions of its
+    workers by reason; its stderr has one decision line per refusal (the default level) and
+    none for allowed checks or as access lines."""
+    routes = tmp_path / "auth.json"
+    routes.write_text(json.dumps({"/public": {"GET": {"authorization": {"expression": "true", "public": True}}},
+                                  "/orders": {"GET": {"authorization": {"expression": "groups.admin"}}}}))
+    proc, base = gunicorn(workers=2, GATEHOUSE_ROLE="check", ROUTES_FILE=str(routes), LOG_LEVEL="info")
+    port = int(base.rsplit(":", 1)[1])
+
+    def auth(uri: str) -> int:
+        request = urllib.request.Request(f"{base}/auth", headers={"X-Original-URI": uri, "X-Original-Method": "GET"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(auth, ["/public"] * 30 + ["/orders?token=abc"] * 20))
+    assert statuses == [204] * 30 + [401] * 20
+    status, text = get(f"{base}/-/metrics")
+
+    def counted(decision: str, reason: str) -> float:
+        return sum(float(v) for v in re.findall(
+            rf'gatehouse_auth_decisions_total\{{decision="{decision}",reason="{reason}"\}} (\S+)', text))
+
+    assert (counted("allow", "allowed"), counted("unauthenticated", "no_identity")) == (30, 20)
+    proc.terminate()
+    proc.wait(timeout=30)
+    lines = [json.loads(line) for line in (tmp_path / f"stderr-{port}.log").read_text().splitlines()
+             if line.startswith("{")]
+    decisions = [d for d in lines if d["logger"] == "gatehouse.decision"]
+    assert len(decisions) == 20 and {d["decision"] for d in decisions} == {"unauthenticated"}
+    assert {d["uri"] for d in decisions} == {"/orders?token=REDACTED"}
+    assert not [d for d in lines if d["logger"] == "gatehouse.access" and d.get("path") == "/auth"]
 
 
 def test_bad_config_stops_start_up_with_the_key(env, tmp_path):

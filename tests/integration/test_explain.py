@@ -51,15 +51,43 @@ def test_explain_refusals(setup, body, headers, status):
     assert r.status_code == status and r.json["statusCode"] == status
 
 
-def test_check_command(setup):
-    env, _, token, _ = setup
-    run = CliRunner().invoke(main, ["check", "--method", "GET", "--uri", "/orders", "--token", token],
-                             env={**env, "GATEHOUSE_CONFIG": ""})
-    assert run.exit_code == 0, run.output
-    assert json.loads(run.output)["outcome"] == "allow"
-    run = CliRunner().invoke(main, ["check", "--method", "GET", "--uri", "/nope", "--header", "client-key: x"],
-                             env={**env, "GATEHOUSE_CONFIG": ""})
-    assert json.loads(run.output)["reason"] == "no route matches"
-    bad = CliRunner().invoke(main, ["check", "--method", "GET", "--uri", "/x", "--header", "nocolon"],
-                             env={**env, "GATEHOUSE_CONFIG": ""})
-    assert bad.exit_code == 1 and "Name: value" in bad.output
+def test_explain_names_a_refused_credential(setup):
+    """The reason of a 401 says which credential was refused and why (the decision log's words)."""
+    _, c, token, reg = setup
+    assert c.post("/oauth/revoke", data={"token": token},
+                  headers=basic(reg["client_id"], reg["client_secret"])).status_code == 200
+    body = c.post("/auth/explain", json={"method": "GET", "uri": "/orders",
+                                         "headers": {"Authorization": f"Bearer {token}"}}, headers=ADMIN).json
+    assert (body["outcome"], body["code"], body["source"]) == ("unauthenticated", "revoked", "jwt")
+    assert body["reason"] == "jwt credential refused: token has been revoked"
+    body = c.post("/auth/explain", json={"method": "GET", "uri": "/orders",
+                                         "headers": {"Authorization": "Bearer x.y.z"}}, headers=ADMIN).json
+    assert (body["code"], body["source"]) == ("credential_refused", "bearer")
+
+
+def cli(env, *args):
+    return CliRunner().invoke(main, ["check", *args], env={**env, "GATEHOUSE_CONFIG": ""})
+
+
+@pytest.mark.parametrize("case,args,extra_env,status,code,says", [
+    ("allowed", ["--uri", "/orders"], {}, 0, "allowed", None),
+    ("no route", ["--uri", "/nope", "--header", "client-key: x"], {}, 1, "no_route", "refused (no_route)"),
+    ("revoked", ["--uri", "/orders"], {}, 1, "revoked", "refused (revoked): jwt credential refused: token has been revoked"),
+    ("anonymous", ["--uri", "/orders", "--no-token"], {}, 1, "missing_scope", "no scope for API product shop"),
+    ("bad header", ["--uri", "/x", "--header", "nocolon"], {}, 2, None, "Name: value"),
+    ("bad config", ["--uri", "/orders"], {"HTTP_PORT": "x"}, 2, None, "HTTP_PORT: Not a valid integer"),
+    ("Redis down", ["--uri", "/orders"], {"REDIS_URL": "redis://127.0.0.1:1/0"}, 2, None, "cannot decide"),
+])
+def test_check_command_exit_status(setup, case, args, extra_env, status, code, says):
+    """0 allowed, 1 refused (naming why, e.g. revoked), 2 the check could not be made."""
+    env, c, token, reg = setup
+    if case == "revoked":
+        c.post("/oauth/revoke", data={"token": token}, headers=basic(reg["client_id"], reg["client_secret"]))
+    token_args = [] if "--no-token" in args else ["--token", token]
+    run = cli({**env, **extra_env}, "--method", "GET", *[a for a in args if a != "--no-token"], *token_args)
+    assert run.exit_code == status, run.output
+    if code is not None:
+        assert json.loads(run.stdout)["code"] == code
+    if says is not None:
+        assert says in run.stderr
+    assert "Traceback" not in run.output

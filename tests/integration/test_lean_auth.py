@@ -95,12 +95,22 @@ def test_lean_path_answers_exactly_like_the_flask_view(setup, name, method, path
     assert lean[2] == b""
 
 
+@pytest.mark.parametrize("method,path,status", [
+    ("GET", "/auth/", 403), ("GET", "/auth//x", 403), ("GET", "/auth/a/../b", 403),
+    ("TRACE", "/auth", 405), ("CONNECT", "/auth/x", 405), ("FOO", "/auth", 405)])
+def test_every_answer_on_the_check_paths_is_empty(setup, method, path, status):
+    """Not Flask's 404 JSON, 308 HTML or 405 JSON: the check paths never answer a body."""
+    _, c, _, _, _ = setup
+    answer = c.open(path, method=method)
+    assert (answer.status_code, answer.data) == (status, b"")
+    assert answer.headers["Content-Length"] == "0"
+    if status == 405:
+        assert "TRACE" not in answer.headers["Allow"] and "GET" in answer.headers["Allow"]
+
+
 def test_paths_that_are_not_the_check_go_to_flask(setup):
     app, c, good, _, _ = setup
-    assert c.get("/auth/").status_code == 404  # as Flask routes it
-    assert c.get("/auth//x").status_code == 308  # Flask's redirect, not a check
     assert c.open("/auth/explain", method="OPTIONS").status_code == 200  # the explain view's
-    assert c.open("/auth", method="TRACE").status_code == 405
     explained = c.post("/auth/explain", json={"method": "GET", "uri": "/orders",
                                               "headers": {"Authorization": f"Bearer {good}"}}, headers=ADMIN)
     assert explained.status_code == 200 and explained.json["outcome"] == "allow"

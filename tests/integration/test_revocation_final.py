@@ -29,12 +29,13 @@ def eventually(check, seconds: float = BOUND + 2) -> bool:
 
 
 class Site:
-    """One Gatehouse worker (an app) over given stores, with login configured."""
+    """One Gatehouse worker (an app) over given stores, with login configured (an app whose
+    login and refresh answer the tokens in JSON, as a single-page or mobile app uses them)."""
 
     def __init__(self, env: dict[str, str], tmp_path, provider_url: str, **extra: str) -> None:
         routes = tmp_path / "auth.json"
         routes.write_text(json.dumps(ROUTES))
-        self.env = {**with_apps(env, tmp_path, {"web": login_app(provider_url)}), "ROUTES_FILE": str(routes),
+        self.env = {**with_apps(env, tmp_path, {"web": login_app(provider_url, isWebsiteApp=False)}), "ROUTES_FILE": str(routes),
                     "REVOCATION_SYNC_SECONDS": str(BOUND), **extra}
         self.app = create_app(load_settings(self.env))
         self.c = self.app.test_client(use_cookies=False)

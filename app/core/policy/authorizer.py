@@ -18,7 +18,8 @@ from ..bff import BffService
 from ..sessions import SessionService
 from .external import ExternalVerifier
 from .resolvers import ApiKeys, Introspector, UserinfoResolver
-from .decision import ALLOW, ANONYMOUS, FORBIDDEN, Decision, HeaderNames, Principal, decide, principal_from_claims
+from .decision import (ALLOW, ANONYMOUS, FORBIDDEN, Decision, HeaderNames, Principal, decide, decode_value,
+                       principal_from_claims, refusal_code)
 from .routes import METHODS, RouteTable
 
 URI_HEADERS = ("X-Original-URI", "Original-Request-Uri")
@@ -52,6 +53,14 @@ class AuthorizerConfig:
     credential_headers: tuple[str, ...] = ()
     # CREDENTIAL_SOURCES: the order in which sources are tried (SPEC §3.1); API keys add a clientType.
     sources: tuple[str, ...] = SOURCES
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A presented credential that was refused: the source that refused it, and why."""
+
+    source: str
+    reason: str
 
 
 class Authorizer:
@@ -159,26 +168,28 @@ class Authorizer:
             return self._trusted(headers)
         return None
 
-    def principal(self, headers: Headers, cookies: Any = None) -> tuple[Principal, bool]:
-        """The first credential found, sources tried in the configured order; and whether a
-        credential was presented but refused (then the caller is anonymous)."""
+    def principal(self, headers: Headers, cookies: Any = None) -> tuple[Principal, Refusal | None]:
+        """The first credential found, sources tried in the configured order; and, when a
+        credential was presented but refused (the caller is then anonymous), which and why."""
         if self.cfg.credential_headers and not any(headers.get(h) for h in self.cfg.credential_headers):
-            return ANONYMOUS, False
+            return ANONYMOUS, None
         scheme, _, value = (headers.get("Authorization") or "").strip().partition(" ")
         token = value.strip() if scheme.lower() == "bearer" and value.strip() else None
-        refused = False
+        refused: Refusal | None = None
         for name in self.cfg.sources:
             try:
                 found = self._source(name, token, headers, cookies)
-            except InvalidToken:
+            except InvalidToken as exc:
                 if name not in COOKIE_SOURCES:
-                    return ANONYMOUS, True
+                    return ANONYMOUS, Refusal(name, exc.description)
                 # A stale or foreign session cookie must not hide a valid bearer token.
-                refused = True
+                refused = refused or Refusal(name, exc.description)
                 continue
             if found is not None:
-                return found, False
-        return ANONYMOUS, refused or token is not None  # a credential no source could verify
+                return found, None
+        if refused is None and token is not None:
+            refused = Refusal("bearer", "no configured source knows this token")
+        return ANONYMOUS, refused
 
     @staticmethod
     def _trusted(headers: Headers) -> Principal:
@@ -187,8 +198,9 @@ class Authorizer:
             properties = json.loads(headers.get("miauserproperties") or "{}")
         except ValueError:
             properties = {}
-        groups = frozenset(g.strip() for g in (headers.get("miausergroups") or "").split(",") if g.strip())
-        return Principal(kind="user", id=str(headers.get("miauserid")), groups=groups,
+        groups = frozenset(decode_value(g.strip()) for g in (headers.get("miausergroups") or "").split(",")
+                           if g.strip())
+        return Principal(kind="user", id=decode_value(str(headers.get("miauserid"))), groups=groups,
                          claims=properties if isinstance(properties, dict) else {},
                          source="trusted-headers")
 
@@ -197,10 +209,11 @@ class Authorizer:
         method = next((headers.get(h) for h in METHOD_HEADERS if headers.get(h)), None)
         deny = {self.cfg.names.allowed: "0"}
         if uri is None or method is None:
-            return Decision(FORBIDDEN, "X-Original-URI and X-Original-Method are required", ANONYMOUS, headers=deny)
+            return Decision(FORBIDDEN, "X-Original-URI and X-Original-Method are required", ANONYMOUS,
+                            headers=deny, code="bad_request")
         method = method.upper()
         if method not in METHODS or method == "ALL":
-            return Decision(FORBIDDEN, "unknown method", ANONYMOUS, headers=deny)
+            return Decision(FORBIDDEN, "unknown method", ANONYMOUS, headers=deny, code="bad_request")
         if cookies is None and headers.get("Cookie"):
             cookies = _parse_cookies(headers.get("Cookie"))
         principal, refused = self.principal(headers, cookies)
@@ -212,17 +225,22 @@ class Authorizer:
                           is_backoffice=(headers.get(self.cfg.backoffice_header) or "").lower() in TRUTHY,
                           scope_prefix=self.cfg.scope_prefix, names=self.cfg.names,
                           properties=self.cfg.user_properties, header_limit=self.cfg.header_limit)
+        source = refused.source if refused is not None else (None if principal.anonymous else principal.source)
         if principal.source == "bff" and method not in SAFE_METHODS and self.bff is not None:
             problem = self.bff.csrf_problem(headers)
             if problem:  # a cookie the browser attached to another site's form or request
                 return Decision(FORBIDDEN, f"BFF session on a state-changing request: {problem}", principal,
-                                headers=dict(deny))
+                                decision.rule, dict(deny), code="csrf", source=source)
         if decision.status == ALLOW and principal.bearer:
             decision.headers["Authorization"] = f"Bearer {principal.bearer}"  # BFF: for nginx to pass upstream
         if decision.status == 401:
             error = ', error="invalid_token"' if refused else ""
             decision.headers["WWW-Authenticate"] = f'Bearer realm="gatehouse"{error}'
-        return decision
+            if refused is not None and decision.code != "no_route":
+                # The words /auth/explain and the decision log give: which credential, and why.
+                return replace(decision, reason=f"{refused.source} credential refused: {refused.reason}",
+                               code=refusal_code(refused.reason), source=source)
+        return replace(decision, source=source) if source else decision
 
 
 def _parse_cookies(header: str) -> dict[str, str]:

@@ -5,12 +5,20 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote, unquote
 
 from .expressions import Context
 from .routes import BadPath, Rule, RouteTable, normalise
 
 ALLOW, UNAUTHENTICATED, FORBIDDEN = 204, 401, 403
 UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+# On a 403 for a request target the path table refuses (README "Route matching"): nginx answers
+# the client 400 instead of 403 (the check itself may only answer 2xx/401/403).
+REFUSED_HEADER = "gatehouse-refused"
+REFUSED_TARGET = {REFUSED_HEADER: "request-target"}
+# RFC 8187 §3.2.1 ext-value: UTF-8 bytes percent-encoded except attr-char.
+EXT_PREFIX = "UTF-8''"
+ATTR_CHAR_PUNCTUATION = "!#$&+-.^_`|~"
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,21 @@ class HeaderNames:
     client_type: str = "mia-clienttype"
 
 
+# Bounded names of why a decision was taken: the `reason` label of the decision counter and
+# the `code` of a decision log line (the words are in `reason`).
+CODES = ("allowed", "bad_request", "path_refused", "no_route", "no_identity", "credential_refused",
+         "revoked", "session_ended", "missing_scope", "expression_false", "csrf")
+
+
+def refusal_code(description: str) -> str:
+    """The code of a refused credential, from its InvalidToken description."""
+    if "revoked" in description:
+        return "revoked"
+    if "ended" in description:
+        return "session_ended"
+    return "credential_refused"
+
+
 @dataclass(frozen=True)
 class Decision:
     status: int
@@ -67,13 +90,35 @@ class Decision:
     principal: Principal
     rule: Rule | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    code: str = "allowed"
+    # The credential source consulted: the principal's, or the one whose credential was refused.
+    source: str | None = None
+
+
+def encode_value(value: str) -> str:
+    """An identity header value on the wire: printable ASCII as it is (Mia's exact form);
+    anything else as an RFC 8187 ext-value, `UTF-8''` + the UTF-8 bytes percent-encoded
+    (`Администраторы` -> `UTF-8''%D0%90%D0%B4...`), so any Unicode value survives nginx and
+    reaches the upstream losslessly. An ASCII value that itself starts with `UTF-8''` is encoded
+    too, so decoding is never ambiguous."""
+    if value.isascii() and value[:7].upper() != EXT_PREFIX.upper():
+        return value
+    return EXT_PREFIX + quote(value, safe=ATTR_CHAR_PUNCTUATION)
+
+
+def decode_value(value: str) -> str:
+    """The inverse of encode_value (for identity headers set by a trusted hop)."""
+    if value[:7].upper() == EXT_PREFIX.upper():
+        return unquote(value[7:], errors="replace")
+    return value
 
 
 def _safe(value: str, limit: int) -> str | None:
-    """Never a header injection from a claim: no control characters, bounded size."""
-    if UNSAFE.search(value) or len(value) > limit:
+    """Never a header injection from a claim: no control characters, bounded size (encoded)."""
+    if UNSAFE.search(value):
         return None
-    return value
+    encoded = encode_value(value)
+    return None if len(encoded) > limit else encoded
 
 
 def identity_headers(principal: Principal, rule: Rule | None, names: HeaderNames,
@@ -87,7 +132,9 @@ def identity_headers(principal: Principal, rule: Rule | None, names: HeaderNames
         return headers
     values = {
         names.user_id: principal.id or "",
-        names.groups: ",".join(sorted(g for g in principal.groups if "," not in g)),
+        # Each group encoded on its own, so ASCII groups keep Mia's form beside a Unicode one.
+        names.groups: ",".join(sorted(encode_value(g) for g in principal.groups
+                                      if "," not in g and not UNSAFE.search(g))),
         names.properties: json.dumps({k: principal.claims[k] for k in properties if k in principal.claims},
                                      separators=(",", ":"), ensure_ascii=True, default=str),
         names.client_type: principal.client_type or "",
@@ -96,6 +143,9 @@ def identity_headers(principal: Principal, rule: Rule | None, names: HeaderNames
         value = principal.claims.get(claim)
         if isinstance(value, (str, int, float, bool)):
             values[header.lower()] = str(value)
+    groups = values.pop(names.groups)
+    if len(groups) <= limit:  # already encoded, group by group
+        headers[names.groups] = groups
     for name, value in values.items():
         safe = _safe(value, limit)
         if safe is not None:
@@ -111,28 +161,34 @@ def decide(table: RouteTable, method: str, uri: str, principal: Principal, *, is
     try:
         path = normalise(uri)
     except BadPath as exc:
-        return Decision(FORBIDDEN, f"path refused: {exc}", principal, headers=deny)
+        return Decision(FORBIDDEN, f"path refused: {exc}", principal, headers={**deny, **REFUSED_TARGET},
+                        code="path_refused")
     rule = table.match(path, method)
+    if table.case_ambiguous(path, method, rule):
+        return Decision(FORBIDDEN, "path refused: its case-insensitive reading matches another route", principal,
+                        headers={**deny, **REFUSED_TARGET}, code="path_refused")
     if rule is None:
-        return Decision(UNAUTHENTICATED, "no route matches", principal, headers=deny)
+        return Decision(UNAUTHENTICATED, "no route matches", principal, headers=deny, code="no_route")
     block = rule.block(is_backoffice)
     if rule.api_product is not None:
         wanted = {rule.api_product, scope_prefix + rule.api_product}
         if not principal.scopes & wanted:
             status = UNAUTHENTICATED if principal.anonymous else FORBIDDEN
-            return Decision(status, f"no scope for API product {rule.api_product}", principal, rule, deny)
+            return Decision(status, f"no scope for API product {rule.api_product}", principal, rule, deny,
+                            code="missing_scope")
     missing = [s for s in rule.scopes if s not in principal.scopes]
     if missing:
         status = UNAUTHENTICATED if principal.anonymous else FORBIDDEN
-        return Decision(status, f"missing scopes {' '.join(missing)}", principal, rule, deny)
+        return Decision(status, f"missing scopes {' '.join(missing)}", principal, rule, deny, code="missing_scope")
     ctx = Context(groups=principal.groups, permissions=principal.permissions, scopes=principal.scopes,
                   client_type=principal.client_type, is_backoffice=is_backoffice,
                   api_product=rule.api_product, claims=principal.claims)
     allowed = block.expression(ctx)
     if principal.anonymous and not (block.public and allowed):
-        return Decision(UNAUTHENTICATED, "no identity", principal, rule, deny)
+        return Decision(UNAUTHENTICATED, "no identity", principal, rule, deny, code="no_identity")
     if not allowed:
-        return Decision(FORBIDDEN, f"expression {block.expression.source!r} is false", principal, rule, deny)
+        return Decision(FORBIDDEN, f"expression {block.expression.source!r} is false", principal, rule, deny,
+                        code="expression_false")
     return Decision(ALLOW, "allowed", principal, rule,
                     identity_headers(principal, rule, names, properties, header_limit))
 
@@ -145,6 +201,8 @@ def explain(decision: Decision) -> dict[str, Any]:
         "outcome": {204: "allow", 401: "unauthenticated", 403: "forbidden"}.get(decision.status, str(decision.status)),
         "status": decision.status,
         "reason": decision.reason,
+        "code": decision.code,
+        "source": decision.source,
         "rule": None if rule is None else {
             "path": rule.path, "method": rule.method,
             "expression": rule.authorization.expression.source, "public": rule.authorization.public,

@@ -292,7 +292,7 @@ def _compile(node: Node) -> Evaluator:
         return lambda ctx: not inner(ctx)
     if node.op in ("&&", "||"):
         # A chain `a || b || c` is one flat call over its operands, not one frame per operand.
-        operands: tuple[Evaluator, ...] = tuple(_compile(item) for item in _chain(node, node.op))
+        operands = tuple(_compile(item) for item in _chain(node, node.op))
         if node.op == "&&":
             return lambda ctx: all(operand(ctx) for operand in operands)
         return lambda ctx: any(operand(ctx) for operand in operands)

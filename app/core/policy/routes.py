@@ -9,6 +9,7 @@ route matching (SPEC §3.2).
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -20,6 +21,7 @@ RULE_KEYS = frozenset({"authorization", "backofficeAuthorization", "apiProduct",
 AUTH_KEYS = frozenset({"expression", "public"})
 HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]{0,63}$")
 SLASHES = re.compile(r"/{2,}")
+ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
 MAX_PATH = 4096
 EXCERPT = 60  # characters of an expression quoted around an error, so an error line stays short
 
@@ -130,6 +132,12 @@ class RouteTable:
 
     def __init__(self, rules: dict[str, dict[str, Rule]]) -> None:
         self.rules = rules
+        # The same rules under case-folded paths: a spelling whose case-insensitive reading picks
+        # another rule than its exact reading is refused (README "Route matching").
+        self.folded: dict[str, dict[str, Rule]] = {}
+        for path, methods in rules.items():
+            self.folded.setdefault(path.casefold(), methods)
+        self.cased_keys = any(path != path.casefold() for path in rules)
 
     @classmethod
     def load(cls, document: Any) -> "RouteTable":
@@ -159,32 +167,72 @@ class RouteTable:
 
     def match(self, path: str, method: str) -> Rule | None:
         """The rule for a normalised path: exact first, then `/a/b/` → `/a/b` → `/a/` → … → `/`."""
-        candidate = path
-        while True:
-            keys = (candidate, candidate[:-1]) if len(candidate) > 1 and candidate.endswith("/") else (candidate,)
-            for key in keys:
-                methods = self.rules.get(key)
-                if methods:
-                    rule = methods.get(method) or methods.get("ALL")
-                    if rule:
-                        return rule
-            if candidate == "/":
-                return None
-            base = candidate[:-1] if candidate.endswith("/") else candidate
-            candidate = base[:base.rfind("/") + 1]
+        return _match(self.rules, path, method)
+
+    def case_ambiguous(self, path: str, method: str, rule: Rule | None) -> bool:
+        """Whether `/ADMIN` read case-insensitively (as some upstreams do) picks another rule
+        than read exactly (as Mia does): such a spelling is refused, not judged."""
+        folded = path.casefold()
+        if folded == path and not self.cased_keys:
+            return False
+        other = _match(self.folded, folded, method)
+        if other is rule:
+            return False
+        return other is None or rule is None or other.path.casefold() != rule.path.casefold()
+
+
+def _match(rules: dict[str, dict[str, Rule]], path: str, method: str) -> Rule | None:
+    """Exact path first, then its parents along `/` boundaries."""
+    candidate = path
+    while True:
+        keys = (candidate, candidate[:-1]) if len(candidate) > 1 and candidate.endswith("/") else (candidate,)
+        for key in keys:
+            methods = rules.get(key)
+            if methods:
+                rule = methods.get(method) or methods.get("ALL")
+                if rule:
+                    return rule
+        if candidate == "/":
+            return None
+        base = candidate[:-1] if candidate.endswith("/") else candidate
+        candidate = base[:base.rfind("/") + 1]
 
 
 def normalise(uri: str) -> str:
-    """Strip the query, decode, collapse repeated slashes (also %2F), refuse traversal."""
-    if not uri or len(uri) > MAX_PATH:
-        raise BadPath("missing or too long")
-    path = uri.split("?", 1)[0].split("#", 1)[0]
+    """The path Gatehouse judges, or BadPath for a spelling that upstreams may read as another
+    path (README "Route matching" has the table): the query is stripped, the path decoded once
+    and repeated (also %2F-encoded) slashes collapsed; refused are targets that are not
+    origin-form, a raw `#`, raw non-ASCII or control characters, backslashes, percent-encoded
+    bytes that are not UTF-8 or that decode to another escape (`%2561`), `;` path parameters,
+    compatibility characters (full-width letters), `.`/`..` segments, and segments that end in
+    a dot or begin or end with whitespace (`/admin.`, `/admin%20`)."""
+    if not uri:
+        raise BadPath("missing")
+    if "#" in uri:
+        raise BadPath("raw # in the request target")
+    if any(ord(ch) <= 0x20 or ord(ch) >= 0x7F for ch in uri):
+        raise BadPath("raw space, control or non-ASCII characters")
+    path = uri.split("?", 1)[0]
     if not path.startswith("/"):
-        raise BadPath("not an absolute path")
-    decoded = unquote(path)
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in decoded) or "\\" in decoded:
+        raise BadPath("not an origin-form target")
+    if len(path) > MAX_PATH:
+        raise BadPath("path too long")
+    try:
+        decoded = unquote(path, errors="strict")
+    except UnicodeDecodeError as exc:
+        raise BadPath("percent-encoded bytes that are not UTF-8") from exc
+    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in decoded) or "\\" in decoded:
         raise BadPath("control characters or backslash")
+    if ENCODED.search(decoded):
+        raise BadPath("double percent-encoding")
+    if ";" in decoded:
+        raise BadPath("path parameters (;)")
+    if unicodedata.normalize("NFKC", decoded) != decoded:
+        raise BadPath("compatibility characters (NFKC changes the path)")
     collapsed = SLASHES.sub("/", decoded)
-    if any(segment in (".", "..") for segment in collapsed.split("/")):
-        raise BadPath("dot segments")
+    for segment in collapsed.split("/"):
+        if segment in (".", ".."):
+            raise BadPath("dot segments")
+        if segment and segment[-1] in ". \t" or segment != segment.strip():
+            raise BadPath("a segment ending in a dot, or with whitespace around it")
     return collapsed
