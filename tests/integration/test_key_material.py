@@ -324,3 +324,16 @@ def test_private_material_stored_before_the_rules_is_never_shown(client, api, db
     listed = {c["clientId"]: c for c in client.get("/clients", headers=ADMIN).json}
     assert listed[other["client_id"]]["publicKey"] is None
     assert "PRIVATE KEY" not in client.get("/clients", headers=ADMIN).data.decode()
+
+
+def test_gatehouse_signed_jwt_with_crit_is_refused(ext):
+    app, c = ext
+    active = app.extensions["gatehouse"].settings.keys.active
+    now = int(time.time())
+    payload = (f'{{"iss": "{ISSUER}", "sub": "client-x", "jti": "{uuid.uuid4().hex}", "client_id": "client-x", '
+               f'"scope": "", "permissions": [], "iat": {now}, "exp": {now + 60}}}')
+    plain = raw_jwt(payload, active.private, active.alg, kid=active.kid, typ="at+jwt")
+    assert check(c, plain).status_code == 204
+    critical = raw_jwt(payload, active.private, active.alg, kid=active.kid, typ="at+jwt", crit=["urn:x:unknown"])
+    assert check(c, critical).status_code == 401
+    assert c.get("/tokeninfo", headers={"Authorization": f"Bearer {critical}"}).status_code == 401
