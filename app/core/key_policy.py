@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from jose import jwk
 from jose.exceptions import JOSEError
 
@@ -55,8 +57,18 @@ def material_problem(material: Any, curves: tuple[str, ...] = ALL_CURVES) -> str
         except (JOSEError, ValueError, TypeError, IndexError, KeyError):
             continue
     if key is None:
+        if isinstance(material, str) and _is_edwards_pem(material):
+            return "OKP keys (Ed25519) are not supported; use RSA or EC"
         return "a registered key cannot be parsed"
     return strength_problem(key, curves)
+
+
+def _is_edwards_pem(text: str) -> bool:
+    try:
+        key = serialization.load_pem_public_key(text.encode("utf-8"))
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    return isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey))
 
 
 def strength_problem(key: Any, curves: tuple[str, ...] = ALL_CURVES) -> str | None:
@@ -72,4 +84,6 @@ def strength_problem(key: Any, curves: tuple[str, ...] = ALL_CURVES) -> str | No
         if name not in curves:
             return "EC keys must be on " + ", ".join(curves)
         return None
+    if isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+        return "OKP keys (Ed25519) are not supported; use RSA or EC"
     return "keys must be RSA or EC"

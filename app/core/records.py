@@ -26,6 +26,17 @@ RESERVED_CLAIMS = frozenset({
 })
 
 
+_PRIVATE_JWK_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
+
+
+def _public_jwks(jwks: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+        return jwks
+    keys = [{k: v for k, v in key.items() if k not in _PRIVATE_JWK_MEMBERS} if isinstance(key, dict) else key
+            for key in jwks["keys"]]
+    return {**jwks, "keys": keys}
+
+
 @dataclass(frozen=True)
 class Client:
     """A registered machine client (MongoDB `clients`). Holds no secret material."""
@@ -58,8 +69,9 @@ class Client:
             "permissions": list(self.permissions),
             "audience": list(self.audience),
             "allowedCustomClaims": dict(self.allowed_custom_claims),
-            "jwks": self.jwks,
-            "publicKey": self.public_key,
+            # Never echo private material a client stored before keys were checked for it.
+            "jwks": _public_jwks(self.jwks),
+            "publicKey": None if self.public_key and "PRIVATE KEY" in self.public_key else self.public_key,
             "state": self.state,
             "grantTypes": list(self.grant_types),
             "createdAt": self.created_at,

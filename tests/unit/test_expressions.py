@@ -164,3 +164,38 @@ def test_random_nesting_and_lengths_only_raise_the_validation_error(parts, depth
     except ExpressionError as exc:
         assert any(m in exc.message for m in ("more than 256 terms", "nested deeper than 32", "longer than 4096",
                                              "expected")), exc.message
+
+
+# A well-formed expression with its term count and nesting depth, built at random: within the
+# limits it compiles and evaluates, beyond them it fails with exactly the limit's message.
+LEAVES = st.sampled_from(["true", "false", "''", "groups.admin", "claims.org.tier", "'a' in groups"])
+
+
+def _wrap(inner):
+    return st.one_of(
+        st.tuples(st.sampled_from(["(", "!"]), inner).map(
+            lambda t: ("(" + t[1][0] + ")", t[1][1], t[1][2] + 1) if t[0] == "(" else
+            ("!(" + t[1][0] + ")", t[1][1], t[1][2] + 2)),
+        st.tuples(st.lists(inner, min_size=2, max_size=6), st.sampled_from(["||", "&&"])).map(
+            lambda t: (t[1].join(s for s, _, _ in t[0]), sum(n for _, n, _ in t[0]), max(d for _, _, d in t[0]))))
+
+
+SHAPED = st.recursive(LEAVES.map(lambda leaf: (leaf, 1, 0)), _wrap, max_leaves=400)
+
+
+@settings(max_examples=300, deadline=None)
+@given(SHAPED, st.integers(min_value=0, max_value=40))
+def test_well_formed_expressions_fail_only_at_the_limits(shaped, extra_depth):
+    source, terms, depth = shaped
+    source, depth = "(" * extra_depth + source + ")" * extra_depth, depth + extra_depth
+    try:
+        compile_expression(source)(CTX)
+    except ExpressionError as exc:
+        if len(source) > 4096:
+            allowed = ["longer than 4096 characters"]
+        else:
+            allowed = (["nested deeper than 32 levels"] if depth > 32 else []) + \
+                      (["more than 256 terms"] if terms > 256 else [])
+        assert any(m in exc.message for m in allowed), (exc.message, len(source), depth, terms)
+    else:
+        assert len(source) <= 4096 and depth <= 32 and terms <= 256

@@ -1,0 +1,339 @@
+"""Issue 13 items 3-5: private key material and weak keys refused (registration, PATCH,
+external issuers' JWKS), unknown critical headers refused, and malformed time claims a clear
+401 everywhere, never a 500 (real Redis, MongoDB-wire server, a local issuer over HTTP)."""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import secrets
+import time
+import uuid
+
+import jwt as pyjwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jose import jws
+
+from app import create_app
+from app.core.client_auth import ASSERTION_TYPE
+from app.settings import load_settings
+from tests.conftest import ADMIN, ISSUER, basic
+from tests.issuer import LocalIssuer
+
+TOKEN_URL = "http://127.0.0.1:3000/oauth/token"
+
+
+def pem_public(key) -> str:
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def pem_private(key, fmt=serialization.PrivateFormat.PKCS8) -> str:
+    return key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption()).decode()
+
+
+def jwk_public(key, kid: str = "k1") -> dict:
+    if isinstance(key, rsa.RSAPrivateKey):
+        data = json.loads(pyjwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    else:
+        data = json.loads(pyjwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    return {**data, "kid": kid}
+
+
+def jwk_private(key, kid: str = "k1") -> dict:
+    algorithm = pyjwt.algorithms.RSAAlgorithm if isinstance(key, rsa.RSAPrivateKey) else pyjwt.algorithms.ECAlgorithm
+    return {**json.loads(algorithm.to_jwk(key)), "kid": kid}
+
+
+RSA_2048 = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+RSA_1024 = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+RSA_2040 = rsa.generate_private_key(public_exponent=65537, key_size=2040)
+EC_256 = ec.generate_private_key(ec.SECP256R1())
+EC_384 = ec.generate_private_key(ec.SECP384R1())
+EC_521 = ec.generate_private_key(ec.SECP521R1())
+EC_K1 = ec.generate_private_key(ec.SECP256K1())
+ED = ed25519.Ed25519PrivateKey.generate()
+ED_JWK = {"kty": "OKP", "crv": "Ed25519", "kid": "k1",
+          "x": base64.urlsafe_b64encode(ED.public_key().public_bytes(serialization.Encoding.Raw,
+                                                                     serialization.PublicFormat.Raw)).decode().rstrip("=")}
+RSA_PRIVATE_JWK = jwk_private(RSA_2048)
+
+
+def b64int(value: int) -> str:
+    return base64.urlsafe_b64encode(value.to_bytes((value.bit_length() + 7) // 8, "big")).decode().rstrip("=")
+
+
+# A 512-bit modulus (the issue's example): no library makes such a key any more, so its public
+# half is written by hand; it only has to parse.
+RSA_512_JWK = {"kty": "RSA", "kid": "tiny", "e": "AQAB", "n": b64int((1 << 511) | secrets.randbits(510) << 1 | 1)}
+PUBLIC_ONLY = {k: RSA_PRIVATE_JWK[k] for k in ("kty", "n", "e", "kid")}
+
+
+def members(*names: str) -> dict:
+    return {**PUBLIC_ONLY, **{n: RSA_PRIVATE_JWK.get(n, "AQAB") for n in names}}
+
+
+# (name, registration metadata, message)
+BAD_KEYS = [
+    ("PKCS#8 private PEM", {"public_key": pem_private(RSA_2048)}, "public_key must be a public key PEM, not a private key"),
+    ("PKCS#1 private PEM", {"public_key": pem_private(RSA_2048, serialization.PrivateFormat.TraditionalOpenSSL)},
+     "not a private key"),
+    ("EC private PEM", {"public_key": pem_private(EC_256, serialization.PrivateFormat.TraditionalOpenSSL)},
+     "not a private key"),
+    ("jwks with d", {"jwks": {"keys": [jwk_private(RSA_2048)]}}, "private members present (d, p, q, dp, dq, qi)"),
+    ("p q dp dq qi without d", {"jwks": {"keys": [members("p", "q", "dp", "dq", "qi")]}},
+     "private members present (p, q, dp, dq, qi)"),
+    ("only p", {"jwks": {"keys": [members("p")]}}, "private members present (p)"),
+    ("only qi", {"jwks": {"keys": [members("qi")]}}, "private members present (qi)"),
+    ("oth", {"jwks": {"keys": [{**PUBLIC_ONLY, "oth": [{"r": "AQAB", "d": "AQAB", "t": "AQAB"}]}]}},
+     "private members present (oth)"),
+    ("EC with d", {"jwks": {"keys": [jwk_private(EC_256)]}}, "private members present (d)"),
+    ("symmetric k", {"jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "k1"}]}}, "private members present (k)"),
+    ("RSA 512 JWK", {"jwks": {"keys": [RSA_512_JWK]}}, "RSA keys must have at least 2048 bits (this one has 512)"),
+    ("RSA 1024 JWK", {"jwks": {"keys": [jwk_public(RSA_1024)]}}, "RSA keys must have at least 2048 bits (this one has 1024)"),
+    ("RSA 1024 PEM", {"public_key": pem_public(RSA_1024)}, "at least 2048 bits"),
+    ("RSA 2040 PEM", {"public_key": pem_public(RSA_2040)}, "at least 2048 bits (this one has 2040)"),
+    ("EC P-384", {"jwks": {"keys": [jwk_public(EC_384)]}}, "EC keys must be on P-256"),
+    ("EC P-521 PEM", {"public_key": pem_public(EC_521)}, "EC keys must be on P-256"),
+    ("EC secp256k1 PEM", {"public_key": pem_public(EC_K1)}, "EC keys must be on P-256"),
+    ("Ed25519", {"jwks": {"keys": [ED_JWK]}}, "OKP keys (Ed25519) are not supported"),
+    ("one good one private", {"jwks": {"keys": [jwk_public(EC_256, "a"), {**members("d"), "kid": "b"}]}},
+     "private members present (d)"),
+]
+
+
+@pytest.mark.parametrize("name,meta,message", BAD_KEYS, ids=[row[0] for row in BAD_KEYS])
+def test_registration_refuses_private_and_weak_keys(client, db, name, meta, message):
+    r = client.post("/register", headers=ADMIN,
+                    json={"client_name": "k", "token_endpoint_auth_method": "private_key_jwt", **meta})
+    assert (r.status_code, r.json["error"]) == (400, "invalid_client_metadata"), r.json
+    assert message in r.json["error_description"]
+    assert "PRIVATE" not in r.json["error_description"] and RSA_PRIVATE_JWK["d"] not in r.data.decode()
+    assert db.clients.count_documents({}) == 0 and db.credentials.count_documents({}) == 0
+
+
+GOOD_KEYS = [
+    ("RSA 2048 PEM", {"public_key": pem_public(RSA_2048)}),
+    ("RSA 2048 JWK", {"jwks": {"keys": [PUBLIC_ONLY]}}),
+    ("EC P-256 JWK", {"jwks": {"keys": [jwk_public(EC_256)]}}),
+    ("EC P-256 PEM", {"public_key": pem_public(EC_256)}),
+]
+
+
+@pytest.mark.parametrize("name,meta", GOOD_KEYS, ids=[row[0] for row in GOOD_KEYS])
+def test_registration_accepts_strong_public_keys(client, name, meta):
+    r = client.post("/register", headers=ADMIN,
+                    json={"client_name": "k", "token_endpoint_auth_method": "private_key_jwt", **meta})
+    assert r.status_code == 201, r.json
+
+
+PATCHES = [
+    ("private PEM", {"publicKey": pem_private(RSA_2048)}, "not a private key"),
+    ("jwks with p q", {"jwks": {"keys": [members("p", "q")]}}, "private members present (p, q)"),
+    ("weak RSA", {"publicKey": pem_public(RSA_1024)}, "at least 2048 bits"),
+    ("P-384", {"jwks": {"keys": [jwk_public(EC_384)]}}, "EC keys must be on P-256"),
+]
+
+
+@pytest.mark.parametrize("name,change,message", PATCHES, ids=[row[0] for row in PATCHES])
+def test_patch_refuses_private_and_weak_keys_and_changes_nothing(client, api, db, name, change, message):
+    reg = api.register(client_name="k", token_endpoint_auth_method="private_key_jwt", public_key=pem_public(RSA_2048))
+    before = db.clients.find_one({"clientId": reg["client_id"]}, {"_id": 0})
+    r = client.patch(f"/clients/{reg['client_id']}", json=change, headers=ADMIN)
+    assert r.status_code == 400 and message in r.json["message"], r.json
+    assert db.clients.find_one({"clientId": reg["client_id"]}, {"_id": 0}) == before
+    shown = client.get(f"/clients/{reg['client_id']}", headers=ADMIN).data.decode()
+    assert "PRIVATE KEY" not in shown and '"p"' not in shown
+
+
+# --- time claims and crit -------------------------------------------------------------------
+
+def raw_jwt(payload: str, key_pem: str, alg: str = "RS256", **header) -> str:
+    """A JWS over exactly this payload text (1e400 is no JSON a library would write)."""
+    return jws.sign(payload.encode(), key_pem, headers=header, algorithm=alg)
+
+
+NOW = int(time.time())
+# (name, the time members as JSON text, message)
+BAD_TIMES = [
+    ("exp 1e400", f'"iat": {NOW}, "exp": 1e400', "exp must be an integer"),
+    ("iat 1e400", f'"iat": 1e400, "exp": {NOW + 60}', "iat must be an integer"),
+    ("nbf 1e400", f'"iat": {NOW}, "nbf": 1e400, "exp": {NOW + 60}', "nbf must be an integer"),
+    ("exp -1e400", f'"iat": {NOW}, "exp": -1e400', "exp must be an integer"),
+    ("negative exp", f'"iat": {NOW}, "exp": -5', "exp is out of range"),
+    ("negative nbf", f'"iat": {NOW}, "nbf": -1, "exp": {NOW + 60}', "nbf is out of range"),
+    ("exp beyond 2286", f'"iat": {NOW}, "exp": 10000000000', "exp is out of range"),
+    ("huge integer exp", f'"iat": {NOW}, "exp": {10 ** 400}', "exp is out of range"),
+    ("float exp", f'"iat": {NOW}, "exp": {NOW + 60}.5', "exp must be an integer"),
+    ("string exp", f'"iat": {NOW}, "exp": "{NOW + 60}"', "exp must be an integer"),
+    ("boolean iat", f'"iat": true, "exp": {NOW + 60}', "iat must be an integer"),
+    ("null exp", f'"iat": {NOW}, "exp": null', "exp must be an integer"),
+    ("iat an hour ahead", f'"iat": {NOW + 3600}, "exp": {NOW + 3660}', "iat is in the future"),
+]
+
+
+@pytest.fixture(scope="module")
+def assertion_key() -> tuple[str, str]:
+    return pem_private(RSA_2048), pem_public(RSA_2048)
+
+
+@pytest.fixture
+def jwt_client(api, assertion_key):
+    return api.register(client_name="jwt", token_endpoint_auth_method="private_key_jwt", public_key=assertion_key[1])
+
+
+def assertion(client_id: str, times: str, key_pem: str, **header) -> dict[str, str]:
+    payload = (f'{{"iss": "{client_id}", "sub": "{client_id}", "aud": "{ISSUER}", '
+               f'"jti": "{uuid.uuid4().hex}", {times}}}')
+    return {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": raw_jwt(payload, key_pem, **header)}
+
+
+@pytest.mark.parametrize("name,times,message", BAD_TIMES, ids=[row[0] for row in BAD_TIMES])
+def test_assertion_time_claims_are_a_clear_401(client, rdb, jwt_client, assertion_key, name, times, message):
+    r = client.post("/oauth/token", data=assertion(jwt_client["client_id"], times, assertion_key[0]))
+    assert (r.status_code, r.json["error"]) == (401, "invalid_client"), r.json
+    assert f"client_assertion {message}" in r.json["error_description"]
+    assert not list(rdb.scan_iter("gatehouse:v1:used:*")), "no assertion jti was recorded"
+
+
+def test_assertion_with_good_times_still_works(client, jwt_client, assertion_key):
+    r = client.post("/oauth/token", data=assertion(jwt_client["client_id"], f'"iat": {NOW}, "exp": {int(time.time()) + 60}',
+                                                   assertion_key[0]))
+    assert r.status_code == 200, r.json
+
+
+@pytest.mark.parametrize("crit", [["urn:x:unknown"], ["exp"], [], "b64", [1]])
+def test_assertion_with_crit_is_refused(client, jwt_client, assertion_key, crit):
+    r = client.post("/oauth/token", data=assertion(jwt_client["client_id"], f'"iat": {NOW}, "exp": {int(time.time()) + 60}',
+                                                   assertion_key[0], crit=crit))
+    assert (r.status_code, r.json["error"]) == (401, "invalid_client")
+    assert "critical header parameters" in r.json["error_description"]
+
+
+ROUTES = {"/": {"ALL": {"authorization": {"expression": "true"}}}}
+
+
+@pytest.fixture
+def issuer():
+    server = LocalIssuer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def ext(env, tmp_path, issuer):
+    routes = tmp_path / "auth.json"
+    routes.write_text(json.dumps(ROUTES))
+    cfg = tmp_path / "gatehouse.json"
+    cfg.write_text(json.dumps({"issuers": [{"issuer": issuer.url, "audience": ["api"], "jwks_uri": f"{issuer.url}/jwks"}]}))
+    app = create_app(load_settings({**env, "GATEHOUSE_CONFIG": str(cfg), "ROUTES_FILE": str(routes),
+                                    "JWKS_REFETCH_COOLDOWN_SECONDS": "0"}))
+    return app, app.test_client()
+
+
+def check(c, token: str):
+    r = c.get("/auth", headers={"X-Original-URI": "/x", "X-Original-Method": "GET", "Authorization": f"Bearer {token}"})
+    assert r.data == b""
+    return r
+
+
+def external(issuer, times: str, kid: str | None = None, **header) -> str:
+    kid = kid or issuer.kid
+    payload = f'{{"iss": "{issuer.url}", "sub": "user-1", "aud": "api", {times}}}'
+    return raw_jwt(payload, pem_private(issuer.keys[kid]), kid=kid, **header)
+
+
+@pytest.mark.parametrize("name,times,message", BAD_TIMES, ids=[row[0] for row in BAD_TIMES])
+def test_external_jwt_time_claims_are_a_401(ext, issuer, name, times, message):
+    _, c = ext
+    assert check(c, external(issuer, f'"iat": {NOW}, "exp": {int(time.time()) + 60}')).status_code == 204
+    r = check(c, external(issuer, times))
+    assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+
+
+@pytest.mark.parametrize("name,times,message", [row for row in BAD_TIMES if row[0] != "iat an hour ahead"],
+                         ids=[row[0] for row in BAD_TIMES if row[0] != "iat an hour ahead"])
+def test_gatehouse_signed_jwt_time_claims_are_a_401(ext, name, times, message):
+    app, c = ext
+    active = app.extensions["gatehouse"].settings.keys.active
+    payload = (f'{{"iss": "{ISSUER}", "sub": "client-x", "jti": "{uuid.uuid4().hex}", "client_id": "client-x", '
+               f'"scope": "", "permissions": [], {times}}}')
+    token = raw_jwt(payload, active.private, active.alg, kid=active.kid, typ="at+jwt")
+    r = check(c, token)
+    assert r.status_code == 401
+    assert c.get("/tokeninfo", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_external_jwt_with_unknown_crit_is_refused(ext, issuer):
+    _, c = ext
+    times = f'"iat": {NOW}, "exp": {int(time.time()) + 60}'
+    assert check(c, external(issuer, times)).status_code == 204
+    assert check(c, external(issuer, times, crit=["urn:x:unknown"])).status_code == 401
+
+
+def test_weak_or_private_keys_in_an_issuers_jwks_are_ignored_and_logged(ext, issuer, caplog):
+    _, c = ext
+    strong = issuer.kid
+    issuer.keys["weak"] = RSA_1024
+    published = issuer.jwks
+
+    def with_private_members() -> dict:
+        doc = published()
+        for key in doc["keys"]:
+            if key["kid"] == "leaky":
+                key.update({m: RSA_PRIVATE_JWK[m] for m in ("p", "q", "dp", "dq", "qi")})
+        return doc
+    issuer.keys["leaky"] = RSA_2048
+
+    def served() -> dict:
+        doc = with_private_members()
+        doc["keys"].append(RSA_512_JWK)
+        return doc
+    issuer.jwks = served
+    times = f'"iat": {NOW}, "exp": {int(time.time()) + 60}'
+    with caplog.at_level(logging.WARNING, logger="gatehouse.issuers"):
+        assert check(c, external(issuer, times, kid="weak")).status_code == 401
+        assert check(c, external(issuer, times, kid="leaky")).status_code == 401
+        tiny = raw_jwt(f'{{"iss": "{issuer.url}", "sub": "user-1", "aud": "api", {times}}}', pem_private(RSA_1024),
+                       kid="tiny")
+        assert check(c, tiny).status_code == 401
+        assert check(c, external(issuer, times, kid=strong)).status_code == 204
+    ignored = {(r.kid, r.detail) for r in caplog.records if r.getMessage() == "JWKS key ignored"}
+    assert ("weak", "RSA keys must have at least 2048 bits (this one has 1024)") in ignored
+    assert ("tiny", "RSA keys must have at least 2048 bits (this one has 512)") in ignored
+    assert ("leaky", "keys must be public: private members present (p, q, dp, dq, qi)") in ignored
+
+
+def test_secret_clients_are_unaffected(client, api):
+    reg = api.register()
+    assert client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                       headers=basic(reg["client_id"], reg["client_secret"])).status_code == 200
+
+
+def test_private_material_stored_before_the_rules_is_never_shown(client, api, db):
+    reg = api.register(client_name="k", token_endpoint_auth_method="private_key_jwt", jwks={"keys": [PUBLIC_ONLY]})
+    db.clients.update_one({"clientId": reg["client_id"]}, {"$set": {"jwks": {"keys": [RSA_PRIVATE_JWK]}}})
+    shown = client.get(f"/clients/{reg['client_id']}", headers=ADMIN).json
+    (key,) = shown["jwks"]["keys"]
+    assert not set(key) & {"d", "p", "q", "dp", "dq", "qi", "oth", "k"} and key["n"] == PUBLIC_ONLY["n"]
+    other = api.register(client_name="p", token_endpoint_auth_method="private_key_jwt", public_key=pem_public(RSA_2048))
+    db.clients.update_one({"clientId": other["client_id"]}, {"$set": {"publicKey": pem_private(RSA_2048)}})
+    listed = {c["clientId"]: c for c in client.get("/clients", headers=ADMIN).json}
+    assert listed[other["client_id"]]["publicKey"] is None
+    assert "PRIVATE KEY" not in client.get("/clients", headers=ADMIN).data.decode()
+
+
+def test_gatehouse_signed_jwt_with_crit_is_refused(ext):
+    app, c = ext
+    active = app.extensions["gatehouse"].settings.keys.active
+    now = int(time.time())
+    payload = (f'{{"iss": "{ISSUER}", "sub": "client-x", "jti": "{uuid.uuid4().hex}", "client_id": "client-x", '
+               f'"scope": "", "permissions": [], "iat": {now}, "exp": {now + 60}}}')
+    plain = raw_jwt(payload, active.private, active.alg, kid=active.kid, typ="at+jwt")
+    assert check(c, plain).status_code == 204
+    critical = raw_jwt(payload, active.private, active.alg, kid=active.kid, typ="at+jwt", crit=["urn:x:unknown"])
+    assert check(c, critical).status_code == 401
+    assert c.get("/tokeninfo", headers={"Authorization": f"Bearer {critical}"}).status_code == 401
