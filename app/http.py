@@ -124,7 +124,7 @@ def login_page_redirect() -> str | None:
 def deny_framing(response: R) -> R:
     """Every HTML page Gatehouse serves: never inside a frame of another page (clickjacking);
     CSP `frame-ancestors` for today's browsers, `X-Frame-Options` for older ones."""
-    if response.mimetype == "text/html":
+    if response.mimetype == "text/html" and response.content_length != 0:  # not the check's empty answers
         response.headers["X-Frame-Options"] = "DENY"
         policy = response.headers.get("Content-Security-Policy")
         if not policy:
