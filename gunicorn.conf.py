@@ -71,6 +71,22 @@ keepalive = 5
 limit_request_line = 8190
 limit_request_fields = 32768  # gunicorn's maximum; nginx forwards at most ~22,000 (3-byte lines)
 limit_request_field_size = 131072  # 128 KiB per header line
+
+
+def _empty_error(sock, status_int, reason, mesg):
+    """gunicorn's own refusals (a malformed request, a header over the limits) with an empty
+    body, like every other answer of the check (SPEC §2.1): gunicorn writes them itself,
+    before the app, through this one function."""
+    from gunicorn import util
+
+    head = f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    util.write_nonblock(sock, head.encode("latin-1"))
+
+
+if ROLE == "check":
+    from gunicorn import util as _gunicorn_util
+
+    _gunicorn_util.write_error = _empty_error
 # DELAY_SHUTDOWN_SECONDS: /-/ready answers 503 for that long after SIGTERM while requests are
 # still served (so load balancers stop sending), then in-flight requests finish. The graceful
 # timeout is always longer than the drain, so no worker is killed before it ends.

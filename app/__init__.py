@@ -9,6 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import errors, observability
 from .adapters import bff_sessions
 from .auth_wsgi import LeanAuth
+from .http import deny_framing
 from .blueprints import (auth_check, bff, clients, discovery, explain, health, jwks, login, sessions, token,
                          tokeninfo, users)
 from .services import Services, build_services
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.extensions["gatehouse"] = services
     observability.install(app, settings.metrics_dir)
     errors.install(app)
+    app.after_request(deny_framing)
     if settings.bff is not None:
         bff_sessions.install(app, services.extra["redis"], settings.service_prefix, settings.bff.cookie_name,
                              settings.bff.session_lifetime)

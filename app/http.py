@@ -119,3 +119,16 @@ def login_page_redirect() -> str | None:
         if "?" in target or "appId" not in request.args:
             return target
     return request.args.get("redirect")
+
+
+def deny_framing(response: R) -> R:
+    """Every HTML page Gatehouse serves: never inside a frame of another page (clickjacking);
+    CSP `frame-ancestors` for today's browsers, `X-Frame-Options` for older ones."""
+    if response.mimetype == "text/html" and response.content_length != 0:  # not the check's empty answers
+        response.headers["X-Frame-Options"] = "DENY"
+        policy = response.headers.get("Content-Security-Policy")
+        if not policy:
+            response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+        elif "frame-ancestors" not in policy:
+            response.headers["Content-Security-Policy"] = f"{policy}; frame-ancestors 'none'"
+    return response

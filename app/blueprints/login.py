@@ -28,6 +28,21 @@ def web_login() -> str:
                            prefix=services().settings.service_prefix)
 
 
+@bp.get("/web-login/forbidden")
+def forbidden() -> Response:
+    """nginx's 403 for a browser navigation (its error_page proxies here): who you are, why,
+    and the ways out. The original method and URI come from nginx; the page is the same for
+    anyone who calls it directly."""
+    principal, _ = services().authorizer.principal(request.headers, request.cookies)
+    claims = principal.claims
+    name = claims.get("name") or claims.get("email") or principal.id
+    page = render_template("forbidden.html", principal=principal, name=name, groups=sorted(principal.groups),
+                           method=(request.headers.get("X-Original-Method") or "GET")[:16],
+                           uri=(request.headers.get("X-Original-URI") or "/")[:2048],
+                           prefix=services().settings.service_prefix)
+    return no_store(Response(page, status=403, mimetype="text/html"))
+
+
 @bp.get("/apps/<app_id>/providers")
 def providers(app_id: str) -> Response:
     return jsonify(login_service().provider_list(app_id))

@@ -39,28 +39,69 @@ def http(url: str, method: str = "GET", headers: dict | None = None, data: bytes
         return e.code, dict(e.headers), e.read()
 
 
+def start_gunicorn(env: dict[str, str], metrics_root: Path, extra: dict[str, str] | None = None,
+                   workers: int = 2) -> tuple[subprocess.Popen, str]:
+    """Gatehouse under gunicorn with the shipped gunicorn.conf.py; (process, base URL) once ready."""
+    port = free_port()
+    run_env = {**os.environ, **env, **(extra or {}), "HTTP_PORT": str(port), "GUNICORN_WORKERS": str(workers),
+               "PROMETHEUS_MULTIPROC_DIR": str(metrics_root / f"metrics-{port}")}
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+                            cwd=ROOT, env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: http(f"{base}/-/ready")[0] == 200, "gunicorn", 30)
+    except RuntimeError:
+        stop(proc)
+        raise
+    return proc, base
+
+
+def start_nginx(runtime_root: Path, gatehouse: str, upstream_port: int, cache: bool = False, cache_ttl: str = "3s",
+                port: int | None = None, check: str | None = None,
+                backoffice_port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """Debian's nginx with the shipped config (app/nginx_config.py); (process, base URL) once ready."""
+    port = port or free_port()
+    runtime = runtime_root / f"nginx-{port}"
+    runtime.mkdir()
+    conf = runtime / "nginx.conf"
+    conf.write_text(render(f"127.0.0.1:{port}", gatehouse.split("//")[1], f"127.0.0.1:{upstream_port}",
+                           runtime, cache=cache, cache_ttl=cache_ttl,
+                           gatehouse_check=check.split("//")[1] if check else None,
+                           backoffice_listen=f"127.0.0.1:{backoffice_port}" if backoffice_port else None))
+    # As root (CI), workers would run as nobody and could not use the private temp dir.
+    directives = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
+    proc = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(runtime), "-g", directives],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: http(f"{base}/.well-known/jwks.json")[0] == 200, "nginx", 20)
+    except RuntimeError:
+        stop(proc)
+        raise
+    return proc, base
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @pytest.fixture
 def gunicorn_server(env, tmp_path):
     procs: list[subprocess.Popen] = []
 
     def start(extra: dict[str, str] | None = None, workers: int = 2) -> str:
-        port = free_port()
-        run_env = {**os.environ, **env, **(extra or {}), "HTTP_PORT": str(port), "GUNICORN_WORKERS": str(workers),
-                   "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"metrics-{port}")}
-        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-                                cwd=ROOT, env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc, base = start_gunicorn(env, tmp_path, extra, workers)
         procs.append(proc)
-        base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: http(f"{base}/-/ready")[0] == 200, "gunicorn", 30)
         return base
 
     yield start
     for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 @pytest.fixture
@@ -69,27 +110,13 @@ def nginx_server(tmp_path):
 
     def start(gatehouse: str, upstream_port: int, cache: bool = False, cache_ttl: str = "3s",
               port: int | None = None, check: str | None = None, backoffice_port: int | None = None) -> str:
-        port = port or free_port()
-        runtime = tmp_path / f"nginx-{port}"
-        runtime.mkdir()
-        conf = runtime / "nginx.conf"
-        conf.write_text(render(f"127.0.0.1:{port}", gatehouse.split("//")[1], f"127.0.0.1:{upstream_port}",
-                               runtime, cache=cache, cache_ttl=cache_ttl,
-                               gatehouse_check=check.split("//")[1] if check else None,
-                               backoffice_listen=f"127.0.0.1:{backoffice_port}" if backoffice_port else None))
-        # As root (CI), workers would run as nobody and could not use the private temp dir.
-        directives = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
-        proc = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(runtime), "-g", directives],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc, base = start_nginx(tmp_path, gatehouse, upstream_port, cache, cache_ttl, port, check, backoffice_port)
         procs.append(proc)
-        base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: http(f"{base}/.well-known/jwks.json")[0] == 200, "nginx", 20)
         return base
 
     yield start
     for proc in procs:
-        proc.terminate()
-        proc.wait(timeout=15)
+        stop(proc)
 
 
 @pytest.fixture

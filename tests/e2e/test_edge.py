@@ -1,0 +1,385 @@
+"""The gateway edge through real nginx with the shipped config (issue 12): nothing a client sends
+can choose its own policy, crash the check, or reach the upstream unjudged.
+
+One stack for the module: Gatehouse under gunicorn as in production (a `check` group answering
+/auth, the `all` group for everything else), Debian's nginx with a back-office listener, an
+upstream that records what it received, and a local issuer for user tokens. Every row of the
+table is sent as raw bytes (so `#`, raw non-ASCII and absolute-form targets reach nginx as
+written) and asserts the status, what the upstream received (or that it received nothing), and
+that nothing was written to MongoDB or Redis.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import socket
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from urllib.parse import unquote
+
+import pymongo
+import pytest
+import redis
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from app.nginx_config import UPSTREAM_HEADERS, header_names
+from tests.conftest import ADMIN_TOKEN, ISSUER
+from tests.e2e.conftest import start_gunicorn, start_nginx, stop
+from tests.issuer import LocalIssuer
+from tests.peers import json_server
+from tests.servers import free_port
+
+ROUTES = {
+    "/": {"ALL": {"authorization": {"expression": "false"}}},
+    "/public": {"ALL": {"authorization": {"expression": "true", "public": True}}},
+    "/orders": {"GET": {"authorization": {"expression": "groups.admin"}},
+                "DELETE": {"authorization": {"expression": "groups.admin"},
+                           "backofficeAuthorization": {"expression": "groups.staff"}}},
+    "/admin": {"GET": {"authorization": {"expression": "groups.admin"}}},
+    "/tracks/": {"ALL": {"authorization": {"expression": "groups.admin"}, "headers": {"usagePlan": "x-usage-plan"}}},
+}
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        values = self.all(name)
+        return values[0] if values else None
+
+    def all(self, name: str) -> list[str]:
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+
+def raw(port: int, method: str, target: bytes | str, headers: list[tuple[str, bytes | str]] = ()) -> Answer:
+    """One HTTP/1.1 request written byte for byte; the whole answer (Connection: close)."""
+    def b(value: bytes | str) -> bytes:
+        return value if isinstance(value, bytes) else value.encode("latin-1")
+    head = b(method) + b" " + b(target) + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    head += b"".join(b(k) + b": " + b(v) + b"\r\n" for k, v in headers) + b"\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        sock.sendall(head)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    top, _, body = data.partition(b"\r\n\r\n")
+    lines = top.decode("latin-1").split("\r\n")
+    parsed = [tuple(part.strip() for part in line.split(":", 1)) for line in lines[1:] if ":" in line]
+    answer = Answer(int(lines[0].split()[1]), parsed, body)  # type: ignore[arg-type]
+    if (answer.header("Transfer-Encoding") or "").lower() == "chunked":
+        answer.body = _dechunk(body)
+    return answer
+
+
+def _dechunk(body: bytes) -> bytes:
+    out = b""
+    while body:
+        size, _, body = body.partition(b"\r\n")
+        n = int(size.split(b";")[0], 16)
+        if n == 0:
+            break
+        out, body = out + body[:n], body[n + 2:]
+    return out
+
+
+class Recorder:
+    """The protected upstream: answers 200 and keeps every request it received."""
+
+    def __init__(self) -> None:
+        # http.server refuses more than 100 header lines (431); this upstream takes what nginx sends.
+        http.client._MAXHEADERS = 100_000  # type: ignore[attr-defined]
+        self.seen: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self.server, url = json_server(self.answer)
+        self.port = int(url.rsplit(":", 1)[1])
+
+    def answer(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any]:
+        with self.lock:
+            self.seen.append({"method": method, "path": path,
+                              "headers": [(k.lower(), v) for k, v in headers.items()]})
+        return 200, {"ok": True}
+
+    def take(self) -> list[dict[str, Any]]:
+        with self.lock:
+            seen, self.seen = self.seen, []
+        return seen
+
+
+@dataclass
+class Stack:
+    nginx: int
+    backoffice: int
+    check: int
+    gatehouse: int
+    upstream: Recorder
+    issuer: LocalIssuer
+    redis_client: redis.Redis
+    mongo_db: pymongo.database.Database
+
+    def token(self, **claims: Any) -> str:
+        return self.issuer.token(**claims)
+
+    def stores(self) -> tuple[int, str]:
+        """Redis's write counter (nothing is saved, so it only grows) and a digest of every
+        MongoDB document."""
+        changes = int(self.redis_client.info("persistence")["rdb_changes_since_last_save"])
+        digest = hashlib.sha256()
+        for name in sorted(self.mongo_db.list_collection_names()):
+            for doc in self.mongo_db[name].find().sort("_id"):
+                digest.update(name.encode() + repr(sorted(doc.items())).encode())
+        return changes, digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def stack(redis_server, mongo_server, key_files, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("edge")
+    issuer = LocalIssuer()
+    upstream = Recorder()
+    (folder / "auth.json").write_text(json.dumps(ROUTES))
+    (folder / "gatehouse.json").write_text(json.dumps(
+        {"issuers": [{"issuer": issuer.url, "audience": ["gloo-api"], "jwks_uri": f"{issuer.url}/jwks"}]}))
+    redis.Redis.from_url(redis_server.url).flushdb()
+    database = f"edge{uuid.uuid4().hex[:10]}"
+    env = {"MONGODB_URL": f"{mongo_server.url}/{database}", "REDIS_URL": redis_server.url,
+           "PRIVATE_RSA_KEY_FILE_PATH": str(key_files["rsa"]), "PRIVATE_RSA_KEY_ID": "test-rsa",
+           "CLIENT_ID_HASH_SALT": "salt-" + "s" * 20, "CLIENT_SECRET_HASH_COST": "4", "MIA_JWT_ISSUER": ISSUER,
+           "ADMIN_TOKEN": ADMIN_TOKEN, "DELAY_SHUTDOWN_SECONDS": "0", "LOG_LEVEL": "error",
+           "ROUTES_FILE": str(folder / "auth.json"), "GATEHOUSE_CONFIG": str(folder / "gatehouse.json"),
+           "USER_PROPERTIES_TO_PROXY": "name"}
+    procs = []
+    try:
+        proc, gatehouse = start_gunicorn(env, folder, workers=1)
+        procs.append(proc)
+        proc, check = start_gunicorn(env, folder, {"GATEHOUSE_ROLE": "check"}, workers=1)
+        procs.append(proc)
+        backoffice = free_port()
+        proc, base = start_nginx(folder, gatehouse, upstream.port, check=check, backoffice_port=backoffice)
+        procs.append(proc)
+        mongo = pymongo.MongoClient(mongo_server.url)
+        yield Stack(nginx=int(base.rsplit(":", 1)[1]), backoffice=backoffice, check=int(check.rsplit(":", 1)[1]),
+                    gatehouse=int(gatehouse.rsplit(":", 1)[1]), upstream=upstream, issuer=issuer,
+                    redis_client=redis.Redis.from_url(redis_server.url), mongo_db=mongo[database])
+        mongo.close()
+    finally:
+        for proc in reversed(procs):
+            stop(proc)
+        upstream.server.shutdown()
+        issuer.close()
+
+
+JSON = ("Accept", "application/json")
+BROWSER = ("Accept", "text/html,application/xhtml+xml")
+PAD = "p" * 10_000
+
+
+def bearer(**claims: Any) -> Callable[[Stack], tuple[str, str]]:
+    return lambda s: ("Authorization", f"Bearer {s.token(**claims)}")
+
+
+STAFF = bearer(groups=["staff"])
+ADMIN = bearer(groups=["admin"], name="Ada")
+
+
+@dataclass
+class Row:
+    name: str
+    method: str
+    target: bytes | str
+    headers: list[Any] = field(default_factory=list)  # (name, value) or a callable of the stack
+    status: int = 200
+    upstream: dict[str, str | None] | None = None  # header -> value (None: absent); None: not reached
+    listener: str = "nginx"
+    body: Callable[[Answer], bool] | None = None
+
+
+def absent(*names: str) -> dict[str, str | None]:
+    return {name: None for name in names}
+
+
+ROWS = [
+    # 1. the back-office policy is chosen by the listener, never by the client
+    Row("isbackoffice true ignored", "DELETE", "/orders", [STAFF, ("isbackoffice", "true")], 403),
+    Row("IsBackoffice 1 ignored", "DELETE", "/orders", [STAFF, ("IsBackoffice", "1")], 403),
+    Row("isbackoffice yes ignored", "DELETE", "/orders", [STAFF, ("isbackoffice", "yes")], 403),
+    Row("back-office listener applies backofficeAuthorization", "DELETE", "/orders", [STAFF], 200,
+        {"isbackoffice": "true", "miausergroups": "staff"}, listener="backoffice"),
+    Row("client isbackoffice never reaches the upstream", "DELETE", "/orders", [ADMIN, ("isbackoffice", "true")], 200,
+        absent("isbackoffice")),
+    # 2. anything nginx accepts gets 2xx/401/403 (never a 500 from a limit)
+    Row("10000-byte header on a protected route", "GET", "/orders", [("X-Pad", PAD), JSON], 401),
+    Row("10000-byte header on a public route", "GET", "/public", [("X-Pad", PAD)], 200, {"x-pad": PAD}),
+    Row("110 header lines", "GET", "/public", [(f"X-H{i}", "v") for i in range(110)], 200, {"x-h109": "v"}),
+    Row("800 header lines", "GET", "/orders", [(f"X-H{i}", "v") for i in range(800)] + [JSON], 401),
+    Row("too many header lines: nginx's own 400", "GET", "/public", [(f"X-H{i}", "v") for i in range(5000)], 400),
+    Row("control character in a header value", "GET", "/public", [("X-Note", "a\x01b"), JSON], 400,
+        body=lambda a: json.loads(a.body)["statusCode"] == 400),
+    Row("9 KB query", "GET", "/public?q=" + "a" * 9000, [], 200),
+    Row("10 KB cookie", "GET", "/orders", [("Cookie", "c=" + "x" * 10_000), JSON], 401),
+    Row("15 KB header line", "GET", "/orders", [("X-Pad", "p" * 15_000), JSON], 401),
+    Row("control character in a credential", "GET", "/orders", [("Authorization", "Bearer \x7f"), JSON], 400),
+    Row("contradictory scheme headers", "GET", "/public", [("X-Forwarded-Proto", "https"),
+                                                          ("X-Forwarded-Ssl", "off")], 200),
+    Row("header over nginx's 16 KB: nginx's own 400, as JSON", "GET", "/public", [("X-Pad", "p" * 20_000)], 400,
+        body=lambda a: json.loads(a.body)["statusCode"] == 400),
+    Row("request line over 16 KB: 414 JSON", "GET", "/public?q=" + "a" * 20_000, [], 414,
+        body=lambda a: json.loads(a.body)["statusCode"] == 414),
+    Row("malformed request: 400 JSON", "GET", "/public/../../x", [], 400,
+        body=lambda a: json.loads(a.body)["statusCode"] == 400),
+    Row("body over 1 MB: 413 JSON", "POST", "/public", [("Content-Length", str(2 << 20))], 413,
+        body=lambda a: json.loads(a.body)["statusCode"] == 413),
+    # 3. identity values outside Latin-1 reach the upstream encoded, ASCII ones as Mia sends them
+    Row("Cyrillic group", "GET", "/admin", [bearer(groups=["Администраторы", "admin"])], 200,
+        {"miausergroups": "UTF-8''%D0%90%D0%B4%D0%BC%D0%B8%D0%BD%D0%B8%D1%81%D1%82%D1%80%D0%B0%D1%82%D0%BE%D1%80%D1%8B,admin"}),
+    Row("CJK group", "GET", "/admin", [bearer(groups=["管理员", "admin"])], 200,
+        {"miausergroups": "UTF-8''%E7%AE%A1%E7%90%86%E5%91%98,admin"}),
+    Row("Unicode name in miauserproperties stays JSON", "GET", "/admin", [bearer(groups=["admin"], name="開発者")], 200,
+        {"miauserproperties": '{"name":"\\u958b\\u767a\\u8005"}'}),
+    Row("Unicode user id", "GET", "/admin", [bearer(groups=["admin"], sub="Jürgen")], 200,
+        {"miauserid": "UTF-8''J%C3%BCrgen"}),
+    Row("Unicode route claim header", "GET", "/tracks/1", [bearer(groups=["admin"], usagePlan="✓ gold")], 200,
+        {"x-usage-plan": "UTF-8''%E2%9C%93%20gold"}),
+    Row("ASCII values keep Mia's form", "GET", "/tracks/1", [bearer(groups=["admin", "ops"], usagePlan="gold")], 200,
+        {"miausergroups": "admin,ops", "x-usage-plan": "gold", "miauserid": "user-1"}),
+    # 4 and 11. the path table: refused spellings are 400 and never reach the upstream
+    Row("raw # with dot segments", "GET", "/public#/../admin", [JSON], 400),
+    Row("raw # alone", "GET", "/public#x", [JSON], 400),
+    Row("path parameter ;", "GET", "/admin;x=1", [ADMIN, JSON], 400),
+    Row("encoded ;", "GET", "/admin%3Bx=1", [JSON], 400),
+    Row("upper case picks another route", "GET", "/ADMIN", [JSON], 400),
+    Row("upper case of a public route", "GET", "/PUBLIC", [JSON], 400),
+    Row("trailing dot", "GET", "/admin.", [JSON], 400),
+    Row("trailing encoded space", "GET", "/admin%20", [JSON], 400),
+    Row("double encoding", "GET", "/%2561dmin", [JSON], 400),
+    Row("full-width letters, encoded", "GET", "/%EF%BD%81%EF%BD%84%EF%BD%8D%EF%BD%89%EF%BD%8E", [JSON], 400),
+    Row("full-width letters, raw", "GET", "/ａｄｍｉｎ".encode(), [JSON], 400),
+    Row("raw non-ASCII", "GET", "/caf\xc3\xa9".encode("latin-1"), [JSON], 400),
+    Row("dot segments", "GET", "/public/../admin", [JSON], 400),
+    Row("encoded dot segments", "GET", "/public/%2e%2e/admin", [JSON], 400),
+    Row("encoded slashes and dots", "GET", "/public%2F..%2Fadmin", [JSON], 400),
+    Row("encoded backslash", "GET", "/public%5C..%5Cadmin", [JSON], 400),
+    Row("encoded NUL", "GET", "/public%00", [JSON], 400),
+    Row("bytes that are not UTF-8", "GET", "/%FF", [JSON], 400),
+    Row("repeated slashes are collapsed", "GET", "//public", [], 200),
+    Row("encoded slash is a separator", "GET", "/tracks%2F1", [ADMIN], 200, {"x-usage-plan": None}),
+    Row("percent-encoded UTF-8 is judged decoded", "GET", "/caf%C3%A9", [JSON], 401),
+    Row("encoded # in the query", "GET", "/public?x=%23y", [], 200),
+    Row("lower case is exact", "GET", "/public/x", [], 200),
+    # 5. the login redirect keeps the original URI byte for byte
+    Row("browser login redirect", "GET", "/whoami?q=rock%20%26%20roll&plus=1%2B1", [BROWSER], 302,
+        body=lambda a: a.header("Location").endswith("/web-login?redirect=/whoami?q=rock%20%26%20roll&plus=1%2B1")),
+    # 6. one WWW-Authenticate
+    Row("one WWW-Authenticate", "GET", "/orders", [JSON], 401,
+        body=lambda a: len(a.all("WWW-Authenticate")) == 1 and json.loads(a.body)["statusCode"] == 401),
+    Row("one WWW-Authenticate, refused token", "GET", "/orders", [("Authorization", "Bearer a.b.c"), JSON], 401,
+        body=lambda a: a.all("WWW-Authenticate") == ['Bearer realm="gatehouse", error="invalid_token"']),
+    # 7 and 10. 403: HTML page for a browser navigation, JSON for API callers
+    Row("403 for an API caller is JSON", "GET", "/admin", [STAFF, JSON], 403,
+        body=lambda a: json.loads(a.body) == {"statusCode": 403, "error": "Forbidden", "message": "not allowed"}),
+    Row("403 for a browser is a page", "GET", "/admin?x=1", [STAFF, BROWSER], 403,
+        body=lambda a: a.header("Content-Type").startswith("text/html") and b"user-1" in a.body
+        and b"Sign out" in a.body and b"/admin?x=1" in a.body and a.header("X-Frame-Options") == "DENY"
+        and "frame-ancestors 'none'" in a.header("Content-Security-Policy")),
+    Row("the login page cannot be framed", "GET", "/web-login", [BROWSER], 404,
+        body=lambda a: a.header("X-Frame-Options") == "DENY"
+        and "frame-ancestors 'none'" in a.header("Content-Security-Policy")),
+    Row("error pages cannot be framed", "GET", "/userinfo", [BROWSER], 404,
+        body=lambda a: a.header("Content-Type").startswith("text/html") and a.header("X-Frame-Options") == "DENY"),
+    # 8. every answer on the check paths is empty (the check group, called directly)
+    Row("check: /auth/", "GET", "/auth/", [], 403, listener="check", body=lambda a: a.body == b""),
+    Row("check: /auth//x", "GET", "/auth//x", [], 403, listener="check", body=lambda a: a.body == b""),
+    Row("check: TRACE", "TRACE", "/auth", [], 405, listener="check", body=lambda a: a.body == b""),
+    Row("check: CONNECT", "CONNECT", "/auth/x", [], 405, listener="check", body=lambda a: a.body == b""),
+    Row("check: 20 KB cookie", "GET", "/auth", [("X-Original-URI", "/orders"), ("X-Original-Method", "GET"),
+                                                ("Cookie", "c=" + "x" * 20_000)], 401, listener="check",
+        body=lambda a: a.body == b""),
+    Row("check: gunicorn's own refusal is empty too", "GET", "/auth", [("X-Pad", "p" * 200_000)], 431,
+        listener="check", body=lambda a: a.body == b""),
+    Row("check: malformed header is empty", "GET", "/auth", [("X-Note", "a\x01b")], 400,
+        listener="check", body=lambda a: a.body == b""),
+    Row("check: refused path is flagged", "GET", "/auth", [("X-Original-URI", "/admin;x"),
+                                                           ("X-Original-Method", "GET")], 403, listener="check",
+        body=lambda a: a.body == b"" and a.header("gatehouse-refused") == "request-target"),
+]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
+def test_edge(stack: Stack, row: Row) -> None:
+    port = {"nginx": stack.nginx, "backoffice": stack.backoffice, "check": stack.check}[row.listener]
+    headers = [h(stack) if callable(h) else h for h in row.headers]
+    stack.upstream.take()
+    before = stack.stores()
+    answer = raw(port, row.method, row.target, headers)
+    assert answer.status == row.status, answer.body[:300]
+    seen = stack.upstream.take()
+    if row.upstream is None and row.status != 200:
+        assert seen == [], "a refused request never reaches the upstream"
+    if row.upstream is not None:
+        assert len(seen) == 1
+        received = dict(seen[0]["headers"])
+        for name, value in row.upstream.items():
+            assert received.get(name) == value, (name, received.get(name))
+    if row.body is not None:
+        assert row.body(answer), (answer.headers, answer.body[:500])
+    assert stack.stores() == before, "nothing is written to MongoDB or Redis"
+
+
+def test_unicode_identity_values_decode_losslessly(stack: Stack) -> None:
+    """What the upstream receives decodes back to the token's values (RFC 8187 ext-value)."""
+    groups = ["Администраторы", "管理员", "開発者", "admin", "UTF-8''looks-encoded", "ops"]
+    answer = raw(stack.nginx, "GET", "/admin", [bearer(groups=groups, name="Zoë ✓")(stack)])
+    assert answer.status == 200
+    received = dict(stack.upstream.take()[0]["headers"])
+    decoded = {unquote(g[7:]) if g.startswith("UTF-8''") else g for g in received["miausergroups"].split(",")}
+    assert decoded == set(groups)
+    assert json.loads(received["miauserproperties"]) == {"name": "Zoë ✓"}
+
+
+FORGED = "forged-by-client"
+# Host and Authorization are the client's own (Authorization replaced by the BFF's token only).
+UPSTREAM_LIST = [(n, v) for n, v in header_names(UPSTREAM_HEADERS) if n not in ("Host", "Authorization")]
+
+
+@pytest.mark.parametrize("name,value", UPSTREAM_LIST, ids=[n for n, _ in UPSTREAM_LIST])
+def test_identity_and_policy_headers_from_the_client_never_reach_the_upstream(stack: Stack, name: str,
+                                                                              value: str) -> None:
+    """Every header of the shipped list is set by nginx or dropped, whatever the client sent."""
+    stack.upstream.take()
+    answer = raw(stack.nginx, "GET", "/public", [(name, FORGED)])
+    assert answer.status == 200
+    received = stack.upstream.take()[0]["headers"]
+    assert all(v != FORGED for k, v in received if k == name.lower()), received
+
+
+def test_the_upstream_list_names_the_issue_headers() -> None:
+    names = {n.lower() for n, _ in UPSTREAM_LIST}
+    for wanted in ("isbackoffice", "miauserid", "miausergroups", "miauserproperties", "miaclienttype", "client-type",
+                   "mia-userid", "mia-groups", "x-auth-request-user", "x-auth-request-email", "x-forwarded-user",
+                   "x-remote-user", "x-http-method-override"):
+        assert wanted in names
+
+
+# Header names nginx passes on (letters, digits, hyphens); values of any byte nginx accepts.
+NAMES = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-", min_size=1, max_size=40)
+VALUES = st.binary(max_size=2000).map(lambda b: bytes(c for c in b if c not in b"\r\n\x00").strip(b" \t"))
+BIG = st.integers(0, 15_000).map(lambda n: b"v" * n)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(headers=st.lists(st.tuples(NAMES, st.one_of(VALUES, BIG)), max_size=40),
+       target=st.sampled_from(["/public", "/orders", "/admin", "/tracks/1"]),
+       with_token=st.booleans())
+def test_any_headers_nginx_accepts_never_yield_a_5xx(stack: Stack, headers, target, with_token) -> None:
+    sent = [(n.encode(), v) for n, v in headers if n.lower() not in ("host", "connection", "content-length",
+                                                                     "transfer-encoding", "expect", "upgrade")]
+    if with_token:
+        sent.append((b"Authorization", f"Bearer {stack.token(groups=['admin'])}".encode()))
+    answer = raw(stack.nginx, "GET", target, sent)
+    assert answer.status < 500, (answer.status, [(n, v[:80]) for n, v in sent])
+    stack.upstream.take()

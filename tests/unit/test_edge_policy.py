@@ -1,0 +1,97 @@
+"""The path table and the identity header encoding of issue 12, at the core (no I/O)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, strategies as st
+
+from app.core.policy.decision import (ALLOW, FORBIDDEN, REFUSED_HEADER, HeaderNames, Principal, decide,
+                                      decode_value, encode_value, identity_headers)
+from app.core.policy.routes import BadPath, RouteTable, normalise
+
+TABLE = RouteTable.load({
+    "/": {"ALL": {"authorization": {"expression": "true", "public": True}}},
+    "/admin": {"GET": {"authorization": {"expression": "groups.admin"}}},
+    "/Reports/": {"GET": {"authorization": {"expression": "true", "public": True}}},
+})
+
+REFUSED = [
+    ("/public#/../admin", "raw #"), ("/admin;x=1", ";"), ("/admin%3bx=1", "encoded ;"), ("/admin.", "trailing dot"),
+    ("/admin%20", "trailing space"), ("/%20admin", "leading space"), ("/admin%09", "tab"),
+    ("/%2561dmin", "double encoding"), ("/%EF%BD%81dmin", "full-width, encoded"), ("/ａdmin", "full-width, raw"),
+    ("/caf\xe9", "raw non-ASCII"), ("/a b", "raw space"), ("/a/../b", "dot segments"), ("/a/%2E%2E/b", "encoded dots"),
+    ("/a%2F..%2Fb", "encoded slashes and dots"), ("/a\\b", "backslash"), ("/a%5cb", "encoded backslash"),
+    ("/a%00", "NUL"), ("/%FF", "not UTF-8"), ("/e%CC%81", "not NFKC"), ("http://h/admin", "absolute-form"),
+    ("*", "asterisk-form"), ("", "empty"), ("/" + "a" * 5000, "too long"),
+]
+NORMALISED = [
+    ("/admin?x=1#", None), ("/a//b", "/a/b"), ("/a%2Fb", "/a/b"), ("/caf%C3%A9", "/café"), ("/100%25", "/100%"),
+    ("/v1.2/x", "/v1.2/x"), ("/a?" + "q" * 9000, "/a"), ("/a?x=%23", "/a"), ("/ADMIN", "/ADMIN"),
+]
+
+
+@pytest.mark.parametrize("uri,why", REFUSED, ids=[r[1] for r in REFUSED])
+def test_refused_spellings(uri, why):
+    with pytest.raises(BadPath):
+        normalise(uri)
+
+
+@pytest.mark.parametrize("uri,path", [n for n in NORMALISED if n[1]], ids=[n[0][:20] for n in NORMALISED if n[1]])
+def test_normalised_spellings(uri, path):
+    assert normalise(uri) == path
+
+
+def test_raw_hash_anywhere_is_refused():
+    with pytest.raises(BadPath):
+        normalise("/admin?x=1#")
+
+
+@pytest.mark.parametrize("path,ambiguous", [
+    ("/ADMIN", True), ("/Admin/x", True), ("/admin", False), ("/public", False), ("/PUBLIC", False),
+    ("/reports/1", True), ("/Reports/1", False), ("/REPORTS/1", True)])
+def test_a_case_that_picks_another_route_is_refused(path, ambiguous):
+    rule = TABLE.match(path, "GET")
+    assert TABLE.case_ambiguous(path, "GET", rule) is ambiguous
+
+
+def test_refusals_are_flagged_for_nginx():
+    anonymous = Principal("anonymous")
+    for uri in ("/ADMIN", "/admin;x", "/a/../b"):
+        decision = decide(TABLE, "GET", uri, anonymous, is_backoffice=False)
+        assert decision.status == FORBIDDEN and decision.headers[REFUSED_HEADER] == "request-target"
+    assert REFUSED_HEADER not in decide(TABLE, "GET", "/admin", anonymous, is_backoffice=False).headers
+
+
+@pytest.mark.parametrize("value,wire", [
+    ("admin", "admin"), ("rock & roll", "rock & roll"), ("Администраторы", "UTF-8''%D0%90%D0%B4%D0%BC%D0%B8%D0%BD%D0%B8%D1%81%D1%82%D1%80%D0%B0%D1%82%D0%BE%D1%80%D1%8B"),
+    ("管理员", "UTF-8''%E7%AE%A1%E7%90%86%E5%91%98"), ("✓ gold", "UTF-8''%E2%9C%93%20gold"), ("é", "UTF-8''%C3%A9"),
+    ("UTF-8''x", "UTF-8''UTF-8%27%27x"), ("utf-8''x", "UTF-8''utf-8%27%27x")])
+def test_header_values_keep_ascii_and_encode_the_rest(value, wire):
+    assert encode_value(value) == wire
+    assert decode_value(wire) == value
+
+
+@given(st.text(st.characters(blacklist_categories=("Cs",)), max_size=50))
+def test_encoding_is_lossless_and_latin1_safe(value):
+    wire = encode_value(value)
+    wire.encode("ascii")
+    assert decode_value(wire) == value
+
+
+def test_identity_headers_encode_each_group_and_keep_json_valid():
+    principal = Principal("user", id="Jürgen", groups=frozenset({"Администраторы", "ops", "a,b"}),
+                          claims={"name": "開発者"}, client_type="✓")
+    headers = identity_headers(principal, None, HeaderNames(), ("name",), 4096)
+    assert headers["mia-groups"] == "UTF-8''%D0%90%D0%B4%D0%BC%D0%B8%D0%BD%D0%B8%D1%81%D1%82%D1%80%D0%B0%D1%82%D0%BE%D1%80%D1%8B,ops"
+    assert headers["mia-userid"] == "UTF-8''J%C3%BCrgen"
+    assert headers["mia-clienttype"] == "UTF-8''%E2%9C%93"
+    assert json.loads(headers["mia-userproperties"]) == {"name": "開発者"}
+    assert all(v.isascii() for v in headers.values())
+
+
+def test_an_encoded_value_over_the_limit_is_left_out():
+    principal = Principal("user", id="я" * 20)  # 20 characters, 120 bytes encoded
+    assert "mia-userid" not in identity_headers(principal, None, HeaderNames(), (), 100)
+    assert decide(RouteTable.load({"/": {"ALL": {"authorization": {"expression": "true"}}}}), "GET", "/x",
+                  principal, is_backoffice=False).status == ALLOW
