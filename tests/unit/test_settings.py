@@ -82,7 +82,22 @@ BAD_ENV = [
     ("openid file missing", {"OPENID_CONFIG_PATH": "/nonexistent.json"}, "OPENID_CONFIG_PATH: cannot read"),
     ("verification key syntax", {"VERIFICATION_KEYS": "justapath"}, "VERIFICATION_KEYS: must be kid=path pairs"),
     ("tls ca missing", {"REDIS_TLS_CACERT": "/nonexistent.ca"}, "REDIS_TLS_CACERT: no such file"),
+    ("open registration method", {"OPEN_REGISTRATION_AUTH_METHODS": "client_secret_basic,none"},
+     "OPEN_REGISTRATION_AUTH_METHODS: each entry must be one of client_secret_basic, client_secret_post, private_key_jwt"),
+    ("source failure limit", {"AUTH_FAILURE_SOURCE_LIMIT": "0"}, "AUTH_FAILURE_SOURCE_LIMIT: Must be greater"),
 ]
+
+
+def test_registration_and_failure_settings(base) -> None:
+    s = load_settings({**base, "OPEN_REGISTRATION_AUDIENCES": "a, b", "OPEN_REGISTRATION_SCOPES": "x",
+                       "OPEN_REGISTRATION_AUTH_METHODS": "private_key_jwt", "AUTH_FAILURE_SOURCE_LIMIT": "7"})
+    rules = s.open_registration_rules
+    assert (rules.audiences, rules.scopes, rules.auth_methods) == (("a", "b"), ("x",), ("private_key_jwt",))
+    assert s.client_auth().source_failure_limit == 7 and s.client_auth().failure_limit == 10
+    defaults = load_settings(base)
+    assert defaults.open_registration_rules.auth_methods == ("client_secret_basic", "client_secret_post",
+                                                             "private_key_jwt")
+    assert defaults.open_registration_rules.audiences == () and defaults.auth_failure_source_limit == 50
 
 
 @pytest.mark.parametrize("case,change,expected", BAD_ENV, ids=[c[0] for c in BAD_ENV])
