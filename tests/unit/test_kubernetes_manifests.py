@@ -451,3 +451,14 @@ def test_gatehouse_accepts_the_configuration(overlay: list[dict[str, Any]], tmp_
         assert settings.delay_shutdown_seconds == int(env["DELAY_SHUTDOWN_SECONDS"])
         assert settings.http_port == int(env["HTTP_PORT"])
         assert settings.routes_file and Path(settings.routes_file).is_file()
+
+
+def test_readme_says_how_to_apply_and_what_is_not_done() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Kubernetes"):readme.index("## Operations")]
+    assert "kubectl apply -k deploy/kubernetes/overlays/example" in section
+    assert "REVOCATION_SYNC_SECONDS" in section
+    assert "Known limit" in section and "X-Original-URL" in section and "not tested end to end" in section
+    # Every Secret key the README's command creates is one the manifests use, and all of them.
+    created = set(re.findall(r"--from-(?:literal|file)=([a-z.-]+)=", section))
+    assert created == set(secret_template()["stringData"])
