@@ -21,7 +21,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from app.settings import ENV_NAMES, load_settings
+from app.settings import ENV_NAMES, SECRET_KEYS, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBE = ROOT / "deploy" / "kubernetes"
@@ -299,6 +299,28 @@ def test_every_setting_name_is_one_gatehouse_reads(built: tuple[str, list[dict[s
     for config_map in of_kind(objects, "ConfigMap"):
         config_file = yaml.safe_load(config_map["data"]["gatehouse.yaml"])
         assert set(config_file) <= set(ENV_NAMES), set(config_file) - set(ENV_NAMES)
+
+
+def test_secrets_come_only_from_the_secret(built: tuple[str, list[dict[str, Any]]]) -> None:
+    """A setting Gatehouse treats as secret (settings.SECRET_KEYS) is never a literal value nor a
+    ConfigMap key: only a secretKeyRef. The signing key is a file from the Secret."""
+    _, objects = built
+    secret_names = {name for key in SECRET_KEYS for name in ENV_NAMES[key]} | {
+        "PRIVATE_KEY_PASSWORD", "REDIS_USERNAME"}
+    for deployment, container in deployments(objects):
+        for name, entry in env_of(container).items():
+            if name in secret_names:
+                assert "secretKeyRef" in entry.get("valueFrom", {}), f"{deployment['metadata']['name']} {name}"
+        assert {"MONGODB_URL", "CLIENT_ID_HASH_SALT", "PROVIDER_TOKEN_KEY"} <= set(env_of(container))
+        (key_volume,) = [v for v in deployment["spec"]["template"]["spec"]["volumes"]
+                         if v.get("secret", {}).get("items") == [{"key": "signing.pem", "path": "signing.pem"}]]
+        assert key_volume["secret"]["secretName"] == secret_template()["metadata"]["name"]
+    for config_map in of_kind(objects, "ConfigMap"):
+        config_file = yaml.safe_load(config_map["data"]["gatehouse.yaml"])
+        assert not set(config_file) & SECRET_KEYS
+        assert not set(config_map["data"]) & secret_names
+    admin = {d["metadata"]["name"] for d, c in deployments(objects) if "ADMIN_TOKEN" in env_of(c)}
+    assert admin == {"gatehouse"}, "the admin token only where the admin API is served"
 
 
 def test_the_drain_fits_in_the_grace_period(built: tuple[str, list[dict[str, Any]]]) -> None:
