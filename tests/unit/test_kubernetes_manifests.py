@@ -1,0 +1,486 @@
+"""deploy/kubernetes: the kustomize base and the example overlay, checked offline.
+
+No kubectl or kustomize: the overlay is resolved here with the few kustomize features it uses
+(resources, namespace, images, strategic-merge patches), and any other kustomization field
+fails the test rather than being ignored. Every object is validated against the Kubernetes
+JSON schemas of KUBERNETES_VERSION in strict mode (kubernetes-validate bundles them; no
+network), then the references between objects, and between the objects and Gatehouse, are
+checked: selectors, ports, probes, ConfigMap and Secret keys, environment names, the drain
+timing of gunicorn.conf.py, the Ingress's auth annotations.
+"""
+from __future__ import annotations
+
+import copy
+import re
+import secrets
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import parse_qsl, urlsplit
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from app.settings import ENV_NAMES, SECRET_KEYS, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+KUBE = ROOT / "deploy" / "kubernetes"
+BASE = KUBE / "base"
+OVERLAY = KUBE / "overlays" / "example"
+SECRET_TEMPLATE = BASE / "secret-template.yaml"
+KUBERNETES_VERSION = "1.30"
+
+# What the check answers and the upstream needs (README "Authorization check"; the BFF's
+# access token in Authorization).
+IDENTITY_HEADERS = ("mia-userid", "mia-groups", "mia-userproperties", "mia-clienttype", "mia-allowed",
+                    "Authorization")
+KUSTOMIZATION_FIELDS = {"apiVersion", "kind", "namespace", "resources", "images", "patches"}
+CLUSTER_SCOPED = {"Namespace"}
+
+
+# --- a small kustomize --------------------------------------------------------------------
+
+def load_documents(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+
+
+def strategic_merge(target: Any, patch: Any) -> Any:
+    """Maps merge key by key; lists of named maps (containers, env, ports, volumes) merge by
+    name; any other list, and scalars, are replaced. No `$patch` directives."""
+    if isinstance(target, dict) and isinstance(patch, dict):
+        assert not any(k.startswith("$") for k in patch), "strategic-merge directives are not resolved here"
+        merged = dict(target)
+        for key, value in patch.items():
+            merged[key] = strategic_merge(target[key], value) if key in target else copy.deepcopy(value)
+        return merged
+    if (isinstance(target, list) and isinstance(patch, list)
+            and all(isinstance(x, dict) and "name" in x for x in target + patch)):
+        merged_list = [copy.deepcopy(x) for x in target]
+        for item in patch:
+            same = [i for i, x in enumerate(merged_list) if x["name"] == item["name"]]
+            if same:
+                merged_list[same[0]] = strategic_merge(merged_list[same[0]], item)
+            else:
+                merged_list.append(copy.deepcopy(item))
+        return merged_list
+    return copy.deepcopy(patch)
+
+
+def containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    if obj["kind"] != "Deployment":
+        return []
+    spec = obj["spec"]["template"]["spec"]
+    return spec.get("initContainers", []) + spec["containers"]
+
+
+def build(directory: Path) -> list[dict[str, Any]]:
+    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    unknown = set(kustomization) - KUSTOMIZATION_FIELDS
+    assert not unknown, f"{directory}: kustomization fields this test does not resolve: {sorted(unknown)}"
+    objects: list[dict[str, Any]] = []
+    for entry in kustomization.get("resources", []):
+        path = (directory / entry).resolve()
+        objects += build(path) if path.is_dir() else load_documents(path)
+    for patch_entry in kustomization.get("patches", []):
+        assert set(patch_entry) == {"path"}, "only patches given by path (strategic merge, by kind and name)"
+        for patch in load_documents(directory / patch_entry["path"]):
+            matches = [i for i, o in enumerate(objects)
+                       if o["kind"] == patch["kind"] and o["metadata"]["name"] == patch["metadata"]["name"]]
+            assert len(matches) == 1, f"patch {patch_entry['path']} matches {len(matches)} objects"
+            objects[matches[0]] = strategic_merge(objects[matches[0]], patch)
+    for image in kustomization.get("images", []):
+        used = 0
+        for obj in objects:
+            for container in containers(obj):
+                name, _, tag = container["image"].partition(":")
+                if name == image["name"]:
+                    container["image"] = f"{image.get('newName', name)}:{image.get('newTag', tag)}"
+                    used += 1
+        assert used, f"images: {image['name']} names no container image"
+    if "namespace" in kustomization:
+        for obj in objects:
+            if obj["kind"] not in CLUSTER_SCOPED:
+                obj["metadata"]["namespace"] = kustomization["namespace"]
+    return objects
+
+
+BUILDS = {"base": BASE, "overlay": OVERLAY}
+
+
+@pytest.fixture(scope="module", params=sorted(BUILDS))
+def built(request: pytest.FixtureRequest) -> tuple[str, list[dict[str, Any]]]:
+    return request.param, build(BUILDS[request.param])
+
+
+@pytest.fixture(scope="module")
+def overlay() -> list[dict[str, Any]]:
+    return build(OVERLAY)
+
+
+def of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def named(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    found = [o for o in of_kind(objects, kind) if o["metadata"]["name"] == name]
+    assert len(found) == 1, f"{kind}/{name}: {len(found)} found"
+    return found[0]
+
+
+def secret_template() -> dict[str, Any]:
+    (secret,) = load_documents(SECRET_TEMPLATE)
+    return secret
+
+
+def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def literal_env(container: dict[str, Any]) -> dict[str, str]:
+    return {name: e["value"] for name, e in env_of(container).items() if "value" in e}
+
+
+def deployments(objects: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    for deployment in of_kind(objects, "Deployment"):
+        for container in containers(deployment):
+            yield deployment, container
+
+
+# --- schemas ------------------------------------------------------------------------------
+
+def test_every_document_validates_strictly(built: tuple[str, list[dict[str, Any]]]) -> None:
+    name, objects = built
+    assert objects, name
+    for obj in objects + [secret_template()]:
+        try:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{name}: {obj['kind']}/{obj['metadata']['name']}: {exc.message}")
+
+
+def test_every_manifest_file_is_a_resource() -> None:
+    """A file in base/ that the kustomization forgets would never be applied."""
+    listed = set(yaml.safe_load((BASE / "kustomization.yaml").read_text())["resources"])
+    files = {p.name for p in BASE.glob("*.yaml")} - {"kustomization.yaml", SECRET_TEMPLATE.name}
+    assert files == listed
+    # The Secret is never created by the base: `kubectl apply -k` must not overwrite real values.
+    assert not of_kind(build(BASE), "Secret")
+    assert all(v == "" for v in secret_template()["stringData"].values()), "no literal secret values"
+
+
+def test_the_two_process_groups() -> None:
+    objects = build(BASE)
+    roles = {d["metadata"]["name"]: literal_env(c).get("GATEHOUSE_ROLE", "all") for d, c in deployments(objects)}
+    assert roles == {"gatehouse-check": "check", "gatehouse": "all"}
+
+
+# --- references between objects -----------------------------------------------------------
+
+def pod_labels(deployment: dict[str, Any]) -> dict[str, str]:
+    return deployment["spec"]["template"]["metadata"]["labels"]
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def test_selectors_match_their_pods(built: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objects = built
+    for deployment in of_kind(objects, "Deployment"):
+        assert selects(deployment["spec"]["selector"]["matchLabels"], pod_labels(deployment))
+    for kind, path in (("Service", ("spec", "selector")), ("PodDisruptionBudget", ("spec", "selector", "matchLabels"))):
+        for obj in of_kind(objects, kind):
+            selector = obj
+            for key in path:
+                selector = selector[key]
+            matched = [d["metadata"]["name"] for d in of_kind(objects, "Deployment") if selects(selector, pod_labels(d))]
+            assert len(matched) == 1, f"{kind}/{obj['metadata']['name']} selects {matched}"
+
+
+def container_port(container: dict[str, Any], port: int | str) -> int:
+    for p in container["ports"]:
+        if port in (p["name"], p["containerPort"]):
+            return int(p["containerPort"])
+    raise AssertionError(f"container {container['name']} has no port {port!r}")
+
+
+def test_services_reach_the_container_port(built: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objects = built
+    for service in of_kind(objects, "Service"):
+        (deployment,) = [d for d in of_kind(objects, "Deployment") if selects(service["spec"]["selector"], pod_labels(d))]
+        (container,) = containers(deployment)
+        for port in service["spec"]["ports"]:
+            assert container_port(container, port["targetPort"]) == int(literal_env(container)["HTTP_PORT"])
+
+
+def served_paths() -> set[str]:
+    from flask import Flask
+
+    from app.blueprints import health
+
+    flask_app = Flask("paths")
+    flask_app.register_blueprint(health.bp)
+    return {rule.rule for rule in flask_app.url_map.iter_rules()}
+
+
+def test_probes_hit_what_gatehouse_serves(built: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objects = built
+    paths = served_paths()
+    assert {"/-/ready", "/-/healthz", "/-/metrics"} <= paths
+    for deployment, container in deployments(objects):
+        port = int(literal_env(container)["HTTP_PORT"])
+        assert literal_env(container)["GATEHOUSE_BIND"] == "0.0.0.0", "the kubelet probes the pod's address"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/-/ready"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/-/healthz"
+        for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+            if probe in container:
+                get = container[probe]["httpGet"]
+                assert get["path"] in paths
+                assert container_port(container, get["port"]) == port, f"{deployment['metadata']['name']} {probe}"
+
+
+def test_metrics_of_both_groups_are_scraped(built: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objects = built
+    scraped = set()
+    for deployment, container in deployments(objects):
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert annotations["prometheus.io/path"] == "/-/metrics"
+        assert int(annotations["prometheus.io/port"]) == int(literal_env(container)["HTTP_PORT"])
+        scraped.add(deployment["metadata"]["name"])
+    assert scraped == {"gatehouse", "gatehouse-check"}
+
+
+def test_config_and_secret_references_exist(built: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objects = built
+    config_maps = {c["metadata"]["name"]: set(c["data"]) for c in of_kind(objects, "ConfigMap")}
+    secret = secret_template()
+    secrets_ = {secret["metadata"]["name"]: set(secret["stringData"])}
+    for deployment, container in deployments(objects):
+        where = deployment["metadata"]["name"]
+        for name, entry in env_of(container).items():
+            ref = entry.get("valueFrom", {})
+            if "configMapKeyRef" in ref:
+                key_ref = ref["configMapKeyRef"]
+                assert key_ref["key"] in config_maps.get(key_ref["name"], set()), f"{where} {name}"
+            elif "secretKeyRef" in ref:
+                key_ref = ref["secretKeyRef"]
+                assert key_ref["key"] in secrets_.get(key_ref["name"], set()), f"{where} {name}"
+            else:
+                assert "value" in entry, f"{where} {name}: only literal values or key references"
+        for volume in deployment["spec"]["template"]["spec"]["volumes"]:
+            if "configMap" in volume:
+                keys, items = config_maps.get(volume["configMap"]["name"], set()), volume["configMap"].get("items", [])
+            elif "secret" in volume:
+                keys, items = secrets_.get(volume["secret"]["secretName"], set()), volume["secret"].get("items", [])
+            else:
+                continue
+            assert keys, f"{where} volume {volume['name']}"
+            assert all(item["key"] in keys for item in items), f"{where} volume {volume['name']}"
+        mounted = {m["name"] for m in container["volumeMounts"]}
+        assert mounted == {v["name"] for v in deployment["spec"]["template"]["spec"]["volumes"]}
+
+
+def gunicorn_env_names() -> set[str]:
+    source = (ROOT / "gunicorn.conf.py").read_text()
+    return set(re.findall(r"os\.environ(?:\.get|\.setdefault)\(\s*[\"']([A-Z0-9_]+)[\"']", source)) | set(
+        re.findall(r"os\.environ\[[\"']([A-Z0-9_]+)[\"']\]", source))
+
+
+def test_every_setting_name_is_one_gatehouse_reads(built: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objects = built
+    gunicorn_names = gunicorn_env_names()
+    assert {"GATEHOUSE_ROLE", "GATEHOUSE_BIND", "GUNICORN_WORKERS", "PROMETHEUS_MULTIPROC_DIR"} <= gunicorn_names
+    known = {name for names in ENV_NAMES.values() for name in names} | gunicorn_names | {"GATEHOUSE_CONFIG"}
+    for deployment, container in deployments(objects):
+        unknown = set(env_of(container)) - known
+        assert not unknown, f"{deployment['metadata']['name']}: environment names Gatehouse never reads: {unknown}"
+        assert "envFrom" not in container, "every name is listed, so that this test sees it"
+    for config_map in of_kind(objects, "ConfigMap"):
+        config_file = yaml.safe_load(config_map["data"]["gatehouse.yaml"])
+        assert set(config_file) <= set(ENV_NAMES), set(config_file) - set(ENV_NAMES)
+
+
+def test_secrets_come_only_from_the_secret(built: tuple[str, list[dict[str, Any]]]) -> None:
+    """A setting Gatehouse treats as secret (settings.SECRET_KEYS) is never a literal value nor a
+    ConfigMap key: only a secretKeyRef. The signing key is a file from the Secret."""
+    _, objects = built
+    secret_names = {name for key in SECRET_KEYS for name in ENV_NAMES[key]} | {
+        "PRIVATE_KEY_PASSWORD", "REDIS_USERNAME"}
+    for deployment, container in deployments(objects):
+        for name, entry in env_of(container).items():
+            if name in secret_names:
+                assert "secretKeyRef" in entry.get("valueFrom", {}), f"{deployment['metadata']['name']} {name}"
+        assert {"MONGODB_URL", "CLIENT_ID_HASH_SALT", "PROVIDER_TOKEN_KEY"} <= set(env_of(container))
+        (key_volume,) = [v for v in deployment["spec"]["template"]["spec"]["volumes"]
+                         if v.get("secret", {}).get("items") == [{"key": "signing.pem", "path": "signing.pem"}]]
+        assert key_volume["secret"]["secretName"] == secret_template()["metadata"]["name"]
+    for config_map in of_kind(objects, "ConfigMap"):
+        config_file = yaml.safe_load(config_map["data"]["gatehouse.yaml"])
+        assert not set(config_file) & SECRET_KEYS
+        assert not set(config_map["data"]) & secret_names
+    admin = {d["metadata"]["name"] for d, c in deployments(objects) if "ADMIN_TOKEN" in env_of(c)}
+    assert admin == {"gatehouse"}, "the admin token only where the admin API is served"
+
+
+def test_the_drain_fits_in_the_grace_period(built: tuple[str, list[dict[str, Any]]]) -> None:
+    """gunicorn.conf.py: graceful_timeout = DELAY_SHUTDOWN_SECONDS + 30. The kubelet must not
+    kill a worker before that, counting any preStop sleep before the SIGTERM."""
+    _, objects = built
+    assert re.search(r"^graceful_timeout = delay_shutdown \+ 30$", (ROOT / "gunicorn.conf.py").read_text(), re.M)
+    for deployment, container in deployments(objects):
+        delay = int(literal_env(container).get("DELAY_SHUTDOWN_SECONDS", "10"))
+        pre_stop = container.get("lifecycle", {}).get("preStop", {})
+        assert set(pre_stop) <= {"sleep"}, "only a sleep preStop can be accounted for here"
+        sleep = int(pre_stop.get("sleep", {}).get("seconds", 0))
+        grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        assert grace > sleep + delay + 30, deployment["metadata"]["name"]
+
+
+def test_resources_and_workers_are_pinned(built: tuple[str, list[dict[str, Any]]]) -> None:
+    """os.cpu_count() in a container is the node's: the worker count must not follow it."""
+    _, objects = built
+    for deployment, container in deployments(objects):
+        assert int(literal_env(container)["GUNICORN_WORKERS"]) >= 1
+        assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+        assert "memory" in container["resources"]["limits"]
+
+
+def test_each_group_has_a_pdb_and_a_cpu_autoscaler(built: tuple[str, list[dict[str, Any]]]) -> None:
+    _, objects = built
+    names = {d["metadata"]["name"] for d in of_kind(objects, "Deployment")}
+    scaled = {}
+    for hpa in of_kind(objects, "HorizontalPodAutoscaler"):
+        target = hpa["spec"]["scaleTargetRef"]
+        assert target["kind"] == "Deployment" and target["name"] in names
+        assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu"]
+        assert 2 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+        scaled[target["name"]] = hpa
+    assert set(scaled) == names
+    for deployment in of_kind(objects, "Deployment"):
+        assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
+    protected = {d["metadata"]["name"] for d in of_kind(objects, "Deployment")
+                 for pdb in of_kind(objects, "PodDisruptionBudget")
+                 if selects(pdb["spec"]["selector"]["matchLabels"], pod_labels(d))}
+    assert protected == names
+
+
+# --- the overlay and its Ingress -------------------------------------------------------------
+
+def test_overlay_applies_its_patches(overlay: list[dict[str, Any]]) -> None:
+    config = named(overlay, "ConfigMap", "gatehouse-config")["data"]
+    assert config["JWT_ISSUER"] == config["PUBLIC_URL"] == "https://app.example.com"
+    assert config["REDIS_MODE"] == "sentinel" and "gatehouse.yaml" in config
+    assert named(overlay, "HorizontalPodAutoscaler", "gatehouse-check")["spec"]["minReplicas"] == 3
+    assert named(overlay, "HorizontalPodAutoscaler", "gatehouse")["spec"]["minReplicas"] == 2
+    assert {c["image"] for _, c in deployments(overlay)} == {"registry.example.com/gatehouse:0.1.0"}
+    assert {o["metadata"].get("namespace") for o in overlay if o["kind"] != "Namespace"} == {"gatehouse"}
+
+
+def test_ingress_asks_the_check_service(overlay: list[dict[str, Any]]) -> None:
+    ingresses = of_kind(overlay, "Ingress")
+    guarded = [i for i in ingresses if "nginx.ingress.kubernetes.io/auth-url" in i["metadata"].get("annotations", {})]
+    assert guarded
+    check = named(overlay, "Service", "gatehouse-check")
+    for ingress in guarded:
+        annotations = ingress["metadata"]["annotations"]
+        url = urlsplit(annotations["nginx.ingress.kubernetes.io/auth-url"])
+        assert url.scheme == "http" and url.path == "/auth" and not url.query
+        assert url.hostname == f"gatehouse-check.{check['metadata']['namespace']}.svc.cluster.local"
+        assert (url.port or 80) in {p["port"] for p in check["spec"]["ports"]}
+        # X-Original-URI (what Gatehouse reads today) is sent only when auth-method is set.
+        assert annotations["nginx.ingress.kubernetes.io/auth-method"] == "GET"
+        signin = urlsplit(annotations["nginx.ingress.kubernetes.io/auth-signin"])
+        assert signin.path == "/web-login"
+        assert parse_qsl(signin.query) == [("redirect", "$escaped_request_uri")]
+        listed = [h.strip().lower() for h in annotations["nginx.ingress.kubernetes.io/auth-response-headers"].split(",")]
+        assert listed == [h.lower() for h in IDENTITY_HEADERS]
+        # The login pages are on the host the browser is sent to.
+        hosts = {rule["host"] for rule in ingress["spec"]["rules"]}
+        assert signin.hostname in hosts
+
+
+def test_gatehouse_endpoints_go_to_the_main_group(overlay: list[dict[str, Any]]) -> None:
+    services = {s["metadata"]["name"]: s for s in of_kind(overlay, "Service")}
+    routed = {}
+    for ingress in of_kind(overlay, "Ingress"):
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                service = path["backend"]["service"]
+                routed[path["path"]] = service["name"]
+                if service["name"] in services:
+                    ports = services[service["name"]]["spec"]["ports"]
+                    assert service["port"] in ({"name": p["name"]} for p in ports) or \
+                        service["port"] in ({"number": p["port"]} for p in ports)
+    for path in ("/oauth/", "/.well-known/", "/web-login", "/bff/", "/jwks", "/authorize"):
+        assert routed[path] == "gatehouse", path
+    assert "gatehouse-check" not in routed.values(), "/auth is for the ingress controller, not for clients"
+
+
+# --- Gatehouse accepts this configuration ----------------------------------------------------
+
+def test_gatehouse_accepts_the_configuration(overlay: list[dict[str, Any]], tmp_path: Path) -> None:
+    """Each group's environment (Secret values generated here) and the ConfigMap's files pass
+    Gatehouse's own start-up validation."""
+    from cryptography.fernet import Fernet
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    config = named(overlay, "ConfigMap", "gatehouse-config")["data"]
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    values = {
+        "signing.pem": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption()).decode(),
+        "client-id-hash-salt": secrets.token_urlsafe(32),
+        "provider-token-key": Fernet.generate_key().decode(),
+        "admin-token": secrets.token_urlsafe(32),
+        "mongodb-url": "mongodb://gatehouse:pw@mongo-0:27017,mongo-1:27017,mongo-2:27017/gatehouse?replicaSet=rs0",
+        "redis-username": "gatehouse",
+        "redis-password": secrets.token_urlsafe(16),
+    }
+    assert set(values) == set(secret_template()["stringData"])
+    for deployment, container in deployments(overlay):
+        mounts = {}
+        for volume in deployment["spec"]["template"]["spec"]["volumes"]:
+            source = volume.get("configMap") or volume.get("secret")
+            if source:
+                data = config if "configMap" in volume else values
+                (mount,) = [m["mountPath"] for m in container["volumeMounts"] if m["name"] == volume["name"]]
+                directory = tmp_path / deployment["metadata"]["name"] / mount.strip("/")
+                directory.mkdir(parents=True)
+                for item in source["items"]:
+                    (directory / item["path"]).write_text(data[item["key"]])
+                mounts[mount] = directory
+        env: dict[str, str] = {}
+        for name, entry in env_of(container).items():
+            if "value" in entry:
+                env[name] = entry["value"]
+            elif "configMapKeyRef" in entry["valueFrom"]:
+                env[name] = config[entry["valueFrom"]["configMapKeyRef"]["key"]]
+            else:
+                env[name] = values[entry["valueFrom"]["secretKeyRef"]["key"]]
+
+        def local(path: str) -> str:
+            for mount, directory in mounts.items():
+                if path.startswith(mount + "/"):
+                    return str(directory / path[len(mount) + 1:])
+            raise AssertionError(f"{path} is on no mounted volume")
+
+        env["GATEHOUSE_CONFIG"] = local(env["GATEHOUSE_CONFIG"])
+        key_path = yaml.safe_load(config["gatehouse.yaml"])["private_key_path"]
+        env["PRIVATE_RSA_KEY_FILE_PATH"] = local(key_path)
+        settings = load_settings(env)
+        assert settings.delay_shutdown_seconds == int(env["DELAY_SHUTDOWN_SECONDS"])
+        assert settings.http_port == int(env["HTTP_PORT"])
+        assert settings.routes_file and Path(settings.routes_file).is_file()
+
+
+def test_readme_says_how_to_apply_and_what_is_not_done() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Kubernetes"):readme.index("## Operations")]
+    assert "kubectl apply -k deploy/kubernetes/overlays/example" in section
+    assert "REVOCATION_SYNC_SECONDS" in section
+    assert "Known limit" in section and "X-Original-URL" in section and "not tested end to end" in section
+    # Every Secret key the README's command creates is one the manifests use, and all of them.
+    created = set(re.findall(r"--from-(?:literal|file)=([a-z.-]+)=", section))
+    assert created == set(secret_template()["stringData"])
