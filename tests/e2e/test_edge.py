@@ -122,6 +122,10 @@ class Stack:
     redis_client: redis.Redis
     mongo_db: pymongo.database.Database
 
+    folder: Any = None
+    gatehouse_url: str = ""
+    check_url: str = ""
+
     def token(self, **claims: Any) -> str:
         return self.issuer.token(**claims)
 
@@ -139,6 +143,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(redis_server, mongo_server, key_files, tmp_path_factory):
     folder = tmp_path_factory.mktemp("edge")
+    runtime = tmp_path_factory.mktemp("edge-nginx")
     issuer = LocalIssuer()
     upstream = Recorder()
     (folder / "auth.json").write_text(json.dumps(ROUTES))
@@ -164,7 +169,8 @@ def stack(redis_server, mongo_server, key_files, tmp_path_factory):
         mongo = pymongo.MongoClient(mongo_server.url)
         yield Stack(nginx=int(base.rsplit(":", 1)[1]), backoffice=backoffice, check=int(check.rsplit(":", 1)[1]),
                     gatehouse=int(gatehouse.rsplit(":", 1)[1]), upstream=upstream, issuer=issuer,
-                    redis_client=redis.Redis.from_url(redis_server.url), mongo_db=mongo[database])
+                    redis_client=redis.Redis.from_url(redis_server.url), mongo_db=mongo[database],
+                    folder=runtime, gatehouse_url=gatehouse, check_url=check)
         mongo.close()
     finally:
         for proc in reversed(procs):
@@ -409,3 +415,17 @@ def test_any_request_target_nginx_accepts_never_yields_a_5xx_nor_an_unjudged_ups
         assert seen == [], target
     elif answer.status == 200:
         assert [s["path"].encode("latin-1") for s in seen] == [target], "the upstream gets the target judged"
+
+
+def test_a_cached_back_office_allow_is_never_reused_on_the_main_listener(stack: Stack) -> None:
+    backoffice = free_port()
+    proc, base = start_nginx(stack.folder, stack.gatehouse_url, stack.upstream.port, cache=True, cache_ttl="30s",
+                             check=stack.check_url, backoffice_port=backoffice)
+    try:
+        staff = [STAFF(stack)]
+        assert raw(backoffice, "DELETE", "/orders", staff).status == 200
+        assert raw(int(base.rsplit(":", 1)[1]), "DELETE", "/orders", staff + [JSON]).status == 403
+        assert raw(backoffice, "DELETE", "/orders", staff).status == 200
+    finally:
+        stop(proc)
+        stack.upstream.take()
