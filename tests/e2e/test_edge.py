@@ -271,6 +271,7 @@ ROWS = [
     Row("encoded backslash", "GET", "/public%5C..%5Cadmin", [JSON], 400),
     Row("encoded NUL", "GET", "/public%00", [JSON], 400),
     Row("bytes that are not UTF-8", "GET", "/%FF", [JSON], 400),
+    Row("asterisk-form target", "OPTIONS", "*", [JSON], 400),
     Row("repeated slashes are collapsed", "GET", "//public", [], 200),
     Row("encoded slash is a separator", "GET", "/tracks%2F1", [ADMIN], 200, {"x-usage-plan": None}),
     Row("percent-encoded UTF-8 is judged decoded", "GET", "/caf%C3%A9", [JSON], 401),
@@ -429,3 +430,15 @@ def test_a_cached_back_office_allow_is_never_reused_on_the_main_listener(stack: 
     finally:
         stop(proc)
         stack.upstream.take()
+
+
+@pytest.mark.parametrize("target,status", [("http://127.0.0.1/public", 200), ("http://127.0.0.1/admin", 401),
+                                           ("http://127.0.0.1/public/../admin", 400)])
+def test_an_absolute_form_target_is_judged_as_the_origin_form_the_upstream_receives(stack: Stack, target: str,
+                                                                                     status: int) -> None:
+    """nginx turns `GET http://host/path` into the origin-form `/path` for both the check
+    ($request_uri) and the upstream, so what is judged is what the upstream reads."""
+    stack.upstream.take()
+    assert raw(stack.nginx, "GET", target, [JSON]).status == status
+    seen = stack.upstream.take()
+    assert [s["path"] for s in seen] == (["/public"] if status == 200 else [])
