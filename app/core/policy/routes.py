@@ -25,7 +25,8 @@ ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
 # The path table (README "Route matching"), as regular expressions so the check stays fast.
 RAW_REFUSED = re.compile(r"[^\x21-\x7e]|#")  # raw space, control, non-ASCII; a raw `#` anywhere
 DECODED_REFUSED = re.compile(r"[\x00-\x1f\x7f-\x9f\\;]")  # after decoding: controls, backslash, `;`
-SEGMENT_REFUSED = re.compile(r"(?:^|/)\.{1,2}(?:/|$)|[.\s](?:/|$)|/\s")  # `.`/`..`, `x.`, `x `, ` x`
+DOT_SEGMENT = re.compile(r"(?:^|/)\.{1,2}(?:/|$)")  # `.` and `..`
+SEGMENT_EDGE = re.compile(r"[.\s](?:/|$)|/\s")  # `x.`, `x `, ` x`
 MAX_PATH = 4096
 
 
@@ -197,7 +198,7 @@ def normalise(uri: str) -> str:
     if not uri:
         raise BadPath("missing")
     if RAW_REFUSED.search(uri):
-        raise BadPath("raw #, space, control or non-ASCII characters")
+        raise BadPath("raw # in the request target" if "#" in uri else "raw space, control or non-ASCII characters")
     path = uri.split("?", 1)[0]
     if not path.startswith("/"):
         raise BadPath("not an origin-form target")
@@ -214,8 +215,10 @@ def normalise(uri: str) -> str:
         if not decoded.isascii() and unicodedata.normalize("NFKC", decoded) != decoded:
             raise BadPath("compatibility characters (NFKC changes the path)")
     if DECODED_REFUSED.search(decoded):
-        raise BadPath("control characters, backslash or ; path parameters")
+        raise BadPath("path parameters (;)" if ";" in decoded else "control characters or backslash")
     collapsed = SLASHES.sub("/", decoded)
-    if SEGMENT_REFUSED.search(collapsed):
-        raise BadPath("dot segments, or a segment ending in a dot or with whitespace around it")
+    if DOT_SEGMENT.search(collapsed):
+        raise BadPath("dot segments")
+    if SEGMENT_EDGE.search(collapsed):
+        raise BadPath("a segment ending in a dot, or with whitespace around it")
     return collapsed
