@@ -87,6 +87,7 @@ if ROLE == "check":
     from gunicorn import util as _gunicorn_util
 
     _gunicorn_util.write_error = _empty_error
+
 # DELAY_SHUTDOWN_SECONDS: /-/ready answers 503 for that long after SIGTERM while requests are
 # still served (so load balancers stop sending), then in-flight requests finish. The graceful
 # timeout is always longer than the drain, so no worker is killed before it ends.

@@ -9,6 +9,7 @@ import html
 import json
 import threading
 import time
+import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -46,9 +47,16 @@ class ProviderKeys:
                                options={"verify_aud": False}))
 
 
+def shown(value: str) -> str:
+    """A header value as a person reads it: RFC 8187-encoded items (`UTF-8''%D0%90...`, what
+    Gatehouse sends for values outside ASCII) decoded, item by item for a comma list."""
+    return ",".join(urllib.parse.unquote(item[7:]) if item[:7].upper() == "UTF-8''" else item
+                    for item in value.split(","))
+
+
 def page(path: str, headers: dict[str, str]) -> str:
-    rows = "".join(f"<tr><th>{html.escape(name)}</th><td><code>{html.escape(headers.get(name, ''))}</code></td></tr>"
-                   for name in IDENTITY)
+    rows = "".join(f"<tr><th>{html.escape(name)}</th><td><code>{html.escape(shown(headers.get(name, '')))}</code>"
+                   f"</td></tr>" for name in IDENTITY)
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Demo upstream</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem}}
 th{{text-align:left;padding-right:1rem}}td code{{background:#f3f3f3;padding:0 .3rem}}</style></head><body>

@@ -122,6 +122,10 @@ class Stack:
     redis_client: redis.Redis
     mongo_db: pymongo.database.Database
 
+    folder: Any = None
+    gatehouse_url: str = ""
+    check_url: str = ""
+
     def token(self, **claims: Any) -> str:
         return self.issuer.token(**claims)
 
@@ -139,6 +143,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(redis_server, mongo_server, key_files, tmp_path_factory):
     folder = tmp_path_factory.mktemp("edge")
+    runtime = tmp_path_factory.mktemp("edge-nginx")
     issuer = LocalIssuer()
     upstream = Recorder()
     (folder / "auth.json").write_text(json.dumps(ROUTES))
@@ -164,7 +169,8 @@ def stack(redis_server, mongo_server, key_files, tmp_path_factory):
         mongo = pymongo.MongoClient(mongo_server.url)
         yield Stack(nginx=int(base.rsplit(":", 1)[1]), backoffice=backoffice, check=int(check.rsplit(":", 1)[1]),
                     gatehouse=int(gatehouse.rsplit(":", 1)[1]), upstream=upstream, issuer=issuer,
-                    redis_client=redis.Redis.from_url(redis_server.url), mongo_db=mongo[database])
+                    redis_client=redis.Redis.from_url(redis_server.url), mongo_db=mongo[database],
+                    folder=runtime, gatehouse_url=gatehouse, check_url=check)
         mongo.close()
     finally:
         for proc in reversed(procs):
@@ -265,6 +271,7 @@ ROWS = [
     Row("encoded backslash", "GET", "/public%5C..%5Cadmin", [JSON], 400),
     Row("encoded NUL", "GET", "/public%00", [JSON], 400),
     Row("bytes that are not UTF-8", "GET", "/%FF", [JSON], 400),
+    Row("asterisk-form target", "OPTIONS", "*", [JSON], 400),
     Row("repeated slashes are collapsed", "GET", "//public", [], 200),
     Row("encoded slash is a separator", "GET", "/tracks%2F1", [ADMIN], 200, {"x-usage-plan": None}),
     Row("percent-encoded UTF-8 is judged decoded", "GET", "/caf%C3%A9", [JSON], 401),
@@ -364,8 +371,9 @@ def test_the_upstream_list_names_the_issue_headers() -> None:
         assert wanted in names
 
 
-# Header names nginx passes on (letters, digits, hyphens); values of any byte nginx accepts.
-NAMES = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-", min_size=1, max_size=40)
+# Header names of the characters nginx passes on (and `_`, which it drops); values of any byte
+# nginx accepts in a header line.
+NAMES = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_", min_size=1, max_size=40)
 VALUES = st.binary(max_size=2000).map(lambda b: bytes(c for c in b if c not in b"\r\n\x00").strip(b" \t"))
 BIG = st.integers(0, 15_000).map(lambda n: b"v" * n)
 
@@ -383,3 +391,54 @@ def test_any_headers_nginx_accepts_never_yield_a_5xx(stack: Stack, headers, targ
     answer = raw(stack.nginx, "GET", target, sent)
     assert answer.status < 500, (answer.status, [(n, v[:80]) for n, v in sent])
     stack.upstream.take()
+
+
+# Request targets of any byte an HTTP/1.1 request line can carry (no space, CR, LF or NUL).
+TARGET_BYTES = st.binary(min_size=0, max_size=300).map(lambda b: bytes(c for c in b if c not in b" \r\n\x00"))
+SPELLINGS = st.lists(st.sampled_from([b"/", b"//", b".", b"..", b"%2e", b"%2f", b"%25", b"%00", b"#", b";", b"?",
+                                      b"%", b"\\", b"admin", b"ADMIN", b"public", b"%EF%BD%81", b"\xef\xbd\x81",
+                                      b"%C3%A9", b"\xff", b" "[:0], b"~", b"%5C", b"%3B", b"&", b"="]), max_size=12)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(tail=st.one_of(TARGET_BYTES, SPELLINGS.map(b"".join)), with_token=st.booleans())
+def test_any_request_target_nginx_accepts_never_yields_a_5xx_nor_an_unjudged_upstream_call(
+        stack: Stack, tail: bytes, with_token: bool) -> None:
+    """A refused spelling never reaches the upstream; an allowed one reaches it as sent."""
+    target = b"/" + tail
+    sent = [(b"Authorization", f"Bearer {stack.token(groups=['admin'])}".encode())] if with_token else []
+    stack.upstream.take()
+    answer = raw(stack.nginx, "GET", target, sent)
+    assert answer.status < 500, (answer.status, target)
+    seen = stack.upstream.take()
+    if answer.status in (400, 401, 403, 414):
+        assert seen == [], target
+    elif answer.status == 200:
+        assert [s["path"].encode("latin-1") for s in seen] == [target], "the upstream gets the target judged"
+
+
+def test_a_cached_back_office_allow_is_never_reused_on_the_main_listener(stack: Stack) -> None:
+    backoffice = free_port()
+    proc, base = start_nginx(stack.folder, stack.gatehouse_url, stack.upstream.port, cache=True, cache_ttl="30s",
+                             check=stack.check_url, backoffice_port=backoffice)
+    try:
+        staff = [STAFF(stack)]
+        assert raw(backoffice, "DELETE", "/orders", staff).status == 200
+        assert raw(int(base.rsplit(":", 1)[1]), "DELETE", "/orders", staff + [JSON]).status == 403
+        assert raw(backoffice, "DELETE", "/orders", staff).status == 200
+    finally:
+        stop(proc)
+        stack.upstream.take()
+
+
+@pytest.mark.parametrize("target,status", [("http://127.0.0.1/public", 200), ("http://127.0.0.1/admin", 401),
+                                           ("http://127.0.0.1/public/../admin", 400)])
+def test_an_absolute_form_target_is_judged_as_the_origin_form_the_upstream_receives(stack: Stack, target: str,
+                                                                                     status: int) -> None:
+    """nginx turns `GET http://host/path` into the origin-form `/path` for both the check
+    ($request_uri) and the upstream, so what is judged is what the upstream reads."""
+    stack.upstream.take()
+    assert raw(stack.nginx, "GET", target, [JSON]).status == status
+    seen = stack.upstream.take()
+    assert [s["path"] for s in seen] == (["/public"] if status == 200 else [])

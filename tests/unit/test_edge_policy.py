@@ -95,3 +95,11 @@ def test_an_encoded_value_over_the_limit_is_left_out():
     assert "mia-userid" not in identity_headers(principal, None, HeaderNames(), (), 100)
     assert decide(RouteTable.load({"/": {"ALL": {"authorization": {"expression": "true"}}}}), "GET", "/x",
                   principal, is_backoffice=False).status == ALLOW
+
+
+def test_the_demo_upstream_shows_encoded_values_decoded():
+    from app.demo_upstream import page, shown
+    wire = ",".join(sorted(encode_value(g) for g in ("Администраторы", "admin")))
+    assert shown(wire) == "Администраторы,admin"
+    assert shown('{"a":"b,c"}') == '{"a":"b,c"}'
+    assert "Администраторы,admin" in page("/", {"miausergroups": wire})

@@ -1,0 +1,37 @@
+"""The gateway edge in a real browser (issue 12): Debian's chromium through the shipped nginx
+config, logged in at the development provider."""
+from __future__ import annotations
+
+from tests.e2e.test_browser_login import login_as, seen_headers, site  # noqa: F401 - the fixture
+
+
+def test_login_lands_on_the_original_uri_byte_for_byte_and_403_is_a_page(browser, site):  # noqa: F811
+    base, db = site
+    context = browser.new_context()
+    page = context.new_page()
+    original = "/whoami?q=rock%20%26%20roll&plus=1%2B1"
+    page.goto(f"{base}{original}")
+    assert "/web-login" in page.url
+    login_as(page, "bob")
+    page.wait_for_url(f"{base}{original}")
+    assert page.url == f"{base}{original}"
+    assert seen_headers(page)["miausergroups"] == "users"
+
+    # bob is not in group admin: a navigation gets Gatehouse's page, not JSON
+    answer = page.goto(f"{base}/admin?from=menu")
+    assert answer.status == 403
+    assert answer.headers["content-type"].startswith("text/html")
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    assert page.locator("h1").inner_text() == "403 Forbidden"
+    user = db.users.find_one({"providerUserId": "bob"})
+    assert "users" in page.locator("#who").inner_text()
+    assert "/admin?from=menu" in page.locator("#why").inner_text()
+    assert page.locator("#sign-out").get_attribute("href") == "/logout?redirect=/"
+    assert user is not None
+
+    # an API call from the same browser keeps JSON
+    api = page.evaluate("() => fetch('/admin', {headers: {Accept: 'application/json'}})"
+                        ".then(r => r.json().then(body => [r.status, body]))")
+    assert api == [403, {"statusCode": 403, "error": "Forbidden", "message": "not allowed"}]
+    context.close()
