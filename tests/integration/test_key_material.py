@@ -155,22 +155,21 @@ def raw_jwt(payload: str, key_pem: str, alg: str = "RS256", **header) -> str:
     return jws.sign(payload.encode(), key_pem, headers=header, algorithm=alg)
 
 
-NOW = int(time.time())
-# (name, the time members as JSON text, message)
+# (name, the time members as JSON text for a given now, message)
 BAD_TIMES = [
-    ("exp 1e400", f'"iat": {NOW}, "exp": 1e400', "exp must be an integer"),
-    ("iat 1e400", f'"iat": 1e400, "exp": {NOW + 60}', "iat must be an integer"),
-    ("nbf 1e400", f'"iat": {NOW}, "nbf": 1e400, "exp": {NOW + 60}', "nbf must be an integer"),
-    ("exp -1e400", f'"iat": {NOW}, "exp": -1e400', "exp must be an integer"),
-    ("negative exp", f'"iat": {NOW}, "exp": -5', "exp is out of range"),
-    ("negative nbf", f'"iat": {NOW}, "nbf": -1, "exp": {NOW + 60}', "nbf is out of range"),
-    ("exp beyond 2286", f'"iat": {NOW}, "exp": 10000000000', "exp is out of range"),
-    ("huge integer exp", f'"iat": {NOW}, "exp": {10 ** 400}', "exp is out of range"),
-    ("float exp", f'"iat": {NOW}, "exp": {NOW + 60}.5', "exp must be an integer"),
-    ("string exp", f'"iat": {NOW}, "exp": "{NOW + 60}"', "exp must be an integer"),
-    ("boolean iat", f'"iat": true, "exp": {NOW + 60}', "iat must be an integer"),
-    ("null exp", f'"iat": {NOW}, "exp": null', "exp must be an integer"),
-    ("iat an hour ahead", f'"iat": {NOW + 3600}, "exp": {NOW + 3660}', "iat is in the future"),
+    ("exp 1e400", lambda now: f'"iat": {now}, "exp": 1e400', "exp must be an integer"),
+    ("iat 1e400", lambda now: f'"iat": 1e400, "exp": {now + 60}', "iat must be an integer"),
+    ("nbf 1e400", lambda now: f'"iat": {now}, "nbf": 1e400, "exp": {now + 60}', "nbf must be an integer"),
+    ("exp -1e400", lambda now: f'"iat": {now}, "exp": -1e400', "exp must be an integer"),
+    ("negative exp", lambda now: f'"iat": {now}, "exp": -5', "exp is out of range"),
+    ("negative nbf", lambda now: f'"iat": {now}, "nbf": -1, "exp": {now + 60}', "nbf is out of range"),
+    ("exp beyond 2286", lambda now: f'"iat": {now}, "exp": 10000000000', "exp is out of range"),
+    ("huge integer exp", lambda now: f'"iat": {now}, "exp": {10 ** 400}', "exp is out of range"),
+    ("float exp", lambda now: f'"iat": {now}, "exp": {now + 60}.5', "exp must be an integer"),
+    ("string exp", lambda now: f'"iat": {now}, "exp": "{now + 60}"', "exp must be an integer"),
+    ("boolean iat", lambda now: f'"iat": true, "exp": {now + 60}', "iat must be an integer"),
+    ("null exp", lambda now: f'"iat": {now}, "exp": null', "exp must be an integer"),
+    ("iat an hour ahead", lambda now: f'"iat": {now + 3600}, "exp": {now + 3660}', "iat is in the future"),
 ]
 
 
@@ -193,21 +192,22 @@ def assertion(client_id: str, times: str, key_pem: str, **header) -> dict[str, s
 
 @pytest.mark.parametrize("name,times,message", BAD_TIMES, ids=[row[0] for row in BAD_TIMES])
 def test_assertion_time_claims_are_a_clear_401(client, rdb, jwt_client, assertion_key, name, times, message):
-    r = client.post("/oauth/token", data=assertion(jwt_client["client_id"], times, assertion_key[0]))
+    # the times are made now: a module-level clock goes stale in a long run
+    r = client.post("/oauth/token", data=assertion(jwt_client["client_id"], times(int(time.time())), assertion_key[0]))
     assert (r.status_code, r.json["error"]) == (401, "invalid_client"), r.json
     assert f"client_assertion {message}" in r.json["error_description"]
     assert not list(rdb.scan_iter("gatehouse:v1:used:*")), "no assertion jti was recorded"
 
 
 def test_assertion_with_good_times_still_works(client, jwt_client, assertion_key):
-    r = client.post("/oauth/token", data=assertion(jwt_client["client_id"], f'"iat": {NOW}, "exp": {int(time.time()) + 60}',
+    r = client.post("/oauth/token", data=assertion(jwt_client["client_id"], f'"iat": {int(time.time())}, "exp": {int(time.time()) + 60}',
                                                    assertion_key[0]))
     assert r.status_code == 200, r.json
 
 
 @pytest.mark.parametrize("crit", [["urn:x:unknown"], ["exp"], [], "b64", [1]])
 def test_assertion_with_crit_is_refused(client, jwt_client, assertion_key, crit):
-    r = client.post("/oauth/token", data=assertion(jwt_client["client_id"], f'"iat": {NOW}, "exp": {int(time.time()) + 60}',
+    r = client.post("/oauth/token", data=assertion(jwt_client["client_id"], f'"iat": {int(time.time())}, "exp": {int(time.time()) + 60}',
                                                    assertion_key[0], crit=crit))
     assert (r.status_code, r.json["error"]) == (401, "invalid_client")
     assert "critical header parameters" in r.json["error_description"]
@@ -249,8 +249,8 @@ def external(issuer, times: str, kid: str | None = None, **header) -> str:
 @pytest.mark.parametrize("name,times,message", BAD_TIMES, ids=[row[0] for row in BAD_TIMES])
 def test_external_jwt_time_claims_are_a_401(ext, issuer, name, times, message):
     _, c = ext
-    assert check(c, external(issuer, f'"iat": {NOW}, "exp": {int(time.time()) + 60}')).status_code == 204
-    r = check(c, external(issuer, times))
+    assert check(c, external(issuer, f'"iat": {int(time.time())}, "exp": {int(time.time()) + 60}')).status_code == 204
+    r = check(c, external(issuer, times(int(time.time()))))
     assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
 
 
@@ -260,7 +260,7 @@ def test_gatehouse_signed_jwt_time_claims_are_a_401(ext, name, times, message):
     app, c = ext
     active = app.extensions["gatehouse"].settings.keys.active
     payload = (f'{{"iss": "{ISSUER}", "sub": "client-x", "jti": "{uuid.uuid4().hex}", "client_id": "client-x", '
-               f'"scope": "", "permissions": [], {times}}}')
+               f'"scope": "", "permissions": [], {times(int(time.time()))}}}')
     token = raw_jwt(payload, active.private, active.alg, kid=active.kid, typ="at+jwt")
     r = check(c, token)
     assert r.status_code == 401
@@ -269,7 +269,7 @@ def test_gatehouse_signed_jwt_time_claims_are_a_401(ext, name, times, message):
 
 def test_external_jwt_with_unknown_crit_is_refused(ext, issuer):
     _, c = ext
-    times = f'"iat": {NOW}, "exp": {int(time.time()) + 60}'
+    times = f'"iat": {int(time.time())}, "exp": {int(time.time()) + 60}'
     assert check(c, external(issuer, times)).status_code == 204
     assert check(c, external(issuer, times, crit=["urn:x:unknown"])).status_code == 401
 
@@ -293,7 +293,7 @@ def test_weak_or_private_keys_in_an_issuers_jwks_are_ignored_and_logged(ext, iss
         doc["keys"].append(RSA_512_JWK)
         return doc
     issuer.jwks = served
-    times = f'"iat": {NOW}, "exp": {int(time.time()) + 60}'
+    times = f'"iat": {int(time.time())}, "exp": {int(time.time()) + 60}'
     with caplog.at_level(logging.WARNING, logger="gatehouse.issuers"):
         assert check(c, external(issuer, times, kid="weak")).status_code == 401
         assert check(c, external(issuer, times, kid="leaky")).status_code == 401
