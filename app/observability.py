@@ -19,7 +19,7 @@ from flask.wrappers import Response
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter,
                                Histogram, generate_latest, multiprocess)
 
-from .core.policy.authorizer import METHOD_HEADERS, URI_HEADERS, Headers
+from .core.policy.authorizer import METHOD_HEADERS, URI_HEADERS, Headers, first_header
 
 REQUESTS = Counter("gatehouse_http_requests_total", "HTTP requests answered",
                    ["endpoint", "method", "status"])
@@ -224,15 +224,7 @@ class DecisionLog:
             "code": error, "reason": reason, "cause": cause, "duration_ms": round(elapsed * 1000, 2)})
 
 
-def _first(headers: Headers, names: tuple[str, ...]) -> Any:
-    for name in names:
-        value = headers.get(name)
-        if value:
-            return value
-    return None
-
-
 def _original(headers: Headers) -> dict[str, Any]:
-    uri, method = _first(headers, URI_HEADERS), _first(headers, METHOD_HEADERS)
+    uri, method = first_header(headers, URI_HEADERS), first_header(headers, METHOD_HEADERS)
     return {"method": method[:16].upper() if isinstance(method, str) else None,
             "uri": redact_uri(uri) if isinstance(uri, str) else None}

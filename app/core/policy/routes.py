@@ -22,6 +22,9 @@ AUTH_KEYS = frozenset({"expression", "public"})
 HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]{0,63}$")
 SLASHES = re.compile(r"/{2,}")
 ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
+# One C-speed scan each instead of a Python loop over the characters (the check runs per request).
+RAW_UNSAFE = re.compile("[\x00-\x20\x7f-\U0010ffff]")  # space, control or non-ASCII, as sent
+DECODED_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\\\\]")  # C0/C1 controls, DEL or backslash, decoded
 MAX_PATH = 4096
 EXCERPT = 60  # characters of an expression quoted around an error, so an error line stays short
 
@@ -210,7 +213,7 @@ def normalise(uri: str) -> str:
         raise BadPath("missing")
     if "#" in uri:
         raise BadPath("raw # in the request target")
-    if any(ord(ch) <= 0x20 or ord(ch) >= 0x7F for ch in uri):
+    if RAW_UNSAFE.search(uri):
         raise BadPath("raw space, control or non-ASCII characters")
     path = uri.split("?", 1)[0]
     if not path.startswith("/"):
@@ -221,7 +224,7 @@ def normalise(uri: str) -> str:
         decoded = unquote(path, errors="strict")
     except UnicodeDecodeError as exc:
         raise BadPath("percent-encoded bytes that are not UTF-8") from exc
-    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in decoded) or "\\" in decoded:
+    if DECODED_UNSAFE.search(decoded):
         raise BadPath("control characters or backslash")
     if ENCODED.search(decoded):
         raise BadPath("double percent-encoding")
