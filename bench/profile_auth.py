@@ -2,9 +2,10 @@
 nginx) with the WSGI environ nginx's check subrequest produces (the shipped check headers), for
 an allowed check with a Gatehouse client-credentials JWT (bearer) and with a session JWT (the
 `sid` cookie), each verified once and then served from the worker's verified-token cache, with
-and without the `X-Request-Id` nginx sets from `$request_id`. Rounds interleave the scenarios
-so a noisy neighbour hits them alike; each figure is the median over rounds, in microseconds
-per call, beside the same loop calling a bare WSGI callable (what the harness itself costs).
+and without the `X-Request-Id` nginx sets from `$request_id`. Each figure is the CPU time this
+process spent per call (time.process_time: on a shared machine, time spent waiting for a core
+is not the check's), the median over rounds that interleave the scenarios, beside the same loop
+calling a bare WSGI callable (what the harness itself costs).
 Then the top of a cProfile per scenario, per check. Starts its own Redis and MongoDB-wire
 server; Prometheus in multi-process mode, DECISION_LOG at its default, as a worker runs.
 
@@ -80,14 +81,14 @@ class Worker:
             assert len(request_ids) == 1 and (request_ids[0] == REQUEST_ID) == ("HTTP_X_REQUEST_ID" in environ)
 
     def round(self, calls: int) -> dict[str, float]:
-        """Microseconds per call of each scenario, and of the harness."""
+        """CPU microseconds per call of each scenario, and of the harness."""
         result = {}
         for name, environ in [*self.environs.items(), (HARNESS, self.environs[SCENARIOS[0]])]:
             call = bare if name == HARNESS else self.app.wsgi_app
-            started = time.perf_counter()
+            started = time.process_time()
             for _ in range(calls):
                 call(dict(environ), lambda status, headers: None)
-            result[name] = (time.perf_counter() - started) / calls * 1e6
+            result[name] = (time.process_time() - started) / calls * 1e6
         return result
 
     def profile(self, calls: int, top: int) -> None:
@@ -144,7 +145,7 @@ def compare(baseline: str, calls: int, rounds: int) -> None:
                 proc.stdin.flush()
                 results[label].append(json.loads(proc.stdout.readline()))
         before, after = medians(results["before"]), medians(results["after"])
-        print(f"\n# /auth in one worker: median of {rounds} alternating rounds of {calls} calls, us per call\n")
+        print(f"\n# /auth in one worker: median of {rounds} alternating rounds of {calls} calls, CPU us per call\n")
         print("| scenario | before | after | change |")
         print("|---|---:|---:|---:|")
         for name in before:
@@ -174,7 +175,7 @@ def main() -> None:
         with stores(ROUTES, "profile", {"apps": {"bench": BENCH_APP}}) as env:
             worker = Worker(env)
             result = medians([worker.round(args.calls) for _ in range(args.rounds)])
-            print(f"# /auth in one worker: median of {args.rounds} rounds of {args.calls} calls, us per call\n")
+            print(f"# /auth in one worker: median of {args.rounds} rounds of {args.calls} calls, CPU us per call\n")
             print("| scenario | us per call |")
             print("|---|---:|")
             for name, value in result.items():
