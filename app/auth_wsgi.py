@@ -105,8 +105,9 @@ class LeanAuth:
         # Left to Flask: the explain view (an admin JSON API, not a check path).
         self.explain = f"{prefix}/auth/explain"
         self.strict = services.settings.authorizer.strict
-        self.counters: dict[tuple[str, int], Any] = {}  # (method, status) -> its Prometheus child
-        self.latency = observability.LATENCY.labels(ENDPOINT)
+        # (method, status) -> adds to its Prometheus child; the latency histogram's child
+        self.counters: dict[tuple[str, int], Callable[..., None]] = {}
+        self.latency = observability.histogram_tally(observability.LATENCY.labels(ENDPOINT))
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or ""
@@ -162,8 +163,9 @@ class LeanAuth:
 
     def _count(self, method: str, status: int, elapsed: float) -> None:
         key = (method, status)
-        child = self.counters.get(key)
-        if child is None:
-            child = self.counters[key] = observability.REQUESTS.labels(ENDPOINT, method, str(status))
-        child.inc()
-        self.latency.observe(elapsed)
+        add = self.counters.get(key)
+        if add is None:
+            add = self.counters[key] = observability.counter_tally(
+                observability.REQUESTS.labels(ENDPOINT, method, str(status)))
+        add()
+        self.latency(elapsed)
