@@ -33,6 +33,11 @@ class Principal:
     source: str = "none"
     # BFF: the access token nginx forwards upstream as `Authorization: Bearer ...` on allow.
     bearer: str | None = field(default=None, repr=False, compare=False)
+    # The identity headers answered for this principal, per rule and header settings: a principal
+    # served from the verified-token cache is the same object check after check (a new one, as
+    # `replace` makes, starts empty).
+    answered: dict[tuple[Any, ...], tuple[Any, dict[str, str]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def anonymous(self) -> bool:
@@ -40,6 +45,7 @@ class Principal:
 
 
 ANONYMOUS = Principal("anonymous")
+MAX_ANSWERED = 64  # identity-header sets remembered per principal (rules x header settings)
 
 
 def principal_from_claims(claims: dict[str, Any], source: str, kind: str = "client") -> Principal:
@@ -129,6 +135,21 @@ def _properties(claims: dict[str, Any], properties: tuple[str, ...]) -> str:
 
 def identity_headers(principal: Principal, rule: Rule | None, names: HeaderNames,
                      properties: tuple[str, ...], limit: int) -> dict[str, str]:
+    """The headers of an allow: who the principal is, for the upstream. Worked out once per
+    principal, rule and header settings (they depend on nothing else); a copy each time."""
+    if principal.anonymous:
+        return _identity_headers(principal, rule, names, properties, limit)
+    key = (id(rule), names, properties, limit)
+    hit = principal.answered.get(key)
+    if hit is None or hit[0] is not rule:  # the rule is held with its answer: its id is not reused
+        if len(principal.answered) >= MAX_ANSWERED:
+            principal.answered.clear()
+        hit = principal.answered[key] = (rule, _identity_headers(principal, rule, names, properties, limit))
+    return dict(hit[1])
+
+
+def _identity_headers(principal: Principal, rule: Rule | None, names: HeaderNames,
+                      properties: tuple[str, ...], limit: int) -> dict[str, str]:
     headers = {names.allowed: "1"}
     if principal.anonymous:
         # An API key alone: no user, but the upstream still learns the client type.
