@@ -105,9 +105,10 @@ class LeanAuth:
         # Left to Flask: the explain view (an admin JSON API, not a check path).
         self.explain = f"{prefix}/auth/explain"
         self.strict = services.settings.authorizer.strict
-        # (method, status) -> adds to its Prometheus child; the latency histogram's child
+        # (method, status) -> adds to its Prometheus child; the latency histogram's child. Bound on
+        # the first check, in the process that serves (observability: tallies).
         self.counters: dict[tuple[str, int], Callable[..., None]] = {}
-        self.latency = observability.histogram_tally(observability.LATENCY.labels(ENDPOINT))
+        self.latency: Callable[[float], None] | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or ""
@@ -168,4 +169,7 @@ class LeanAuth:
             add = self.counters[key] = observability.counter_tally(
                 observability.REQUESTS.labels(ENDPOINT, method, str(status)))
         add()
-        self.latency(elapsed)
+        latency = self.latency
+        if latency is None:
+            latency = self.latency = observability.histogram_tally(observability.LATENCY.labels(ENDPOINT))
+        latency(elapsed)

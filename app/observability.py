@@ -52,10 +52,10 @@ LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
 # prometheus_client's multi-process `inc` takes its global lock, asks the OS for the process id
 # (a fork must reopen the metrics files) and passes through two wrappers: several times the cost
 # of writing the sample, paid four times per check (request counter, latency sum and bucket,
-# decision counter). A tally, bound in the worker after the fork, writes the sample straight into
-# this worker's metrics file at the place prometheus_client gave it (its two doubles, value and
-# timestamp), keeps the child's own value in step, and hands back to prometheus_client's `inc`
-# once the process has forked again. Outside multi-process mode (or with a prometheus_client laid
+# decision counter). A tally, bound while serving (so in the worker, after any fork, whichever
+# server forked it), writes the sample straight into this worker's metrics file at the place
+# prometheus_client gave it (its two doubles, value and timestamp), keeps the child's own value in
+# step, and hands back to prometheus_client's `inc` if the process forks again. Outside multi-process mode (or with a prometheus_client laid
 # out otherwise) a tally is the child's own `inc`/`observe`. Tallies share one lock; the samples
 # they add to are the /auth path's, which nothing else adds to while the lean path serves /auth.
 SAMPLE = struct.Struct("dd")
@@ -66,6 +66,9 @@ os.register_at_fork(after_in_child=lambda: FORKS.__setitem__(0, FORKS[0] + 1))
 
 def _sample_adder(value: Any) -> Callable[..., None] | None:
     """Adds to one multi-process sample (a counter's, a histogram's sum or bucket), or None."""
+    if value is None:
+        return None
+    value.get()  # prometheus_client reopens this process's files here if it forked since
     file: Any = getattr(value, "_file", None)
     key = getattr(value, "_key", None)
     positions = getattr(file, "_positions", None)

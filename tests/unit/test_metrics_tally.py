@@ -76,3 +76,22 @@ def test_outside_multiprocess_mode_tallies_are_the_children_own():
     registry = CollectorRegistry()
     counter, histogram = metrics(registry, "single")
     assert counter_tally(counter) == counter.inc and histogram_tally(histogram) == histogram.observe
+
+
+def test_a_tally_bound_in_a_forked_worker_writes_that_worker_file(multiprocess):
+    """A child created before the fork (as a preloading server would) still counts in the
+    worker's own file when the worker binds its tally: nothing is written over the parent's."""
+    import os
+    registry, path = multiprocess
+    counter, _ = metrics(registry, "preforked")
+    pid = os.fork()
+    if pid == 0:  # the worker
+        try:
+            add = counter_tally(counter)
+            add()
+            add()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    counter_tally(counter)()  # the parent's own count, in its own file
+    assert samples(path, "preforked")[("m_total", (("a", "x"),))] == 3
