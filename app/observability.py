@@ -54,10 +54,11 @@ LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
 # of writing the sample, paid four times per check (request counter, latency sum and bucket,
 # decision counter). A tally, bound while serving (so in the worker, after any fork, whichever
 # server forked it), writes the sample straight into this worker's metrics file at the place
-# prometheus_client gave it (its two doubles, value and timestamp), keeps the child's own value in
-# step, and hands back to prometheus_client's `inc` if the process forks again. Outside multi-process mode (or with a prometheus_client laid
-# out otherwise) a tally is the child's own `inc`/`observe`. Tallies share one lock; the samples
-# they add to are the /auth path's, which nothing else adds to while the lean path serves /auth.
+# prometheus_client gave it (its two doubles, value and timestamp), keeps the child's own value
+# in step, and hands back to prometheus_client's `inc` if the process forks again. Outside
+# multi-process mode (or with a prometheus_client laid out otherwise) a tally is the child's own
+# `inc`/`observe`. Tallies share one lock; the samples they add to are the /auth path's, which
+# nothing else adds to while the lean path serves /auth.
 SAMPLE = struct.Struct("dd")
 TALLY_LOCK = threading.Lock()
 FORKS = [0]  # forks since this module was loaded (a tally serves the process it was bound in)
@@ -73,7 +74,8 @@ def _sample_adder(value: Any) -> Callable[..., None] | None:
     key = getattr(value, "_key", None)
     positions = getattr(file, "_positions", None)
     if not (getattr(value, "_multiprocess", False) and isinstance(positions, dict) and key in positions
-            and isinstance(getattr(file, "_m", None), mmap.mmap) and isinstance(getattr(value, "_value", None), float)):
+            and isinstance(getattr(file, "_m", None), mmap.mmap)
+            and isinstance(getattr(value, "_value", None), float)):
         return None
     position = positions[key]
     generation = FORKS[0]

@@ -98,8 +98,9 @@ def test_an_encoded_value_over_the_limit_is_left_out():
                   principal, is_backoffice=False).status == ALLOW
 
 
-HEADERED = RouteTable.load({"/a": {"GET": {"authorization": {"expression": "true"}, "headers": {"plan": "x-plan"}}},
-                            "/b": {"GET": {"authorization": {"expression": "true"}}}})
+HEADERED = RouteTable.load({
+    "/a": {"GET": {"authorization": {"expression": "true"}, "headers": {"plan": "x-plan"}}},
+    "/b": {"GET": {"authorization": {"expression": "true"}}}})
 
 
 def test_identity_headers_remembered_per_principal_are_answered_afresh():
@@ -110,12 +111,14 @@ def test_identity_headers_remembered_per_principal_are_answered_afresh():
     first = identity_headers(principal, rule_a, HeaderNames(), ("name",), 4096)
     first["Authorization"] = "Bearer x"
     again = identity_headers(principal, rule_a, HeaderNames(), ("name",), 4096)
-    assert "Authorization" not in again and again["x-plan"] == "gold" and again["mia-userproperties"] == '{"name":"N"}'
+    assert "Authorization" not in again and again["x-plan"] == "gold"
+    assert again["mia-userproperties"] == '{"name":"N"}'
     assert "x-plan" not in identity_headers(principal, rule_b, HeaderNames(), ("name",), 4096)
     assert identity_headers(principal, rule_a, HeaderNames(), (), 4096)["mia-userproperties"] == "{}"
     assert "mia-userid" not in identity_headers(principal, rule_a, HeaderNames(user_id="x-user"), (), 4096)
     typed = replace(principal, client_type="A")
-    assert typed.answered == {} and identity_headers(typed, rule_a, HeaderNames(), (), 4096)["mia-clienttype"] == "A"
+    assert typed.answered == {}
+    assert identity_headers(typed, rule_a, HeaderNames(), (), 4096)["mia-clienttype"] == "A"
     reloaded = RouteTable.load({"/a": {"GET": {"authorization": {"expression": "true"},
                                                "headers": {"name": "x-name"}}}}).match("/a", "GET")
     assert identity_headers(principal, reloaded, HeaderNames(), (), 4096)["x-name"] == "N"
