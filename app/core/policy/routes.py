@@ -220,8 +220,11 @@ def normalise(uri: str) -> str:
         raise BadPath("not an origin-form target")
     if len(path) > MAX_PATH:
         raise BadPath("path too long")
+    # The steps below skip work that cannot change the answer (most paths are plain ASCII):
+    # without `%` there is nothing to decode; ASCII is NFKC already; after the control characters
+    # are refused, an ASCII segment can only be spoiled by a dot or a space.
     try:
-        decoded = unquote(path, errors="strict")
+        decoded = unquote(path, errors="strict") if "%" in path else path
     except UnicodeDecodeError as exc:
         raise BadPath("percent-encoded bytes that are not UTF-8") from exc
     if DECODED_UNSAFE.search(decoded):
@@ -230,9 +233,12 @@ def normalise(uri: str) -> str:
         raise BadPath("double percent-encoding")
     if ";" in decoded:
         raise BadPath("path parameters (;)")
-    if unicodedata.normalize("NFKC", decoded) != decoded:
+    ascii_only = decoded.isascii()
+    if not ascii_only and unicodedata.normalize("NFKC", decoded) != decoded:
         raise BadPath("compatibility characters (NFKC changes the path)")
-    collapsed = SLASHES.sub("/", decoded)
+    collapsed = SLASHES.sub("/", decoded) if "//" in decoded else decoded
+    if ascii_only and "." not in collapsed and " " not in collapsed:
+        return collapsed
     for segment in collapsed.split("/"):
         if segment in (".", ".."):
             raise BadPath("dot segments")
