@@ -11,11 +11,11 @@ line for /auth), and answers the same empty 5xx when a dependency is down.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, ClassVar, Iterable, Mapping
 
-from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import HTTP_STATUS_CODES, parse_cookie
 
 from . import observability
@@ -32,6 +32,67 @@ log = logging.getLogger("gatehouse.errors")
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
+# PEP 3333: request headers are `HTTP_` + the name upper-cased with `-` as `_`, except these two.
+UNPREFIXED = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
+MAX_KNOWN_NAMES = 256
+NO_COOKIES: Mapping[str, str] = {}
+# A Cookie header of plain `name=value` pairs (`; ` or `;` between them, ASCII, nothing quoted or
+# padded): werkzeug's parse_cookie reads it as a split on `;` and `=` would, so it is read so.
+PLAIN_COOKIES = re.compile(r'[^ \t=";]+=[^ \t";]*(?:; ?[^ \t=";]+=[^ \t";]*)*')
+
+
+def environ_key(name: str) -> str:
+    """The WSGI environ key of a request header."""
+    key = name.upper().replace("-", "_")
+    return key if key in UNPREFIXED else f"HTTP_{key}"
+
+
+class WSGIHeaders:
+    """The request's headers read straight from the WSGI environ: the case-insensitive `get` of
+    the authorizer's Headers protocol, as werkzeug's EnvironHeaders answers it, without building
+    one. The names asked are the code's and the configuration's: their keys are remembered."""
+
+    __slots__ = ("environ",)
+    keys: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, environ: Mapping[str, Any]) -> None:
+        self.environ = environ
+
+    def get(self, name: str, default: Any = None) -> Any:
+        key = self.keys.get(name)
+        if key is None:
+            key = environ_key(name)
+            if len(self.keys) < MAX_KNOWN_NAMES:
+                self.keys[name] = key
+        return self.environ.get(key, default)
+
+
+class WSGICookies:
+    """The request's cookies, parsed when a credential source first asks for one (`get`: the
+    first value of a name, as werkzeug's parse_cookie and Flask's request.cookies give it)."""
+
+    __slots__ = ("header", "parsed")
+
+    def __init__(self, header: str) -> None:
+        self.header = header
+        self.parsed: Mapping[str, str] | None = None
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if self.parsed is None:
+            self.parsed = parse_cookies(self.header)
+        return self.parsed.get(name, default)
+
+
+def parse_cookies(header: str) -> Mapping[str, str]:
+    """werkzeug's reading of a Cookie header; plain pairs without its general parser."""
+    if header.isascii() and PLAIN_COOKIES.fullmatch(header):
+        cookies: dict[str, str] = {}
+        for pair in header.split(";"):
+            name, _, value = pair.lstrip(" ").partition("=")
+            cookies.setdefault(name, value)
+        return cookies
+    return parse_cookie(header)
+
 
 class LeanAuth:
     def __init__(self, app: WSGIApp, services: Services, prefix: str = "",
@@ -44,8 +105,10 @@ class LeanAuth:
         # Left to Flask: the explain view (an admin JSON API, not a check path).
         self.explain = f"{prefix}/auth/explain"
         self.strict = services.settings.authorizer.strict
-        self.counters: dict[tuple[str, int], Any] = {}  # (method, status) -> its Prometheus child
-        self.latency = observability.LATENCY.labels(ENDPOINT)
+        # (method, status) -> adds to its Prometheus child; the latency histogram's child. Bound on
+        # the first check, in the process that serves (observability: tallies).
+        self.counters: dict[tuple[str, int], Callable[..., None]] = {}
+        self.latency: Callable[[float], None] | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or ""
@@ -68,11 +131,13 @@ class LeanAuth:
     def check(self, environ: dict[str, Any], start_response: StartResponse, path: str,
               method: str) -> Iterable[bytes]:
         started = time.perf_counter()
-        supplied = environ.get("HTTP_X_REQUEST_ID", "")
-        request_id = supplied if observability.REQUEST_ID.match(supplied) else uuid.uuid4().hex
-        headers = EnvironHeaders(environ)
+        # nginx sends its $request_id (gatehouse-check-headers.conf); one is made only without it.
+        supplied = environ.get("HTTP_X_REQUEST_ID")
+        request_id = supplied if supplied and observability.REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        headers = WSGIHeaders(environ)
+        cookie = environ.get("HTTP_COOKIE")
+        cookies = WSGICookies(cookie) if cookie else NO_COOKIES
         try:
-            cookies = parse_cookie(environ) if "HTTP_COOKIE" in environ else {}
             decision = self.services.authorizer.check(headers, cookies)
             status = decision.status if self.strict else 200
             out = list(decision.headers.items())
@@ -99,8 +164,12 @@ class LeanAuth:
 
     def _count(self, method: str, status: int, elapsed: float) -> None:
         key = (method, status)
-        child = self.counters.get(key)
-        if child is None:
-            child = self.counters[key] = observability.REQUESTS.labels(ENDPOINT, method, str(status))
-        child.inc()
-        self.latency.observe(elapsed)
+        add = self.counters.get(key)
+        if add is None:
+            add = self.counters[key] = observability.counter_tally(
+                observability.REQUESTS.labels(ENDPOINT, method, str(status)))
+        add()
+        latency = self.latency
+        if latency is None:
+            latency = self.latency = observability.histogram_tally(observability.LATENCY.labels(ENDPOINT))
+        latency(elapsed)

@@ -7,11 +7,17 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import mmap
+import os
 import re
+import struct
 import sys
+import threading
 import time
 import uuid
-from typing import Any
+from bisect import bisect_left
+from typing import Any, Callable
 from urllib.parse import quote, unquote_plus
 
 from flask import Flask, g, request
@@ -19,7 +25,7 @@ from flask.wrappers import Response
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter,
                                Histogram, generate_latest, multiprocess)
 
-from .core.policy.authorizer import METHOD_HEADERS, URI_HEADERS, Headers
+from .core.policy.authorizer import METHOD_HEADERS, URI_HEADERS, Headers, first_header
 
 REQUESTS = Counter("gatehouse_http_requests_total", "HTTP requests answered",
                    ["endpoint", "method", "status"])
@@ -39,6 +45,71 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
           "warn": logging.WARNING, "warning": logging.WARNING, "error": logging.ERROR,
           "fatal": logging.CRITICAL, "silent": logging.CRITICAL + 10}
+
+
+# -- samples added to on every /auth check ----------------------------------------------------
+#
+# prometheus_client's multi-process `inc` takes its global lock, asks the OS for the process id
+# (a fork must reopen the metrics files) and passes through two wrappers: several times the cost
+# of writing the sample, paid four times per check (request counter, latency sum and bucket,
+# decision counter). A tally, bound while serving (so in the worker, after any fork, whichever
+# server forked it), writes the sample straight into this worker's metrics file at the place
+# prometheus_client gave it (its two doubles, value and timestamp), keeps the child's own value
+# in step, and hands back to prometheus_client's `inc` if the process forks again. Outside
+# multi-process mode (or with a prometheus_client laid out otherwise) a tally is the child's own
+# `inc`/`observe`. Tallies share one lock; the samples they add to are the /auth path's, which
+# nothing else adds to while the lean path serves /auth.
+SAMPLE = struct.Struct("dd")
+TALLY_LOCK = threading.Lock()
+FORKS = [0]  # forks since this module was loaded (a tally serves the process it was bound in)
+os.register_at_fork(after_in_child=lambda: FORKS.__setitem__(0, FORKS[0] + 1))
+
+
+def _sample_adder(value: Any) -> Callable[..., None] | None:
+    """Adds to one multi-process sample (a counter's, a histogram's sum or bucket), or None."""
+    if value is None:
+        return None
+    value.get()  # prometheus_client reopens this process's files here if it forked since
+    file: Any = getattr(value, "_file", None)
+    key = getattr(value, "_key", None)
+    positions = getattr(file, "_positions", None)
+    if not (getattr(value, "_multiprocess", False) and isinstance(positions, dict) and key in positions
+            and isinstance(getattr(file, "_m", None), mmap.mmap)
+            and isinstance(getattr(value, "_value", None), float)):
+        return None
+    position = positions[key]
+    generation = FORKS[0]
+
+    def add(amount: float = 1.0) -> None:
+        if FORKS[0] != generation:  # a forked child: prometheus_client reopens its own files
+            value.inc(amount)
+            return
+        with TALLY_LOCK:
+            value._value += amount
+            value._timestamp = 0.0
+            # `_m`, not a copy: a file that grew is mapped anew (the sample keeps its place)
+            file._m[position:position + 16] = SAMPLE.pack(value._value, 0.0)
+    return add
+
+
+def counter_tally(child: Any) -> Callable[..., None]:
+    """`child.inc` of a labelled counter, cheaper in multi-process mode."""
+    return _sample_adder(getattr(child, "_value", None)) or child.inc
+
+
+def histogram_tally(child: Any) -> Callable[[float], None]:
+    """`child.observe` of a labelled histogram, cheaper in multi-process mode."""
+    total = _sample_adder(getattr(child, "_sum", None))
+    buckets = [_sample_adder(b) for b in getattr(child, "_buckets", ())]
+    bounds = list(getattr(child, "_upper_bounds", ()))
+    if total is None or not buckets or None in buckets or len(bounds) != len(buckets) or bounds[-1] != math.inf:
+        return child.observe  # type: ignore[no-any-return]
+    adders: list[Callable[..., None]] = buckets  # type: ignore[assignment]
+
+    def observe(amount: float) -> None:
+        total(amount)
+        adders[bisect_left(bounds, amount)](1.0)  # the first bucket whose bound is >= amount
+    return observe
 
 
 class JsonFormatter(logging.Formatter):
@@ -184,14 +255,14 @@ class DecisionLog:
             raise ValueError(f"decision log level must be one of {', '.join(DECISION_LOG_LEVELS)}")
         self.level = level
         self.logger = logging.getLogger("gatehouse.decision")
-        self.counters: dict[tuple[str, str], Any] = {}
+        self.counters: dict[tuple[str, str], Callable[..., None]] = {}
 
     def _count(self, outcome: str, code: str) -> None:
         key = (outcome, code)
-        child = self.counters.get(key)
-        if child is None:
-            child = self.counters[key] = DECISIONS.labels(outcome, code)
-        child.inc()
+        add = self.counters.get(key)
+        if add is None:
+            add = self.counters[key] = counter_tally(DECISIONS.labels(outcome, code))
+        add()
 
     def decided(self, decision: Any, headers: Headers, request_id: str, elapsed: float) -> None:
         """A decision of the authorizer (core.policy.decision.Decision)."""
@@ -224,15 +295,7 @@ class DecisionLog:
             "code": error, "reason": reason, "cause": cause, "duration_ms": round(elapsed * 1000, 2)})
 
 
-def _first(headers: Headers, names: tuple[str, ...]) -> Any:
-    for name in names:
-        value = headers.get(name)
-        if value:
-            return value
-    return None
-
-
 def _original(headers: Headers) -> dict[str, Any]:
-    uri, method = _first(headers, URI_HEADERS), _first(headers, METHOD_HEADERS)
+    uri, method = first_header(headers, URI_HEADERS), first_header(headers, METHOD_HEADERS)
     return {"method": method[:16].upper() if isinstance(method, str) else None,
             "uri": redact_uri(uri) if isinstance(uri, str) else None}

@@ -17,10 +17,17 @@ sys.path.insert(0, str(ROOT))
 
 from tests.servers import MongoServer, RedisServer  # noqa: E402
 
+PROVIDER_TOKEN_KEY = "YmVuY2gtcHJvdmlkZXItdG9rZW4ta2V5LTMyLWJ5dGU="  # 32 bytes, URL-safe base64
+# A website app whose provider is never asked: sessions are opened in-process.
+BENCH_APP = {"providers": {"idp": {"type": "oidc", "clientId": "bench", "clientSecret": "x",
+                                   "discoveryUrl": "http://127.0.0.1:9/.well-known/openid-configuration"}},
+             "redirectUrl": "https://bench.example/web-login/oauth/callback", "isWebsiteApp": True}
+
 
 @contextlib.contextmanager
-def stores(routes: dict[str, Any], name: str) -> Iterator[dict[str, str]]:
-    """The environment of a Gatehouse using fresh stores and `routes`; stops them after."""
+def stores(routes: dict[str, Any], name: str, config: dict[str, Any] | None = None) -> Iterator[dict[str, str]]:
+    """The environment of a Gatehouse using fresh stores and `routes` (and `config` as its
+    GATEHOUSE_CONFIG file, when given); stops them after."""
     tmp = Path(tempfile.mkdtemp(prefix=f"gatehouse-{name}-"))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(tmp / "metrics")  # before prometheus_client loads
     (tmp / "metrics").mkdir()
@@ -31,7 +38,11 @@ def stores(routes: dict[str, Any], name: str) -> Iterator[dict[str, str]]:
         from app.core.keys import generate_private_key_pem
         (tmp / "key.pem").write_bytes(generate_private_key_pem("rsa"))
         (tmp / "auth.json").write_text(json.dumps(routes))
-        yield {"MONGODB_URL": f"{mongo_server.url}/{name}", "REDIS_URL": redis_server.url,
+        extra = {}
+        if config is not None:
+            (tmp / "config.json").write_text(json.dumps(config))
+            extra = {"GATEHOUSE_CONFIG": str(tmp / "config.json"), "PROVIDER_TOKEN_KEY": PROVIDER_TOKEN_KEY}
+        yield {**extra, "MONGODB_URL": f"{mongo_server.url}/{name}", "REDIS_URL": redis_server.url,
                "PRIVATE_RSA_KEY_FILE_PATH": str(tmp / "key.pem"), "PRIVATE_RSA_KEY_ID": "k",
                "CLIENT_ID_HASH_SALT": "x" * 20, "JWT_ISSUER": f"https://gatehouse.{name}",
                "ROUTES_FILE": str(tmp / "auth.json"), "LOG_LEVEL": "error"}
@@ -48,3 +59,11 @@ def client_token(app: Any, permissions: list[str]) -> str:
                                        "scopes": permissions, "permissions": permissions})
     return client_credentials.issue(svc.tokens.cc, svc.settings.keys, client, None, [],
                                     int(time.time())).access_token
+
+
+def session_token(app: Any, groups: list[str]) -> str:
+    """A Gatehouse login session JWT of the `bench` app (BENCH_APP), opened directly."""
+    svc = app.extensions["gatehouse"]
+    user = {"userId": "bench-user", "groups": groups, "name": "Bench User"}
+    with app.app_context():  # the "token issued" line reads the request id from flask.g
+        return svc.sessions.open(svc.settings.apps["bench"], "idp", user, {}).access_token

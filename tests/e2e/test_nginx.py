@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 
 import pytest
 
 from tests.conftest import ADMIN
 from tests.e2e.conftest import echoed, http
+from tests.peers import json_server
 
 ROUTES = {
     "/": {"ALL": {"authorization": {"expression": "false"}}},
@@ -106,6 +108,27 @@ BAD = [
 def test_bad_inputs_through_nginx(stack, name, headers, path, status):
     got, _, _ = http(f"{stack}{path}", headers={"Accept": "application/json", **headers})
     assert got == status
+
+
+def test_the_check_receives_nginx_request_id(gunicorn_server, nginx_server, echo, routes_env):
+    """The check's X-Request-Id is nginx's $request_id, one per client request; a client's own
+    X-Request-Id does not reach the check."""
+    received: list[dict[str, str]] = []
+
+    def check(method, path, headers, body):
+        received.append({k.lower(): v for k, v in headers.items()})
+        return 200, {}
+
+    recorder, check_url = json_server(check)
+    try:
+        site = nginx_server(gunicorn_server(routes_env), echo, check=check_url)
+        for _ in range(2):
+            assert http(f"{site}/orders", headers={"X-Request-Id": "chosen-by-the-client"})[0] == 200
+    finally:
+        recorder.shutdown()
+    ids = [r.get("x-request-id") for r in received[-2:]]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i or "") for i in ids), ids
+    assert ids[0] != ids[1]
 
 
 def test_decision_cache(gunicorn_server, nginx_server, echo, routes_env):

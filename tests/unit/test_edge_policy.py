@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, strategies as st
@@ -103,3 +104,36 @@ def test_the_demo_upstream_shows_encoded_values_decoded():
     assert shown(wire) == "Администраторы,admin"
     assert shown('{"a":"b,c"}') == '{"a":"b,c"}'
     assert "Администраторы,admin" in page("/", {"miausergroups": wire})
+
+
+HEADERED = RouteTable.load({
+    "/a": {"GET": {"authorization": {"expression": "true"}, "headers": {"plan": "x-plan"}}},
+    "/b": {"GET": {"authorization": {"expression": "true"}}}})
+
+
+def test_identity_headers_remembered_per_principal_are_answered_afresh():
+    """A cached principal's headers are worked out once per rule and header settings; each answer
+    is a copy (the check adds to it), another rule, setting or principal gets its own."""
+    principal = Principal("user", id="u1", groups=frozenset({"ops"}), claims={"plan": "gold", "name": "N"})
+    rule_a, rule_b = HEADERED.match("/a", "GET"), HEADERED.match("/b", "GET")
+    first = identity_headers(principal, rule_a, HeaderNames(), ("name",), 4096)
+    first["Authorization"] = "Bearer x"
+    again = identity_headers(principal, rule_a, HeaderNames(), ("name",), 4096)
+    assert "Authorization" not in again and again["x-plan"] == "gold"
+    assert again["mia-userproperties"] == '{"name":"N"}'
+    assert "x-plan" not in identity_headers(principal, rule_b, HeaderNames(), ("name",), 4096)
+    assert identity_headers(principal, rule_a, HeaderNames(), (), 4096)["mia-userproperties"] == "{}"
+    assert "mia-userid" not in identity_headers(principal, rule_a, HeaderNames(user_id="x-user"), (), 4096)
+    typed = replace(principal, client_type="A")
+    assert typed.answered == {}
+    assert identity_headers(typed, rule_a, HeaderNames(), (), 4096)["mia-clienttype"] == "A"
+    reloaded = RouteTable.load({"/a": {"GET": {"authorization": {"expression": "true"},
+                                               "headers": {"name": "x-name"}}}}).match("/a", "GET")
+    assert identity_headers(principal, reloaded, HeaderNames(), (), 4096)["x-name"] == "N"
+
+
+def test_identity_headers_remembered_are_bounded():
+    principal = Principal("user", id="u1")
+    for limit in range(1000, 1200):
+        identity_headers(principal, None, HeaderNames(), (), limit)
+    assert 0 < len(principal.answered) <= 64

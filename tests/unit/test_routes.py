@@ -1,7 +1,11 @@
 """Route table: Mia's auth.json shape, validation at load, matching rules of SPEC §3.2."""
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.core.policy.expressions import Context
 from app.core.policy.routes import BadPath, RouteFileError, RouteTable, normalise
@@ -98,3 +102,69 @@ def test_every_problem_listed():
     with pytest.raises(RouteFileError) as info:
         RouteTable.load({"/a": {"GET": rule("x")}, "/b": {"GET": rule("y")}})
     assert len(info.value.problems) == 2
+
+
+def reference_normalise(uri: str) -> str:
+    """normalise as first written, every step taken for every path (the property test's oracle)."""
+    import unicodedata
+    from urllib.parse import unquote
+    if not uri:
+        raise BadPath("missing")
+    if "#" in uri:
+        raise BadPath("raw # in the request target")
+    if any(ord(ch) <= 0x20 or ord(ch) >= 0x7F for ch in uri):
+        raise BadPath("raw space, control or non-ASCII characters")
+    path = uri.split("?", 1)[0]
+    if not path.startswith("/"):
+        raise BadPath("not an origin-form target")
+    if len(path) > 4096:
+        raise BadPath("path too long")
+    try:
+        decoded = unquote(path, errors="strict")
+    except UnicodeDecodeError as exc:
+        raise BadPath("percent-encoded bytes that are not UTF-8") from exc
+    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in decoded) or "\\" in decoded:
+        raise BadPath("control characters or backslash")
+    if re.search(r"%[0-9A-Fa-f]{2}", decoded):
+        raise BadPath("double percent-encoding")
+    if ";" in decoded:
+        raise BadPath("path parameters (;)")
+    if unicodedata.normalize("NFKC", decoded) != decoded:
+        raise BadPath("compatibility characters (NFKC changes the path)")
+    collapsed = re.sub(r"/{2,}", "/", decoded)
+    for segment in collapsed.split("/"):
+        if segment in (".", ".."):
+            raise BadPath("dot segments")
+        if segment and segment[-1] in ". \t" or segment != segment.strip():
+            raise BadPath("a segment ending in a dot, or with whitespace around it")
+    return collapsed
+
+
+PIECES = ["/", "//", ".", "..", "a", "A", "e", "1", "-", "_", "~", ";", "#", "?", "=", "&", " ", "\t", "\\", "\x00",
+          "\x7f", "\x85", "é", "ａ", "%", "%2", "%2e", "%2E", "%2F", "%2f", "%25", "%5c", "%3b", "%20", "%09", "%00",
+          "%7F", "%C2%85", "%C2%A0", "%C3%A9", "%CC%81", "%EF%BD%81", "%E2%80%A8", "%E1%9A%80", "%E3%80%80", "%FF",
+          "%41", "%2561"]
+
+
+def outcome(uri: str) -> tuple[str, str]:
+    try:
+        return "path", normalise(uri)
+    except BadPath as exc:
+        return "refused", str(exc)
+
+
+def reference_outcome(uri: str) -> tuple[str, str]:
+    try:
+        return "path", reference_normalise(uri)
+    except BadPath as exc:
+        return "refused", str(exc)
+
+
+@given(st.lists(st.sampled_from(PIECES), max_size=12).map(lambda parts: "/" + "".join(parts)),
+       st.sampled_from(["", "/"]))
+@settings(max_examples=2000)
+def test_normalise_answers_as_every_step_taken(path, prefix):
+    """The shortcuts of normalise (one scan per character class, steps skipped when they cannot
+    change the path) give the same path, or the same refusal, as every step taken."""
+    for uri in (path, prefix + path.lstrip("/"), path + "?x=%2e%2e/.."):
+        assert outcome(uri) == reference_outcome(uri), uri

@@ -205,8 +205,8 @@ class Authorizer:
                          source="trusted-headers")
 
     def check(self, headers: Headers, cookies: Any = None) -> Decision:
-        uri = next((headers.get(h) for h in URI_HEADERS if headers.get(h)), None)
-        method = next((headers.get(h) for h in METHOD_HEADERS if headers.get(h)), None)
+        uri = first_header(headers, URI_HEADERS)
+        method = first_header(headers, METHOD_HEADERS)
         deny = {self.cfg.names.allowed: "0"}
         if uri is None or method is None:
             return Decision(FORBIDDEN, "X-Original-URI and X-Original-Method are required", ANONYMOUS,
@@ -214,19 +214,22 @@ class Authorizer:
         method = method.upper()
         if method not in METHODS or method == "ALL":
             return Decision(FORBIDDEN, "unknown method", ANONYMOUS, headers=deny, code="bad_request")
-        if cookies is None and headers.get("Cookie"):
-            cookies = _parse_cookies(headers.get("Cookie"))
+        if cookies is None:
+            raw = headers.get("Cookie")
+            if raw:
+                cookies = _parse_cookies(raw)
         principal, refused = self.principal(headers, cookies)
         if self.api_keys is not None and principal.client_type is None:
             client_type = self.api_keys.client_type(headers, cookies)
             if client_type is not None:
                 principal = replace(principal, client_type=client_type)
+        source = refused.source if refused is not None else (
+            principal.source if not principal.anonymous else "api-key" if principal.client_type else None)
         decision = decide(self.routes(), method, uri, principal,
                           is_backoffice=(headers.get(self.cfg.backoffice_header) or "").lower() in TRUTHY,
                           scope_prefix=self.cfg.scope_prefix, names=self.cfg.names,
-                          properties=self.cfg.user_properties, header_limit=self.cfg.header_limit)
-        source = refused.source if refused is not None else (
-            principal.source if not principal.anonymous else "api-key" if principal.client_type else None)
+                          properties=self.cfg.user_properties, header_limit=self.cfg.header_limit,
+                          source=source)
         if principal.source == "bff" and method not in SAFE_METHODS and self.bff is not None:
             problem = self.bff.csrf_problem(headers)
             if problem:  # a cookie the browser attached to another site's form or request
@@ -241,7 +244,16 @@ class Authorizer:
                 # The words /auth/explain and the decision log give: which credential, and why.
                 return replace(decision, reason=f"{refused.source} credential refused: {refused.reason}",
                                code=refusal_code(refused.reason), source=source)
-        return replace(decision, source=source) if source else decision
+        return decision
+
+
+def first_header(headers: Headers, names: tuple[str, ...]) -> Any:
+    """The first of `names` present with a non-empty value (each looked up once), else None."""
+    for name in names:
+        value = headers.get(name)
+        if value:
+            return value
+    return None
 
 
 def _unknown(token: str) -> Refusal:

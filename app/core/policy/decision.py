@@ -33,6 +33,11 @@ class Principal:
     source: str = "none"
     # BFF: the access token nginx forwards upstream as `Authorization: Bearer ...` on allow.
     bearer: str | None = field(default=None, repr=False, compare=False)
+    # The identity headers answered for this principal, per rule and header settings: a principal
+    # served from the verified-token cache is the same object check after check (a new one, as
+    # `replace` makes, starts empty).
+    answered: dict[tuple[Any, ...], tuple[Any, dict[str, str]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def anonymous(self) -> bool:
@@ -40,6 +45,7 @@ class Principal:
 
 
 ANONYMOUS = Principal("anonymous")
+MAX_ANSWERED = 64  # identity-header sets remembered per principal (rules x header settings)
 
 
 def principal_from_claims(claims: dict[str, Any], source: str, kind: str = "client") -> Principal:
@@ -121,8 +127,29 @@ def _safe(value: str, limit: int) -> str | None:
     return None if len(encoded) > limit else encoded
 
 
+def _properties(claims: dict[str, Any], properties: tuple[str, ...]) -> str:
+    """The user-properties header: the chosen claims as compact JSON (`{}` without one)."""
+    chosen = {k: claims[k] for k in properties if k in claims}
+    return json.dumps(chosen, separators=(",", ":"), ensure_ascii=True, default=str) if chosen else "{}"
+
+
 def identity_headers(principal: Principal, rule: Rule | None, names: HeaderNames,
                      properties: tuple[str, ...], limit: int) -> dict[str, str]:
+    """The headers of an allow: who the principal is, for the upstream. Worked out once per
+    principal, rule and header settings (they depend on nothing else); a copy each time."""
+    if principal.anonymous:
+        return _identity_headers(principal, rule, names, properties, limit)
+    key = (id(rule), names, properties, limit)
+    hit = principal.answered.get(key)
+    if hit is None or hit[0] is not rule:  # the rule is held with its answer: its id is not reused
+        if len(principal.answered) >= MAX_ANSWERED:
+            principal.answered.clear()
+        hit = principal.answered[key] = (rule, _identity_headers(principal, rule, names, properties, limit))
+    return dict(hit[1])
+
+
+def _identity_headers(principal: Principal, rule: Rule | None, names: HeaderNames,
+                      properties: tuple[str, ...], limit: int) -> dict[str, str]:
     headers = {names.allowed: "1"}
     if principal.anonymous:
         # An API key alone: no user, but the upstream still learns the client type.
@@ -135,8 +162,7 @@ def identity_headers(principal: Principal, rule: Rule | None, names: HeaderNames
         # Each group encoded on its own, so ASCII groups keep Mia's form beside a Unicode one.
         names.groups: ",".join(sorted(encode_value(g) for g in principal.groups
                                       if "," not in g and not UNSAFE.search(g))),
-        names.properties: json.dumps({k: principal.claims[k] for k in properties if k in principal.claims},
-                                     separators=(",", ":"), ensure_ascii=True, default=str),
+        names.properties: _properties(principal.claims, properties),
         names.client_type: principal.client_type or "",
     }
     for claim, header in (rule.headers.items() if rule else ()):
@@ -155,42 +181,45 @@ def identity_headers(principal: Principal, rule: Rule | None, names: HeaderNames
 
 def decide(table: RouteTable, method: str, uri: str, principal: Principal, *, is_backoffice: bool,
            scope_prefix: str = "", names: HeaderNames = HeaderNames(),
-           properties: tuple[str, ...] = (), header_limit: int = 4096) -> Decision:
-    """SPEC §3.4, in order; the reason is for logs and `explain`, never for the client."""
+           properties: tuple[str, ...] = (), header_limit: int = 4096, source: str | None = None) -> Decision:
+    """SPEC §3.4, in order; the reason is for logs and `explain`, never for the client. `source`
+    is recorded in the decision as it is (the credential source consulted)."""
     deny = {names.allowed: "0"}
     try:
         path = normalise(uri)
     except BadPath as exc:
         return Decision(FORBIDDEN, f"path refused: {exc}", principal, headers={**deny, **REFUSED_TARGET},
-                        code="path_refused")
+                        code="path_refused", source=source)
     rule = table.match(path, method)
     if table.case_ambiguous(path, method, rule):
         return Decision(FORBIDDEN, "path refused: its case-insensitive reading matches another route", principal,
-                        headers={**deny, **REFUSED_TARGET}, code="path_refused")
+                        headers={**deny, **REFUSED_TARGET}, code="path_refused", source=source)
     if rule is None:
-        return Decision(UNAUTHENTICATED, "no route matches", principal, headers=deny, code="no_route")
+        return Decision(UNAUTHENTICATED, "no route matches", principal, headers=deny, code="no_route",
+                        source=source)
     block = rule.block(is_backoffice)
     if rule.api_product is not None:
         wanted = {rule.api_product, scope_prefix + rule.api_product}
         if not principal.scopes & wanted:
             status = UNAUTHENTICATED if principal.anonymous else FORBIDDEN
             return Decision(status, f"no scope for API product {rule.api_product}", principal, rule, deny,
-                            code="missing_scope")
+                            code="missing_scope", source=source)
     missing = [s for s in rule.scopes if s not in principal.scopes]
     if missing:
         status = UNAUTHENTICATED if principal.anonymous else FORBIDDEN
-        return Decision(status, f"missing scopes {' '.join(missing)}", principal, rule, deny, code="missing_scope")
+        return Decision(status, f"missing scopes {' '.join(missing)}", principal, rule, deny, code="missing_scope",
+                        source=source)
     ctx = Context(groups=principal.groups, permissions=principal.permissions, scopes=principal.scopes,
                   client_type=principal.client_type, is_backoffice=is_backoffice,
                   api_product=rule.api_product, claims=principal.claims)
     allowed = block.expression(ctx)
     if principal.anonymous and not (block.public and allowed):
-        return Decision(UNAUTHENTICATED, "no identity", principal, rule, deny, code="no_identity")
+        return Decision(UNAUTHENTICATED, "no identity", principal, rule, deny, code="no_identity", source=source)
     if not allowed:
         return Decision(FORBIDDEN, f"expression {block.expression.source!r} is false", principal, rule, deny,
-                        code="expression_false")
+                        code="expression_false", source=source)
     return Decision(ALLOW, "allowed", principal, rule,
-                    identity_headers(principal, rule, names, properties, header_limit))
+                    identity_headers(principal, rule, names, properties, header_limit), source=source)
 
 
 def explain(decision: Decision) -> dict[str, Any]:

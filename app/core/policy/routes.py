@@ -22,11 +22,9 @@ AUTH_KEYS = frozenset({"expression", "public"})
 HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-]{0,63}$")
 SLASHES = re.compile(r"/{2,}")
 ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
-# The path table (README "Route matching"), as regular expressions so the check stays fast.
-RAW_REFUSED = re.compile(r"[^\x21-\x7e]|#")  # raw space, control, non-ASCII; a raw `#` anywhere
-DECODED_REFUSED = re.compile(r"[\x00-\x1f\x7f-\x9f\\;]")  # after decoding: controls, backslash, `;`
-DOT_SEGMENT = re.compile(r"(?:^|/)\.{1,2}(?:/|$)")  # `.` and `..`
-SEGMENT_EDGE = re.compile(r"[.\s](?:/|$)|/\s")  # `x.`, `x `, ` x`
+# One C-speed scan each instead of a Python loop over the characters (the check runs per request).
+RAW_UNSAFE = re.compile("[\x00-\x20\x7f-\U0010ffff]")  # space, control or non-ASCII, as sent
+DECODED_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\\\\]")  # C0/C1 controls, DEL or backslash, decoded
 MAX_PATH = 4096
 EXCERPT = 60  # characters of an expression quoted around an error, so an error line stays short
 
@@ -213,28 +211,37 @@ def normalise(uri: str) -> str:
     a dot or begin or end with whitespace (`/admin.`, `/admin%20`)."""
     if not uri:
         raise BadPath("missing")
-    if RAW_REFUSED.search(uri):
-        raise BadPath("raw # in the request target" if "#" in uri else "raw space, control or non-ASCII characters")
+    if "#" in uri:
+        raise BadPath("raw # in the request target")
+    if RAW_UNSAFE.search(uri):
+        raise BadPath("raw space, control or non-ASCII characters")
     path = uri.split("?", 1)[0]
     if not path.startswith("/"):
         raise BadPath("not an origin-form target")
     if len(path) > MAX_PATH:
         raise BadPath("path too long")
-    decoded = path
-    if "%" in path:
-        try:
-            decoded = unquote(path, errors="strict")
-        except UnicodeDecodeError as exc:
-            raise BadPath("percent-encoded bytes that are not UTF-8") from exc
-        if ENCODED.search(decoded):
-            raise BadPath("double percent-encoding")
-        if not decoded.isascii() and unicodedata.normalize("NFKC", decoded) != decoded:
-            raise BadPath("compatibility characters (NFKC changes the path)")
-    if DECODED_REFUSED.search(decoded):
-        raise BadPath("path parameters (;)" if ";" in decoded else "control characters or backslash")
-    collapsed = SLASHES.sub("/", decoded)
-    if DOT_SEGMENT.search(collapsed):
-        raise BadPath("dot segments")
-    if SEGMENT_EDGE.search(collapsed):
-        raise BadPath("a segment ending in a dot, or with whitespace around it")
+    # The steps below skip work that cannot change the answer (most paths are plain ASCII):
+    # without `%` there is nothing to decode; ASCII is NFKC already; after the control characters
+    # are refused, an ASCII segment can only be spoiled by a dot or a space.
+    try:
+        decoded = unquote(path, errors="strict") if "%" in path else path
+    except UnicodeDecodeError as exc:
+        raise BadPath("percent-encoded bytes that are not UTF-8") from exc
+    if DECODED_UNSAFE.search(decoded):
+        raise BadPath("control characters or backslash")
+    if ENCODED.search(decoded):
+        raise BadPath("double percent-encoding")
+    if ";" in decoded:
+        raise BadPath("path parameters (;)")
+    ascii_only = decoded.isascii()
+    if not ascii_only and unicodedata.normalize("NFKC", decoded) != decoded:
+        raise BadPath("compatibility characters (NFKC changes the path)")
+    collapsed = SLASHES.sub("/", decoded) if "//" in decoded else decoded
+    if ascii_only and "." not in collapsed and " " not in collapsed:
+        return collapsed
+    for segment in collapsed.split("/"):
+        if segment in (".", ".."):
+            raise BadPath("dot segments")
+        if segment and segment[-1] in ". \t" or segment != segment.strip():
+            raise BadPath("a segment ending in a dot, or with whitespace around it")
     return collapsed
