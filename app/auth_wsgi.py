@@ -106,7 +106,7 @@ class LeanAuth:
         self.explain = f"{prefix}/auth/explain"
         self.strict = services.settings.authorizer.strict
         # (method, status) -> adds to its Prometheus child; the latency histogram's child. Bound on
-        # the first check, in the process that serves (observability: tallies).
+        # the first check, in the process that serves (after any fork).
         self.counters: dict[tuple[str, int], Callable[..., None]] = {}
         self.latency: Callable[[float], None] | None = None
 

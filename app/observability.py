@@ -7,16 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import mmap
-import os
 import re
-import struct
 import sys
-import threading
 import time
 import uuid
-from bisect import bisect_left
 from typing import Any, Callable
 from urllib.parse import quote, unquote_plus
 
@@ -49,67 +43,15 @@ LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
 
 # -- samples added to on every /auth check ----------------------------------------------------
 #
-# prometheus_client's multi-process `inc` takes its global lock, asks the OS for the process id
-# (a fork must reopen the metrics files) and passes through two wrappers: several times the cost
-# of writing the sample, paid four times per check (request counter, latency sum and bucket,
-# decision counter). A tally, bound while serving (so in the worker, after any fork, whichever
-# server forked it), writes the sample straight into this worker's metrics file at the place
-# prometheus_client gave it (its two doubles, value and timestamp), keeps the child's own value
-# in step, and hands back to prometheus_client's `inc` if the process forks again. Outside
-# multi-process mode (or with a prometheus_client laid out otherwise) a tally is the child's own
-# `inc`/`observe`. Tallies share one lock; the samples they add to are the /auth path's, which
-# nothing else adds to while the lean path serves /auth.
-SAMPLE = struct.Struct("dd")
-TALLY_LOCK = threading.Lock()
-FORKS = [0]  # forks since this module was loaded (a tally serves the process it was bound in)
-os.register_at_fork(after_in_child=lambda: FORKS.__setitem__(0, FORKS[0] + 1))
-
-
-def _sample_adder(value: Any) -> Callable[..., None] | None:
-    """Adds to one multi-process sample (a counter's, a histogram's sum or bucket), or None."""
-    if value is None:
-        return None
-    value.get()  # prometheus_client reopens this process's files here if it forked since
-    file: Any = getattr(value, "_file", None)
-    key = getattr(value, "_key", None)
-    positions = getattr(file, "_positions", None)
-    if not (getattr(value, "_multiprocess", False) and isinstance(positions, dict) and key in positions
-            and isinstance(getattr(file, "_m", None), mmap.mmap)
-            and isinstance(getattr(value, "_value", None), float)):
-        return None
-    position = positions[key]
-    generation = FORKS[0]
-
-    def add(amount: float = 1.0) -> None:
-        if FORKS[0] != generation:  # a forked child: prometheus_client reopens its own files
-            value.inc(amount)
-            return
-        with TALLY_LOCK:
-            value._value += amount
-            value._timestamp = 0.0
-            # `_m`, not a copy: a file that grew is mapped anew (the sample keeps its place)
-            file._m[position:position + 16] = SAMPLE.pack(value._value, 0.0)
-    return add
-
-
 def counter_tally(child: Any) -> Callable[..., None]:
-    """`child.inc` of a labelled counter, cheaper in multi-process mode."""
-    return _sample_adder(getattr(child, "_value", None)) or child.inc
+    """The bound `inc` of a labelled counter child: looked up once per worker, on the first check
+    it serves (after any fork, so prometheus_client's multi-process files are the worker's)."""
+    return child.inc  # type: ignore[no-any-return]
 
 
 def histogram_tally(child: Any) -> Callable[[float], None]:
-    """`child.observe` of a labelled histogram, cheaper in multi-process mode."""
-    total = _sample_adder(getattr(child, "_sum", None))
-    buckets = [_sample_adder(b) for b in getattr(child, "_buckets", ())]
-    bounds = list(getattr(child, "_upper_bounds", ()))
-    if total is None or not buckets or None in buckets or len(bounds) != len(buckets) or bounds[-1] != math.inf:
-        return child.observe  # type: ignore[no-any-return]
-    adders: list[Callable[..., None]] = buckets  # type: ignore[assignment]
-
-    def observe(amount: float) -> None:
-        total(amount)
-        adders[bisect_left(bounds, amount)](1.0)  # the first bucket whose bound is >= amount
-    return observe
+    """The bound `observe` of a labelled histogram child (see counter_tally)."""
+    return child.observe  # type: ignore[no-any-return]
 
 
 class JsonFormatter(logging.Formatter):
