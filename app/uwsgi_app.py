@@ -16,7 +16,8 @@ import os
 import re
 from typing import Any, Callable, Iterable
 
-DRAIN_FILE_ENV = "GATEHOUSE_DRAIN_FILE"
+from .uwsgi_check import DRAIN_FILE_ENV
+
 LIVE_FILE = re.compile(r"^gauge_live\w*_(\d+)\.db$")
 
 

@@ -27,6 +27,7 @@ gunicorn.conf.py gives the check group, and how it is kept here:
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -37,20 +38,24 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .uwsgi_app import DRAIN_FILE_ENV
-
 ROOT = Path(__file__).resolve().parent.parent
+DRAIN_FILE_ENV = "GATEHOUSE_DRAIN_FILE"  # read by app/uwsgi_app.py
 BUFFER_SIZE = 65535
 HARAKIRI = 30
-JSON_LOG = ('json {"time":"${strftime:%%Y-%%m-%%dT%%H:%%M:%%S}","level":"INFO","logger":"uwsgi",'
-            '"message":"${msg}"}')
+# uWSGI's own lines (boot, respawns, harakiri) as JSON through the master's logger; Gatehouse's lines
+# (already JSON objects, starting with `{`) are routed to a second logger that writes them as they are.
+JSON_LOG = ["--log-master", "--logger", "gatehouse stdio", "--logger", "uwsgi stdio",
+            "--log-route", "gatehouse ^\\{", "--log-route", "uwsgi ^[^{]",
+            "--log-encoder", 'json:uwsgi {"time":"${strftime:%Y-%m-%dT%H:%M:%S}","level":"INFO",'
+                             '"logger":"uwsgi","message":"${msg}"}',
+            "--log-encoder", "nl:uwsgi"]
 
 
 def uwsgi_args(http: str, socket: str, processes: int, fifo: str, max_requests: int,
                mercy: int) -> list[str]:
     """The uWSGI command line of the check group (pyuwsgi's `uwsgi`)."""
     return [
-        "--master", "--lazy-apps", "--enable-threads", "--need-app", "--strict",
+        "--master", "--lazy-apps", "--enable-threads", "--single-interpreter", "--need-app", "--strict",
         "--processes", str(processes),
         "--socket", socket,  # uwsgi protocol, for nginx's uwsgi_pass
         "--http-socket", http,  # /-/ready, /-/healthz, /-/metrics
@@ -61,11 +66,17 @@ def uwsgi_args(http: str, socket: str, processes: int, fifo: str, max_requests: 
         "--worker-reload-mercy", str(mercy), "--reload-mercy", str(mercy),
         "--master-fifo", fifo,
         "--disable-logging",  # no access line per check; Gatehouse logs its decisions itself
-        "--log-encoder", JSON_LOG,
+        *JSON_LOG,
         "--ignore-sigpipe", "--ignore-write-errors", "--disable-write-exception",
         "--die-on-term",
         "--auto-procname", "--procname-prefix-spaced", "gatehouse-check",
     ]
+
+
+def _log(level: str, message: str) -> None:
+    """One JSON line on stderr, like uWSGI's and Gatehouse's."""
+    print(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "level": level,
+                      "logger": "gatehouse.serve-check", "message": message}), file=sys.stderr, flush=True)
 
 
 def _prepare_metrics(metrics_dir: str) -> None:
@@ -84,7 +95,7 @@ def serve(http: str | None, socket: str | None, processes: int | None, environ: 
     try:
         settings = load_settings(environ)
     except ConfigError as exc:
-        print("gatehouse serve-check: configuration refused:\n  - " + "\n  - ".join(exc.problems), file=sys.stderr)
+        _log("ERROR", "configuration refused:\n  - " + "\n  - ".join(exc.problems))
         return 2
     bind = environ.get("GATEHOUSE_BIND", "127.0.0.1")
     http = http or f"{bind}:{settings.http_port}"
@@ -96,8 +107,7 @@ def serve(http: str | None, socket: str | None, processes: int | None, environ: 
     try:
         _prepare_metrics(metrics_dir)
     except OSError as exc:
-        print(f"gatehouse serve-check: PROMETHEUS_MULTIPROC_DIR: cannot write {metrics_dir} "
-              f"({exc.strerror or exc})", file=sys.stderr)
+        _log("ERROR", f"PROMETHEUS_MULTIPROC_DIR: cannot write {metrics_dir} ({exc.strerror or exc})")
         return 2
     fifo = metrics_dir + "-uwsgi.fifo"
     drain = metrics_dir + "-draining"
@@ -116,7 +126,8 @@ def serve(http: str | None, socket: str | None, processes: int | None, environ: 
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    proc = subprocess.Popen(args, env=env, cwd=ROOT)
+    # uWSGI's stdio loggers write to stdout: onto stderr, where gunicorn's lines go too.
+    proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=sys.stderr.fileno())
     try:
         while proc.poll() is None and state["term"] is None:
             time.sleep(0.1)
@@ -125,7 +136,7 @@ def serve(http: str | None, socket: str | None, processes: int | None, environ: 
         if state["term"] == signal.SIGTERM and delay > 0:
             with open(drain, "w"):
                 pass
-            print(f"gatehouse serve-check: SIGTERM: not ready now, stopping in {delay}s", file=sys.stderr, flush=True)
+            _log("INFO", f"SIGTERM: not ready now, stopping in {delay}s")
             deadline = time.monotonic() + delay
             while time.monotonic() < deadline and proc.poll() is None:
                 time.sleep(0.1)

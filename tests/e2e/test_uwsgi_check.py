@@ -1,0 +1,139 @@
+"""The /auth group under uWSGI (`gatehouse serve-check`, nginx `uwsgi_pass`): the same answers
+through real nginx as the gunicorn layout, its /-/metrics, and a drain on SIGTERM under load."""
+from __future__ import annotations
+
+import json
+import re
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.e2e.conftest import echoed, http, start_uwsgi_check, stop
+from tests.e2e.test_nginx import ROUTES, client_token
+from tests.servers import RedisServer, wait_until
+
+pytest.importorskip("pyuwsgi")
+
+# (name, path, headers (TOKEN replaced by a client JWT with permissions.orders), status)
+TABLE = [
+    ("allowed client JWT", "/orders", {"Authorization": "Bearer TOKEN"}, 200),
+    ("allowed, forged identity and cleared headers", "/orders",
+     {"Authorization": "Bearer TOKEN", "miauserid": "forged", "Forwarded": "for=10.0.0.1",
+      "X-Forwarded-Ssl": "on", "X-Http-Method-Override": "DELETE", "Original-Request-Uri": "/admin"}, 200),
+    ("no credential", "/orders", {}, 401),
+    ("malformed JWT", "/orders", {"Authorization": "Bearer abc.def"}, 401),
+    ("not allowed", "/admin", {"Authorization": "Bearer TOKEN"}, 403),
+    ("refused target", "/public/%2e%2e/admin", {}, 400),
+    ("dot segments", "/public/../admin", {}, 400),
+    ("public", "/public", {}, 200),
+    ("huge header", "/orders", {"Authorization": "Bearer " + "a" * 20000}, 400),
+]
+
+
+def answer(site: str, path: str, headers: dict[str, str], token: str) -> tuple[int, dict | None]:
+    sent = {"Accept": "application/json", **{k: v.replace("TOKEN", token) for k, v in headers.items()}}
+    status, _, body = http(f"{site}{path}", headers=sent)
+    if status != 200:
+        return status, json.loads(body) if body else None
+    seen = echoed(body)["headers"]
+    return status, {k: seen.get(k, "") for k in ("miauserid", "miausergroups", "miauserproperties",
+                                                  "miaclienttype", "authorization")}
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_uwsgi_layout_answers_as_the_gunicorn_layout(env, tmp_path, gunicorn_server, uwsgi_check_server,
+                                                     nginx_server, echo, own_redis):
+    path = tmp_path / "auth.json"
+    path.write_text(json.dumps(ROUTES))
+    run_env = {"ROUTES_FILE": str(path), "USER_PROPERTIES_TO_PROXY": "client_id", "REDIS_URL": own_redis.url}
+    main = gunicorn_server(run_env, workers=1)
+    gunicorn_check = gunicorn_server({**run_env, "GATEHOUSE_ROLE": "check"})
+    uwsgi_http, uwsgi_socket = uwsgi_check_server(run_env)
+    sites = {"gunicorn": nginx_server(main, echo, check=gunicorn_check),
+             "uwsgi": nginx_server(main, echo, check=uwsgi_socket)}
+    token, reg = client_token(main, "tracks")
+    for name, where, headers, status in TABLE:
+        got = {layout: answer(site, where, headers, token) for layout, site in sites.items()}
+        assert got["gunicorn"][0] == status, (name, got)
+        assert got["uwsgi"] == got["gunicorn"], (name, got)
+    allowed = answer(sites["uwsgi"], "/orders", {"Authorization": "Bearer TOKEN", "miauserid": "forged"}, token)
+    assert allowed[1] is not None and allowed[1]["miauserid"] == reg["client_id"]
+
+    # The uWSGI group's metrics count its decisions (both workers' samples, one exposition).
+    status, _, body = http(f"{uwsgi_http}/-/metrics")
+    assert status == 200
+    text = body.decode()
+    allows = sum(float(v) for v in re.findall(r'^gatehouse_auth_decisions_total\{decision="allow"[^}]*\} (\S+)$',
+                                              text, re.MULTILINE))
+    assert allows >= 4, text[:2000]
+    assert re.search(r'^gatehouse_auth_decisions_total\{decision="(?!allow)', text, re.MULTILINE), text[:2000]
+
+    # Redis down: every layout fails closed the same way (the check's 5xx, nginx's 500).
+    own_redis.stop()
+    got = {layout: answer(site, "/orders", {"Authorization": "Bearer TOKEN"}, token) for layout, site in sites.items()}
+    assert got["gunicorn"][0] == 500 and got["uwsgi"] == got["gunicorn"], got
+    status, _, _ = http(f"{uwsgi_http}/-/ready")
+    assert status == 503
+
+
+def test_sigterm_drains_the_uwsgi_group_under_load(env, tmp_path, gunicorn_server, uwsgi_check_server,
+                                                   nginx_server, echo):
+    """A rolling deploy of the uWSGI group: one of two instances gets SIGTERM while nginx sends
+    checks (4 connections, ~5 s); it answers /-/ready 503 during DELAY_SHUTDOWN_SECONDS while still
+    answering checks, drains, exits 0, and nginx moves to the other: no check fails."""
+    path = tmp_path / "auth.json"
+    path.write_text(json.dumps(ROUTES))
+    run_env = {"ROUTES_FILE": str(path)}
+    main = gunicorn_server(run_env, workers=1)
+    token, _ = client_token(main, "tracks")
+    victim, victim_http, victim_socket = start_uwsgi_check(env, tmp_path, {**run_env, "DELAY_SHUTDOWN_SECONDS": "2"})
+    try:
+        _, other_socket = uwsgi_check_server(run_env)
+        site = nginx_server(main, echo, check=f"{victim_socket},{other_socket.split('//')[1]}")
+        stopping = threading.Event()
+        outcomes: list[int] = []
+
+        def load() -> None:
+            session = requests.Session()
+            while not stopping.is_set():
+                try:
+                    outcomes.append(session.get(f"{site}/orders", headers={"Authorization": f"Bearer {token}"},
+                                                timeout=10).status_code)
+                except requests.RequestException:
+                    outcomes.append(0)
+
+        threads = [threading.Thread(target=load) for _ in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(1)
+            victim.send_signal(signal.SIGTERM)
+            wait_until(lambda: http(f"{victim_http}/-/ready")[0] == 503, "not ready during the delay", 1.5)
+            checks_at_503 = len(outcomes)
+            time.sleep(1)
+            assert len(outcomes) > checks_at_503, "checks are still answered during the delay"
+            victim.wait(timeout=40)
+            time.sleep(1.5)
+        finally:
+            stopping.set()
+            for t in threads:
+                t.join()
+        failed = [o for o in outcomes if o != 200]
+        print(f"SIGTERM to one uWSGI /auth group under load: {len(outcomes)} checks, {len(failed)} failed")
+        assert not failed and len(outcomes) > 200, (failed[:10], len(outcomes))
+        assert victim.returncode == 0
+        log = Path(tmp_path / f"uwsgi-{victim_http.rsplit(':', 1)[1]}.log").read_text(errors="replace")
+        assert "Traceback" not in log
+    finally:
+        stop(victim)
