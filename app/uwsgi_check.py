@@ -11,8 +11,9 @@ gunicorn.conf.py gives the check group, and how it is kept here:
   (/-/ready answers 503 from then on, checks are still answered), waits DELAY_SHUTDOWN_SECONDS,
   then asks uWSGI's master for a graceful shutdown (`q` on its master FIFO: in-flight requests
   finish, bounded by `--worker-reload-mercy`), and exits 0;
-* worker recycling: `--max-requests` (UWSGI_MAX_REQUESTS, default 100000), like a gunicorn
-  max_requests;
+* worker recycling: `--max-requests` (UWSGI_MAX_REQUESTS, default 100000), like gunicorn's
+  max_requests, once a worker has lived `--min-worker-lifetime` seconds (UWSGI_MIN_WORKER_LIFETIME,
+  default 10, uWSGI's own);
 * Prometheus: PROMETHEUS_MULTIPROC_DIR emptied and checked writable before start, removed at exit;
   dead workers' live gauges are marked by the next worker (app/uwsgi_app.py);
 * logs: no per-request access line (Gatehouse writes its own JSON decision/request lines, as under
@@ -46,13 +47,12 @@ HARAKIRI = 30
 # (already JSON objects, starting with `{`) are routed to a second logger that writes them as they are.
 JSON_LOG = ["--log-master", "--logger", "gatehouse stdio", "--logger", "uwsgi stdio",
             "--log-route", "gatehouse ^\\{", "--log-route", "uwsgi ^[^{]",
-            "--log-encoder", 'json:uwsgi {"time":"${strftime:%Y-%m-%dT%H:%M:%S}","level":"INFO",'
-                             '"logger":"uwsgi","message":"${msg}"}',
+            "--log-encoder", 'json:uwsgi {"time":${millis},"level":"info","logger":"uwsgi","msg":"${msg}"}',
             "--log-encoder", "nl:uwsgi"]
 
 
 def uwsgi_args(http: str, socket: str, processes: int, fifo: str, max_requests: int,
-               mercy: int) -> list[str]:
+               mercy: int, min_lifetime: int = 10) -> list[str]:
     """The uWSGI command line of the check group (pyuwsgi's `uwsgi`)."""
     return [
         "--master", "--lazy-apps", "--enable-threads", "--single-interpreter", "--need-app", "--strict",
@@ -62,6 +62,8 @@ def uwsgi_args(http: str, socket: str, processes: int, fifo: str, max_requests: 
         "--chdir", str(ROOT), "--module", "app.uwsgi_app:application",
         "--buffer-size", str(BUFFER_SIZE),
         "--max-requests", str(max_requests),
+        # A worker is recycled after max_requests only once it has lived this long (uWSGI's default).
+        "--min-worker-lifetime", str(min_lifetime),
         "--harakiri", str(HARAKIRI),
         "--worker-reload-mercy", str(mercy), "--reload-mercy", str(mercy),
         "--master-fifo", fifo,
@@ -74,9 +76,9 @@ def uwsgi_args(http: str, socket: str, processes: int, fifo: str, max_requests: 
 
 
 def _log(level: str, message: str) -> None:
-    """One JSON line on stderr, like uWSGI's and Gatehouse's."""
-    print(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "level": level,
-                      "logger": "gatehouse.serve-check", "message": message}), file=sys.stderr, flush=True)
+    """One JSON line on stderr, in the fields of Gatehouse's own lines (app/observability.py)."""
+    print(json.dumps({"time": int(time.time() * 1000), "level": level, "logger": "gatehouse.serve-check",
+                      "msg": message}), file=sys.stderr, flush=True)
 
 
 def _prepare_metrics(metrics_dir: str) -> None:
@@ -95,7 +97,7 @@ def serve(http: str | None, socket: str | None, processes: int | None, environ: 
     try:
         settings = load_settings(environ)
     except ConfigError as exc:
-        _log("ERROR", "configuration refused:\n  - " + "\n  - ".join(exc.problems))
+        _log("error", "configuration refused:\n  - " + "\n  - ".join(exc.problems))
         return 2
     bind = environ.get("GATEHOUSE_BIND", "127.0.0.1")
     http = http or f"{bind}:{settings.http_port}"
@@ -107,7 +109,7 @@ def serve(http: str | None, socket: str | None, processes: int | None, environ: 
     try:
         _prepare_metrics(metrics_dir)
     except OSError as exc:
-        _log("ERROR", f"PROMETHEUS_MULTIPROC_DIR: cannot write {metrics_dir} ({exc.strerror or exc})")
+        _log("error", f"PROMETHEUS_MULTIPROC_DIR: cannot write {metrics_dir} ({exc.strerror or exc})")
         return 2
     fifo = metrics_dir + "-uwsgi.fifo"
     drain = metrics_dir + "-draining"
@@ -116,7 +118,8 @@ def serve(http: str | None, socket: str | None, processes: int | None, environ: 
             os.remove(leftover)
     max_requests = int(environ.get("UWSGI_MAX_REQUESTS") or 100000)
     args = [sys.executable, "-c", "import sys, pyuwsgi; sys.argv[0] = 'uwsgi'; sys.exit(pyuwsgi.run())",
-            *uwsgi_args(http, socket, processes, fifo, max_requests, delay + 30)]
+            *uwsgi_args(http, socket, processes, fifo, max_requests, delay + 30,
+                        int(environ.get("UWSGI_MIN_WORKER_LIFETIME") or 10))]
     env = {**environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir, DRAIN_FILE_ENV: drain, "GATEHOUSE_ROLE": "check"}
     state: dict[str, Any] = {"term": None}
 
@@ -136,7 +139,7 @@ def serve(http: str | None, socket: str | None, processes: int | None, environ: 
         if state["term"] == signal.SIGTERM and delay > 0:
             with open(drain, "w"):
                 pass
-            _log("INFO", f"SIGTERM: not ready now, stopping in {delay}s")
+            _log("info", f"SIGTERM: not ready now, stopping in {delay}s")
             deadline = time.monotonic() + delay
             while time.monotonic() < deadline and proc.poll() is None:
                 time.sleep(0.1)

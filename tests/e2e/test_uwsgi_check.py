@@ -137,3 +137,28 @@ def test_sigterm_drains_the_uwsgi_group_under_load(env, tmp_path, gunicorn_serve
         assert "Traceback" not in log
     finally:
         stop(victim)
+
+
+def test_recycled_workers_keep_their_samples_and_every_log_line_is_json(env, tmp_path):
+    """--max-requests recycles a worker; the decisions it counted stay in /-/metrics, its live
+    gauges are marked dead by the next worker, and uWSGI's own lines are JSON like Gatehouse's."""
+    proc, base, _ = start_uwsgi_check(env, tmp_path, {"UWSGI_MAX_REQUESTS": "10", "UWSGI_MIN_WORKER_LIFETIME": "1",
+                                                      "LOG_LEVEL": "info"}, processes=1)
+    try:
+        time.sleep(1.2)  # past the minimum lifetime
+        for _ in range(30):
+            status, _, _ = http(f"{base}/auth", headers={"X-Original-URI": "/orders", "X-Original-Method": "GET"})
+            assert status == 401
+        status, _, body = http(f"{base}/-/metrics")
+        assert status == 200
+        counted = sum(float(v) for v in re.findall(
+            r'^gatehouse_auth_decisions_total\{decision="unauthenticated"[^}]*\} (\S+)$', body.decode(), re.MULTILINE))
+        assert counted == 30, body.decode()[:2000]
+    finally:
+        stop(proc)
+    assert proc.returncode == 0
+    lines = [line for line in (tmp_path / f"uwsgi-{base.rsplit(':', 1)[1]}.log").read_text().splitlines()
+             if line.strip() and not line.startswith("[log-encoder] registered")]
+    parsed = [json.loads(line) for line in lines]
+    assert any("Respawned uWSGI worker" in (p.get("msg") or "") for p in parsed), lines[-20:]
+    assert any(p.get("logger") == "gatehouse.decision" for p in parsed), lines[-20:]
