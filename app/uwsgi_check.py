@@ -75,6 +75,16 @@ def uwsgi_args(http: str, socket: str, processes: int, fifo: str, max_requests: 
     ]
 
 
+def _term_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM when the launcher dies (PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
 def _log(level: str, message: str) -> None:
     """One JSON line on stderr, in the fields of Gatehouse's own lines (app/observability.py)."""
     print(json.dumps({"time": int(time.time() * 1000), "level": level, "logger": "gatehouse.serve-check",
@@ -129,8 +139,11 @@ def serve(http: str | None, socket: str | None, processes: int | None, environ: 
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    # uWSGI's stdio loggers write to stdout: onto stderr, where gunicorn's lines go too.
-    proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=sys.stderr.fileno())
+    # uWSGI's stdio loggers write to stdout: onto stderr, where gunicorn's lines go too. Its own
+    # session: a SIGTERM or Ctrl-C sent to the whole process group (systemd, a terminal) reaches this
+    # launcher only, which drains first; if the launcher dies, uWSGI gets SIGTERM (--die-on-term).
+    proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=sys.stderr.fileno(), start_new_session=True,
+                            preexec_fn=_term_with_parent)
     try:
         while proc.poll() is None and state["term"] is None:
             time.sleep(0.1)
