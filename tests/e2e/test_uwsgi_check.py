@@ -162,3 +162,69 @@ def test_recycled_workers_keep_their_samples_and_every_log_line_is_json(env, tmp
     parsed = [json.loads(line) for line in lines]
     assert any("Respawned uWSGI worker" in (p.get("msg") or "") for p in parsed), lines[-20:]
     assert any(p.get("logger") == "gatehouse.decision" for p in parsed), lines[-20:]
+
+
+def test_dev_runs_the_check_group_under_uwsgi(tmp_path):
+    """`gatehouse dev --check-server uwsgi`: nginx's check goes over uwsgi_pass to a serve-check
+    group on the port after --check-port; a machine token passes to the demo upstream, a missing
+    one is refused, and the uWSGI group's metrics count both; Ctrl-C stops everything."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.servers import free_port
+
+    ports = {name: free_port() for name in ("port", "redis", "mongo", "provider", "nginx", "upstream")}
+    check = free_port()
+    while check + 1 in ports.values():
+        check = free_port()
+    var = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URL", "REDIS_URL", "REDIS_HOSTS",
+                                                            "GATEHOUSE_CONFIG")}
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gatehouse"), "dev", "--check-server", "uwsgi", "--var-dir", str(var),
+         "--workers", "1", "--port", str(ports["port"]), "--redis-port", str(ports["redis"]),
+         "--mongo-port", str(ports["mongo"]), "--provider-port", str(ports["provider"]),
+         "--nginx-port", str(ports["nginx"]), "--upstream-port", str(ports["upstream"]), "--check-port", str(check)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        printed = ""
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            printed += line
+            if not line or line.startswith("curl -fsS $BASE/.well-known/jwks.json"):
+                break
+        assert "Gatehouse is running" in printed, printed[-2000:]
+        assert "uwsgi_pass gatehouse_check;" in (var / "nginx" / "nginx.conf").read_text()
+        base, site = f"http://127.0.0.1:{ports['port']}", f"http://127.0.0.1:{ports['nginx']}"
+        admin = {"Authorization": f"Bearer {(var / 'admin-token').read_text().strip()}"}
+        token, reg = client_token_at(base, admin)
+        status, _, body = http(f"{site}/orders/42", headers={"Authorization": f"Bearer {token}",
+                                                             "Accept": "application/json"})
+        assert status == 200 and echoed_identity(body) == reg["client_id"], body[:300]
+        assert http(f"{site}/orders/42", headers={"Accept": "application/json"})[0] == 401
+        _, _, metrics = http(f"http://127.0.0.1:{check}/-/metrics")
+        assert re.search(r'^gatehouse_auth_decisions_total\{decision="allow"', metrics.decode(), re.MULTILINE)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0
+
+
+def client_token_at(base: str, admin: dict[str, str]) -> tuple[str, dict]:
+    import base64
+
+    status, _, raw = http(f"{base}/register", "POST", {**admin, "Content-Type": "application/json"},
+                          json.dumps({"client_name": "uwsgi", "permissions": ["orders"]}).encode())
+    assert status == 201, raw
+    reg = json.loads(raw)
+    basic = base64.b64encode(f"{reg['client_id']}:{reg['client_secret']}".encode()).decode()
+    status, _, raw = http(f"{base}/oauth/token", "POST", {"Authorization": f"Basic {basic}",
+                          "Content-Type": "application/x-www-form-urlencoded"}, b"grant_type=client_credentials")
+    assert status == 200, raw
+    return json.loads(raw)["access_token"], reg
+
+
+def echoed_identity(body: bytes) -> str:
+    return json.loads(body)["headers"].get("miauserid", "")
