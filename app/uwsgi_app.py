@@ -55,11 +55,14 @@ def draining(app: Callable[..., Iterable[bytes]], lifecycle: Any, drain_file: st
 
 
 def load() -> Callable[..., Iterable[bytes]]:
-    mark_dead_workers(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+    from .settings import process_environ
+
+    environ = process_environ()
+    mark_dead_workers(environ.get("PROMETHEUS_MULTIPROC_DIR"))
     from wsgi import app as flask_app
 
     services = flask_app.extensions["gatehouse"]
-    drain_file = os.environ.get(DRAIN_FILE_ENV)
+    drain_file = environ.get(DRAIN_FILE_ENV)
     if not drain_file:
         return flask_app  # type: ignore[no-any-return]
     return draining(flask_app, services.lifecycle, drain_file)
