@@ -21,8 +21,8 @@ gunicorn.conf.py gives the check group, and how it is kept here:
   `--log-encoder json` as one JSON object per line on stderr;
 * header limits: `--buffer-size 65535`, the uwsgi protocol's maximum (nginx forwards at most
   64 KB of headers with the shipped `large_client_header_buffers 4 16k`);
-* a check that waits on a slow network call: Gatehouse's own outbound timeouts bound it (JWKS,
-  introspection and userinfo calls have theirs); `--harakiri 30` (gunicorn's `timeout = 30`)
+* a check that waits on a slow network call: Gatehouse's own outbound timeouts bound it
+  (OUTBOUND_TIMEOUT_SECONDS for JWKS and introspection, USERINFO_TIMEOUT_SECONDS; 5 s by default); `--harakiri 30` (gunicorn's `timeout = 30`)
   is only the last resort that kills a worker stuck past them. A worker is one process without
   threads per request, so while one check waits on a provider, that worker answers nothing else.
 """
