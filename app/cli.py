@@ -399,15 +399,31 @@ def api_keys_generate(client_type: str) -> None:
 @click.option("--cache-ttl", default="5s", show_default=True, help="how long a cached decision lives")
 @click.option("--backoffice-listen", default=None,
               help="a second listener (host:port, its own port) judged by the routes' backofficeAuthorization")
+@click.option("--check-protocol", type=click.Choice(["http", "uwsgi"]), default="http", show_default=True,
+              help="how nginx talks to the /auth group: http (gunicorn) or uwsgi (`gatehouse serve-check`'s "
+                   "--socket as --gatehouse-check)")
 def nginx_config(listen: str, gatehouse: str, gatehouse_check: str | None, upstream: str, runtime: str, cache: bool,
-                 cache_ttl: str, backoffice_listen: str | None) -> None:
+                 cache_ttl: str, backoffice_listen: str | None, check_protocol: str) -> None:
     """Print the shipped nginx config (deploy/nginx/gatehouse.conf.in) filled in."""
     from .nginx_config import render
     try:
         click.echo(render(listen, gatehouse, upstream, Path(runtime), cache, cache_ttl, gatehouse_check,
-                          backoffice_listen), nl=False)
+                          backoffice_listen, check_protocol), nl=False)
     except ValueError as exc:
         raise click.ClickException(str(exc))
+
+
+@main.command("serve-check")
+@click.option("--http", default=None, help="HTTP socket for /-/ready, /-/healthz, /-/metrics "
+              "(default: GATEHOUSE_BIND:HTTP_PORT)")
+@click.option("--socket", default=None, help="uwsgi-protocol socket for nginx's uwsgi_pass "
+              "(default: GATEHOUSE_CHECK_SOCKET, else the HTTP port + 1)")
+@click.option("--processes", type=int, default=None,
+              help="worker processes (default: GUNICORN_WORKERS, else one per core)")
+def serve_check(http: str | None, socket: str | None, processes: int | None) -> None:
+    """Run the /auth process group under uWSGI (opt-in; see README "The /auth group under uWSGI")."""
+    from .uwsgi_check import serve
+    sys.exit(serve(http, socket, processes, process_environ()))
 
 
 @main.command("dev")
@@ -428,14 +444,17 @@ def nginx_config(listen: str, gatehouse: str, gatehouse_check: str | None, upstr
 @click.option("--config", "overlay", type=click.Path(dir_okay=False), default=None,
               help="a config file laid over the generated one: its keys (e.g. apps, bff, issuers, "
                    "routes_file, mongodb_url) replace the development defaults")
+@click.option("--check-server", type=click.Choice(["gunicorn", "uwsgi"]), default="gunicorn", show_default=True,
+              help="the server of the /auth group: gunicorn (gevent) or uwsgi (opt-in; nginx then uses "
+                   "uwsgi_pass to the port after --check-port)")
 def dev(port: int, redis_port: int, mongo_port: int, var_dir: str, workers: int, provider_port: int,
-        nginx_port: int, upstream_port: int, check_port: int, overlay: str | None) -> None:
+        nginx_port: int, upstream_port: int, check_port: int, overlay: str | None, check_server: str) -> None:
     """Run everything on embedded defaults (Redis, MongoDB-wire server, dev OIDC provider, nginx)."""
     from .dev import run
     sys.exit(run(port=port, redis_port=redis_port, mongo_port=mongo_port, var_dir=Path(var_dir),
                  workers=workers, environ=process_environ(), provider_port=provider_port,
                  nginx_port=nginx_port, upstream_port=upstream_port, check_port=check_port,
-                 overlay=Path(overlay) if overlay else None))
+                 overlay=Path(overlay) if overlay else None, check_server=check_server))
 
 
 __all__ = ["main", "ASSERTION_TYPE"]

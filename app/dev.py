@@ -210,13 +210,14 @@ def start_provider(var: Path, port: int) -> subprocess.Popen[bytes]:
 
 
 def start_nginx(var: Path, port: int, gatehouse_port: int, upstream_port: int,
-                check_port: int | None = None) -> subprocess.Popen[bytes]:
+                check_port: int | None = None, check_protocol: str = "http") -> subprocess.Popen[bytes]:
     runtime = var / "nginx"
     runtime.mkdir(parents=True, exist_ok=True)
     conf = runtime / "nginx.conf"
     conf.write_text(render_nginx(f"127.0.0.1:{port}", f"127.0.0.1:{gatehouse_port}",
                                  f"127.0.0.1:{upstream_port}", runtime,
-                                 gatehouse_check=f"127.0.0.1:{check_port}" if check_port else None))
+                                 gatehouse_check=f"127.0.0.1:{check_port}" if check_port else None,
+                                 check_protocol=check_protocol))
     # As root, workers would run as nobody and could not write the private runtime directory.
     directives = "daemon off;" + (" user root;" if hasattr(os, "geteuid") and os.geteuid() == 0 else "")
     proc = spawn("nginx", [nginx_binary() or "nginx", "-c", str(conf), "-p", str(runtime), "-g", directives],
@@ -232,6 +233,17 @@ def start_gunicorn(var: Path, what: str, log_name: str, env: dict[str, str], bas
     proc = spawn(what, [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"], log,
                  cwd=ROOT, env=env)
     _wait(lambda: _http_ok(f"{base}/-/ready"), what, 60, alive=lambda: proc.poll() is None, log=log)
+    return proc
+
+
+def start_uwsgi_check(var: Path, env: dict[str, str], http_port: int, socket_port: int) -> subprocess.Popen[bytes]:
+    """The /auth group under uWSGI (`gatehouse serve-check`), its log lines in var/gatehouse-check.log."""
+    log = var / "gatehouse-check.log"
+    what = "Gatehouse /auth group (uWSGI)"
+    proc = spawn(what, [str(BIN / "gatehouse"), "serve-check", "--http", f"127.0.0.1:{http_port}",
+                        "--socket", f"127.0.0.1:{socket_port}"], log, cwd=ROOT, env=env)
+    _wait(lambda: _http_ok(f"http://127.0.0.1:{http_port}/-/ready"), what, 60, alive=lambda: proc.poll() is None,
+          log=log)
     return proc
 
 
@@ -331,7 +343,8 @@ def check_config(config: Path, environ: dict[str, str], overlay: Path | None = N
 
 def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int,
         environ: dict[str, str], provider_port: int = 9400, nginx_port: int = 8080,
-        upstream_port: int = 9000, check_port: int = 3001, overlay: Path | None = None) -> int:
+        upstream_port: int = 9000, check_port: int = 3001, overlay: Path | None = None,
+        check_server: str = "gunicorn") -> int:
     from .settings import ConfigError
     try:
         overlaid = read_overlay(overlay)
@@ -368,6 +381,7 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
         with_nginx = nginx_binary() is not None
         wanted = [("--port", port), ("--provider-port", provider_port)] + (
             [("--nginx-port", nginx_port), ("--upstream-port", upstream_port), ("--check-port", check_port)]
+            + ([("--check-port (+1, the uwsgi socket)", check_port + 1)] if check_server == "uwsgi" else [])
             if with_nginx else []) + [(opt, p) for opt, p, names, _, _ in embedded
                                        if not any(configured.get(n) for n in names)]
         busy = [f"port {p} is in use; pass {opt}" for opt, p in wanted if not _port_free(p)]
@@ -396,17 +410,21 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
         if with_nginx:
             # As in production: a second gunicorn group (gevent) answers nginx's /auth, so the
             # token endpoint's bcrypt never runs on the workers every request waits for.
-            children.append(start_gunicorn(
-                var, "Gatehouse /auth group", "gatehouse-check.log",
-                # the production worker count of the role (one gevent worker per core): what a
-                # newcomer measures through nginx is what ships
-                {**{k: v for k, v in env.items() if k != "GUNICORN_WORKERS"}, "HTTP_PORT": str(check_port),
-                 "GATEHOUSE_ROLE": "check", "PROMETHEUS_MULTIPROC_DIR": str(var / "metrics-check")},
-                f"http://127.0.0.1:{check_port}"))
+            # the production worker count of the role (one worker per core): what a newcomer
+            # measures through nginx is what ships
+            check_env = {**{k: v for k, v in env.items() if k != "GUNICORN_WORKERS"}, "HTTP_PORT": str(check_port),
+                         "GATEHOUSE_ROLE": "check", "PROMETHEUS_MULTIPROC_DIR": str(var / "metrics-check")}
+            if check_server == "uwsgi":  # opt-in: nginx's uwsgi_pass to the port after --check-port
+                children.append(start_uwsgi_check(var, check_env, check_port, check_port + 1))
+            else:
+                children.append(start_gunicorn(var, "Gatehouse /auth group", "gatehouse-check.log", check_env,
+                                               f"http://127.0.0.1:{check_port}"))
             children.append(spawn("demo upstream", [sys.executable, "-m", "app.demo_upstream", "--port",
                                                     str(upstream_port), "--provider-url",
                                                     f"http://127.0.0.1:{provider_port}"], var / "upstream.log", cwd=ROOT))
-            children.append(start_nginx(var, nginx_port, port, upstream_port, check_port))
+            children.append(start_nginx(var, nginx_port, port, upstream_port,
+                                        check_port + 1 if check_server == "uwsgi" else check_port,
+                                        "uwsgi" if check_server == "uwsgi" else "http"))
             site = f"""Open {public}/ in a browser and sign in as alice (group admin) or bob (group users):
 nginx asks Gatehouse about every request, the login goes through the development provider
 at http://127.0.0.1:{provider_port}, and the demo page shows the identity headers it received.

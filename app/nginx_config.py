@@ -20,6 +20,47 @@ def header_names(path: Path) -> list[tuple[str, str]]:
     return [(name, value) for name, value in found]
 
 
+# What nginx's uwsgi module sends on its own (its shipped uwsgi_params), for the check's subrequest:
+# the path is always /auth (the original one travels in X-Original-URI, as over HTTP).
+UWSGI_REQUEST_PARAMS = (
+    ("REQUEST_METHOD", "$request_method"), ("REQUEST_URI", "/auth"), ("PATH_INFO", "/auth"),
+    ("QUERY_STRING", '""'), ("SERVER_PROTOCOL", "$server_protocol"), ("REQUEST_SCHEME", "$scheme"),
+    ("HTTPS", "$https if_not_empty"), ("REMOTE_ADDR", "$remote_addr"), ("REMOTE_PORT", "$remote_port"),
+    ("SERVER_PORT", "$server_port"), ("SERVER_NAME", "$server_name"),
+)
+CHECK_LOCATION = re.compile(r"^(?P<indent>[ \t]*)proxy_pass http://gatehouse_check/auth;\n"
+                            r"(?P=indent)include gatehouse-check-headers\.conf;\n", re.MULTILINE)
+
+
+def uwsgi_check_params(indent: str = "") -> str:
+    """The check's headers of gatehouse-check-headers.conf (the one list) as `uwsgi_param`s: a set
+    header is its `HTTP_*` param (nginx then leaves out the client's header of that name), a cleared
+    one (`""`) is also named, `if_not_empty`, so that the client's is left out and none is sent."""
+    lines = ["uwsgi_pass gatehouse_check;", "uwsgi_pass_request_body off;"]
+    lines += [f"uwsgi_param {key} {value};" for key, value in UWSGI_REQUEST_PARAMS]
+    for name, value in header_names(CHECK_HEADERS):
+        if name.lower() == "connection":
+            continue  # hop-by-hop, HTTP only
+        key = name.upper().replace("-", "_")
+        key = key if key in ("CONTENT_LENGTH", "CONTENT_TYPE") else f"HTTP_{key}"
+        lines.append(f"uwsgi_param {key} {value}" + (" if_not_empty;" if value == '""' else ";"))
+    return "".join(f"{indent}{line}\n" for line in lines)
+
+
+def _to_uwsgi(text: str) -> str:
+    """The check location over the uwsgi protocol: uwsgi_pass + params, and its proxy_* timeouts
+    and cache directives as their uwsgi_* equivalents (the decision cache is the check's only)."""
+    text, found = CHECK_LOCATION.subn(lambda m: uwsgi_check_params(m["indent"]), text)
+    if found != 1:
+        raise ValueError("the check location of gatehouse.conf.in was not found")
+    start = text.index("location = /_gatehouse/auth {")
+    end = text.index("\n        }\n", start)
+    location = re.sub(r"^(\s*)proxy_(connect_timeout|read_timeout|cache|cache_key|cache_valid|cache_lock|"
+                      r"ignore_headers)\b", r"\1uwsgi_\2", text[start:end], flags=re.MULTILINE)
+    text = text[:start] + location + text[end:]
+    return text.replace("proxy_cache_path @RUNTIME@/auth_cache", "uwsgi_cache_path @RUNTIME@/auth_cache")
+
+
 def _inline(text: str) -> str:
     """Copy the shipped include files in where they are included, so the output is one file."""
     def one(match: re.Match[str]) -> str:
@@ -30,12 +71,15 @@ def _inline(text: str) -> str:
 
 def render(listen: str, gatehouse: str, upstream: str, runtime: Path,
            cache: bool = False, cache_ttl: str = "5s", gatehouse_check: str | None = None,
-           backoffice_listen: str | None = None) -> str:
+           backoffice_listen: str | None = None, check_protocol: str = "http") -> str:
     """The config text; every value is checked so nothing can inject directives.
     `gatehouse_check`: the process group answering /auth (default: `gatehouse`). `gatehouse` and
     `gatehouse_check` may list several instances, comma-separated: nginx spreads requests over
     them and moves on to the next when one stops (a rolling deploy). `backoffice_listen`: a second
-    listener whose requests are judged by the routes' backofficeAuthorization."""
+    listener whose requests are judged by the routes' backofficeAuthorization. `check_protocol`:
+    `http` (gunicorn) or `uwsgi` (`gatehouse serve-check`: nginx's uwsgi_pass to its uwsgi socket)."""
+    if check_protocol not in ("http", "uwsgi"):
+        raise ValueError("check_protocol must be http or uwsgi")
     gatehouse_check = gatehouse_check or gatehouse
     for name, value in (("listen", listen), ("gatehouse", gatehouse), ("upstream", upstream),
                         ("gatehouse_check", gatehouse_check)):
@@ -53,7 +97,10 @@ def render(listen: str, gatehouse: str, upstream: str, runtime: Path,
             raise ValueError("backoffice_listen must be host:port")
         if backoffice_listen.rsplit(":", 1)[1] == listen.rsplit(":", 1)[1]:
             raise ValueError("backoffice_listen needs a port of its own (the policy is chosen by port)")
-    text = _inline(TEMPLATE.read_text())
+    text = TEMPLATE.read_text()
+    if check_protocol == "uwsgi":
+        text = _to_uwsgi(text)
+    text = _inline(text)
     if backoffice_listen is None:
         text = "\n".join(line for line in text.split("\n") if "@BACKOFFICE_" not in line)
     else:

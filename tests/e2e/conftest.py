@@ -56,6 +56,26 @@ def start_gunicorn(env: dict[str, str], metrics_root: Path, extra: dict[str, str
     return proc, base
 
 
+def start_uwsgi_check(env: dict[str, str], metrics_root: Path, extra: dict[str, str] | None = None,
+                      processes: int = 2) -> tuple[subprocess.Popen, str, str]:
+    """The /auth group under uWSGI (`gatehouse serve-check`); (process, HTTP base URL, uwsgi socket
+    address for nginx) once ready."""
+    port, socket_port = free_port(), free_port()
+    run_env = {**os.environ, **env, **(extra or {}), "HTTP_PORT": str(port),
+               "PROMETHEUS_MULTIPROC_DIR": str(metrics_root / f"metrics-{port}")}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "gatehouse"), "serve-check",
+                             "--socket", f"127.0.0.1:{socket_port}", "--processes", str(processes)],
+                            cwd=ROOT, env=run_env, stdout=subprocess.DEVNULL,
+                            stderr=open(metrics_root / f"uwsgi-{port}.log", "wb"))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: http(f"{base}/-/ready")[0] == 200, "uWSGI", 30)
+    except RuntimeError:
+        stop(proc)
+        raise
+    return proc, base, f"uwsgi://127.0.0.1:{socket_port}"
+
+
 def start_nginx(runtime_root: Path, gatehouse: str, upstream_port: int, cache: bool = False, cache_ttl: str = "3s",
                 port: int | None = None, check: str | None = None,
                 backoffice_port: int | None = None) -> tuple[subprocess.Popen, str]:
@@ -67,7 +87,8 @@ def start_nginx(runtime_root: Path, gatehouse: str, upstream_port: int, cache: b
     conf.write_text(render(f"127.0.0.1:{port}", gatehouse.split("//")[1], f"127.0.0.1:{upstream_port}",
                            runtime, cache=cache, cache_ttl=cache_ttl,
                            gatehouse_check=check.split("//")[1] if check else None,
-                           backoffice_listen=f"127.0.0.1:{backoffice_port}" if backoffice_port else None))
+                           backoffice_listen=f"127.0.0.1:{backoffice_port}" if backoffice_port else None,
+                           check_protocol="uwsgi" if check and check.startswith("uwsgi:") else "http"))
     # As root (CI), workers would run as nobody and could not use the private temp dir.
     directives = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
     proc = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(runtime), "-g", directives],
@@ -98,6 +119,21 @@ def gunicorn_server(env, tmp_path):
         proc, base = start_gunicorn(env, tmp_path, extra, workers)
         procs.append(proc)
         return base
+
+    yield start
+    for proc in procs:
+        stop(proc)
+
+
+@pytest.fixture
+def uwsgi_check_server(env, tmp_path):
+    """`start(extra) -> (HTTP base URL, uwsgi://host:port for nginx's check=)`."""
+    procs: list[subprocess.Popen] = []
+
+    def start(extra: dict[str, str] | None = None, processes: int = 2) -> tuple[str, str]:
+        proc, base, socket = start_uwsgi_check(env, tmp_path, extra, processes)
+        procs.append(proc)
+        return base, socket
 
     yield start
     for proc in procs:

@@ -54,3 +54,34 @@ def test_nginx_accepts_the_rendered_config(tmp_path, backoffice):
     result = subprocess.run([NGINX, "-t", "-c", str(path), "-p", str(tmp_path)], capture_output=True, text=True,
                             timeout=30)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_uwsgi_check_location_takes_the_one_header_list(tmp_path):
+    """`--check-protocol uwsgi`: every header of gatehouse-check-headers.conf is a uwsgi_param of
+    the check (set ones with their value, cleared ones named `if_not_empty`), nothing is proxied."""
+    text = conf(tmp_path, check_protocol="uwsgi")
+    start = text.index("location = /_gatehouse/auth {")
+    location = text[start:text.index("\n        }\n", start)]
+    assert "proxy_" not in location and "uwsgi_pass gatehouse_check;" in location
+    assert "uwsgi_param PATH_INFO /auth;" in location
+    for name, value in header_names(CHECK_HEADERS):
+        if name.lower() == "connection":
+            continue
+        key = name.upper().replace("-", "_")
+        key = key if key == "CONTENT_LENGTH" else f"HTTP_{key}"
+        expected = f"uwsgi_param {key} {value}" + (" if_not_empty;" if value == '""' else ";")
+        assert expected in location, expected
+    assert "uwsgi_param HTTP_X_REQUEST_ID $request_id;" in location
+    assert conf(tmp_path) == conf(tmp_path, check_protocol="http")
+    with pytest.raises(ValueError):
+        conf(tmp_path, check_protocol="fastcgi")
+
+
+@pytest.mark.skipif(not Path(NGINX).exists(), reason="nginx is not installed")
+@pytest.mark.parametrize("cache", [False, True])
+def test_nginx_accepts_the_uwsgi_check_config(tmp_path, cache):
+    path = tmp_path / "nginx.conf"
+    path.write_text(conf(tmp_path, check_protocol="uwsgi", cache=cache))
+    result = subprocess.run([NGINX, "-t", "-c", str(path), "-p", str(tmp_path)], capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,71 @@
+"""The WSGI entry of the /auth group under uWSGI (`gatehouse serve-check`, app/uwsgi_check.py).
+
+Loaded once per worker, after the fork (`--lazy-apps`): each worker builds its own clients, as
+under gunicorn (a MongoClient must not cross a fork). Two things gunicorn.conf.py does in its
+hooks are done here instead:
+
+* dead workers' Prometheus live gauges are marked (a recycled or killed worker's pid): uWSGI has
+  no Python hook in the master, so each new worker marks the ones whose process is gone;
+* the drain: the launcher creates the drain file on SIGTERM; from then on /-/ready answers 503
+  while checks are still answered. Only /-/ready looks at the file (one stat per probe, none per
+  check).
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Callable, Iterable
+
+from .uwsgi_check import DRAIN_FILE_ENV
+
+LIVE_FILE = re.compile(r"^gauge_live\w*_(\d+)\.db$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def mark_dead_workers(metrics_dir: str | None) -> list[int]:
+    """prometheus_client's mark_process_dead for every pid of the directory no longer running."""
+    if not metrics_dir or not os.path.isdir(metrics_dir):
+        return []
+    from prometheus_client import multiprocess
+
+    dead = sorted({int(m[1]) for name in os.listdir(metrics_dir) if (m := LIVE_FILE.match(name))
+                   and not _alive(int(m[1]))})
+    for pid in dead:
+        multiprocess.mark_process_dead(pid, metrics_dir)
+    return dead
+
+
+def draining(app: Callable[..., Iterable[bytes]], lifecycle: Any, drain_file: str) -> Callable[..., Iterable[bytes]]:
+    """`app` with /-/ready answering 503 once `drain_file` exists."""
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/-/ready" and not lifecycle.shutting_down.is_set() \
+                and os.path.exists(drain_file):
+            lifecycle.shutting_down.set()
+        return app(environ, start_response)
+    return application
+
+
+def load() -> Callable[..., Iterable[bytes]]:
+    from .settings import process_environ
+
+    environ = process_environ()
+    mark_dead_workers(environ.get("PROMETHEUS_MULTIPROC_DIR"))
+    from wsgi import app as flask_app
+
+    services = flask_app.extensions["gatehouse"]
+    drain_file = environ.get(DRAIN_FILE_ENV)
+    if not drain_file:
+        return flask_app  # type: ignore[no-any-return]
+    return draining(flask_app, services.lifecycle, drain_file)
+
+
+application = load()

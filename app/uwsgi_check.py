@@ -1,0 +1,181 @@
+"""`gatehouse serve-check`: the /auth process group under uWSGI (opt-in; gunicorn stays the default).
+
+nginx talks to it over the uwsgi protocol (`uwsgi_pass`, `gatehouse nginx-config --check-protocol
+uwsgi`); /-/ready, /-/healthz and /-/metrics are on an HTTP socket of the same workers. What
+gunicorn.conf.py gives the check group, and how it is kept here:
+
+* workers: one process per core (GUNICORN_WORKERS overrides, as for gunicorn), `--master`,
+  `--lazy-apps` (each worker builds its own clients after the fork), `--enable-threads`
+  (Gatehouse's background threads: route-file watch, revocation mirror);
+* drain on SIGTERM: this launcher is uWSGI's parent. On SIGTERM it creates the drain file
+  (/-/ready answers 503 from then on, checks are still answered), waits DELAY_SHUTDOWN_SECONDS,
+  then asks uWSGI's master for a graceful shutdown (`q` on its master FIFO: in-flight requests
+  finish, bounded by `--worker-reload-mercy`), and exits 0;
+* worker recycling: `--max-requests` (UWSGI_MAX_REQUESTS, default 100000), like gunicorn's
+  max_requests, once a worker has lived `--min-worker-lifetime` seconds (UWSGI_MIN_WORKER_LIFETIME,
+  default 10, uWSGI's own);
+* Prometheus: PROMETHEUS_MULTIPROC_DIR emptied and checked writable before start, removed at exit;
+  dead workers' live gauges are marked by the next worker (app/uwsgi_app.py);
+* logs: no per-request access line (Gatehouse writes its own JSON decision/request lines, as under
+  gunicorn with accesslog None); uWSGI's own lines (boot, worker respawn, harakiri) go through
+  `--log-encoder json` as one JSON object per line on stderr;
+* header limits: `--buffer-size 65535`, the uwsgi protocol's maximum (nginx forwards at most
+  64 KB of headers with the shipped `large_client_header_buffers 4 16k`);
+* a check that waits on a slow network call: Gatehouse's own outbound timeouts bound it
+  (OUTBOUND_TIMEOUT_SECONDS for JWKS and introspection, USERINFO_TIMEOUT_SECONDS; 5 s by default); `--harakiri 30` (gunicorn's `timeout = 30`)
+  is only the last resort that kills a worker stuck past them. A worker is one process without
+  threads per request, so while one check waits on a provider, that worker answers nothing else.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DRAIN_FILE_ENV = "GATEHOUSE_DRAIN_FILE"  # read by app/uwsgi_app.py
+BUFFER_SIZE = 65535
+HARAKIRI = 30
+# uWSGI's own lines (boot, respawns, harakiri) as JSON through the master's logger; Gatehouse's lines
+# (already JSON objects, starting with `{`) are routed to a second logger that writes them as they are.
+JSON_LOG = ["--log-master", "--logger", "gatehouse stdio", "--logger", "uwsgi stdio",
+            "--log-route", "gatehouse ^\\{", "--log-route", "uwsgi ^[^{]",
+            "--log-encoder", 'json:uwsgi {"time":${millis},"level":"info","logger":"uwsgi","msg":"${msg}"}',
+            "--log-encoder", "nl:uwsgi"]
+
+
+def uwsgi_args(http: str, socket: str, processes: int, fifo: str, max_requests: int,
+               mercy: int, min_lifetime: int = 10) -> list[str]:
+    """The uWSGI command line of the check group (pyuwsgi's `uwsgi`)."""
+    return [
+        "--master", "--lazy-apps", "--enable-threads", "--single-interpreter", "--need-app", "--strict",
+        "--processes", str(processes),
+        "--socket", socket,  # uwsgi protocol, for nginx's uwsgi_pass
+        "--http-socket", http,  # /-/ready, /-/healthz, /-/metrics
+        "--chdir", str(ROOT), "--module", "app.uwsgi_app:application",
+        "--buffer-size", str(BUFFER_SIZE),
+        "--max-requests", str(max_requests),
+        # A worker is recycled after max_requests only once it has lived this long (uWSGI's default).
+        "--min-worker-lifetime", str(min_lifetime),
+        "--harakiri", str(HARAKIRI),
+        "--worker-reload-mercy", str(mercy), "--reload-mercy", str(mercy),
+        "--master-fifo", fifo,
+        "--disable-logging",  # no access line per check; Gatehouse logs its decisions itself
+        *JSON_LOG,
+        "--ignore-sigpipe", "--ignore-write-errors", "--disable-write-exception",
+        "--die-on-term",
+        "--auto-procname", "--procname-prefix-spaced", "gatehouse-check",
+    ]
+
+
+def _term_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM when the launcher dies (PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+def _log(level: str, message: str) -> None:
+    """One JSON line on stderr, in the fields of Gatehouse's own lines (app/observability.py)."""
+    print(json.dumps({"time": int(time.time() * 1000), "level": level, "logger": "gatehouse.serve-check",
+                      "msg": message}), file=sys.stderr, flush=True)
+
+
+def _prepare_metrics(metrics_dir: str) -> None:
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    os.makedirs(metrics_dir, exist_ok=True)
+    probe = os.path.join(metrics_dir, ".writable")
+    with open(probe, "w"):
+        pass
+    os.remove(probe)
+
+
+def serve(http: str | None, socket: str | None, processes: int | None, environ: dict[str, str]) -> int:
+    """Run the check group under uWSGI until SIGTERM/SIGINT; the exit code."""
+    from .settings import ConfigError, load_settings
+
+    try:
+        settings = load_settings(environ)
+    except ConfigError as exc:
+        _log("error", "configuration refused:\n  - " + "\n  - ".join(exc.problems))
+        return 2
+    bind = environ.get("GATEHOUSE_BIND", "127.0.0.1")
+    http = http or f"{bind}:{settings.http_port}"
+    socket = socket or environ.get("GATEHOUSE_CHECK_SOCKET") or f"{bind}:{int(http.rsplit(':', 1)[1]) + 1}"
+    processes = processes or int(environ.get("GUNICORN_WORKERS") or os.cpu_count() or 1)
+    delay = settings.delay_shutdown_seconds
+    metrics_dir = environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(
+        tempfile.gettempdir(), f"gatehouse-metrics-{os.getpid()}")
+    try:
+        _prepare_metrics(metrics_dir)
+    except OSError as exc:
+        _log("error", f"PROMETHEUS_MULTIPROC_DIR: cannot write {metrics_dir} ({exc.strerror or exc})")
+        return 2
+    fifo = metrics_dir + "-uwsgi.fifo"
+    drain = metrics_dir + "-draining"
+    for leftover in (fifo, drain):
+        if os.path.exists(leftover):
+            os.remove(leftover)
+    max_requests = int(environ.get("UWSGI_MAX_REQUESTS") or 100000)
+    args = [sys.executable, "-c", "import sys, pyuwsgi; sys.argv[0] = 'uwsgi'; sys.exit(pyuwsgi.run())",
+            *uwsgi_args(http, socket, processes, fifo, max_requests, delay + 30,
+                        int(environ.get("UWSGI_MIN_WORKER_LIFETIME") or 10))]
+    env = {**environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir, DRAIN_FILE_ENV: drain, "GATEHOUSE_ROLE": "check"}
+    state: dict[str, Any] = {"term": None}
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if state["term"] is None:
+            state["term"] = signum
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    # uWSGI's stdio loggers write to stdout: onto stderr, where gunicorn's lines go too. Its own
+    # session: a SIGTERM or Ctrl-C sent to the whole process group (systemd, a terminal) reaches this
+    # launcher only, which drains first; if the launcher dies, uWSGI gets SIGTERM (--die-on-term).
+    proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=sys.stderr.fileno(), start_new_session=True,
+                            preexec_fn=_term_with_parent)
+    try:
+        while proc.poll() is None and state["term"] is None:
+            time.sleep(0.1)
+        if proc.poll() is not None:  # uWSGI stopped on its own (a bad socket, no app)
+            return proc.returncode or 1
+        if state["term"] == signal.SIGTERM and delay > 0:
+            with open(drain, "w"):
+                pass
+            _log("info", f"SIGTERM: not ready now, stopping in {delay}s")
+            deadline = time.monotonic() + delay
+            while time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.1)
+        if proc.poll() is None:
+            try:
+                master = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # never creates a file
+                try:
+                    os.write(master, b"q")  # graceful: in-flight requests finish
+                finally:
+                    os.close(master)
+            except OSError:
+                proc.terminate()
+            try:
+                proc.wait(timeout=delay + 40)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        for leftover in (fifo, drain):
+            if os.path.exists(leftover):
+                os.remove(leftover)

@@ -1,0 +1,230 @@
+"""The /auth group under uWSGI (`gatehouse serve-check`, nginx `uwsgi_pass`): the same answers
+through real nginx as the gunicorn layout, its /-/metrics, and a drain on SIGTERM under load."""
+from __future__ import annotations
+
+import json
+import re
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.e2e.conftest import echoed, http, start_uwsgi_check, stop
+from tests.e2e.test_nginx import ROUTES, client_token
+from tests.servers import RedisServer, wait_until
+
+pytest.importorskip("pyuwsgi")
+
+# (name, path, headers (TOKEN replaced by a client JWT with permissions.orders), status)
+TABLE = [
+    ("allowed client JWT", "/orders", {"Authorization": "Bearer TOKEN"}, 200),
+    ("allowed, forged identity and cleared headers", "/orders",
+     {"Authorization": "Bearer TOKEN", "miauserid": "forged", "Forwarded": "for=10.0.0.1",
+      "X-Forwarded-Ssl": "on", "X-Http-Method-Override": "DELETE", "Original-Request-Uri": "/admin"}, 200),
+    ("no credential", "/orders", {}, 401),
+    ("malformed JWT", "/orders", {"Authorization": "Bearer abc.def"}, 401),
+    ("not allowed", "/admin", {"Authorization": "Bearer TOKEN"}, 403),
+    ("refused target", "/public/%2e%2e/admin", {}, 400),
+    ("dot segments", "/public/../admin", {}, 400),
+    ("public", "/public", {}, 200),
+    ("huge header", "/orders", {"Authorization": "Bearer " + "a" * 20000}, 400),
+]
+
+
+def answer(site: str, path: str, headers: dict[str, str], token: str) -> tuple[int, dict | None]:
+    sent = {"Accept": "application/json", **{k: v.replace("TOKEN", token) for k, v in headers.items()}}
+    status, _, body = http(f"{site}{path}", headers=sent)
+    if status != 200:
+        return status, json.loads(body) if body else None
+    seen = echoed(body)["headers"]
+    return status, {k: seen.get(k, "") for k in ("miauserid", "miausergroups", "miauserproperties",
+                                                  "miaclienttype", "authorization")}
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_uwsgi_layout_answers_as_the_gunicorn_layout(env, tmp_path, gunicorn_server, uwsgi_check_server,
+                                                     nginx_server, echo, own_redis):
+    path = tmp_path / "auth.json"
+    path.write_text(json.dumps(ROUTES))
+    run_env = {"ROUTES_FILE": str(path), "USER_PROPERTIES_TO_PROXY": "client_id", "REDIS_URL": own_redis.url}
+    main = gunicorn_server(run_env, workers=1)
+    gunicorn_check = gunicorn_server({**run_env, "GATEHOUSE_ROLE": "check"})
+    uwsgi_http, uwsgi_socket = uwsgi_check_server(run_env)
+    sites = {"gunicorn": nginx_server(main, echo, check=gunicorn_check),
+             "uwsgi": nginx_server(main, echo, check=uwsgi_socket)}
+    token, reg = client_token(main, "tracks")
+    for name, where, headers, status in TABLE:
+        got = {layout: answer(site, where, headers, token) for layout, site in sites.items()}
+        assert got["gunicorn"][0] == status, (name, got)
+        assert got["uwsgi"] == got["gunicorn"], (name, got)
+    allowed = answer(sites["uwsgi"], "/orders", {"Authorization": "Bearer TOKEN", "miauserid": "forged"}, token)
+    assert allowed[1] is not None and allowed[1]["miauserid"] == reg["client_id"]
+
+    # The uWSGI group's metrics count its decisions (both workers' samples, one exposition).
+    status, _, body = http(f"{uwsgi_http}/-/metrics")
+    assert status == 200
+    text = body.decode()
+    allows = sum(float(v) for v in re.findall(r'^gatehouse_auth_decisions_total\{decision="allow"[^}]*\} (\S+)$',
+                                              text, re.MULTILINE))
+    assert allows >= 4, text[:2000]
+    assert re.search(r'^gatehouse_auth_decisions_total\{decision="(?!allow)', text, re.MULTILINE), text[:2000]
+
+    # Redis down: every layout fails closed the same way (the check's 5xx, nginx's 500).
+    own_redis.stop()
+    got = {layout: answer(site, "/orders", {"Authorization": "Bearer TOKEN"}, token) for layout, site in sites.items()}
+    assert got["gunicorn"][0] == 500 and got["uwsgi"] == got["gunicorn"], got
+    status, _, _ = http(f"{uwsgi_http}/-/ready")
+    assert status == 503
+
+
+def test_sigterm_drains_the_uwsgi_group_under_load(env, tmp_path, gunicorn_server, uwsgi_check_server,
+                                                   nginx_server, echo):
+    """A rolling deploy of the uWSGI group: one of two instances gets SIGTERM while nginx sends
+    checks (4 connections, ~5 s); it answers /-/ready 503 during DELAY_SHUTDOWN_SECONDS while still
+    answering checks, drains, exits 0, and nginx moves to the other: no check fails."""
+    path = tmp_path / "auth.json"
+    path.write_text(json.dumps(ROUTES))
+    run_env = {"ROUTES_FILE": str(path)}
+    main = gunicorn_server(run_env, workers=1)
+    token, _ = client_token(main, "tracks")
+    victim, victim_http, victim_socket = start_uwsgi_check(env, tmp_path, {**run_env, "DELAY_SHUTDOWN_SECONDS": "2"})
+    try:
+        _, other_socket = uwsgi_check_server(run_env)
+        site = nginx_server(main, echo, check=f"{victim_socket},{other_socket.split('//')[1]}")
+        stopping = threading.Event()
+        outcomes: list[int] = []
+
+        def load() -> None:
+            session = requests.Session()
+            while not stopping.is_set():
+                try:
+                    outcomes.append(session.get(f"{site}/orders", headers={"Authorization": f"Bearer {token}"},
+                                                timeout=10).status_code)
+                except requests.RequestException:
+                    outcomes.append(0)
+
+        threads = [threading.Thread(target=load) for _ in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(1)
+            victim.send_signal(signal.SIGTERM)
+            wait_until(lambda: http(f"{victim_http}/-/ready")[0] == 503, "not ready during the delay", 1.5)
+            checks_at_503 = len(outcomes)
+            time.sleep(1)
+            assert len(outcomes) > checks_at_503, "checks are still answered during the delay"
+            victim.wait(timeout=40)
+            time.sleep(1.5)
+        finally:
+            stopping.set()
+            for t in threads:
+                t.join()
+        failed = [o for o in outcomes if o != 200]
+        print(f"SIGTERM to one uWSGI /auth group under load: {len(outcomes)} checks, {len(failed)} failed")
+        assert not failed and len(outcomes) > 200, (failed[:10], len(outcomes))
+        assert victim.returncode == 0
+        log = Path(tmp_path / f"uwsgi-{victim_http.rsplit(':', 1)[1]}.log").read_text(errors="replace")
+        assert "Traceback" not in log
+    finally:
+        stop(victim)
+
+
+def test_recycled_workers_keep_their_samples_and_every_log_line_is_json(env, tmp_path):
+    """--max-requests recycles a worker; the decisions it counted stay in /-/metrics, its live
+    gauges are marked dead by the next worker, and uWSGI's own lines are JSON like Gatehouse's."""
+    proc, base, _ = start_uwsgi_check(env, tmp_path, {"UWSGI_MAX_REQUESTS": "10", "UWSGI_MIN_WORKER_LIFETIME": "1",
+                                                      "LOG_LEVEL": "info"}, processes=1)
+    try:
+        time.sleep(1.2)  # past the minimum lifetime
+        for _ in range(30):
+            status, _, _ = http(f"{base}/auth", headers={"X-Original-URI": "/orders", "X-Original-Method": "GET"})
+            assert status == 401
+        status, _, body = http(f"{base}/-/metrics")
+        assert status == 200
+        counted = sum(float(v) for v in re.findall(
+            r'^gatehouse_auth_decisions_total\{decision="unauthenticated"[^}]*\} (\S+)$', body.decode(), re.MULTILINE))
+        assert counted == 30, body.decode()[:2000]
+    finally:
+        stop(proc)
+    assert proc.returncode == 0
+    lines = [line for line in (tmp_path / f"uwsgi-{base.rsplit(':', 1)[1]}.log").read_text().splitlines()
+             if line.strip() and not line.startswith("[log-encoder] registered")]
+    parsed = [json.loads(line) for line in lines]
+    assert any("Respawned uWSGI worker" in (p.get("msg") or "") for p in parsed), lines[-20:]
+    assert any(p.get("logger") == "gatehouse.decision" for p in parsed), lines[-20:]
+
+
+def test_dev_runs_the_check_group_under_uwsgi(tmp_path):
+    """`gatehouse dev --check-server uwsgi`: nginx's check goes over uwsgi_pass to a serve-check
+    group on the port after --check-port; a machine token passes to the demo upstream, a missing
+    one is refused, and the uWSGI group's metrics count both; Ctrl-C stops everything."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.servers import free_port
+
+    ports = {name: free_port() for name in ("port", "redis", "mongo", "provider", "nginx", "upstream")}
+    check = free_port()
+    while check + 1 in ports.values():
+        check = free_port()
+    var = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URL", "REDIS_URL", "REDIS_HOSTS",
+                                                            "GATEHOUSE_CONFIG")}
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gatehouse"), "dev", "--check-server", "uwsgi", "--var-dir", str(var),
+         "--workers", "1", "--port", str(ports["port"]), "--redis-port", str(ports["redis"]),
+         "--mongo-port", str(ports["mongo"]), "--provider-port", str(ports["provider"]),
+         "--nginx-port", str(ports["nginx"]), "--upstream-port", str(ports["upstream"]), "--check-port", str(check)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        printed = ""
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            printed += line
+            if not line or line.startswith("curl -fsS $BASE/.well-known/jwks.json"):
+                break
+        assert "Gatehouse is running" in printed, printed[-2000:]
+        assert "uwsgi_pass gatehouse_check;" in (var / "nginx" / "nginx.conf").read_text()
+        base, site = f"http://127.0.0.1:{ports['port']}", f"http://127.0.0.1:{ports['nginx']}"
+        admin = {"Authorization": f"Bearer {(var / 'admin-token').read_text().strip()}"}
+        token, reg = client_token_at(base, admin)
+        status, _, body = http(f"{site}/orders/42", headers={"Authorization": f"Bearer {token}",
+                                                             "Accept": "application/json"})
+        assert status == 200 and echoed_identity(body) == reg["client_id"], body[:300]
+        assert http(f"{site}/orders/42", headers={"Accept": "application/json"})[0] == 401
+        _, _, metrics = http(f"http://127.0.0.1:{check}/-/metrics")
+        assert re.search(r'^gatehouse_auth_decisions_total\{decision="allow"', metrics.decode(), re.MULTILINE)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0
+
+
+def client_token_at(base: str, admin: dict[str, str]) -> tuple[str, dict]:
+    import base64
+
+    status, _, raw = http(f"{base}/register", "POST", {**admin, "Content-Type": "application/json"},
+                          json.dumps({"client_name": "uwsgi", "permissions": ["orders"]}).encode())
+    assert status == 201, raw
+    reg = json.loads(raw)
+    basic = base64.b64encode(f"{reg['client_id']}:{reg['client_secret']}".encode()).decode()
+    status, _, raw = http(f"{base}/oauth/token", "POST", {"Authorization": f"Basic {basic}",
+                          "Content-Type": "application/x-www-form-urlencoded"}, b"grant_type=client_credentials")
+    assert status == 200, raw
+    return json.loads(raw)["access_token"], reg
+
+
+def echoed_identity(body: bytes) -> str:
+    return json.loads(body)["headers"].get("miauserid", "")
