@@ -466,7 +466,7 @@ class SettingsSchema(Schema):
     def _dialects(self, data: dict[str, Any], **kwargs: Any) -> None:
         header, secret = data.get("forward_auth_secret_header"), data.get("forward_auth_secret")
         if header and not secret:
-            raise ValidationError("FORWARD_AUTH_SECRET_HEADER is set: the secret is required", "forward_auth_secret")
+            raise ValidationError("required when FORWARD_AUTH_SECRET_HEADER is set", "forward_auth_secret")
         if secret and not header:
             raise ValidationError("required when FORWARD_AUTH_SECRET is set", "forward_auth_secret_header")
         others = [d for d in data.get("auth_dialects", ()) if d != "nginx"]
