@@ -161,3 +161,9 @@ def test_details() -> None:
     # the percent-encoding of Envoy's path is kept as received
     assert resolve(ENVOY, check("DELETE", "/auth/envoy/a%2Fb?q=%20"), ONLY["envoy"]) == Original(
         "DELETE", "/a%2Fb?q=%20", "envoy")
+
+
+def test_config_knows_its_dialects() -> None:
+    assert ALL.kinds == ("nginx", "ingress-nginx", "forwarded", "envoy")
+    with pytest.raises(ValueError, match="unknown dialect: haproxy"):
+        DialectConfig(dialects=("nginx", "haproxy"))

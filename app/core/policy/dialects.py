@@ -55,6 +55,14 @@ class DialectConfig:
     # The hosts the proxies protect (lower-case `host` or `host:port`): an absolute
     # X-Original-URL, X-Forwarded-Host or Envoy's Host must name one. Empty: X-Forwarded-Host.
     hosts: tuple[str, ...] = ()
+    # The parsers of the believed dialects, in order, each once (computed, not configured).
+    kinds: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        unknown = [d for d in self.dialects if d not in KINDS]
+        if unknown:
+            raise ValueError(f"unknown dialect: {', '.join(unknown)}")
+        object.__setattr__(self, "kinds", tuple(dict.fromkeys(KINDS[d] for d in self.dialects)))
 
     @property
     def guarded(self) -> bool:
@@ -210,7 +218,9 @@ def resolve(headers: Headers, request: CheckRequest, cfg: DialectConfig) -> Orig
     """The original request of a check, read in the one believed dialect the request speaks."""
     if not trusted(headers, request.remote_addr, cfg):
         return Refused("not from a trusted proxy: no original request vouched for")
-    kinds = tuple(dict.fromkeys(KINDS[d] for d in cfg.dialects))
+    kinds = cfg.kinds
+    if kinds == ("nginx",):
+        return nginx(headers)  # the default: one dialect, nothing to conflict with
     present = [k for k in kinds if _present(k, headers, request)]
     if len(present) > 1:
         return Refused(f"conflicting dialect headers ({', '.join(present)})")
