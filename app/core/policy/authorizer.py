@@ -219,8 +219,9 @@ class Authorizer:
             return Decision(FORBIDDEN, original.reason, ANONYMOUS, headers=deny, code="bad_request")
         uri, method = original.uri, original.method
         if uri is None or method is None:
-            return Decision(FORBIDDEN, "X-Original-URI and X-Original-Method are required", ANONYMOUS,
-                            headers=deny, code="bad_request")
+            missing = ("X-Original-URI and X-Original-Method are required" if original.dialect == "nginx"
+                       else f"{original.dialect}: the original method is required")
+            return Decision(FORBIDDEN, missing, ANONYMOUS, headers=deny, code="bad_request")
         method = method.upper()
         if method not in METHODS or method == "ALL":
             return Decision(FORBIDDEN, "unknown method", ANONYMOUS, headers=deny, code="bad_request")

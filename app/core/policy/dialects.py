@@ -124,8 +124,8 @@ def trusted(headers: Headers, remote_addr: str | None, cfg: DialectConfig) -> bo
             return True
     if cfg.secret_header and cfg.secret:
         sent = headers.get(cfg.secret_header)
-        if isinstance(sent, str) and hmac.compare_digest(sent.encode("utf-8", "surrogateescape"),
-                                                          cfg.secret.encode("utf-8")):
+        if isinstance(sent, str) and hmac.compare_digest(sent.encode("utf-8", "surrogatepass"),
+                                                          cfg.secret.encode("utf-8", "surrogatepass")):
             return True
     return False
 
