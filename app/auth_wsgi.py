@@ -21,6 +21,7 @@ from werkzeug.http import HTTP_STATUS_CODES, parse_cookie
 from . import observability
 from .blueprints.auth_check import ANY
 from .core.errors import GatehouseError
+from .http import check_request
 from .services import Services
 
 ENDPOINT = observability.AUTH_ENDPOINT
@@ -100,6 +101,7 @@ class LeanAuth:
         self.app = app
         self.services = services
         self.decisions = decisions or observability.DecisionLog(services.settings.decision_log)
+        self.prefix = prefix
         self.exact = f"{prefix}/auth"
         self.below = f"{prefix}/auth/"
         # Left to Flask: the explain view (an admin JSON API, not a check path).
@@ -137,20 +139,22 @@ class LeanAuth:
         headers = WSGIHeaders(environ)
         cookie = environ.get("HTTP_COOKIE")
         cookies = WSGICookies(cookie) if cookie else NO_COOKIES
+        authorizer = self.services.authorizer
+        original = authorizer.original(headers, check_request(environ, self.prefix))
         try:
-            decision = self.services.authorizer.check(headers, cookies)
+            decision = authorizer.check(headers, cookies, original)
             status = decision.status if self.strict else 200
             out = list(decision.headers.items())
         except GatehouseError as exc:
             status, out, decision = exc.status, [("Cache-Control", "no-store")], None
             self.decisions.failed(exc.error, exc.status, exc.description, headers, request_id,
                                   time.perf_counter() - started,
-                                  type(exc.__cause__).__name__ if exc.__cause__ else None)
+                                  type(exc.__cause__).__name__ if exc.__cause__ else None, original)
         except Exception:  # noqa: BLE001 - the one catch-all of this path, as Flask's
             log.exception("unhandled error", extra={"request_id": request_id})
             status, out, decision = 500, [("Cache-Control", "no-store")], None
             self.decisions.failed("internal", 500, "unhandled error (see the errors log)", headers, request_id,
-                                  time.perf_counter() - started)
+                                  time.perf_counter() - started, original=original)
         out.append(CONTENT_TYPE)
         if status != 204:
             out.append(("Content-Length", "0"))
@@ -159,7 +163,7 @@ class LeanAuth:
         elapsed = time.perf_counter() - started
         self._count(method, status, elapsed)
         if decision is not None:
-            self.decisions.decided(decision, headers, request_id, elapsed)
+            self.decisions.decided(decision, headers, request_id, elapsed, original)
         return [b""]
 
     def _count(self, method: str, status: int, elapsed: float) -> None:

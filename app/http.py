@@ -1,7 +1,8 @@
 """Request parsing shared by the views: one place that turns bad input into a 4xx."""
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Mapping, TypeVar
+from urllib.parse import quote
 
 from flask import request
 from werkzeug.wrappers import Response
@@ -9,6 +10,7 @@ from marshmallow import Schema, ValidationError
 
 from .core.errors import BadRequest, GatehouseError, InvalidRequest
 from .core.machine_tokens import TokenRequest
+from .core.policy.dialects import CheckRequest
 from .core.sessions import AppConfig
 from .schemas import LoginCompletionSchema, RefreshSchema, problems
 
@@ -132,3 +134,17 @@ def deny_framing(response: R) -> R:
         elif "frame-ancestors" not in policy:
             response.headers["Content-Security-Policy"] = f"{policy}; frame-ancestors 'none'"
     return response
+
+
+def check_request(environ: Mapping[str, Any], prefix: str = "") -> CheckRequest:
+    """The check request as the forward-auth dialects read it: peer address, method, and the
+    request-target as received (gunicorn's RAW_URI; else the path re-quoted) below the prefix."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if not isinstance(raw, str) or not raw.startswith("/"):
+        path = (environ.get("SCRIPT_NAME") or "") + (environ.get("PATH_INFO") or "")
+        query = environ.get("QUERY_STRING") or ""
+        raw = quote(path.encode("latin-1", "replace"), safe="/;=,:@!$&'()*+~-._") + (f"?{query}" if query else "")
+    root = (environ.get("SCRIPT_NAME") or "") + prefix
+    if root and raw.startswith(root):
+        raw = raw[len(root):]
+    return CheckRequest(environ.get("REMOTE_ADDR"), environ.get("REQUEST_METHOD") or "", raw)

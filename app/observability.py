@@ -19,7 +19,8 @@ from flask.wrappers import Response
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter,
                                Histogram, generate_latest, multiprocess)
 
-from .core.policy.authorizer import METHOD_HEADERS, URI_HEADERS, Headers, first_header
+from .core.policy.authorizer import Headers
+from .core.policy.dialects import METHOD_HEADERS, URI_HEADERS, Original, Refused, first_header
 
 REQUESTS = Counter("gatehouse_http_requests_total", "HTTP requests answered",
                    ["endpoint", "method", "status"])
@@ -206,8 +207,10 @@ class DecisionLog:
             add = self.counters[key] = counter_tally(DECISIONS.labels(outcome, code))
         add()
 
-    def decided(self, decision: Any, headers: Headers, request_id: str, elapsed: float) -> None:
-        """A decision of the authorizer (core.policy.decision.Decision)."""
+    def decided(self, decision: Any, headers: Headers, request_id: str, elapsed: float,
+                original: Original | Refused | None = None) -> None:
+        """A decision of the authorizer (core.policy.decision.Decision); `original`: the original
+        request as the forward-auth dialect resolved it (without one: the plain nginx headers)."""
         outcome = OUTCOMES.get(decision.status, str(decision.status))
         self._count(outcome, decision.code)
         if self.level == "off" or (outcome == "allow" and self.level != "all"):
@@ -215,7 +218,7 @@ class DecisionLog:
         p = decision.principal
         rule = decision.rule
         fields: dict[str, Any] = {
-            "request_id": request_id, **_original(headers), "source": decision.source,
+            "request_id": request_id, **_original(headers, original), "source": decision.source,
             "principal": None if p.anonymous else f"{p.kind}:{p.id}",
             "route": None if rule is None else f"{rule.method} {rule.path}",
             "decision": outcome, "status": decision.status, "code": decision.code, "reason": decision.reason,
@@ -228,16 +231,23 @@ class DecisionLog:
         self.logger.info("decision", extra=fields)
 
     def failed(self, error: str, status: int, reason: str, headers: Headers, request_id: str,
-               elapsed: float, cause: str | None = None) -> None:
+               elapsed: float, cause: str | None = None, original: Original | Refused | None = None) -> None:
         """No decision: a dependency was down (503) or the check failed (500). Logged at every
         level (an outage must leave a trace); counted under decision `error` with the error code."""
         self._count("error", error)
         self.logger.warning("decision", extra={
-            "request_id": request_id, **_original(headers), "decision": "error", "status": status,
+            "request_id": request_id, **_original(headers, original), "decision": "error", "status": status,
             "code": error, "reason": reason, "cause": cause, "duration_ms": round(elapsed * 1000, 2)})
 
 
-def _original(headers: Headers) -> dict[str, Any]:
-    uri, method = first_header(headers, URI_HEADERS), first_header(headers, METHOD_HEADERS)
+def _original(headers: Headers, original: Original | Refused | None = None) -> dict[str, Any]:
+    """The original method and URI for a log line: the dialect's (none when it was refused, so a
+    spoofed header is never logged as the request), else the plain nginx headers."""
+    if isinstance(original, Refused):
+        return {"method": None, "uri": None}
+    if isinstance(original, Original):
+        uri, method = original.uri, original.method
+    else:
+        uri, method = first_header(headers, URI_HEADERS), first_header(headers, METHOD_HEADERS)
     return {"method": method[:16].upper() if isinstance(method, str) else None,
             "uri": redact_uri(uri) if isinstance(uri, str) else None}

@@ -8,6 +8,7 @@ secret keys never appear in messages.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from .core.clients import RegistrationRules
 from .core.records import AUTH_METHODS
 from .core.grants.client_credentials import ClientCredentialsConfig
 from .core.policy.authorizer import SOURCES, AuthorizerConfig
+from .core.policy.dialects import DIALECTS, DialectConfig
 from .core.policy.external import ClaimMapping, ExternalIssuer
 from .core.policy.resolvers import ApiKeys, UserinfoConfig
 from .core.policy.routes import RouteFileError, RouteTable
@@ -94,6 +96,11 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "trust_mia_user_headers": ("TRUST_MIA_USER_HEADERS",),
     "credential_sources": ("CREDENTIAL_SOURCES",),
     "authorization_headers_to_proxy": ("AUTHORIZATION_HEADERS_TO_PROXY",),
+    "auth_dialects": ("AUTH_DIALECTS",),
+    "trusted_proxy_cidrs": ("TRUSTED_PROXY_CIDRS",),
+    "forward_auth_secret_header": ("FORWARD_AUTH_SECRET_HEADER",),
+    "forward_auth_secret": ("FORWARD_AUTH_SECRET",),
+    "forward_auth_hosts": ("FORWARD_AUTH_HOSTS",),
     "issuers": (),  # config file only
     "jwks_cache_seconds": ("JWKS_CACHE_SECONDS",),
     "jwks_refetch_cooldown_seconds": ("JWKS_REFETCH_COOLDOWN_SECONDS",),
@@ -118,7 +125,7 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "client_cache_seconds": ("CLIENT_CACHE_SECONDS",),
 }
 SECRET_KEYS = frozenset({"introspection", "apps", "bff", "provider_token_key", "redis_password", "private_key_password", "client_id_hash_salt",
-                         "admin_token", "mongodb_url", "redis_url"})
+                         "admin_token", "mongodb_url", "redis_url", "forward_auth_secret"})
 # OpenID Connect Discovery 1.0 §3 fields a served configuration file must have.
 REQUIRED_DISCOVERY_FIELDS = ("issuer", "token_endpoint", "jwks_uri", "response_types_supported",
                              "subject_types_supported", "id_token_signing_alg_values_supported")
@@ -329,6 +336,23 @@ def _fernet_key(value: str) -> None:
                               "`gatehouse keys provider-token-key` makes one)")
 
 
+def _cidrs(value: list[str]) -> None:
+    bad = []
+    for entry in value:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            bad.append(entry)
+    if bad:
+        raise ValidationError(f"not an address or CIDR: {', '.join(bad)}")
+
+
+def _hosts(value: list[str]) -> None:
+    bad = [h for h in value if not re.match(r"^(?:[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$", h)]
+    if bad:
+        raise ValidationError(f"each entry must be host or host:port, not {', '.join(bad)}")
+
+
 class SettingsSchema(Schema):
     http_port = fields.Integer(load_default=3000, validate=validate.Range(1, 65535))
     log_level = fields.String(load_default="info", validate=validate.OneOf(
@@ -396,6 +420,14 @@ class SettingsSchema(Schema):
         validate.ContainsOnly(SOURCES, error="each entry must be one of " + ", ".join(SOURCES)),
         validate.Length(min=1)])
     authorization_headers_to_proxy = CommaList(load_default=list)
+    auth_dialects = CommaList(load_default=lambda: ["nginx"], validate=[
+        validate.ContainsOnly(DIALECTS, error="each entry must be one of " + ", ".join(DIALECTS)),
+        validate.Length(min=1)])
+    trusted_proxy_cidrs = CommaList(load_default=list, validate=_cidrs)
+    forward_auth_secret_header = fields.String(load_default=None, validate=validate.Regexp(
+        r"^[A-Za-z0-9-]{1,64}$", error="must be a header name (1-64 of A-Z a-z 0-9 -)"))
+    forward_auth_secret = fields.String(load_default=None, validate=validate.Length(min=16, max=512))
+    forward_auth_hosts = CommaList(load_default=list, validate=_hosts)
     issuers = fields.List(fields.Nested(IssuerSchema), load_default=list)
     jwks_cache_seconds = fields.Integer(load_default=300, validate=validate.Range(1, 86400))
     jwks_refetch_cooldown_seconds = fields.Integer(load_default=30, validate=validate.Range(0, 3600))
@@ -429,6 +461,18 @@ class SettingsSchema(Schema):
                                   "provider_token_key")
         if data.get("default_app_id") and data["default_app_id"] not in apps:
             raise ValidationError("must name one of the configured apps", "default_app_id")
+
+    @validates_schema
+    def _dialects(self, data: dict[str, Any], **kwargs: Any) -> None:
+        header, secret = data.get("forward_auth_secret_header"), data.get("forward_auth_secret")
+        if header and not secret:
+            raise ValidationError("required when FORWARD_AUTH_SECRET_HEADER is set", "forward_auth_secret")
+        if secret and not header:
+            raise ValidationError("required when FORWARD_AUTH_SECRET is set", "forward_auth_secret_header")
+        others = [d for d in data.get("auth_dialects", ()) if d != "nginx"]
+        if others and not (header or data.get("trusted_proxy_cidrs")):
+            raise ValidationError(f"{', '.join(others)} believed only from a trusted proxy: set TRUSTED_PROXY_CIDRS "
+                                  "and/or FORWARD_AUTH_SECRET_HEADER", "auth_dialects")
 
     @validates_schema
     def _redis(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -758,7 +802,14 @@ def load_settings(environ: Mapping[str, str] | None = None,
                                     header_limit=data["max_header_value_bytes"],
                                     trust_user_headers=data["trust_mia_user_headers"],
                                     credential_headers=tuple(data["authorization_headers_to_proxy"]),
-                                    sources=tuple(dict.fromkeys(data["credential_sources"]))),
+                                    sources=tuple(dict.fromkeys(data["credential_sources"])),
+                                    dialects=DialectConfig(
+                                        dialects=tuple(dict.fromkeys(data["auth_dialects"])),
+                                        trusted_proxies=tuple(ipaddress.ip_network(c, strict=False)
+                                                              for c in data["trusted_proxy_cidrs"]),
+                                        secret_header=data["forward_auth_secret_header"],
+                                        secret=data["forward_auth_secret"],
+                                        hosts=tuple(h.lower() for h in data["forward_auth_hosts"]))),
         issuers=tuple(_issuer(i) for i in data["issuers"]),
         jwks_cache_seconds=data["jwks_cache_seconds"],
         jwks_refetch_cooldown_seconds=data["jwks_refetch_cooldown_seconds"],

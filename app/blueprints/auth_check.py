@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, g, request
 from flask.wrappers import Response
 
 from ..core.errors import GatehouseError
+from ..http import check_request
 from ..services import services
 
 bp = Blueprint("auth_check", __name__)
@@ -20,17 +21,19 @@ def check(_rest: str | None = None) -> Response:
     svc = services()
     decisions = current_app.extensions["gatehouse_decisions"]
     started = time.perf_counter()
+    original = svc.authorizer.original(request.headers, check_request(request.environ, svc.settings.service_prefix))
     try:
-        decision = svc.authorizer.check(request.headers, request.cookies)
+        decision = svc.authorizer.check(request.headers, request.cookies, original)
     except GatehouseError as exc:
         decisions.failed(exc.error, exc.status, exc.description, request.headers, g.request_id,
-                         time.perf_counter() - started, type(exc.__cause__).__name__ if exc.__cause__ else None)
+                         time.perf_counter() - started, type(exc.__cause__).__name__ if exc.__cause__ else None,
+                         original)
         raise
     except Exception:  # as the lean path: counted and logged, then Flask's 500
         decisions.failed("internal", 500, "unhandled error (see the errors log)", request.headers, g.request_id,
-                         time.perf_counter() - started)
+                         time.perf_counter() - started, original=original)
         raise
-    decisions.decided(decision, request.headers, g.request_id, time.perf_counter() - started)
+    decisions.decided(decision, request.headers, g.request_id, time.perf_counter() - started, original)
     strict = svc.settings.authorizer.strict
     # Non-strict (Mia compatibility): always 200, the verdict is in mia-allowed.
     status = decision.status if strict else 200

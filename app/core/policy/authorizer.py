@@ -20,10 +20,9 @@ from .external import ExternalVerifier
 from .resolvers import ApiKeys, Introspector, UserinfoResolver
 from .decision import (ALLOW, ANONYMOUS, FORBIDDEN, Decision, HeaderNames, Principal, decide, decode_value,
                        principal_from_claims, refusal_code)
+from .dialects import CheckRequest, DialectConfig, Original, Refused, nginx, resolve
 from .routes import METHODS, RouteTable
 
-URI_HEADERS = ("X-Original-URI", "Original-Request-Uri")
-METHOD_HEADERS = ("X-Original-Method", "Original-Request-Method")
 TRUTHY = frozenset({"1", "true", "yes", "on"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SOURCES = ("session", "bff", "jwt", "introspection", "userinfo", "trusted-headers")
@@ -53,6 +52,8 @@ class AuthorizerConfig:
     credential_headers: tuple[str, ...] = ()
     # CREDENTIAL_SOURCES: the order in which sources are tried (SPEC §3.1); API keys add a clientType.
     sources: tuple[str, ...] = SOURCES
+    # AUTH_DIALECTS and the trust settings: which proxies' words on the original request are believed.
+    dialects: DialectConfig = DialectConfig()
 
 
 @dataclass(frozen=True)
@@ -204,13 +205,23 @@ class Authorizer:
                          claims=properties if isinstance(properties, dict) else {},
                          source="trusted-headers")
 
-    def check(self, headers: Headers, cookies: Any = None) -> Decision:
-        uri = first_header(headers, URI_HEADERS)
-        method = first_header(headers, METHOD_HEADERS)
+    def original(self, headers: Headers, request: CheckRequest) -> Original | Refused:
+        """The original request of a check as the configured, believed dialect names it."""
+        return resolve(headers, request, self.cfg.dialects)
+
+    def check(self, headers: Headers, cookies: Any = None, original: Original | Refused | None = None) -> Decision:
+        """The decision on the original request (`original`: as `Authorizer.original` resolved it;
+        without one, the plain nginx headers, as explain and the CLI give them)."""
         deny = {self.cfg.names.allowed: "0"}
+        if original is None:
+            original = nginx(headers)
+        if isinstance(original, Refused):
+            return Decision(FORBIDDEN, original.reason, ANONYMOUS, headers=deny, code="bad_request")
+        uri, method = original.uri, original.method
         if uri is None or method is None:
-            return Decision(FORBIDDEN, "X-Original-URI and X-Original-Method are required", ANONYMOUS,
-                            headers=deny, code="bad_request")
+            missing = ("X-Original-URI and X-Original-Method are required" if original.dialect == "nginx"
+                       else f"{original.dialect}: the original method is required")
+            return Decision(FORBIDDEN, missing, ANONYMOUS, headers=deny, code="bad_request")
         method = method.upper()
         if method not in METHODS or method == "ALL":
             return Decision(FORBIDDEN, "unknown method", ANONYMOUS, headers=deny, code="bad_request")
@@ -245,15 +256,6 @@ class Authorizer:
                 return replace(decision, reason=f"{refused.source} credential refused: {refused.reason}",
                                code=refusal_code(refused.reason), source=source)
         return decision
-
-
-def first_header(headers: Headers, names: tuple[str, ...]) -> Any:
-    """The first of `names` present with a non-empty value (each looked up once), else None."""
-    for name in names:
-        value = headers.get(name)
-        if value:
-            return value
-    return None
 
 
 def _unknown(token: str) -> Refusal:

@@ -1,0 +1,183 @@
+"""Forward-auth dialects at /auth (README "Forward-auth dialects"): the same decision whatever
+proxy asks, refusals as an empty 403 with the reason in the decision log, and the spoofing guard —
+through both the lean WSGI dispatch and the Flask view. Request shapes are those of the proxies'
+documentation, not of a running proxy."""
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from werkzeug.test import Client
+
+from app import create_app
+from app.auth_wsgi import LeanAuth
+from app.observability import JsonFormatter, redact_uri
+from app.settings import load_settings
+from tests.conftest import ADMIN, basic
+
+ROUTES = {
+    "/admin": {"ALL": {"authorization": {"expression": "permissions.admin"}}},
+    "/public": {"GET": {"authorization": {"expression": "true", "public": True}}},
+}
+PROXY, CLIENT = "10.1.2.3", "203.0.113.7"
+SECRET = "forward-auth-secret-0123456789"
+TRUSTED = {"TRUSTED_PROXY_CIDRS": "10.0.0.0/8", "FORWARD_AUTH_HOSTS": "app.example.com", "DECISION_LOG": "all"}
+
+
+class Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.docs: list[dict] = []
+        self.setFormatter(JsonFormatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        doc = json.loads(self.format(record))
+        if doc["logger"] == "gatehouse.decision":
+            self.docs.append(doc)
+
+
+@pytest.fixture
+def lines():
+    handler = Lines()
+    root = logging.getLogger("gatehouse")
+    root.addHandler(handler)
+    yield handler
+    root.removeHandler(handler)
+
+
+def make(env, tmp_path, **extra):
+    routes = tmp_path / "auth.json"
+    routes.write_text(json.dumps(ROUTES))
+    return create_app(load_settings({**env, "ROUTES_FILE": str(routes), **extra}))
+
+
+def token(app, permissions: list[str]) -> str:
+    c = app.test_client()
+    reg = c.post("/register", json={"client_name": "t", "permissions": permissions}, headers=ADMIN).json
+    r = c.post("/oauth/token", data={"grant_type": "client_credentials"},
+               headers=basic(reg["client_id"], reg["client_secret"]))
+    return r.json["access_token"]
+
+
+def ask(app, path: str, headers: dict[str, str], method: str = "GET", addr: str = PROXY,
+        lean: bool = True) -> tuple[int, bytes]:
+    wsgi = app.wsgi_app
+    assert isinstance(wsgi, LeanAuth)
+    client = Client(wsgi if lean else wsgi.app)
+    r = client.open(path, method=method, headers=headers, environ_base={"REMOTE_ADDR": addr})
+    return r.status_code, r.get_data()
+
+
+def shapes(method: str, uri: str) -> dict[str, tuple[str, str, dict[str, str]]]:
+    """dialect -> (check method, check path, headers) naming the original `method uri`."""
+    return {
+        "nginx": ("GET", "/auth", {"X-Original-URI": uri, "X-Original-Method": method}),
+        "ingress-nginx": ("GET", "/auth", {"X-Original-URL": f"https://app.example.com{uri}",
+                                           "X-Original-Method": method, "X-Sent-From": "nginx-ingress-controller",
+                                           "X-Auth-Request-Redirect": uri}),
+        "traefik": ("GET", "/auth", {"X-Forwarded-Method": method, "X-Forwarded-Proto": "https",
+                                     "X-Forwarded-Host": "app.example.com", "X-Forwarded-Uri": uri}),
+        "caddy": ("GET", "/auth", {"X-Forwarded-Method": method, "X-Forwarded-Uri": uri,
+                                   "X-Forwarded-Proto": "https", "X-Forwarded-Host": "app.example.com"}),
+        "envoy": (method, f"/auth/envoy{uri}", {"Host": "app.example.com"}),
+    }
+
+
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "flask"])
+def test_the_decision_does_not_depend_on_the_dialect(env, tmp_path, lines, lean) -> None:
+    apps = {d: make(env, tmp_path, AUTH_DIALECTS=d, **TRUSTED)
+            for d in ("nginx", "ingress-nginx", "traefik", "caddy", "envoy")}
+    admin = token(apps["nginx"], ["admin"])  # one database: every app knows the client
+    user = token(apps["nginx"], [])
+    table = [  # credential, original method, original URI -> status
+        (admin, "POST", "/admin/users?x=1", 204), (user, "POST", "/admin/users?x=1", 403),
+        (None, "POST", "/admin/users?x=1", 401), (None, "GET", "/public", 204), (None, "DELETE", "/public", 401),
+    ]
+    for dialect, app in apps.items():
+        for credential, method, uri, expected in table:
+            check_method, path, headers = shapes(method, uri)[dialect]
+            if credential:
+                headers = {**headers, "Authorization": f"Bearer {credential}"}
+            assert ask(app, path, headers, check_method, lean=lean) == (expected, b""), (dialect, method, uri)
+            line = lines.docs[-1]
+            assert (line["method"], line["uri"], line["status"]) == (method, redact_uri(uri), expected)
+
+
+def lone(lines: Lines) -> dict:
+    (line,) = lines.docs
+    lines.docs.clear()
+    return line
+
+
+REFUSALS = [
+    # dialect, headers, check path, reason
+    ("ingress-nginx", {"X-Original-URL": "https://evil.example/admin", "X-Original-Method": "GET"}, "/auth",
+     "X-Original-URL names another host"),
+    ("ingress-nginx", {"X-Original-URL": "https://me@app.example.com/admin", "X-Original-Method": "GET"}, "/auth",
+     "X-Original-URL has userinfo"),
+    ("ingress-nginx", {"X-Original-URL": "https://app.example.com/public#/../admin", "X-Original-Method": "GET"},
+     "/auth", "X-Original-URL has a fragment"),
+    ("ingress-nginx", {"X-Original-URL": "ftp://app.example.com/public", "X-Original-Method": "GET"}, "/auth",
+     "X-Original-URL is not an http(s) URL"),
+    ("traefik", {"X-Forwarded-Uri": "/public#/admin", "X-Forwarded-Method": "GET"}, "/auth",
+     "X-Forwarded-Uri has a fragment"),
+    ("traefik", {"X-Forwarded-Uri": "/public", "X-Forwarded-Method": "GET", "X-Forwarded-Host": "evil.example"},
+     "/auth", "X-Forwarded-Host names another host"),
+    ("nginx,traefik", {"X-Original-URI": "/public", "X-Original-Method": "GET", "X-Forwarded-Uri": "/admin",
+                       "X-Forwarded-Method": "GET"}, "/auth", "conflicting dialect headers (nginx, forwarded)"),
+    ("nginx,envoy", {"X-Original-URI": "/public", "X-Original-Method": "GET", "Host": "app.example.com"},
+     "/auth/envoy/admin", "conflicting dialect headers (nginx, envoy)"),
+    ("envoy", {"Host": "app.example.com"}, "/auth", "no original request in the configured dialects (envoy)"),
+    ("traefik", {"X-Forwarded-Uri": "/public", "X-Forwarded-Host": "app.example.com"}, "/auth",
+     "traefik: the original method is required"),
+    ("ingress-nginx", {"X-Original-URL": "https://app.example.com/public"}, "/auth",
+     "ingress-nginx: the original method is required"),
+]
+
+
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "flask"])
+@pytest.mark.parametrize("dialects, headers, path, reason", REFUSALS)
+def test_bad_input_is_refused_403_empty(env, tmp_path, lines, dialects, headers, path, reason, lean) -> None:
+    app = make(env, tmp_path, AUTH_DIALECTS=dialects, **TRUSTED)
+    assert ask(app, path, headers, lean=lean) == (403, b"")
+    line = lone(lines)
+    assert (line["status"], line["code"], line["reason"]) == (403, "bad_request", reason)
+    # A refused dialect's URI is never logged as the request; a believed URI without a method is.
+    believed = "/public" if reason.endswith("the original method is required") else None
+    assert (line["method"], line["uri"]) == (None, believed)
+
+
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "flask"])
+def test_oauth2_proxy_advisory_spoofed_forwarded_uri(env, tmp_path, lines, lean) -> None:
+    """A client sends its own X-Forwarded-Uri: /public while nginx asks about /admin."""
+    spoof = {"X-Forwarded-Uri": "/public", "X-Forwarded-Method": "GET"}
+    # plain nginx (the default): the forwarded headers are no dialect Gatehouse believes
+    app = make(env, tmp_path, DECISION_LOG="all")
+    assert ask(app, "/auth", {"X-Original-URI": "/admin", "X-Original-Method": "GET", **spoof}, addr=CLIENT,
+               lean=lean) == (401, b"")
+    line = lone(lines)
+    assert (line["method"], line["uri"], line["status"]) == ("GET", "/admin", 401)
+    assert ask(app, "/auth", {"X-Original-URI": "/public", "X-Original-Method": "GET"}, addr=CLIENT,
+               lean=lean) == (204, b""), "the same client on /public itself is allowed: the 401 above is /admin's"
+    lines.docs.clear()
+    # traefik believed only from the proxies: the client's own headers are ignored, nothing vouches
+    app = make(env, tmp_path, AUTH_DIALECTS="traefik", **TRUSTED)
+    assert ask(app, "/auth", spoof, addr=CLIENT, lean=lean) == (403, b"")
+    line = lone(lines)
+    assert line["reason"] == "not from a trusted proxy: no original request vouched for"
+    assert (line["method"], line["uri"]) == (None, None)
+    # the same headers from the proxy are believed
+    assert ask(app, "/auth", {**spoof, "X-Forwarded-Host": "app.example.com"}, addr=PROXY, lean=lean) == (204, b"")
+
+
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "flask"])
+def test_shared_secret_header(env, tmp_path, lines, lean) -> None:
+    app = make(env, tmp_path, AUTH_DIALECTS="caddy", FORWARD_AUTH_SECRET_HEADER="X-Gatehouse-Proxy",
+               FORWARD_AUTH_SECRET=SECRET, DECISION_LOG="all")
+    shape = shapes("GET", "/public")["caddy"][2]
+    assert ask(app, "/auth", {**shape, "X-Gatehouse-Proxy": SECRET}, addr=CLIENT, lean=lean) == (204, b"")
+    assert lone(lines)["uri"] == "/public"
+    assert ask(app, "/auth", {**shape, "X-Gatehouse-Proxy": "guess"}, addr=CLIENT, lean=lean) == (403, b"")
+    assert lone(lines)["reason"] == "not from a trusted proxy: no original request vouched for"
+    assert ask(app, "/auth", shape, addr=PROXY, lean=lean) == (403, b""), "no CIDR configured: the secret only"
