@@ -9,11 +9,20 @@ from typing import Any, Iterator
 import pymongo
 import pytest
 import redis
+from hypothesis import HealthCheck, settings as hypothesis_settings
 
 from app import create_app
 from app.core.keys import generate_private_key_pem, public_pem
 from app.settings import Settings, load_settings
 from tests.servers import MongoServer, RedisServer
+
+# Property tests run on shared, loaded machines (CI, two cores): no per-example deadline and no
+# health check that fails a test because generating its data was slow. What they check is
+# correctness; speed lives in bench/.
+hypothesis_settings.register_profile(
+    "gatehouse", deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+hypothesis_settings.load_profile("gatehouse")
 
 ADMIN_TOKEN = "admin-" + "x" * 40
 ISSUER = "https://gatehouse.test"

@@ -182,7 +182,8 @@ class Parser:
 
     def comparison(self) -> Node:
         start = self.tok
-        self.terms += 1
+        if not self.at("("):  # a parenthesised group is not a term itself; what it holds is
+            self.terms += 1
         if self.terms > MAX_TERMS:
             raise ExpressionError(f"expression has more than {MAX_TERMS} terms", start.column)
         left = self.operand()
