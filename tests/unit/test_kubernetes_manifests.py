@@ -11,6 +11,7 @@ timing of gunicorn.conf.py, the Ingress's auth annotations.
 from __future__ import annotations
 
 import copy
+import json
 import re
 import secrets
 from pathlib import Path
@@ -296,9 +297,32 @@ def test_every_setting_name_is_one_gatehouse_reads(built: tuple[str, list[dict[s
         unknown = set(env_of(container)) - known
         assert not unknown, f"{deployment['metadata']['name']}: environment names Gatehouse never reads: {unknown}"
         assert "envFrom" not in container, "every name is listed, so that this test sees it"
-    for config_map in of_kind(objects, "ConfigMap"):
+    for config_map in gatehouse_config_maps(objects):
         config_file = yaml.safe_load(config_map["data"]["gatehouse.yaml"])
         assert set(config_file) <= set(ENV_NAMES), set(config_file) - set(ENV_NAMES)
+
+
+def gatehouse_config_maps(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ConfigMaps Gatehouse's Deployments read (by volume or key reference); others, such as
+    the headers ingress-nginx sets on the check's subrequest, are not Gatehouse's config."""
+    text = json.dumps([d for d, _ in deployments(objects)])
+    used = [c for c in of_kind(objects, "ConfigMap") if f'"{c["metadata"]["name"]}"' in text]
+    assert used, "the Deployments read a ConfigMap"
+    return used
+
+
+def test_the_check_never_takes_the_policy_choice_from_the_client(built: tuple[str, list[dict[str, Any]]]) -> None:
+    """Behind the example Ingress, `isbackoffice` toward the check is set (empty) by ingress-nginx."""
+    name, objects = built
+    if name != "overlay":
+        return
+    for ingress in of_kind(objects, "Ingress"):
+        annotations = ingress["metadata"].get("annotations", {})
+        if "nginx.ingress.kubernetes.io/auth-url" in annotations:
+            namespace, _, config = annotations["nginx.ingress.kubernetes.io/auth-proxy-set-headers"].partition("/")
+            headers = named(objects, "ConfigMap", config)
+            assert headers["metadata"].get("namespace", namespace) == namespace
+            assert headers["data"]["isbackoffice"] == ""
 
 
 def test_secrets_come_only_from_the_secret(built: tuple[str, list[dict[str, Any]]]) -> None:
@@ -315,7 +339,7 @@ def test_secrets_come_only_from_the_secret(built: tuple[str, list[dict[str, Any]
         (key_volume,) = [v for v in deployment["spec"]["template"]["spec"]["volumes"]
                          if v.get("secret", {}).get("items") == [{"key": "signing.pem", "path": "signing.pem"}]]
         assert key_volume["secret"]["secretName"] == secret_template()["metadata"]["name"]
-    for config_map in of_kind(objects, "ConfigMap"):
+    for config_map in gatehouse_config_maps(objects):
         config_file = yaml.safe_load(config_map["data"]["gatehouse.yaml"])
         assert not set(config_file) & SECRET_KEYS
         assert not set(config_map["data"]) & secret_names
