@@ -129,12 +129,9 @@ def on_starting(server):
     settings = SETTINGS
     step = ("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
     try:
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-        os.makedirs(metrics_dir, exist_ok=True)
-        probe = os.path.join(metrics_dir, ".writable")
-        with open(probe, "w"):
-            pass
-        os.remove(probe)
+        from app.metrics_dir import prepare_metrics_dir
+
+        prepare_metrics_dir(metrics_dir)
         if settings.routes_file:
             step = ("PROMETHEUS_MULTIPROC_DIR (the validated copy of ROUTES_FILE lives beside it)", ROUTES_SNAPSHOT)
             _snapshot_routes(os.path.abspath(settings.routes_file))

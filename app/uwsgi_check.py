@@ -39,6 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .metrics_dir import prepare_metrics_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 DRAIN_FILE_ENV = "GATEHOUSE_DRAIN_FILE"  # read by app/uwsgi_app.py
 BUFFER_SIZE = 65535
@@ -91,15 +93,6 @@ def _log(level: str, message: str) -> None:
                       "msg": message}), file=sys.stderr, flush=True)
 
 
-def _prepare_metrics(metrics_dir: str) -> None:
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    os.makedirs(metrics_dir, exist_ok=True)
-    probe = os.path.join(metrics_dir, ".writable")
-    with open(probe, "w"):
-        pass
-    os.remove(probe)
-
-
 def serve(http: str | None, socket: str | None, processes: int | None, environ: dict[str, str]) -> int:
     """Run the check group under uWSGI until SIGTERM/SIGINT; the exit code."""
     from .settings import ConfigError, load_settings
@@ -117,7 +110,7 @@ def serve(http: str | None, socket: str | None, processes: int | None, environ: 
     metrics_dir = environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(
         tempfile.gettempdir(), f"gatehouse-metrics-{os.getpid()}")
     try:
-        _prepare_metrics(metrics_dir)
+        prepare_metrics_dir(metrics_dir)
     except OSError as exc:
         _log("error", f"PROMETHEUS_MULTIPROC_DIR: cannot write {metrics_dir} ({exc.strerror or exc})")
         return 2
