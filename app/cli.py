@@ -337,6 +337,7 @@ def check(method: str, uri: str, token: str | None, headers: tuple[str, ...], co
     could not be made (configuration refused, bad option, a store down)."""
     from werkzeug.datastructures import Headers
 
+    from .auth_wsgi import parse_cookies
     from .core.errors import GatehouseError
     from .core.policy.decision import ALLOW
     from .core.policy.decision import explain as explain_decision
@@ -356,7 +357,8 @@ def check(method: str, uri: str, token: str | None, headers: tuple[str, ...], co
         request_headers["Authorization"] = f"Bearer {token}"
     request_headers["X-Original-URI"], request_headers["X-Original-Method"] = uri, method
     try:
-        decision = svc.authorizer.check(request_headers)
+        cookie = request_headers.get("Cookie")
+        decision = svc.authorizer.check(request_headers, parse_cookies(cookie) if cookie else {})
     except GatehouseError as exc:
         click.echo(f"cannot decide: {exc.description}", err=True)
         sys.exit(2)

@@ -5,6 +5,7 @@ from flask import Blueprint, jsonify, request
 from flask.wrappers import Response
 from werkzeug.datastructures import Headers
 
+from ..auth_wsgi import parse_cookies
 from ..core.policy.decision import explain as explain_decision
 from ..http import load_json
 from ..schemas import ExplainSchema
@@ -20,4 +21,6 @@ def explain() -> Response:
     body = load_json(ExplainSchema())
     headers = Headers(body["headers"])
     headers["X-Original-URI"], headers["X-Original-Method"] = body["uri"], body["method"]
-    return jsonify(explain_decision(svc.authorizer.check(headers)))
+    cookie = headers.get("Cookie")
+    # the Cookie header read as /auth reads it
+    return jsonify(explain_decision(svc.authorizer.check(headers, parse_cookies(cookie) if cookie else {})))

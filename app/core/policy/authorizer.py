@@ -8,7 +8,6 @@ introspection, the userinfo resolver and trusted headers; API keys add a clientT
 from __future__ import annotations
 
 import json
-from http.cookies import CookieError, SimpleCookie
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Protocol
 
@@ -225,10 +224,6 @@ class Authorizer:
         method = method.upper()
         if method not in METHODS or method == "ALL":
             return Decision(FORBIDDEN, "unknown method", ANONYMOUS, headers=deny, code="bad_request")
-        if cookies is None:
-            raw = headers.get("Cookie")
-            if raw:
-                cookies = _parse_cookies(raw)
         principal, refused = self.principal(headers, cookies)
         if self.api_keys is not None and principal.client_type is None:
             client_type = self.api_keys.client_type(headers, cookies)
@@ -268,13 +263,3 @@ def _unknown(token: str) -> Refusal:
         if isinstance(issuer, str):
             return Refusal("jwt", "unknown issuer")
     return Refusal("bearer", "no configured source knows this token")
-
-
-def _parse_cookies(header: str) -> dict[str, str]:
-    """Cookies from a raw Cookie header (explain and the CLI pass headers only)."""
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(header)
-    except CookieError:
-        return {}
-    return {name: morsel.value for name, morsel in jar.items()}
