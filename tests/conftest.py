@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import logging
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
@@ -13,6 +15,7 @@ from hypothesis import HealthCheck, settings as hypothesis_settings
 
 from app import create_app
 from app.core.keys import generate_private_key_pem, public_pem
+from app.observability import JsonFormatter
 from app.settings import Settings, load_settings
 from tests.servers import MongoServer, RedisServer
 
@@ -187,3 +190,28 @@ def with_apps(env: dict[str, str], tmp_path: Path, apps: dict[str, Any], **setti
     path = tmp_path / f"gatehouse-{uuid.uuid4().hex[:6]}.json"
     path.write_text(json.dumps({"apps": apps, **settings}))
     return {**env, "GATEHOUSE_CONFIG": str(path), "PROVIDER_TOKEN_KEY": PROVIDER_TOKEN_KEY}
+
+
+class LogLines(logging.Handler):
+    """The JSON lines Gatehouse writes to stderr, parsed back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+        self.setFormatter(JsonFormatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    def docs(self, logger: str) -> list[dict[str, Any]]:
+        return [d for d in map(json.loads, self.lines) if d["logger"] == logger]
+
+
+@pytest.fixture
+def log_lines() -> Iterator[LogLines]:
+    """Every line of the `gatehouse` loggers during the test."""
+    handler = LogLines()
+    root = logging.getLogger("gatehouse")
+    root.addHandler(handler)
+    yield handler
+    root.removeHandler(handler)

@@ -5,16 +5,15 @@ documentation, not of a running proxy."""
 from __future__ import annotations
 
 import json
-import logging
 
 import pytest
 from werkzeug.test import Client
 
 from app import create_app
 from app.auth_wsgi import LeanAuth
-from app.observability import JsonFormatter, redact_uri
+from app.observability import redact_uri
 from app.settings import load_settings
-from tests.conftest import ADMIN, basic
+from tests.conftest import ADMIN, LogLines, basic
 
 ROUTES = {
     "/admin": {"ALL": {"authorization": {"expression": "permissions.admin"}}},
@@ -25,25 +24,9 @@ SECRET = "forward-auth-secret-0123456789"
 TRUSTED = {"TRUSTED_PROXY_CIDRS": "10.0.0.0/8", "FORWARD_AUTH_HOSTS": "app.example.com", "DECISION_LOG": "all"}
 
 
-class Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.docs: list[dict] = []
-        self.setFormatter(JsonFormatter())
-
-    def emit(self, record: logging.LogRecord) -> None:
-        doc = json.loads(self.format(record))
-        if doc["logger"] == "gatehouse.decision":
-            self.docs.append(doc)
-
-
 @pytest.fixture
-def lines():
-    handler = Lines()
-    root = logging.getLogger("gatehouse")
-    root.addHandler(handler)
-    yield handler
-    root.removeHandler(handler)
+def lines(log_lines):
+    return log_lines
 
 
 def make(env, tmp_path, **extra):
@@ -100,13 +83,13 @@ def test_the_decision_does_not_depend_on_the_dialect(env, tmp_path, lines, lean)
             if credential:
                 headers = {**headers, "Authorization": f"Bearer {credential}"}
             assert ask(app, path, headers, check_method, lean=lean) == (expected, b""), (dialect, method, uri)
-            line = lines.docs[-1]
+            line = lines.docs("gatehouse.decision")[-1]
             assert (line["method"], line["uri"], line["status"]) == (method, redact_uri(uri), expected)
 
 
-def lone(lines: Lines) -> dict:
-    (line,) = lines.docs
-    lines.docs.clear()
+def lone(lines: LogLines) -> dict:
+    (line,) = lines.docs("gatehouse.decision")
+    lines.lines.clear()
     return line
 
 
@@ -160,7 +143,7 @@ def test_oauth2_proxy_advisory_spoofed_forwarded_uri(env, tmp_path, lines, lean)
     assert (line["method"], line["uri"], line["status"]) == ("GET", "/admin", 401)
     assert ask(app, "/auth", {"X-Original-URI": "/public", "X-Original-Method": "GET"}, addr=CLIENT,
                lean=lean) == (204, b""), "the same client on /public itself is allowed: the 401 above is /admin's"
-    lines.docs.clear()
+    lines.lines.clear()
     # traefik believed only from the proxies: the client's own headers are ignored, nothing vouches
     app = make(env, tmp_path, AUTH_DIALECTS="traefik", **TRUSTED)
     assert ask(app, "/auth", spoof, addr=CLIENT, lean=lean) == (403, b"")

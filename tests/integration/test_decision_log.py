@@ -4,13 +4,12 @@ credential; the decision counter by reason; and the token endpoint's issuance li
 from __future__ import annotations
 
 import json
-import logging
 
 import pytest
 from prometheus_client import REGISTRY
 
 from app import create_app
-from app.observability import JsonFormatter, redact_uri
+from app.observability import redact_uri
 from app.settings import load_settings
 from tests.conftest import ADMIN, basic
 
@@ -25,28 +24,9 @@ ROUTES = {
 FOREIGN = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJodHRwczovL2Vsc2V3aGVyZS5leGFtcGxlIiwic3ViIjoieCJ9.c2lnbmF0dXJl"
 
 
-class Lines(logging.Handler):
-    """The JSON lines Gatehouse writes to stderr, parsed back."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-        self.setFormatter(JsonFormatter())
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-    def docs(self, logger: str) -> list[dict]:
-        return [d for d in map(json.loads, self.lines) if d["logger"] == logger]
-
-
 @pytest.fixture
-def lines():
-    handler = Lines()
-    root = logging.getLogger("gatehouse")
-    root.addHandler(handler)
-    yield handler
-    root.removeHandler(handler)
+def lines(log_lines):
+    return log_lines
 
 
 def make(env, tmp_path, level=None, **extra):
