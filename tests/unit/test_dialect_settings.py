@@ -8,18 +8,6 @@ import pytest
 from app.settings import ConfigError, load_settings
 
 
-@pytest.fixture
-def base(key_files) -> dict[str, str]:
-    return {
-        "MONGODB_URL": "mongodb://127.0.0.1:1/db",
-        "REDIS_HOSTS": "127.0.0.1:6379",
-        "PRIVATE_RSA_KEY_FILE_PATH": str(key_files["rsa"]),
-        "PRIVATE_RSA_KEY_ID": "k1",
-        "CLIENT_ID_HASH_SALT": "0123456789abcdef-salt",
-        "MIA_JWT_ISSUER": "https://issuer.test",
-    }
-
-
 def test_defaults_are_plain_nginx_unguarded(base) -> None:
     d = load_settings(base).authorizer.dialects
     assert (d.dialects, d.trusted_proxies, d.secret_header, d.secret, d.hosts) == (("nginx",), (), None, None, ())

@@ -9,18 +9,6 @@ import pytest
 from app.settings import ConfigError, load_settings
 
 
-@pytest.fixture
-def base(key_files) -> dict[str, str]:
-    return {
-        "MONGODB_URL": "mongodb://127.0.0.1:1/db",
-        "REDIS_HOSTS": "127.0.0.1:6379",
-        "PRIVATE_RSA_KEY_FILE_PATH": str(key_files["rsa"]),
-        "PRIVATE_RSA_KEY_ID": "k1",
-        "CLIENT_ID_HASH_SALT": "0123456789abcdef-salt",
-        "MIA_JWT_ISSUER": "https://issuer.test",
-    }
-
-
 def problems(env: dict[str, str]) -> list[str]:
     with pytest.raises(ConfigError) as info:
         load_settings(env)
