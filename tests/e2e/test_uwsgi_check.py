@@ -175,9 +175,7 @@ def test_dev_runs_the_check_group_under_uwsgi(tmp_path):
     from tests.servers import free_port
 
     ports = {name: free_port() for name in ("port", "redis", "mongo", "provider", "nginx", "upstream")}
-    check = free_port()
-    while check + 1 in ports.values():
-        check = free_port()
+    check = free_port(span=2)  # serve-check listens on --check-port + 1
     var = tmp_path / "var"
     env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URL", "REDIS_URL", "REDIS_HOSTS",
                                                             "GATEHOUSE_CONFIG")}
