@@ -384,7 +384,7 @@ def api_keys() -> None:
 def api_keys_generate(client_type: str) -> None:
     """Print a new key (give it to the client) and the entry for `api_keys` in the config file."""
     import secrets as random
-    from .core.policy.resolvers import api_key_hash
+    from .core.verifiers.api_keys import api_key_hash
     key = random.token_urlsafe(32)
     _echo_json({"key": key, "config_entry": {"sha256": api_key_hash(key), "clientType": client_type}})
 

@@ -19,8 +19,7 @@ from flask.wrappers import Response
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter,
                                Histogram, generate_latest, multiprocess)
 
-from .core.policy.authorizer import Headers
-from .core.policy.dialects import METHOD_HEADERS, URI_HEADERS, Original, Refused, first_header
+from .core.policy.dialects import METHOD_HEADERS, URI_HEADERS, Headers, Original, Refused, first_header
 
 REQUESTS = Counter("gatehouse_http_requests_total", "HTTP requests answered",
                    ["endpoint", "method", "status"])

@@ -25,9 +25,10 @@ from .core.revocation import ClientCutOff, RevocationMirror, Revocations, client
 from .core.sessions import SessionService
 from .core.tokens import VerifiedCache
 from .core.users import UserAdmin
-from .core.policy.authorizer import Authorizer
-from .core.policy.external import ExternalVerifier
-from .core.policy.resolvers import Introspector, UserinfoResolver
+from .core.authorizer import Authorizer
+from .core.verifiers.external import ExternalVerifier
+from .core.verifiers.introspection import Introspector
+from .core.verifiers.userinfo import UserinfoResolver
 from .settings import Settings, load_route_file
 
 log = logging.getLogger("gatehouse.services")

@@ -24,10 +24,11 @@ from .core.client_auth import ClientAuthConfig
 from .core.clients import RegistrationRules
 from .core.records import AUTH_METHODS
 from .core.grants.client_credentials import ClientCredentialsConfig
-from .core.policy.authorizer import SOURCES, AuthorizerConfig
+from .core.authorizer import SOURCES, AuthorizerConfig
 from .core.policy.dialects import DIALECTS, DialectConfig
-from .core.policy.external import ClaimMapping, ExternalIssuer
-from .core.policy.resolvers import ApiKeys, UserinfoConfig
+from .core.verifiers.external import ClaimMapping, ExternalIssuer
+from .core.verifiers.api_keys import ApiKeys
+from .core.verifiers.userinfo import UserinfoConfig
 from .core.policy.routes import RouteFileError, RouteTable
 from .core.errors import BadRequest
 from .core.bff import MODES as BFF_MODES, BffConfig

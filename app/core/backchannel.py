@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 from . import tokens
 from .errors import BadRequest, InvalidToken
-from .policy.external import ExternalVerifier
+from .verifiers.external import ExternalVerifier
 from .ports import ReplayGuard
 from .sessions import digest
 

@@ -20,7 +20,7 @@ from urllib.parse import quote_plus, urlencode
 from . import tokens
 from .keys import KeySet
 from .errors import BadGateway, InvalidToken, LoginFailed, TokenRefusedByProvider
-from .policy.external import ALLOWED_ALGORITHMS, ExternalIssuer, ExternalVerifier
+from .verifiers.external import ALLOWED_ALGORITHMS, ExternalIssuer, ExternalVerifier
 
 log = logging.getLogger("gatehouse.login")
 OIDC_TYPES = ("oidc", "keycloak", "okta", "auth0", "microsoft")

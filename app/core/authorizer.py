@@ -1,4 +1,6 @@
-"""The /auth check: original request -> principal -> decision (SPEC §2.1).
+"""The /auth check: original request -> principal -> decision (SPEC §2.1). It stands above
+the rules (core.policy) and the credential verifiers (core.verifiers) and asks the login and
+BFF sessions; nothing below imports it.
 
 Credential sources, tried in the configured order (SPEC §3.1): the Gatehouse session (cookie
 `sid`, or a bearer session JWT), the BFF session (its `__Host-` cookie; the answer then carries
@@ -9,18 +11,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
-from .. import tokens
-from ..errors import InvalidToken
-from ..bff import BffService
-from ..sessions import SessionService
-from .external import ExternalVerifier
-from .resolvers import ApiKeys, Introspector, UserinfoResolver
-from .decision import (ALLOW, ANONYMOUS, FORBIDDEN, Decision, HeaderNames, Principal, decide, decode_value,
-                       principal_from_claims, refusal_code)
-from .dialects import CheckRequest, DialectConfig, Original, Refused, nginx, resolve
-from .routes import METHODS, RouteTable
+from . import tokens
+from .errors import InvalidToken
+from .bff import BffService
+from .sessions import SessionService
+from .verifiers.api_keys import ApiKeys
+from .verifiers.external import ExternalVerifier
+from .verifiers.introspection import Introspector
+from .verifiers.userinfo import UserinfoResolver
+from .policy.decision import (ALLOW, ANONYMOUS, FORBIDDEN, Decision, HeaderNames, Principal, decide, decode_value,
+                              principal_from_claims, refusal_code)
+from .policy.dialects import CheckRequest, DialectConfig, Headers, Original, Refused, nginx, resolve
+from .policy.routes import METHODS, RouteTable
 
 TRUTHY = frozenset({"1", "true", "yes", "on"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -29,12 +33,6 @@ SOURCES = ("session", "bff", "jwt", "introspection", "userinfo", "trusted-header
 COOKIE_SOURCES = ("session", "bff")
 SESSION_COOKIE = "sid"
 MAX_OPAQUE_TOKEN = 8192
-
-
-class Headers(Protocol):
-    """Case-insensitive header lookup (werkzeug's Headers, or a dict in unit tests)."""
-
-    def get(self, key: str) -> Any: ...
 
 
 @dataclass(frozen=True)
