@@ -1,11 +1,7 @@
 """External identity providers for browser login (SPEC §4): their endpoints (configured,
 or from OIDC discovery), the authorization URL, ID token checks and the mapping of each
-provider type's user document to Gatehouse's profile fields.
-
-OIDC family (`oidc`, `keycloak`, `okta`, `auth0`, `microsoft`): endpoints from discovery
-(`discoveryUrl`, or `baseUrl` + `/.well-known/openid-configuration`), explicit URLs win;
-an ID token is required and checked. OAuth 2 family (`github`, `gitlab`, `generic`): no ID
-token; the profile comes from the provider's user endpoint in its own shape.
+provider's user document to Gatehouse's profile fields. What differs between provider types
+is a strategy class of core.provider_types.
 """
 from __future__ import annotations
 
@@ -20,21 +16,16 @@ from urllib.parse import quote_plus, urlencode
 from . import tokens
 from .keys import KeySet
 from .errors import BadGateway, InvalidToken, LoginFailed, TokenRefusedByProvider
+from .provider_types import OIDC_TYPES, PROVIDER_TYPES, TYPES, Endpoints, Profile, ProviderType
 from .verifiers.external import ALLOWED_ALGORITHMS, ExternalIssuer, ExternalVerifier
 
 log = logging.getLogger("gatehouse.login")
-OIDC_TYPES = ("oidc", "keycloak", "okta", "auth0", "microsoft")
-OAUTH_TYPES = ("github", "gitlab", "generic")
-PROVIDER_TYPES = OIDC_TYPES + OAUTH_TYPES
+__all__ = ["OIDC_TYPES", "PROVIDER_TYPES", "Endpoints", "Profile"]  # settings and core.bff read them here
 DISCOVERY_SUFFIX = "/.well-known/openid-configuration"
 DISCOVERY_CACHE_SECONDS = 3600
 # ID tokens are checked the moment they arrive from the provider's token endpoint; the leeway
 # only absorbs clock drift between the provider and us.
 ID_TOKEN_LEEWAY_SECONDS = 60
-
-# Public defaults; `baseUrl` points them at a self-hosted GitLab or GitHub Enterprise.
-GITHUB_BASE = "https://github.com"
-GITLAB_BASE = "https://gitlab.com"
 
 
 class ProviderHttp(Protocol):
@@ -68,59 +59,21 @@ class ProviderConfig:
     id_token_fallback: bool = True
 
     @property
+    def kind(self) -> ProviderType:
+        """The strategy of this provider's type (the settings schema admits known types only)."""
+        return TYPES[self.type]
+
+    @property
     def oidc(self) -> bool:
-        return self.type in OIDC_TYPES
+        return self.kind.oidc
 
     @property
     def scopes(self) -> tuple[str, ...]:
-        if self.scope:
-            return self.scope
-        if self.oidc:
-            return ("openid", "profile", "email")
-        return {"github": ("read:user", "user:email"), "gitlab": ("read_user",)}.get(self.type, ())
+        return self.scope or self.kind.default_scopes
 
     def public_view(self) -> dict[str, Any]:
         """What a login page may show: never secrets or endpoints."""
         return {"id": self.id, "type": self.type, "label": self.label or self.id, "order": self.order}
-
-
-@dataclass(frozen=True)
-class Endpoints:
-    authorize: str
-    token: str
-    userinfo: str | None = None
-    end_session: str | None = None
-    jwks_uri: str | None = None
-    issuer: str | None = None
-    algorithms: tuple[str, ...] = ("RS256",)
-
-
-@dataclass(frozen=True)
-class Profile:
-    """What Gatehouse takes from the provider: id, name, email, username (SPEC §4)."""
-
-    provider_user_id: str
-    name: str | None
-    email: str | None
-    username: str | None
-    email_verified: bool | None = None  # OIDC `email_verified` when the provider says
-
-
-def _static_endpoints(p: ProviderConfig) -> Endpoints:
-    if p.type == "github":
-        base = (p.base_url or GITHUB_BASE).rstrip("/")
-        api = "https://api.github.com/user" if base == GITHUB_BASE else f"{base}/api/v3/user"
-        return Endpoints(authorize=p.auth_url or f"{base}/login/oauth/authorize",
-                         token=p.token_url or f"{base}/login/oauth/access_token",
-                         userinfo=p.userinfo_url or api)
-    if p.type == "gitlab":
-        base = (p.base_url or GITLAB_BASE).rstrip("/")
-        return Endpoints(authorize=p.auth_url or f"{base}/oauth/authorize",
-                         token=p.token_url or f"{base}/oauth/token",
-                         userinfo=p.userinfo_url or f"{base}/api/v4/user", end_session=p.logout_url)
-    assert p.auth_url and p.token_url  # generic: checked by the settings schema
-    return Endpoints(authorize=p.auth_url, token=p.token_url, userinfo=p.userinfo_url,
-                     end_session=p.logout_url)
 
 
 def discovery_url(p: ProviderConfig) -> str | None:
@@ -173,7 +126,7 @@ class ProviderDirectory:
             hit = self._cache.get(key)
         if hit and hit[0] > self.clock():
             return hit[1], hit[2]
-        endpoints, verifier = self._discover(p) if p.oidc else (_static_endpoints(p), None)
+        endpoints, verifier = self._discover(p) if p.oidc else (p.kind.static_endpoints(p), None)
         with self._lock:
             self._cache[key] = (self.clock() + DISCOVERY_CACHE_SECONDS, endpoints, verifier)
         return endpoints, verifier
@@ -277,35 +230,9 @@ def check_id_token(verifier: ExternalVerifier, id_token: Any, nonce: str, access
     return verified
 
 
-def _text(value: Any) -> str | None:
-    return str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value) else None
-
-
 def profile(p: ProviderConfig, claims: dict[str, Any], user_doc: dict[str, Any] | None) -> Profile:
     """Map the provider's answer to Gatehouse's profile (id, name, email, username)."""
-    if p.oidc:
-        doc = dict(claims)
-        if user_doc and user_doc.get("sub") == claims.get("sub"):  # OIDC Core §5.3.2
-            doc.update({k: v for k, v in user_doc.items() if k not in ("iss", "aud", "sub")})
-        name = _text(doc.get("name")) or " ".join(
-            x for x in (_text(doc.get("given_name")), _text(doc.get("family_name"))) if x) or None
-        verified = doc.get("email_verified")
-        return Profile(str(claims["sub"]), name, _text(doc.get("email")),
-                       _text(doc.get("preferred_username")) or _text(doc.get("email")),
-                       verified if isinstance(verified, bool) else None)
-    doc = user_doc or {}
-    if p.type == "github":  # GET /user: {id, login, name, email}
-        ident, username = doc.get("id"), doc.get("login")
-    elif p.type == "gitlab":  # GET /api/v4/user: {id, username, name, email}
-        ident, username = doc.get("id"), doc.get("username")
-    else:
-        ident = doc.get("sub", doc.get("id"))
-        username = doc.get("preferred_username", doc.get("username", doc.get("login")))
-    provider_user_id = _text(ident)
-    if provider_user_id is None:
-        raise BadGateway("the provider's user document has no id")
-    return Profile(provider_user_id, _text(doc.get("name")) or _text(username), _text(doc.get("email")),
-                   _text(username))
+    return p.kind.profile(claims, user_doc)
 
 
 def fetch_user_doc(http: ProviderHttp, endpoints: Endpoints, access_token: str,
