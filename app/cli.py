@@ -15,7 +15,8 @@ from .core import tokens
 from .core.client_auth import ASSERTION_TYPE
 from .core.errors import GatehouseError
 from .core.keys import KeyLoadError, generate_private_key_pem, load_private_key, public_pem
-from .settings import CONFIG_FILE_ENV, VERSION, ConfigError, load_settings, process_environ
+from .settings import CONFIG_FILE_ENV, ConfigError, load_settings, process_environ
+from .version import VERSION
 
 DEFAULT_DEV_CONFIG = Path("var/gatehouse.yaml")
 

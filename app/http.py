@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Mapping, TypeVar
 from urllib.parse import quote
 
-from flask import request
+from flask import g, jsonify, redirect, request
 from werkzeug.wrappers import Response
 from marshmallow import Schema, ValidationError
 
@@ -13,6 +13,7 @@ from .core.machine_tokens import TokenRequest
 from .core.policy.dialects import CheckRequest
 from .core.sessions import AppConfig
 from .schemas import LoginCompletionSchema, RefreshSchema, problems
+from .services import login_services
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -81,6 +82,23 @@ def login_completion() -> tuple[dict[str, Any], bool]:
         return LoginCompletionSchema().load(body), request.mimetype == FORM
     except ValidationError as exc:
         raise BadRequest(problems(exc)) from exc
+
+
+def complete_login() -> Response:
+    """POST /oauth/token with {code, state}: JSON in, JSON out; a form gets a 303."""
+    g.login_flow = True
+    body, is_form = login_completion()
+    result = login_services()[0].complete(body.get("code"), body.get("state"), request.cookies)
+    session = result.session
+    if is_form:  # the callback page's POST: back to the app (cookies only for website apps)
+        response = redirect(result.redirect, 303)
+    else:
+        response = jsonify(session.body())
+        response.headers["Location"] = result.redirect
+    if session.app.is_website_app:
+        set_session_cookies(response, session.app, session.access_token, session.refresh_token)
+    response.delete_cookie(result.binding_cookie, path="/")
+    return no_store(response)
 
 
 def refresh_token_of() -> str:

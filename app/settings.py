@@ -38,8 +38,6 @@ from .core.sessions import AppConfig, CookieConfig
 from .core.keys import (KeyLoadError, KeyPasswordError, KeySet, load_private_key,
                         load_verification_key)
 
-NAME = "gatehouse"
-VERSION = "0.1.0"
 CONFIG_FILE_ENV = "GATEHOUSE_CONFIG"
 
 # key in the config file -> environment variable names (first is the documented one).

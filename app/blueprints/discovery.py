@@ -9,12 +9,13 @@ from flask.wrappers import Response
 from ..core.assertions import ASSERTION_ALGORITHMS
 from ..core.records import AUTH_METHODS
 from ..services import services
-from ..settings import Settings
 
 bp = Blueprint("discovery", __name__)
 
 
-def generated(settings: Settings) -> dict[str, Any]:
+def generated() -> dict[str, Any]:
+    """The discovery document of the configured issuer and endpoints."""
+    settings = services().settings
     return {
         "issuer": settings.jwt_issuer,
         "token_endpoint": settings.url("/oauth/token"),
@@ -38,6 +39,6 @@ def generated(settings: Settings) -> dict[str, Any]:
 @bp.get("/.well-known/openid-configuration")
 def openid_configuration() -> Response:
     settings = services().settings
-    response = jsonify(settings.discovery_document or generated(settings))
+    response = jsonify(settings.discovery_document or generated())
     response.headers["Cache-Control"] = "public, max-age=300"
     return response

@@ -8,7 +8,7 @@ from flask.wrappers import Response
 
 from ..core.errors import DependencyUnavailable
 from ..services import services
-from ..settings import NAME, VERSION
+from ..version import NAME, VERSION
 
 bp = Blueprint("health", __name__)
 

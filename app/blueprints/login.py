@@ -1,15 +1,16 @@
 """Browser login (SPEC §2.2): the login page, the provider list, /authorize, the provider's
-callback page, and the completion of the login at POST /oauth/token {code, state}."""
+callback page. The completion of the login at POST /oauth/token {code, state} is
+app/http.py `complete_login`, which the token endpoint calls."""
 from __future__ import annotations
 
 import secrets
 
-from flask import Blueprint, g, jsonify, redirect, render_template, request
+from flask import Blueprint, jsonify, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from ..core.errors import LoginFailed
 from ..core.login import LoginService
-from ..http import login_completion, login_page_redirect, no_store, set_session_cookies
+from ..http import login_page_redirect, no_store
 from ..services import login_services, services
 
 bp = Blueprint("login", __name__)
@@ -73,23 +74,6 @@ def callback() -> Response:
         f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; base-uri 'none'")
     response.headers["Referrer-Policy"] = "no-referrer"  # the URL holds the code
     return response
-
-
-def complete() -> Response:
-    """POST /oauth/token with {code, state}: JSON in, JSON out; a form gets a 303."""
-    g.login_flow = True
-    body, is_form = login_completion()
-    result = login_service().complete(body.get("code"), body.get("state"), request.cookies)
-    session = result.session
-    if is_form:  # the callback page's POST: back to the app (cookies only for website apps)
-        response = redirect(result.redirect, 303)
-    else:
-        response = jsonify(session.body())
-        response.headers["Location"] = result.redirect
-    if session.app.is_website_app:
-        set_session_cookies(response, session.app, session.access_token, session.refresh_token)
-    response.delete_cookie(result.binding_cookie, path="/")
-    return no_store(response)
 
 
 @bp.post("/web-login/backchannel-logout")

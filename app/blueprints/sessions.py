@@ -6,17 +6,21 @@ from flask import Blueprint, jsonify, redirect, request
 from werkzeug.wrappers import Response
 
 from ..core.errors import InvalidToken
+from ..core.login import LoginService
 from ..core.machine_tokens import bearer_token
 from ..core.sessions import SessionService
 from ..http import SESSION_COOKIE, clear_session_cookies, no_store, refresh_token_of, set_session_cookies
 from ..services import login_services, services
-from .login import login_service
 
 bp = Blueprint("sessions", __name__)
 
 
 def session_service() -> SessionService:
     return login_services()[1]
+
+
+def login_service() -> LoginService:
+    return login_services()[0]
 
 
 def presented_session() -> str | None:

@@ -7,10 +7,9 @@ from flask import Blueprint, jsonify
 from flask.wrappers import Response
 from werkzeug.wrappers import Response as BaseResponse
 
-from ..http import is_login_completion, token_request
+from ..http import complete_login, is_login_completion, token_request
 from ..http import no_store as _no_store
 from ..services import services
-from . import login
 
 bp = Blueprint("token", __name__)
 
@@ -22,9 +21,9 @@ def no_store(body: dict[str, Any]) -> Response:
 @bp.post("/oauth/token")
 def token() -> BaseResponse:
     """One URL, several grants (SPEC §2.4): client_credentials here, the login completion
-    ({code, state}, Mia's Authentication Service) in the login module."""
+    ({code, state}, Mia's Authentication Service) in app/http.py."""
     if is_login_completion():
-        return login.complete()
+        return complete_login()
     return no_store(services().tokens.token(token_request()).response())
 
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from app.cli import main
-from app.settings import VERSION
+from app.version import VERSION
 
 
 def walk(command: click.Command, path: tuple[str, ...] = ()):
