@@ -10,7 +10,7 @@ from . import errors, observability
 from .adapters import bff_sessions
 from .auth_wsgi import LeanAuth
 from .http import deny_framing
-from .blueprints import (auth_check, bff, clients, discovery, explain, health, jwks, login, sessions, token,
+from .blueprints import (bff, clients, discovery, explain, health, jwks, login, sessions, token,
                          tokeninfo, users)
 from .services import Services, build_services
 from .settings import Settings, load_settings
@@ -38,13 +38,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     if settings.bff is not None:
         bff_sessions.install(app, services.extra["redis"], settings.service_prefix, settings.bff.cookie_name,
                              settings.bff.session_lifetime)
-    for module in (explain, auth_check, token, clients, users, tokeninfo, jwks, discovery, login, sessions, bff):
+    for module in (explain, token, clients, users, tokeninfo, jwks, discovery, login, sessions, bff):
         app.register_blueprint(module.bp, url_prefix=settings.service_prefix or None)
     app.register_blueprint(health.bp)
-    # /auth answered before Flask's request machinery (same answers as auth_check's view).
-    decisions = app.extensions["gatehouse_decisions"] = observability.DecisionLog(settings.decision_log)
+    # The /auth edge: the check answered before Flask's request machinery.
     app.wsgi_app = LeanAuth(app.wsgi_app, services, settings.service_prefix,  # type: ignore[method-assign]
-                            decisions)
+                            observability.DecisionLog(settings.decision_log))
     if settings.trusted_proxy_count:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_count)  # type: ignore[method-assign]
     return app

@@ -1,31 +1,32 @@
-"""The lean dispatch of the /auth check: a WSGI layer in front of Flask that answers `/auth`
-and `/auth/...` without Flask's per-request machinery (request and app contexts, URL
-matching, session opening, before/after hooks, a Response object). Everything else goes to
-Flask untouched.
+"""The /auth edge: the one place the answer of the nginx auth_request check is produced
+(`/auth` and `/auth/...`, every method). A WSGI layer in front of Flask that answers the check
+paths without Flask's per-request machinery (request and app contexts, URL matching, session
+opening, before/after hooks, a Response object); everything else goes to Flask untouched.
 
-It gives byte-for-byte the answers and headers of the Flask view in
-app/blueprints/auth_check.py (tests/integration/test_lean_auth.py compares the two), keeps the
-request id and the Prometheus samples, writes the decision log line (the access log has no
-line for /auth), and answers the same empty 5xx when a dependency is down.
+One short handler, as oauth2-proxy's AuthOnly: request id -> authorizer -> status and headers,
+always an empty body (nginx keeps its upstream connection only without one). Around it, from
+app/observability.py: the request id, the decision log line (the access log has no line for
+/auth) and the Prometheus samples; failures are classified by app/errors.py `classify`, the
+same function the Flask error handlers use.
 """
 from __future__ import annotations
 
 import logging
 import re
 import time
-import uuid
 from typing import Any, Callable, ClassVar, Iterable, Mapping
 
 from werkzeug.http import HTTP_STATUS_CODES, parse_cookie
 
 from . import observability
-from .blueprints.auth_check import ANY
-from .core.errors import GatehouseError
+from .errors import classify
 from .http import check_request
 from .services import Services
 
-ENDPOINT = observability.AUTH_ENDPOINT
+# The check answers these methods; TRACE, CONNECT and unknown ones get an empty 405.
+ANY = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 METHODS = frozenset(ANY)
+NO_STORE = ("Cache-Control", "no-store")
 CONTENT_TYPE = ("Content-Type", "text/html; charset=utf-8")
 STATUS_LINES = {code: f"{code} {phrase.upper()}" for code, phrase in HTTP_STATUS_CODES.items()}
 log = logging.getLogger("gatehouse.errors")
@@ -96,6 +97,8 @@ def parse_cookies(header: str) -> Mapping[str, str]:
 
 
 class LeanAuth:
+    """The /auth edge in front of the Flask app `app`."""
+
     def __init__(self, app: WSGIApp, services: Services, prefix: str = "",
                  decisions: observability.DecisionLog | None = None) -> None:
         self.app = app
@@ -107,73 +110,53 @@ class LeanAuth:
         # Left to Flask: the explain view (an admin JSON API, not a check path).
         self.explain = f"{prefix}/auth/explain"
         self.strict = services.settings.authorizer.strict
-        # (method, status) -> adds to its Prometheus child; the latency histogram's child. Bound on
-        # the first check, in the process that serves (after any fork).
-        self.counters: dict[tuple[str, int], Callable[..., None]] = {}
-        self.latency: Callable[[float], None] | None = None
+        self.metrics = observability.RequestMetrics(observability.AUTH_ENDPOINT)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or ""
         method = environ.get("REQUEST_METHOD") or ""
         if (path == self.exact or path.startswith(self.below)) and path != self.explain:
-            # Every answer on the check paths has an empty body (`/auth/`, `/auth//x` included):
-            # nginx keeps its upstream connection only without one.
+            # Every answer on the check paths has an empty body (`/auth/`, `/auth//x` included).
             if method in METHODS:
-                return self.check(environ, start_response, path, method)
+                return self.check(environ, start_response, method)
             return self.refuse_method(start_response)
         return self.app(environ, start_response)
 
     @staticmethod
     def refuse_method(start_response: StartResponse) -> Iterable[bytes]:
         """TRACE, CONNECT or an unknown method at a check path: 405, empty."""
-        start_response(STATUS_LINES[405], [("Allow", ", ".join(ANY)), ("Cache-Control", "no-store"), CONTENT_TYPE,
-                                           ("Content-Length", "0")])
+        start_response(STATUS_LINES[405], [("Allow", ", ".join(ANY)), NO_STORE, CONTENT_TYPE, ("Content-Length", "0")])
         return [b""]
 
-    def check(self, environ: dict[str, Any], start_response: StartResponse, path: str,
-              method: str) -> Iterable[bytes]:
+    def check(self, environ: dict[str, Any], start_response: StartResponse, method: str) -> Iterable[bytes]:
+        """The check: the decision's status (200 when not strict: Mia compatibility, the verdict
+        is in mia-allowed) and headers; a failure's status with no-store and nothing else."""
         started = time.perf_counter()
-        # nginx sends its $request_id (gatehouse-check-headers.conf); one is made only without it.
-        supplied = environ.get("HTTP_X_REQUEST_ID")
-        request_id = supplied if supplied and observability.REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        request_id = observability.request_id(environ.get("HTTP_X_REQUEST_ID"))
         headers = WSGIHeaders(environ)
         cookie = environ.get("HTTP_COOKIE")
         cookies = WSGICookies(cookie) if cookie else NO_COOKIES
         authorizer = self.services.authorizer
         original = authorizer.original(headers, check_request(environ, self.prefix))
+        decision = None
         try:
             decision = authorizer.check(headers, cookies, original)
             status = decision.status if self.strict else 200
             out = list(decision.headers.items())
-        except GatehouseError as exc:
-            status, out, decision = exc.status, [("Cache-Control", "no-store")], None
-            self.decisions.failed(exc.error, exc.status, exc.description, headers, request_id,
-                                  time.perf_counter() - started,
-                                  type(exc.__cause__).__name__ if exc.__cause__ else None, original)
-        except Exception:  # noqa: BLE001 - the one catch-all of this path, as Flask's
-            log.exception("unhandled error", extra={"request_id": request_id})
-            status, out, decision = 500, [("Cache-Control", "no-store")], None
-            self.decisions.failed("internal", 500, "unhandled error (see the errors log)", headers, request_id,
-                                  time.perf_counter() - started, original=original)
+        except Exception as exc:  # noqa: BLE001 - classified, logged and counted; the answer is empty
+            failure = classify(exc)
+            if failure.unexpected:
+                log.exception("unhandled error", extra={"request_id": request_id})
+            status, out = failure.status, [NO_STORE]
+            self.decisions.failed(failure.code, failure.status, failure.reason, headers, request_id,
+                                  time.perf_counter() - started, failure.cause, original)
         out.append(CONTENT_TYPE)
         if status != 204:
             out.append(("Content-Length", "0"))
         out.append(("X-Request-Id", request_id))
         start_response(STATUS_LINES[status], out)
         elapsed = time.perf_counter() - started
-        self._count(method, status, elapsed)
+        self.metrics.observe(method, status, elapsed)
         if decision is not None:
             self.decisions.decided(decision, headers, request_id, elapsed, original)
         return [b""]
-
-    def _count(self, method: str, status: int, elapsed: float) -> None:
-        key = (method, status)
-        add = self.counters.get(key)
-        if add is None:
-            add = self.counters[key] = observability.counter_tally(
-                observability.REQUESTS.labels(ENDPOINT, method, str(status)))
-        add()
-        latency = self.latency
-        if latency is None:
-            latency = self.latency = observability.histogram_tally(observability.LATENCY.labels(ENDPOINT))
-        latency(elapsed)

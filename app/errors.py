@@ -1,11 +1,15 @@
 """Domain errors -> HTTP answers, in one place.
 
-OAuth endpoints answer RFC 6749 §5.2 JSON with Cache-Control: no-store; the other JSON
-endpoints answer {statusCode, error, message}. Details are logged; the wire gets safe text.
+`classify` is the one reading of an exception (status, code, safe reason, cause, headers), for
+the Flask error handlers below and for the /auth edge (app/auth_wsgi.py, whose answers are
+empty). OAuth endpoints answer RFC 6749 §5.2 JSON with Cache-Control: no-store; the other JSON
+endpoints answer {statusCode, error, message}; browser navigations the error page. Details are
+logged; the wire gets safe text.
 """
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from http import HTTPStatus
 
 from flask import Flask, g, jsonify, render_template, request
@@ -17,6 +21,32 @@ from .core.errors import DependencyUnavailable, GatehouseError, InvalidToken
 log = logging.getLogger("gatehouse.errors")
 OAUTH_BLUEPRINTS = frozenset({"token"})
 OAUTH_ENDPOINTS = frozenset({"clients.register"})
+INVALID_TOKEN_CHALLENGE = 'Bearer realm="gatehouse", error="invalid_token"'  # RFC 6750 §3
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An error as Gatehouse answers and logs it."""
+
+    status: int
+    code: str
+    reason: str  # safe to show and to log; never the caller's credential
+    cause: str | None = None  # the type name of the library error behind it
+    headers: dict[str, str] = field(default_factory=dict)
+    level: int = logging.INFO
+    unexpected: bool = False  # a defect: logged with its traceback
+
+
+def classify(exc: BaseException) -> Failure:
+    """A domain error as it declares itself; anything else is an unexpected 500."""
+    if isinstance(exc, GatehouseError):
+        headers = dict(exc.headers)
+        if isinstance(exc, InvalidToken):
+            headers.setdefault("WWW-Authenticate", INVALID_TOKEN_CHALLENGE)
+        return Failure(exc.status, exc.error, exc.description,
+                       type(exc.__cause__).__name__ if exc.__cause__ else None, headers,
+                       logging.WARNING if isinstance(exc, DependencyUnavailable) else logging.INFO)
+    return Failure(500, "internal", "unhandled error (see the errors log)", level=logging.ERROR, unexpected=True)
 
 
 def _is_oauth() -> bool:
@@ -33,9 +63,6 @@ def wants_html() -> bool:
 
 
 def render(status: int, code: str, description: str, headers: dict[str, str] | None = None) -> Response:
-    if request.blueprint == "auth_check":
-        # nginx discards an auth subrequest's body and keeps the connection only without one.
-        return Response(b"", status=status, headers={"Cache-Control": "no-store"})
     if not _is_oauth() and wants_html():
         page = render_template("error.html", status=status, phrase=HTTPStatus(status).phrase,
                                message=description, request_id=g.get("request_id"))
@@ -59,14 +86,11 @@ def render(status: int, code: str, description: str, headers: dict[str, str] | N
 def install(app: Flask) -> None:
     @app.errorhandler(GatehouseError)
     def _domain(exc: GatehouseError) -> Response:
-        level = logging.WARNING if isinstance(exc, DependencyUnavailable) else logging.INFO
-        log.log(level, "refused", extra={"request_id": g.get("request_id"), "error": exc.error,
-                                         "status": exc.status, "detail": exc.description,
-                                         "cause": type(exc.__cause__).__name__ if exc.__cause__ else None})
-        headers = dict(exc.headers)
-        if isinstance(exc, InvalidToken):  # RFC 6750 §3
-            headers.setdefault("WWW-Authenticate", 'Bearer realm="gatehouse", error="invalid_token"')
-        return render(exc.status, exc.error, exc.description, headers)
+        failure = classify(exc)
+        log.log(failure.level, "refused", extra={"request_id": g.get("request_id"), "error": failure.code,
+                                                 "status": failure.status, "detail": failure.reason,
+                                                 "cause": failure.cause})
+        return render(failure.status, failure.code, failure.reason, failure.headers)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

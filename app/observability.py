@@ -30,6 +30,8 @@ TOKENS_ISSUED = Counter("gatehouse_tokens_issued_total", "Access tokens issued",
 CLIENT_AUTH_FAILURES = Counter("gatehouse_client_auth_failures_total",
                                "Failed client authentications", ["reason"])
 
+# The /auth edge's label in the request metrics (the name of the Flask view it replaced, so
+# dashboards keep their queries).
 AUTH_ENDPOINT = "auth_check.check"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 DECISIONS = Counter("gatehouse_auth_decisions_total", "/auth decisions by outcome and reason",
@@ -52,6 +54,35 @@ def counter_tally(child: Any) -> Callable[..., None]:
 def histogram_tally(child: Any) -> Callable[[float], None]:
     """The bound `observe` of a labelled histogram child (see counter_tally)."""
     return child.observe  # type: ignore[no-any-return]
+
+
+def request_id(supplied: str | None) -> str:
+    """The request's id: the caller's X-Request-Id when well-formed (nginx sends its
+    $request_id, gatehouse-check-headers.conf), else a new one."""
+    return supplied if supplied and REQUEST_ID.match(supplied) else uuid.uuid4().hex
+
+
+class RequestMetrics:
+    """The request counter and latency histogram of one endpoint, for a path answered outside
+    Flask (the /auth edge): each labelled child is looked up once per worker, on the first
+    request it serves (after any fork, so prometheus_client's multi-process files are the
+    worker's)."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.counters: dict[tuple[str, int], Callable[..., None]] = {}
+        self.latency: Callable[[float], None] | None = None
+
+    def observe(self, method: str, status: int, elapsed: float) -> None:
+        key = (method, status)
+        add = self.counters.get(key)
+        if add is None:
+            add = self.counters[key] = counter_tally(REQUESTS.labels(self.endpoint, method, str(status)))
+        add()
+        latency = self.latency
+        if latency is None:
+            latency = self.latency = histogram_tally(LATENCY.labels(self.endpoint))
+        latency(elapsed)
 
 
 class JsonFormatter(logging.Formatter):
@@ -111,8 +142,7 @@ def install(app: Flask, metrics_dir: str | None) -> None:
 
     @app.before_request
     def _start() -> None:
-        supplied = request.headers.get("X-Request-Id", "")
-        g.request_id = supplied if REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        g.request_id = request_id(request.headers.get("X-Request-Id"))
         g.started = time.perf_counter()
 
     @app.after_request
@@ -123,8 +153,6 @@ def install(app: Flask, metrics_dir: str | None) -> None:
         REQUESTS.labels(endpoint, method, str(response.status_code)).inc()
         LATENCY.labels(endpoint).observe(elapsed)
         response.headers["X-Request-Id"] = g.get("request_id", "")
-        if endpoint == AUTH_ENDPOINT:
-            return response  # the decision log has this request's line
         # Path only: query strings may carry codes or tokens (SPEC §10).
         access.info("request", extra={
             "request_id": g.get("request_id"), "method": request.method, "path": request.path,

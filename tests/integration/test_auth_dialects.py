@@ -1,6 +1,6 @@
 """Forward-auth dialects at /auth (README "Forward-auth dialects"): the same decision whatever
 proxy asks, refusals as an empty 403 with the reason in the decision log, and the spoofing guard —
-through both the lean WSGI dispatch and the Flask view. Request shapes are those of the proxies'
+at the /auth edge (app/auth_wsgi.py). Request shapes are those of the proxies'
 documentation, not of a running proxy."""
 from __future__ import annotations
 
@@ -43,11 +43,10 @@ def token(app, permissions: list[str]) -> str:
     return r.json["access_token"]
 
 
-def ask(app, path: str, headers: dict[str, str], method: str = "GET", addr: str = PROXY,
-        lean: bool = True) -> tuple[int, bytes]:
+def ask(app, path: str, headers: dict[str, str], method: str = "GET", addr: str = PROXY) -> tuple[int, bytes]:
     wsgi = app.wsgi_app
     assert isinstance(wsgi, LeanAuth)
-    client = Client(wsgi if lean else wsgi.app)
+    client = Client(wsgi)
     r = client.open(path, method=method, headers=headers, environ_base={"REMOTE_ADDR": addr})
     return r.status_code, r.get_data()
 
@@ -67,8 +66,7 @@ def shapes(method: str, uri: str) -> dict[str, tuple[str, str, dict[str, str]]]:
     }
 
 
-@pytest.mark.parametrize("lean", [True, False], ids=["lean", "flask"])
-def test_the_decision_does_not_depend_on_the_dialect(env, tmp_path, lines, lean) -> None:
+def test_the_decision_does_not_depend_on_the_dialect(env, tmp_path, lines) -> None:
     apps = {d: make(env, tmp_path, AUTH_DIALECTS=d, **TRUSTED)
             for d in ("nginx", "ingress-nginx", "traefik", "caddy", "envoy")}
     admin = token(apps["nginx"], ["admin"])  # one database: every app knows the client
@@ -82,7 +80,7 @@ def test_the_decision_does_not_depend_on_the_dialect(env, tmp_path, lines, lean)
             check_method, path, headers = shapes(method, uri)[dialect]
             if credential:
                 headers = {**headers, "Authorization": f"Bearer {credential}"}
-            assert ask(app, path, headers, check_method, lean=lean) == (expected, b""), (dialect, method, uri)
+            assert ask(app, path, headers, check_method) == (expected, b""), (dialect, method, uri)
             line = lines.docs("gatehouse.decision")[-1]
             assert (line["method"], line["uri"], line["status"]) == (method, redact_uri(uri), expected)
 
@@ -119,11 +117,10 @@ REFUSALS = [
 ]
 
 
-@pytest.mark.parametrize("lean", [True, False], ids=["lean", "flask"])
 @pytest.mark.parametrize("dialects, headers, path, reason", REFUSALS)
-def test_bad_input_is_refused_403_empty(env, tmp_path, lines, dialects, headers, path, reason, lean) -> None:
+def test_bad_input_is_refused_403_empty(env, tmp_path, lines, dialects, headers, path, reason) -> None:
     app = make(env, tmp_path, AUTH_DIALECTS=dialects, **TRUSTED)
-    assert ask(app, path, headers, lean=lean) == (403, b"")
+    assert ask(app, path, headers) == (403, b"")
     line = lone(lines)
     assert (line["status"], line["code"], line["reason"]) == (403, "bad_request", reason)
     # A refused dialect's URI is never logged as the request; a believed URI without a method is.
@@ -131,36 +128,34 @@ def test_bad_input_is_refused_403_empty(env, tmp_path, lines, dialects, headers,
     assert (line["method"], line["uri"]) == (None, believed)
 
 
-@pytest.mark.parametrize("lean", [True, False], ids=["lean", "flask"])
-def test_oauth2_proxy_advisory_spoofed_forwarded_uri(env, tmp_path, lines, lean) -> None:
+def test_oauth2_proxy_advisory_spoofed_forwarded_uri(env, tmp_path, lines) -> None:
     """A client sends its own X-Forwarded-Uri: /public while nginx asks about /admin."""
     spoof = {"X-Forwarded-Uri": "/public", "X-Forwarded-Method": "GET"}
     # plain nginx (the default): the forwarded headers are no dialect Gatehouse believes
     app = make(env, tmp_path, DECISION_LOG="all")
-    assert ask(app, "/auth", {"X-Original-URI": "/admin", "X-Original-Method": "GET", **spoof}, addr=CLIENT,
-               lean=lean) == (401, b"")
+    assert ask(app, "/auth", {"X-Original-URI": "/admin", "X-Original-Method": "GET", **spoof},
+               addr=CLIENT) == (401, b"")
     line = lone(lines)
     assert (line["method"], line["uri"], line["status"]) == ("GET", "/admin", 401)
-    assert ask(app, "/auth", {"X-Original-URI": "/public", "X-Original-Method": "GET"}, addr=CLIENT,
-               lean=lean) == (204, b""), "the same client on /public itself is allowed: the 401 above is /admin's"
+    assert ask(app, "/auth", {"X-Original-URI": "/public", "X-Original-Method": "GET"},
+               addr=CLIENT) == (204, b""), "the same client on /public itself is allowed: the 401 above is /admin's"
     lines.lines.clear()
     # traefik believed only from the proxies: the client's own headers are ignored, nothing vouches
     app = make(env, tmp_path, AUTH_DIALECTS="traefik", **TRUSTED)
-    assert ask(app, "/auth", spoof, addr=CLIENT, lean=lean) == (403, b"")
+    assert ask(app, "/auth", spoof, addr=CLIENT) == (403, b"")
     line = lone(lines)
     assert line["reason"] == "not from a trusted proxy: no original request vouched for"
     assert (line["method"], line["uri"]) == (None, None)
     # the same headers from the proxy are believed
-    assert ask(app, "/auth", {**spoof, "X-Forwarded-Host": "app.example.com"}, addr=PROXY, lean=lean) == (204, b"")
+    assert ask(app, "/auth", {**spoof, "X-Forwarded-Host": "app.example.com"}, addr=PROXY) == (204, b"")
 
 
-@pytest.mark.parametrize("lean", [True, False], ids=["lean", "flask"])
-def test_shared_secret_header(env, tmp_path, lines, lean) -> None:
+def test_shared_secret_header(env, tmp_path, lines) -> None:
     app = make(env, tmp_path, AUTH_DIALECTS="caddy", FORWARD_AUTH_SECRET_HEADER="X-Gatehouse-Proxy",
                FORWARD_AUTH_SECRET=SECRET, DECISION_LOG="all")
     shape = shapes("GET", "/public")["caddy"][2]
-    assert ask(app, "/auth", {**shape, "X-Gatehouse-Proxy": SECRET}, addr=CLIENT, lean=lean) == (204, b"")
+    assert ask(app, "/auth", {**shape, "X-Gatehouse-Proxy": SECRET}, addr=CLIENT) == (204, b"")
     assert lone(lines)["uri"] == "/public"
-    assert ask(app, "/auth", {**shape, "X-Gatehouse-Proxy": "guess"}, addr=CLIENT, lean=lean) == (403, b"")
+    assert ask(app, "/auth", {**shape, "X-Gatehouse-Proxy": "guess"}, addr=CLIENT) == (403, b"")
     assert lone(lines)["reason"] == "not from a trusted proxy: no original request vouched for"
-    assert ask(app, "/auth", shape, addr=PROXY, lean=lean) == (403, b""), "no CIDR configured: the secret only"
+    assert ask(app, "/auth", shape, addr=PROXY) == (403, b""), "no CIDR configured: the secret only"

@@ -1,10 +1,12 @@
-"""The fast path of /auth (issue: benchmarks and the fast path): the lean WSGI dispatch answers
-exactly what the Flask view answers, and the per-worker cache of verified tokens never changes
-a decision — not across credentials, routes or methods, and not after a revocation or logout."""
+"""The /auth edge (app/auth_wsgi.py), the one place the check's answer is produced: for each case
+its status, its exact headers and an empty body; the check paths answer nothing else; and the
+per-worker cache of verified tokens never changes a decision — not across credentials, routes or
+methods, and not after a revocation or logout."""
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import pytest
 from werkzeug.test import Client
@@ -40,15 +42,22 @@ def issue(c, **meta) -> tuple[str, dict]:
     return r.json["access_token"], reg
 
 
-def answer(client, method: str, path: str, headers: dict[str, str]) -> tuple[str, list[tuple[str, str]], bytes]:
+def answer(app, method: str, path: str, headers: dict[str, str]) -> tuple[str, dict[str, str], bytes]:
+    """Status line, headers (lower-cased names, each once) and body of the edge's answer."""
+    # use_cookies=False: werkzeug's client otherwise replaces a Cookie header with its (empty) jar.
+    client = Client(app.wsgi_app, use_cookies=False)
     response = client.open(path, method=method, headers={"X-Request-Id": "req-1", **headers})
-    return response.status, sorted((k.lower(), v) for k, v in response.headers.items()), response.get_data()
+    names = [k.lower() for k in response.headers.keys()]
+    assert len(names) == len(set(names)), f"a header answered twice: {names}"
+    return response.status, {k.lower(): v for k, v in response.headers.items()}, response.get_data()
 
 
-def both(app, method: str, path: str, headers: dict[str, str]):
-    lean = app.wsgi_app
-    assert isinstance(lean, LeanAuth)
-    return answer(Client(lean), method, path, headers), answer(Client(lean.app), method, path, headers)
+def expected(status: str, headers: dict[str, str], client_id: str = "", request_id: str = "req-1") -> dict[str, str]:
+    """The headers of every check answer, then the case's own."""
+    common = {"content-type": "text/html; charset=utf-8", "x-request-id": request_id}
+    if not status.startswith("204"):
+        common["content-length"] = "0"
+    return {**common, **{k: v.replace("{client}", client_id) for k, v in headers.items()}}
 
 
 @pytest.fixture
@@ -61,42 +70,71 @@ def setup(env, tmp_path):
     return app, c, good, other, reg
 
 
+ALLOWED_CLIENT = {"mia-allowed": "1", "mia-userid": "{client}", "mia-groups": "", "mia-clienttype": "",
+                  "mia-userproperties": '{"client_id":"{client}","scope":""}'}
+REFUSED = {"mia-allowed": "0"}
+NO_IDENTITY = {**REFUSED, "www-authenticate": 'Bearer realm="gatehouse"'}
+BAD_TOKEN = {**REFUSED, "www-authenticate": 'Bearer realm="gatehouse", error="invalid_token"'}
+
+# case, check method, check path, headers, credential -> status line, headers besides the common ones
 CASES = [
-    ("allowed", "GET", "/auth", {"X-Original-URI": "/orders?x=1", "X-Original-Method": "GET"}, "good"),
-    ("forbidden", "GET", "/auth", {"X-Original-URI": "/orders", "X-Original-Method": "DELETE"}, "good"),
-    ("no permission", "GET", "/auth", {"X-Original-URI": "/orders", "X-Original-Method": "GET"}, "other"),
-    ("anonymous", "GET", "/auth", {"X-Original-URI": "/orders", "X-Original-Method": "GET"}, None),
-    ("public", "HEAD", "/auth/x/y", {"X-Original-URI": "/public", "X-Original-Method": "GET"}, None),
-    ("malformed token", "POST", "/auth", {"X-Original-URI": "/orders", "X-Original-Method": "GET"}, "garbage"),
-    ("tampered token", "GET", "/auth", {"X-Original-URI": "/orders", "X-Original-Method": "GET"}, "tampered"),
-    ("no uri", "GET", "/auth", {"X-Original-Method": "GET"}, "good"),
-    ("bad method", "PUT", "/auth", {"X-Original-URI": "/orders", "X-Original-Method": "BREW"}, "good"),
-    ("mia headers", "GET", "/auth", {"Original-Request-Uri": "/orders", "Original-Request-Method": "get"}, "good"),
-    ("api key", "OPTIONS", "/auth", {"X-Original-URI": "/keyed", "X-Original-Method": "GET", "client-key": "key-a"}, None),
-    ("api key cookie", "GET", "/auth", {"X-Original-URI": "/typed", "X-Original-Method": "GET",
-                                        "Cookie": "client_key=key-a; sid=; x=\"y\""}, None),
-    ("api key plain cookies", "GET", "/auth", {"X-Original-URI": "/typed", "X-Original-Method": "GET",
-                                               "Cookie": "other=1;client_key=key-a; client_key=key-b"}, None),
+    ("allowed", "GET", "/auth", {"X-Original-URI": "/orders?x=1", "X-Original-Method": "GET"}, "good",
+     "204 NO CONTENT", ALLOWED_CLIENT),
+    ("forbidden", "GET", "/auth", {"X-Original-URI": "/orders", "X-Original-Method": "DELETE"}, "good",
+     "403 FORBIDDEN", REFUSED),
+    ("no permission", "GET", "/auth", {"X-Original-URI": "/orders", "X-Original-Method": "GET"}, "other",
+     "403 FORBIDDEN", REFUSED),
+    ("anonymous", "GET", "/auth", {"X-Original-URI": "/orders", "X-Original-Method": "GET"}, None,
+     "401 UNAUTHORIZED", NO_IDENTITY),
+    ("public", "HEAD", "/auth/x/y", {"X-Original-URI": "/public", "X-Original-Method": "GET"}, None,
+     "204 NO CONTENT", {"mia-allowed": "1"}),
+    ("malformed token", "POST", "/auth", {"X-Original-URI": "/orders", "X-Original-Method": "GET"}, "garbage",
+     "401 UNAUTHORIZED", BAD_TOKEN),
+    ("tampered token", "GET", "/auth", {"X-Original-URI": "/orders", "X-Original-Method": "GET"}, "tampered",
+     "401 UNAUTHORIZED", BAD_TOKEN),
+    ("no uri", "GET", "/auth", {"X-Original-Method": "GET"}, "good", "403 FORBIDDEN", REFUSED),
+    ("bad method", "PUT", "/auth", {"X-Original-URI": "/orders", "X-Original-Method": "BREW"}, "good",
+     "403 FORBIDDEN", REFUSED),
+    ("mia headers", "GET", "/auth", {"Original-Request-Uri": "/orders", "Original-Request-Method": "get"}, "good",
+     "204 NO CONTENT", ALLOWED_CLIENT),
+    ("api key", "OPTIONS", "/auth", {"X-Original-URI": "/keyed", "X-Original-Method": "GET", "client-key": "key-a"},
+     None, "204 NO CONTENT", {"mia-allowed": "1", "mia-clienttype": "A"}),
+    ("api key cookie", "GET", "/auth", {"X-Original-URI": "/keyed", "X-Original-Method": "GET",
+                                        "Cookie": "client_key=key-a; sid=; x=\"y\""}, None,
+     "204 NO CONTENT", {"mia-allowed": "1", "mia-clienttype": "A"}),
+    ("api key plain cookies: the first value", "GET", "/auth",
+     {"X-Original-URI": "/keyed", "X-Original-Method": "GET", "Cookie": "other=1;client_key=key-a; client_key=key-b"},
+     None, "204 NO CONTENT", {"mia-allowed": "1", "mia-clienttype": "A"}),
+    ("api key alone is no identity", "GET", "/auth", {"X-Original-URI": "/typed", "X-Original-Method": "GET",
+                                                      "Cookie": "client_key=key-a"}, None,
+     "401 UNAUTHORIZED", NO_IDENTITY),
     ("content headers", "POST", "/auth", {"X-Original-URI": "/orders", "X-Original-Method": "GET",
-                                          "Content-Type": "text/plain", "Content-Length": "0"}, "good"),
-    ("traversal", "GET", "/auth", {"X-Original-URI": "/public/../orders", "X-Original-Method": "GET"}, None),
-    ("bad request id", "GET", "/auth", {"X-Original-URI": "/public", "X-Original-Method": "GET",
-                                        "X-Request-Id": "bad id!"}, None),
+                                          "Content-Type": "text/plain", "Content-Length": "0"}, "good",
+     "204 NO CONTENT", ALLOWED_CLIENT),
+    ("traversal", "GET", "/auth", {"X-Original-URI": "/public/../orders", "X-Original-Method": "GET"}, None,
+     "403 FORBIDDEN", {**REFUSED, "gatehouse-refused": "request-target"}),
 ]
 
 
-@pytest.mark.parametrize("name, method, path, headers, credential", CASES, ids=[c[0] for c in CASES])
-def test_lean_path_answers_exactly_like_the_flask_view(setup, name, method, path, headers, credential):
-    app, _, good, other, _ = setup
+@pytest.mark.parametrize("name, method, path, headers, credential, status, headers_out", CASES,
+                         ids=[c[0] for c in CASES])
+def test_each_case_answers_its_status_and_headers_with_an_empty_body(setup, name, method, path, headers, credential,
+                                                                      status, headers_out):
+    app, _, good, other, reg = setup
     tokens = {"good": good, "other": other, "garbage": "a.b.c", "tampered": good[:-4] + "AAAA"}
     if credential:
         headers = {**headers, "Authorization": f"Bearer {tokens[credential]}"}
-    lean, full = both(app, method, path, headers)
-    if name == "bad request id":  # a generated id differs; everything else must not
-        lean = (lean[0], [h for h in lean[1] if h[0] != "x-request-id"], lean[2])
-        full = (full[0], [h for h in full[1] if h[0] != "x-request-id"], full[2])
-    assert lean == full
-    assert lean[2] == b""
+    assert answer(app, method, path, headers) == (status, expected(status, headers_out, reg["client_id"]), b"")
+
+
+@pytest.mark.parametrize("supplied", ["bad id!", "", "x" * 129])
+def test_a_malformed_request_id_is_replaced(setup, supplied):
+    app = setup[0]
+    status, headers, body = answer(app, "GET", "/auth", {"X-Original-URI": "/public", "X-Original-Method": "GET",
+                                                         "X-Request-Id": supplied})
+    assert re.fullmatch(r"[0-9a-f]{32}", headers["x-request-id"])
+    assert (status, headers, body) == ("204 NO CONTENT", expected(status, {"mia-allowed": "1"},
+                                                                  request_id=headers["x-request-id"]), b"")
 
 
 @pytest.mark.parametrize("method,path,status", [
@@ -112,6 +150,15 @@ def test_every_answer_on_the_check_paths_is_empty(setup, method, path, status):
         assert "TRACE" not in answer.headers["Allow"] and "GET" in answer.headers["Allow"]
 
 
+def test_flask_itself_has_no_check_view(setup):
+    """One edge: behind it, Flask knows no /auth route (its 404 is JSON, never a decision)."""
+    app = setup[0]
+    assert isinstance(app.wsgi_app, LeanAuth)
+    assert "/auth" not in {rule.rule for rule in app.url_map.iter_rules()}
+    inner = Client(app.wsgi_app.app).get("/auth", headers={"X-Original-URI": "/public", "X-Original-Method": "GET"})
+    assert inner.status_code == 404 and "mia-allowed" not in inner.headers
+
+
 def test_paths_that_are_not_the_check_go_to_flask(setup):
     app, c, good, _, _ = setup
     assert c.open("/auth/explain", method="OPTIONS").status_code == 200  # the explain view's
@@ -120,13 +167,13 @@ def test_paths_that_are_not_the_check_go_to_flask(setup):
     assert explained.status_code == 200 and explained.json["outcome"] == "allow"
 
 
-def test_non_strict_mode_answers_alike(env, tmp_path):
+def test_non_strict_mode_answers_200_with_the_verdict_in_mia_allowed(env, tmp_path):
     app = make(env, tmp_path, STRICT_MODE="false")
-    lean, full = both(app, "GET", "/auth", {"X-Original-URI": "/orders", "X-Original-Method": "GET"})
-    assert lean == full and lean[0] == "200 OK"
+    assert answer(app, "GET", "/auth", {"X-Original-URI": "/orders", "X-Original-Method": "GET"}) == \
+        ("200 OK", expected("200 OK", NO_IDENTITY), b"")
 
 
-def test_redis_down_answers_alike(env, tmp_path):
+def test_redis_down_answers_an_empty_503_that_is_not_cached(env, tmp_path):
     server = RedisServer(tmp_path / "redis")
     server.start()
     app = make(env, tmp_path, REDIS_URL=server.url)
@@ -134,8 +181,8 @@ def test_redis_down_answers_alike(env, tmp_path):
     token, _ = issue(c, permissions=["orders"])
     server.stop()
     headers = {"X-Original-URI": "/orders", "X-Original-Method": "GET", "Authorization": f"Bearer {token}"}
-    lean, full = both(app, "GET", "/auth", headers)
-    assert lean == full and lean[0] == "503 SERVICE UNAVAILABLE" and lean[2] == b""
+    status = "503 SERVICE UNAVAILABLE"
+    assert answer(app, "GET", "/auth", headers) == (status, expected(status, {"cache-control": "no-store"}), b"")
 
 
 # -- the verified-token cache ------------------------------------------------------------------
