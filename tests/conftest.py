@@ -19,6 +19,21 @@ from app.observability import JsonFormatter
 from app.settings import Settings, load_settings
 from tests.servers import MongoServer, RedisServer
 
+
+LEVELS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test is marked with its folder's level (unit, integration, e2e), so `-m` selects by
+    level as a path does."""
+    root = Path(__file__).resolve().parent
+    for item in items:
+        path = Path(str(item.fspath)).resolve()
+        parts = path.relative_to(root).parts if path.is_relative_to(root) else ()
+        if parts and parts[0] in LEVELS:
+            item.add_marker(getattr(pytest.mark, parts[0]))
+
+
 # Property tests run on shared, loaded machines (CI, two cores): no per-example deadline and no
 # health check that fails a test because generating its data was slow. What they check is
 # correctness; speed lives in bench/.

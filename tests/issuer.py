@@ -31,7 +31,7 @@ class LocalIssuer:
             return 200, {"issuer": self.url, "jwks_uri": f"{self.url}/jwks"}
         self.jwks_fetches += 1
         if self.hang:
-            time.sleep(self.hang)
+            time.sleep(self.hang)  # a hung JWKS endpoint: the peer's delay is what the test is about
         return 200, self.jwks()
 
     def rotate(self, keep_old: bool = False) -> str:

@@ -44,7 +44,22 @@ def free_port(span: int = 1) -> int:
     raise RuntimeError("no free loopback port found")
 
 
+def within(check, seconds: float, since: float | None = None, interval: float = 0.02) -> bool:
+    """Poll `check` until it answers truthy: True then, False once `seconds` have passed without it
+    (counted from `since`, a time.monotonic() reading, or from now). The tests' one way to wait
+    for something that happens in another thread or process: a deadline, never a fixed sleep."""
+    deadline = (time.monotonic() if since is None else since) + seconds
+    while True:
+        if check():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)  # the poll interval
+
+
 def wait_until(check, what: str, timeout: float = 30.0) -> None:
+    """Poll `check` (exceptions count as not yet: a server still starting) until it answers
+    truthy; RuntimeError naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -53,8 +68,8 @@ def wait_until(check, what: str, timeout: float = 30.0) -> None:
                 return
         except Exception as exc:  # noqa: BLE001 - server still starting
             last = exc
-        time.sleep(0.1)
-    raise RuntimeError(f"{what} not up after {timeout}s: {last!r}")
+        time.sleep(0.1)  # the poll interval
+    raise RuntimeError(f"{what} not reached after {timeout}s: {last!r}")
 
 
 class Server:

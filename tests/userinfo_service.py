@@ -25,7 +25,7 @@ class UserinfoService:
         if self.mode == "error":
             return 500, {"error": "boom"}
         if self.mode == "slow":
-            time.sleep(3)
+            time.sleep(3)  # mode `slow`: the peer's delay is what the test is about
         user = USERS.get(headers.get("Authorization", ""))
         return (200, user) if user else (401, {"error": "unknown token"})
 

@@ -14,7 +14,7 @@ import requests
 
 from tests.e2e.conftest import echoed, http, start_uwsgi_check, stop
 from tests.e2e.test_nginx import ROUTES, client_token
-from tests.servers import RedisServer, wait_until
+from tests.servers import RedisServer, wait_until, within
 
 pytest.importorskip("pyuwsgi")
 
@@ -117,14 +117,14 @@ def test_sigterm_drains_the_uwsgi_group_under_load(env, tmp_path, gunicorn_serve
         for t in threads:
             t.start()
         try:
-            time.sleep(1)
+            wait_until(lambda: len(outcomes) >= 50, "load flowing through both groups", 30)
             victim.send_signal(signal.SIGTERM)
             wait_until(lambda: http(f"{victim_http}/-/ready")[0] == 503, "not ready during the delay", 1.5)
             checks_at_503 = len(outcomes)
-            time.sleep(1)
-            assert len(outcomes) > checks_at_503, "checks are still answered during the delay"
+            assert within(lambda: len(outcomes) > checks_at_503 + 20, 1.5), "checks are still answered during the delay"
             victim.wait(timeout=40)
-            time.sleep(1.5)
+            after = len(outcomes)
+            wait_until(lambda: len(outcomes) > max(after + 100, 200), "load served by the other group", 30)
         finally:
             stopping.set()
             for t in threads:

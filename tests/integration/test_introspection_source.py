@@ -55,7 +55,7 @@ def test_cache_bounded_by_exp(env, tmp_path, peer):
     c = make(env, tmp_path, peer)
     assert check(c, "/tracks/1", "short") == 204
     peer.tokens["short"] = {"active": False}
-    time.sleep(2.2)
+    time.sleep(2.2)  # the sleep is the test: the token's exp (2 s) passes; a poll would ask the peer again
     assert check(c, "/tracks/1", "short") == 401
     assert peer.calls == 2
 

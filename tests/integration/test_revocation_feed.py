@@ -13,6 +13,7 @@ from app.adapters.redis_store import RedisRevocationFeed
 from app.core.records import FeedBatch, Revocation
 from app.settings import load_settings
 from tests.conftest import ADMIN, basic
+from tests.servers import within
 
 ROUTES = {"/orders": {"GET": {"authorization": {"expression": "permissions.orders"}}}}
 BOUND = 0.2
@@ -20,12 +21,7 @@ BOUND = 0.2
 
 def refused_within(check, seconds: float) -> bool:
     """Poll until the check answers 401; False if it never does in `seconds`."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check().status_code == 401:
-            return True
-        time.sleep(0.02)
-    return False
+    return within(lambda: check().status_code == 401, seconds)
 
 
 def test_the_feed_keeps_order_epoch_and_entries_until_they_expire(env):

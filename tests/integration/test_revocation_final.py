@@ -5,7 +5,6 @@ mirrored default (REVOCATION_SYNC_SECONDS > 0) against real Redis and the MongoD
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -13,6 +12,7 @@ from app import create_app
 from app.settings import load_settings
 from tests.conftest import ADMIN, basic, login_app, with_apps
 from tests.integration.test_login import at_dev_provider, start
+from tests.servers import within
 
 ROUTES = {"/orders": {"GET": {"authorization": {"expression": "permissions.orders"}}},
           "/": {"ALL": {"authorization": {"expression": "true"}}}}
@@ -20,12 +20,7 @@ BOUND = 0.2
 
 
 def eventually(check, seconds: float = BOUND + 2) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return False
+    return within(check, seconds)
 
 
 class Site:

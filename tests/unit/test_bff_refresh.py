@@ -42,7 +42,7 @@ class Provider:
         raise AssertionError("not used")
 
     def redeem(self, url: str, form: dict[str, str], basic: tuple[str, str] | None) -> tuple[int, dict[str, Any]]:
-        time.sleep(self.delay)
+        time.sleep(self.delay)  # a slow provider: the delay is what the test is about
         with self._mutex:
             self.calls.append(form)
             n = len(self.calls)

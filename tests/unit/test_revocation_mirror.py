@@ -13,6 +13,7 @@ from app.core.errors import DependencyUnavailable, InvalidToken
 from app.core.records import FeedBatch, Revocation
 from app.core.revocation import ClientCutOff, RevocationMirror, Revocations, token_refusal
 from tests.clock import Clock
+from tests.servers import within
 
 
 def world(interval: float = 1.0):
@@ -191,7 +192,7 @@ def test_waiters_get_the_answer_of_the_pull_they_waited_for():
     threads = [threading.Thread(target=lambda: outcomes.append(mirror.contains("jti", "a"))) for _ in range(5)]
     for t in threads:
         t.start()
-    time.sleep(0.1)
+    assert within(lambda: feed.calls == 1, 5), "the first waiter started the pull"
     feed.release.set()
     for t in threads:
         t.join()
