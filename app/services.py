@@ -23,11 +23,12 @@ from .core.providers import ProviderDirectory
 from .core.sealing import Sealer
 from .core.revocation import ClientCutOff, RevocationMirror, Revocations, client_cut_at
 from .core.sessions import SessionService
-from .core.tokens import VerifiedCache
 from .core.users import UserAdmin
 from .core.authorizer import Authorizer
 from .core.verifiers.external import ExternalVerifier
+from .core.verifiers.cache import VerifiedCache
 from .core.verifiers.introspection import Introspector
+from .core.verifiers.own import OwnTokens
 from .core.verifiers.userinfo import UserinfoResolver
 from .settings import Settings, load_route_file
 
@@ -142,12 +143,11 @@ def build_services(settings: Settings,
                          redis_store.RedisReplayGuard(redis_client), Sealer(settings.provider_token_key),
                          revocations=revocations, ended=mirror)
     verified = VerifiedCache(settings.verified_token_cache_size, settings.verified_token_cache_seconds)
-    authorizer = Authorizer(routes or settings.routes, settings.authorizer, tokens.verify_signature, external,
-                            own_issuer=settings.jwt_issuer, userinfo=userinfo,
+    own = OwnTokens(settings.jwt_issuer, tokens.verify_signature, mirror.ensure_token_active) \
+        if settings.revocation_check else OwnTokens(settings.jwt_issuer, tokens.verify_signature)
+    authorizer = Authorizer(routes or settings.routes, settings.authorizer, own, external, userinfo=userinfo,
                             api_keys=settings.api_keys if settings.api_keys.by_hash else None,
-                            introspector=introspector, sessions=sessions, bff=bff,
-                            own_token_active=mirror.ensure_token_active if settings.revocation_check else None,
-                            verified=verified)
+                            introspector=introspector, sessions=sessions, bff=bff, verified=verified)
     return Services(settings=settings, registry=registry, tokens=tokens, authorizer=authorizer,
                     checks={"mongodb": clients.ping, "redis": limiter.ping},
                     lifecycle=Lifecycle(), on_ready=ensure_indexes, login=login, sessions=sessions, bff=bff,

@@ -18,8 +18,10 @@ from .errors import InvalidToken
 from .bff import BffService
 from .sessions import SessionService
 from .verifiers.api_keys import ApiKeys
+from .verifiers.cache import VerifiedCache
 from .verifiers.external import ExternalVerifier
 from .verifiers.introspection import Introspector
+from .verifiers.own import OwnTokens
 from .verifiers.userinfo import UserinfoResolver
 from .policy.decision import (ALLOW, ANONYMOUS, FORBIDDEN, Decision, HeaderNames, Principal, decide, decode_value,
                               principal_from_claims, refusal_code)
@@ -63,22 +65,18 @@ class Refusal:
 
 class Authorizer:
     def __init__(self, table: RouteTable | Callable[[], RouteTable], cfg: AuthorizerConfig,
-                 verify_own_token: Callable[[str], dict[str, Any]],
-                 external: ExternalVerifier | None = None, own_issuer: str | None = None,
+                 own: OwnTokens | None = None, external: ExternalVerifier | None = None,
                  userinfo: UserinfoResolver | None = None, api_keys: ApiKeys | None = None,
                  introspector: Introspector | None = None, sessions: SessionService | None = None,
                  bff: BffService | None = None,
-                 own_token_active: Callable[[dict[str, Any]], None] | None = None,
-                 verified: tokens.VerifiedCache | None = None) -> None:
+                 verified: VerifiedCache | None = None) -> None:
         # A table, or a callable answering the current one (the route file watcher).
         self.routes: Callable[[], RouteTable] = table if callable(table) else (lambda: table)
         self.cfg = cfg
         # Our access tokens: signature (cacheable), then revocation (every time, when on).
-        self.verify_own_token = verify_own_token
-        self.own_token_active = own_token_active or (lambda claims: None)
-        self.verified = verified if verified is not None else tokens.VerifiedCache(max_entries=0)
+        self.own = own
+        self.verified = verified if verified is not None else VerifiedCache(max_entries=0)
         self.external = external
-        self.own_issuer = own_issuer
         self.userinfo = userinfo
         self.api_keys = api_keys
         self.introspector = introspector
@@ -93,7 +91,8 @@ class Authorizer:
             assert self.sessions is not None
             self.sessions.ensure_open(claims)
         elif kind == "own":
-            self.own_token_active(claims)
+            assert self.own is not None
+            self.own.ensure_active(claims)
         return principal
 
     def _session(self, token: str, unverified: dict[str, Any] | None = None) -> Principal:
@@ -133,10 +132,8 @@ class Authorizer:
             principal = self.external.verify(token, tokens.unverified_header(token), claims)
             self.verified.put(token, ("external", principal.claims, principal), principal.claims.get("exp"))
             return principal
-        if issuer == self.own_issuer:
-            verified = self.verify_own_token(token)
-            self.own_token_active(verified)
-            principal = principal_from_claims(verified, source="gatehouse-jwt")
+        if self.own is not None and self.own.knows(issuer):
+            verified, principal = self.own.verify(token)
             self.verified.put(token, ("own", verified, principal), verified.get("exp"))
             return principal
         return None
