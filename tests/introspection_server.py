@@ -22,7 +22,7 @@ class IntrospectionServer:
     def answer(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any]:
         self.calls += 1
         if self.hang_seconds:
-            time.sleep(self.hang_seconds)
+            time.sleep(self.hang_seconds)  # a hung introspection endpoint: the delay is what the test is about
         if not self.up:
             return 503, {}
         if headers.get("Authorization") != self.expected:
