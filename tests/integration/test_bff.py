@@ -118,6 +118,35 @@ def test_login_sets_a_strict_host_cookie_and_stores_tokens_sealed(bff, dev_provi
     assert body.json["expiresAt"] > time.time() and "accessToken" not in body.json  # bff mode: no token
 
 
+def test_the_browser_session_and_the_token_record_have_one_owner_each(bff, dev_provider):
+    """flask-session keeps the browser session (no token in it); the token record is the
+    store's, under the same id; logout removes both, a back-channel logout the record."""
+    app, c = bff
+    sid, _ = login(c)
+    browser = json.loads(store(app).get(f"gatehouse:v1:bff-browser:{sid}"))
+    assert set(browser) <= {"loginAt", "_permanent"} and browser["loginAt"] > 0
+    record = json.loads(store(app).get(f"gatehouse:v1:bff:{sid}"))
+    assert record["sub"] == "alice" and record["tokens"]
+    assert c.post("/bff/logout", headers={"Cookie": f"{COOKIE}={sid}", **same_origin()}).status_code == 200
+    assert not store(app).exists(f"gatehouse:v1:bff-browser:{sid}", f"gatehouse:v1:bff:{sid}")
+
+    other, _ = login(c)
+    assert c.post("/bff/backchannel-logout", data={"logout_token": logout_token(dev_provider)}).status_code == 200
+    assert not store(app).exists(f"gatehouse:v1:bff:{other}")
+    assert store(app).exists(f"gatehouse:v1:bff-browser:{other}")  # names a session that has ended
+    assert session(c, other).status_code == 401 and auth(c, other).status_code == 401
+
+
+def test_logout_without_a_browser_session_ends_what_the_cookie_names(bff):
+    """A record whose browser session is gone (or that predates it) still ends at logout."""
+    app, c = bff
+    sid, _ = login(c)
+    store(app).delete(f"gatehouse:v1:bff-browser:{sid}")
+    assert auth(c, sid).status_code == 204
+    assert c.post("/bff/logout", headers={"Cookie": f"{COOKIE}={sid}", **same_origin()}).status_code == 200
+    assert not store(app).exists(f"gatehouse:v1:bff:{sid}") and auth(c, sid).status_code == 401
+
+
 def test_no_session_is_401(bff):
     _, c = bff
     assert c.get("/bff/session").status_code == 401
