@@ -12,7 +12,7 @@ from flask import current_app
 from .adapters import http_client, mongo, redis_store
 from .adapters.bff_store import RedisBffTokens, RedisBrowserSessions
 from .adapters.route_file import RouteFileWatcher
-from .core.bff import BffService
+from .core.bff import BffCopy, BffService
 from .core.client_auth import ClientAuthenticator, RecentClients
 from .core.clients import ClientRegistry
 from .core.errors import DependencyUnavailable, NotFound
@@ -125,6 +125,7 @@ def build_services(settings: Settings,
     routes = RouteFileWatcher(settings.routes_watch_file, settings.routes, load_route_file,
                               settings.routes_reload_interval_seconds) if settings.routes_watch_file else None
     login = sessions = bff = None
+    bff_copy: BffCopy | None = None
     admin: UserAdmin | None = None
     documents = redis_store.RedisDocuments(redis_client)
     provider_http = http_client.ProviderClient(settings.outbound_timeout_seconds)
@@ -143,11 +144,14 @@ def build_services(settings: Settings,
         bff = BffService(settings.bff, directory, provider_http, documents, RedisBffTokens(redis_client),
                          redis_store.RedisReplayGuard(redis_client), Sealer(settings.provider_token_key),
                          revocations=revocations, ended=mirror)
+        # /auth's per-worker copy of active BFF sessions, bounded like the verified-token memory
+        bff_copy = BffCopy(bff, mirror, VerifiedCache(settings.verified_token_cache_size,
+                                                      settings.verified_token_cache_seconds))
     verified = VerifiedCache(settings.verified_token_cache_size, settings.verified_token_cache_seconds)
     authorizer = Authorizer(routes or settings.routes, settings.authorizer, tokens.verify_signature, external,
                             own_issuer=settings.jwt_issuer, userinfo=userinfo,
                             api_keys=settings.api_keys if settings.api_keys.by_hash else None,
-                            introspector=introspector, sessions=sessions, bff=bff,
+                            introspector=introspector, sessions=sessions, bff=bff_copy,
                             own_token_active=mirror.ensure_token_active if settings.revocation_check else None,
                             verified=verified)
     return Services(settings=settings, registry=registry, tokens=tokens, authorizer=authorizer,

@@ -353,13 +353,15 @@ class MemoryRevocationFeed:
 
     def publish(self, entry: Revocation) -> None:
         self._available()
-        if self.epoch is None:
-            self.epoch = uuid.uuid4().hex
         self.seq += 1
+        if self.epoch is None or self.seq == 1:  # a sequence that starts again is a new feed
+            self.epoch = uuid.uuid4().hex
         self.entries.append((self.seq, entry))
 
     def since(self, after: int) -> FeedBatch:
         self._available()
+        if self.epoch is None:  # a feed read is named at once (RedisRevocationFeed)
+            self.epoch = uuid.uuid4().hex
         return FeedBatch([e for n, e in self.entries if n > after], self.seq, self.epoch)
 
     def restart(self) -> None:
