@@ -44,6 +44,8 @@ from tests.e2e.conftest import http  # noqa: E402
 from tests.introspection_server import IntrospectionServer  # noqa: E402
 from tests.issuer import LocalIssuer  # noqa: E402
 from tests.servers import free_port, wait_until  # noqa: E402
+from bench import servers as check_servers  # noqa: E402
+from app.settings import DEFAULT_CHECK_THREADS  # noqa: E402
 
 LUA = ROOT / "bench" / "check.lua"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -336,8 +338,11 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=3, help="runs per scenario and concurrency (median reported)")
     parser.add_argument("--only", default="", help="comma list of scenario names (default: all)")
     parser.add_argument("--check-workers", type=int, default=None,
-                        help="workers of the /auth group (default: gunicorn.conf.py's choice for GATEHOUSE_ROLE=check)")
-    parser.add_argument("--worker-class", default=None, help="worker class of the /auth group (default: the same)")
+                        help="worker processes of the /auth group (default: one per core, as shipped)")
+    parser.add_argument("--check-server", choices=("uwsgi", "gunicorn"), default="uwsgi",
+                        help="server of the /auth group (default: uwsgi, as shipped)")
+    parser.add_argument("--check-threads", type=int, default=DEFAULT_CHECK_THREADS,
+                        help="threads per uWSGI worker of the /auth group (default: as shipped)")
     parser.add_argument("--no-memory", action="store_true", help="skip the 100,000-call memory run")
     parser.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
     parser.add_argument("--from-json", default=None,
@@ -362,9 +367,10 @@ def main() -> int:
     results: list[dict[str, Any]] = []
     started = time.monotonic()
     try:
-        ports = {k: free_port() for k in ("redis", "mongo", "check", "api", "api_cold", "floor_app", "peer_app", "echo",
+        ports = {k: free_port() for k in ("redis", "mongo", "api", "api_cold", "floor_app", "peer_app", "echo",
                                          "ret204", "ceiling", "ceiling_proxy", "floor", "peer", "site", "site_cache",
                                          "bare_app", "bare", "site_floor", "site_bare")}
+        ports["check"] = free_port(span=2)  # under uWSGI: HTTP on the port, uwsgi protocol on the next
         stack.children += [start_redis(var, ports["redis"]), start_mongo(var, ports["mongo"])]
         pem = generate_private_key_pem("rsa")
         (var / "key.pem").write_bytes(pem)
@@ -393,17 +399,19 @@ def main() -> int:
                "GATEHOUSE_CONFIG": str(var / "config.json"), "PROVIDER_TOKEN_KEY": provider_key,
                "AUTH_FAILURE_LIMIT": "100000", "CLIENT_SECRET_HASH_COST": "10"}
         print(f"bench: starting on loopback (work dir {var})", flush=True)
-        check_env = {**env, "GATEHOUSE_ROLE": "check"}
-        if args.worker_class:
-            check_env["GUNICORN_WORKER_CLASS"] = args.worker_class
-        args.worker_class = check_env.get("GUNICORN_WORKER_CLASS", "gevent")
         args.check_workers = args.check_workers or os.cpu_count() or 1
-        gunicorn(stack, check_env, "wsgi:app", ports["check"], args.check_workers)
-        check_master = stack.children[-1].pid
+        check_env = {**env, "GATEHOUSE_ROLE": "check"}
+        if args.check_server == "uwsgi":  # a thread may wait on a provider; keep one free (README)
+            check_env["OUTBOUND_CALLS_PER_WORKER"] = str(max(1, args.check_threads - 1))
+        check_address, check_protocol, check_master = check_servers.start(
+            stack.spawn, args.check_server, "wsgi:app", ports["check"], args.check_workers, args.check_threads,
+            check_env, var / "metrics-check")
+        wait_until(lambda: http(f"http://127.0.0.1:{ports['check']}/-/healthz")[0] == 200, "the /auth group", 60)
         gunicorn(stack, env, "wsgi:app", ports["api"], 2)
         gunicorn(stack, {**env, "CLIENT_CACHE_SECONDS": "0"}, "wsgi:app", ports["api_cold"], 2)
-        gunicorn(stack, check_env, "bench.floor_app:app", ports["floor_app"], args.check_workers, "/auth")
-        gunicorn(stack, check_env, "bench.floor_app:bare", ports["bare_app"], args.check_workers, "/auth")
+        floor_env = {**check_env, "GUNICORN_WORKER_CLASS": "gevent"}
+        gunicorn(stack, floor_env, "bench.floor_app:app", ports["floor_app"], args.check_workers, "/auth")
+        gunicorn(stack, floor_env, "bench.floor_app:bare", ports["bare_app"], args.check_workers, "/auth")
         creds = make_credentials(env, var, issuer, introspection, api_key_values, Sealer(provider_key.encode()),
                                  DISTINCT, 10 * DISTINCT)
         start_peer(stack, ports["peer_app"], "bench-1", pem)
@@ -412,7 +420,8 @@ def main() -> int:
         for name, cache in (("site", False), ("site_cache", True)):
             runtime = var / f"nginx-{name}"
             text = render(f"127.0.0.1:{ports[name]}", f"127.0.0.1:{ports['api']}", f"127.0.0.1:{ports['echo']}",
-                          runtime, cache=cache, cache_ttl="30s", gatehouse_check=f"127.0.0.1:{ports['check']}")
+                          runtime, cache=cache, cache_ttl="30s", gatehouse_check=check_address,
+                          check_protocol=check_protocol)
             start_nginx(stack, name, text, f"http://127.0.0.1:{ports[name]}/.well-known/jwks.json")
         # the floor and the bare callable behind the shipped config too (same nginx work as /auth)
         for name, app_port in (("site_floor", ports["floor_app"]), ("site_bare", ports["bare_app"])):
@@ -458,6 +467,8 @@ def main() -> int:
                 results += measure(name, url + "/", requests_file(var, re.sub(r"\W+", "_", name), lines), args, status)
 
         results += token_scenarios(args, wanted, var, env, ports, site, admin)
+        results += hung_provider(args, wanted, var, site, creds, introspection)
+        results += server_scenarios(args, wanted, var, env, ports, creds)
 
         memory = None
         if not args.no_memory and wanted("memory"):
@@ -514,6 +525,62 @@ def token_scenarios(args: argparse.Namespace, wanted: Any, var: Path, env: dict[
     return rows
 
 
+def server_scenarios(args: argparse.Namespace, wanted: Any, var: Path, env: dict[str, str], ports: dict[str, int],
+                     creds: dict[str, list[tuple[str, str]]]) -> list[dict[str, Any]]:
+    """Each candidate server of the /auth group (bench/servers.py), one at a time, behind its own
+    nginx with the shipped config: a bare WSGI no-op (the server alone) and the Gatehouse check
+    with one client JWT. Started and stopped per candidate, so idle groups do not share the cores."""
+    rows: list[dict[str, Any]] = []
+    jwt = cookie_lines("/c/", creds["own"][:1], "Authorization", "Bearer {}") * 2
+    bare = cookie_lines("/s/", creds["session"][:1], check="-") * 2
+    for label, server, threads in check_servers.CANDIDATES:
+        for app, lines, name in (("bench.floor_app:bare", bare, f"server {label}: bare-wsgi"),
+                                 ("wsgi:app", jwt, f"server {label}: /auth client-credentials JWT x1")):
+            if not wanted(name):
+                continue
+            sub = Stack(var)
+            try:
+                port, site_port = free_port(span=2), free_port()
+                run_env = {**env, "OUTBOUND_CALLS_PER_WORKER": str(max(1, threads - 1))}
+                address, protocol, _ = check_servers.start(sub.spawn, server, app, port, args.check_workers,
+                                                           threads, run_env, var / f"metrics-{port}")
+                wait_until(lambda: http(f"http://127.0.0.1:{port}/-/healthz")[0] in (200, 204), name, 60)
+                text = render(f"127.0.0.1:{site_port}", f"127.0.0.1:{ports['api']}", f"127.0.0.1:{ports['echo']}",
+                              var / f"nginx-server-{port}", gatehouse_check=address, check_protocol=protocol)
+                start_nginx(sub, f"server-{port}", text, f"http://127.0.0.1:{site_port}/.well-known/jwks.json")
+                rows += measure(name, f"http://127.0.0.1:{site_port}/",
+                                requests_file(var, re.sub(r"\W+", "_", name), lines), args)
+            finally:
+                sub.close()
+    return rows
+
+
+def hung_provider(args: argparse.Namespace, wanted: Any, var: Path, site: str,
+                  creds: dict[str, list[tuple[str, str]]], introspection: IntrospectionServer) -> list[dict[str, Any]]:
+    """Checks that need no provider, measured with every provider answering and then while the
+    introspection endpoint hangs 30 s and 8 connections keep sending opaque tokens that need it."""
+    base = "/auth client-credentials JWT x1"
+    if not wanted("hung provider"):
+        return []
+    path = requests_file(var, "hung_base", cookie_lines("/c/", creds["own"][:1], "Authorization", "Bearer {}") * 2)
+    rows = measure(f"hung provider: {base}, providers answering", site + "/", path, args)
+    side = requests_file(var, "hung_side", [line("GET", "/i/x?u=-", "-", {"Authorization": f"Bearer {secrets.token_urlsafe(24)}"})
+                                            for _ in range(20000)])
+    introspection.hang_seconds = 30.0
+    duration = int(2 + 2 * args.reps * args.seconds + 30)
+    waiting = subprocess.Popen(["wrk", "-t", "1", "-c", "8", "-d", f"{duration}s", "--timeout", "40s", "-s", str(LUA),
+                                site + "/", "--", str(side), "503", "1"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: introspection.calls > 0, "the side load reaching the hung provider", 20)
+        rows += measure(f"hung provider: {base}, introspection hung 30 s", site + "/", path, args)
+    finally:
+        introspection.hang_seconds = 0.0
+        waiting.terminate()
+        waiting.wait(timeout=60)
+    return rows
+
+
 def memory_run(var: Path, site: str, creds: dict[str, list[tuple[str, str]]], master: int,
                results: list[dict[str, Any]]) -> dict[str, Any]:
     """RSS per /auth worker before and after 100,000 calls with 10,000 distinct tokens."""
@@ -538,23 +605,75 @@ def ratio(results: list[dict[str, Any]], a: str, b: str, connections: int, field
     return row_a[field] / row_b[field]
 
 
+JWT_ROWS = ("session JWT (cookie)", "client-credentials JWT")
+
+
+def targets(results: list[dict[str, Any]]) -> dict[str, tuple[float | None, bool]]:
+    """Each target of the performance issue as (value, met), from this run's rows only."""
+    out: dict[str, tuple[float | None, bool]] = {}
+
+    def put(name: str, value: float | None, ok: Any) -> None:
+        out[name] = (value, value is not None and bool(ok(value)))
+
+    for label in JWT_ROWS:
+        put(f"/auth {label} x1 ÷ C peer, c=32 (≥ 1.0)", ratio(results, f"/auth {label} x1", "peer", 32),
+            lambda v: v >= 1.0)
+        put(f"/auth {label} x1 p50 ÷ C peer p50, c=1 (≤ 1.2)",
+            ratio(results, f"/auth {label} x1", "peer", 1, "p50"), lambda v: v <= 1.2)
+        put(f"/auth {label} x1000 ÷ x1, c=32 (≥ 0.9)",
+            ratio(results, f"/auth {label} x1000", f"/auth {label} x1", 32), lambda v: v >= 0.9)
+    for count in (1, 1000):
+        put(f"/auth BFF session x{count} ÷ client-credentials JWT x{count}, c=32 (≥ 0.8)",
+            ratio(results, f"/auth BFF session x{count}", f"/auth client-credentials JWT x{count}", 32),
+            lambda v: v >= 0.8)
+    for label in JWT_ROWS:
+        put(f"/auth with the decision cache, {label} x1000 ÷ ceiling-proxy, c=32 (≥ 1.0)",
+            ratio(results, f"/auth cache {label} x1000", "ceiling-proxy", 32), lambda v: v >= 1.0)
+    for name in ("token client_secret_basic hot", "token private_key_jwt"):
+        row = next((r for r in results if r["scenario"] == name and r["connections"] == 32), None)
+        put(f"{name}, tokens/s at c=32 (≥ 1,000)", row["rps"] if row else None, lambda v: v >= 1000)
+    base = "hung provider: /auth client-credentials JWT x1"
+    for connections in (1, 32):
+        put(f"p99 of checks needing no provider, introspection hung ÷ answering, c={connections} (≤ 2.0)",
+            ratio(results, f"{base}, introspection hung 30 s", f"{base}, providers answering", connections, "p99"),
+            lambda v: v <= 2.0)
+    return out
+
+
+def server_table(results: list[dict[str, Any]]) -> list[str]:
+    """The candidate servers of the /auth group side by side (bench/servers.py)."""
+    labels = [label for label, _, _ in check_servers.CANDIDATES
+              if any(r["scenario"].startswith(f"server {label}:") for r in results)]
+    if not labels:
+        return []
+    md = ["", "## Servers of the /auth group", "",
+          "Each candidate alone (the others stopped), 2 worker processes, behind its own nginx with the "
+          "shipped config; the Gatehouse check with one client JWT, and a bare WSGI callable (the server's own "
+          "cost). Checks/s at c=32 (× the C peer of this run), p50 at c=1.", "",
+          "| server | bare WSGI c=32 | /auth c=32 | × peer | /auth p50 c=1 ms | /auth p99 c=32 ms |",
+          "|---|---:|---:|---:|---:|---:|"]
+    peer = next((r["rps"] for r in results if r["scenario"] == "peer" and r["connections"] == 32), None)
+    for label in labels:
+        def row(kind: str, connections: int) -> dict[str, Any]:
+            return next((r for r in results if r["scenario"] == f"server {label}: {kind}"
+                         and r["connections"] == connections), {"rps": 0.0, "p50": 0.0, "p99": 0.0})
+        auth, bare = row("/auth client-credentials JWT x1", 32), row("bare-wsgi", 32)
+        times = f"{auth['rps'] / peer:.2f}" if peer else "n/a"
+        md.append(f"| {label} | {bare['rps']:,.0f} | {auth['rps']:,.0f} | {times} | "
+                  f"{row('/auth client-credentials JWT x1', 1)['p50']:.2f} | {auth['p99']:.2f} |")
+    return md
+
+
+def check_group(args: argparse.Namespace) -> str:
+    if args.check_server == "uwsgi":
+        return f"uWSGI, {args.check_workers} processes × {args.check_threads} threads, nginx `uwsgi_pass` (as shipped)"
+    return f"gunicorn, {args.check_workers} gevent workers"
+
+
 def report(args: argparse.Namespace, results: list[dict[str, Any]], memory: dict[str, Any] | None,
            elapsed: float, command: str | None = None) -> None:
     info = machine()
-    ratios = {}
-    for label in ("session JWT (cookie) x1", "client-credentials JWT x1", "session JWT (cookie) x1000",
-                  "client-credentials JWT x1000"):
-        # The floor behind the shipped config does the same nginx work as /auth (the identity
-        # headers, the upstream hop); the bench config's floor is the leaner reference.
-        ratios[f"/auth {label} ÷ floor, same nginx config (c=32)"] = ratio(
-            results, f"/auth {label}", "floor (shipped config)", 32)
-        ratios[f"/auth {label} ÷ floor, bench config (c=32)"] = ratio(results, f"/auth {label}", "floor", 32)
-        ratios[f"/auth {label} ÷ peer (c=32)"] = ratio(results, f"/auth {label}", "peer", 32)
-        ratios[f"/auth {label} p99 ÷ peer p99 (c=1)"] = ratio(results, f"/auth {label}", "peer", 1, "p99")
-    ratios["/auth with cache (session JWT x1000) ÷ ceiling-proxy (c=32)"] = ratio(
-        results, "/auth cache session JWT (cookie) x1000", "ceiling-proxy", 32)
-    ratios["/auth with cache (client-credentials JWT x1000) ÷ ceiling-proxy (c=32)"] = ratio(
-        results, "/auth cache client-credentials JWT x1000", "ceiling-proxy", 32)
+    ratios = targets(results)
     command = command or "bench/run " + " ".join(sys.argv[1:])
     measured = getattr(args, "measured", None) or f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M}"
     args.measured = measured
@@ -564,14 +683,16 @@ def report(args: argparse.Namespace, results: list[dict[str, Any]], memory: dict
           "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()) + ".\n",
           f"Each row: median of {args.reps} runs of {args.seconds:.0f} s (wrk, 1 thread at c=1, 2 at c=32), "
           "after a warm-up; nginx, gunicorn, Redis, the MongoDB-wire server, Apache and wrk share the machine. "
-          f"/auth group: gunicorn {args.check_workers} {args.worker_class} workers; token endpoint: a separate group "
+          f"/auth group: {check_group(args)}; token endpoint: a separate gunicorn group "
           "of 2. `bad` counts answers with the wrong status or identity (and socket errors).\n",
           "| scenario | connections | requests/s | p50 ms | p99 ms | checked | bad |", "|---|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         md.append(f"| {r['scenario']} | {r['connections']} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
                   f"{r['checked']} | {r['bad']} |")
-    md += ["", "## Ratios", "", "| ratio | value |", "|---|---:|"]
-    md += [f"| {k} | {v:.2f} |" if v is not None else f"| {k} | n/a |" for k, v in ratios.items()]
+    md += ["", "## Targets (issue: the check at C speed)", "", "| target | this run | met |", "|---|---:|---|"]
+    md += [f"| {k} | {v:.2f} | {'yes' if ok else '**no**'} |" if v is not None else f"| {k} | n/a | |"
+           for k, (v, ok) in ratios.items()]
+    md += server_table(results)
     if memory:
         md += ["", "## Memory", "",
                f"{memory['calls']} /auth calls with {memory['distinct']} distinct credentials in {memory['seconds']} s "
@@ -581,7 +702,8 @@ def report(args: argparse.Namespace, results: list[dict[str, Any]], memory: dict
     if notes.exists():
         md += ["", notes.read_text().rstrip()]
     Path(args.out).write_text("\n".join(md) + "\n")
-    settings = {k: getattr(args, k) for k in ("seconds", "reps", "check_workers", "worker_class", "measured")}
+    settings = {k: getattr(args, k) for k in ("seconds", "reps", "check_workers", "check_server", "check_threads",
+                                              "measured")}
     Path(args.out).with_suffix(".json").write_text(json.dumps(
         {"machine": info, "command": command, "settings": settings, "elapsed": elapsed, "results": results,
          "ratios": ratios, "memory": memory}, indent=1))
