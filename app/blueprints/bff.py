@@ -191,6 +191,13 @@ def backchannel_logout() -> Response:
     return no_store(Response(b"", status=200))
 
 
+@bp.delete("/bff/sessions/<path:sub>")
+def end_sessions(sub: str) -> Response:
+    """Admin: end every BFF session of a provider subject."""
+    services().tokens.require_admin(request.headers.get("Authorization"))
+    return no_store(jsonify({"count": bff_service().end_subject(sub)}))
+
+
 @bp.get("/bff/client.js")
 def client_js() -> Response:
     cfg = bff_service().cfg

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 
 from . import providers
 from .backchannel import verify_logout_token
-from .errors import DependencyUnavailable, InvalidToken, LoginFailed
+from .errors import BadRequest, DependencyUnavailable, InvalidToken, LoginFailed
 from .login import MAX_PARAM_LENGTH, LoginAttempts, LoginStart, required_param
 from .policy.decision import Principal
 from .policy.external import ExternalVerifier
@@ -375,6 +375,16 @@ class BffService:
         key = index_keys(request.issuer, None, request.sid)[0] if request.sid else \
             index_keys(request.issuer, request.sub, None)[0]
         return self.end(self.records.indexed(key))
+
+    def end_subject(self, sub: str) -> int:
+        """DELETE /bff/sessions/<sub> (admin API): end every session of the provider's subject
+        `sub`, as a back-channel logout naming it would; how many were still stored."""
+        if not sub or len(sub) > MAX_PARAM_LENGTH:
+            raise BadRequest(f"sub must be 1 to {MAX_PARAM_LENGTH} characters")
+        endpoints, _ = self._resolve()  # the provider's issuer, from its (cached) discovery document
+        if not endpoints.issuer:
+            return 0
+        return self.end(self.records.indexed(index_keys(endpoints.issuer, sub, None)[0]))
 
 
 class BffCopy:

@@ -377,6 +377,32 @@ def test_a_logout_token_is_single_use(bff, dev_provider):
     assert session(c, sid).status_code == 200
 
 
+@pytest.mark.parametrize("path, headers, status", [
+    ("/bff/sessions/alice", {}, 401),  # no admin token
+    ("/bff/sessions/alice", {"Authorization": "Bearer not-the-admin-token"}, 401),
+    ("/bff/sessions/" + "a" * 2049, "admin", 400),  # longer than any subject we take
+], ids=["no-token", "wrong-token", "subject-too-long"])
+def test_ending_a_subjects_sessions_is_refused_without_admin_or_sense(bff, path, headers, status):
+    from tests.conftest import ADMIN
+    _, c = bff
+    sid, _ = login(c, "alice")
+    r = c.delete(path, headers=ADMIN if headers == "admin" else headers)
+    assert r.status_code == status, r.json
+    assert session(c, sid).status_code == 200  # nothing ended
+
+
+def test_an_admin_ends_every_session_of_a_subject(bff):
+    from tests.conftest import ADMIN
+    app, c = bff
+    alice, _ = login(c, "alice")
+    bob, _ = login(c, "bob")
+    r = c.delete("/bff/sessions/alice", headers=ADMIN)
+    assert (r.status_code, r.json, r.headers["Cache-Control"]) == (200, {"count": 1}, "no-store")
+    assert session(c, alice).status_code == 401 and auth(c, alice).status_code == 401
+    assert session(c, bob).status_code == 200
+    assert c.delete("/bff/sessions/nobody", headers=ADMIN).json == {"count": 0}
+
+
 # -- refusals ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("redirect", ["//evil.example/x", "/\\evil.example", "https://evil.example/",

@@ -13,7 +13,7 @@ import pytest
 
 from app import create_app
 from app.settings import load_settings
-from tests.conftest import with_apps
+from tests.conftest import ADMIN, with_apps
 from tests.integration.test_bff import (COOKIE, ROUTES, at_local, auth, bff_config, login, logout_token,
                                         same_origin, session)
 from tests.servers import wait_until
@@ -90,6 +90,18 @@ def test_backchannel_logout_ends_the_session_at_every_worker(deployment, dev_pro
     assert auth(b, sid).status_code == 204 and auth(b, bob).status_code == 204
     assert a.post("/bff/backchannel-logout", data={"logout_token": logout_token(dev_provider)}).status_code == 200
     assert eventually(lambda: auth(b, sid).status_code == 401)
+    assert auth(b, bob).status_code == 204
+
+
+def test_an_admin_end_at_one_worker_ends_the_sessions_at_another(deployment):
+    a, b = running(deployment)
+    one, _ = login(a, "alice")
+    two, _ = login(a, "alice")
+    bob, _ = login(a, "bob")
+    assert all(auth(b, sid).status_code == 204 for sid in (one, two, bob))
+    r = a.delete("/bff/sessions/alice", headers=ADMIN)
+    assert (r.status_code, r.json) == (200, {"count": 2})
+    assert eventually(lambda: auth(b, one).status_code == 401 and auth(b, two).status_code == 401)
     assert auth(b, bob).status_code == 204
 
 
