@@ -408,6 +408,19 @@ def test_an_admin_ends_every_session_of_a_subject(bff):
 @pytest.mark.parametrize("redirect", ["//evil.example/x", "/\\evil.example", "https://evil.example/",
                                       "javascript:alert(1)", "/ok\r\nSet-Cookie: x=1", "https://app.example.test.evil/home"])
 def test_bad_redirects_are_refused_and_store_nothing(bff, redirect):
+    _bad_redirect_at_login(bff, redirect)
+
+
+@pytest.mark.parametrize("redirect", ["//evil.example/x", "https://evil.example/", "javascript:alert(1)"])
+def test_a_logout_with_a_bad_redirect_is_refused_and_ends_nothing(bff, redirect):
+    _, c = bff
+    sid, _ = login(c)
+    r = c.post("/bff/logout", json={"redirect": redirect}, headers={"Cookie": f"{COOKIE}={sid}", **same_origin()})
+    assert r.status_code == 400, r.json
+    assert session(c, sid).status_code == 200 and auth(c, sid).status_code == 204
+
+
+def _bad_redirect_at_login(bff, redirect):
     app, c = bff
     before = len(store(app).keys("gatehouse:v1:bff-login:*"))
     r = c.get("/bff/login", query_string={"redirect": redirect}, headers={"Accept": "application/json"})
