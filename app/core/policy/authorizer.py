@@ -13,7 +13,6 @@ from typing import Any, Callable, Protocol
 
 from .. import tokens
 from ..errors import InvalidToken
-from ..bff import BffService
 from ..sessions import SessionService
 from .external import ExternalVerifier
 from .resolvers import ApiKeys, Introspector, UserinfoResolver
@@ -35,6 +34,20 @@ class Headers(Protocol):
     """Case-insensitive header lookup (werkzeug's Headers, or a dict in unit tests)."""
 
     def get(self, key: str) -> Any: ...
+
+
+class BffSessions(Protocol):
+    """The BFF credential source (core/bff.py): the principal of a BFF session id, and why a
+    state-changing call carrying its cookie is not the app's own (CSRF), if it is not."""
+
+    @property
+    def cookie_name(self) -> str: ...
+
+    def principal(self, sid: str) -> Principal:
+        """The session's user, with its access token as `bearer`; InvalidToken when it has ended."""
+        ...
+
+    def csrf_problem(self, headers: Headers) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -69,7 +82,7 @@ class Authorizer:
                  external: ExternalVerifier | None = None, own_issuer: str | None = None,
                  userinfo: UserinfoResolver | None = None, api_keys: ApiKeys | None = None,
                  introspector: Introspector | None = None, sessions: SessionService | None = None,
-                 bff: BffService | None = None,
+                 bff: BffSessions | None = None,
                  own_token_active: Callable[[dict[str, Any]], None] | None = None,
                  verified: tokens.VerifiedCache | None = None) -> None:
         # A table, or a callable answering the current one (the route file watcher).
@@ -156,7 +169,7 @@ class Authorizer:
             cookie = cookies.get(SESSION_COOKIE) if cookies is not None and self.sessions is not None else None
             return self._session(cookie) if cookie else None
         if name == "bff":
-            cookie = cookies.get(self.bff.cfg.cookie_name) if cookies is not None and self.bff is not None else None
+            cookie = cookies.get(self.bff.cookie_name) if cookies is not None and self.bff is not None else None
             return self.bff.principal(cookie) if cookie and self.bff is not None else None
         if name == "jwt":
             return self._jwt(token) if token else None
