@@ -70,23 +70,21 @@ def _caddy(runtime: Path, port: int, gatehouse: str, upstream: int) -> subproces
                             env=env, stdout=subprocess.DEVNULL, stderr=open(runtime / "caddy.log", "wb"))
 
 
-@pytest.fixture(params=["nginx", "ingress-nginx", "caddy"])
-def site(request, env, tmp_path, gunicorn_server, echo):
-    from app.nginx_config import render
-    name = request.param
-    port = free_port()
-    routes = tmp_path / "auth.json"
-    routes.write_text(json.dumps(ROUTES))
-    extra = {**with_apps(env, tmp_path, {"web": login_app("http://127.0.0.1:9")}),
-             "ROUTES_FILE": str(routes), "USER_PROPERTIES_TO_PROXY": "client_id"}
+def dialect_env(name: str, port: int) -> dict[str, str]:
+    """Gatehouse's settings behind proxy `name` listening on `port`."""
     if name == "ingress-nginx":
-        extra.update(AUTH_DIALECTS="ingress-nginx", TRUSTED_PROXY_CIDRS="127.0.0.1/32",
-                     FORWARD_AUTH_HOSTS=f"127.0.0.1:{port}")
-    elif name == "caddy":
-        extra.update(AUTH_DIALECTS="caddy", FORWARD_AUTH_SECRET_HEADER="X-Gatehouse-Proxy", FORWARD_AUTH_SECRET=SECRET,
-                     FORWARD_AUTH_HOSTS=f"127.0.0.1:{port}")
-    gatehouse = gunicorn_server(extra).split("//")[1]
-    runtime = tmp_path / f"{name}-{port}"
+        return {"AUTH_DIALECTS": "ingress-nginx", "TRUSTED_PROXY_CIDRS": "127.0.0.1/32",
+                "FORWARD_AUTH_HOSTS": f"127.0.0.1:{port}"}
+    if name == "caddy":
+        return {"AUTH_DIALECTS": "caddy", "FORWARD_AUTH_SECRET_HEADER": "X-Gatehouse-Proxy",
+                "FORWARD_AUTH_SECRET": SECRET, "FORWARD_AUTH_HOSTS": f"127.0.0.1:{port}"}
+    return {}
+
+
+def start_proxy(name: str, runtime_root: Path, port: int, gatehouse: str, echo: int) -> Site:
+    """Proxy `name` on 127.0.0.1:`port` in front of Gatehouse (`host:port`) and the echo upstream."""
+    from app.nginx_config import render
+    runtime = runtime_root / f"{name}-{port}"
     runtime.mkdir()
     base = f"http://127.0.0.1:{port}"
     if name == "nginx":
@@ -104,8 +102,22 @@ def site(request, env, tmp_path, gunicorn_server, echo):
     except RuntimeError:
         stop(proc)
         raise
-    yield Site(name, base, identity, [proc])
-    stop(proc)
+    return Site(name, base, identity, [proc])
+
+
+@pytest.fixture(params=["nginx", "ingress-nginx", "caddy"])
+def site(request, env, tmp_path, gunicorn_server, echo):
+    name = request.param
+    port = free_port()
+    routes = tmp_path / "auth.json"
+    routes.write_text(json.dumps(ROUTES))
+    extra = {**with_apps(env, tmp_path, {"web": login_app("http://127.0.0.1:9")}),
+             "ROUTES_FILE": str(routes), "USER_PROPERTIES_TO_PROXY": "client_id", **dialect_env(name, port)}
+    gatehouse = gunicorn_server(extra).split("//")[1]
+    proxy = start_proxy(name, tmp_path, port, gatehouse, echo)
+    yield proxy
+    for proc in proxy.processes:
+        stop(proc)
 
 
 def ask(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
