@@ -56,7 +56,7 @@ def _nginx(runtime: Path, conf: str) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _caddy(runtime: Path, port: int, gatehouse: str, upstream: int) -> subprocess.Popen:
+def _caddy(runtime: Path, port: int, gatehouse: str, upstream: int, check: str | None = None) -> subprocess.Popen:
     # The shipped file as it is, but bound to loopback (tests listen on nothing else).
     text = CADDYFILE.read_text()
     text = text.replace("{$SITE} {\n", "{$SITE} {\n\tbind 127.0.0.1\n", 1)
@@ -64,7 +64,7 @@ def _caddy(runtime: Path, port: int, gatehouse: str, upstream: int) -> subproces
     (runtime / "Caddyfile").write_text(text)
     env = {**os.environ, "HOME": str(runtime), "XDG_DATA_HOME": str(runtime / "data"),
            "XDG_CONFIG_HOME": str(runtime / "config"), "SITE": f"http://:{port}", "GATEHOUSE": gatehouse,
-           "GATEHOUSE_CHECK": gatehouse, "UPSTREAM": f"127.0.0.1:{upstream}", "GATEHOUSE_PROXY_SECRET": SECRET,
+           "GATEHOUSE_CHECK": check or gatehouse, "UPSTREAM": f"127.0.0.1:{upstream}", "GATEHOUSE_PROXY_SECRET": SECRET,
            "CADDY_ADMIN": "off"}
     return subprocess.Popen([str(CADDY), "run", "--config", str(runtime / "Caddyfile"), "--adapter", "caddyfile"],
                             env=env, stdout=subprocess.DEVNULL, stderr=open(runtime / "caddy.log", "wb"))
@@ -81,8 +81,10 @@ def dialect_env(name: str, port: int) -> dict[str, str]:
     return {}
 
 
-def start_proxy(name: str, runtime_root: Path, port: int, gatehouse: str, echo: int) -> Site:
-    """Proxy `name` on 127.0.0.1:`port` in front of Gatehouse (`host:port`) and the echo upstream."""
+def start_proxy(name: str, runtime_root: Path, port: int, gatehouse: str, echo: int,
+                check: str | None = None) -> Site:
+    """Proxy `name` on 127.0.0.1:`port` in front of Gatehouse (`host:port`; the /auth group at
+    `check` when given) and the echo upstream."""
     from app.nginx_config import render
     runtime = runtime_root / f"{name}-{port}"
     runtime.mkdir()
@@ -91,11 +93,11 @@ def start_proxy(name: str, runtime_root: Path, port: int, gatehouse: str, echo: 
         proc = _nginx(runtime, render(f"127.0.0.1:{port}", gatehouse, f"127.0.0.1:{echo}", runtime))
         identity = "miauserid"
     elif name == "ingress-nginx":
-        proc = _nginx(runtime, render_ingress(f"127.0.0.1:{port}", gatehouse, gatehouse, f"127.0.0.1:{echo}",
+        proc = _nginx(runtime, render_ingress(f"127.0.0.1:{port}", gatehouse, check or gatehouse, f"127.0.0.1:{echo}",
                                               runtime, base))
         identity = "mia-userid"
     else:
-        proc = _caddy(runtime, port, gatehouse, echo)
+        proc = _caddy(runtime, port, gatehouse, echo, check)
         identity = "miauserid"
     try:
         wait_until(lambda: http(f"{base}/.well-known/jwks.json")[0] == 200, name, 30)
@@ -218,3 +220,29 @@ def test_a_host_gatehouse_does_not_protect_is_refused(site: Site, host: str) -> 
     assert http(f"{site.base}/public", headers=API)[0] == 200
     status, _, body = http(f"{site.base}/public", headers={**API, "Host": host})
     assert status == 403, body
+
+
+@pytest.mark.parametrize("proxy", ["ingress-nginx", "caddy"])
+def test_the_check_group_under_uwsgi_over_http(env, tmp_path, gunicorn_server, uwsgi_check_server, echo,
+                                               proxy) -> None:
+    """`gatehouse serve-check` (uWSGI, the default /auth group) answers these proxies on its HTTP
+    port: the dialect, the peer address and the login redirect are the same as under gunicorn."""
+    port = free_port()
+    routes = tmp_path / "auth.json"
+    routes.write_text(json.dumps(ROUTES))
+    extra = {**with_apps(env, tmp_path, {"web": login_app("http://127.0.0.1:9")}), "ROUTES_FILE": str(routes),
+             **dialect_env(proxy, port)}
+    gatehouse = gunicorn_server(extra).split("//")[1]
+    check, _ = uwsgi_check_server(extra)
+    site = start_proxy(proxy, tmp_path, port, gatehouse, echo, check=check.split("//")[1])
+    try:
+        token, reg = client_token(site.base, "tracks")
+        status, _, body = http(f"{site.base}/tracks/1", headers={"Authorization": f"Bearer {token}", **SPOOF})
+        assert status == 200 and echoed(body)["headers"][site.identity] == reg["client_id"]
+        status, headers, _ = ask(f"{site.base}/orders?page=2", BROWSER)
+        assert status == 302 and "/web-login?" in headers["location"]
+        assert http(f"{site.base}/admin", headers={"Authorization": f"Bearer {token}", **API, **SPOOF})[0] == 403
+        assert http(f"{site.base}/public", headers={**API, "Host": "evil.example"})[0] == 403
+    finally:
+        for proc in site.processes:
+            stop(proc)
