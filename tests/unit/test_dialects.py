@@ -35,19 +35,25 @@ def check(method: str = "GET", target: str = "/auth", addr: str = PROXY) -> Chec
 
 # nginx `auth_request` with proxy_set_header X-Original-URI $request_uri / X-Original-Method $request_method.
 NGINX = H(X_Original_URI="/admin/users?page=2", X_Original_Method="POST", Host="gatehouse")
-# ingress-nginx auth-url location (controller template): X-Original-URL $scheme://$http_host$request_uri,
+# ingress-nginx auth-url location (controller template rootfs/etc/nginx/template/nginx.tmpl, v1.12;
+# https://kubernetes.github.io/ingress-nginx/user-guide/nginx-configuration/annotations/#external-authentication):
+# X-Original-URL $scheme://$http_host$request_uri,
 # X-Original-Method, X-Sent-From, X-Real-IP, X-Forwarded-For, X-Auth-Request-Redirect $request_uri.
 INGRESS = H(X_Original_URL="https://app.example.com/admin/users?page=2", X_Original_Method="POST",
             X_Sent_From="nginx-ingress-controller", X_Real_IP="198.51.100.4", X_Forwarded_For="198.51.100.4",
             X_Auth_Request_Redirect="/admin/users?page=2", Host="gatehouse.auth.svc.cluster.local")
-# Traefik ForwardAuth: X-Forwarded-Method/-Proto/-Host/-Uri/-For on a GET to the address.
+# Traefik ForwardAuth (https://doc.traefik.io/traefik/middlewares/http/forwardauth/):
+# X-Forwarded-Method/-Proto/-Host/-Uri/-For on a GET to the address.
 TRAEFIK = H(X_Forwarded_Method="POST", X_Forwarded_Proto="https", X_Forwarded_Host="app.example.com",
             X_Forwarded_Uri="/admin/users?page=2", X_Forwarded_For="198.51.100.4")
-# Caddy forward_auth: GET with X-Forwarded-Method {method}, X-Forwarded-Uri {uri}, and reverse_proxy's
+# Caddy forward_auth (https://caddyserver.com/docs/caddyfile/directives/forward_auth): GET with
+# X-Forwarded-Method {method}, X-Forwarded-Uri {uri}, and reverse_proxy's
 # X-Forwarded-For/-Proto/-Host.
 CADDY = H(X_Forwarded_Method="POST", X_Forwarded_Uri="/admin/users?page=2", X_Forwarded_Proto="https",
           X_Forwarded_Host="app.example.com", X_Forwarded_For="198.51.100.4")
-# Envoy ext_authz http_service, path_prefix /auth/envoy: the original method and path, Host the
+# Envoy ext_authz http_service, path_prefix /auth/envoy
+# (https://www.envoyproxy.io/docs/envoy/latest/api-v3/extensions/filters/http/ext_authz/v3/ext_authz.proto):
+# the original method and path, Host the
 # original :authority, Content-Length 0.
 ENVOY = H(Host="app.example.com", Content_Length="0")
 
