@@ -109,10 +109,10 @@ def clear_session_cookies(response: Response, app: AppConfig) -> None:
 
 
 def login_page_redirect() -> str | None:
-    """`redirect` (or ingress-nginx's `rd`) of /web-login. nginx's login redirect appends the original URI unencoded
-    (`/web-login?redirect=/a?b=1&c=2`: nginx cannot URL-encode), so a value that starts with a
-    raw `/` is everything after `redirect=`, kept byte for byte: never decoded, since it is
-    already a URI (`/search?q=a%26b` must come back as it was). An encoded value
+    """`redirect` (or ingress-nginx's `rd`) of /web-login. nginx's login redirect appends the
+    original URI unencoded (`/web-login?redirect=/a?b=1&c=2`: nginx cannot URL-encode), so a
+    value that starts with a raw `/` is everything after `redirect=`, kept byte for byte: never
+    decoded, since it is already a URI (`/search?q=a%26b` must come back as it was). An encoded value
     (`redirect=%2Fa%3Fb%3D1`, `redirect=https%3A...`) or one beside `appId` without a query of
     its own is a parameter like any other, decoded once; either way it is validated."""
     raw = request.query_string.decode("latin-1")
