@@ -27,7 +27,7 @@ import pytest
 from tests.conftest import login_app, with_apps
 from tests.e2e.conftest import NGINX, echoed, http, stop
 from tests.e2e.ingress_nginx import render as render_ingress
-from tests.e2e.test_nginx import ROUTES, client_token
+from tests.e2e.test_nginx import ROUTES, client_token, routes_env  # noqa: F401 - routes_env is a fixture
 from tests.servers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -252,3 +252,26 @@ def test_the_check_group_under_uwsgi_over_http(env, tmp_path, gunicorn_server, u
     finally:
         for proc in site.processes:
             stop(proc)
+
+
+def test_the_shipped_nginx_sends_no_client_dialect_headers_to_the_check(gunicorn_server, nginx_server, echo,
+                                                                         routes_env) -> None:
+    """The other dialects' headers a client sends never reach the check behind plain nginx (with
+    AUTH_DIALECTS listing one of them beside nginx, they would conflict with X-Original-URI)."""
+    from tests.peers import json_server
+    received: list[dict[str, str]] = []
+
+    def check(method, path, headers, body):
+        received.append({k.lower(): v for k, v in headers.items()})
+        return 204, {}
+
+    recorder, check_url = json_server(check)
+    try:
+        site = nginx_server(gunicorn_server(routes_env), echo, check=check_url)
+        assert http(f"{site}/admin", headers={**SPOOF, "X-Original-URL": "http://evil.example/public"})[0] == 200
+    finally:
+        recorder.shutdown()
+    seen = received[-1]
+    assert (seen["x-original-uri"], seen["x-original-method"]) == ("/admin", "GET")
+    for name in ("x-original-url", "x-forwarded-uri", "x-forwarded-method", "original-request-uri"):
+        assert name not in seen, name
