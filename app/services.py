@@ -138,7 +138,8 @@ def build_services(settings: Settings,
                                   on_issue=on_issue)
         login = LoginService(settings.apps, settings.default_app_id, directory,
                              provider_http, documents, users, sessions, redis_store.RedisReplayGuard(redis_client),
-                             settings.login_state_ttl_seconds)
+                             settings.login_state_ttl_seconds,
+                             forward_hosts=settings.authorizer.dialects.hosts)
         admin = UserAdmin(users, sessions, settings.apps, settings.default_app_id)
     if settings.bff:
         assert settings.provider_token_key is not None  # required with bff (settings schema)

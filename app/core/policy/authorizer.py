@@ -18,7 +18,7 @@ from .external import ExternalVerifier
 from .resolvers import ApiKeys, Introspector, UserinfoResolver
 from .decision import (ALLOW, ANONYMOUS, FORBIDDEN, Decision, HeaderNames, Principal, decide, decode_value,
                        principal_from_claims, refusal_code)
-from .dialects import CheckRequest, DialectConfig, Original, Refused, nginx, resolve
+from .dialects import CheckRequest, DialectConfig, Original, Refused, login_location, nginx, resolve
 from .routes import METHODS, RouteTable
 
 TRUTHY = frozenset({"1", "true", "yes", "on"})
@@ -28,6 +28,7 @@ SOURCES = ("session", "bff", "jwt", "introspection", "userinfo", "trusted-header
 COOKIE_SOURCES = ("session", "bff")
 SESSION_COOKIE = "sid"
 MAX_OPAQUE_TOKEN = 8192
+LOGIN_REDIRECT = 302
 
 
 class Headers(Protocol):
@@ -261,9 +262,21 @@ class Authorizer:
             decision.headers["WWW-Authenticate"] = f'Bearer realm="gatehouse"{error}'
             if refused is not None and decision.code != "no_route":
                 # The words /auth/explain and the decision log give: which credential, and why.
-                return replace(decision, reason=f"{refused.source} credential refused: {refused.reason}",
-                               code=refusal_code(refused.reason), source=source)
+                decision = replace(decision, reason=f"{refused.source} credential refused: {refused.reason}",
+                                   code=refusal_code(refused.reason), source=source)
+            return self._login_redirect(decision, original, headers)
         return decision
+
+    def _login_redirect(self, decision: Decision, original: Original, headers: Headers) -> Decision:
+        """A 401 for a browser, in a dialect whose proxy passes the check's answer to the client
+        (Traefik, Caddy, Envoy): 302 to the login page, the original URL as the return target.
+        Non-strict mode (Mia's nginx) always answers 200, so it never redirects."""
+        location = login_location(original, headers, self.cfg.dialects) if self.cfg.strict else None
+        if location is None:
+            return decision
+        moved = {k: v for k, v in decision.headers.items() if k != "WWW-Authenticate"}
+        return replace(decision, status=LOGIN_REDIRECT, headers={**moved, "Location": location,
+                                                                 "Cache-Control": "no-store"})
 
 
 def _unknown(token: str) -> Refusal:
