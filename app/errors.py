@@ -15,6 +15,7 @@ from http import HTTPStatus
 from flask import Flask, g, jsonify, render_template, request
 from flask.wrappers import Response
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as AnyResponse
 
 from .core.errors import DependencyUnavailable, GatehouseError, InvalidToken
 
@@ -83,14 +84,29 @@ def render(status: int, code: str, description: str, headers: dict[str, str] | N
     return response
 
 
+def answer(exc: GatehouseError) -> Response:
+    """A domain error's wire form, logged."""
+    failure = classify(exc)
+    log.log(failure.level, "refused", extra={"request_id": g.get("request_id"), "error": failure.code,
+                                             "status": failure.status, "detail": failure.reason,
+                                             "cause": failure.cause})
+    return render(failure.status, failure.code, failure.reason, failure.headers)
+
+
+def replace(response: AnyResponse, exc: GatehouseError) -> None:
+    """Turn an answer already made into the error's (a failure after the view, such as the
+    session store failing to save): status, headers and body; no cookie it set survives."""
+    failed = answer(exc)
+    response.status_code = failed.status_code
+    response.headers.clear()
+    response.headers.update(failed.headers)
+    response.set_data(failed.get_data())
+
+
 def install(app: Flask) -> None:
     @app.errorhandler(GatehouseError)
     def _domain(exc: GatehouseError) -> Response:
-        failure = classify(exc)
-        log.log(failure.level, "refused", extra={"request_id": g.get("request_id"), "error": failure.code,
-                                                 "status": failure.status, "detail": failure.reason,
-                                                 "cause": failure.cause})
-        return render(failure.status, failure.code, failure.reason, failure.headers)
+        return answer(exc)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

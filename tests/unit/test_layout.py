@@ -73,23 +73,17 @@ def test_the_reader_sees_relative_imports() -> None:
     assert "app.services" in imports(APP / "blueprints" / "login.py")
 
 
-# core/policy.external: a one-name re-export kept for app/core/bff.py, whose owner reshapes that
-# module on another branch; it goes as soon as nothing imports it (the test below says when).
-POLICY_SHIM = APP / "core" / "policy" / "external.py"
+# What the rules stand on: themselves, the domain errors and the one redirect validator.
+POLICY_GROUND = ("app.core.policy", "app.core.errors", "app.core.redirects")
 
 
-@pytest.mark.parametrize("path", [p for p in files("core/policy") if p != POLICY_SHIM], ids=ids)
+@pytest.mark.parametrize("path", files("core/policy"), ids=ids)
 def test_policy_is_pure_rules(path: Path) -> None:
-    """core/policy (routes, expressions, decision, dialects) imports only itself: nothing of the
-    verifiers, sessions, BFF, login or any service above it."""
-    above = {name for name in imports(path) if inside(name, "app") and not inside(name, "app.core.policy")}
+    """core/policy (routes, expressions, decision, dialects) imports only its ground: nothing of
+    the verifiers, sessions, BFF, login or any service above it."""
+    above = {name for name in imports(path)
+             if inside(name, "app") and not any(inside(name, ground) for ground in POLICY_GROUND)}
     assert above == set()
-
-
-def test_the_policy_shim_is_still_needed() -> None:
-    users = [p for p in APP.rglob("*.py") if p != POLICY_SHIM and "app.core.policy.external" in imports(p)]
-    assert users, "nothing imports core/policy/external.py any more: delete it"
-    assert {n for n in imports(POLICY_SHIM) if inside(n, "app")} == {"app.core.verifiers.external"}
 
 
 # What a credential verifier may build on: the rules, its fellow verifiers, the JWT and key helpers.
@@ -115,14 +109,7 @@ def test_no_blueprint_imports_the_settings(path: Path) -> None:
     assert {name for name in imports(path) if inside(name, "app.settings")} == set()
 
 
-# The BFF store reshaping (branch bff-owner) takes Flask out of adapters/bff_sessions.py; until it
-# lands that file is an expected failure, strict: once it passes, this mark must go.
-FLASK_ADAPTERS = {"bff_sessions.py": "adapters/bff_sessions.py still installs flask-session (bff-owner)"}
-
-
-@pytest.mark.parametrize("path", [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=FLASK_ADAPTERS[p.name]))
-    if p.name in FLASK_ADAPTERS else p for p in files("adapters")], ids=ids)
+@pytest.mark.parametrize("path", files("adapters"), ids=ids)
 def test_no_adapter_imports_the_web_framework(path: Path) -> None:
     """Adapters talk to stores and peers; HTTP answers are the blueprints' and errors.py's."""
     assert {name.split(".")[0] for name in imports(path)} & WEB == set()
@@ -132,3 +119,4 @@ def test_only_settings_reads_the_environment() -> None:
     offenders = [p.name for p in APP.rglob("*.py")
                  if p.name != "settings.py" and ("os.environ" in p.read_text() or "getenv" in p.read_text())]
     assert offenders == []
+

@@ -1,2 +1,3 @@
 """Authorization policy, the pure rules: the route table, the expression language, the decision
-and the forward-auth dialects. It imports nothing outside itself (tests/unit/test_layout.py)."""
+and the forward-auth dialects. They stand on nothing but the domain errors and the redirect
+validator (tests/unit/test_layout.py)."""
