@@ -15,24 +15,21 @@ from .core import tokens
 from .core.client_auth import ASSERTION_TYPE
 from .core.errors import GatehouseError
 from .core.keys import KeyLoadError, generate_private_key_pem, load_private_key, public_pem
-from .settings import CONFIG_FILE_ENV, VERSION, ConfigError, load_settings, process_environ
+from .settings import VERSION, ConfigError, Settings, configured_file, load_settings, named_variable
 
 DEFAULT_DEV_CONFIG = Path("var/gatehouse.yaml")
 
 
-def _environ(config: str | None) -> dict[str, str]:
-    env = process_environ()
-    if config:
-        env[CONFIG_FILE_ENV] = config
-    elif CONFIG_FILE_ENV not in env and DEFAULT_DEV_CONFIG.is_file():
-        env[CONFIG_FILE_ENV] = str(DEFAULT_DEV_CONFIG)
-    return env
+def _settings(config: str | None) -> Settings:
+    """The settings of a command: --config, else $GATEHOUSE_CONFIG, else the `gatehouse dev` one in ./var."""
+    fallback = str(DEFAULT_DEV_CONFIG) if DEFAULT_DEV_CONFIG.is_file() else None
+    return load_settings(config_file=config or configured_file() or fallback)
 
 
 def _services(config: str | None) -> Any:
     from .services import build_services
     try:
-        settings = load_settings(_environ(config))
+        settings = _settings(config)
     except ConfigError as exc:
         raise click.ClickException("configuration refused:\n  - " + "\n  - ".join(exc.problems))
     return build_services(settings)
@@ -65,7 +62,7 @@ def keys() -> None:
 @click.option("--password-env", default=None, help="encrypt with the password in this env var")
 def keys_generate(kind: str, out: str, kid: str | None, password_env: str | None) -> None:
     """Write a new private key (and its public half next to it as <out>.pub)."""
-    password = process_environ().get(password_env, "").encode() if password_env else None
+    password = named_variable(password_env).encode() if password_env else None
     if password_env and not password:
         raise click.ClickException(f"{password_env} is empty")
     pem = generate_private_key_pem(kind, password)
@@ -295,7 +292,7 @@ def users_delete(user_id: str, config: str | None) -> None:
 def check_config(config: str | None) -> None:
     """Validate the configuration and exit 0, or list every problem and exit 2."""
     try:
-        settings = load_settings(_environ(config))
+        settings = _settings(config)
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(f"  - {problem}", err=True)
@@ -349,7 +346,7 @@ def check(method: str, uri: str, token: str | None, headers: tuple[str, ...], co
             raise click.UsageError(f"--header must be 'Name: value', got {item!r}")
         request_headers.add(name.strip(), value.strip())
     try:
-        svc = build_services(load_settings(_environ(config)))
+        svc = build_services(_settings(config))
     except ConfigError as exc:
         click.echo("configuration refused:\n  - " + "\n  - ".join(exc.problems), err=True)
         sys.exit(2)
@@ -425,7 +422,7 @@ def nginx_config(listen: str, gatehouse: str, gatehouse_check: str | None, upstr
 def serve_check(http: str | None, socket: str | None, processes: int | None) -> None:
     """Run the /auth process group under uWSGI (opt-in; see README "The /auth group under uWSGI")."""
     from .uwsgi_check import serve
-    sys.exit(serve(http, socket, processes, process_environ()))
+    sys.exit(serve(http, socket, processes))
 
 
 @main.command("dev")
@@ -454,7 +451,7 @@ def dev(port: int, redis_port: int, mongo_port: int, var_dir: str, workers: int,
     """Run everything on embedded defaults (Redis, MongoDB-wire server, dev OIDC provider, nginx)."""
     from .dev import run
     sys.exit(run(port=port, redis_port=redis_port, mongo_port=mongo_port, var_dir=Path(var_dir),
-                 workers=workers, environ=process_environ(), provider_port=provider_port,
+                 workers=workers, provider_port=provider_port,
                  nginx_port=nginx_port, upstream_port=upstream_port, check_port=check_port,
                  overlay=Path(overlay) if overlay else None, check_server=check_server))
 

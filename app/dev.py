@@ -327,13 +327,12 @@ def read_overlay(path: Path | None) -> dict[str, Any]:
     return read_config_file(str(path))
 
 
-def check_config(config: Path, environ: dict[str, str], overlay: Path | None = None,
-                 overlaid: dict[str, Any] | None = None) -> None:
+def check_config(config: Path, overlay: Path | None = None, overlaid: dict[str, Any] | None = None) -> None:
     """The configuration gunicorn will load, validated first: one line listing every problem,
     each naming the file it came from (the generated one, or `--config`)."""
-    from .settings import CONFIG_FILE_ENV, ConfigError, load_settings
+    from .settings import ConfigError, load_settings
     try:
-        load_settings({**environ, CONFIG_FILE_ENV: str(config)})
+        load_settings(config_file=str(config))
     except ConfigError as exc:
         problems = [f"{overlay}: {p[len(str(config)) + 2:]}"
                     if overlay and any(p.startswith(f"{config}: {k}") for k in overlaid or {}) else p
@@ -342,10 +341,11 @@ def check_config(config: Path, environ: dict[str, str], overlay: Path | None = N
 
 
 def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int,
-        environ: dict[str, str], provider_port: int = 9400, nginx_port: int = 8080,
+        provider_port: int = 9400, nginx_port: int = 8080,
         upstream_port: int = 9000, check_port: int = 3001, overlay: Path | None = None,
         check_server: str = "gunicorn") -> int:
-    from .settings import ConfigError
+    from .settings import ConfigError, child_environment, from_environment
+    environ = from_environment()  # the settings the operator's environment gives, by key
     try:
         overlaid = read_overlay(overlay)
     except ConfigError as exc:
@@ -369,12 +369,11 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        # (option, port, env names and --config keys that mean "already configured", starter,
+        # (option, port, settings that mean "already configured" (environment or --config), starter,
         # URL of the embedded one)
         embedded = [
-            ("--mongo-port", mongo_port, ("MONGODB_URL", "CREDENTIALS_MONGODB_URL", "mongodb_url"), start_mongo,
-             f"mongodb://127.0.0.1:{mongo_port}/gatehouse"),
-            ("--redis-port", redis_port, ("REDIS_URL", "REDIS_HOSTS", "redis_url", "redis_hosts"), start_redis,
+            ("--mongo-port", mongo_port, ("mongodb_url",), start_mongo, f"mongodb://127.0.0.1:{mongo_port}/gatehouse"),
+            ("--redis-port", redis_port, ("redis_url", "redis_hosts"), start_redis,
              f"redis://127.0.0.1:{redis_port}/0"),
         ]
         configured = {**overlaid, **environ}
@@ -399,11 +398,10 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
         children.append(start_provider(var, provider_port))
         public = f"http://127.0.0.1:{nginx_port}" if with_nginx else f"http://127.0.0.1:{port}"
         config = prepare(var, port, mongo_url, redis_url, public, provider_port, overlaid)
-        check_config(config, environ, overlay, overlaid)
-        seed_demo_groups(environ.get("MONGODB_URL") or environ.get("CREDENTIALS_MONGODB_URL")
-                         or str(overlaid.get("mongodb_url") or "") or mongo_url or "")
-        env = {**environ, "GATEHOUSE_CONFIG": str(config), "HTTP_PORT": str(port),
-               "GUNICORN_WORKERS": str(workers), "DELAY_SHUTDOWN_SECONDS": "0"}
+        check_config(config, overlay, overlaid)
+        seed_demo_groups(environ.get("mongodb_url") or str(overlaid.get("mongodb_url") or "") or mongo_url or "")
+        app_group = {"http_port": port, "workers": workers, "delay_shutdown_seconds": 0}
+        env = child_environment(app_group, config_file=str(config))
         gunicorn = start_gunicorn(var, "Gatehouse", "gatehouse.log", env, f"http://127.0.0.1:{port}")
         children.append(gunicorn)
         base = f"http://127.0.0.1:{port}"
@@ -412,8 +410,8 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
             # token endpoint's bcrypt never runs on the workers every request waits for.
             # the production worker count of the role (one worker per core): what a newcomer
             # measures through nginx is what ships
-            check_env = {**{k: v for k, v in env.items() if k != "GUNICORN_WORKERS"}, "HTTP_PORT": str(check_port),
-                         "GATEHOUSE_ROLE": "check", "PROMETHEUS_MULTIPROC_DIR": str(var / "metrics-check")}
+            check_env = child_environment({**app_group, "workers": None, "http_port": check_port, "role": "check",
+                                           "metrics_dir": var / "metrics-check"}, config_file=str(config))
             if check_server == "uwsgi":  # opt-in: nginx's uwsgi_pass to the port after --check-port
                 children.append(start_uwsgi_check(var, check_env, check_port, check_port + 1))
             else:

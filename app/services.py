@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 from flask import current_app
 
-from .adapters import http_client, mongo, redis_store
+from .adapters import http_client, redis_store
+from .adapters import mongo as mongo_store
 from .adapters.bff_sessions import RedisBffSessions
 from .adapters.route_file import RouteFileWatcher
 from .core.bff import BffService
@@ -48,12 +49,17 @@ class Services:
     authorizer: Authorizer
     checks: dict[str, Callable[[], None]]
     lifecycle: Lifecycle
+    # The per-process clients and the parts gunicorn's hooks and the tests reach.
+    redis: redis_store.Client
+    mongo: mongo_store.Database
+    user_records: mongo_store.MongoUsers
+    revocation_mirror: RevocationMirror
     login: LoginService | None = None
     sessions: SessionService | None = None
     bff: BffService | None = None
     users: UserAdmin | None = None
     on_ready: Callable[[], None] = lambda: None
-    extra: dict[str, Any] = field(default_factory=dict)
+    route_watcher: RouteFileWatcher | None = None  # SIGHUP to a worker forces a look at the file
 
     def dependency_status(self) -> dict[str, str]:
         """Ping every store; 'up' or 'down' for each."""
@@ -67,19 +73,29 @@ class Services:
         return status
 
 
+def redis_config_of(settings: Settings) -> redis_store.RedisConfig:
+    """The Redis client's configuration from the REDIS_* settings."""
+    hosts = tuple((h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1])) for h in settings.redis_hosts)
+    return redis_store.RedisConfig(mode=settings.redis_mode, url=settings.redis_url, hosts=hosts,
+                                   master_name=settings.redis_master_name, username=settings.redis_username,
+                                   password=settings.redis_password, tls=settings.redis_tls,
+                                   tls_cacert=settings.redis_tls_cacert, timeout_seconds=settings.redis_timeout_seconds)
+
+
 def build_services(settings: Settings,
                    on_auth_failure: Callable[[str], None] | None = None,
                    on_issue: OnIssue = ignore_issue) -> Services:
-    db = mongo.connect(settings.mongodb_url, settings.mongodb_database, settings.mongodb_timeout_ms)
-    clients = mongo.MongoClients(db)
-    secrets = mongo.MongoCredentials(db)
-    redis_client = redis_store.connect(settings.redis)
-    revocation_store = mongo.MongoRevocations(db)
+    db = mongo_store.connect(settings.mongodb_url, settings.mongodb_database, settings.mongodb_timeout_ms)
+    clients = mongo_store.MongoClients(db)
+    secrets = mongo_store.MongoCredentials(db)
+    redis_config = redis_config_of(settings)
+    redis_client = redis_store.connect(redis_config)
+    revocation_store = mongo_store.MongoRevocations(db)
     revocations = Revocations(revocation_store, redis_store.RedisRevocationFeed(redis_client))
     # The worker's copy of every revocation; a check waits at most for one pull (Redis, and
     # MongoDB when the feed started again) before it fails closed.
     mirror = RevocationMirror(revocations.feed, revocation_store, settings.revocation_sync_seconds,
-                              wait_seconds=2 * settings.redis.timeout_seconds + settings.mongodb_timeout_ms / 1000 + 0.5)
+                              wait_seconds=2 * redis_config.timeout_seconds + settings.mongodb_timeout_ms / 1000 + 0.5)
     limiter = redis_store.RedisRateLimiter(redis_client, settings.auth_failure_window_seconds)
     authenticator = ClientAuthenticator(
         settings.client_auth(), clients, secrets, redis_store.RedisReplayGuard(redis_client),
@@ -91,7 +107,7 @@ def build_services(settings: Settings,
                               cut_off=ClientCutOff(revocations, settings.jwt_expires_in,
                                                    settle_seconds=settings.revocation_sync_seconds),
                               open_rules=settings.open_registration_rules)
-    users, session_log = mongo.MongoUsers(db), mongo.MongoSessions(db)
+    users, session_log = mongo_store.MongoUsers(db), mongo_store.MongoSessions(db)
     indexes = {"done": False}
 
     def ensure_indexes() -> None:
@@ -150,9 +166,8 @@ def build_services(settings: Settings,
     return Services(settings=settings, registry=registry, tokens=tokens, authorizer=authorizer,
                     checks={"mongodb": clients.ping, "redis": limiter.ping},
                     lifecycle=Lifecycle(), on_ready=ensure_indexes, login=login, sessions=sessions, bff=bff,
-                    users=admin,
-                    extra={"redis": redis_client, "mongo": db, "routes": routes, "users": users,
-                           "revocations": mirror})
+                    users=admin, redis=redis_client, mongo=db, route_watcher=routes, user_records=users,
+                    revocation_mirror=mirror)
 
 
 def services() -> Services:

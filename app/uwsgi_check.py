@@ -4,11 +4,12 @@ nginx talks to it over the uwsgi protocol (`uwsgi_pass`, `gatehouse nginx-config
 uwsgi`); /-/ready, /-/healthz and /-/metrics are on an HTTP socket of the same workers. What
 gunicorn.conf.py gives the check group, and how it is kept here:
 
-* workers: one process per core (GUNICORN_WORKERS overrides, as for gunicorn), `--master`,
+* workers: one process per core (GUNICORN_WORKERS overrides, as for gunicorn; every value here is a
+  setting read through app/settings.py), `--master`,
   `--lazy-apps` (each worker builds its own clients after the fork), `--enable-threads`
   (Gatehouse's background threads: route-file watch, revocation mirror);
 * drain on SIGTERM: this launcher is uWSGI's parent. On SIGTERM it creates the drain file
-  (/-/ready answers 503 from then on, checks are still answered), waits DELAY_SHUTDOWN_SECONDS,
+  (GATEHOUSE_DRAIN_FILE for the workers; /-/ready answers 503 from then on, checks are still answered), waits DELAY_SHUTDOWN_SECONDS,
   then asks uWSGI's master for a graceful shutdown (`q` on its master FIFO: in-flight requests
   finish, bounded by `--worker-reload-mercy`), and exits 0;
 * worker recycling: `--max-requests` (UWSGI_MAX_REQUESTS, default 100000), like gunicorn's
@@ -22,7 +23,8 @@ gunicorn.conf.py gives the check group, and how it is kept here:
 * header limits: `--buffer-size 65535`, the uwsgi protocol's maximum (nginx forwards at most
   64 KB of headers with the shipped `large_client_header_buffers 4 16k`);
 * a check that waits on a slow network call: Gatehouse's own outbound timeouts bound it
-  (OUTBOUND_TIMEOUT_SECONDS for JWKS and introspection, USERINFO_TIMEOUT_SECONDS; 5 s by default); `--harakiri 30` (gunicorn's `timeout = 30`)
+  (OUTBOUND_TIMEOUT_SECONDS for JWKS and introspection, USERINFO_TIMEOUT_SECONDS; 5 s by default); `--harakiri`
+  (GUNICORN_TIMEOUT, 30 s, gunicorn's `timeout`)
   is only the last resort that kills a worker stuck past them. A worker is one process without
   threads per request, so while one check waits on a provider, that worker answers nothing else.
 """
@@ -42,9 +44,7 @@ from typing import Any
 from .metrics_dir import prepare_metrics_dir
 
 ROOT = Path(__file__).resolve().parent.parent
-DRAIN_FILE_ENV = "GATEHOUSE_DRAIN_FILE"  # read by app/uwsgi_app.py
 BUFFER_SIZE = 65535
-HARAKIRI = 30
 # uWSGI's own lines (boot, respawns, harakiri) as JSON through the master's logger; Gatehouse's lines
 # (already JSON objects, starting with `{`) are routed to a second logger that writes them as they are.
 JSON_LOG = ["--log-master", "--logger", "gatehouse stdio", "--logger", "uwsgi stdio",
@@ -54,7 +54,7 @@ JSON_LOG = ["--log-master", "--logger", "gatehouse stdio", "--logger", "uwsgi st
 
 
 def uwsgi_args(http: str, socket: str, processes: int, fifo: str, max_requests: int,
-               mercy: int, min_lifetime: int = 10) -> list[str]:
+               mercy: int, min_lifetime: int = 10, harakiri: int = 30) -> list[str]:
     """The uWSGI command line of the check group (pyuwsgi's `uwsgi`)."""
     return [
         "--master", "--lazy-apps", "--enable-threads", "--single-interpreter", "--need-app", "--strict",
@@ -66,7 +66,7 @@ def uwsgi_args(http: str, socket: str, processes: int, fifo: str, max_requests: 
         "--max-requests", str(max_requests),
         # A worker is recycled after max_requests only once it has lived this long (uWSGI's default).
         "--min-worker-lifetime", str(min_lifetime),
-        "--harakiri", str(HARAKIRI),
+        "--harakiri", str(harakiri),
         "--worker-reload-mercy", str(mercy), "--reload-mercy", str(mercy),
         "--master-fifo", fifo,
         "--disable-logging",  # no access line per check; Gatehouse logs its decisions itself
@@ -93,22 +93,21 @@ def _log(level: str, message: str) -> None:
                       "msg": message}), file=sys.stderr, flush=True)
 
 
-def serve(http: str | None, socket: str | None, processes: int | None, environ: dict[str, str]) -> int:
+def serve(http: str | None, socket: str | None, processes: int | None) -> int:
     """Run the check group under uWSGI until SIGTERM/SIGINT; the exit code."""
-    from .settings import ConfigError, load_settings
+    from .settings import ConfigError, child_environment, load_settings
 
     try:
-        settings = load_settings(environ)
+        settings = load_settings()
     except ConfigError as exc:
         _log("error", "configuration refused:\n  - " + "\n  - ".join(exc.problems))
         return 2
-    bind = environ.get("GATEHOUSE_BIND", "127.0.0.1")
+    bind = settings.bind_address
     http = http or f"{bind}:{settings.http_port}"
-    socket = socket or environ.get("GATEHOUSE_CHECK_SOCKET") or f"{bind}:{int(http.rsplit(':', 1)[1]) + 1}"
-    processes = processes or int(environ.get("GUNICORN_WORKERS") or os.cpu_count() or 1)
+    socket = socket or settings.check_socket or f"{bind}:{int(http.rsplit(':', 1)[1]) + 1}"
+    processes = processes or settings.workers or os.cpu_count() or 1
     delay = settings.delay_shutdown_seconds
-    metrics_dir = environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(
-        tempfile.gettempdir(), f"gatehouse-metrics-{os.getpid()}")
+    metrics_dir = settings.metrics_dir or os.path.join(tempfile.gettempdir(), f"gatehouse-metrics-{os.getpid()}")
     try:
         prepare_metrics_dir(metrics_dir)
     except OSError as exc:
@@ -119,11 +118,10 @@ def serve(http: str | None, socket: str | None, processes: int | None, environ: 
     for leftover in (fifo, drain):
         if os.path.exists(leftover):
             os.remove(leftover)
-    max_requests = int(environ.get("UWSGI_MAX_REQUESTS") or 100000)
     args = [sys.executable, "-c", "import sys, pyuwsgi; sys.argv[0] = 'uwsgi'; sys.exit(pyuwsgi.run())",
-            *uwsgi_args(http, socket, processes, fifo, max_requests, delay + 30,
-                        int(environ.get("UWSGI_MIN_WORKER_LIFETIME") or 10))]
-    env = {**environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir, DRAIN_FILE_ENV: drain, "GATEHOUSE_ROLE": "check"}
+            *uwsgi_args(http, socket, processes, fifo, settings.uwsgi_max_requests, delay + 30,
+                        settings.uwsgi_min_worker_lifetime, settings.worker_timeout_seconds)]
+    env = child_environment({"metrics_dir": metrics_dir, "drain_file": drain, "role": "check"})
     state: dict[str, Any] = {"term": None}
 
     def on_signal(signum: int, frame: Any) -> None:

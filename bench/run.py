@@ -245,7 +245,7 @@ def make_credentials(env: dict[str, str], var: Path, issuer: LocalIssuer, intros
            for _ in range(n_many)]
     external = [(issuer.token(sub=f"ext-{i}", groups=["admin"], exp=now + 7200), f"ext-{i}") for i in range(n)]
     bff = []
-    r = svc.extra["redis"]
+    r = svc.redis
     for i in range(n):
         sid = secrets.token_urlsafe(32)
         doc = {"v": 1, "iss": issuer.url, "sub": f"bff-{i}", "psid": None, "user": {"sub": f"bff-{i}", "groups": ["admin"]},

@@ -85,7 +85,7 @@ def bff(env, tmp_path, dev_provider):
 
 
 def store(app) -> redis.Redis:
-    return app.extensions["gatehouse"].extra["redis"]
+    return app.extensions["gatehouse"].redis
 
 
 def test_login_sets_a_strict_host_cookie_and_stores_tokens_sealed(bff, dev_provider):

@@ -87,5 +87,5 @@ def test_start_with_mongo_down_creates_indexes_later(own_servers, env):
     while c.get("/-/ready").status_code != 200 and time.monotonic() < deadline:
         time.sleep(0.3)
     assert c.get("/-/ready").status_code == 200
-    names = app.extensions["gatehouse"].extra["mongo"].clients.index_information()
+    names = app.extensions["gatehouse"].mongo.clients.index_information()
     assert "clientId_unique" in names
