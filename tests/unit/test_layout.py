@@ -27,7 +27,70 @@ def test_core_is_scanned() -> None:
     assert len(list((APP / "core").rglob("*.py"))) >= 8
 
 
+ROOT = APP.parent
+ENV_ATTRS = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
+
+
+def environment_reads(source: str) -> list[str]:
+    """Where a module touches the process environment, by AST: `os.environ` (subscripts, .get, ...),
+    `os.getenv`/`putenv`, `from os import environ`, an aliased os (`import os as o; o.environ`),
+    `getattr(os, "environ")`. A WSGI `environ` argument is not the process environment."""
+    tree = ast.parse(source)
+    os_names = {"os"} | {a.asname for node in ast.walk(tree) if isinstance(node, ast.Import)
+                         for a in node.names if a.name == "os" and a.asname}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in os_names \
+                and node.attr in ENV_ATTRS:
+            found.append(f"line {node.lineno}: {node.value.id}.{node.attr}")
+        elif isinstance(node, ast.ImportFrom) and node.module in ("os", "posix", "nt") \
+                and {a.name for a in node.names} & (ENV_ATTRS | {"*"}):
+            found.append(f"line {node.lineno}: from {node.module} import ...")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr" \
+                and len(node.args) >= 2 and isinstance(node.args[0], ast.Name) and node.args[0].id in os_names \
+                and isinstance(node.args[1], ast.Constant) and node.args[1].value in ENV_ATTRS:
+            found.append(f"line {node.lineno}: getattr(os, {node.args[1].value!r})")
+    return found
+
+
+READS = [
+    ("subscript", "import os\nx = os.environ['HTTP_PORT']\n"),
+    ("get", "import os\nx = os.environ.get('HTTP_PORT')\n"),
+    ("setdefault", "import os\nos.environ.setdefault('A', 'b')\n"),
+    ("copy", "import os\nenv = dict(os.environ)\n"),
+    ("getenv", "import os\nx = os.getenv('A')\n"),
+    ("putenv", "import os\nos.putenv('A', 'b')\n"),
+    ("from import", "from os import environ\nx = environ['A']\n"),
+    ("from import getenv", "from os import getenv as g\nx = g('A')\n"),
+    ("alias", "import os as o\nx = o.environ['A']\n"),
+    ("getattr", "import os\nx = getattr(os, 'environ')\n"),
+]
+NOT_READS = [
+    ("wsgi environ", "def app(environ, start_response):\n    return environ.get('PATH_INFO')\n"),
+    ("flask request environ", "from flask import request\nx = request.environ['REMOTE_ADDR']\n"),
+    ("other os use", "import os\nx = os.cpu_count(), os.path.join('a', 'b')\n"),
+    ("a string", "x = 'os.environ'\n"),
+]
+
+
+@pytest.mark.parametrize("case,source", READS, ids=[c[0] for c in READS])
+def test_environment_reads_are_found(case: str, source: str) -> None:
+    assert environment_reads(source)
+
+
+@pytest.mark.parametrize("case,source", NOT_READS, ids=[c[0] for c in NOT_READS])
+def test_other_environs_are_not_environment_reads(case: str, source: str) -> None:
+    assert environment_reads(source) == []
+
+
+def product_modules() -> list[Path]:
+    return sorted(APP.rglob("*.py")) + [ROOT / "gunicorn.conf.py", ROOT / "wsgi.py"]
+
+
 def test_only_settings_reads_the_environment() -> None:
-    offenders = [p.name for p in APP.rglob("*.py")
-                 if p.name != "settings.py" and ("os.environ" in p.read_text() or "getenv" in p.read_text())]
-    assert offenders == []
+    """CONVENTIONS: nothing reads (or writes) os.environ but app/settings.py; gunicorn.conf.py and
+    wsgi.py included."""
+    offenders = {str(p.relative_to(ROOT)): found for p in product_modules() if p != APP / "settings.py"
+                 for found in [environment_reads(p.read_text())] if found}
+    assert offenders == {}
+    assert environment_reads((APP / "settings.py").read_text()), "the scan sees settings' own reads"
