@@ -300,6 +300,31 @@ def check_config(config: str | None) -> None:
     click.echo(f"configuration OK (issuer {settings.jwt_issuer}, key {settings.keys.active.kid})")
 
 
+@main.command("settings-doc")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="write the reference to this file (docs/configuration.md) instead of printing it")
+@click.option("--check", is_flag=True, default=False,
+              help="exit 1 when --out differs from the declarations, writing nothing")
+def settings_doc(out: str | None, check: bool) -> None:
+    """The configuration reference (docs/configuration.md), generated from the settings' declarations."""
+    from .settings import reference_markdown
+    text = reference_markdown()
+    if out is None:
+        if check:
+            raise click.UsageError("--check needs --out")
+        click.echo(text, nl=False)
+        return
+    path = Path(out)
+    if check:
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            click.echo(f"{out} differs from the declarations in app/settings.py; run: gatehouse settings-doc "
+                       f"--out {out}", err=True)
+            sys.exit(1)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
 @main.command("assertion")
 @click.option("--client-id", required=True, help="the client (iss and sub of the assertion)")
 @click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False), required=True,

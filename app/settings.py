@@ -413,7 +413,7 @@ class Settings:
                                       "`serve-check`: a uWSGI worker is recycled after this many requests")
     uwsgi_min_worker_lifetime: int = setting(
         "UWSGI_MIN_WORKER_LIFETIME", _int(0, 86400), 10,
-        "`serve-check`: ... once it has lived this many seconds")
+        "`serve-check`: ... but only once it has lived this many seconds")
     drain_file: str | None = setting("GATEHOUSE_DRAIN_FILE", fields.String(), None,
                                      "internal: set by `serve-check` for its workers (/-/ready answers 503 once "
                                      "this file exists)")
@@ -696,7 +696,9 @@ def reference_markdown() -> str:
            "is the documented one; Mia-Platform's names are accepted too). A bad configuration stops start-up "
            "with one line per problem naming the key, never printing a secret value; `gatehouse check-config` "
            "runs the same validation. A relative file path in the config file is relative to the file's "
-           "directory; in the environment, to the working directory.", ""]
+           "directory; in the environment, to the working directory. The process settings (the first section) "
+           "are usually given per process group in the environment (`GATEHOUSE_ROLE=check` for the /auth group). "
+           "A value marked (secret) never appears in a message or a log line.", ""]
     for d in DECLARATIONS:
         if d.key in starts:
             out += ["", f"## {starts[d.key]}", "", "| file key | environment | default | meaning |",
