@@ -45,9 +45,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     observability.install(app, settings.metrics_dir)
     errors.install(app)
     app.after_request(deny_framing)
-    if settings.bff is not None:
-        bff_sessions.install(app, services.redis, settings.service_prefix, settings.bff.cookie_name,
-                             settings.bff.session_lifetime)
+    bff_config = services.composition.bff
+    if bff_config is not None:
+        bff_sessions.install(app, services.redis, settings.service_prefix, bff_config.cookie_name,
+                             bff_config.session_lifetime)
     for module in (explain, auth_check, token, clients, users, tokeninfo, jwks, discovery, login, sessions, bff):
         app.register_blueprint(module.bp, url_prefix=settings.service_prefix or None)
     app.register_blueprint(health.bp)

@@ -106,7 +106,7 @@ class LeanAuth:
         self.below = f"{prefix}/auth/"
         # Left to Flask: the explain view (an admin JSON API, not a check path).
         self.explain = f"{prefix}/auth/explain"
-        self.strict = services.settings.authorizer.strict
+        self.strict = services.settings.strict_mode
         # (method, status) -> adds to its Prometheus child; the latency histogram's child. Bound on
         # the first check, in the process that serves (after any fork).
         self.counters: dict[tuple[str, int], Callable[..., None]] = {}

@@ -20,20 +20,14 @@ from typing import Any, Mapping
 import yaml
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from .core.client_auth import ClientAuthConfig
-from .core.clients import RegistrationRules
 from .core.records import AUTH_METHODS
-from .core.grants.client_credentials import ClientCredentialsConfig
-from .core.policy.authorizer import SOURCES, AuthorizerConfig
-from .core.policy.dialects import DIALECTS, DialectConfig
-from .core.policy.external import ClaimMapping, ExternalIssuer
-from .core.policy.resolvers import ApiKeys, UserinfoConfig
+from .core.policy.authorizer import SOURCES
+from .core.policy.dialects import DIALECTS
 from .core.policy.routes import RouteFileError, RouteTable
 from .core.errors import BadRequest
-from .core.bff import MODES as BFF_MODES, BffConfig
-from .core.providers import OIDC_TYPES, PROVIDER_TYPES, ProviderConfig, assertion_signer
-from .core.redirects import origin, safe_redirect
-from .core.sessions import AppConfig, CookieConfig
+from .core.bff import MODES as BFF_MODES
+from .core.providers import OIDC_TYPES, PROVIDER_TYPES
+from .core.redirects import safe_redirect
 from .core.keys import (KeyLoadError, KeyPasswordError, KeySet, load_private_key,
                         load_verification_key)
 
@@ -368,18 +362,10 @@ class SecretBytes(fields.Field):
         return value.encode("utf-8")
 
 
-class ApiKeysField(fields.Field):
-    """`api_keys`: [{sha256, clientType}] -> the lookup /auth uses."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> ApiKeys:
-        entries = fields.List(fields.Nested(ApiKeySchema)).deserialize(value)
-        return ApiKeys({k["sha256"]: k["clientType"] for k in entries or []})
-
-
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    """Validated, frozen configuration: the declared settings, then what start-up loaded from the
-    files they name (keys, routes, discovery) and composed from them."""
+    """Validated, frozen configuration: the declared settings, then the files they name as start-up
+    read them (keys, routes, discovery). Plain values: app/services.py composes the core's objects."""
 
     # -- server and processes (gunicorn.conf.py, `gatehouse serve-check`) --
     http_port: int = setting("HTTP_PORT", _int(1, 65535), 3000,
@@ -547,7 +533,7 @@ class Settings:
         min=16, max=512)), None, "the proxy's shared secret", secret=True)
     forward_auth_hosts: tuple[str, ...] = setting("FORWARD_AUTH_HOSTS", CommaList(validate=_hosts), (),
                                                   "hosts a dialect's original URL may name")
-    issuers: tuple[ExternalIssuer, ...] = setting(None, fields.List(fields.Nested(IssuerSchema)), (),
+    issuers: list[dict[str, Any]] = setting(None, fields.List(fields.Nested(IssuerSchema)), list,
                                                   "trusted external JWT issuers")
     jwks_cache_seconds: int = setting("JWKS_CACHE_SECONDS", _int(1, 86400), 300, "external issuer key cache")
     jwks_refetch_cooldown_seconds: int = setting("JWKS_REFETCH_COOLDOWN_SECONDS", _int(0, 3600), 30,
@@ -566,13 +552,14 @@ class Settings:
                                               "timeout of the userinfo call")
     userinfo_cache_seconds: int = setting("USERINFO_CACHE_SECONDS", _int(0, 3600), 0,
                                           "how long a userinfo answer is remembered")
-    api_keys: ApiKeys = setting(None, ApiKeysField(), lambda: ApiKeys({}), "`[{sha256, clientType}]`", shown="—")
+    api_keys: list[dict[str, str]] = setting(None, fields.List(fields.Nested(ApiKeySchema)), list,
+                                             "`[{sha256, clientType}]`")
     introspection: dict[str, Any] | None = setting(
         None, fields.Nested(IntrospectionSchema), None, "`{endpoint, client_id, client_secret, max_cache_seconds}`",
         secret=True)
 
     # -- browser login and the BFF --
-    apps: dict[str, AppConfig] = setting(None, fields.Dict(
+    apps: dict[str, dict[str, Any]] = setting(None, fields.Dict(
         keys=fields.String(validate=validate.Regexp(r"^[A-Za-z0-9._\-]{1,64}$", error="must be 1-64 of A-Z a-z 0-9 . _ -")),
         values=fields.Nested(AppSchema)), dict, "login apps and their providers (Browser login)", secret=True)
     default_app_id: str | None = setting("DEFAULT_APP_ID", fields.String(), None,
@@ -584,16 +571,13 @@ class Settings:
                                                shown="required with `apps` or `bff`", secret=True)
     login_state_ttl_seconds: int = setting("LOGIN_STATE_TTL_SECONDS", _int(30, 900), 120,
                                            "how long a login may take at the provider")
-    bff: BffConfig | None = setting(None, fields.Nested(BffSchema), None,
+    bff: dict[str, Any] | None = setting(None, fields.Nested(BffSchema), None,
                                     "the Backend-for-Frontend client (Backend-for-Frontend)", secret=True)
 
-    # -- loaded and composed at start-up (not settings of their own) --
+    # -- the files the settings name, read and checked at start-up (not settings of their own) --
     keys: KeySet = loaded(repr=False)
     routes: RouteTable = loaded(repr=False)
     discovery_document: dict[str, Any] | None = loaded()
-    open_registration_rules: RegistrationRules = loaded()
-    authorizer: AuthorizerConfig = loaded()
-    userinfo: UserinfoConfig = loaded()
 
     def url(self, path: str) -> str:
         """Public URL of one of our endpoints (under SERVICE_PREFIX)."""
@@ -602,21 +586,6 @@ class Settings:
     @property
     def token_endpoint(self) -> str:
         return self.url("/oauth/token")
-
-    def client_auth(self) -> ClientAuthConfig:
-        return ClientAuthConfig(
-            issuer=self.jwt_issuer, token_endpoint=self.token_endpoint,
-            id_hash_salt=self.client_id_hash_salt, secret_hash_cost=self.client_secret_hash_cost,
-            clock_skew=self.clock_skew_seconds,
-            max_assertion_lifetime=self.max_assertion_lifetime_seconds,
-            failure_limit=self.auth_failure_limit, failure_window=self.auth_failure_window_seconds,
-            source_failure_limit=self.auth_failure_source_limit)
-
-    def client_credentials(self) -> ClientCredentialsConfig:
-        return ClientCredentialsConfig(
-            issuer=self.jwt_issuer, expires_in=self.jwt_expires_in,
-            accepted_audiences=self.accepted_audiences,
-            require_audience=self.required_audience_in_token_request)
 
 
 DECLARATIONS: tuple[Declaration, ...] = tuple(
@@ -929,29 +898,10 @@ def load_settings(environ: Mapping[str, str] | None = None,
     if problems:
         raise ConfigError(problems)
     assert keys is not None
-    return Settings(**_resolved(data, keys), keys=keys, routes=routes, discovery_document=discovery,
-                    open_registration_rules=RegistrationRules(
-                        audiences=data["open_registration_audiences"], scopes=data["open_registration_scopes"],
-                        auth_methods=tuple(dict.fromkeys(data["open_registration_auth_methods"]))),
-                    authorizer=AuthorizerConfig(
-                        strict=data["strict_mode"], scope_prefix=data["api_product_scope_prefix"],
-                        user_properties=data["user_properties_to_proxy"],
-                        header_limit=data["max_header_value_bytes"], trust_user_headers=data["trust_mia_user_headers"],
-                        credential_headers=data["authorization_headers_to_proxy"],
-                        sources=tuple(dict.fromkeys(data["credential_sources"])),
-                        dialects=DialectConfig(
-                            dialects=tuple(dict.fromkeys(data["auth_dialects"])),
-                            trusted_proxies=tuple(ipaddress.ip_network(c, strict=False)
-                                                  for c in data["trusted_proxy_cidrs"]),
-                            secret_header=data["forward_auth_secret_header"], secret=data["forward_auth_secret"],
-                            hosts=tuple(h.lower() for h in data["forward_auth_hosts"]))),
-                    userinfo=UserinfoConfig(headers_to_proxy=tuple(h.lower() for h in data["headers_to_proxy"]),
-                                            user_id_key=data["custom_user_id_key"],
-                                            permissions_key=data["custom_permissions_key"],
-                                            cache_seconds=data["userinfo_cache_seconds"]))
+    return Settings(**_resolved(data), keys=keys, routes=routes, discovery_document=discovery)
 
 
-def _resolved(data: dict[str, Any], keys: KeySet) -> dict[str, Any]:
+def _resolved(data: dict[str, Any]) -> dict[str, Any]:
     """The declared settings' values, with the defaults that depend on other settings filled in."""
     values = dict(data)
     public_url = data["public_url"] or (
@@ -959,58 +909,7 @@ def _resolved(data: dict[str, Any], keys: KeySet) -> dict[str, Any]:
         else f"http://127.0.0.1:{data['http_port']}")
     values["public_url"] = public_url.rstrip("/")
     values["routes_watch_file"] = data["routes_watch_file"] or data["routes_file"]
-    values["issuers"] = tuple(_issuer(i) for i in data["issuers"])
-    values["apps"] = {app_id: _app(app_id, app, data["jwt_issuer"], keys) for app_id, app in data["apps"].items()}
     values["default_app_id"] = data["default_app_id"] or (next(iter(data["apps"])) if len(data["apps"]) == 1
                                                           else None)
     values["provider_token_key"] = data["provider_token_key"].encode("ascii") if data["provider_token_key"] else None
-    values["bff"] = _bff(data["bff"], keys, data["service_prefix"], data["login_state_ttl_seconds"],
-                         data["outbound_timeout_seconds"]) if data["bff"] else None
     return values
-
-
-def _issuer(data: dict[str, Any]) -> ExternalIssuer:
-    c = data["claims"]
-    return ExternalIssuer(
-        issuer=data["issuer"], audiences=tuple(data["audience"]), algorithms=tuple(data["algorithms"]),
-        jwks_uri=data["jwks_uri"], discovery_url=data["discovery_url"], inline_jwks=data["jwks"],
-        leeway=data["leeway"],
-        claims=ClaimMapping(id=c["id"], groups=tuple(c["groups"]), scopes=tuple(c["scopes"]),
-                            permissions=c["permissions"], client_type=c["clientType"]))
-
-
-def _provider(pid: str, p: dict[str, Any], keys: KeySet) -> ProviderConfig:
-    return ProviderConfig(
-        id=pid, type=p["type"], client_id=p["clientId"], client_secret=p["clientSecret"],
-        auth_url=p["authUrl"], token_url=p["tokenUrl"], userinfo_url=p["userInfoUrl"],
-        logout_url=p["logoutUrl"], base_url=p["baseUrl"], discovery_url=p["discoveryUrl"],
-        scope=tuple(p["scope"]), order=p["order"], label=p["label"],
-        token_auth_method=p["tokenEndpointAuthMethod"], id_token_fallback=p["idTokenFallback"],
-        assertion=assertion_signer(keys, p["clientId"]) if p["tokenEndpointAuthMethod"] == "private_key_jwt" else None)
-
-
-def _bff(data: dict[str, Any], keys: KeySet, prefix: str, state_ttl: int, outbound_timeout: float) -> BffConfig:
-    app_origin = origin(data["redirectUrl"])
-    return BffConfig(
-        mode=data["mode"], provider=_provider("bff", data["provider"], keys), redirect_url=data["redirectUrl"],
-        post_logout_redirect_url=data["postLogoutRedirectUrl"] or f"{app_origin}{prefix}/bff/logout/callback",
-        cookie_name=data["cookieName"], default_redirect=data["defaultRedirectUrl"],
-        allowed_redirects=tuple(data["allowedRedirectUrls"]),
-        allowed_origins=tuple(o.lower() for o in data["allowedOrigins"]), csrf_header=data["csrfHeader"],
-        session_lifetime=data["sessionLifetimeSeconds"], refresh_margin=data["refreshMarginSeconds"],
-        refresh_wait_seconds=data["refreshWaitSeconds"], state_ttl=state_ttl, groups_claim=data["groupsClaim"],
-        # discovery + the token call, each up to connect and read timeouts, with room to spare
-        refresh_lock_seconds=data["refreshWaitSeconds"] + 4 * outbound_timeout + 5)
-
-
-def _app(app_id: str, data: dict[str, Any], default_issuer: str, keys: KeySet) -> AppConfig:
-    cookie = data["cookie"]
-    return AppConfig(
-        id=app_id,
-        providers={pid: _provider(pid, p, keys) for pid, p in data["providers"].items()},
-        redirect_url=data["redirectUrl"], issuer=data["issuer"] or default_issuer, realm=data["realm"],
-        default_groups=tuple(data["defaultGroups"]), is_website_app=data["isWebsiteApp"],
-        allowed_redirects=tuple(data["allowedRedirectUrlsOnSuccessfulLogin"]),
-        default_redirect=data["defaultRedirectUrlOnSuccessfulLogin"],
-        cookie=CookieConfig(secure=cookie["secure"], same_site=cookie["sameSite"], domain=cookie["domain"]),
-        session_expires_in=data["sessionExpiresIn"], refresh_expires_in=data["refreshTokenExpiresIn"])

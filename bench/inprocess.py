@@ -66,4 +66,4 @@ def session_token(app: Any, groups: list[str]) -> str:
     svc = app.extensions["gatehouse"]
     user = {"userId": "bench-user", "groups": groups, "name": "Bench User"}
     with app.app_context():  # the "token issued" line reads the request id from flask.g
-        return svc.sessions.open(svc.settings.apps["bench"], "idp", user, {}).access_token
+        return svc.sessions.open(svc.composition.apps["bench"], "idp", user, {}).access_token

@@ -232,7 +232,7 @@ def make_credentials(env: dict[str, str], var: Path, issuer: LocalIssuer, intros
     settings = load_settings(env)
     svc = build_services(settings)
     assert svc.sessions is not None
-    app = settings.apps["bench"]
+    app = svc.composition.apps["bench"]
     sessions = []
     for i in range(n):
         user = {"userId": f"user-{i}", "groups": ["admin"], "name": f"User {i}"}

@@ -34,7 +34,7 @@ def check(_rest: str | None = None) -> Response:
                          time.perf_counter() - started, original=original)
         raise
     decisions.decided(decision, request.headers, g.request_id, time.perf_counter() - started, original)
-    strict = svc.settings.authorizer.strict
+    strict = svc.settings.strict_mode
     # Non-strict (Mia compatibility): always 200, the verdict is in mia-allowed.
     status = decision.status if strict else 200
     return Response(b"", status=status, headers=decision.headers)
