@@ -343,13 +343,18 @@ def check_config(config: Path, overlay: Path | None = None, overlaid: dict[str, 
 def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int,
         provider_port: int = 9400, nginx_port: int = 8080,
         upstream_port: int = 9000, check_port: int = 3001, overlay: Path | None = None,
-        check_server: str = "gunicorn") -> int:
-    from .settings import ConfigError, child_environment, from_environment
+        check_server: str | None = None) -> int:
+    from .settings import CHECK_SERVERS, ConfigError, child_environment, from_environment
     environ = from_environment()  # the settings the operator's environment gives, by key
     try:
         overlaid = read_overlay(overlay)
     except ConfigError as exc:
         print(f"gatehouse dev: --config refused: {'; '.join(exc.problems)}", file=sys.stderr)
+        return 2
+    # the production default unless switched (--check-server, CHECK_SERVER, the --config file's check_server)
+    check_server = check_server or environ.get("check_server") or str(overlaid.get("check_server") or "uwsgi")
+    if check_server not in CHECK_SERVERS:
+        print(f"gatehouse dev: CHECK_SERVER: must be one of {', '.join(CHECK_SERVERS)}", file=sys.stderr)
         return 2
     var = var_dir.resolve()
     try:
@@ -406,13 +411,13 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
         children.append(gunicorn)
         base = f"http://127.0.0.1:{port}"
         if with_nginx:
-            # As in production: a second gunicorn group (gevent) answers nginx's /auth, so the
-            # token endpoint's bcrypt never runs on the workers every request waits for.
-            # the production worker count of the role (one worker per core): what a newcomer
-            # measures through nginx is what ships
+            # As in production: a second group answers nginx's /auth (uWSGI unless switched back to
+            # gunicorn gevent), so the token endpoint's bcrypt never runs on the workers every
+            # request waits for; one worker per core, as shipped: what a newcomer measures is what ships
             check_env = child_environment({**app_group, "workers": None, "http_port": check_port, "role": "check",
-                                           "metrics_dir": var / "metrics-check"}, config_file=str(config))
-            if check_server == "uwsgi":  # opt-in: nginx's uwsgi_pass to the port after --check-port
+                                           "metrics_dir": var / "metrics-check", "check_server": check_server},
+                                          config_file=str(config))
+            if check_server == "uwsgi":  # nginx's uwsgi_pass to the port after --check-port
                 children.append(start_uwsgi_check(var, check_env, check_port, check_port + 1))
             else:
                 children.append(start_gunicorn(var, "Gatehouse /auth group", "gatehouse-check.log", check_env,

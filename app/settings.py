@@ -34,6 +34,11 @@ from .core.keys import (KeyLoadError, KeyPasswordError, KeySet, load_private_key
 NAME = "gatehouse"
 VERSION = "0.1.0"
 CONFIG_FILE_ENV = "GATEHOUSE_CONFIG"
+# The server of the /auth process group (`gatehouse serve-check`): uWSGI (nginx `uwsgi_pass`) unless
+# switched back to gunicorn (HTTP). bench/RESULTS.md "Servers of the /auth group" has the measurements.
+CHECK_SERVERS = ("uwsgi", "gunicorn")
+# Threads per uWSGI worker: a check waiting on a hung provider holds one thread, not the worker.
+DEFAULT_CHECK_THREADS = 4
 
 # OpenID Connect Discovery 1.0 §3 fields a served configuration file must have.
 REQUIRED_DISCOVERY_FIELDS = ("issuer", "token_endpoint", "jwks_uri", "response_types_supported",
@@ -392,6 +397,12 @@ class Settings:
     metrics_dir: str | None = setting("PROMETHEUS_MULTIPROC_DIR", fields.String(), None,
                                       "where workers share metric samples (emptied at start)",
                                       shown="a new directory under the temp dir")
+    check_server: str = setting("CHECK_SERVER", _choice(*CHECK_SERVERS), "uwsgi",
+                                "server of the /auth group (`gatehouse serve-check`, `gatehouse dev`, "
+                                "`gatehouse nginx-config`): uwsgi (nginx `uwsgi_pass`) or gunicorn (gevent, HTTP)")
+    check_threads: int = setting("CHECK_THREADS", _int(1, 64), DEFAULT_CHECK_THREADS,
+                                 "threads per uWSGI worker of the /auth group: a check waiting on a hung provider "
+                                 "holds one thread, not the worker")
     check_socket: str | None = setting("GATEHOUSE_CHECK_SOCKET", fields.String(validate=validate.Length(min=1)),
                                        None, "`serve-check`'s uwsgi-protocol socket for nginx's uwsgi_pass",
                                        shown="GATEHOUSE_BIND and the HTTP port + 1")
@@ -540,6 +551,10 @@ class Settings:
                                                  "least time between two fetches of an issuer's keys")
     outbound_timeout_seconds: float = setting("OUTBOUND_TIMEOUT_SECONDS", _float(0.1, 60), 5.0,
                                               "timeout of JWKS, discovery, introspection and provider calls")
+    outbound_calls_per_worker: int = setting(
+        "OUTBOUND_CALLS_PER_WORKER", _int(0, 10000), 0,
+        "outbound calls a worker may have waiting at once; past it a call fails at once with 503 (0: no limit; "
+        "`serve-check` under uWSGI sets CHECK_THREADS - 1 unless configured, so one thread stays for other checks)")
     userinfo_url: str | None = setting("USERINFO_URL", fields.String(validate=_url({"http", "https"})), None,
                                        "userinfo resolver")
     headers_to_proxy: tuple[str, ...] = setting("HEADERS_TO_PROXY", CommaList(), ("authorization",),
@@ -864,6 +879,25 @@ def _load_routes(path: str | None, label: str) -> tuple[RouteTable, list[str]]:
         return RouteTable.load(document), []
     except RouteFileError as exc:
         return RouteTable({}), [f"{label}: {problem}" for problem in exc.problems]
+
+
+def load_setting(key: str, environ: Mapping[str, str] | None = None) -> Any:
+    """One setting, validated as load_settings does, for commands that need no stores
+    (`gatehouse nginx-config`): ConfigError names its variable or file key."""
+    env = _environ(environ)
+    file_path = configured_file(env)
+    file_data = read_config_file(file_path) if file_path else {}
+    given = from_environment(env)
+    env_used = {k: next(n for n in ENV_NAMES[k] if env.get(n, "") != "") for k in given}
+    raw = {**file_data, **given}
+    kind = SettingsSchema().fields[key]
+    if key not in raw:
+        return kind.load_default() if callable(kind.load_default) else kind.load_default
+    try:
+        return kind.deserialize(raw[key], key, raw)
+    except ValidationError as exc:
+        label = _labels(file_path, file_data, env_used).get(key, key)
+        raise ConfigError([f"{label}: {m}" for m in _flatten(exc.messages)]) from None
 
 
 def load_settings(environ: Mapping[str, str] | None = None,
