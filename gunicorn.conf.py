@@ -23,9 +23,9 @@ clients in create_app().
 import os
 import signal
 import shutil
-import tempfile
 import threading
 
+from app.metrics_dir import metrics_dir_of
 from app.settings import ConfigError, Settings, export, load_settings
 
 
@@ -56,7 +56,7 @@ if worker_class == "gevent":
 # Metrics from every worker are aggregated from this directory (prometheus multiprocess mode).
 # Exported before anything imports prometheus_client: it picks its multi-process storage at
 # import, and the workers inherit that choice from the master.
-metrics_dir = (_S and _S.metrics_dir) or os.path.join(tempfile.gettempdir(), f"gatehouse-metrics-{os.getpid()}")
+metrics_dir = metrics_dir_of(_S.metrics_dir if _S else None)
 export("metrics_dir", metrics_dir)
 port = _S.http_port if _S else 3000
 bind = f"{_S.bind_address if _S else '127.0.0.1'}:{port}"

@@ -908,8 +908,9 @@ def load_settings(environ: Mapping[str, str] | None = None,
     file_data = read_config_file(file_path) if file_path else {}
     unknown = sorted(k for k in file_data if k not in DECLARED)
     raw: dict[str, Any] = dict(file_data)
-    env_used = {key: next(n for n in ENV_NAMES[key] if env.get(n, "") != "") for key in from_environment(env)}
-    raw.update(from_environment(env))
+    given = from_environment(env)
+    env_used = {key: next(n for n in ENV_NAMES[key] if env.get(n, "") != "") for key in given}
+    raw.update(given)
     raw.update(overrides or {})
     labels = _labels(file_path, file_data, env_used)
     problems = [f"{file_path}: {k}: unknown setting" for k in unknown]

@@ -40,12 +40,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from .metrics_dir import prepare_metrics_dir
+from .metrics_dir import metrics_dir_of, prepare_metrics_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 BUFFER_SIZE = 65535
@@ -145,7 +144,7 @@ def serve(http: str | None, socket: str | None, processes: int | None) -> int:
     socket = socket or settings.check_socket or f"{bind}:{int(http.rsplit(':', 1)[1]) + 1}"
     processes = processes or settings.workers or os.cpu_count() or 1
     delay = settings.delay_shutdown_seconds
-    metrics_dir = settings.metrics_dir or os.path.join(tempfile.gettempdir(), f"gatehouse-metrics-{os.getpid()}")
+    metrics_dir = metrics_dir_of(settings.metrics_dir)
     try:
         prepare_metrics_dir(metrics_dir)
     except OSError as exc:
