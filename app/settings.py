@@ -1,6 +1,10 @@
 """Configuration: one config file (JSON or YAML) plus environment variables, validated once
 into frozen settings. The only module that reads os.environ or the config file.
 
+Each setting is declared once, as a field of `Settings` (see "The declarations" below); the
+environment map, the schema and the configuration reference (docs/configuration.md) derive from
+the declarations. Settings are plain values; app/services.py composes the core's objects.
+
 Environment variables override the file. Mia-Platform's variable names are accepted (SPEC §9).
 A bad configuration raises ConfigError with one line per problem, naming the key; values of
 secret keys never appear in messages.
@@ -300,9 +304,9 @@ class Declaration:
         """The default as the configuration reference shows it."""
         if self.shown is not None:
             return self.shown
-        value = self.default() if callable(self.default) else self.default
         if self.required:
             return "required"
+        value = self.default() if callable(self.default) else self.default
         if value is None or value == "" or value == () or value == {}:
             return "—"
         if isinstance(value, bool):
