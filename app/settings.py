@@ -402,11 +402,10 @@ class Settings:
                                       "where workers share metric samples (emptied at start)",
                                       shown="a new directory under the temp dir")
     check_server: str = setting("CHECK_SERVER", _choice(*CHECK_SERVERS), "uwsgi",
-                                "server of the /auth group (`gatehouse serve-check`, `gatehouse dev`, "
-                                "`gatehouse nginx-config`): uwsgi (nginx `uwsgi_pass`) or gunicorn (gevent, HTTP)")
+                                "server of the `/auth` group: `uwsgi` or `gunicorn`; what `gatehouse serve-check` "
+                                "runs, `gatehouse nginx-config` renders and `gatehouse dev` starts")
     check_threads: int = setting("CHECK_THREADS", _int(1, 64), DEFAULT_CHECK_THREADS,
-                                 "threads per uWSGI worker of the /auth group: a check waiting on a hung provider "
-                                 "holds one thread, not the worker")
+                                 "threads per uWSGI worker of the `/auth` group (1–64)")
     check_socket: str | None = setting("GATEHOUSE_CHECK_SOCKET", fields.String(validate=validate.Length(min=1)),
                                        None, "`serve-check`'s uwsgi-protocol socket for nginx's uwsgi_pass",
                                        shown="GATEHOUSE_BIND and the HTTP port + 1")
@@ -557,8 +556,8 @@ class Settings:
                                               "timeout of JWKS, discovery, introspection and provider calls")
     outbound_calls_per_worker: int = setting(
         "OUTBOUND_CALLS_PER_WORKER", _int(0, 10000), 0,
-        "outbound calls a worker may have waiting at once; past it a call fails at once with 503 (0: no limit; "
-        "`serve-check` under uWSGI sets CHECK_THREADS - 1 unless configured, so one thread stays for other checks)")
+        "outbound calls (JWKS, introspection, userinfo, providers) one worker may have waiting at once; past it a "
+        "call fails at once (503)", shown="0 (no limit); under uWSGI `CHECK_THREADS` − 1")
     userinfo_url: str | None = setting("USERINFO_URL", fields.String(validate=_url({"http", "https"})), None,
                                        "userinfo resolver")
     headers_to_proxy: tuple[str, ...] = setting("HEADERS_TO_PROXY", CommaList(), ("authorization",),
