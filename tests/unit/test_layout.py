@@ -84,12 +84,14 @@ def test_other_environs_are_not_environment_reads(case: str, source: str) -> Non
 
 
 def product_modules() -> list[Path]:
-    return sorted(APP.rglob("*.py")) + [ROOT / "gunicorn.conf.py", ROOT / "wsgi.py"]
+    """The product, its server configuration and the development stack that starts it."""
+    return (sorted(APP.rglob("*.py")) + sorted((ROOT / "gatehouse_dev").rglob("*.py"))
+            + [ROOT / "gunicorn.conf.py", ROOT / "wsgi.py"])
 
 
 def test_only_settings_reads_the_environment() -> None:
-    """CONVENTIONS: nothing reads (or writes) os.environ but app/settings.py; gunicorn.conf.py and
-    wsgi.py included."""
+    """CONVENTIONS: nothing reads (or writes) os.environ but app/settings.py; gunicorn.conf.py,
+    wsgi.py and the development stack included."""
     offenders = {str(p.relative_to(ROOT)): found for p in product_modules() if p != APP / "settings.py"
                  for found in [environment_reads(p.read_text())] if found}
     assert offenders == {}
