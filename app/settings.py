@@ -307,7 +307,7 @@ class Declaration:
         if self.required:
             return "required"
         value = self.default() if callable(self.default) else self.default
-        if value is None or value == "" or value == () or value == {}:
+        if value is None or (isinstance(value, (str, tuple, list, dict)) and not value):
             return "—"
         if isinstance(value, bool):
             return str(value).lower()
@@ -692,7 +692,8 @@ def reference_markdown() -> str:
                     "|---|---|---|---|"]
         env = ", ".join(f"`{n}`" for n in d.env) or "(file only)"
         flags = " (secret)" if d.secret else ""
-        out.append(f"| `{d.key}` | {env} | {d.default_text()} | {d.doc}{flags} |")
+        cells = (f"`{d.key}`", env, d.default_text(), d.doc + flags)
+        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(out).replace("\n\n\n", "\n\n") + "\n"
 
 

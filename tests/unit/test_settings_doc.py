@@ -47,6 +47,7 @@ def test_the_reference_shows_each_default() -> None:
     table = rows(reference_markdown())
     assert table["http_port"][1] == "3000" and table["strict_mode"][1] == "true"
     assert table["mongodb_url"][1] == "required" and table["redis_url"][1] == "—"
+    assert table["issuers"][1] == table["apps"][1] == "—" and table["trusted_proxy_count"][1] == "0"
     assert table["credential_sources"][1] == "session,bff,jwt,introspection,userinfo,trusted-headers"
     assert table["workers"][1] == "one per core for role check, else two per core"
 
