@@ -383,9 +383,9 @@ class Settings:
                                 "127.0.0.1", "address gunicorn and `gatehouse serve-check` bind")
     role: str = setting("GATEHOUSE_ROLE", _choice("all", "check"), "all",
                         "process group: `check` answers nginx's /auth, `all` serves everything")
-    worker_class: str = setting("GUNICORN_WORKER_CLASS", fields.String(validate=validate.Length(min=1, max=200)),
+    worker_class: str | None = setting("GUNICORN_WORKER_CLASS", fields.String(validate=validate.Length(min=1, max=200)),
                                 None, "gunicorn worker class", shown="gevent for role check, else sync")
-    workers: int = setting("GUNICORN_WORKERS", _int(1, 1024), None,
+    workers: int | None = setting("GUNICORN_WORKERS", _int(1, 1024), None,
                            "worker processes (gunicorn; uWSGI processes of `serve-check`)",
                            shown="one per core for role check, else two per core")
     threads: int = setting("GUNICORN_THREADS", _int(1, 1024), 1, "threads per gunicorn worker (gthread)")
