@@ -1,5 +1,6 @@
-"""Per-process clients and core services, built after the gunicorn fork (preload_app = False)
-and kept in app.extensions["gatehouse"]."""
+"""The one composition root: the core's configuration objects composed from the plain settings
+(`compose`), and the per-process clients and core services built from them after the gunicorn
+fork (preload_app = False), kept in app.extensions["gatehouse"] (`build_services`)."""
 from __future__ import annotations
 
 import ipaddress
@@ -48,6 +49,8 @@ class Lifecycle:
 
 @dataclass
 class Services:
+    """Everything a worker serves with, typed."""
+
     settings: Settings
     composition: Composition
     registry: ClientRegistry
