@@ -22,7 +22,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from werkzeug.middleware.proxy_fix import ProxyFix
 
     from . import errors, observability
-    from .adapters import bff_sessions
     from .auth_wsgi import LeanAuth
     from .blueprints import (auth_check, bff, clients, discovery, explain, health, jwks, login, sessions, token,
                              tokeninfo, users)
@@ -46,9 +45,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     errors.install(app)
     app.after_request(deny_framing)
     bff_config = services.composition.bff
-    if bff_config is not None:
-        bff_sessions.install(app, services.redis, settings.service_prefix, bff_config.cookie_name,
-                             bff_config.session_lifetime)
+    if bff_config is not None and services.bff_browser is not None:
+        bff.install(app, services.bff_browser, settings.service_prefix, bff_config.cookie_name,
+                    bff_config.session_lifetime)
     for module in (explain, auth_check, token, clients, users, tokeninfo, jwks, discovery, login, sessions, bff):
         app.register_blueprint(module.bp, url_prefix=settings.service_prefix or None)
     app.register_blueprint(health.bp)

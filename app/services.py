@@ -13,14 +13,15 @@ from flask import current_app
 
 from .adapters import http_client, redis_store
 from .adapters import mongo as mongo_store
-from .adapters.bff_sessions import RedisBffSessions
+from .adapters.bff_store import RedisBffTokens, RedisBrowserSessions
 from .adapters.route_file import RouteFileWatcher
-from .core.bff import BffConfig, BffService
+from .core.bff import BffConfig, BffCopy, BffService
 from .core.client_auth import ClientAuthConfig, ClientAuthenticator, RecentClients
 from .core.clients import ClientRegistry, RegistrationRules
 from .core.grants.client_credentials import ClientCredentialsConfig
 from .core.keys import KeySet
 from .core.errors import DependencyUnavailable, NotFound
+from .core.ports import BrowserSessionStore
 from .core.login import LoginService
 from .core.records import OnIssue, ignore_issue
 from .core.machine_tokens import TokenService
@@ -66,6 +67,8 @@ class Services:
     login: LoginService | None = None
     sessions: SessionService | None = None
     bff: BffService | None = None
+    # flask-session's store for the BFF views' browser sessions (app/blueprints/bff.py)
+    bff_browser: BrowserSessionStore | None = None
     users: UserAdmin | None = None
     on_ready: Callable[[], None] = lambda: None
     route_watcher: RouteFileWatcher | None = None  # SIGHUP to a worker forces a look at the file
@@ -122,7 +125,8 @@ def compose(settings: Settings) -> Composition:
                 dialects=tuple(dict.fromkeys(s.auth_dialects)),
                 trusted_proxies=tuple(ipaddress.ip_network(c, strict=False) for c in s.trusted_proxy_cidrs),
                 secret_header=s.forward_auth_secret_header, secret=s.forward_auth_secret,
-                hosts=tuple(h.lower() for h in s.forward_auth_hosts))),
+                hosts=tuple(h.lower() for h in s.forward_auth_hosts),
+                login_url=s.forward_auth_login_url or f"{s.service_prefix}/web-login")),
         userinfo=UserinfoConfig(headers_to_proxy=tuple(h.lower() for h in s.headers_to_proxy),
                                 user_id_key=s.custom_user_id_key, permissions_key=s.custom_permissions_key,
                                 cache_seconds=s.userinfo_cache_seconds),
@@ -247,6 +251,7 @@ def build_services(settings: Settings,
     routes = RouteFileWatcher(settings.routes_watch_file, settings.routes, load_route_file,
                               settings.routes_reload_interval_seconds) if settings.routes_watch_file else None
     login = sessions = bff = None
+    bff_copy: BffCopy | None = None
     admin: UserAdmin | None = None
     documents = redis_store.RedisDocuments(redis_client)
     provider_http = http_client.ProviderClient(settings.outbound_timeout_seconds, gate)
@@ -258,23 +263,28 @@ def build_services(settings: Settings,
                                   on_issue=on_issue)
         login = LoginService(c.apps, settings.default_app_id, directory,
                              provider_http, documents, users, sessions, redis_store.RedisReplayGuard(redis_client),
-                             settings.login_state_ttl_seconds)
+                             settings.login_state_ttl_seconds,
+                             forward_hosts=c.authorizer.dialects.hosts)
         admin = UserAdmin(users, sessions, c.apps, settings.default_app_id)
     if c.bff:
         assert settings.provider_token_key is not None  # required with bff (settings schema)
-        bff = BffService(c.bff, directory, provider_http, documents, RedisBffSessions(redis_client),
+        bff = BffService(c.bff, directory, provider_http, documents, RedisBffTokens(redis_client),
                          redis_store.RedisReplayGuard(redis_client), Sealer(settings.provider_token_key),
                          revocations=revocations, ended=mirror)
+        # /auth's per-worker copy of active BFF sessions, bounded like the verified-token memory
+        bff_copy = BffCopy(bff, mirror, VerifiedCache(settings.verified_token_cache_size,
+                                                      settings.verified_token_cache_seconds))
     verified = VerifiedCache(settings.verified_token_cache_size, settings.verified_token_cache_seconds)
     authorizer = Authorizer(routes or settings.routes, c.authorizer, tokens.verify_signature, external,
                             own_issuer=settings.jwt_issuer, userinfo=userinfo,
                             api_keys=c.api_keys if c.api_keys.by_hash else None,
-                            introspector=introspector, sessions=sessions, bff=bff,
+                            introspector=introspector, sessions=sessions, bff=bff_copy,
                             own_token_active=mirror.ensure_token_active if settings.revocation_check else None,
                             verified=verified)
     return Services(settings=settings, composition=c, registry=registry, tokens=tokens, authorizer=authorizer,
                     checks={"mongodb": clients.ping, "redis": limiter.ping},
                     lifecycle=Lifecycle(), on_ready=ensure_indexes, login=login, sessions=sessions, bff=bff,
+                    bff_browser=RedisBrowserSessions(redis_client) if bff is not None else None,
                     users=admin, redis=redis_client, mongo=db, route_watcher=routes, user_records=users,
                     revocation_mirror=mirror)
 

@@ -547,6 +547,11 @@ class Settings:
         min=16, max=512)), None, "the proxy's shared secret", secret=True)
     forward_auth_hosts: tuple[str, ...] = setting("FORWARD_AUTH_HOSTS", CommaList(validate=_hosts), (),
                                                   "hosts a dialect's original URL may name")
+    forward_auth_login_url: str | None = setting("FORWARD_AUTH_LOGIN_URL", _pattern(
+        r"^(/(?![/\\])|https?://[A-Za-z0-9.\-\[\]:]+/)[\x21-\x7e]{0,2000}$",
+        "must be a path (/web-login) or an http(s) URL (https://login.example.com/web-login)"), None,
+        "where the check sends a browser in the Traefik/Caddy/Envoy dialects",
+        shown="the login page under `service_prefix` on the protected host")
     issuers: list[dict[str, Any]] = setting(None, fields.List(fields.Nested(IssuerSchema)), list,
                                                   "trusted external JWT issuers")
     jwks_cache_seconds: int = setting("JWKS_CACHE_SECONDS", _int(1, 86400), 300, "external issuer key cache")

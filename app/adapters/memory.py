@@ -287,22 +287,25 @@ class MemorySessionLog:
                 and r.get("providerClient") in client_ids and r["endedAt"] is None]
 
 
-class MemoryBffSessions:
-    """BFF sessions, locks and the back-channel index in memory; every operation atomic."""
+class MemoryBffTokens:
+    """BffTokenStore in memory: records, locks and the back-channel index; every operation atomic."""
 
     def __init__(self) -> None:
         self.docs: dict[str, dict[str, Any]] = {}
         self.locks: dict[str, str] = {}
         self.indexes: dict[str, set[str]] = {}
+        self.loads = 0
         self._mutex = threading.Lock()
 
-    def create(self, sid: str, doc: dict[str, Any]) -> None:
-        """What flask-session does at login (the web layer's part)."""
+    def create(self, sid: str, doc: dict[str, Any], ttl_seconds: int, index: Sequence[str]) -> None:
         with self._mutex:
             self.docs[sid] = dict(doc)
+            for key in index:
+                self.indexes.setdefault(key, set()).add(sid)
 
-    def get(self, sid: str) -> dict[str, Any] | None:
+    def load(self, sid: str) -> dict[str, Any] | None:
         with self._mutex:
+            self.loads += 1
             doc = self.docs.get(sid)
             return dict(doc) if doc is not None else None
 
@@ -329,11 +332,6 @@ class MemoryBffSessions:
             if self.locks.get(sid) == token:
                 del self.locks[sid]
 
-    def index(self, sid: str, keys: list[str], ttl_seconds: int) -> None:
-        with self._mutex:
-            for key in keys:
-                self.indexes.setdefault(key, set()).add(sid)
-
     def indexed(self, key: str) -> list[str]:
         with self._mutex:
             return sorted(self.indexes.get(key, set()))
@@ -355,13 +353,15 @@ class MemoryRevocationFeed:
 
     def publish(self, entry: Revocation) -> None:
         self._available()
-        if self.epoch is None:
-            self.epoch = uuid.uuid4().hex
         self.seq += 1
+        if self.epoch is None or self.seq == 1:  # a sequence that starts again is a new feed
+            self.epoch = uuid.uuid4().hex
         self.entries.append((self.seq, entry))
 
     def since(self, after: int) -> FeedBatch:
         self._available()
+        if self.epoch is None:  # a feed read is named at once (RedisRevocationFeed)
+            self.epoch = uuid.uuid4().hex
         return FeedBatch([e for n, e in self.entries if n > after], self.seq, self.epoch)
 
     def restart(self) -> None:
