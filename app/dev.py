@@ -210,13 +210,14 @@ def start_provider(var: Path, port: int) -> subprocess.Popen[bytes]:
 
 
 def start_nginx(var: Path, port: int, gatehouse_port: int, upstream_port: int,
-                check_port: int | None = None, check_protocol: str = "http") -> subprocess.Popen[bytes]:
+                check: str | None = None, check_protocol: str = "http") -> subprocess.Popen[bytes]:
+    """nginx with the shipped config; `check`: the /auth group's address (host:port or unix:path)."""
     runtime = var / "nginx"
     runtime.mkdir(parents=True, exist_ok=True)
     conf = runtime / "nginx.conf"
     conf.write_text(render_nginx(f"127.0.0.1:{port}", f"127.0.0.1:{gatehouse_port}",
                                  f"127.0.0.1:{upstream_port}", runtime,
-                                 gatehouse_check=f"127.0.0.1:{check_port}" if check_port else None,
+                                 gatehouse_check=check,
                                  check_protocol=check_protocol))
     # As root, workers would run as nobody and could not write the private runtime directory.
     directives = "daemon off;" + (" user root;" if hasattr(os, "geteuid") and os.geteuid() == 0 else "")
@@ -236,12 +237,19 @@ def start_gunicorn(var: Path, what: str, log_name: str, env: dict[str, str], bas
     return proc
 
 
-def start_uwsgi_check(var: Path, env: dict[str, str], http_port: int, socket_port: int) -> subprocess.Popen[bytes]:
+def check_socket(var: Path) -> Path:
+    """The uwsgi-protocol socket of the dev /auth group: a unix socket in the var directory, so it
+    needs no port of its own (and cannot collide with the ports the options name)."""
+    return var / "gatehouse-check.sock"
+
+
+def start_uwsgi_check(var: Path, env: dict[str, str], http_port: int) -> subprocess.Popen[bytes]:
     """The /auth group under uWSGI (`gatehouse serve-check`), its log lines in var/gatehouse-check.log."""
     log = var / "gatehouse-check.log"
     what = "Gatehouse /auth group (uWSGI)"
+    check_socket(var).unlink(missing_ok=True)  # a stale socket file of an earlier run
     proc = spawn(what, [str(BIN / "gatehouse"), "serve-check", "--http", f"127.0.0.1:{http_port}",
-                        "--socket", f"127.0.0.1:{socket_port}"], log, cwd=ROOT, env=env)
+                        "--socket", str(check_socket(var))], log, cwd=ROOT, env=env)
     _wait(lambda: _http_ok(f"http://127.0.0.1:{http_port}/-/ready"), what, 60, alive=lambda: proc.poll() is None,
           log=log)
     return proc
@@ -385,7 +393,6 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
         with_nginx = nginx_binary() is not None
         wanted = [("--port", port), ("--provider-port", provider_port)] + (
             [("--nginx-port", nginx_port), ("--upstream-port", upstream_port), ("--check-port", check_port)]
-            + ([("--check-port (+1, the uwsgi socket)", check_port + 1)] if check_server == "uwsgi" else [])
             if with_nginx else []) + [(opt, p) for opt, p, names, _, _ in embedded
                                        if not any(configured.get(n) for n in names)]
         busy = [f"port {p} is in use; pass {opt}" for opt, p in wanted if not _port_free(p)]
@@ -417,8 +424,8 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
             check_env = child_environment({**app_group, "workers": None, "http_port": check_port, "role": "check",
                                            "metrics_dir": var / "metrics-check", "check_server": check_server},
                                           config_file=str(config))
-            if check_server == "uwsgi":  # nginx's uwsgi_pass to the port after --check-port
-                children.append(start_uwsgi_check(var, check_env, check_port, check_port + 1))
+            if check_server == "uwsgi":  # nginx's uwsgi_pass to a unix socket in the var directory
+                children.append(start_uwsgi_check(var, check_env, check_port))
             else:
                 children.append(start_gunicorn(var, "Gatehouse /auth group", "gatehouse-check.log", check_env,
                                                f"http://127.0.0.1:{check_port}"))
@@ -426,8 +433,8 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
                                                     str(upstream_port), "--provider-url",
                                                     f"http://127.0.0.1:{provider_port}"], var / "upstream.log", cwd=ROOT))
             children.append(start_nginx(var, nginx_port, port, upstream_port,
-                                        check_port + 1 if check_server == "uwsgi" else check_port,
-                                        "uwsgi" if check_server == "uwsgi" else "http"))
+                                        f"unix:{check_socket(var)}" if check_server == "uwsgi"
+                                        else f"127.0.0.1:{check_port}", "uwsgi" if check_server == "uwsgi" else "http"))
             site = f"""Open {public}/ in a browser and sign in as alice (group admin) or bob (group users):
 nginx asks Gatehouse about every request, the login goes through the development provider
 at http://127.0.0.1:{provider_port}, and the demo page shows the identity headers it received.
