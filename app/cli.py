@@ -452,7 +452,9 @@ def serve_check(http: str | None, socket: str | None, processes: int | None) -> 
 def dev(port: int, redis_port: int, mongo_port: int, var_dir: str, workers: int, provider_port: int,
         nginx_port: int, upstream_port: int, check_port: int, overlay: str | None, check_server: str) -> None:
     """Run everything on embedded defaults (Redis, MongoDB-wire server, dev OIDC provider, nginx)."""
-    from .dev import run
+    # The development stack is its own package (gatehouse_dev), imported here only: the product
+    # never imports it (tests/unit/test_layout.py).
+    from gatehouse_dev.runner import run
     sys.exit(run(port=port, redis_port=redis_port, mongo_port=mongo_port, var_dir=Path(var_dir),
                  workers=workers, environ=process_environ(), provider_port=provider_port,
                  nginx_port=nginx_port, upstream_port=upstream_port, check_port=check_port,

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.dev import _http_ok, _wait, nginx_binary  # noqa: E402
+from gatehouse_dev.runner import _http_ok, _wait, nginx_binary  # noqa: E402
 from app.nginx_config import render  # noqa: E402
 
 BIN = Path(sys.executable).parent

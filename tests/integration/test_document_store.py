@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from app.adapters.memory import MemoryDocuments
+from tests.fakes import MemoryDocuments
 from app.adapters.redis_store import RedisDocuments
 
 

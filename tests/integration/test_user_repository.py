@@ -7,7 +7,7 @@ import uuid
 import pymongo
 import pytest
 
-from app.adapters.memory import MemoryUsers
+from tests.fakes import MemoryUsers
 from app.adapters.mongo import MongoUsers
 from app.core.errors import Conflict
 from app.core.records import UserChanges, UserQuery

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from app.adapters.memory import MemoryBffSessions, MemoryDocuments, MemoryKeyValue, MemoryReplayGuard
+from tests.fakes import MemoryBffSessions, MemoryDocuments, MemoryKeyValue, MemoryReplayGuard
 from app.core.bff import BffConfig, BffService
 from app.core.errors import DependencyUnavailable
 from app.core.providers import Endpoints, ProviderConfig

@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from app.adapters.memory import (MemoryClients, MemoryCredentials, MemoryKeyValue,
+from tests.fakes import (MemoryClients, MemoryCredentials, MemoryKeyValue,
                                  MemoryRateLimiter, MemoryReplayGuard)
 from app.core.client_auth import (ASSERTION_TYPE, ClientAuthConfig, ClientAuthenticator,
                                   presented_credentials)

@@ -31,3 +31,59 @@ def test_only_settings_reads_the_environment() -> None:
     offenders = [p.name for p in APP.rglob("*.py")
                  if p.name != "settings.py" and ("os.environ" in p.read_text() or "getenv" in p.read_text())]
     assert offenders == []
+
+
+DEV_PACKAGE = "gatehouse_dev"
+# The one import of the development stack the product allows: `gatehouse dev` loads the runner
+# inside that command's function, so no other command or worker of the product imports it.
+LAZY_DEV_IMPORT = (APP / "cli.py", ("gatehouse_dev.runner", "dev"))
+
+
+def dev_imports(path: Path) -> list[tuple[str, str | None]]:
+    """(module imported, enclosing function or None) for every import of the dev package in `path`."""
+    found: list[tuple[str, str | None]] = []
+
+    def visit(node: ast.AST, function: str | None) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                visit(child, child.name)
+                continue
+            names = ([a.name for a in child.names] if isinstance(child, ast.Import)
+                     else [child.module or ""] if isinstance(child, ast.ImportFrom) and child.level == 0 else [])
+            found.extend((name, function) for name in names if name.split(".")[0] == DEV_PACKAGE)
+            if isinstance(child, ast.Call) and isinstance(child.func, ast.Name) and child.func.id == "__import__" \
+                    and child.args and isinstance(child.args[0], ast.Constant) \
+                    and str(child.args[0].value).split(".")[0] == DEV_PACKAGE:
+                found.append((str(child.args[0].value), function))
+            visit(child, function)
+
+    visit(ast.parse(path.read_text()), None)
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(APP.rglob("*.py")), ids=lambda p: str(p.relative_to(APP)))
+def test_the_product_never_imports_the_dev_package(path: Path) -> None:
+    allowed = LAZY_DEV_IMPORT[1] if path == LAZY_DEV_IMPORT[0] else None
+    assert [i for i in dev_imports(path) if i != allowed] == []
+
+
+def test_the_dev_command_loads_the_dev_package_lazily() -> None:
+    """`gatehouse dev` still works: its command imports the runner, inside the function only."""
+    assert dev_imports(LAZY_DEV_IMPORT[0]) == [LAZY_DEV_IMPORT[1]]
+
+
+def test_the_dev_stack_and_the_fakes_live_outside_the_product() -> None:
+    moved = ["dev.py", "dev_provider.py", "demo_upstream.py", "adapters/memory.py"]
+    assert [m for m in moved if (APP / m).exists()] == []
+    assert (APP.parent / DEV_PACKAGE / "runner.py").exists() and (APP.parent / "tests" / "fakes.py").exists()
+
+
+@pytest.mark.parametrize("source", [
+    "import gatehouse_dev", "import gatehouse_dev.runner as r", "from gatehouse_dev import runner",
+    "from gatehouse_dev.provider import build", "def f():\n    from gatehouse_dev.runner import run",
+    "x = __import__('gatehouse_dev.runner')",
+], ids=["import", "import-as", "from-package", "from-module", "in-a-function", "dunder-import"])
+def test_the_dev_import_check_sees_every_form(tmp_path: Path, source: str) -> None:
+    path = tmp_path / "module.py"
+    path.write_text(source + "\n")
+    assert dev_imports(path) != []

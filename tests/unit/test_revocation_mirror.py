@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from app.adapters.memory import MemoryRevocationFeed, MemoryRevocationStore
+from tests.fakes import MemoryRevocationFeed, MemoryRevocationStore
 from app.core.errors import DependencyUnavailable, InvalidToken
 from app.core.records import FeedBatch, Revocation
 from app.core.revocation import ClientCutOff, RevocationMirror, Revocations, token_refusal

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.adapters.memory import (MemoryDocuments, MemoryRevocationFeed, MemoryRevocationStore, MemorySessionLog,
+from tests.fakes import (MemoryDocuments, MemoryRevocationFeed, MemoryRevocationStore, MemorySessionLog,
                                  MemoryUsers)
 from app.core.errors import DependencyUnavailable, InvalidToken
 from app.core.keys import KeySet, generate_private_key_pem, load_private_key

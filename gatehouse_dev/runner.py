@@ -23,9 +23,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .core.keys import generate_private_key_pem, public_pem
-from .core.sealing import new_key
-from .nginx_config import render as render_nginx
+from app.core.keys import generate_private_key_pem, public_pem
+from app.core.sealing import new_key
+from app.nginx_config import render as render_nginx
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -201,8 +201,8 @@ def nginx_binary() -> str | None:
 
 
 def start_provider(var: Path, port: int) -> subprocess.Popen[bytes]:
-    """oidc-provider-mock with the demo users and JWT access tokens (app/dev_provider.py)."""
-    args = [sys.executable, "-m", "app.dev_provider", "--host", "127.0.0.1", "--port", str(port)]
+    """oidc-provider-mock with the demo users and JWT access tokens (gatehouse_dev/provider.py)."""
+    args = [sys.executable, "-m", "gatehouse_dev.provider", "--host", "127.0.0.1", "--port", str(port)]
     proc = spawn("development OIDC provider", args, var / "provider.log", cwd=ROOT)
     _wait(lambda: _http_ok(f"http://127.0.0.1:{port}/.well-known/openid-configuration"),
           "development OIDC provider", alive=lambda: proc.poll() is None, log=var / "provider.log")
@@ -249,8 +249,8 @@ def start_uwsgi_check(var: Path, env: dict[str, str], http_port: int, socket_por
 
 def seed_demo_groups(mongo_url: str) -> None:
     """alice in `admin`, bob in `users`, before their first login."""
-    from .adapters import mongo
-    from .core.errors import DependencyUnavailable
+    from app.adapters import mongo
+    from app.core.errors import DependencyUnavailable
     users = mongo.MongoUsers(mongo.connect(mongo_url, None, 2000))
     try:
         for sub, groups in DEMO_GROUPS.items():
@@ -323,7 +323,7 @@ def read_overlay(path: Path | None) -> dict[str, Any]:
     """The settings of `--config FILE` (relative paths in it made absolute from its directory)."""
     if path is None:
         return {}
-    from .settings import read_config_file
+    from app.settings import read_config_file
     return read_config_file(str(path))
 
 
@@ -331,7 +331,7 @@ def check_config(config: Path, environ: dict[str, str], overlay: Path | None = N
                  overlaid: dict[str, Any] | None = None) -> None:
     """The configuration gunicorn will load, validated first: one line listing every problem,
     each naming the file it came from (the generated one, or `--config`)."""
-    from .settings import CONFIG_FILE_ENV, ConfigError, load_settings
+    from app.settings import CONFIG_FILE_ENV, ConfigError, load_settings
     try:
         load_settings({**environ, CONFIG_FILE_ENV: str(config)})
     except ConfigError as exc:
@@ -345,7 +345,7 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
         environ: dict[str, str], provider_port: int = 9400, nginx_port: int = 8080,
         upstream_port: int = 9000, check_port: int = 3001, overlay: Path | None = None,
         check_server: str = "gunicorn") -> int:
-    from .settings import ConfigError
+    from app.settings import ConfigError
     try:
         overlaid = read_overlay(overlay)
     except ConfigError as exc:
@@ -419,7 +419,7 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
             else:
                 children.append(start_gunicorn(var, "Gatehouse /auth group", "gatehouse-check.log", check_env,
                                                f"http://127.0.0.1:{check_port}"))
-            children.append(spawn("demo upstream", [sys.executable, "-m", "app.demo_upstream", "--port",
+            children.append(spawn("demo upstream", [sys.executable, "-m", "gatehouse_dev.demo_upstream", "--port",
                                                     str(upstream_port), "--provider-url",
                                                     f"http://127.0.0.1:{provider_port}"], var / "upstream.log", cwd=ROOT))
             children.append(start_nginx(var, nginx_port, port, upstream_port,

@@ -1,4 +1,5 @@
-"""In-memory implementations of the ports, for unit tests of core (no I/O)."""
+"""In-memory implementations of the ports (test fakes), for unit tests of core (no I/O); each
+is held to the same contract as its real adapter by tests/integration/test_port_contracts.py."""
 from __future__ import annotations
 
 import copy
@@ -8,9 +9,9 @@ import uuid
 from dataclasses import replace
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ..core.errors import Conflict, DependencyUnavailable
-from ..core.records import Client, FeedBatch, Revocation, UserChanges, UserQuery
-from ..core.revocation import merge
+from app.core.errors import Conflict, DependencyUnavailable
+from app.core.records import Client, FeedBatch, Revocation, UserChanges, UserQuery
+from app.core.revocation import merge
 
 
 class MemoryClients:
