@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from .core import tokens
-from .core.client_auth import ASSERTION_TYPE
+from .core.tokens import ASSERTION_TYPE
 from .core.errors import GatehouseError
 from .core.keys import KeyLoadError, generate_private_key_pem, load_private_key, public_pem
 from .settings import CONFIG_FILE_ENV, VERSION, ConfigError, load_settings, process_environ

@@ -33,6 +33,7 @@ from .core.errors import BadRequest
 from .core.bff import MODES as BFF_MODES, BffConfig
 from .core.providers import OIDC_TYPES, PROVIDER_TYPES, ProviderConfig, assertion_signer
 from .core.redirects import origin, safe_redirect
+from .core.tokens import ALLOWED_ALGORITHMS
 from .core.sessions import AppConfig, CookieConfig
 from .core.keys import (KeyLoadError, KeyPasswordError, KeySet, load_private_key,
                         load_verification_key)
@@ -168,7 +169,6 @@ class VerificationKeys(fields.Field):
         raise ValidationError("must be a list of {kid, path} objects")
 
 
-ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
 
 
 def _url(schemes: set[str]) -> validate.Validator:

@@ -25,6 +25,7 @@ from typing import Any
 
 from app.core.keys import generate_private_key_pem, public_pem
 from app.core.sealing import new_key
+from app.core.tokens import ASSERTION_TYPE
 from app.nginx_config import render as render_nginx
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,7 +74,7 @@ curl -fsS -d grant_type=client_credentials -d client_id=$CLIENT_ID -d client_sec
 python3 -c 'import json,sys;print(json.dumps({{"client_name":"demo-jwt","token_endpoint_auth_method":"private_key_jwt","scope":"orders:read","public_key":open(sys.argv[1]).read()}}))' {var}/demo-client-key.pem.pub | curl -fsS $BASE/register -H "Authorization: Bearer $ADMIN_TOKEN" -H 'Content-Type: application/json' -d @- > {var}/demo-jwt-client.json
 JWT_CLIENT_ID=$({j} client_id < {var}/demo-jwt-client.json)
 ASSERTION=$(.venv/bin/gatehouse assertion --client-id $JWT_CLIENT_ID --key {var}/demo-client-key.pem --audience $BASE/oauth/token)
-curl -fsS -d grant_type=client_credentials -d client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer -d client_assertion=$ASSERTION $BASE/oauth/token
+curl -fsS -d grant_type=client_credentials -d client_assertion_type={ASSERTION_TYPE} -d client_assertion=$ASSERTION $BASE/oauth/token
 # introspect a token (RFC 7662)
 TOKEN=$(curl -fsS -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials $BASE/oauth/token | {j} access_token)
 curl -fsS -u "$CLIENT_ID:$CLIENT_SECRET" -d token=$TOKEN $BASE/oauth/introspect{through_nginx}

@@ -3,16 +3,15 @@ back-channel logout and the JavaScript client. The session lives in Redis throug
 the browser holds only the opaque `__Host-` cookie."""
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session
+from flask import Blueprint, current_app, jsonify, redirect, request, session
 from werkzeug.wrappers import Response
 
 from ..adapters.bff_sessions import UNAVAILABLE, BffSessionInterface
 from ..core.bff import BffService
 from ..core.errors import DependencyUnavailable, Forbidden, LoginFailed, NotFound
-from ..http import no_store
+from ..http import no_store, script_page
 from ..services import services
 
 bp = Blueprint("bff", __name__)
@@ -69,12 +68,7 @@ def callback() -> Response:
     bff.opened(session.sid, result.document)  # type: ignore[attr-defined]
     # A page, not a 302: the navigation it starts is same-site, so the new Strict cookie is sent
     # with it (a redirect chain that began at the provider would count as cross-site).
-    nonce = secrets.token_urlsafe(16)
-    page = render_template("bff/landing.html", target=result.redirect, nonce=nonce)
-    response = no_store(Response(page, mimetype="text/html"))
-    response.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; base-uri 'none'")
-    response.headers["Referrer-Policy"] = "no-referrer"  # the URL holds the code
+    response = script_page("bff/landing.html", target=result.redirect)
     response.delete_cookie(result.binding_cookie, path=callback_path(), secure=True, httponly=True,
                            samesite="Lax")
     return response
