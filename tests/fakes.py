@@ -289,55 +289,75 @@ class MemorySessionLog:
 
 
 class MemoryBffSessions:
-    """BFF sessions, locks and the back-channel index in memory; every operation atomic."""
+    """BFF sessions, locks and the back-channel index in memory, each expiring on the given
+    clock as its Redis key does; every operation atomic."""
 
-    def __init__(self) -> None:
-        self.docs: dict[str, dict[str, Any]] = {}
-        self.locks: dict[str, str] = {}
-        self.indexes: dict[str, set[str]] = {}
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.docs: dict[str, tuple[dict[str, Any], float]] = {}
+        self.locks: dict[str, tuple[str, float]] = {}
+        self.indexes: dict[str, tuple[set[str], float]] = {}
         self._mutex = threading.Lock()
+        self._tokens = 0
 
-    def create(self, sid: str, doc: dict[str, Any]) -> None:
+    def _live(self, table: dict[str, Any], key: str) -> Any:
+        item = table.get(key)
+        if item is not None and item[1] <= self.clock():
+            del table[key]
+            return None
+        return item
+
+    def create(self, sid: str, doc: dict[str, Any], ttl_seconds: int = 3600) -> None:
         """What flask-session does at login (the web layer's part)."""
         with self._mutex:
-            self.docs[sid] = dict(doc)
+            self.docs[sid] = (dict(doc), self.clock() + ttl_seconds)
 
     def get(self, sid: str) -> dict[str, Any] | None:
         with self._mutex:
-            doc = self.docs.get(sid)
-            return dict(doc) if doc is not None else None
+            item = self._live(self.docs, sid)
+            return dict(item[0]) if item is not None else None
 
     def update(self, sid: str, doc: dict[str, Any]) -> bool:
         with self._mutex:
-            if sid not in self.docs:
+            item = self._live(self.docs, sid)
+            if item is None:
                 return False
-            self.docs[sid] = dict(doc)
+            self.docs[sid] = (dict(doc), item[1])  # the expiry stays (Redis KEEPTTL)
             return True
 
     def delete(self, sids: Iterable[str]) -> int:
         with self._mutex:
-            return sum(1 for s in list(sids) if self.docs.pop(s, None) is not None)
+            live = [s for s in dict.fromkeys(sids) if self._live(self.docs, s) is not None]
+            for sid in live:
+                del self.docs[sid]
+            return len(live)
 
     def lock(self, sid: str, ttl_ms: int) -> str | None:
         with self._mutex:
-            if sid in self.locks:
+            if self._live(self.locks, sid) is not None:
                 return None
-            self.locks[sid] = token = f"lock-{len(self.locks)}-{time.monotonic_ns()}"
+            self._tokens += 1
+            token = f"lock-{self._tokens}"
+            self.locks[sid] = (token, self.clock() + ttl_ms / 1000)
             return token
 
     def unlock(self, sid: str, token: str) -> None:
         with self._mutex:
-            if self.locks.get(sid) == token:
+            item = self._live(self.locks, sid)
+            if item is not None and item[0] == token:
                 del self.locks[sid]
 
     def index(self, sid: str, keys: list[str], ttl_seconds: int) -> None:
         with self._mutex:
             for key in keys:
-                self.indexes.setdefault(key, set()).add(sid)
+                item = self._live(self.indexes, key)
+                members = item[0] if item is not None else set()
+                self.indexes[key] = (members | {sid}, self.clock() + ttl_seconds)
 
     def indexed(self, key: str) -> list[str]:
         with self._mutex:
-            return sorted(self.indexes.get(key, set()))
+            item = self._live(self.indexes, key)
+            return sorted(item[0]) if item is not None else []
 
 
 class MemoryRevocationFeed:
@@ -360,6 +380,9 @@ class MemoryRevocationFeed:
             self.epoch = uuid.uuid4().hex
         self.seq += 1
         self.entries.append((self.seq, entry))
+        # As the Redis feed does at each publish: entries past their own `until` are trimmed.
+        now = int(self.clock())
+        self.entries = [(n, e) for n, e in self.entries if int(e.until) + 1 >= now]
 
     def since(self, after: int) -> FeedBatch:
         self._available()
