@@ -393,7 +393,8 @@ def api_keys_generate(client_type: str) -> None:
 @click.option("--listen", default="127.0.0.1:8080", show_default=True, help="nginx's listen address")
 @click.option("--gatehouse", default="127.0.0.1:3000", show_default=True, help="Gatehouse address")
 @click.option("--gatehouse-check", default=None,
-              help="the gunicorn group answering /auth, when separate (default: --gatehouse)")
+              help="the group answering /auth, when separate: `gatehouse serve-check`'s uwsgi socket (or its "
+                   "HTTP port with CHECK_SERVER=gunicorn) (default: --gatehouse, one group for everything)")
 @click.option("--upstream", required=True, help="protected application address (host:port)")
 @click.option("--runtime", type=click.Path(file_okay=False), required=True,
               help="writable directory for pid, logs, temp files and the decision cache")
@@ -401,13 +402,21 @@ def api_keys_generate(client_type: str) -> None:
 @click.option("--cache-ttl", default="5s", show_default=True, help="how long a cached decision lives")
 @click.option("--backoffice-listen", default=None,
               help="a second listener (host:port, its own port) judged by the routes' backofficeAuthorization")
-@click.option("--check-protocol", type=click.Choice(["http", "uwsgi"]), default="http", show_default=True,
-              help="how nginx talks to the /auth group: http (gunicorn) or uwsgi (`gatehouse serve-check`'s "
-                   "--socket as --gatehouse-check)")
+@click.option("--check-protocol", type=click.Choice(["http", "uwsgi"]), default=None,
+              help="how nginx talks to the /auth group given as --gatehouse-check: uwsgi (`gatehouse serve-check`'s "
+                   "--socket) or http (gunicorn) [default: uwsgi with CHECK_SERVER=uwsgi, the default; http with "
+                   "CHECK_SERVER=gunicorn or without --gatehouse-check]")
 def nginx_config(listen: str, gatehouse: str, gatehouse_check: str | None, upstream: str, runtime: str, cache: bool,
-                 cache_ttl: str, backoffice_listen: str | None, check_protocol: str) -> None:
+                 cache_ttl: str, backoffice_listen: str | None, check_protocol: str | None) -> None:
     """Print the shipped nginx config (deploy/nginx/gatehouse.conf.in) filled in."""
     from .nginx_config import render
+    from .settings import ConfigError, load_setting
+    if check_protocol is None:
+        try:
+            server = load_setting("check_server")
+        except ConfigError as exc:
+            raise click.ClickException("; ".join(exc.problems))
+        check_protocol = "uwsgi" if gatehouse_check and server == "uwsgi" else "http"
     try:
         click.echo(render(listen, gatehouse, upstream, Path(runtime), cache, cache_ttl, gatehouse_check,
                           backoffice_listen, check_protocol), nl=False)
@@ -418,12 +427,12 @@ def nginx_config(listen: str, gatehouse: str, gatehouse_check: str | None, upstr
 @main.command("serve-check")
 @click.option("--http", default=None, help="HTTP socket for /-/ready, /-/healthz, /-/metrics "
               "(default: GATEHOUSE_BIND:HTTP_PORT)")
-@click.option("--socket", default=None, help="uwsgi-protocol socket for nginx's uwsgi_pass "
+@click.option("--socket", default=None, help="uwsgi-protocol socket for nginx's uwsgi_pass, with CHECK_SERVER=uwsgi "
               "(default: GATEHOUSE_CHECK_SOCKET, else the HTTP port + 1)")
 @click.option("--processes", type=int, default=None,
               help="worker processes (default: GUNICORN_WORKERS, else one per core)")
 def serve_check(http: str | None, socket: str | None, processes: int | None) -> None:
-    """Run the /auth process group under uWSGI (opt-in; see README "The /auth group under uWSGI")."""
+    """Run the /auth process group: uWSGI (CHECK_SERVER=uwsgi, the default) or gunicorn (CHECK_SERVER=gunicorn)."""
     from .uwsgi_check import serve
     sys.exit(serve(http, socket, processes, process_environ()))
 
@@ -442,15 +451,15 @@ def serve_check(http: str | None, socket: str | None, processes: int | None) -> 
 @click.option("--upstream-port", type=int, default=9000, show_default=True,
               help="the demo upstream behind nginx")
 @click.option("--check-port", type=int, default=3001, show_default=True,
-              help="the gunicorn group answering nginx's /auth (with nginx)")
+              help="the group answering nginx's /auth (with nginx): its HTTP port (probes, metrics)")
 @click.option("--config", "overlay", type=click.Path(dir_okay=False), default=None,
               help="a config file laid over the generated one: its keys (e.g. apps, bff, issuers, "
                    "routes_file, mongodb_url) replace the development defaults")
-@click.option("--check-server", type=click.Choice(["gunicorn", "uwsgi"]), default="gunicorn", show_default=True,
-              help="the server of the /auth group: gunicorn (gevent) or uwsgi (opt-in; nginx then uses "
-                   "uwsgi_pass to the port after --check-port)")
+@click.option("--check-server", type=click.Choice(["uwsgi", "gunicorn"]), default=None,
+              help="the server of the /auth group: uwsgi (nginx's uwsgi_pass to the port after --check-port) or "
+                   "gunicorn (gevent, HTTP) [default: CHECK_SERVER, else uwsgi, as in production]")
 def dev(port: int, redis_port: int, mongo_port: int, var_dir: str, workers: int, provider_port: int,
-        nginx_port: int, upstream_port: int, check_port: int, overlay: str | None, check_server: str) -> None:
+        nginx_port: int, upstream_port: int, check_port: int, overlay: str | None, check_server: str | None) -> None:
     """Run everything on embedded defaults (Redis, MongoDB-wire server, dev OIDC provider, nginx)."""
     # The development stack is its own package (gatehouse_dev), imported here only: the product
     # never imports it (tests/unit/test_layout.py).

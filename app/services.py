@@ -108,23 +108,24 @@ def build_services(settings: Settings,
         ensure_indexes()
     except DependencyUnavailable:
         log.error("MongoDB unreachable at start-up; indexes will be created when it is back")
+    gate = http_client.CallGate(settings.outbound_calls_per_worker)  # one per worker: all its outbound calls
     external = ExternalVerifier(
-        settings.issuers, http_client.JsonFetcher(settings.outbound_timeout_seconds),
+        settings.issuers, http_client.JsonFetcher(settings.outbound_timeout_seconds, gate),
         cache_seconds=settings.jwks_cache_seconds,
         refetch_cooldown=settings.jwks_refetch_cooldown_seconds,
         wait_seconds=2 * settings.outbound_timeout_seconds + 0.5) if settings.issuers else None
     userinfo = UserinfoResolver(settings.userinfo, http_client.UserinfoCaller(
-        settings.userinfo_url, settings.userinfo_timeout_seconds)) if settings.userinfo_url else None
+        settings.userinfo_url, settings.userinfo_timeout_seconds, gate)) if settings.userinfo_url else None
     spec = settings.introspection
     introspector = Introspector(http_client.IntrospectionCaller(
-        spec["endpoint"], spec["client_id"], spec["client_secret"], settings.outbound_timeout_seconds),
+        spec["endpoint"], spec["client_id"], spec["client_secret"], settings.outbound_timeout_seconds, gate),
         spec["max_cache_seconds"]) if spec else None
     routes = RouteFileWatcher(settings.routes_watch_file, settings.routes, load_route_file,
                               settings.routes_reload_interval_seconds) if settings.routes_watch_file else None
     login = sessions = bff = None
     admin: UserAdmin | None = None
     documents = redis_store.RedisDocuments(redis_client)
-    provider_http = http_client.ProviderClient(settings.outbound_timeout_seconds)
+    provider_http = http_client.ProviderClient(settings.outbound_timeout_seconds, gate)
     directory = ProviderDirectory(provider_http)
     if settings.apps:
         assert settings.provider_token_key is not None  # required with apps (settings schema)

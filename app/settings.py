@@ -41,6 +41,11 @@ from .core.keys import (KeyLoadError, KeyPasswordError, KeySet, load_private_key
 NAME = "gatehouse"
 VERSION = "0.1.0"
 CONFIG_FILE_ENV = "GATEHOUSE_CONFIG"
+# The server of the /auth process group (`gatehouse serve-check`): uWSGI (nginx `uwsgi_pass`) unless
+# switched back to gunicorn (HTTP). bench/RESULTS.md "Servers of the /auth group" has the measurements.
+CHECK_SERVERS = ("uwsgi", "gunicorn")
+# Threads per uWSGI worker: a check waiting on a hung provider holds one thread, not the worker.
+DEFAULT_CHECK_THREADS = 4
 
 # key in the config file -> environment variable names (first is the documented one).
 ENV_NAMES: dict[str, tuple[str, ...]] = {
@@ -49,6 +54,8 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "decision_log": ("DECISION_LOG",),
     "service_prefix": ("SERVICE_PREFIX",),
     "delay_shutdown_seconds": ("DELAY_SHUTDOWN_SECONDS",),
+    "check_server": ("CHECK_SERVER",),
+    "check_threads": ("CHECK_THREADS",),
     "mongodb_url": ("MONGODB_URL", "CREDENTIALS_MONGODB_URL"),
     "mongodb_database": ("MONGODB_DATABASE", "MONGODB_CREDENTIALS_DATABASE_NAME"),
     "mongodb_timeout_ms": ("MONGODB_TIMEOUT_MS",),
@@ -106,6 +113,7 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "jwks_cache_seconds": ("JWKS_CACHE_SECONDS",),
     "jwks_refetch_cooldown_seconds": ("JWKS_REFETCH_COOLDOWN_SECONDS",),
     "outbound_timeout_seconds": ("OUTBOUND_TIMEOUT_SECONDS",),
+    "outbound_calls_per_worker": ("OUTBOUND_CALLS_PER_WORKER",),
     "userinfo_url": ("USERINFO_URL",),
     "headers_to_proxy": ("HEADERS_TO_PROXY",),
     "custom_user_id_key": ("CUSTOM_USER_ID_KEY",),
@@ -361,6 +369,8 @@ class SettingsSchema(Schema):
     service_prefix = fields.String(load_default="", validate=validate.Regexp(
         r"^(/[A-Za-z0-9._~\-]+)*$", error="must be empty or like /path/segment, no trailing slash"))
     delay_shutdown_seconds = fields.Integer(load_default=10, validate=validate.Range(0, 300))
+    check_server = fields.String(load_default="uwsgi", validate=validate.OneOf(CHECK_SERVERS))
+    check_threads = fields.Integer(load_default=DEFAULT_CHECK_THREADS, validate=validate.Range(1, 64))
     mongodb_url = fields.String(required=True, validate=validate.Regexp(
         r"^mongodb(\+srv)?://", error="must start with mongodb:// or mongodb+srv://"))
     mongodb_database = fields.String(load_default=None, validate=validate.Regexp(
@@ -432,6 +442,9 @@ class SettingsSchema(Schema):
     jwks_cache_seconds = fields.Integer(load_default=300, validate=validate.Range(1, 86400))
     jwks_refetch_cooldown_seconds = fields.Integer(load_default=30, validate=validate.Range(0, 3600))
     outbound_timeout_seconds = fields.Float(load_default=5.0, validate=validate.Range(0.1, 60))
+    # 0: no limit (gunicorn gevent: a waiting call holds a greenlet); `gatehouse serve-check` under
+    # uWSGI sets CHECK_THREADS - 1 unless configured, so one thread per worker stays for other checks
+    outbound_calls_per_worker = fields.Integer(load_default=0, validate=validate.Range(0, 10000))
     userinfo_url = fields.String(load_default=None, validate=_url({"http", "https"}))
     headers_to_proxy = CommaList(load_default=lambda: ["authorization"])
     custom_user_id_key = fields.String(load_default="userID", validate=validate.Length(min=1))
@@ -498,6 +511,8 @@ class Settings:
     decision_log: str
     service_prefix: str
     delay_shutdown_seconds: int
+    check_server: str
+    check_threads: int
     mongodb_url: str = field(repr=False)
     mongodb_database: str | None
     mongodb_timeout_ms: int
@@ -532,6 +547,7 @@ class Settings:
     jwks_cache_seconds: int
     jwks_refetch_cooldown_seconds: int
     outbound_timeout_seconds: float
+    outbound_calls_per_worker: int
     userinfo_url: str | None
     userinfo: UserinfoConfig
     userinfo_timeout_seconds: float
@@ -721,13 +737,11 @@ def _load_routes(path: str | None, label: str) -> tuple[RouteTable, list[str]]:
         return RouteTable({}), [f"{label}: {problem}" for problem in exc.problems]
 
 
-def load_settings(environ: Mapping[str, str] | None = None,
-                  overrides: Mapping[str, Any] | None = None) -> Settings:
-    """Build the settings from GATEHOUSE_CONFIG + environment (+ overrides, for tests)."""
-    env = os.environ if environ is None else environ
+def _raw(env: Mapping[str, str]) -> tuple[str | None, dict[str, Any], dict[str, Any], dict[str, str]]:
+    """(config file path, its data, the values by key with the environment laid over the file,
+    the environment variable each key came from)."""
     file_path = env.get(CONFIG_FILE_ENV) or None
     file_data = read_config_file(file_path) if file_path else {}
-    unknown = sorted(k for k in file_data if k not in ENV_NAMES)
     raw: dict[str, Any] = dict(file_data)
     env_used: dict[str, str] = {}
     for key, names in ENV_NAMES.items():
@@ -735,6 +749,30 @@ def load_settings(environ: Mapping[str, str] | None = None,
             if env.get(name, "") != "":
                 raw[key], env_used[key] = env[name], name
                 break
+    return file_path, file_data, raw, env_used
+
+
+def load_setting(key: str, environ: Mapping[str, str] | None = None) -> Any:
+    """One setting, validated as load_settings does, for commands that need no stores
+    (`gatehouse nginx-config`): ConfigError names its variable or file key."""
+    env = os.environ if environ is None else environ
+    file_path, file_data, raw, env_used = _raw(env)
+    field_ = SettingsSchema().fields[key]
+    if key not in raw:
+        return field_.load_default
+    try:
+        return field_.deserialize(raw[key], key, raw)
+    except ValidationError as exc:
+        label = _labels(file_path, file_data, env_used).get(key, key)
+        raise ConfigError([f"{label}: {m}" for m in _flatten(exc.messages)]) from None
+
+
+def load_settings(environ: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Build the settings from GATEHOUSE_CONFIG + environment (+ overrides, for tests)."""
+    env = os.environ if environ is None else environ
+    file_path, file_data, raw, env_used = _raw(env)
+    unknown = sorted(k for k in file_data if k not in ENV_NAMES)
     raw.update(overrides or {})
     labels = _labels(file_path, file_data, env_used)
     problems = [f"{file_path}: {k}: unknown setting" for k in unknown]
@@ -765,6 +803,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
         http_port=data["http_port"], log_level=data["log_level"], decision_log=data["decision_log"],
         service_prefix=data["service_prefix"],
         delay_shutdown_seconds=data["delay_shutdown_seconds"],
+        check_server=data["check_server"], check_threads=data["check_threads"],
         mongodb_url=data["mongodb_url"], mongodb_database=data["mongodb_database"],
         mongodb_timeout_ms=data["mongodb_timeout_ms"],
         redis=RedisConfig(mode=data["redis_mode"], url=data["redis_url"], hosts=hosts,
@@ -814,6 +853,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
         jwks_cache_seconds=data["jwks_cache_seconds"],
         jwks_refetch_cooldown_seconds=data["jwks_refetch_cooldown_seconds"],
         outbound_timeout_seconds=data["outbound_timeout_seconds"],
+        outbound_calls_per_worker=data["outbound_calls_per_worker"],
         userinfo_url=data["userinfo_url"],
         userinfo=UserinfoConfig(headers_to_proxy=tuple(h.lower() for h in data["headers_to_proxy"]),
                                 user_id_key=data["custom_user_id_key"],

@@ -1,7 +1,9 @@
-"""`gatehouse serve-check`: the /auth process group under uWSGI (opt-in; gunicorn stays the default).
+"""`gatehouse serve-check`: the /auth process group, under uWSGI by default (CHECK_SERVER=gunicorn
+runs it under gunicorn instead: HTTP only, gunicorn.conf.py's role `check`).
 
-nginx talks to it over the uwsgi protocol (`uwsgi_pass`, `gatehouse nginx-config --check-protocol
-uwsgi`); /-/ready, /-/healthz and /-/metrics are on an HTTP socket of the same workers. What
+nginx talks to it over the uwsgi protocol (`uwsgi_pass`, `gatehouse nginx-config`); /-/ready,
+/-/healthz and /-/metrics — and the check itself, for proxies that only speak HTTP (ingress-nginx,
+Traefik, Caddy, Envoy) — are on an HTTP socket of the same workers, parsed in C by uWSGI too. What
 gunicorn.conf.py gives the check group, and how it is kept here:
 
 * workers: one process per core (GUNICORN_WORKERS overrides, as for gunicorn), `--master`,
@@ -21,10 +23,12 @@ gunicorn.conf.py gives the check group, and how it is kept here:
   `--log-encoder json` as one JSON object per line on stderr;
 * header limits: `--buffer-size 65535`, the uwsgi protocol's maximum (nginx forwards at most
   64 KB of headers with the shipped `large_client_header_buffers 4 16k`);
-* a check that waits on a slow network call: Gatehouse's own outbound timeouts bound it
-  (OUTBOUND_TIMEOUT_SECONDS for JWKS and introspection, USERINFO_TIMEOUT_SECONDS; 5 s by default); `--harakiri 30` (gunicorn's `timeout = 30`)
-  is only the last resort that kills a worker stuck past them. A worker is one process without
-  threads per request, so while one check waits on a provider, that worker answers nothing else.
+* a check that waits on a slow network call: each worker runs CHECK_THREADS threads (4), and at
+  most CHECK_THREADS - 1 of them may wait on the network at once (OUTBOUND_CALLS_PER_WORKER; past
+  it a call fails at once with 503), so a hung provider never takes the thread that answers the
+  checks that need none. Gatehouse's own outbound timeouts bound each wait (OUTBOUND_TIMEOUT_SECONDS
+  for JWKS and introspection, USERINFO_TIMEOUT_SECONDS; 5 s by default); `--harakiri 30`
+  (gunicorn's `timeout = 30`) is only the last resort that kills a worker stuck past them.
 """
 from __future__ import annotations
 
@@ -54,14 +58,18 @@ JSON_LOG = ["--log-master", "--logger", "gatehouse stdio", "--logger", "uwsgi st
 
 
 def uwsgi_args(http: str, socket: str, processes: int, fifo: str, max_requests: int,
-               mercy: int, min_lifetime: int = 10) -> list[str]:
+               mercy: int, min_lifetime: int = 10, threads: int = 1,
+               module: str = "app.uwsgi_app:application") -> list[str]:
     """The uWSGI command line of the check group (pyuwsgi's `uwsgi`)."""
     return [
         "--master", "--lazy-apps", "--enable-threads", "--single-interpreter", "--need-app", "--strict",
         "--processes", str(processes),
+        # threads per worker: a check waiting on a slow provider holds one thread, not the process;
+        # the thunder lock lets one thread at a time accept, so a new connection wakes one thread
+        *(["--threads", str(threads), "--thunder-lock"] if threads > 1 else []),
         "--socket", socket,  # uwsgi protocol, for nginx's uwsgi_pass
         "--http-socket", http,  # /-/ready, /-/healthz, /-/metrics
-        "--chdir", str(ROOT), "--module", "app.uwsgi_app:application",
+        "--chdir", str(ROOT), "--module", module,
         "--buffer-size", str(BUFFER_SIZE),
         "--max-requests", str(max_requests),
         # A worker is recycled after max_requests only once it has lived this long (uWSGI's default).
@@ -75,6 +83,28 @@ def uwsgi_args(http: str, socket: str, processes: int, fifo: str, max_requests: 
         "--die-on-term",
         "--auto-procname", "--procname-prefix-spaced", "gatehouse-check",
     ]
+
+
+def outbound_limit(configured: int, threads: int) -> int:
+    """Outbound calls a uWSGI worker may have waiting at once: fewer than its threads, so one
+    thread is always free for checks that need no provider (0 = no limit, with one thread)."""
+    if threads <= 1:
+        return configured
+    return configured if 0 < configured < threads else threads - 1
+
+
+def _exec_gunicorn(http: str | None, processes: int | None, environ: dict[str, str]) -> int:
+    """CHECK_SERVER=gunicorn: the check group under gunicorn (gevent, gunicorn.conf.py's role
+    `check`), HTTP only; this process becomes gunicorn, which drains on SIGTERM itself."""
+    env = {**environ, "GATEHOUSE_ROLE": "check"}
+    if http:
+        host, _, port = http.rpartition(":")
+        env.update({"GATEHOUSE_BIND": host or "127.0.0.1", "HTTP_PORT": port})
+    if processes:
+        env["GUNICORN_WORKERS"] = str(processes)
+    os.chdir(ROOT)
+    os.execve(sys.executable, [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], env)
+    return 0  # not reached
 
 
 def _term_with_parent() -> None:
@@ -103,6 +133,11 @@ def serve(http: str | None, socket: str | None, processes: int | None, environ: 
         _log("error", "configuration refused:\n  - " + "\n  - ".join(exc.problems))
         return 2
     bind = environ.get("GATEHOUSE_BIND", "127.0.0.1")
+    if settings.check_server == "gunicorn":
+        if socket:
+            _log("error", "--socket is the uwsgi-protocol socket: it needs CHECK_SERVER=uwsgi")
+            return 2
+        return _exec_gunicorn(http, processes, environ)
     http = http or f"{bind}:{settings.http_port}"
     socket = socket or environ.get("GATEHOUSE_CHECK_SOCKET") or f"{bind}:{int(http.rsplit(':', 1)[1]) + 1}"
     processes = processes or int(environ.get("GUNICORN_WORKERS") or os.cpu_count() or 1)
@@ -122,8 +157,10 @@ def serve(http: str | None, socket: str | None, processes: int | None, environ: 
     max_requests = int(environ.get("UWSGI_MAX_REQUESTS") or 100000)
     args = [sys.executable, "-c", "import sys, pyuwsgi; sys.argv[0] = 'uwsgi'; sys.exit(pyuwsgi.run())",
             *uwsgi_args(http, socket, processes, fifo, max_requests, delay + 30,
-                        int(environ.get("UWSGI_MIN_WORKER_LIFETIME") or 10))]
-    env = {**environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir, DRAIN_FILE_ENV: drain, "GATEHOUSE_ROLE": "check"}
+                        int(environ.get("UWSGI_MIN_WORKER_LIFETIME") or 10), settings.check_threads)]
+    env = {**environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir, DRAIN_FILE_ENV: drain, "GATEHOUSE_ROLE": "check",
+           "OUTBOUND_CALLS_PER_WORKER": str(outbound_limit(settings.outbound_calls_per_worker,
+                                                           settings.check_threads))}
     state: dict[str, Any] = {"term": None}
 
     def on_signal(signum: int, frame: Any) -> None:

@@ -44,6 +44,8 @@ from tests.e2e.conftest import http  # noqa: E402
 from tests.introspection_server import IntrospectionServer  # noqa: E402
 from tests.issuer import LocalIssuer  # noqa: E402
 from tests.servers import free_port, wait_until  # noqa: E402
+from bench import servers as check_servers  # noqa: E402
+from app.settings import DEFAULT_CHECK_THREADS  # noqa: E402
 
 LUA = ROOT / "bench" / "check.lua"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -336,8 +338,11 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=3, help="runs per scenario and concurrency (median reported)")
     parser.add_argument("--only", default="", help="comma list of scenario names (default: all)")
     parser.add_argument("--check-workers", type=int, default=None,
-                        help="workers of the /auth group (default: gunicorn.conf.py's choice for GATEHOUSE_ROLE=check)")
-    parser.add_argument("--worker-class", default=None, help="worker class of the /auth group (default: the same)")
+                        help="worker processes of the /auth group (default: one per core, as shipped)")
+    parser.add_argument("--check-server", choices=("uwsgi", "gunicorn"), default="uwsgi",
+                        help="server of the /auth group (default: uwsgi, as shipped)")
+    parser.add_argument("--check-threads", type=int, default=DEFAULT_CHECK_THREADS,
+                        help="threads per uWSGI worker of the /auth group (default: as shipped)")
     parser.add_argument("--no-memory", action="store_true", help="skip the 100,000-call memory run")
     parser.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
     parser.add_argument("--from-json", default=None,
@@ -362,9 +367,10 @@ def main() -> int:
     results: list[dict[str, Any]] = []
     started = time.monotonic()
     try:
-        ports = {k: free_port() for k in ("redis", "mongo", "check", "api", "api_cold", "floor_app", "peer_app", "echo",
+        ports = {k: free_port() for k in ("redis", "mongo", "api", "api_cold", "floor_app", "peer_app", "echo",
                                          "ret204", "ceiling", "ceiling_proxy", "floor", "peer", "site", "site_cache",
                                          "bare_app", "bare", "site_floor", "site_bare")}
+        ports["check"] = free_port(span=2)  # under uWSGI: HTTP on the port, uwsgi protocol on the next
         stack.children += [start_redis(var, ports["redis"]), start_mongo(var, ports["mongo"])]
         pem = generate_private_key_pem("rsa")
         (var / "key.pem").write_bytes(pem)
@@ -393,17 +399,19 @@ def main() -> int:
                "GATEHOUSE_CONFIG": str(var / "config.json"), "PROVIDER_TOKEN_KEY": provider_key,
                "AUTH_FAILURE_LIMIT": "100000", "CLIENT_SECRET_HASH_COST": "10"}
         print(f"bench: starting on loopback (work dir {var})", flush=True)
-        check_env = {**env, "GATEHOUSE_ROLE": "check"}
-        if args.worker_class:
-            check_env["GUNICORN_WORKER_CLASS"] = args.worker_class
-        args.worker_class = check_env.get("GUNICORN_WORKER_CLASS", "gevent")
         args.check_workers = args.check_workers or os.cpu_count() or 1
-        gunicorn(stack, check_env, "wsgi:app", ports["check"], args.check_workers)
-        check_master = stack.children[-1].pid
+        check_env = {**env, "GATEHOUSE_ROLE": "check"}
+        if args.check_server == "uwsgi":  # a thread may wait on a provider; keep one free (README)
+            check_env["OUTBOUND_CALLS_PER_WORKER"] = str(max(1, args.check_threads - 1))
+        check_address, check_protocol, check_master = check_servers.start(
+            stack.spawn, args.check_server, "wsgi:app", ports["check"], args.check_workers, args.check_threads,
+            check_env, var / "metrics-check")
+        wait_until(lambda: http(f"http://127.0.0.1:{ports['check']}/-/healthz")[0] == 200, "the /auth group", 60)
         gunicorn(stack, env, "wsgi:app", ports["api"], 2)
         gunicorn(stack, {**env, "CLIENT_CACHE_SECONDS": "0"}, "wsgi:app", ports["api_cold"], 2)
-        gunicorn(stack, check_env, "bench.floor_app:app", ports["floor_app"], args.check_workers, "/auth")
-        gunicorn(stack, check_env, "bench.floor_app:bare", ports["bare_app"], args.check_workers, "/auth")
+        floor_env = {**check_env, "GUNICORN_WORKER_CLASS": "gevent"}
+        gunicorn(stack, floor_env, "bench.floor_app:app", ports["floor_app"], args.check_workers, "/auth")
+        gunicorn(stack, floor_env, "bench.floor_app:bare", ports["bare_app"], args.check_workers, "/auth")
         creds = make_credentials(env, var, issuer, introspection, api_key_values, Sealer(provider_key.encode()),
                                  DISTINCT, 10 * DISTINCT)
         start_peer(stack, ports["peer_app"], "bench-1", pem)
@@ -412,7 +420,8 @@ def main() -> int:
         for name, cache in (("site", False), ("site_cache", True)):
             runtime = var / f"nginx-{name}"
             text = render(f"127.0.0.1:{ports[name]}", f"127.0.0.1:{ports['api']}", f"127.0.0.1:{ports['echo']}",
-                          runtime, cache=cache, cache_ttl="30s", gatehouse_check=f"127.0.0.1:{ports['check']}")
+                          runtime, cache=cache, cache_ttl="30s", gatehouse_check=check_address,
+                          check_protocol=check_protocol)
             start_nginx(stack, name, text, f"http://127.0.0.1:{ports[name]}/.well-known/jwks.json")
         # the floor and the bare callable behind the shipped config too (same nginx work as /auth)
         for name, app_port in (("site_floor", ports["floor_app"]), ("site_bare", ports["bare_app"])):
@@ -458,6 +467,8 @@ def main() -> int:
                 results += measure(name, url + "/", requests_file(var, re.sub(r"\W+", "_", name), lines), args, status)
 
         results += token_scenarios(args, wanted, var, env, ports, site, admin)
+        results += hung_provider(args, wanted, var, site, creds, introspection)
+        results += server_scenarios(args, wanted, var, env, ports, creds)
 
         memory = None
         if not args.no_memory and wanted("memory"):
@@ -511,6 +522,62 @@ def token_scenarios(args: argparse.Namespace, wanted: Any, var: Path, env: dict[
             made[0] += 1
             return requests_file(var, f"pkjwt-{made[0]}", lines)
         rows += measure("token private_key_jwt", site + "/", assertions, args)
+    return rows
+
+
+def server_scenarios(args: argparse.Namespace, wanted: Any, var: Path, env: dict[str, str], ports: dict[str, int],
+                     creds: dict[str, list[tuple[str, str]]]) -> list[dict[str, Any]]:
+    """Each candidate server of the /auth group (bench/servers.py), one at a time, behind its own
+    nginx with the shipped config: a bare WSGI no-op (the server alone) and the Gatehouse check
+    with one client JWT. Started and stopped per candidate, so idle groups do not share the cores."""
+    rows: list[dict[str, Any]] = []
+    jwt = cookie_lines("/c/", creds["own"][:1], "Authorization", "Bearer {}") * 2
+    bare = cookie_lines("/s/", creds["session"][:1], check="-") * 2
+    for label, server, threads in check_servers.CANDIDATES:
+        for app, lines, name in (("bench.floor_app:bare", bare, f"server {label}: bare-wsgi"),
+                                 ("wsgi:app", jwt, f"server {label}: /auth client-credentials JWT x1")):
+            if not wanted(name):
+                continue
+            sub = Stack(var)
+            try:
+                port, site_port = free_port(span=2), free_port()
+                run_env = {**env, "OUTBOUND_CALLS_PER_WORKER": str(max(1, threads - 1))}
+                address, protocol, _ = check_servers.start(sub.spawn, server, app, port, args.check_workers,
+                                                           threads, run_env, var / f"metrics-{port}")
+                wait_until(lambda: http(f"http://127.0.0.1:{port}/-/healthz")[0] in (200, 204), name, 60)
+                text = render(f"127.0.0.1:{site_port}", f"127.0.0.1:{ports['api']}", f"127.0.0.1:{ports['echo']}",
+                              var / f"nginx-server-{port}", gatehouse_check=address, check_protocol=protocol)
+                start_nginx(sub, f"server-{port}", text, f"http://127.0.0.1:{site_port}/.well-known/jwks.json")
+                rows += measure(name, f"http://127.0.0.1:{site_port}/",
+                                requests_file(var, re.sub(r"\W+", "_", name), lines), args)
+            finally:
+                sub.close()
+    return rows
+
+
+def hung_provider(args: argparse.Namespace, wanted: Any, var: Path, site: str,
+                  creds: dict[str, list[tuple[str, str]]], introspection: IntrospectionServer) -> list[dict[str, Any]]:
+    """Checks that need no provider, measured with every provider answering and then while the
+    introspection endpoint hangs 30 s and 8 connections keep sending opaque tokens that need it."""
+    base = "/auth client-credentials JWT x1"
+    if not wanted("hung provider"):
+        return []
+    path = requests_file(var, "hung_base", cookie_lines("/c/", creds["own"][:1], "Authorization", "Bearer {}") * 2)
+    rows = measure(f"hung provider: {base}, providers answering", site + "/", path, args)
+    side = requests_file(var, "hung_side", [line("GET", "/i/x?u=-", "-", {"Authorization": f"Bearer {secrets.token_urlsafe(24)}"})
+                                            for _ in range(20000)])
+    introspection.hang_seconds = 30.0
+    duration = int(2 + 2 * args.reps * args.seconds + 30)
+    waiting = subprocess.Popen(["wrk", "-t", "1", "-c", "8", "-d", f"{duration}s", "--timeout", "40s", "-s", str(LUA),
+                                site + "/", "--", str(side), "503", "1"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: introspection.calls > 0, "the side load reaching the hung provider", 20)
+        rows += measure(f"hung provider: {base}, introspection hung 30 s", site + "/", path, args)
+    finally:
+        introspection.hang_seconds = 0.0
+        waiting.terminate()
+        waiting.wait(timeout=60)
     return rows
 
 

@@ -242,7 +242,7 @@ def start_uwsgi_check(var: Path, env: dict[str, str], http_port: int, socket_por
     log = var / "gatehouse-check.log"
     what = "Gatehouse /auth group (uWSGI)"
     proc = spawn(what, [str(BIN / "gatehouse"), "serve-check", "--http", f"127.0.0.1:{http_port}",
-                        "--socket", f"127.0.0.1:{socket_port}"], log, cwd=ROOT, env=env)
+                        "--socket", f"127.0.0.1:{socket_port}"], log, cwd=ROOT, env={**env, "CHECK_SERVER": "uwsgi"})
     _wait(lambda: _http_ok(f"http://127.0.0.1:{http_port}/-/ready"), what, 60, alive=lambda: proc.poll() is None,
           log=log)
     return proc
@@ -345,12 +345,17 @@ def check_config(config: Path, environ: dict[str, str], overlay: Path | None = N
 def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int,
         environ: dict[str, str], provider_port: int = 9400, nginx_port: int = 8080,
         upstream_port: int = 9000, check_port: int = 3001, overlay: Path | None = None,
-        check_server: str = "gunicorn") -> int:
-    from app.settings import ConfigError
+        check_server: str | None = None) -> int:
+    from app.settings import CHECK_SERVERS, ConfigError
     try:
         overlaid = read_overlay(overlay)
     except ConfigError as exc:
         print(f"gatehouse dev: --config refused: {'; '.join(exc.problems)}", file=sys.stderr)
+        return 2
+    # the production default unless switched (--check-server, CHECK_SERVER, the --config file's check_server)
+    check_server = check_server or environ.get("CHECK_SERVER") or str(overlaid.get("check_server") or "uwsgi")
+    if check_server not in CHECK_SERVERS:
+        print(f"gatehouse dev: CHECK_SERVER: must be one of {', '.join(CHECK_SERVERS)}", file=sys.stderr)
         return 2
     var = var_dir.resolve()
     try:
@@ -409,13 +414,12 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
         children.append(gunicorn)
         base = f"http://127.0.0.1:{port}"
         if with_nginx:
-            # As in production: a second gunicorn group (gevent) answers nginx's /auth, so the
-            # token endpoint's bcrypt never runs on the workers every request waits for.
-            # the production worker count of the role (one worker per core): what a newcomer
-            # measures through nginx is what ships
+            # As in production: a second group answers nginx's /auth (uWSGI unless switched back to
+            # gunicorn gevent), so the token endpoint's bcrypt never runs on the workers every
+            # request waits for; one worker per core, as shipped: what a newcomer measures is what ships
             check_env = {**{k: v for k, v in env.items() if k != "GUNICORN_WORKERS"}, "HTTP_PORT": str(check_port),
                          "GATEHOUSE_ROLE": "check", "PROMETHEUS_MULTIPROC_DIR": str(var / "metrics-check")}
-            if check_server == "uwsgi":  # opt-in: nginx's uwsgi_pass to the port after --check-port
+            if check_server == "uwsgi":  # nginx's uwsgi_pass to the port after --check-port
                 children.append(start_uwsgi_check(var, check_env, check_port, check_port + 1))
             else:
                 children.append(start_gunicorn(var, "Gatehouse /auth group", "gatehouse-check.log", check_env,

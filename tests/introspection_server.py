@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -13,12 +14,15 @@ class IntrospectionServer:
         self.tokens: dict[str, dict[str, Any]] = {}
         self.calls = 0
         self.up = True
+        self.hang_seconds = 0.0  # > 0: every call waits this long before answering (a hung provider)
         self.expected = "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
         self.server, base = json_server(self.answer)
         self.url = f"{base}/introspect"
 
     def answer(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any]:
         self.calls += 1
+        if self.hang_seconds:
+            time.sleep(self.hang_seconds)
         if not self.up:
             return 503, {}
         if headers.get("Authorization") != self.expected:

@@ -1,7 +1,9 @@
 """Outbound HTTP (requests): every call has a timeout; failures become DependencyUnavailable."""
 from __future__ import annotations
 
-from typing import Any
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import requests
 
@@ -10,16 +12,43 @@ from ..core.errors import BadGateway, DependencyUnavailable, TokenRefusedByProvi
 MAX_DOCUMENT_BYTES = 1_000_000
 
 
+class CallGate:
+    """At most `limit` outbound calls of this worker wait on the network at once (0: no limit).
+
+    Under uWSGI a waiting call holds one of the worker's threads; past the limit a call fails at
+    once with DependencyUnavailable instead of queueing, so a hung provider can never take the last
+    thread from the checks that need no provider (README "Bounds under faults")."""
+
+    def __init__(self, limit: int = 0) -> None:
+        self.limit = limit
+        self._slots = threading.BoundedSemaphore(limit) if limit else None
+
+    @contextmanager
+    def __call__(self, what: str) -> Iterator[None]:
+        if self._slots is None:
+            yield
+            return
+        if not self._slots.acquire(blocking=False):
+            raise DependencyUnavailable(f"{self.limit} calls of this worker already wait on the network; "
+                                        f"not calling {what}")
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+
 class JsonFetcher:
     """GET a JSON object (JWKS, discovery) over a pooled session."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, gate: CallGate | None = None) -> None:
         self.session = requests.Session()
         self.timeout = timeout
+        self.gate = gate or CallGate()
 
     def __call__(self, url: str) -> dict[str, Any]:
         try:
-            response = self.session.get(url, timeout=self.timeout, headers={"Accept": "application/json"})
+            with self.gate("a key document"):
+                response = self.session.get(url, timeout=self.timeout, headers={"Accept": "application/json"})
             response.raise_for_status()
             if len(response.content) > MAX_DOCUMENT_BYTES:
                 raise DependencyUnavailable("document too large")
@@ -34,14 +63,16 @@ class JsonFetcher:
 class UserinfoCaller:
     """Call the configured USERINFO_URL forwarding the caller's credential headers."""
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, url: str, timeout: float, gate: CallGate | None = None) -> None:
         self.session = requests.Session()
         self.url = url
         self.timeout = timeout
+        self.gate = gate or CallGate()
 
     def __call__(self, headers: dict[str, str]) -> tuple[int, Any]:
         try:
-            response = self.session.get(self.url, headers=headers, timeout=self.timeout, allow_redirects=False)
+            with self.gate("the userinfo service"):
+                response = self.session.get(self.url, headers=headers, timeout=self.timeout, allow_redirects=False)
         except requests.RequestException as exc:
             raise DependencyUnavailable("the userinfo service is unreachable") from exc
         if response.status_code >= 500:
@@ -58,16 +89,19 @@ class UserinfoCaller:
 class IntrospectionCaller:
     """RFC 7662 POST to a configured introspection endpoint, authenticated with client_secret_basic."""
 
-    def __init__(self, url: str, client_id: str, client_secret: str, timeout: float) -> None:
+    def __init__(self, url: str, client_id: str, client_secret: str, timeout: float,
+                 gate: CallGate | None = None) -> None:
         self.session = requests.Session()
         self.session.auth = (client_id, client_secret)
         self.url = url
         self.timeout = timeout
+        self.gate = gate or CallGate()
 
     def __call__(self, token: str) -> dict[str, Any]:
         try:
-            response = self.session.post(self.url, data={"token": token}, timeout=self.timeout,
-                                         headers={"Accept": "application/json"}, allow_redirects=False)
+            with self.gate("the introspection endpoint"):
+                response = self.session.post(self.url, data={"token": token}, timeout=self.timeout,
+                                             headers={"Accept": "application/json"}, allow_redirects=False)
             response.raise_for_status()
             body = response.json()
         except (requests.RequestException, ValueError) as exc:
@@ -81,16 +115,18 @@ class ProviderClient:
     """Identity providers at login: discovery, JWKS and user documents (GET) and the code
     redemption (POST). Timeouts on every call; no redirects followed."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, gate: CallGate | None = None) -> None:
         self.session = requests.Session()
         self.timeout = timeout
+        self.gate = gate or CallGate()
 
     def get_json(self, url: str, bearer: str | None = None) -> dict[str, Any]:
         headers = {"Accept": "application/json"}
         if bearer:
             headers["Authorization"] = f"Bearer {bearer}"
         try:
-            response = self.session.get(url, headers=headers, timeout=self.timeout, allow_redirects=False)
+            with self.gate("the identity provider"):
+                response = self.session.get(url, headers=headers, timeout=self.timeout, allow_redirects=False)
             response.raise_for_status()
             if len(response.content) > MAX_DOCUMENT_BYTES:
                 raise BadGateway("the identity provider's answer is too large")
@@ -108,8 +144,9 @@ class ProviderClient:
 
     def redeem(self, url: str, form: dict[str, str], basic: tuple[str, str] | None) -> tuple[int, dict[str, Any]]:
         try:
-            response = self.session.post(url, data=form, auth=basic, timeout=self.timeout, allow_redirects=False,
-                                         headers={"Accept": "application/json"})
+            with self.gate("the identity provider"):
+                response = self.session.post(url, data=form, auth=basic, timeout=self.timeout,
+                                             allow_redirects=False, headers={"Accept": "application/json"})
         except requests.RequestException as exc:
             raise DependencyUnavailable("the identity provider is unreachable") from exc
         try:

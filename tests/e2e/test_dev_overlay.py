@@ -33,7 +33,7 @@ def clean_env() -> dict[str, str]:
 
 
 def test_your_own_provider_through_the_dev_stack(tmp_path, local_provider):
-    ports = [free_port() for _ in range(7)]
+    ports = [free_port() for _ in range(6)] + [free_port(span=2)]  # dev's uWSGI socket: --check-port + 1
     site = f"http://127.0.0.1:{ports[4]}"
     mine = tmp_path / "mine"
     mine.mkdir()
@@ -96,7 +96,7 @@ apps:
 
 
 def test_a_bad_overlay_is_one_line(tmp_path):
-    ports = [free_port() for _ in range(7)]
+    ports = [free_port() for _ in range(6)] + [free_port(span=2)]  # dev's uWSGI socket: --check-port + 1
     missing = subprocess.run([*dev_args(tmp_path / "var", ports), "--config", str(tmp_path / "nope.yaml")],
                              cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and missing.stderr.strip().splitlines() == [

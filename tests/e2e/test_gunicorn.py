@@ -54,7 +54,7 @@ def test_dev_command_and_readme_curl_lines(tmp_path, runtime_venv):
     """README command 1 on embedded defaults, in an environment built from the runtime
     dependencies only; then the README's curl lines as printed; Ctrl-C stops it cleanly."""
     port, rport, mport = free_port(), free_port(), free_port()
-    pport, nport, uport, cport = free_port(), free_port(), free_port(), free_port()
+    pport, nport, uport, cport = free_port(), free_port(), free_port(), free_port(span=2)
     var = tmp_path / "var"
     env = {k: v for k, v in os.environ.items()
            if k not in ("MONGODB_URL", "REDIS_URL", "REDIS_HOSTS", "GATEHOUSE_CONFIG", "VIRTUAL_ENV")}
@@ -308,7 +308,7 @@ def test_dev_start_up_failure_is_one_line(tmp_path, env_extra, expected):
     """A child of `gatehouse dev` that cannot start: one line naming it and the cause, exit 2."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("MONGODB_URL", "REDIS_URL", "REDIS_HOSTS", "GATEHOUSE_CONFIG")}
-    ports = [str(free_port()) for _ in range(7)]
+    ports = [str(free_port()) for _ in range(6)] + [str(free_port(span=2))]
     run = subprocess.run(
         [str(Path(sys.executable).parent / "gatehouse"), "dev", "--port", ports[0], "--redis-port", ports[1],
          "--mongo-port", ports[2], "--var-dir", str(tmp_path / "var"), "--workers", "1", "--provider-port",

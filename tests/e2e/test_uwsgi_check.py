@@ -16,7 +16,6 @@ from tests.e2e.conftest import echoed, http, start_uwsgi_check, stop
 from tests.e2e.test_nginx import ROUTES, client_token
 from tests.servers import RedisServer, wait_until
 
-pytest.importorskip("pyuwsgi")
 
 # (name, path, headers (TOKEN replaced by a client JWT with permissions.orders), status)
 TABLE = [
@@ -226,3 +225,93 @@ def client_token_at(base: str, admin: dict[str, str]) -> tuple[str, dict]:
 
 def echoed_identity(body: bytes) -> str:
     return json.loads(body)["headers"].get("miauserid", "")
+
+
+def test_a_hung_provider_cannot_take_the_last_thread(env, tmp_path, gunicorn_server, uwsgi_check_server):
+    """One uWSGI worker with 3 threads (CHECK_THREADS): at most 2 checks wait on a provider that
+    hangs 30 s (OUTBOUND_CALLS_PER_WORKER defaults to threads - 1); further checks that need it are
+    refused at once without calling it, and a check that needs no provider is answered meanwhile."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.introspection_server import IntrospectionServer
+
+    provider = IntrospectionServer()
+    provider.hang_seconds = 30.0
+    routes, cfg = tmp_path / "auth.json", tmp_path / "g.json"
+    routes.write_text(json.dumps(ROUTES))
+    cfg.write_text(json.dumps({"introspection": {"endpoint": provider.url, "client_id": "rs",
+                                                 "client_secret": "rs-secret"}}))
+    run_env = {"ROUTES_FILE": str(routes), "GATEHOUSE_CONFIG": str(cfg), "OUTBOUND_TIMEOUT_SECONDS": "25",
+               "CHECK_THREADS": "3"}
+    main = gunicorn_server(run_env, workers=1)
+    token, _ = client_token(main, "tracks")
+    base, _ = uwsgi_check_server(run_env, processes=1)
+
+    def check(credential: str, timeout: float = 10) -> int:
+        return requests.get(f"{base}/auth", timeout=timeout, headers={
+            "X-Original-URI": "/orders", "X-Original-Method": "GET", "Authorization": f"Bearer {credential}"}).status_code
+
+    pool = ThreadPoolExecutor(4)
+    try:
+        waiting = [pool.submit(check, f"opaque-{i}", 40) for i in range(2)]
+        wait_until(lambda: provider.calls == 2, "two checks waiting on the hung provider", 20)
+        assert check("opaque-2") == 503  # refused at once: both calls of the worker are taken
+        assert check(token) == 204  # the thread left answers what needs no provider
+        assert provider.calls == 2
+        assert not any(f.done() for f in waiting)
+    finally:
+        provider.hang_seconds = 0.0
+        provider.close()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+@pytest.mark.parametrize("server, expected", [("uwsgi", "uwsgi_pass gatehouse_check;"),
+                                              ("gunicorn", "proxy_pass http://gatehouse_check/auth;")])
+def test_one_setting_switches_the_check_group_and_nginx(env, tmp_path, server, expected):
+    """CHECK_SERVER decides both what `gatehouse serve-check` runs and how `gatehouse nginx-config`
+    talks to it: the same two commands give either layout, and both answer the check."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.servers import free_port
+
+    gatehouse = str(Path(sys.executable).parent / "gatehouse")
+    port = free_port(span=2)
+    run_env = {**os.environ, **env, "CHECK_SERVER": server, "HTTP_PORT": str(port),
+               "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    config = subprocess.run([gatehouse, "nginx-config", "--upstream", "127.0.0.1:9000", "--runtime", str(tmp_path),
+                             "--gatehouse-check", f"127.0.0.1:{port + 1 if server == 'uwsgi' else port}"],
+                            env=run_env, capture_output=True, text=True, timeout=60)
+    assert config.returncode == 0 and expected in config.stdout, config.stderr
+    proc = subprocess.Popen([gatehouse, "serve-check", "--processes", "1"], env=run_env,
+                            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "check.log", "wb"))
+    try:
+        wait_until(lambda: http(f"http://127.0.0.1:{port}/-/ready")[0] == 200, "serve-check", 60)
+        status, _, _ = http(f"http://127.0.0.1:{port}/auth", headers={"X-Original-URI": "/x",
+                                                                      "X-Original-Method": "GET"})
+        assert status == 401
+        command = Path(f"/proc/{proc.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        assert ("gunicorn" in command) == (server == "gunicorn"), command  # serve-check became gunicorn
+    finally:
+        stop(proc)
+    assert proc.returncode == 0
+
+
+@pytest.mark.parametrize("environ, args, problem", [
+    ({"CHECK_SERVER": "bjoern"}, ["nginx-config", "--upstream", "127.0.0.1:9000", "--runtime", "/tmp",
+                                  "--gatehouse-check", "127.0.0.1:3002"], "CHECK_SERVER: Must be one of: uwsgi, gunicorn."),
+    ({"CHECK_SERVER": "gunicorn"}, ["serve-check", "--socket", "127.0.0.1:3002"],
+     "--socket is the uwsgi-protocol socket: it needs CHECK_SERVER=uwsgi"),
+    ({"CHECK_THREADS": "0"}, ["serve-check"], "CHECK_THREADS: Must be greater than or equal to 1"),
+    ({"OUTBOUND_CALLS_PER_WORKER": "-1"}, ["serve-check"], "OUTBOUND_CALLS_PER_WORKER: Must be greater than"),
+])
+def test_check_server_settings_refused_by_name(env, environ, args, problem):
+    import os
+    import subprocess
+    import sys
+
+    run = subprocess.run([str(Path(sys.executable).parent / "gatehouse"), *args],
+                         env={**os.environ, **env, **environ}, capture_output=True, text=True, timeout=60)
+    assert run.returncode in (1, 2) and problem in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
