@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import redis
 
+from app.adapters.redis_store import RedisDocuments
 from tests.fakes import MemoryDocuments
 from tests.servers import wait_until
-from app.adapters.redis_store import RedisDocuments
 
 
 @pytest.fixture(params=["redis", "memory"])
