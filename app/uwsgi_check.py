@@ -59,14 +59,15 @@ JSON_LOG = ["--log-master", "--logger", "gatehouse stdio", "--logger", "uwsgi st
 
 def uwsgi_args(http: str, socket: str, processes: int, fifo: str, max_requests: int,
                mercy: int, min_lifetime: int = 10, threads: int = 1,
-               module: str = "app.uwsgi_app:application") -> list[str]:
+               module: str = "app.uwsgi_app:application", gevent: int = 0) -> list[str]:
     """The uWSGI command line of the check group (pyuwsgi's `uwsgi`)."""
     return [
         "--master", "--lazy-apps", "--enable-threads", "--single-interpreter", "--need-app", "--strict",
         "--processes", str(processes),
         # threads per worker: a check waiting on a slow provider holds one thread, not the process;
         # the thunder lock lets one thread at a time accept, so a new connection wakes one thread
-        *(["--threads", str(threads), "--thunder-lock"] if threads > 1 else []),
+        *(["--threads", str(threads), "--thunder-lock"] if threads > 1 and not gevent else []),
+        *(["--gevent", str(gevent), "--gevent-early-monkey-patch"] if gevent else []),
         "--socket", socket,  # uwsgi protocol, for nginx's uwsgi_pass
         "--http-socket", http,  # /-/ready, /-/healthz, /-/metrics
         "--chdir", str(ROOT), "--module", module,

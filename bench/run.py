@@ -605,23 +605,75 @@ def ratio(results: list[dict[str, Any]], a: str, b: str, connections: int, field
     return row_a[field] / row_b[field]
 
 
+JWT_ROWS = ("session JWT (cookie)", "client-credentials JWT")
+
+
+def targets(results: list[dict[str, Any]]) -> dict[str, tuple[float | None, bool]]:
+    """Each target of the performance issue as (value, met), from this run's rows only."""
+    out: dict[str, tuple[float | None, bool]] = {}
+
+    def put(name: str, value: float | None, ok: Any) -> None:
+        out[name] = (value, value is not None and bool(ok(value)))
+
+    for label in JWT_ROWS:
+        put(f"/auth {label} x1 ÷ C peer, c=32 (≥ 1.0)", ratio(results, f"/auth {label} x1", "peer", 32),
+            lambda v: v >= 1.0)
+        put(f"/auth {label} x1 p50 ÷ C peer p50, c=1 (≤ 1.2)",
+            ratio(results, f"/auth {label} x1", "peer", 1, "p50"), lambda v: v <= 1.2)
+        put(f"/auth {label} x1000 ÷ x1, c=32 (≥ 0.9)",
+            ratio(results, f"/auth {label} x1000", f"/auth {label} x1", 32), lambda v: v >= 0.9)
+    for count in (1, 1000):
+        put(f"/auth BFF session x{count} ÷ client-credentials JWT x{count}, c=32 (≥ 0.8)",
+            ratio(results, f"/auth BFF session x{count}", f"/auth client-credentials JWT x{count}", 32),
+            lambda v: v >= 0.8)
+    for label in JWT_ROWS:
+        put(f"/auth with the decision cache, {label} x1000 ÷ ceiling-proxy, c=32 (≥ 1.0)",
+            ratio(results, f"/auth cache {label} x1000", "ceiling-proxy", 32), lambda v: v >= 1.0)
+    for name in ("token client_secret_basic hot", "token private_key_jwt"):
+        row = next((r for r in results if r["scenario"] == name and r["connections"] == 32), None)
+        put(f"{name}, tokens/s at c=32 (≥ 1,000)", row["rps"] if row else None, lambda v: v >= 1000)
+    base = "hung provider: /auth client-credentials JWT x1"
+    for connections in (1, 32):
+        put(f"p99 of checks needing no provider, introspection hung ÷ answering, c={connections} (≤ 2.0)",
+            ratio(results, f"{base}, introspection hung 30 s", f"{base}, providers answering", connections, "p99"),
+            lambda v: v <= 2.0)
+    return out
+
+
+def server_table(results: list[dict[str, Any]]) -> list[str]:
+    """The candidate servers of the /auth group side by side (bench/servers.py)."""
+    labels = [label for label, _, _ in check_servers.CANDIDATES
+              if any(r["scenario"].startswith(f"server {label}:") for r in results)]
+    if not labels:
+        return []
+    md = ["", "## Servers of the /auth group", "",
+          "Each candidate alone (the others stopped), 2 worker processes, behind its own nginx with the "
+          "shipped config; the Gatehouse check with one client JWT, and a bare WSGI callable (the server's own "
+          "cost). Checks/s at c=32 (× the C peer of this run), p50 at c=1.", "",
+          "| server | bare WSGI c=32 | /auth c=32 | × peer | /auth p50 c=1 ms | /auth p99 c=32 ms |",
+          "|---|---:|---:|---:|---:|---:|"]
+    peer = next((r["rps"] for r in results if r["scenario"] == "peer" and r["connections"] == 32), None)
+    for label in labels:
+        def row(kind: str, connections: int) -> dict[str, Any]:
+            return next((r for r in results if r["scenario"] == f"server {label}: {kind}"
+                         and r["connections"] == connections), {"rps": 0.0, "p50": 0.0, "p99": 0.0})
+        auth, bare = row("/auth client-credentials JWT x1", 32), row("bare-wsgi", 32)
+        times = f"{auth['rps'] / peer:.2f}" if peer else "n/a"
+        md.append(f"| {label} | {bare['rps']:,.0f} | {auth['rps']:,.0f} | {times} | "
+                  f"{row('/auth client-credentials JWT x1', 1)['p50']:.2f} | {auth['p99']:.2f} |")
+    return md
+
+
+def check_group(args: argparse.Namespace) -> str:
+    if args.check_server == "uwsgi":
+        return f"uWSGI, {args.check_workers} processes × {args.check_threads} threads, nginx `uwsgi_pass` (as shipped)"
+    return f"gunicorn, {args.check_workers} gevent workers"
+
+
 def report(args: argparse.Namespace, results: list[dict[str, Any]], memory: dict[str, Any] | None,
            elapsed: float, command: str | None = None) -> None:
     info = machine()
-    ratios = {}
-    for label in ("session JWT (cookie) x1", "client-credentials JWT x1", "session JWT (cookie) x1000",
-                  "client-credentials JWT x1000"):
-        # The floor behind the shipped config does the same nginx work as /auth (the identity
-        # headers, the upstream hop); the bench config's floor is the leaner reference.
-        ratios[f"/auth {label} ÷ floor, same nginx config (c=32)"] = ratio(
-            results, f"/auth {label}", "floor (shipped config)", 32)
-        ratios[f"/auth {label} ÷ floor, bench config (c=32)"] = ratio(results, f"/auth {label}", "floor", 32)
-        ratios[f"/auth {label} ÷ peer (c=32)"] = ratio(results, f"/auth {label}", "peer", 32)
-        ratios[f"/auth {label} p99 ÷ peer p99 (c=1)"] = ratio(results, f"/auth {label}", "peer", 1, "p99")
-    ratios["/auth with cache (session JWT x1000) ÷ ceiling-proxy (c=32)"] = ratio(
-        results, "/auth cache session JWT (cookie) x1000", "ceiling-proxy", 32)
-    ratios["/auth with cache (client-credentials JWT x1000) ÷ ceiling-proxy (c=32)"] = ratio(
-        results, "/auth cache client-credentials JWT x1000", "ceiling-proxy", 32)
+    ratios = targets(results)
     command = command or "bench/run " + " ".join(sys.argv[1:])
     measured = getattr(args, "measured", None) or f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M}"
     args.measured = measured
@@ -631,14 +683,16 @@ def report(args: argparse.Namespace, results: list[dict[str, Any]], memory: dict
           "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()) + ".\n",
           f"Each row: median of {args.reps} runs of {args.seconds:.0f} s (wrk, 1 thread at c=1, 2 at c=32), "
           "after a warm-up; nginx, gunicorn, Redis, the MongoDB-wire server, Apache and wrk share the machine. "
-          f"/auth group: gunicorn {args.check_workers} {args.worker_class} workers; token endpoint: a separate group "
+          f"/auth group: {check_group(args)}; token endpoint: a separate gunicorn group "
           "of 2. `bad` counts answers with the wrong status or identity (and socket errors).\n",
           "| scenario | connections | requests/s | p50 ms | p99 ms | checked | bad |", "|---|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         md.append(f"| {r['scenario']} | {r['connections']} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
                   f"{r['checked']} | {r['bad']} |")
-    md += ["", "## Ratios", "", "| ratio | value |", "|---|---:|"]
-    md += [f"| {k} | {v:.2f} |" if v is not None else f"| {k} | n/a |" for k, v in ratios.items()]
+    md += ["", "## Targets (issue: the check at C speed)", "", "| target | this run | met |", "|---|---:|---|"]
+    md += [f"| {k} | {v:.2f} | {'yes' if ok else '**no**'} |" if v is not None else f"| {k} | n/a | |"
+           for k, (v, ok) in ratios.items()]
+    md += server_table(results)
     if memory:
         md += ["", "## Memory", "",
                f"{memory['calls']} /auth calls with {memory['distinct']} distinct credentials in {memory['seconds']} s "
@@ -648,7 +702,8 @@ def report(args: argparse.Namespace, results: list[dict[str, Any]], memory: dict
     if notes.exists():
         md += ["", notes.read_text().rstrip()]
     Path(args.out).write_text("\n".join(md) + "\n")
-    settings = {k: getattr(args, k) for k in ("seconds", "reps", "check_workers", "worker_class", "measured")}
+    settings = {k: getattr(args, k) for k in ("seconds", "reps", "check_workers", "check_server", "check_threads",
+                                              "measured")}
     Path(args.out).with_suffix(".json").write_text(json.dumps(
         {"machine": info, "command": command, "settings": settings, "elapsed": elapsed, "results": results,
          "ratios": ratios, "memory": memory}, indent=1))

@@ -19,7 +19,8 @@ BIN = Path(sys.executable).parent
 
 # (label, server, threads per worker); the shipped default is uWSGI with DEFAULT_CHECK_THREADS.
 CANDIDATES = [("gunicorn gevent", "gunicorn", 1), ("uWSGI uwsgi_pass", "uwsgi", 1),
-              ("uWSGI uwsgi_pass 4 threads", "uwsgi", 4), ("granian", "granian", 1), ("bjoern", "bjoern", 1)]
+              ("uWSGI uwsgi_pass 2 threads", "uwsgi", 2), ("uWSGI uwsgi_pass 4 threads", "uwsgi", 4),
+              ("uWSGI uwsgi_pass gevent", "uwsgi-gevent", 1), ("granian", "granian", 1), ("bjoern", "bjoern", 1)]
 
 
 def bjoern_main() -> None:
@@ -62,11 +63,11 @@ def start(spawn: Callable[..., subprocess.Popen[Any]], server: str, app: str, po
         proc = spawn([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", app], cwd=ROOT,
                      env={**run_env, "GUNICORN_WORKER_CLASS": "gevent"})
         return f"127.0.0.1:{port}", "http", proc.pid
-    if server == "uwsgi":
+    if server in ("uwsgi", "uwsgi-gevent"):
         from app.uwsgi_check import uwsgi_args
         module = "app.uwsgi_app:application" if app == "wsgi:app" else app
         args = uwsgi_args(f"127.0.0.1:{port}", f"127.0.0.1:{port + 1}", workers, str(metrics) + ".fifo", 1_000_000,
-                          5, threads=threads, module=module)
+                          5, threads=threads, module=module, gevent=100 if server == "uwsgi-gevent" else 0)
         proc = spawn([sys.executable, "-c", "import sys, pyuwsgi; sys.argv[0] = 'uwsgi'; sys.exit(pyuwsgi.run())",
                       *args], cwd=ROOT, env=run_env)
         return f"127.0.0.1:{port + 1}", "uwsgi", proc.pid

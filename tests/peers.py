@@ -25,7 +25,10 @@ def json_server(answer: Answer) -> tuple[ThreadingHTTPServer, str]:
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the caller gave up waiting (a hung peer outlives the caller's timeout)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
