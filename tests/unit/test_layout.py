@@ -1,4 +1,5 @@
-"""CONVENTIONS: core imports no web framework or driver; nothing reads os.environ but settings."""
+"""CONVENTIONS: core imports no web framework or driver; nothing reads os.environ but settings;
+the product never imports the development stack; shared constants are defined once."""
 import ast
 from pathlib import Path
 
@@ -87,3 +88,43 @@ def test_the_dev_import_check_sees_every_form(tmp_path: Path, source: str) -> No
     path = tmp_path / "module.py"
     path.write_text(source + "\n")
     assert dev_imports(path) != []
+
+
+def _constants(tree: ast.AST) -> list[str]:
+    """Every string constant in a module (f-string parts included)."""
+    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+
+
+def _assigned(tree: ast.AST) -> list[str]:
+    """Every name bound by an assignment at any level (tuple targets included)."""
+    names = []
+    for node in ast.walk(tree):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
+            if isinstance(node, ast.AnnAssign) else []
+        for target in targets:
+            names += [n.id for n in ast.walk(target) if isinstance(n, ast.Name)]
+    return names
+
+
+# One definition each (issue 16): a second copy drifts. (what, how it is found in a module)
+DEFINED_ONCE = [
+    ("ALLOWED_ALGORITHMS", lambda tree: _assigned(tree).count("ALLOWED_ALGORITHMS")),
+    ("the jwt-bearer URN", lambda tree: sum("client-assertion-type:jwt-bearer" in c for c in _constants(tree))),
+    ("the session cookie name", lambda tree: _assigned(tree).count("SESSION_COOKIE")),
+    ("the revocation kind of ended sessions", lambda tree: _assigned(tree).count("ENDED_SESSION")),
+    ("the script-page CSP", lambda tree: sum("script-src 'nonce-" in c for c in _constants(tree))),
+]
+
+
+@pytest.mark.parametrize("what,count", DEFINED_ONCE, ids=[w for w, _ in DEFINED_ONCE])
+def test_shared_constants_are_defined_once(what: str, count) -> None:
+    found = {str(p.relative_to(APP)): n for p in sorted(APP.rglob("*.py")) if (n := count(ast.parse(p.read_text())))}
+    assert sum(found.values()) == 1, found
+
+
+def test_the_defined_once_check_sees_a_second_copy() -> None:
+    tree = ast.parse('ALLOWED_ALGORITHMS = ("RS256",)\nA, SESSION_COOKIE = 1, "sid"\n'
+                     'x = f"default-src \'none\'; script-src \'nonce-{n}\'"\n')
+    counts = {what: count(tree) for what, count in DEFINED_ONCE}
+    assert counts == {"ALLOWED_ALGORITHMS": 1, "the jwt-bearer URN": 0, "the session cookie name": 1,
+                      "the revocation kind of ended sessions": 0, "the script-page CSP": 1}
