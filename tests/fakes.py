@@ -1,5 +1,6 @@
-"""In-memory implementations of the ports (test fakes), for unit tests of core (no I/O); each
-is held to the same contract as its real adapter by tests/integration/test_port_contracts.py."""
+"""In-memory implementations of the ports (test fakes), for unit tests of core (no I/O). Each is
+held to the same contract as its real adapter on a real server: the table CONTRACTS in
+tests/integration/test_port_contracts.py names the suite of every one, and fails on a fake it lacks."""
 from __future__ import annotations
 
 import copy
