@@ -19,8 +19,8 @@ BIN = Path(sys.executable).parent
 
 # (label, server, threads per worker); the shipped default is uWSGI with DEFAULT_CHECK_THREADS.
 CANDIDATES = [("gunicorn gevent", "gunicorn", 1), ("uWSGI uwsgi_pass", "uwsgi", 1),
-              ("uWSGI uwsgi_pass 2 threads", "uwsgi", 2), ("uWSGI uwsgi_pass 4 threads", "uwsgi", 4),
-              ("uWSGI uwsgi_pass gevent", "uwsgi-gevent", 1), ("granian", "granian", 1), ("bjoern", "bjoern", 1)]
+              ("uWSGI uwsgi_pass 4 threads", "uwsgi", 4), ("uWSGI uwsgi_pass gevent", "uwsgi-gevent", 1),
+              ("granian", "granian", 1), ("granian 4 threads", "granian", 4), ("bjoern", "bjoern", 1)]
 
 
 def bjoern_main() -> None:
