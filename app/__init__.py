@@ -7,7 +7,6 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import errors, observability
-from .adapters import bff_sessions
 from .auth_wsgi import LeanAuth
 from .http import deny_framing
 from .blueprints import (auth_check, bff, clients, discovery, explain, health, jwks, login, sessions, token,
@@ -35,9 +34,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     observability.install(app, settings.metrics_dir)
     errors.install(app)
     app.after_request(deny_framing)
-    if settings.bff is not None:
-        bff_sessions.install(app, services.extra["redis"], settings.service_prefix, settings.bff.cookie_name,
-                             settings.bff.session_lifetime)
+    if settings.bff is not None and services.bff_browser is not None:
+        bff.install(app, services.bff_browser, settings.service_prefix, settings.bff.cookie_name,
+                    settings.bff.session_lifetime)
     for module in (explain, auth_check, token, clients, users, tokeninfo, jwks, discovery, login, sessions, bff):
         app.register_blueprint(module.bp, url_prefix=settings.service_prefix or None)
     app.register_blueprint(health.bp)

@@ -11,6 +11,7 @@ from http import HTTPStatus
 from flask import Flask, g, jsonify, render_template, request
 from flask.wrappers import Response
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as AnyResponse
 
 from .core.errors import DependencyUnavailable, GatehouseError, InvalidToken
 
@@ -56,17 +57,32 @@ def render(status: int, code: str, description: str, headers: dict[str, str] | N
     return response
 
 
+def answer(exc: GatehouseError) -> Response:
+    """A domain error's wire form, logged."""
+    level = logging.WARNING if isinstance(exc, DependencyUnavailable) else logging.INFO
+    log.log(level, "refused", extra={"request_id": g.get("request_id"), "error": exc.error,
+                                     "status": exc.status, "detail": exc.description,
+                                     "cause": type(exc.__cause__).__name__ if exc.__cause__ else None})
+    headers = dict(exc.headers)
+    if isinstance(exc, InvalidToken):  # RFC 6750 §3
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="gatehouse", error="invalid_token"')
+    return render(exc.status, exc.error, exc.description, headers)
+
+
+def replace(response: AnyResponse, exc: GatehouseError) -> None:
+    """Turn an answer already made into the error's (a failure after the view, such as the
+    session store failing to save): status, headers and body; no cookie it set survives."""
+    failed = answer(exc)
+    response.status_code = failed.status_code
+    response.headers.clear()
+    response.headers.update(failed.headers)
+    response.set_data(failed.get_data())
+
+
 def install(app: Flask) -> None:
     @app.errorhandler(GatehouseError)
     def _domain(exc: GatehouseError) -> Response:
-        level = logging.WARNING if isinstance(exc, DependencyUnavailable) else logging.INFO
-        log.log(level, "refused", extra={"request_id": g.get("request_id"), "error": exc.error,
-                                         "status": exc.status, "detail": exc.description,
-                                         "cause": type(exc.__cause__).__name__ if exc.__cause__ else None})
-        headers = dict(exc.headers)
-        if isinstance(exc, InvalidToken):  # RFC 6750 §3
-            headers.setdefault("WWW-Authenticate", 'Bearer realm="gatehouse", error="invalid_token"')
-        return render(exc.status, exc.error, exc.description, headers)
+        return answer(exc)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

@@ -124,10 +124,10 @@ def clear_session_cookies(response: Response, app: AppConfig) -> None:
 
 
 def login_page_redirect() -> str | None:
-    """`redirect` of /web-login. nginx's login redirect appends the original URI unencoded
-    (`/web-login?redirect=/a?b=1&c=2`: nginx cannot URL-encode), so a value that starts with a
-    raw `/` is everything after `redirect=`, kept byte for byte: never decoded, since it is
-    already a URI (`/search?q=a%26b` must come back as it was). An encoded value
+    """`redirect` (or ingress-nginx's `rd`) of /web-login. nginx's login redirect appends the
+    original URI unencoded (`/web-login?redirect=/a?b=1&c=2`: nginx cannot URL-encode), so a
+    value that starts with a raw `/` is everything after `redirect=`, kept byte for byte: never
+    decoded, since it is already a URI (`/search?q=a%26b` must come back as it was). An encoded value
     (`redirect=%2Fa%3Fb%3D1`, `redirect=https%3A...`) or one beside `appId` without a query of
     its own is a parameter like any other, decoded once; either way it is validated."""
     raw = request.query_string.decode("latin-1")
@@ -135,7 +135,12 @@ def login_page_redirect() -> str | None:
         target = raw[len("redirect="):]
         if "?" in target or "appId" not in request.args:
             return target
-    return request.args.get("redirect")
+    # ingress-nginx's auth-signin appends `rd=<scheme>://<host><escaped request URI>`: the same
+    # return target under its name, validated by the same validator.
+    redirect, rd = request.args.get("redirect"), request.args.get("rd")
+    if redirect and rd and redirect != rd:
+        raise BadRequest("give the return target as redirect or as rd, not both")
+    return redirect or rd
 
 
 def deny_framing(response: R) -> R:

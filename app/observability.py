@@ -149,7 +149,8 @@ def install(app: Flask, metrics_dir: str | None) -> None:
 CREDENTIAL_NAME = re.compile(
     r"token|secret|pass|pwd|key|sig|auth|session|sid|code|credential|assertion|saml|jwt|ticket|state|nonce")
 DECISION_LOG_LEVELS = ("all", "refusals", "off")
-OUTCOMES = {204: "allow", 401: "unauthenticated", 403: "forbidden"}
+# 302: the check's own login redirect (Traefik, Caddy, Envoy) is an unauthenticated decision.
+OUTCOMES = {204: "allow", 302: "unauthenticated", 401: "unauthenticated", 403: "forbidden"}
 MAX_LOGGED_URI = 2048
 PRINTABLE_CHARS = "".join(chr(c) for c in range(0x21, 0x7f) if c != 0x25)  # printable ASCII but `%`
 PRINTABLE = re.compile(r"[\x21-\x7e]*")

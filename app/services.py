@@ -10,12 +10,13 @@ from typing import Any, Callable
 from flask import current_app
 
 from .adapters import http_client, mongo, redis_store
-from .adapters.bff_sessions import RedisBffSessions
+from .adapters.bff_store import RedisBffTokens, RedisBrowserSessions
 from .adapters.route_file import RouteFileWatcher
-from .core.bff import BffService
+from .core.bff import BffCopy, BffService
 from .core.client_auth import ClientAuthenticator, RecentClients
 from .core.clients import ClientRegistry
 from .core.errors import DependencyUnavailable, NotFound
+from .core.ports import BrowserSessionStore
 from .core.login import LoginService
 from .core.records import OnIssue, ignore_issue
 from .core.machine_tokens import TokenService
@@ -51,6 +52,8 @@ class Services:
     login: LoginService | None = None
     sessions: SessionService | None = None
     bff: BffService | None = None
+    # flask-session's store for the BFF views' browser sessions (app/blueprints/bff.py)
+    bff_browser: BrowserSessionStore | None = None
     users: UserAdmin | None = None
     on_ready: Callable[[], None] = lambda: None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -123,6 +126,7 @@ def build_services(settings: Settings,
     routes = RouteFileWatcher(settings.routes_watch_file, settings.routes, load_route_file,
                               settings.routes_reload_interval_seconds) if settings.routes_watch_file else None
     login = sessions = bff = None
+    bff_copy: BffCopy | None = None
     admin: UserAdmin | None = None
     documents = redis_store.RedisDocuments(redis_client)
     provider_http = http_client.ProviderClient(settings.outbound_timeout_seconds, gate)
@@ -134,23 +138,28 @@ def build_services(settings: Settings,
                                   on_issue=on_issue)
         login = LoginService(settings.apps, settings.default_app_id, directory,
                              provider_http, documents, users, sessions, redis_store.RedisReplayGuard(redis_client),
-                             settings.login_state_ttl_seconds)
+                             settings.login_state_ttl_seconds,
+                             forward_hosts=settings.authorizer.dialects.hosts)
         admin = UserAdmin(users, sessions, settings.apps, settings.default_app_id)
     if settings.bff:
         assert settings.provider_token_key is not None  # required with bff (settings schema)
-        bff = BffService(settings.bff, directory, provider_http, documents, RedisBffSessions(redis_client),
+        bff = BffService(settings.bff, directory, provider_http, documents, RedisBffTokens(redis_client),
                          redis_store.RedisReplayGuard(redis_client), Sealer(settings.provider_token_key),
                          revocations=revocations, ended=mirror)
+        # /auth's per-worker copy of active BFF sessions, bounded like the verified-token memory
+        bff_copy = BffCopy(bff, mirror, VerifiedCache(settings.verified_token_cache_size,
+                                                      settings.verified_token_cache_seconds))
     verified = VerifiedCache(settings.verified_token_cache_size, settings.verified_token_cache_seconds)
     authorizer = Authorizer(routes or settings.routes, settings.authorizer, tokens.verify_signature, external,
                             own_issuer=settings.jwt_issuer, userinfo=userinfo,
                             api_keys=settings.api_keys if settings.api_keys.by_hash else None,
-                            introspector=introspector, sessions=sessions, bff=bff,
+                            introspector=introspector, sessions=sessions, bff=bff_copy,
                             own_token_active=mirror.ensure_token_active if settings.revocation_check else None,
                             verified=verified)
     return Services(settings=settings, registry=registry, tokens=tokens, authorizer=authorizer,
                     checks={"mongodb": clients.ping, "redis": limiter.ping},
                     lifecycle=Lifecycle(), on_ready=ensure_indexes, login=login, sessions=sessions, bff=bff,
+                    bff_browser=RedisBrowserSessions(redis_client) if bff is not None else None,
                     users=admin,
                     extra={"redis": redis_client, "mongo": db, "routes": routes, "users": users,
                            "revocations": mirror})

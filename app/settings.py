@@ -109,6 +109,7 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "forward_auth_secret_header": ("FORWARD_AUTH_SECRET_HEADER",),
     "forward_auth_secret": ("FORWARD_AUTH_SECRET",),
     "forward_auth_hosts": ("FORWARD_AUTH_HOSTS",),
+    "forward_auth_login_url": ("FORWARD_AUTH_LOGIN_URL",),
     "issuers": (),  # config file only
     "jwks_cache_seconds": ("JWKS_CACHE_SECONDS",),
     "jwks_refetch_cooldown_seconds": ("JWKS_REFETCH_COOLDOWN_SECONDS",),
@@ -438,6 +439,11 @@ class SettingsSchema(Schema):
         r"^[A-Za-z0-9-]{1,64}$", error="must be a header name (1-64 of A-Z a-z 0-9 -)"))
     forward_auth_secret = fields.String(load_default=None, validate=validate.Length(min=16, max=512))
     forward_auth_hosts = CommaList(load_default=list, validate=_hosts)
+    # Where the check sends a browser in the Traefik/Caddy/Envoy dialects (default: the login page
+    # under SERVICE_PREFIX on the protected host itself).
+    forward_auth_login_url = fields.String(load_default=None, validate=validate.Regexp(
+        r"^(/(?![/\\])|https?://[A-Za-z0-9.\-\[\]:]+/)[\x21-\x7e]{0,2000}$",
+        error="must be a path (/web-login) or an http(s) URL (https://login.example.com/web-login)"))
     issuers = fields.List(fields.Nested(IssuerSchema), load_default=list)
     jwks_cache_seconds = fields.Integer(load_default=300, validate=validate.Range(1, 86400))
     jwks_refetch_cooldown_seconds = fields.Integer(load_default=30, validate=validate.Range(0, 3600))
@@ -848,7 +854,9 @@ def load_settings(environ: Mapping[str, str] | None = None,
                                                               for c in data["trusted_proxy_cidrs"]),
                                         secret_header=data["forward_auth_secret_header"],
                                         secret=data["forward_auth_secret"],
-                                        hosts=tuple(h.lower() for h in data["forward_auth_hosts"]))),
+                                        hosts=tuple(h.lower() for h in data["forward_auth_hosts"]),
+                                        login_url=data["forward_auth_login_url"]
+                                        or f"{data['service_prefix']}/web-login")),
         issuers=tuple(_issuer(i) for i in data["issuers"]),
         jwks_cache_seconds=data["jwks_cache_seconds"],
         jwks_refetch_cooldown_seconds=data["jwks_refetch_cooldown_seconds"],

@@ -22,6 +22,10 @@ PROVIDER_TOKEN_KEY = "YmVuY2gtcHJvdmlkZXItdG9rZW4ta2V5LTMyLWJ5dGU="  # 32 bytes,
 BENCH_APP = {"providers": {"idp": {"type": "oidc", "clientId": "bench", "clientSecret": "x",
                                    "discoveryUrl": "http://127.0.0.1:9/.well-known/openid-configuration"}},
              "redirectUrl": "https://bench.example/web-login/oauth/callback", "isWebsiteApp": True}
+# The BFF, its provider never asked either: sessions are stored in-process (bff_session).
+BENCH_BFF = {"provider": {"type": "oidc", "clientId": "bench-bff", "clientSecret": "x",
+                          "discoveryUrl": "http://127.0.0.1:9/.well-known/openid-configuration"},
+             "redirectUrl": "https://bench.example/bff/oauth/callback"}
 
 
 @contextlib.contextmanager
@@ -67,3 +71,16 @@ def session_token(app: Any, groups: list[str]) -> str:
     user = {"userId": "bench-user", "groups": groups, "name": "Bench User"}
     with app.app_context():  # the "token issued" line reads the request id from flask.g
         return svc.sessions.open(svc.settings.apps["bench"], "idp", user, {}).access_token
+
+
+def bff_session(app: Any, groups: list[str]) -> str:
+    """A BFF session's id (the `__Host-gatehouse` cookie): its token record, sealed, written
+    straight into Redis as a login stores it (the same key in every Gatehouse version)."""
+    import secrets
+    svc = app.extensions["gatehouse"]
+    sid, now = secrets.token_urlsafe(32), int(time.time())
+    doc = {"v": 1, "iss": "https://idp.bench.example", "sub": "bff-user", "psid": None,
+           "user": {"sub": "bff-user", "groups": groups}, "createdAt": now, "expiresAt": now + 7200,
+           "atExp": now + 7200, "tokens": svc.bff.sealer.seal({"access_token": "provider-at", "refresh_token": "rt"})}
+    svc.extra["redis"].set(f"gatehouse:v1:bff:{sid}", json.dumps(doc), ex=7200)
+    return sid

@@ -2,9 +2,11 @@
 nginx) with the WSGI environ nginx's check subrequest produces (the shipped check headers), for
 an allowed check with a Gatehouse client-credentials JWT (bearer) and with a session JWT (the
 `sid` cookie), each verified once and then served from the worker's verified-token cache, with
-and without the `X-Request-Id` nginx sets from `$request_id`. Each figure is the CPU time this
+and without the `X-Request-Id` nginx sets from `$request_id`; and with a BFF session (the
+`__Host-gatehouse` cookie). Each figure is the CPU time this
 process spent per call (time.process_time: on a shared machine, time spent waiting for a core
-is not the check's), the median and the minimum over rounds that interleave the scenarios,
+is not the check's; `--clock wall` counts elapsed time instead, which includes waiting for
+Redis), the median and the minimum over rounds that interleave the scenarios,
 beside the same loop calling a bare WSGI callable (what the harness itself costs).
 Then the top of a cProfile per scenario, per check. Starts its own Redis and MongoDB-wire
 server; Prometheus in multi-process mode, DECISION_LOG at its default, as a worker runs.
@@ -29,12 +31,16 @@ import sys
 import time
 from typing import Any, Callable
 
-from inprocess import BENCH_APP, ROOT, client_token, session_token, stores
+from inprocess import BENCH_APP, BENCH_BFF, ROOT, bff_session, client_token, session_token, stores
 
 ROUTES = {"/c/": {"ALL": {"authorization": {"expression": "permissions.orders"}}},
-          "/s/": {"ALL": {"authorization": {"expression": "groups.admin"}}}}
+          "/s/": {"ALL": {"authorization": {"expression": "groups.admin"}}},
+          "/b/": {"ALL": {"authorization": {"expression": "groups.admin"}}}}
+CONFIG = {"apps": {"bench": BENCH_APP}, "bff": BENCH_BFF}
 REQUEST_ID = "5a3c0e1f9b2d4c6e8f0a1b2c3d4e5f60"  # nginx $request_id: 32 hex digits
-SCENARIOS = ("client JWT", "client JWT + nginx request id", "session JWT", "session JWT + nginx request id")
+SCENARIOS = ("client JWT", "client JWT + nginx request id", "session JWT", "session JWT + nginx request id",
+             "BFF session + nginx request id")
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 HARNESS = "bare WSGI callable (harness)"
 
 
@@ -60,18 +66,21 @@ def bare(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[by
 class Worker:
     """One Gatehouse app with its credentials and the environs of the scenarios."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], clock: str = "cpu") -> None:
         from app import create_app
         from app.settings import load_settings
         self.app = create_app(load_settings(env))
         self.module = sys.modules["app"].__file__
         client = {"HTTP_AUTHORIZATION": f"Bearer {client_token(self.app, ['orders'])}"}
         session = {"HTTP_COOKIE": f"sid={session_token(self.app, ['admin'])}"}
+        bff = {"HTTP_COOKIE": f"__Host-gatehouse={bff_session(self.app, ['admin'])}"}
+        self.clock = CLOCKS[clock]
         self.environs = {
             SCENARIOS[0]: nginx_environ("/c/x?page=2", client, False),
             SCENARIOS[1]: nginx_environ("/c/x?page=2", client, True),
             SCENARIOS[2]: nginx_environ("/s/x?page=2", session, False),
             SCENARIOS[3]: nginx_environ("/s/x?page=2", session, True),
+            SCENARIOS[4]: nginx_environ("/b/x?page=2", bff, True),
         }
         for name, environ in self.environs.items():  # right answers first; verifies each token once
             got: list[tuple[str, list[tuple[str, str]]]] = []
@@ -85,10 +94,10 @@ class Worker:
         result = {}
         for name, environ in [*self.environs.items(), (HARNESS, self.environs[SCENARIOS[0]])]:
             call = bare if name == HARNESS else self.app.wsgi_app
-            started = time.process_time()
+            started = self.clock()
             for _ in range(calls):
                 call(dict(environ), lambda status, headers: None)
-            result[name] = (time.process_time() - started) / calls * 1e6
+            result[name] = (self.clock() - started) / calls * 1e6
         return result
 
     def profile(self, calls: int, top: int) -> None:
@@ -121,21 +130,21 @@ def minima(rounds: list[dict[str, float]]) -> dict[str, float]:
     return {name: min(r[name] for r in rounds) for name in rounds[0]}
 
 
-def serve(root: str) -> None:
+def serve(root: str, clock: str) -> None:
     """Worker process of --baseline: the app from `root`; one line of JSON per `round N` line."""
     sys.path.insert(0, root)  # before `app` is first imported
-    with stores(ROUTES, "profile", {"apps": {"bench": BENCH_APP}}) as env:
-        worker = Worker(env)
+    with stores(ROUTES, "profile", CONFIG) as env:
+        worker = Worker(env, clock)
         print(json.dumps({"app": worker.module}), flush=True)
         for command in sys.stdin:
             print(json.dumps(worker.round(int(command.split()[1]))), flush=True)
 
 
-def compare(baseline: str, calls: int, rounds: int) -> None:
+def compare(baseline: str, calls: int, rounds: int, clock: str) -> None:
     workers = {}
     for label, root in (("before", baseline), ("after", str(ROOT))):
-        workers[label] = subprocess.Popen([sys.executable, __file__, "--serve", root], stdin=subprocess.PIPE,
-                                          stdout=subprocess.PIPE, text=True)
+        workers[label] = subprocess.Popen([sys.executable, __file__, "--serve", root, "--clock", clock],
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         for label, proc in workers.items():
             assert proc.stdout is not None
@@ -151,7 +160,7 @@ def compare(baseline: str, calls: int, rounds: int) -> None:
                 results[label].append(json.loads(proc.stdout.readline()))
         before, after = medians(results["before"]), medians(results["after"])
         low_before, low_after = minima(results["before"]), minima(results["after"])
-        print(f"\n# /auth in one worker: {rounds} alternating rounds of {calls} calls, CPU us per call\n")
+        print(f"\n# /auth in one worker: {rounds} alternating rounds of {calls} calls, {clock.upper()} us per call\n")
         print("| scenario | before median | after median | change | before min | after min | change |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         for name in before:
@@ -173,18 +182,20 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=3000, help="calls profiled per scenario (0: none)")
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--baseline", help="another Gatehouse tree to compare with, rounds interleaved")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
+                        help="cpu: this process's CPU time; wall: elapsed time (waits for Redis included)")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve)
+        serve(args.serve, args.clock)
     elif args.baseline:
-        compare(args.baseline, args.calls, args.rounds)
+        compare(args.baseline, args.calls, args.rounds, args.clock)
     else:
-        with stores(ROUTES, "profile", {"apps": {"bench": BENCH_APP}}) as env:
-            worker = Worker(env)
+        with stores(ROUTES, "profile", CONFIG) as env:
+            worker = Worker(env, args.clock)
             rounds = [worker.round(args.calls) for _ in range(args.rounds)]
             result, low = medians(rounds), minima(rounds)
-            print(f"# /auth in one worker: {args.rounds} rounds of {args.calls} calls, CPU us per call\n")
+            print(f"# /auth in one worker: {args.rounds} rounds of {args.calls} calls, {args.clock.upper()} us per call\n")
             print("| scenario | median | min |")
             print("|---|---:|---:|")
             for name, value in result.items():

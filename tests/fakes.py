@@ -289,15 +289,16 @@ class MemorySessionLog:
                 and r.get("providerClient") in client_ids and r["endedAt"] is None]
 
 
-class MemoryBffSessions:
-    """BFF sessions, locks and the back-channel index in memory, each expiring on the given
-    clock as its Redis key does; every operation atomic."""
+class MemoryBffTokens:
+    """BffTokenStore in memory: records, locks and the back-channel index, each expiring on the
+    given clock as its Redis key does; every operation atomic."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self.docs: dict[str, tuple[dict[str, Any], float]] = {}
         self.locks: dict[str, tuple[str, float]] = {}
         self.indexes: dict[str, tuple[set[str], float]] = {}
+        self.loads = 0
         self._mutex = threading.Lock()
         self._tokens = 0
 
@@ -308,13 +309,18 @@ class MemoryBffSessions:
             return None
         return item
 
-    def create(self, sid: str, doc: dict[str, Any], ttl_seconds: int = 3600) -> None:
-        """What flask-session does at login (the web layer's part)."""
+    def create(self, sid: str, doc: dict[str, Any], ttl_seconds: int, index: Sequence[str]) -> None:
         with self._mutex:
-            self.docs[sid] = (dict(doc), self.clock() + ttl_seconds)
+            expiry = self.clock() + max(1, ttl_seconds)
+            self.docs[sid] = (dict(doc), expiry)
+            for key in index:
+                item = self._live(self.indexes, key)
+                members = item[0] if item is not None else set()
+                self.indexes[key] = (members | {sid}, expiry)
 
-    def get(self, sid: str) -> dict[str, Any] | None:
+    def load(self, sid: str) -> dict[str, Any] | None:
         with self._mutex:
+            self.loads += 1
             item = self._live(self.docs, sid)
             return dict(item[0]) if item is not None else None
 
@@ -348,13 +354,6 @@ class MemoryBffSessions:
             if item is not None and item[0] == token:
                 del self.locks[sid]
 
-    def index(self, sid: str, keys: list[str], ttl_seconds: int) -> None:
-        with self._mutex:
-            for key in keys:
-                item = self._live(self.indexes, key)
-                members = item[0] if item is not None else set()
-                self.indexes[key] = (members | {sid}, self.clock() + ttl_seconds)
-
     def indexed(self, key: str) -> list[str]:
         with self._mutex:
             item = self._live(self.indexes, key)
@@ -377,9 +376,9 @@ class MemoryRevocationFeed:
 
     def publish(self, entry: Revocation) -> None:
         self._available()
-        if self.epoch is None:
-            self.epoch = uuid.uuid4().hex
         self.seq += 1
+        if self.epoch is None or self.seq == 1:  # a sequence that starts again is a new feed
+            self.epoch = uuid.uuid4().hex
         self.entries.append((self.seq, entry))
         # As the Redis feed does at each publish: entries past their own `until` are trimmed.
         now = int(self.clock())
@@ -387,6 +386,8 @@ class MemoryRevocationFeed:
 
     def since(self, after: int) -> FeedBatch:
         self._available()
+        if self.epoch is None:  # a feed read is named at once (RedisRevocationFeed)
+            self.epoch = uuid.uuid4().hex
         return FeedBatch([e for n, e in self.entries if n > after], self.seq, self.epoch)
 
     def restart(self) -> None:

@@ -85,16 +85,21 @@ class RedisReplayGuard:
 class RedisRevocationFeed:
     """One sorted set (`gatehouse:v1:feed`): member `<kind>|<until>|<at>|<key>`, score a sequence
     number from a Redis counter (`...:feed-seq`), so the order never depends on any instance's
-    clock; and an epoch (`...:feed-epoch`), a random name given to the feed by its first publish.
-    Entries stay until their own `until` (the oldest expired ones are trimmed at each publish);
-    the three keys live as long as the longest-lived entry, so after a quiet period the feed is
-    gone and the next publish starts a new epoch — which tells every mirror to reload from the
-    durable store rather than trust its sequence numbers."""
+    clock; and an epoch (`...:feed-epoch`), a random name. Entries stay until their own `until`
+    (the oldest expired ones are trimmed at each publish); the three keys live as long as the
+    longest-lived entry, so after a quiet period the feed is gone.
+
+    The epoch names one run of the sequence: a sequence that starts again at 1 gets a new one,
+    and a feed that is read without one is named at once (for a day, or for as long as its
+    entries). So a Redis that lost its data is noticed by every mirror at its next pull, even
+    when nothing had been published before the loss — which tells it to reload from the durable
+    store rather than trust its sequence numbers, and to forget what it remembered of Redis."""
 
     KEYS = (f"{PREFIX}feed", f"{PREFIX}feed-seq", f"{PREFIX}feed-epoch")
+    UNPUBLISHED_EPOCH_SECONDS = 86400
     PUBLISH = """
-redis.call('SET', KEYS[3], ARGV[3], 'NX')
 local seq = redis.call('INCR', KEYS[2])
+if seq == 1 then redis.call('SET', KEYS[3], ARGV[3]) else redis.call('SET', KEYS[3], ARGV[3], 'NX') end
 redis.call('ZADD', KEYS[1], seq, ARGV[2])
 local now = tonumber(ARGV[1])
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 99)
@@ -102,16 +107,23 @@ for _, member in ipairs(oldest) do
   local expiry = tonumber(string.match(member, '^[^|]*|(%d+)|'))
   if expiry and expiry < now then redis.call('ZREM', KEYS[1], member) end
 end
-local ttl = tonumber(ARGV[4]) - now + 60
-for _, key in ipairs(KEYS) do
-  if redis.call('TTL', key) < ttl then redis.call('EXPIRE', key, ttl) end
-end
+local ttl = math.max(tonumber(ARGV[4]) - now + 60, redis.call('TTL', KEYS[1]))
+for _, key in ipairs(KEYS) do redis.call('EXPIRE', key, ttl) end
 return seq
+"""
+    SINCE = """
+local epoch = redis.call('GET', KEYS[3])
+if not epoch then
+  epoch = ARGV[2]
+  redis.call('SET', KEYS[3], epoch, 'EX', ARGV[3])
+end
+return {redis.call('GET', KEYS[2]), epoch, redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')}
 """
 
     def __init__(self, client: redis.Redis) -> None:
         self.r = client
         self._publish = client.register_script(self.PUBLISH)
+        self._since = client.register_script(self.SINCE)
 
     @guarded
     def publish(self, entry: Revocation) -> None:
@@ -121,11 +133,8 @@ return seq
 
     @guarded
     def since(self, after: int) -> FeedBatch:
-        pipe = self.r.pipeline(transaction=True)
-        pipe.get(self.KEYS[1])
-        pipe.get(self.KEYS[2])
-        pipe.zrangebyscore(self.KEYS[0], f"({after}", "+inf")
-        current, epoch, rows = pipe.execute()
+        current, epoch, rows = self._since(keys=list(self.KEYS),
+                                           args=[after, secrets.token_hex(8), self.UNPUBLISHED_EPOCH_SECONDS])
         entries: list[Revocation] = []
         for member in rows:
             text = member.decode() if isinstance(member, bytes) else str(member)

@@ -1,5 +1,6 @@
-"""Any /auth and /auth/...: the nginx auth_request check. Empty body, 204/401/403 only
-(5xx when a dependency the decision needs is down)."""
+"""Any /auth and /auth/...: the forward-auth check (nginx auth_request and the other proxies'
+dialects). Empty body, 204/401/403 (302 to the login page for a browser in the Traefik, Caddy
+and Envoy dialects; 5xx when a dependency the decision needs is down)."""
 from __future__ import annotations
 
 import time

@@ -1,21 +1,88 @@
 """Backend-for-Frontend endpoints (SPEC §2.3): login, callback, session, logout, the provider's
-back-channel logout and the JavaScript client. The session lives in Redis through flask-session;
-the browser holds only the opaque `__Host-` cookie."""
+back-channel logout and the JavaScript client.
+
+Two records, one owner each: flask-session owns the browser session of these views (its id is
+the opaque `__Host-` cookie, regenerated at login, deleted at logout; it holds no token), and
+core/bff.py, through the one `BffTokenStore`, owns the session's token record, stored under the
+same id, which /auth reads too."""
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-from flask import Blueprint, current_app, jsonify, redirect, request, session
+from flask import Blueprint, Flask, Request, current_app, jsonify, redirect, request, session
+from flask_session.base import ServerSideSession, ServerSideSessionInterface
 from werkzeug.wrappers import Response
 
-from ..adapters.bff_sessions import UNAVAILABLE, BffSessionInterface
+from .. import errors
 from ..core.bff import BffService
 from ..core.errors import DependencyUnavailable, Forbidden, LoginFailed, NotFound
+from ..core.ports import BrowserSessionStore
 from ..http import no_store, script_page
 from ..services import services
 
 bp = Blueprint("bff", __name__)
 CLIENT_JS = Path(__file__).resolve().parent.parent.parent / "templates" / "bff" / "client.js"
+BROWSER_PREFIX = "gatehouse:v1:bff-browser:"
+UNAVAILABLE = "gatehouse.bff_store_down"
+
+
+class BrowserSessions(ServerSideSessionInterface):
+    """flask-session, scoped to the BFF views and stored through a BrowserSessionStore: other
+    requests get Flask's null session and never touch Redis for it. A store that is down is
+    remembered on the request when the session is opened (the views answer 503), and turns the
+    answer into the errors layer's 503 when it is saved."""
+
+    session_class = ServerSideSession
+    ttl = True
+
+    def __init__(self, app: Flask, store: BrowserSessionStore, prefix: str) -> None:
+        super().__init__(app, key_prefix=BROWSER_PREFIX, use_signer=False, permanent=True, sid_length=32,
+                         serialization_format="json")
+        self.store = store
+        self.paths = (f"{prefix}/bff/session", f"{prefix}/bff/oauth/callback", f"{prefix}/bff/logout")
+
+    def _retrieve_session_data(self, store_id: str) -> dict[str, Any] | None:
+        raw = self.store.get(store_id)
+        return self.serializer.decode(raw) if raw else None  # type: ignore[union-attr]
+
+    def _delete_session(self, store_id: str) -> None:
+        self.store.delete(store_id)
+
+    def _upsert_session(self, session_lifetime: timedelta, session: ServerSideSession, store_id: str) -> None:
+        self.store.put(store_id, self.serializer.encode(session),  # type: ignore[union-attr]
+                       int(session_lifetime.total_seconds()))
+
+    def open_session(self, app: Flask, request: Request) -> Any:
+        if request.path not in self.paths:
+            return None  # Flask substitutes its null session
+        try:
+            return super().open_session(app, request)
+        except DependencyUnavailable:
+            request.environ[UNAVAILABLE] = True
+            return None
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:  # type: ignore[override]
+        try:
+            super().save_session(app, session, response)
+        except DependencyUnavailable as exc:
+            errors.replace(response, exc)
+
+    def regenerate_id(self, session: ServerSideSession) -> None:
+        """A new id at login (session fixation): the old document goes, the data moves over."""
+        self.regenerate(session)
+
+
+def install(app: Flask, store: BrowserSessionStore, prefix: str, cookie_name: str, lifetime: int) -> None:
+    """Configure Flask's session cookie for the BFF: `__Host-` name, HttpOnly, Secure,
+    SameSite=Strict, Path=/, no Domain (SPEC §5)."""
+    app.config.update(SESSION_COOKIE_NAME=cookie_name, SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SECURE=True, SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_PATH="/",
+                      SESSION_COOKIE_DOMAIN=None, PERMANENT_SESSION_LIFETIME=timedelta(seconds=lifetime),
+                      # Saved only when changed (login, logout).
+                      SESSION_REFRESH_EACH_REQUEST=False)
+    app.session_interface = BrowserSessions(app, store, prefix)
 
 
 def bff_service() -> BffService:
@@ -61,11 +128,12 @@ def callback() -> Response:
         raise LoginFailed("the identity provider did not complete the login")
     result = bff.complete(request.args.get("code"), request.args.get("state"), request.cookies)
     interface = current_app.session_interface
-    assert isinstance(interface, BffSessionInterface)
+    assert isinstance(interface, BrowserSessions) and isinstance(session, ServerSideSession)
+    before = session.sid if session else None
     interface.regenerate_id(session)  # never keep an id from before the login
     session.clear()
-    session.update(result.document)
-    bff.opened(session.sid, result.document)  # type: ignore[attr-defined]
+    session["loginAt"] = result.document["createdAt"]  # the token record is the store's, not here
+    bff.open(str(session.sid), result.document, replaced=before)
     # A page, not a 302: the navigation it starts is same-site, so the new Strict cookie is sent
     # with it (a redirect chain that began at the provider would count as cross-site).
     response = script_page("bff/landing.html", target=result.redirect)
@@ -78,8 +146,7 @@ def callback() -> Response:
 def current_session() -> Response:
     bff = bff_service()
     _session_store_up()
-    sid = getattr(session, "sid", None)
-    active = bff.active(sid, dict(session)) if session else None
+    active = bff.active(getattr(session, "sid", None)) if session else None
     body = bff.session_view(active)
     if body is None:
         response = jsonify({"authenticated": False})
@@ -95,12 +162,10 @@ def logout() -> Response:
     _session_store_up()
     body = request.get_json(silent=True) if request.mimetype == "application/json" else None
     wanted = body.get("redirect") if isinstance(body, dict) and isinstance(body.get("redirect"), str) else None
-    sid = getattr(session, "sid", None)
-    document = dict(session) if session else None
-    if session and sid:
-        bff.end([sid])  # first: whatever happens at the provider, the session is over here
-    session.clear()  # flask-session deletes the document (already gone) and its cookie
-    location = bff.logout(sid, document, wanted)
+    # The browser session's id; without one, whatever session the cookie still names.
+    sid = getattr(session, "sid", None) if session else request.cookies.get(bff.cookie_name)
+    location = bff.logout(sid, wanted)
+    session.clear()  # flask-session deletes its document and the cookie
     response = no_store(jsonify({"location": location}))
     # A __Host- cookie is only replaced by one that is Secure too (flask-session's is not).
     response.delete_cookie(bff.cfg.cookie_name, path="/", secure=True, httponly=True, samesite="Strict")
@@ -118,6 +183,13 @@ def backchannel_logout() -> Response:
     token = request.form.get("logout_token") if request.mimetype == "application/x-www-form-urlencoded" else None
     bff.backchannel_logout(token)
     return no_store(Response(b"", status=200))
+
+
+@bp.delete("/bff/sessions/<path:sub>")
+def end_sessions(sub: str) -> Response:
+    """Admin: end every BFF session of a provider subject."""
+    services().tokens.require_admin(request.headers.get("Authorization"))
+    return no_store(jsonify({"count": bff_service().end_subject(sub)}))
 
 
 @bp.get("/bff/client.js")

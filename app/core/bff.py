@@ -4,7 +4,8 @@ client, keeps the provider's tokens server-side and gives the browser one opaque
 Login: `state` in Redis (single use, short TTL) with the PKCE verifier, nonce and redirect,
 bound to the browser by a short-lived Lax cookie (the Strict session cookie does not travel
 on the provider's cross-site redirect back). Completion checks the ID token and yields the
-session document that the web layer stores under a newly generated session id.
+session's token record, stored (through the one `BffTokenStore`) under the id of the browser
+session the web layer has just regenerated.
 
 On every use (/auth, /bff/session) the access token is refreshed when it is within the
 configured margin of expiry; one refresh per session at a time across threads, workers and
@@ -23,15 +24,16 @@ from urllib.parse import urlencode
 
 from . import providers
 from .backchannel import verify_logout_token
-from .errors import DependencyUnavailable, InvalidToken, LoginFailed
+from .errors import BadRequest, DependencyUnavailable, InvalidToken, LoginFailed
 from .login import MAX_PARAM_LENGTH, LoginAttempts, LoginStart, required_param
 from .policy.decision import Principal
 from .policy.external import ExternalVerifier
-from .ports import BffSessionStore, DocumentStore, ReplayGuard
+from .ports import BffTokenStore, DocumentStore, ReplayGuard
 from .redirects import origin, safe_redirect
-from .revocation import ENDED_BFF_SESSION as ENDED, Revocations, RevocationView
+from .revocation import ENDED_BFF_SESSION as ENDED, MirroredView, Revocations, RevocationView
 from .sealing import Sealer
 from .sessions import digest
+from .tokens import VerifiedCache
 
 MODES = ("bff", "tokenExchange")
 LOGIN_STATE = "bff-login"
@@ -97,7 +99,7 @@ def index_keys(issuer: str, sub: str | None, provider_sid: str | None) -> list[s
 
 class BffService:
     def __init__(self, cfg: BffConfig, directory: providers.ProviderDirectory, http: providers.ProviderHttp,
-                 states: DocumentStore, sessions: BffSessionStore, replay: ReplayGuard, sealer: Sealer,
+                 states: DocumentStore, records: BffTokenStore, replay: ReplayGuard, sealer: Sealer,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
                  revocations: Revocations | None = None, ended: RevocationView | None = None) -> None:
         self.cfg = cfg
@@ -109,7 +111,7 @@ class BffService:
         self.http = http
         self.states = states
         self.attempts = LoginAttempts(states, LOGIN_STATE, BINDING_COOKIE_PREFIX, cfg.state_ttl)
-        self.sessions = sessions
+        self.records = records
         self.replay = replay
         self.sealer = sealer
         self.clock = clock
@@ -161,10 +163,17 @@ class BffService:
             return now + expires_in
         return now + 300  # the provider did not say: treat the token as short-lived
 
-    def opened(self, sid: str, document: dict[str, Any]) -> None:
-        """Index a new session for back-channel logout (the web layer stored the document)."""
-        self.sessions.index(sid, index_keys(document["iss"], document["sub"], document.get("psid")),
-                            self.cfg.session_lifetime)
+    def open(self, sid: str, document: dict[str, Any], replaced: str | None = None) -> None:
+        """Store a new session's record under `sid`, the browser session's newly generated id,
+        indexed for back-channel logout; the session this browser held before (`replaced`) ends."""
+        if replaced and replaced != sid and self.valid_id(replaced):
+            self.end([replaced])
+        self.records.create(sid, document, self.cfg.session_lifetime,
+                            index_keys(document["iss"], document["sub"], document.get("psid")))
+
+    @property
+    def cookie_name(self) -> str:
+        return self.cfg.cookie_name
 
     # -- use ---------------------------------------------------------------------------------
 
@@ -182,13 +191,13 @@ class BffService:
     def _tokens(self, document: dict[str, Any]) -> dict[str, Any]:
         return self.sealer.open(document.get("tokens")) or {}
 
-    def active(self, sid: str | None, document: dict[str, Any] | None = None) -> Active | None:
+    def active(self, sid: str | None) -> Active | None:
         """The session and a valid access token, refreshed first when it is within the margin
         of expiry. None: no such session, or it has ended (a refused refresh ends it)."""
         if not self.valid_id(sid):
             return None
         assert sid is not None
-        doc = self._usable(document if document is not None else self.sessions.get(sid))
+        doc = self._usable(self.records.load(sid))
         if doc is None or (self.ended is not None and self.ended.find(((ENDED, sid),))):
             return None
         now = self.clock()
@@ -210,7 +219,7 @@ class BffService:
         lock_ms = int(self.cfg.refresh_lock_seconds * 1000)
         deadline = self.clock() + self.cfg.refresh_wait_seconds
         while True:
-            lock = self.sessions.lock(sid, lock_ms)
+            lock = self.records.lock(sid, lock_ms)
             if lock is not None:
                 break
             if doc["atExp"] > self.clock():
@@ -218,7 +227,7 @@ class BffService:
             if self.clock() >= deadline:
                 raise DependencyUnavailable("the session's token refresh did not finish in time")
             self.sleep(0.05)
-            latest = self._usable(self.sessions.get(sid))
+            latest = self._usable(self.records.load(sid))
             if latest is None:
                 return None  # ended meanwhile (a refused refresh, a logout)
             if latest["atExp"] != doc["atExp"]:
@@ -228,10 +237,10 @@ class BffService:
         try:
             return self._refresh_locked(sid)
         finally:
-            self.sessions.unlock(sid, lock)
+            self.records.unlock(sid, lock)
 
     def _refresh_locked(self, sid: str) -> Active | None:
-        fresh = self._usable(self.sessions.get(sid))  # another worker may have just refreshed
+        fresh = self._usable(self.records.load(sid))  # another worker may have just refreshed
         if fresh is None:
             return None
         current = self._tokens(fresh)
@@ -255,7 +264,7 @@ class BffService:
             if isinstance(answer.get(name), str):
                 rotated[name] = answer[name]
         updated = {**fresh, "atExp": self._access_expiry(answer, now), "tokens": self.sealer.seal(rotated)}
-        if not self.sessions.update(sid, updated):
+        if not self.records.update(sid, updated):
             return None  # logged out meanwhile
         return Active(sid, updated, rotated["access_token"], updated["atExp"])
 
@@ -280,12 +289,20 @@ class BffService:
 
     def principal(self, sid: str) -> Principal:
         """/auth with the BFF cookie: the user, and the access token for the upstream."""
+        return self.principal_until(sid)[0]
+
+    def principal_until(self, sid: str) -> tuple[Principal, float]:
+        """The principal, and until when it may be remembered: never past the moment its access
+        token is due for a refresh (so a refresh, and a refused one, always goes through the
+        record) nor past the session's end."""
         active = self.active(sid)
         if active is None:
             raise InvalidToken("the BFF session is unknown or has ended")
-        user = active.document["user"]
-        return Principal(kind="user", id=str(active.document["sub"]), groups=frozenset(user.get("groups") or ()),
-                         claims=dict(user), source="bff", bearer=active.access_token)
+        doc = active.document
+        user = doc["user"]
+        principal = Principal(kind="user", id=str(doc["sub"]), groups=frozenset(user.get("groups") or ()),
+                              claims=dict(user), source="bff", bearer=active.access_token)
+        return principal, min(active.access_expires_at - self.cfg.refresh_margin, doc["expiresAt"])
 
     def session_view(self, active: Active | None) -> dict[str, Any] | None:
         """GET /bff/session body; None when there is no session (401)."""
@@ -308,14 +325,20 @@ class BffService:
             until = self.clock() + self.cfg.session_lifetime
             for sid in sids:
                 self.revocations.revoke(ENDED, sid, until)
-        return self.sessions.delete(sids)
+        return self.records.delete(sids)
 
-    def logout(self, sid: str | None, document: dict[str, Any] | None, redirect: str | None) -> str:
-        """POST /bff/logout: the caller has ended the session; answer where the browser
-        goes: the provider's end_session_endpoint (RP-Initiated Logout 1.0), which comes back to
-        /bff/logout/callback; or straight to the redirect when the provider has none."""
+    def logout(self, sid: str | None, redirect: str | None) -> str:
+        """POST /bff/logout: end the session (first: whatever happens at the provider, it is over
+        here) and answer where the browser goes: the provider's end_session_endpoint
+        (RP-Initiated Logout 1.0), which comes back to /bff/logout/callback; or straight to the
+        redirect when the provider has none."""
         target = self.redirect_target(redirect)
-        doc = self._usable(document)
+        record = self.records.load(sid) if sid is not None and self.valid_id(sid) else None
+        if record is None:
+            return target
+        assert sid is not None
+        self.end([sid])
+        doc = self._usable(record)
         if doc is None:
             return target
         try:
@@ -350,4 +373,59 @@ class BffService:
         request = verify_logout_token(logout_token, verifiers, self.replay, "bff-logout-jti", self.clock)
         key = index_keys(request.issuer, None, request.sid)[0] if request.sid else \
             index_keys(request.issuer, request.sub, None)[0]
-        return self.end(self.sessions.indexed(key))
+        return self.end(self.records.indexed(key))
+
+    def end_subject(self, sub: str) -> int:
+        """DELETE /bff/sessions/<sub> (admin API): end every session of the provider's subject
+        `sub`, as a back-channel logout naming it would; how many were still stored."""
+        if not sub or len(sub) > MAX_PARAM_LENGTH:
+            raise BadRequest(f"sub must be 1 to {MAX_PARAM_LENGTH} characters")
+        endpoints, _ = self._resolve()  # the provider's issuer, from its (cached) discovery document
+        if not endpoints.issuer:
+            return 0
+        return self.end(self.records.indexed(index_keys(endpoints.issuer, sub, None)[0]))
+
+
+class BffCopy:
+    """Each worker's copy of active BFF sessions' principals, so a BFF check costs what a cached
+    JWT does: no Redis read, no decryption. A copy is kept (in a VerifiedCache: bounded in
+    entries and in time) never past its access token's refresh point nor its session's end, and
+    is ended like every other final fact, by the worker's revocation mirror:
+
+    * an ended session (logout, back-channel logout, a login that replaced it) is recorded as an
+      `ENDED` revocation; every use of a copy asks the mirror, so it is refused within the
+      mirror's bound. A refresh (and a refused one, which ends the session) only happens once
+      the access token is within the refresh margin, when no copy is held any more; a session
+      that reaches its end outlives no copy either;
+    * the records live in Redis, so losing Redis's data ends the sessions: a copy is taken under
+      the mirror's `generation` and is worthless once the mirror has reloaded (a feed it was not
+      reading: expired, restarted, restored), which it notices within the same bound;
+    * a mirror that cannot pull fails the check closed (503), as for a JWT.
+    """
+
+    def __init__(self, service: BffService, ended: MirroredView, copies: VerifiedCache) -> None:
+        self.service = service
+        self.ended = ended
+        self.copies = copies
+
+    @property
+    def cookie_name(self) -> str:
+        return self.service.cookie_name
+
+    def csrf_problem(self, headers: Any) -> str | None:
+        return self.service.csrf_problem(headers)
+
+    def principal(self, sid: str) -> Principal:
+        """The session's principal, from this worker's copy while it holds."""
+        # Asked every time, of the mirror: it may pull the feed (bounded) or fail closed.
+        if self.ended.find(((ENDED, sid),)):
+            raise InvalidToken("the BFF session is unknown or has ended")
+        # Read before the record is: a reload that happens meanwhile makes the new copy stale.
+        generation = self.ended.generation
+        hit = self.copies.get(sid)
+        if hit is not None and hit[0] == generation:
+            return hit[1]  # type: ignore[no-any-return]
+        principal, until = self.service.principal_until(sid)
+        if until > self.service.clock():
+            self.copies.put(sid, (generation, principal), until)
+        return principal

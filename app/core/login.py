@@ -107,8 +107,11 @@ class LoginService:
     def __init__(self, apps: dict[str, AppConfig], default_app: str | None, directory: providers.ProviderDirectory,
                  http: providers.ProviderHttp, store: DocumentStore, users: UserRepository,
                  sessions: SessionService, replay: ReplayGuard, state_ttl: int = 120,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, forward_hosts: tuple[str, ...] = ()) -> None:
         self.apps = apps
+        # FORWARD_AUTH_HOSTS: a return target anywhere on these hosts is accepted (ingress-nginx's
+        # `rd` and the check's login redirect name the original absolute URL).
+        self.forward_hosts = forward_hosts
         self.replay = replay
         self.default_app = default_app
         self.directory = directory
@@ -133,7 +136,7 @@ class LoginService:
         return provider
 
     def redirect_target(self, app: AppConfig, redirect: str | None) -> str:
-        return safe_redirect(redirect, app.allowed_redirects, app.default_redirect)
+        return safe_redirect(redirect, app.allowed_redirects, app.default_redirect, hosts=self.forward_hosts)
 
     def start(self, app_id: str | None, provider_id: str | None, redirect: str | None) -> LoginStart:
         """GET /authorize: where to send the browser, and the cookie that binds the login to it."""

@@ -126,14 +126,20 @@ class SessionLog(Protocol):
         ...
 
 
-class BffSessionStore(Protocol):
-    """BFF sessions (Redis, the documents flask-session writes): read and update them outside
-    Flask's session machinery, serialise refreshes, and find them for back-channel logout."""
+class BffTokenStore(Protocol):
+    """The BFF token record (SPEC §5): the provider's tokens (sealed), the user's claims and the
+    expiries of one BFF session, its refresh lock and the back-channel index that finds it. The
+    one owner of that record: it alone creates, loads, updates and deletes it, for the BFF views
+    and for /auth (flask-session owns only the browser session that names it)."""
 
-    def get(self, sid: str) -> dict[str, Any] | None: ...
+    def create(self, sid: str, doc: dict[str, Any], ttl_seconds: int, index: Sequence[str]) -> None:
+        """Store a new session's record for `ttl_seconds`, findable under each `index` key."""
+        ...
+
+    def load(self, sid: str) -> dict[str, Any] | None: ...
 
     def update(self, sid: str, doc: dict[str, Any]) -> bool:
-        """Overwrite an existing session, keeping its expiry; False when it is gone."""
+        """Overwrite an existing record, keeping its expiry; False when it is gone."""
         ...
 
     def delete(self, sids: Iterable[str]) -> int: ...
@@ -146,9 +152,20 @@ class BffSessionStore(Protocol):
         """Release the lock only if it is still ours."""
         ...
 
-    def index(self, sid: str, keys: list[str], ttl_seconds: int) -> None: ...
+    def indexed(self, key: str) -> list[str]:
+        """The sessions indexed under `key` (back-channel logout)."""
+        ...
 
-    def indexed(self, key: str) -> list[str]: ...
+
+class BrowserSessionStore(Protocol):
+    """The BFF views' browser sessions, as flask-session serialises them: opaque bytes by key,
+    each with a TTL. They name a BFF session; they hold none of its tokens."""
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def put(self, key: str, data: bytes, ttl_seconds: int) -> None: ...
+
+    def delete(self, key: str) -> None: ...
 
 
 class RevocationFeed(Protocol):

@@ -10,7 +10,8 @@ MongoDB `revocations`, each entry kept until its own `until`), then publishes it
 what is new from the feed at most once per `interval` seconds — the bound within which a
 revocation takes effect — and reloads everything from the durable store when it starts and
 whenever the feed is not the one it was reading (a new epoch: the feed's keys expired in a quiet
-period, or Redis lost its data). One caller pulls at a time; the others wait for that pull at
+period, or Redis lost its data); each reload raises its `generation`, which tells what a worker
+remembers of Redis-held data (core/bff.py's BffCopy) that it may be gone. One caller pulls at a time; the others wait for that pull at
 most `wait_seconds`, and after a failed pull checks fail closed at once for `retry_seconds`, so
 a hung Redis never piles up waits.
 """
@@ -37,6 +38,15 @@ class RevocationView(Protocol):
     """Answers which of some (kind, key) pairs are revoked: a worker's mirror, or the store."""
 
     def find(self, keys: Sequence[Key]) -> list[Revocation]: ...
+
+
+class MirroredView(RevocationView, Protocol):
+    """A worker's mirror, which also says when it last started again from the durable store:
+    `generation` grows at each reload (start-up, a feed that expired, restarted or lost data).
+    What a worker remembers of Redis-held data is worthless once it has grown."""
+
+    @property
+    def generation(self) -> int: ...
 
 
 def merge(into: dict[Key, Revocation], entry: Revocation) -> None:
@@ -164,6 +174,11 @@ class RevocationMirror:
             if entry is not None and entry.until > now:
                 found.append(entry)
         return found
+
+    @property
+    def generation(self) -> int:
+        """How many times the mirror (re)loaded everything: a discontinuity of the feed."""
+        return self.reloads
 
     def contains(self, kind: str, key: str) -> bool:
         return bool(self.find(((kind, key),)))

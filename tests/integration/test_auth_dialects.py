@@ -164,3 +164,62 @@ def test_shared_secret_header(env, tmp_path, lines, lean) -> None:
     assert ask(app, "/auth", {**shape, "X-Gatehouse-Proxy": "guess"}, addr=CLIENT, lean=lean) == (403, b"")
     assert lone(lines)["reason"] == "not from a trusted proxy: no original request vouched for"
     assert ask(app, "/auth", shape, addr=PROXY, lean=lean) == (403, b""), "no CIDR configured: the secret only"
+
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+API = {"Accept": "application/json"}
+
+
+def answer(app, path: str, headers: dict[str, str], method: str = "GET", lean: bool = True):
+    wsgi = app.wsgi_app
+    r = Client(wsgi if lean else wsgi.app).open(path, method=method, headers=headers,
+                                                environ_base={"REMOTE_ADDR": PROXY})
+    return r.status_code, r.headers, r.get_data()
+
+
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "flask"])
+@pytest.mark.parametrize("dialect, accept, status, location", [
+    ("traefik", BROWSER, 302, "/web-login?redirect=%2Fadmin%2Fusers%3Fx%3D1"),
+    ("caddy", BROWSER, 302, "/web-login?redirect=%2Fadmin%2Fusers%3Fx%3D1"),
+    ("envoy", BROWSER, 302, "/web-login?redirect=%2Fadmin%2Fusers%3Fx%3D1"),
+    ("traefik", API, 401, None),
+    ("caddy", API, 401, None),
+    ("envoy", API, 401, None),
+    # auth_request takes only 2xx/401/403: nginx and ingress-nginx redirect themselves
+    ("nginx", BROWSER, 401, None),
+    ("ingress-nginx", BROWSER, 401, None),
+])
+def test_login_redirect_per_dialect(env, tmp_path, lines, dialect, accept, status, location, lean) -> None:
+    app = make(env, tmp_path, AUTH_DIALECTS=dialect, **TRUSTED)
+    check_method, path, headers = shapes("GET", "/admin/users?x=1")[dialect]
+    got, headers_out, body = answer(app, path, {**headers, **accept}, check_method, lean=lean)
+    assert (got, body) == (status, b"")
+    assert headers_out.get("Location") == location
+    if status == 302:
+        assert "WWW-Authenticate" not in headers_out and headers_out["Cache-Control"] == "no-store"
+    else:
+        assert headers_out["WWW-Authenticate"].startswith("Bearer")
+    line = lone(lines)
+    assert (line["status"], line["decision"], line["uri"]) == (status, "unauthenticated", "/admin/users?x=1")
+
+
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "flask"])
+def test_login_redirect_to_a_login_host_of_its_own(env, tmp_path, lines, lean) -> None:
+    """FORWARD_AUTH_LOGIN_URL on another host (Traefik in front of several apps): the way back is
+    the original absolute URL, on one of FORWARD_AUTH_HOSTS; a forbidden user is never redirected."""
+    app = make(env, tmp_path, AUTH_DIALECTS="traefik", FORWARD_AUTH_LOGIN_URL="https://login.example.com/web-login",
+               **TRUSTED)
+    _, path, headers = shapes("GET", "/admin")["traefik"]
+    got, out, _ = answer(app, path, {**headers, **BROWSER}, lean=lean)
+    assert (got, out["Location"]) == (302, "https://login.example.com/web-login?redirect="
+                                           "https%3A%2F%2Fapp.example.com%2Fadmin")
+    user = token(app, [])
+    got, out, _ = answer(app, path, {**headers, **BROWSER, "Authorization": f"Bearer {user}"}, lean=lean)
+    assert (got, out.get("Location")) == (403, None)
+
+
+def test_non_strict_mode_never_redirects(env, tmp_path) -> None:
+    app = make(env, tmp_path, AUTH_DIALECTS="traefik", STRICT_MODE="false", **TRUSTED)
+    _, path, headers = shapes("GET", "/admin")["traefik"]
+    got, out, _ = answer(app, path, {**headers, **BROWSER})
+    assert (got, out.get("Location"), out.get("mia-allowed")) == (200, None, "0")

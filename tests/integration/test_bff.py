@@ -123,6 +123,35 @@ def test_login_sets_a_strict_host_cookie_and_stores_tokens_sealed(bff, dev_provi
     assert body.json["expiresAt"] > time.time() and "accessToken" not in body.json  # bff mode: no token
 
 
+def test_the_browser_session_and_the_token_record_have_one_owner_each(bff, dev_provider):
+    """flask-session keeps the browser session (no token in it); the token record is the
+    store's, under the same id; logout removes both, a back-channel logout the record."""
+    app, c = bff
+    sid, _ = login(c)
+    browser = json.loads(store(app).get(f"gatehouse:v1:bff-browser:{sid}"))
+    assert set(browser) <= {"loginAt", "_permanent"} and browser["loginAt"] > 0
+    record = json.loads(store(app).get(f"gatehouse:v1:bff:{sid}"))
+    assert record["sub"] == "alice" and record["tokens"]
+    assert c.post("/bff/logout", headers={"Cookie": f"{COOKIE}={sid}", **same_origin()}).status_code == 200
+    assert not store(app).exists(f"gatehouse:v1:bff-browser:{sid}", f"gatehouse:v1:bff:{sid}")
+
+    other, _ = login(c)
+    assert c.post("/bff/backchannel-logout", data={"logout_token": logout_token(dev_provider)}).status_code == 200
+    assert not store(app).exists(f"gatehouse:v1:bff:{other}")
+    assert store(app).exists(f"gatehouse:v1:bff-browser:{other}")  # names a session that has ended
+    assert session(c, other).status_code == 401 and auth(c, other).status_code == 401
+
+
+def test_logout_without_a_browser_session_ends_what_the_cookie_names(bff):
+    """A record whose browser session is gone (or that predates it) still ends at logout."""
+    app, c = bff
+    sid, _ = login(c)
+    store(app).delete(f"gatehouse:v1:bff-browser:{sid}")
+    assert auth(c, sid).status_code == 204
+    assert c.post("/bff/logout", headers={"Cookie": f"{COOKIE}={sid}", **same_origin()}).status_code == 200
+    assert not store(app).exists(f"gatehouse:v1:bff:{sid}") and auth(c, sid).status_code == 401
+
+
 def test_no_session_is_401(bff):
     _, c = bff
     assert c.get("/bff/session").status_code == 401
@@ -353,11 +382,50 @@ def test_a_logout_token_is_single_use(bff, dev_provider):
     assert session(c, sid).status_code == 200
 
 
+@pytest.mark.parametrize("path, headers, status", [
+    ("/bff/sessions/alice", {}, 401),  # no admin token
+    ("/bff/sessions/alice", {"Authorization": "Bearer not-the-admin-token"}, 401),
+    ("/bff/sessions/" + "a" * 2049, "admin", 400),  # longer than any subject we take
+], ids=["no-token", "wrong-token", "subject-too-long"])
+def test_ending_a_subjects_sessions_is_refused_without_admin_or_sense(bff, path, headers, status):
+    from tests.conftest import ADMIN
+    _, c = bff
+    sid, _ = login(c, "alice")
+    r = c.delete(path, headers=ADMIN if headers == "admin" else headers)
+    assert r.status_code == status, r.json
+    assert session(c, sid).status_code == 200  # nothing ended
+
+
+def test_an_admin_ends_every_session_of_a_subject(bff):
+    from tests.conftest import ADMIN
+    app, c = bff
+    alice, _ = login(c, "alice")
+    bob, _ = login(c, "bob")
+    r = c.delete("/bff/sessions/alice", headers=ADMIN)
+    assert (r.status_code, r.json, r.headers["Cache-Control"]) == (200, {"count": 1}, "no-store")
+    assert session(c, alice).status_code == 401 and auth(c, alice).status_code == 401
+    assert session(c, bob).status_code == 200
+    assert c.delete("/bff/sessions/nobody", headers=ADMIN).json == {"count": 0}
+
+
 # -- refusals ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("redirect", ["//evil.example/x", "/\\evil.example", "https://evil.example/",
                                       "javascript:alert(1)", "/ok\r\nSet-Cookie: x=1", "https://app.example.test.evil/home"])
 def test_bad_redirects_are_refused_and_store_nothing(bff, redirect):
+    _bad_redirect_at_login(bff, redirect)
+
+
+@pytest.mark.parametrize("redirect", ["//evil.example/x", "https://evil.example/", "javascript:alert(1)"])
+def test_a_logout_with_a_bad_redirect_is_refused_and_ends_nothing(bff, redirect):
+    _, c = bff
+    sid, _ = login(c)
+    r = c.post("/bff/logout", json={"redirect": redirect}, headers={"Cookie": f"{COOKIE}={sid}", **same_origin()})
+    assert r.status_code == 400, r.json
+    assert session(c, sid).status_code == 200 and auth(c, sid).status_code == 204
+
+
+def _bad_redirect_at_login(bff, redirect):
     app, c = bff
     before = len(store(app).keys("gatehouse:v1:bff-login:*"))
     r = c.get("/bff/login", query_string={"redirect": redirect}, headers={"Accept": "application/json"})

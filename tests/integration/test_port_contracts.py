@@ -8,7 +8,6 @@ every fake and the file that holds it to its adapter.
 from __future__ import annotations
 
 import inspect
-import json
 import time
 import uuid
 from typing import Any, Callable, Iterator
@@ -19,7 +18,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from app.adapters import bff_sessions, mongo, redis_store
+from app.adapters import bff_store, mongo, redis_store
 from app.core import ports
 from app.core.errors import DependencyUnavailable
 from app.core.records import Client, Revocation
@@ -34,7 +33,7 @@ CONTRACTS: dict[type, tuple[type, type, str]] = {
     fakes.MemoryReplayGuard: (redis_store.RedisReplayGuard, ports.ReplayGuard, __name__),
     fakes.MemoryRateLimiter: (redis_store.RedisRateLimiter, ports.RateLimiter, __name__),
     fakes.MemorySessionLog: (mongo.MongoSessions, ports.SessionLog, __name__),
-    fakes.MemoryBffSessions: (bff_sessions.RedisBffSessions, ports.BffSessionStore, __name__),
+    fakes.MemoryBffTokens: (bff_store.RedisBffTokens, ports.BffTokenStore, __name__),
     fakes.MemoryRevocationFeed: (redis_store.RedisRevocationFeed, ports.RevocationFeed, __name__),
     fakes.MemoryRevocationStore: (mongo.MongoRevocations, ports.RevocationStore, __name__),
     fakes.MemoryDocuments: (redis_store.RedisDocuments, ports.DocumentStore,
@@ -278,74 +277,37 @@ def test_sessions_at_the_provider_for_back_channel_logout(session_log, issuer, c
     assert sorted(session_log.active_at_provider(issuer, clients, psid, psub)) == expected
 
 
-# -- BffSessionStore ----------------------------------------------------------------------------
-
-
-class BffStore:
-    """The port, plus what flask-session does at login in each world (write the document)."""
-
-    def __init__(self, kind: str, redis_client: redis.Redis) -> None:
-        self.kind, self.r = kind, redis_client
-        self.store: Any = fakes.MemoryBffSessions() if kind == "memory" else bff_sessions.RedisBffSessions(redis_client)
-
-    def created(self, sid: str, doc: dict[str, Any], ttl_seconds: int = 3600) -> None:
-        if self.kind == "memory":
-            self.store.create(sid, doc, ttl_seconds)
-        else:
-            self.r.set(bff_sessions.KEY_PREFIX + sid, json.dumps(doc), ex=ttl_seconds)
+# -- BffTokenStore (expiry here; the rest in test_bff_token_store.py) ---------------------------
 
 
 @pytest.fixture(params=BOTH)
-def bff(request, redis_client) -> BffStore:
-    return BffStore(request.param, redis_client)
+def bff(request, redis_client):
+    return fakes.MemoryBffTokens() if request.param == "memory" else bff_store.RedisBffTokens(redis_client)
 
 
-def test_bff_sessions_read_update_and_delete(bff):
-    s = bff.store
-    bff.created("s1", {"sub": "alice", "atExp": 100})
-    bff.created("s2", {"sub": "bob"})
-    assert s.get("s1") == {"sub": "alice", "atExp": 100} and s.get("nobody") is None
-    assert s.update("s1", {"sub": "alice", "atExp": 200}) is True and s.get("s1") == {"sub": "alice", "atExp": 200}
-    assert s.update("nobody", {"sub": "mallory"}) is False and s.get("nobody") is None  # never creates
-    assert s.delete(["s1", "s1", "nobody"]) == 1 and s.get("s1") is None and s.get("s2") == {"sub": "bob"}
-    assert s.delete([]) == 0
+def test_a_bff_record_expires_and_an_update_keeps_its_expiry(bff):
+    bff.create("short", {"n": 1}, 1, [])
+    bff.create("long", {"n": 1}, 60, [])
+    assert bff.update("short", {"n": 2}) is True and bff.load("short") == {"n": 2}
+    gone(lambda: bff.load("short"))
+    assert bff.update("short", {"n": 3}) is False and bff.load("long") == {"n": 1}
+    assert bff.delete(["short", "long", "long"]) == 1
 
 
-def test_an_updated_bff_session_keeps_its_expiry(bff):
-    bff.created("short", {"n": 1}, ttl_seconds=1)
-    assert bff.store.update("short", {"n": 2}) is True
-    gone(lambda: bff.store.get("short"))
-    assert bff.store.update("short", {"n": 3}) is False
+def test_a_refresh_lock_expires_and_a_stale_holder_cannot_release_the_next(bff):
+    token = bff.lock("s1", 300)
+    assert token and bff.lock("s1", 10_000) is None
+    wait_until(lambda: bff.lock("s1", 10_000), "the lock's expiry", EXPIRY_DEADLINE)
+    bff.unlock("s1", token)
+    assert bff.lock("s1", 10_000) is None
 
 
-def test_the_refresh_lock_has_one_holder_and_only_the_holder_releases_it(bff):
-    s = bff.store
-    token = s.lock("s1", 10_000)
-    assert token and s.lock("s1", 10_000) is None
-    assert s.lock("s2", 10_000)  # each session its own lock
-    s.unlock("s1", "not-the-token")
-    assert s.lock("s1", 10_000) is None
-    s.unlock("s1", token)
-    again = s.lock("s1", 10_000)
-    assert again and again != token
-    s.unlock("s1", token)  # a stale holder cannot release the new holder's lock
-    assert s.lock("s1", 10_000) is None
-
-
-def test_a_refresh_lock_expires(bff):
-    assert bff.store.lock("s1", 300)
-    wait_until(lambda: bff.store.lock("s1", 10_000), "the lock's expiry", EXPIRY_DEADLINE)
-
-
-def test_the_back_channel_index_lists_each_session_once_and_expires(bff):
-    s = bff.store
-    s.index("s2", ["iss|alice", "iss|p-1"], 60)
-    s.index("s1", ["iss|alice"], 60)
-    s.index("s1", ["iss|alice"], 60)
-    assert s.indexed("iss|alice") == ["s1", "s2"] and s.indexed("iss|p-1") == ["s2"]
-    assert s.indexed("iss|bob") == []
-    s.index("s3", ["short"], 1)
-    gone(lambda: s.indexed("short"))
+def test_the_back_channel_index_expires_with_the_record(bff):
+    bff.create("s1", {"n": 1}, 1, ["iss|alice"])
+    bff.create("s2", {"n": 1}, 60, ["iss|bob"])
+    assert bff.indexed("iss|alice") == ["s1"]
+    gone(lambda: bff.indexed("iss|alice"))
+    assert bff.indexed("iss|bob") == ["s2"]
 
 
 # -- RevocationFeed -----------------------------------------------------------------------------
@@ -383,9 +345,10 @@ def same(got: Revocation, sent: Revocation) -> bool:
         and sent.until <= got.until <= sent.until + 1
 
 
-def test_an_empty_feed_has_no_epoch(feed):
+def test_an_empty_feed_is_named_when_read_and_keeps_its_name(feed):
     batch = feed.feed.since(0)
-    assert (batch.entries, batch.current, batch.epoch) == ([], 0, None)
+    assert (batch.entries, batch.current) == ([], 0) and isinstance(batch.epoch, str) and batch.epoch
+    assert feed.feed.since(0).epoch == batch.epoch
 
 
 def test_entries_come_in_publish_order_after_a_sequence_number(feed):
@@ -405,17 +368,18 @@ def test_a_lost_feed_starts_again_under_a_new_epoch(feed):
     feed.feed.publish(entry("t2"))
     before = feed.feed.since(0).epoch
     feed.lose()
-    assert feed.feed.since(0).epoch is None
+    assert feed.feed.since(0).epoch not in (None, before)  # noticed at the next read
     feed.feed.publish(entry("t3"))
     after = feed.feed.since(0)
     assert after.epoch not in (None, before) and after.current == 1 and [e.key for e in after.entries] == ["t3"]
 
 
 def test_entries_past_their_life_are_trimmed_at_the_next_publish(feed):
+    feed.feed.publish(entry("live-1"))
     feed.feed.publish(entry("old", ttl=-120))
-    feed.feed.publish(entry("live"))
+    feed.feed.publish(entry("live-2"))
     batch = feed.feed.since(0)
-    assert [e.key for e in batch.entries] == ["live"] and batch.current == 2
+    assert [e.key for e in batch.entries] == ["live-1", "live-2"] and batch.current == 3
 
 
 # -- RevocationStore ----------------------------------------------------------------------------

@@ -32,7 +32,12 @@ def test_the_feed_keeps_order_epoch_and_entries_until_they_expire(env):
     app = create_app(load_settings(env))
     r = app.extensions["gatehouse"].extra["redis"]
     feed = RedisRevocationFeed(r)
-    assert feed.since(0) == FeedBatch([], 0, None)  # nothing published yet: no epoch
+    empty = feed.since(0)
+    assert (empty.entries, empty.current) == ([], 0) and empty.epoch  # a feed read is named at once
+    assert feed.since(0).epoch == empty.epoch and 0 < r.ttl("gatehouse:v1:feed-epoch") <= 86400
+    r.delete(*RedisRevocationFeed.KEYS)  # Redis lost its data before anything was published
+    unnamed = feed.since(0)
+    assert unnamed.epoch and unnamed.epoch != empty.epoch, "a loss is noticed with nothing published"
     now = time.time()
     feed.publish(Revocation("jti", "a", now, now + 600))
     feed.publish(Revocation("sid", "b", now, now + 60))
@@ -40,6 +45,7 @@ def test_the_feed_keeps_order_epoch_and_entries_until_they_expire(env):
     feed.publish(Revocation("client", "x|y", 123.25, now + 900))
     batch = feed.since(0)
     assert [(e.kind, e.key) for e in batch.entries] == [("jti", "a"), ("sid", "b"), ("client", "x|y")]
+    assert batch.epoch != unnamed.epoch  # the sequence started at 1: a new run, a new name
     assert batch.entries[2].at == 123.25 and batch.current == 4 and batch.epoch
     assert feed.since(batch.current) == FeedBatch([], 4, batch.epoch)
     assert 600 < r.ttl("gatehouse:v1:feed") <= 962  # as long as the longest-lived entry

@@ -14,7 +14,7 @@ from app.core.bff import BffConfig, BffService
 from app.core.errors import DependencyUnavailable
 from app.core.providers import Endpoints, ProviderConfig
 from app.core.sealing import Sealer, new_key
-from tests.fakes import MemoryBffSessions, MemoryDocuments, MemoryKeyValue, MemoryReplayGuard
+from tests.fakes import MemoryBffTokens, MemoryDocuments, MemoryKeyValue, MemoryReplayGuard
 from tests.clock import Clock
 
 SID = "s" * 43
@@ -56,7 +56,7 @@ class Provider:
 
 def make(provider: Provider, clock: Clock | None = None, margin: int = 30, wait: float = 10.0):
     clock = clock or Clock()
-    sessions = MemoryBffSessions()
+    sessions = MemoryBffTokens()
     sealer = Sealer(new_key().encode())
     cfg = BffConfig(mode="bff", provider=PROVIDER, redirect_url="https://app.example/bff/oauth/callback",
                     post_logout_redirect_url="https://app.example/bff/logout/callback", refresh_margin=margin,
@@ -66,7 +66,8 @@ def make(provider: Provider, clock: Clock | None = None, margin: int = 30, wait:
     now = int(clock())
     sessions.create(SID, {"v": 1, "iss": "https://idp.example", "sub": "u1", "psid": None,
                           "user": {"sub": "u1", "groups": ["g"]}, "createdAt": now, "expiresAt": now + 3600,
-                          "atExp": now + 100, "tokens": sealer.seal({"access_token": "at-0", "refresh_token": "rt-0"})})
+                          "atExp": now + 100, "tokens": sealer.seal({"access_token": "at-0", "refresh_token": "rt-0"})},
+                    3600, [])
     return bff, sessions, clock
 
 
@@ -93,7 +94,7 @@ def test_a_refused_refresh_ends_the_session():
     provider.status = 400
     bff, sessions, clock = make(provider)
     clock.now += 80
-    assert bff.active(SID) is None and sessions.get(SID) is None
+    assert bff.active(SID) is None and sessions.load(SID) is None
 
 
 def test_provider_down_uses_a_still_valid_token_and_fails_closed_once_expired():
@@ -105,7 +106,7 @@ def test_provider_down_uses_a_still_valid_token_and_fails_closed_once_expired():
     clock.now += 30
     with pytest.raises(DependencyUnavailable):
         bff.active(SID)
-    assert sessions.get(SID) is not None  # kept for the next try
+    assert sessions.load(SID) is not None  # kept for the next try
 
 
 def test_while_another_refreshes_a_valid_token_is_used_without_waiting():
@@ -158,4 +159,4 @@ def test_a_refusal_other_than_invalid_grant_keeps_the_session():
     provider.status = 429
     bff, sessions, clock = make(provider)
     clock.now += 80
-    assert bff.active(SID).access_token == "at-0" and sessions.get(SID) is not None
+    assert bff.active(SID).access_token == "at-0" and sessions.load(SID) is not None

@@ -44,9 +44,20 @@ def test_values(base) -> None:
      "FORWARD_AUTH_SECRET_HEADER"),
     ({"FORWARD_AUTH_HOSTS": "app.example.com,https://x"},
      "FORWARD_AUTH_HOSTS: each entry must be host or host:port, not https://x"),
-])
+] + [({"FORWARD_AUTH_LOGIN_URL": bad}, "FORWARD_AUTH_LOGIN_URL: must be a path (/web-login) or an http(s) URL "
+      "(https://login.example.com/web-login)")
+     for bad in ("//evil.example/web-login", "/\\evil.example", "web-login", "javascript:alert(1)",
+                 "ftp://login.example.com/", "https://login.example.com", "/web login", "https://me@x.example/l")])
 def test_bad_values_name_the_key(base, extra, expected) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings({**base, **extra})
     assert info.value.problems == [expected]
     assert "a-long-enough-secret" not in str(info.value), "a secret value never appears in a message"
+
+
+def test_login_url(base) -> None:
+    """FORWARD_AUTH_LOGIN_URL: the login page under SERVICE_PREFIX by default, or as given."""
+    assert load_settings(base).authorizer.dialects.login_url == "/web-login"
+    assert load_settings({**base, "SERVICE_PREFIX": "/gh"}).authorizer.dialects.login_url == "/gh/web-login"
+    for given in ("/login?appId=web", "https://login.example.com/web-login", "http://127.0.0.1:8080/web-login"):
+        assert load_settings({**base, "FORWARD_AUTH_LOGIN_URL": given}).authorizer.dialects.login_url == given

@@ -35,19 +35,25 @@ def check(method: str = "GET", target: str = "/auth", addr: str = PROXY) -> Chec
 
 # nginx `auth_request` with proxy_set_header X-Original-URI $request_uri / X-Original-Method $request_method.
 NGINX = H(X_Original_URI="/admin/users?page=2", X_Original_Method="POST", Host="gatehouse")
-# ingress-nginx auth-url location (controller template): X-Original-URL $scheme://$http_host$request_uri,
+# ingress-nginx auth-url location (controller template rootfs/etc/nginx/template/nginx.tmpl, v1.12;
+# https://kubernetes.github.io/ingress-nginx/user-guide/nginx-configuration/annotations/#external-authentication):
+# X-Original-URL $scheme://$http_host$request_uri,
 # X-Original-Method, X-Sent-From, X-Real-IP, X-Forwarded-For, X-Auth-Request-Redirect $request_uri.
 INGRESS = H(X_Original_URL="https://app.example.com/admin/users?page=2", X_Original_Method="POST",
             X_Sent_From="nginx-ingress-controller", X_Real_IP="198.51.100.4", X_Forwarded_For="198.51.100.4",
             X_Auth_Request_Redirect="/admin/users?page=2", Host="gatehouse.auth.svc.cluster.local")
-# Traefik ForwardAuth: X-Forwarded-Method/-Proto/-Host/-Uri/-For on a GET to the address.
+# Traefik ForwardAuth (https://doc.traefik.io/traefik/middlewares/http/forwardauth/):
+# X-Forwarded-Method/-Proto/-Host/-Uri/-For on a GET to the address.
 TRAEFIK = H(X_Forwarded_Method="POST", X_Forwarded_Proto="https", X_Forwarded_Host="app.example.com",
             X_Forwarded_Uri="/admin/users?page=2", X_Forwarded_For="198.51.100.4")
-# Caddy forward_auth: GET with X-Forwarded-Method {method}, X-Forwarded-Uri {uri}, and reverse_proxy's
+# Caddy forward_auth (https://caddyserver.com/docs/caddyfile/directives/forward_auth): GET with
+# X-Forwarded-Method {method}, X-Forwarded-Uri {uri}, and reverse_proxy's
 # X-Forwarded-For/-Proto/-Host.
 CADDY = H(X_Forwarded_Method="POST", X_Forwarded_Uri="/admin/users?page=2", X_Forwarded_Proto="https",
           X_Forwarded_Host="app.example.com", X_Forwarded_For="198.51.100.4")
-# Envoy ext_authz http_service, path_prefix /auth/envoy: the original method and path, Host the
+# Envoy ext_authz http_service, path_prefix /auth/envoy
+# (https://www.envoyproxy.io/docs/envoy/latest/api-v3/extensions/filters/http/ext_authz/v3/ext_authz.proto):
+# the original method and path, Host the
 # original :authority, Content-Length 0.
 ENVOY = H(Host="app.example.com", Content_Length="0")
 
@@ -167,3 +173,41 @@ def test_config_knows_its_dialects() -> None:
     assert ALL.kinds == ("nginx", "ingress-nginx", "forwarded", "envoy")
     with pytest.raises(ValueError, match="unknown dialect: haproxy"):
         DialectConfig(dialects=("nginx", "haproxy"))
+
+
+# The check's own login redirect (Traefik, Caddy, Envoy pass the check's answer to the client).
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+ABSOLUTE = DialectConfig(dialects=("traefik", "envoy"), trusted_proxies=PROXIES, hosts=("app.example.com",),
+                         login_url="https://login.example.com/web-login?appId=web")
+
+
+def _login(headers: dict[str, str], request_: CheckRequest, cfg: DialectConfig) -> str | None:
+    from app.core.policy.dialects import login_location
+    both = H(**{k.replace("-", "_"): v for k, v in headers.items()})
+    return login_location(resolve(both, request_, cfg), both, cfg)
+
+
+@pytest.mark.parametrize("name, headers, request_, cfg, location", [
+    ("traefik browser", {**TRAEFIK, **BROWSER}, check(), ONLY["traefik"], "/web-login?redirect=%2Fadmin%2Fusers%3Fpage%3D2"),
+    ("caddy browser", {**CADDY, **BROWSER}, check(), ONLY["caddy"], "/web-login?redirect=%2Fadmin%2Fusers%3Fpage%3D2"),
+    ("envoy browser", {**ENVOY, **BROWSER}, check("GET", "/auth/envoy/admin"), ONLY["envoy"],
+     "/web-login?redirect=%2Fadmin"),
+    ("navigate without html", {**TRAEFIK, "sec-fetch-mode": "navigate"}, check(), ONLY["traefik"],
+     "/web-login?redirect=%2Fadmin%2Fusers%3Fpage%3D2"),
+    ("login on another host: the absolute URL back", {**TRAEFIK, **BROWSER}, check(), ABSOLUTE,
+     "https://login.example.com/web-login?appId=web&redirect=https%3A%2F%2Fapp.example.com%2Fadmin%2Fusers%3Fpage%3D2"),
+    ("envoy, login on another host: Host names the way back", {**ENVOY, "x-forwarded-proto": "http", **BROWSER},
+     check("GET", "/auth/envoy/a"), ABSOLUTE,
+     "https://login.example.com/web-login?appId=web&redirect=http%3A%2F%2Fapp.example.com%2Fa"),
+    ("api call", {**TRAEFIK, "accept": "application/json"}, check(), ONLY["traefik"], None),
+    ("no accept", TRAEFIK, check(), ONLY["traefik"], None),
+    ("nginx answers its own redirect", {**NGINX, **BROWSER}, check(), ONLY["nginx"], None),
+    ("ingress-nginx uses auth-signin", {**INGRESS, **BROWSER}, check(), ONLY["ingress-nginx"], None),
+    ("refused dialect", {**TRAEFIK, "x-forwarded-uri": "/a#b", **BROWSER}, check(), ONLY["traefik"], None),
+    ("protocol-relative original: the validator refuses the way back", {**TRAEFIK, "x-forwarded-uri": "//evil.example/x",
+     **BROWSER}, check(), ONLY["traefik"], None),
+    ("absolute way back to a host not protected", {**TRAEFIK, "x-forwarded-host": "evil.example", **BROWSER}, check(),
+     DialectConfig(dialects=("traefik",), trusted_proxies=PROXIES, login_url="https://login.example.com/l"), None),
+])
+def test_login_redirect_for_browsers_in_the_passing_dialects(name, headers, request_, cfg, location) -> None:
+    assert _login(headers, request_, cfg) == location

@@ -16,7 +16,7 @@ import re
 import secrets
 from pathlib import Path
 from typing import Any, Iterator
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
@@ -35,6 +35,13 @@ KUBERNETES_VERSION = "1.30"
 # access token in Authorization).
 IDENTITY_HEADERS = ("mia-userid", "mia-groups", "mia-userproperties", "mia-clienttype", "mia-allowed",
                     "Authorization")
+# Set or cleared toward the upstream by the shipped nginx config, less what ingress-nginx sets itself
+# (Host, X-Forwarded-For/-Host/-Port/-Proto, X-Real-IP), plus the Traefik/Caddy dialect headers.
+UPSTREAM_CLEARED = tuple(sorted({
+    name.lower() for name, _ in re.findall(r"^proxy_set_header (\S+) (.+);$",
+                                           (ROOT / "deploy/nginx/gatehouse-upstream-headers.conf").read_text(), re.M)
+} - {"host", "x-forwarded-for", "x-forwarded-host", "x-forwarded-port", "x-forwarded-proto", "x-real-ip"}
+  | {"x-forwarded-uri", "x-forwarded-method"}))
 KUSTOMIZATION_FIELDS = {"apiVersion", "kind", "namespace", "resources", "images", "patches"}
 CLUSTER_SCOPED = {"Namespace"}
 
@@ -412,16 +419,31 @@ def test_ingress_asks_the_check_service(overlay: list[dict[str, Any]]) -> None:
         assert url.scheme == "http" and url.path == "/auth" and not url.query
         assert url.hostname == f"gatehouse-check.{check['metadata']['namespace']}.svc.cluster.local"
         assert (url.port or 80) in {p["port"] for p in check["spec"]["ports"]}
-        # X-Original-URI (what Gatehouse reads today) is sent only when auth-method is set.
-        assert annotations["nginx.ingress.kubernetes.io/auth-method"] == "GET"
+        # Gatehouse reads ingress-nginx's X-Original-URL: no auth-method (which would also send
+        # the plain-nginx X-Original-URI, a second dialect for the same request).
+        assert "nginx.ingress.kubernetes.io/auth-method" not in annotations
         signin = urlsplit(annotations["nginx.ingress.kubernetes.io/auth-signin"])
         assert signin.path == "/web-login"
-        assert parse_qsl(signin.query) == [("redirect", "$escaped_request_uri")]
+        assert not signin.query, "the controller appends rd=<original URL>, which /web-login validates"
         listed = [h.strip().lower() for h in annotations["nginx.ingress.kubernetes.io/auth-response-headers"].split(",")]
-        assert listed == [h.lower() for h in IDENTITY_HEADERS]
-        # The login pages are on the host the browser is sent to.
+        assert {h.lower() for h in IDENTITY_HEADERS} <= set(listed)
+        assert len(listed) == len(set(listed))
+        # Every identity, policy or dialect header the shipped nginx config sets or clears toward
+        # the upstream is listed (the controller sets a listed name from the check's answer, so it
+        # drops the client's), but those the controller sets itself.
+        assert set(UPSTREAM_CLEARED) - set(listed) == set(), set(UPSTREAM_CLEARED) - set(listed)
+        # The login pages are on the host the browser is sent to, which Gatehouse protects.
         hosts = {rule["host"] for rule in ingress["spec"]["rules"]}
         assert signin.hostname in hosts
+        config = named(overlay, "ConfigMap", "gatehouse-config")["data"]
+        assert hosts <= set(config["FORWARD_AUTH_HOSTS"].split(","))
+        assert yaml.safe_load(config["gatehouse.yaml"])["auth_dialects"] == "ingress-nginx"
+        # What the check receives: the other dialects' headers and the policy choice, cleared.
+        namespace, _, name = annotations["nginx.ingress.kubernetes.io/auth-proxy-set-headers"].partition("/")
+        cleared = {k.lower(): v for k, v in named(overlay, "ConfigMap", name)["data"].items()}
+        for header in ("isbackoffice", "x-forwarded-uri", "x-forwarded-method", "x-forwarded-host", "x-original-uri",
+                       "original-request-uri", "original-request-method"):
+            assert cleared[header] == "", header
 
 
 def test_gatehouse_endpoints_go_to_the_main_group(overlay: list[dict[str, Any]]) -> None:

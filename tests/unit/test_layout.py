@@ -128,3 +128,32 @@ def test_the_defined_once_check_sees_a_second_copy() -> None:
     counts = {what: count(tree) for what, count in DEFINED_ONCE}
     assert counts == {"ALLOWED_ALGORITHMS": 1, "the jwt-bearer URN": 0, "the session cookie name": 1,
                       "the revocation kind of ended sessions": 0, "the script-page CSP": 1}
+
+
+WEB = {"flask", "flask_session", "werkzeug"}
+
+
+@pytest.mark.parametrize("path", sorted((APP / "adapters").rglob("*.py")), ids=lambda p: p.name)
+def test_adapters_import_no_web_framework(path: Path) -> None:
+    """Adapters talk to stores; answering HTTP (and Flask's sessions) is the web layer's."""
+    assert imported_roots(path) & WEB == set()
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, relative imports resolved (`app.core.bff`)."""
+    package = list(path.relative_to(APP.parent).with_suffix("").parts[:-1])
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            found |= {module} | {f"{module}.{a.name}" for a in node.names}
+    return found
+
+
+@pytest.mark.parametrize("path", sorted((APP / "core" / "policy").rglob("*.py")), ids=lambda p: p.name)
+def test_policy_depends_on_the_bff_source_not_the_bff_service(path: Path) -> None:
+    """The authorizer asks a small protocol for a BFF session's principal (policy/authorizer.py)."""
+    assert not {m for m in imported_modules(path) if m == "app.core.bff" or m.startswith("app.core.bff.")}

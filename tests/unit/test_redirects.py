@@ -26,3 +26,28 @@ def test_accepted(target, expected):
 def test_refused(target):
     with pytest.raises(BadRedirect):
         safe_redirect(target, ALLOWED, "/default")
+
+
+HOSTS = ("app.example.com", "shop.example.com:8443", "[::1]")
+
+
+@pytest.mark.parametrize("target", [
+    "https://app.example.com/orders?page=2", "http://app.example.com/", "https://APP.example.com:444/x",
+    "https://shop.example.com:8443/cart", "http://[::1]:8080/x",
+])
+def test_any_path_on_a_forward_auth_host_is_accepted(target):
+    """FORWARD_AUTH_HOSTS: ingress-nginx's `rd` and the check's login redirect name the original URL."""
+    assert safe_redirect(target, (), "/default", hosts=HOSTS) == target
+    with pytest.raises(BadRedirect):  # the feature, not the validator, accepts it
+        safe_redirect(target, (), "/default")
+
+
+@pytest.mark.parametrize("target", [
+    "https://evil.example/orders", "https://app.example.com.evil.example/", "https://me@app.example.com/",
+    "https://shop.example.com/cart", "https://shop.example.com:8444/cart", "ftp://app.example.com/x",
+    "javascript://app.example.com/%0aalert(1)", "//app.example.com/x", "https://app.example.com/\r\nx",
+    "https://app.example.com:99999/x",
+])
+def test_other_hosts_ports_schemes_are_still_refused(target):
+    with pytest.raises(BadRedirect):
+        safe_redirect(target, (), "/default", hosts=HOSTS)

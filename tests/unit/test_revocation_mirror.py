@@ -239,3 +239,17 @@ def test_client_cut_off_waits_past_its_second():
     [entry] = revocations.find([("client", "c")])
     assert entry.at == 1001.25 and entry.until > 1001.25 + 3600
     assert slept == [pytest.approx(1.75)]  # until 1002: a token issued after the answer has iat > at
+
+
+def test_a_feed_lost_before_anything_was_published_is_noticed():
+    """Reading names a feed (an epoch) at once, so a loss of Redis's data is noticed even when
+    nothing had been published: the mirror reloads and its generation grows."""
+    clock, feed, store, revocations, mirror = world()
+    assert not mirror.contains("jti", "a")
+    first = mirror.generation
+    feed.restart()
+    clock.now += 1
+    assert not mirror.contains("jti", "a")
+    assert mirror.generation == first + 1
+    clock.now += 1
+    assert not mirror.contains("jti", "a") and mirror.generation == first + 1  # nothing new: no reload

@@ -14,13 +14,12 @@ from typing import Any, Callable, Protocol
 from .. import tokens
 from ..errors import InvalidToken
 from ..records import SESSION_COOKIE
-from ..bff import BffService
 from ..sessions import SessionService
 from .external import ExternalVerifier
 from .resolvers import ApiKeys, Introspector, UserinfoResolver
 from .decision import (ALLOW, ANONYMOUS, FORBIDDEN, Decision, HeaderNames, Principal, decide, decode_value,
                        principal_from_claims, refusal_code)
-from .dialects import CheckRequest, DialectConfig, Original, Refused, nginx, resolve
+from .dialects import CheckRequest, DialectConfig, Original, Refused, login_location, nginx, resolve
 from .routes import METHODS, RouteTable
 
 TRUTHY = frozenset({"1", "true", "yes", "on"})
@@ -29,12 +28,27 @@ SOURCES = ("session", "bff", "jwt", "introspection", "userinfo", "trusted-header
 # Cookie sessions: a stale or foreign cookie must not hide another credential.
 COOKIE_SOURCES = ("session", "bff")
 MAX_OPAQUE_TOKEN = 8192
+LOGIN_REDIRECT = 302
 
 
 class Headers(Protocol):
     """Case-insensitive header lookup (werkzeug's Headers, or a dict in unit tests)."""
 
     def get(self, key: str) -> Any: ...
+
+
+class BffSessions(Protocol):
+    """The BFF credential source (core/bff.py): the principal of a BFF session id, and why a
+    state-changing call carrying its cookie is not the app's own (CSRF), if it is not."""
+
+    @property
+    def cookie_name(self) -> str: ...
+
+    def principal(self, sid: str) -> Principal:
+        """The session's user, with its access token as `bearer`; InvalidToken when it has ended."""
+        ...
+
+    def csrf_problem(self, headers: Headers) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -69,7 +83,7 @@ class Authorizer:
                  external: ExternalVerifier | None = None, own_issuer: str | None = None,
                  userinfo: UserinfoResolver | None = None, api_keys: ApiKeys | None = None,
                  introspector: Introspector | None = None, sessions: SessionService | None = None,
-                 bff: BffService | None = None,
+                 bff: BffSessions | None = None,
                  own_token_active: Callable[[dict[str, Any]], None] | None = None,
                  verified: tokens.VerifiedCache | None = None) -> None:
         # A table, or a callable answering the current one (the route file watcher).
@@ -156,7 +170,7 @@ class Authorizer:
             cookie = cookies.get(SESSION_COOKIE) if cookies is not None and self.sessions is not None else None
             return self._session(cookie) if cookie else None
         if name == "bff":
-            cookie = cookies.get(self.bff.cfg.cookie_name) if cookies is not None and self.bff is not None else None
+            cookie = cookies.get(self.bff.cookie_name) if cookies is not None and self.bff is not None else None
             return self.bff.principal(cookie) if cookie and self.bff is not None else None
         if name == "jwt":
             return self._jwt(token) if token else None
@@ -248,9 +262,21 @@ class Authorizer:
             decision.headers["WWW-Authenticate"] = f'Bearer realm="gatehouse"{error}'
             if refused is not None and decision.code != "no_route":
                 # The words /auth/explain and the decision log give: which credential, and why.
-                return replace(decision, reason=f"{refused.source} credential refused: {refused.reason}",
-                               code=refusal_code(refused.reason), source=source)
+                decision = replace(decision, reason=f"{refused.source} credential refused: {refused.reason}",
+                                   code=refusal_code(refused.reason), source=source)
+            return self._login_redirect(decision, original, headers)
         return decision
+
+    def _login_redirect(self, decision: Decision, original: Original, headers: Headers) -> Decision:
+        """A 401 for a browser, in a dialect whose proxy passes the check's answer to the client
+        (Traefik, Caddy, Envoy): 302 to the login page, the original URL as the return target.
+        Non-strict mode (Mia's nginx) always answers 200, so it never redirects."""
+        location = login_location(original, headers, self.cfg.dialects) if self.cfg.strict else None
+        if location is None:
+            return decision
+        moved = {k: v for k, v in decision.headers.items() if k != "WWW-Authenticate"}
+        return replace(decision, status=LOGIN_REDIRECT, headers={**moved, "Location": location,
+                                                                 "Cache-Control": "no-store"})
 
 
 def _unknown(token: str) -> Refusal:

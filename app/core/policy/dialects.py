@@ -13,6 +13,13 @@ itself is the authorizer's and does not depend on the dialect.
 * `envoy`: Envoy's `ext_authz` HTTP service; the original path appended to the check's path
   prefix (`/auth/envoy/<original path>`), the method is the check request's own.
 
+Login redirect: nginx and ingress-nginx turn the check's 401 into the login redirect themselves
+(`error_page 401`, ingress-nginx's `auth-signin` with `rd`): their `auth_request` takes nothing but
+2xx/401/403 from the check. Traefik, Caddy and Envoy pass the check's answer to the client, so for
+a browser navigation in those dialects the check itself answers 302 to the login page
+(FORWARD_AUTH_LOGIN_URL) with the original URL as the validated `redirect`; API calls keep the
+empty 401.
+
 Spoofing guard: which dialects are believed is configuration, and with a trust setting (trusted
 proxy CIDRs and/or a shared secret header) only from a trusted proxy. A client's own
 `X-Forwarded-Uri` is never taken for the original request (oauth2-proxy's 2026 advisory).
@@ -23,7 +30,9 @@ import hmac
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
+
+from ..redirects import BadRedirect, safe_redirect
 
 URI_HEADERS = ("X-Original-URI", "Original-Request-Uri")
 METHOD_HEADERS = ("X-Original-Method", "Original-Request-Method")
@@ -34,6 +43,10 @@ KINDS = {"nginx": "nginx", "ingress-nginx": "ingress-nginx", "traefik": "forward
 ENVOY_PREFIX = "/auth/envoy"
 SCHEMES = frozenset({"http", "https"})
 MAX_URI = 8192
+# The dialects (Original.dialect) whose proxy hands the check's own answer to the client: a
+# 302 from the check reaches the browser. nginx's auth_request would make it a 500.
+REDIRECTING = frozenset({"traefik", "envoy"})
+LOGIN_URL = "/web-login"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -55,6 +68,10 @@ class DialectConfig:
     # The hosts the proxies protect (lower-case `host` or `host:port`): an absolute
     # X-Original-URL, X-Forwarded-Host or Envoy's Host must name one. Empty: X-Forwarded-Host.
     hosts: tuple[str, ...] = ()
+    # FORWARD_AUTH_LOGIN_URL: where the check sends a browser (Traefik, Caddy, Envoy): a path on
+    # the protected host (the return target is then the original path), or an absolute URL (the
+    # return target is then the original absolute URL, which must be on one of `hosts`).
+    login_url: str = LOGIN_URL
     # The parsers of the believed dialects, in order, each once (computed, not configured).
     kinds: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
@@ -236,3 +253,40 @@ def resolve(headers: Headers, request: CheckRequest, cfg: DialectConfig) -> Orig
     if kind == "forwarded":
         return forwarded(headers, cfg)
     return envoy(headers, request, cfg)
+
+
+def navigation(headers: Headers) -> bool:
+    """A browser navigation, as nginx's `$gatehouse_browser` map reads it: `text/html` in Accept,
+    or `Sec-Fetch-Mode: navigate`. API calls (JSON, fetch, curl) are not."""
+    accept = headers.get("Accept")
+    if isinstance(accept, str) and "text/html" in accept.lower():
+        return True
+    mode = headers.get("Sec-Fetch-Mode")
+    return isinstance(mode, str) and mode.strip().lower() == "navigate"
+
+
+def _first(value: Any) -> str:
+    return str(value).split(",")[0].strip() if value else ""
+
+
+def login_location(original: Original | Refused, headers: Headers, cfg: DialectConfig) -> str | None:
+    """Where the check sends a browser that must log in, in a dialect whose proxy passes the
+    check's answer on (Traefik, Caddy, Envoy); None: answer the 401 (another dialect, an API
+    call, or a return target the redirect validator refuses)."""
+    if isinstance(original, Refused) or original.dialect not in REDIRECTING or not original.uri:
+        return None
+    if not navigation(headers):
+        return None
+    target = original.uri
+    if not cfg.login_url.startswith("/"):
+        # The login page is on another host: the way back is the original absolute URL.
+        host = _first(headers.get("X-Forwarded-Host")) if original.dialect == "traefik" else ""
+        host = host or _first(headers.get("Host"))
+        proto = _first(headers.get("X-Forwarded-Proto")).lower() or "https"
+        target = f"{proto}://{host}{original.uri}"
+    try:
+        target = safe_redirect(target, (), hosts=cfg.hosts)
+    except BadRedirect:
+        return None
+    sep = "&" if "?" in cfg.login_url else "?"
+    return f"{cfg.login_url}{sep}redirect={quote(target, safe='')}"

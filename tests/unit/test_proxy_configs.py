@@ -1,0 +1,144 @@
+"""The shipped example configs of the proxies that are not run here (deploy/traefik, deploy/envoy)
+and the Caddyfile (run end to end in tests/e2e/test_forward_auth_proxies.py): parsed, and checked
+to point at the check path of their dialect, to pass the headers Gatehouse needs, to copy the
+identity headers it answers, and to remove every identity, policy and dialect header a client may
+send (the list of deploy/nginx/gatehouse-upstream-headers.conf)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from app.core.policy.decision import HeaderNames
+from app.core.policy.dialects import ENVOY_PREFIX
+
+ROOT = Path(__file__).resolve().parents[2]
+TRAEFIK = ROOT / "deploy" / "traefik" / "gatehouse.yaml"
+ENVOY = ROOT / "deploy" / "envoy" / "envoy.yaml"
+CADDYFILE = ROOT / "deploy" / "caddy" / "Caddyfile"
+# Set by the proxy itself from the connection (not the client's to choose), or the client's own
+# credential (goes through unless the check answers the BFF's token).
+PROXY_OWN = {"host", "x-forwarded-for", "x-real-ip", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port",
+             "authorization"}
+# What the check answers for the upstream (README "Authorization check").
+ANSWERED = {"mia-userid", "mia-groups", "mia-userproperties", "mia-clienttype"}
+# Gatehouse's own endpoints, which a proxy must route to Gatehouse without the check.
+OWN_ENDPOINTS = ("/oauth/", "/.well-known/", "/web-login", "/bff/", "/jwks", "/authorize", "/register")
+
+
+def must_clear() -> set[str]:
+    text = (ROOT / "deploy" / "nginx" / "gatehouse-upstream-headers.conf").read_text()
+    names = {n.lower() for n, _ in re.findall(r"^proxy_set_header (\S+) (.+);$", text, re.M)}
+    return names - PROXY_OWN
+
+
+def test_the_list_to_clear_holds_the_dialect_and_identity_headers() -> None:
+    assert {"x-forwarded-uri", "x-forwarded-method", "x-original-url", "x-original-uri", "miauserid",
+            "mia-userid", "isbackoffice", "x-forwarded-user"} <= must_clear()
+
+
+# --- Traefik ---------------------------------------------------------------------------------
+
+def traefik() -> dict[str, Any]:
+    return yaml.safe_load(TRAEFIK.read_text())["http"]
+
+
+def test_traefik_forward_auth_points_at_the_check() -> None:
+    middlewares = traefik()["middlewares"]
+    forward = middlewares["gatehouse-check"]["forwardAuth"]
+    address = urlsplit(forward["address"])
+    assert address.scheme == "http" and address.path == "/auth" and not address.query
+    assert forward["trustForwardHeader"] is False, "the client's own X-Forwarded-* never reach the check"
+    assert "authRequestHeaders" not in forward, "all request headers go: cookies, client-key, Accept"
+    copied = {h.lower() for h in forward["authResponseHeaders"]}
+    assert ANSWERED | {HeaderNames().allowed} <= copied
+    assert "authorization" not in copied, "the client's own bearer token reaches the upstream (README)"
+
+
+def test_traefik_clears_client_headers_before_the_check() -> None:
+    http = traefik()
+    middlewares = http["middlewares"]
+    chain = middlewares["gatehouse"]["chain"]["middlewares"]
+    assert chain == ["gatehouse-clear", "gatehouse-check"], "cleared first: neither the check nor the upstream sees them"
+    cleared = {k.lower(): v for k, v in middlewares["gatehouse-clear"]["headers"]["customRequestHeaders"].items()}
+    assert set(cleared.values()) == {""}, "an empty value removes the header"
+    assert must_clear() <= set(cleared)
+    routers = http["routers"]
+    assert routers["app"]["middlewares"] == ["gatehouse"]
+    assert "middlewares" not in routers["gatehouse"] and routers["gatehouse"]["priority"] > routers["app"]["priority"]
+    for path in OWN_ENDPOINTS:
+        assert f"`{path}`" in routers["gatehouse"]["rule"], path
+
+
+# --- Envoy -----------------------------------------------------------------------------------
+
+def envoy_manager() -> dict[str, Any]:
+    (listener,) = yaml.safe_load(ENVOY.read_text())["static_resources"]["listeners"]
+    (chain,) = listener["filter_chains"]
+    (manager,) = chain["filters"]
+    return manager["typed_config"]
+
+
+def patterns(block: dict[str, Any]) -> set[str]:
+    return {p["exact"] for p in block["patterns"]}
+
+
+def test_envoy_ext_authz_points_at_the_envoy_dialect() -> None:
+    manager = envoy_manager()
+    names = [f["name"] for f in manager["http_filters"]]
+    assert names == ["envoy.filters.http.header_mutation", "envoy.filters.http.ext_authz", "envoy.filters.http.router"]
+    authz = manager["http_filters"][1]["typed_config"]
+    assert authz["failure_mode_allow"] is False, "fail closed"
+    service = authz["http_service"]
+    assert service["path_prefix"] == ENVOY_PREFIX
+    assert urlsplit(service["server_uri"]["uri"]).path in ("", "/")
+    clusters = {c["name"] for c in yaml.safe_load(ENVOY.read_text())["static_resources"]["clusters"]}
+    assert service["server_uri"]["cluster"] in clusters
+    sent = patterns(service["authorization_request"]["allowed_headers"])
+    assert {"cookie", "accept", "sec-fetch-mode", "client-key", "x-forwarded-proto"} <= sent
+    upstream = patterns(service["authorization_response"]["allowed_upstream_headers"])
+    assert ANSWERED | {"authorization"} <= upstream
+    client = patterns(service["authorization_response"]["allowed_client_headers"])
+    assert {"location", "www-authenticate", "cache-control"} <= client
+    assert not upstream & must_clear() - ANSWERED - {HeaderNames().allowed, "x-usage-plan"}
+
+
+def test_envoy_removes_client_headers_before_the_check() -> None:
+    manager = envoy_manager()
+    mutation = manager["http_filters"][0]["typed_config"]["mutations"]["request_mutations"]
+    removed = {m["remove"] for m in mutation}
+    assert must_clear() <= removed
+    assert "authorization" not in removed and "cookie" not in removed
+
+
+def test_envoy_routes_gatehouse_endpoints_without_the_check() -> None:
+    (host,) = envoy_manager()["route_config"]["virtual_hosts"]
+    routes = host["routes"]
+    assert routes[-1] == {"match": {"prefix": "/"}, "route": {"cluster": "app"}}, "everything else is checked"
+    open_ = {r["match"].get("prefix") or r["match"].get("path"): r for r in routes[:-1]}
+    for path in OWN_ENDPOINTS:
+        route = open_[path]
+        assert route["route"]["cluster"] == "gatehouse"
+        assert route["typed_per_filter_config"]["envoy.filters.http.ext_authz"]["disabled"] is True
+
+
+# --- Caddy -----------------------------------------------------------------------------------
+
+def test_caddyfile_clears_first_then_checks_then_proxies() -> None:
+    text = CADDYFILE.read_text()
+    route = text[text.index("route {"):]
+    removed = {m.lower() for m in re.findall(r"^\s*request_header -(\S+)$", route, re.M)}
+    assert must_clear() <= removed
+    assert route.index("request_header") < route.index("forward_auth") < route.index("reverse_proxy {$UPSTREAM}")
+    forward = route[route.index("forward_auth"):route.index("reverse_proxy {$UPSTREAM}")]
+    assert re.search(r"^\s*uri /auth$", forward, re.M)
+    copies = {tuple(pair.split(">")) for pair in re.search(r"copy_headers (.+)", forward)[1].split() if ">" in pair}
+    assert {("mia-userid", "miauserid"), ("mia-groups", "miausergroups"), ("mia-userproperties", "miauserproperties"),
+            ("mia-clienttype", "miaclienttype"), ("mia-clienttype", "client-type")} == copies
+    assert "header_up X-Gatehouse-Proxy {$GATEHOUSE_PROXY_SECRET}" in forward
+    opened = re.search(r"@gatehouse path (.+)", text)[1].split()
+    for path in OWN_ENDPOINTS:
+        assert path in opened or f"{path.rstrip('/')}/*" in opened or f"{path}*" in opened, path
