@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from .core import tokens
-from .core.client_auth import ASSERTION_TYPE
+from .core.tokens import ASSERTION_TYPE
 from .core.errors import GatehouseError
 from .core.keys import KeyLoadError, generate_private_key_pem, load_private_key, public_pem
 from .settings import VERSION, ConfigError, Settings, configured_file, load_settings, named_variable
@@ -483,7 +483,9 @@ def serve_check(http: str | None, socket: str | None, processes: int | None) -> 
 def dev(port: int, redis_port: int, mongo_port: int, var_dir: str, workers: int, provider_port: int,
         nginx_port: int, upstream_port: int, check_port: int, overlay: str | None, check_server: str | None) -> None:
     """Run everything on embedded defaults (Redis, MongoDB-wire server, dev OIDC provider, nginx)."""
-    from .dev import run
+    # The development stack is its own package (gatehouse_dev), imported here only: the product
+    # never imports it (tests/unit/test_layout.py).
+    from gatehouse_dev.runner import run
     sys.exit(run(port=port, redis_port=redis_port, mongo_port=mongo_port, var_dir=Path(var_dir),
                  workers=workers, provider_port=provider_port,
                  nginx_port=nginx_port, upstream_port=upstream_port, check_port=check_port,

@@ -32,6 +32,7 @@ from .core.errors import BadRequest
 from .core.bff import MODES as BFF_MODES
 from .core.providers import OIDC_TYPES, PROVIDER_TYPES
 from .core.redirects import safe_redirect
+from .core.tokens import ALLOWED_ALGORITHMS
 from .core.keys import (KeyLoadError, KeyPasswordError, KeySet, load_private_key,
                         load_verification_key)
 
@@ -86,7 +87,6 @@ class VerificationKeys(fields.Field):
         raise ValidationError("must be a list of {kid, path} objects")
 
 
-ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
 
 
 def _url(schemes: set[str]) -> validate.Validator:

@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT))
 from app.core import tokens  # noqa: E402
 from app.core.keys import generate_private_key_pem, load_private_key  # noqa: E402
 from app.core.sealing import Sealer, new_key  # noqa: E402
-from app.dev import start_mongo, start_redis  # noqa: E402
 from app.nginx_config import render  # noqa: E402
+from gatehouse_dev.runner import start_mongo, start_redis  # noqa: E402
 from tests.e2e.conftest import http  # noqa: E402
 from tests.introspection_server import IntrospectionServer  # noqa: E402
 from tests.issuer import LocalIssuer  # noqa: E402

@@ -20,7 +20,7 @@ from urllib.parse import quote_plus, urlencode
 from . import tokens
 from .keys import KeySet
 from .errors import BadGateway, InvalidToken, LoginFailed, TokenRefusedByProvider
-from .policy.external import ALLOWED_ALGORITHMS, ExternalIssuer, ExternalVerifier
+from .policy.external import ExternalIssuer, ExternalVerifier
 
 log = logging.getLogger("gatehouse.login")
 OIDC_TYPES = ("oidc", "keycloak", "okta", "auth0", "microsoft")
@@ -152,7 +152,7 @@ class ProviderDirectory:
         if not isinstance(issuer, str) or not (p.auth_url or authorize) or not (p.token_url or token) or not jwks_uri:
             raise BadGateway("the provider's discovery document lacks issuer, endpoints or jwks_uri")
         offered = doc.get("id_token_signing_alg_values_supported") or ["RS256"]
-        algorithms = tuple(a for a in ALLOWED_ALGORITHMS if isinstance(offered, list) and a in offered)
+        algorithms = tuple(a for a in tokens.ALLOWED_ALGORITHMS if isinstance(offered, list) and a in offered)
         if not algorithms:
             raise BadGateway("the provider signs ID tokens with no algorithm Gatehouse accepts")
         endpoints = Endpoints(
@@ -194,7 +194,6 @@ def authorization_url(p: ProviderConfig, endpoints: Endpoints, redirect_uri: str
     return f"{endpoints.authorize}{sep}{urlencode(params)}"
 
 
-JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_LIFETIME_SECONDS = 60
 
 
@@ -225,7 +224,7 @@ def _token_call(http: ProviderHttp, p: ProviderConfig, endpoints: Endpoints, for
     form = {**form, "client_id": p.client_id}
     basic = None
     if p.token_auth_method == "private_key_jwt" and p.assertion is not None:
-        form.update(client_assertion_type=JWT_BEARER_ASSERTION, client_assertion=p.assertion(endpoints.token))
+        form.update(client_assertion_type=tokens.ASSERTION_TYPE, client_assertion=p.assertion(endpoints.token))
     elif p.client_secret and p.token_auth_method == "client_secret_post":
         form["client_secret"] = p.client_secret
     elif p.client_secret:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from app.dev import demo_commands
+from gatehouse_dev.runner import demo_commands
 from tests.servers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]

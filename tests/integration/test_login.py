@@ -4,6 +4,7 @@ The browser's part at the provider (pressing "Authorize") is a form POST made he
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 
 import pytest
@@ -109,6 +110,26 @@ def test_login_creates_the_user_and_a_session_accepted_by_auth(dev):
     assert allowed.headers["mia-groups"] == "users"
     assert c.get("/userinfo").json["email"] == "alice@example.test"
     assert auth(c, Cookie="").status_code == 204  # the test client keeps the cookie
+
+
+def script_nonce(page) -> str:
+    """The page after a provider's redirect runs one inline script, the one its CSP allows by a
+    nonce; it is never cached and never sends its URL (which holds the code) as a Referer."""
+    nonces = re.findall(rb'<script nonce="([^"]+)">', page.data)
+    assert len(nonces) == 1 and page.data.count(b"<script") == 1, page.data
+    nonce = nonces[0].decode()
+    assert page.headers["Content-Security-Policy"] == (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; base-uri 'none'; "
+        "frame-ancestors 'none'")
+    assert page.headers["Cache-Control"] == "no-store" and page.headers["Referrer-Policy"] == "no-referrer"
+    return nonce
+
+
+def test_the_callback_page_runs_only_its_own_script_with_a_fresh_nonce(dev):
+    _, c = dev
+    back = at_dev_provider(start(c), "alice")
+    first = script_nonce(c.get("/web-login/oauth/callback", query_string=back))
+    assert script_nonce(c.get("/web-login/oauth/callback", query_string=back)) != first
 
 
 def test_json_completion_answers_tokens_and_location(dev):

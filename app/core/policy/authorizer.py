@@ -13,6 +13,7 @@ from typing import Any, Callable, Protocol
 
 from .. import tokens
 from ..errors import InvalidToken
+from ..records import SESSION_COOKIE
 from ..sessions import SessionService
 from .external import ExternalVerifier
 from .resolvers import ApiKeys, Introspector, UserinfoResolver
@@ -26,7 +27,6 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SOURCES = ("session", "bff", "jwt", "introspection", "userinfo", "trusted-headers")
 # Cookie sessions: a stale or foreign cookie must not hide another credential.
 COOKIE_SOURCES = ("session", "bff")
-SESSION_COOKIE = "sid"
 MAX_OPAQUE_TOKEN = 8192
 LOGIN_REDIRECT = 302
 

