@@ -15,52 +15,57 @@ nginx + wrk on the same machine; bench/RESULTS.md):
 * all: sync, two per core. The token endpoint's bcrypt (50-200 ms) would stall an event loop;
   sync workers keep one slow hash from delaying other requests, and the p99 tail low.
 GUNICORN_WORKER_CLASS, GUNICORN_WORKERS and GUNICORN_THREADS override the choice.
+Every value here comes from Gatehouse's settings (app/settings.py: config file + environment,
+the same names as always); this file reads no environment itself.
 preload_app stays False: a MongoClient must not cross a fork, so every worker builds its own
 clients in create_app().
 """
 import os
-
-ROLE = os.environ.get("GATEHOUSE_ROLE", "all")
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent" if ROLE == "check" else "sync")
-if worker_class == "gevent":
-    # Before anything imports ssl, sockets or threads (the master validates the settings, which
-    # imports the Redis, MongoDB and HTTP clients): gevent must patch them first.
-    from gevent import monkey
-
-    monkey.patch_all()
-
-import signal  # noqa: E402
+import signal
 import shutil
-import tempfile
 import threading
+
+from app.metrics_dir import metrics_dir_of
+from app.settings import ConfigError, Settings, export, load_settings
 
 
 def _settings():
     """Gatehouse's settings (config file + environment), read once here so that gunicorn binds the
-    configured port and drains for the configured delay; None (and the problems, which
-    on_starting reports) when they are refused, or for another app (the benchmark's floor)."""
-    from app.settings import ConfigError, load_settings
-
+    configured port and drains for the configured delay; None and the problems, which on_starting
+    reports before anything binds, when they are refused. Importing app.settings imports neither
+    the store clients nor prometheus_client."""
     try:
         return load_settings(), []
     except ConfigError as exc:
         return None, exc.problems
 
 
-# Metrics from every worker are aggregated from this directory (prometheus multiprocess mode).
-# Set before anything imports prometheus_client (reading the settings does): it picks its
-# multi-process storage at import, and the workers inherit that choice from the master.
-metrics_dir = os.environ.setdefault(
-    "PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), f"gatehouse-metrics-{os.getpid()}"))
 SETTINGS, PROBLEMS = _settings()
-port = SETTINGS.http_port if SETTINGS else int(os.environ.get("HTTP_PORT") or 3000)
-bind = f"{os.environ.get('GATEHOUSE_BIND', '127.0.0.1')}:{port}"
+# Refused settings stop the start in on_starting, before any socket or worker: until then, the
+# declared defaults.
+_S = SETTINGS
+ROLE = _S.role if _S else "all"
+worker_class = (_S and _S.worker_class) or ("gevent" if ROLE == "check" else "sync")
+if worker_class == "gevent":
+    # Before anything imports ssl, sockets or threads in the master (the app, its store and HTTP
+    # clients): gevent must patch them first.
+    from gevent import monkey
+
+    monkey.patch_all()
+
+# Metrics from every worker are aggregated from this directory (prometheus multiprocess mode).
+# Exported before anything imports prometheus_client: it picks its multi-process storage at
+# import, and the workers inherit that choice from the master.
+metrics_dir = metrics_dir_of(_S.metrics_dir if _S else None)
+export("metrics_dir", metrics_dir)
+port = _S.http_port if _S else 3000
+bind = f"{_S.bind_address if _S else '127.0.0.1'}:{port}"
 CORES = os.cpu_count() or 1
-workers = int(os.environ.get("GUNICORN_WORKERS", str(CORES if ROLE == "check" else 2 * CORES)))
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+workers = (_S and _S.workers) or (CORES if ROLE == "check" else 2 * CORES)
+threads = _S.threads if _S else 1
 preload_app = False
-timeout = 30
-keepalive = 5
+timeout = _S.worker_timeout_seconds if _S else 30
+keepalive = _S.keepalive_seconds if _S else 5
 # Bounded request lines and headers (SPEC §10); bodies are bounded by MAX_BODY_BYTES in the app.
 # Above what the shipped nginx config can forward (header lines up to 16 KB, at most 64 KB of
 # headers: large_client_header_buffers 4 16k), so nginx refuses an oversized request itself with
@@ -91,7 +96,7 @@ if ROLE == "check":
 # DELAY_SHUTDOWN_SECONDS: /-/ready answers 503 for that long after SIGTERM while requests are
 # still served (so load balancers stop sending), then in-flight requests finish. The graceful
 # timeout is always longer than the drain, so no worker is killed before it ends.
-delay_shutdown = SETTINGS.delay_shutdown_seconds if SETTINGS else int(os.environ.get("DELAY_SHUTDOWN_SECONDS") or 10)
+delay_shutdown = _S.delay_shutdown_seconds if _S else 10
 graceful_timeout = delay_shutdown + 30
 accesslog = None  # Gatehouse writes its own JSON lines (decisions, requests) with the request id
 control_socket_disable = True  # no admin socket in ~/.gunicorn; signals are enough
@@ -110,6 +115,9 @@ logconfig_dict = {
 
 
 ROUTES_SNAPSHOT = metrics_dir + "-routes.json"
+# The operator's route file, which SIGHUP validates and snapshots again (on_starting makes it the
+# absolute path of ROUTES_FILE).
+WATCHED = {"source": _S.routes_watch_file if _S else None}
 
 
 def _snapshot_routes(source):
@@ -117,8 +125,9 @@ def _snapshot_routes(source):
     and watch the operator's file for changes (ROUTES_WATCH_FILE)."""
     shutil.copyfile(source, ROUTES_SNAPSHOT + ".tmp")
     os.replace(ROUTES_SNAPSHOT + ".tmp", ROUTES_SNAPSHOT)
-    os.environ["ROUTES_FILE"] = ROUTES_SNAPSHOT
-    os.environ["ROUTES_WATCH_FILE"] = source
+    export("routes_file", ROUTES_SNAPSHOT)
+    export("routes_watch_file", source)
+    WATCHED["source"] = source
 
 
 def on_starting(server):
@@ -126,7 +135,7 @@ def on_starting(server):
     if PROBLEMS:
         server.log.error("configuration refused:\n  - %s", "\n  - ".join(PROBLEMS))
         raise SystemExit(2)
-    settings = SETTINGS
+    settings: Settings = SETTINGS
     step = ("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
     try:
         from app.metrics_dir import prepare_metrics_dir
@@ -144,13 +153,11 @@ def on_starting(server):
 def on_reload(server):
     """SIGHUP: gunicorn restarts the workers. Validate the operator's route file first; when it
     is invalid, log why and let the new workers keep the previous table."""
-    from app.settings import ConfigError, load_settings
-
-    source = os.environ.get("ROUTES_WATCH_FILE")
+    source = WATCHED["source"]
     if not source:
         return
     try:
-        load_settings({**os.environ, "ROUTES_FILE": source})
+        load_settings(overrides={"routes_file": source})
     except ConfigError as exc:
         server.log.error("route file refused on SIGHUP, keeping the previous table:\n  - %s",
                          "\n  - ".join(exc.problems))
@@ -203,6 +210,6 @@ def post_worker_init(worker):
     signal.signal(signal.SIGTERM, on_term)
     signal.siginterrupt(signal.SIGTERM, False)
     # SIGHUP sent to a worker itself: re-check the route file on the next request.
-    routes = services.extra.get("routes")
+    routes = services.route_watcher
     if routes is not None:
         signal.signal(signal.SIGHUP, lambda signum, frame: routes.force.set())

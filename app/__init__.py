@@ -2,23 +2,33 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
+if TYPE_CHECKING:
+    from flask import Flask
 
-from . import errors, observability
-from .auth_wsgi import LeanAuth
-from .http import deny_framing
-from .blueprints import (bff, clients, discovery, explain, health, jwks, login, sessions, token,
-                         tokeninfo, users)
-from .services import Services, build_services
-from .settings import Settings, load_settings
+    from .services import Services
+    from .settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
     """Build the app from settings (default: environment + config file) and services."""
+    # Imported here, not at the top: importing app.settings (gunicorn.conf.py does, in the master)
+    # must not import the web stack, the store clients or prometheus_client, whose multi-process
+    # mode is chosen at import from the metrics directory the settings name.
+    from flask import Flask
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from . import errors, observability
+    from .auth_wsgi import LeanAuth
+    from .blueprints import (bff, clients, discovery, explain, health, jwks, login, sessions, token,
+                             tokeninfo, users)
+    from .http import deny_framing
+    from .services import build_services
+    from .settings import load_settings
+
     settings = settings or load_settings()
     observability.configure_logging(settings.log_level)
     app = Flask(__name__, template_folder=str(ROOT / "templates"))
@@ -34,9 +44,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     observability.install(app, settings.metrics_dir)
     errors.install(app)
     app.after_request(deny_framing)
-    if settings.bff is not None and services.bff_browser is not None:
-        bff.install(app, services.bff_browser, settings.service_prefix, settings.bff.cookie_name,
-                    settings.bff.session_lifetime)
+    bff_config = services.composition.bff
+    if bff_config is not None and services.bff_browser is not None:
+        bff.install(app, services.bff_browser, settings.service_prefix, bff_config.cookie_name,
+                    bff_config.session_lifetime)
     for module in (explain, token, clients, users, tokeninfo, jwks, discovery, login, sessions, bff):
         app.register_blueprint(module.bp, url_prefix=settings.service_prefix or None)
     app.register_blueprint(health.bp)

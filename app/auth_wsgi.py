@@ -109,7 +109,7 @@ class LeanAuth:
         self.below = f"{prefix}/auth/"
         # Left to Flask: the explain view (an admin JSON API, not a check path).
         self.explain = f"{prefix}/auth/explain"
-        self.strict = services.settings.authorizer.strict
+        self.strict = services.settings.strict_mode
         self.metrics = observability.RequestMetrics(observability.AUTH_ENDPOINT)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

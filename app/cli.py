@@ -12,28 +12,25 @@ from typing import Any
 import click
 
 from .core import tokens
-from .core.client_auth import ASSERTION_TYPE
+from .core.tokens import ASSERTION_TYPE
 from .core.errors import GatehouseError
 from .core.keys import KeyLoadError, generate_private_key_pem, load_private_key, public_pem
-from .settings import CONFIG_FILE_ENV, ConfigError, load_settings, process_environ
+from .settings import ConfigError, Settings, configured_file, load_settings, named_variable
 from .version import VERSION
 
 DEFAULT_DEV_CONFIG = Path("var/gatehouse.yaml")
 
 
-def _environ(config: str | None) -> dict[str, str]:
-    env = process_environ()
-    if config:
-        env[CONFIG_FILE_ENV] = config
-    elif CONFIG_FILE_ENV not in env and DEFAULT_DEV_CONFIG.is_file():
-        env[CONFIG_FILE_ENV] = str(DEFAULT_DEV_CONFIG)
-    return env
+def _settings(config: str | None) -> Settings:
+    """The settings of a command: --config, else $GATEHOUSE_CONFIG, else the `gatehouse dev` one in ./var."""
+    fallback = str(DEFAULT_DEV_CONFIG) if DEFAULT_DEV_CONFIG.is_file() else None
+    return load_settings(config_file=config or configured_file() or fallback)
 
 
 def _services(config: str | None) -> Any:
     from .services import build_services
     try:
-        settings = load_settings(_environ(config))
+        settings = _settings(config)
     except ConfigError as exc:
         raise click.ClickException("configuration refused:\n  - " + "\n  - ".join(exc.problems))
     return build_services(settings)
@@ -66,7 +63,7 @@ def keys() -> None:
 @click.option("--password-env", default=None, help="encrypt with the password in this env var")
 def keys_generate(kind: str, out: str, kid: str | None, password_env: str | None) -> None:
     """Write a new private key (and its public half next to it as <out>.pub)."""
-    password = process_environ().get(password_env, "").encode() if password_env else None
+    password = named_variable(password_env).encode() if password_env else None
     if password_env and not password:
         raise click.ClickException(f"{password_env} is empty")
     pem = generate_private_key_pem(kind, password)
@@ -296,12 +293,37 @@ def users_delete(user_id: str, config: str | None) -> None:
 def check_config(config: str | None) -> None:
     """Validate the configuration and exit 0, or list every problem and exit 2."""
     try:
-        settings = load_settings(_environ(config))
+        settings = _settings(config)
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(f"  - {problem}", err=True)
         sys.exit(2)
     click.echo(f"configuration OK (issuer {settings.jwt_issuer}, key {settings.keys.active.kid})")
+
+
+@main.command("settings-doc")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="write the reference to this file (docs/configuration.md) instead of printing it")
+@click.option("--check", is_flag=True, default=False,
+              help="exit 1 when --out differs from the declarations, writing nothing")
+def settings_doc(out: str | None, check: bool) -> None:
+    """The configuration reference (docs/configuration.md), generated from the settings' declarations."""
+    from .settings import reference_markdown
+    text = reference_markdown()
+    if out is None:
+        if check:
+            raise click.UsageError("--check needs --out")
+        click.echo(text, nl=False)
+        return
+    path = Path(out)
+    if check:
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            click.echo(f"{out} differs from the declarations in app/settings.py; run: gatehouse settings-doc "
+                       f"--out {out}", err=True)
+            sys.exit(1)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
 
 
 @main.command("assertion")
@@ -350,7 +372,7 @@ def check(method: str, uri: str, token: str | None, headers: tuple[str, ...], co
             raise click.UsageError(f"--header must be 'Name: value', got {item!r}")
         request_headers.add(name.strip(), value.strip())
     try:
-        svc = build_services(load_settings(_environ(config)))
+        svc = build_services(_settings(config))
     except ConfigError as exc:
         click.echo("configuration refused:\n  - " + "\n  - ".join(exc.problems), err=True)
         sys.exit(2)
@@ -435,7 +457,7 @@ def nginx_config(listen: str, gatehouse: str, gatehouse_check: str | None, upstr
 def serve_check(http: str | None, socket: str | None, processes: int | None) -> None:
     """Run the /auth process group: uWSGI (CHECK_SERVER=uwsgi, the default) or gunicorn (CHECK_SERVER=gunicorn)."""
     from .uwsgi_check import serve
-    sys.exit(serve(http, socket, processes, process_environ()))
+    sys.exit(serve(http, socket, processes))
 
 
 @main.command("dev")
@@ -462,9 +484,11 @@ def serve_check(http: str | None, socket: str | None, processes: int | None) -> 
 def dev(port: int, redis_port: int, mongo_port: int, var_dir: str, workers: int, provider_port: int,
         nginx_port: int, upstream_port: int, check_port: int, overlay: str | None, check_server: str | None) -> None:
     """Run everything on embedded defaults (Redis, MongoDB-wire server, dev OIDC provider, nginx)."""
-    from .dev import run
+    # The development stack is its own package (gatehouse_dev), imported here only: the product
+    # never imports it (tests/unit/test_layout.py).
+    from gatehouse_dev.runner import run
     sys.exit(run(port=port, redis_port=redis_port, mongo_port=mongo_port, var_dir=Path(var_dir),
-                 workers=workers, environ=process_environ(), provider_port=provider_port,
+                 workers=workers, provider_port=provider_port,
                  nginx_port=nginx_port, upstream_port=upstream_port, check_port=check_port,
                  overlay=Path(overlay) if overlay else None, check_server=check_server))
 

@@ -1,16 +1,18 @@
 """Request parsing shared by the views: one place that turns bad input into a 4xx."""
 from __future__ import annotations
 
+import secrets
 from typing import Any, Mapping, TypeVar
 from urllib.parse import quote
 
-from flask import g, jsonify, redirect, request
+from flask import g, jsonify, redirect, render_template, request
 from werkzeug.wrappers import Response
 from marshmallow import Schema, ValidationError
 
 from .core.errors import BadRequest, GatehouseError, InvalidRequest
 from .core.machine_tokens import TokenRequest
 from .core.policy.dialects import CheckRequest
+from .core.records import SESSION_COOKIE
 from .core.sessions import AppConfig
 from .schemas import LoginCompletionSchema, RefreshSchema, problems
 from .services import login_services
@@ -46,7 +48,6 @@ def load_args(schema: Schema) -> dict[str, Any]:
         raise BadRequest(problems(exc)) from exc
 
 
-SESSION_COOKIE = "sid"
 REFRESH_COOKIE = "refresh_token"
 JSON = "application/json"
 
@@ -58,6 +59,20 @@ def no_store(response: R) -> R:
     """Answers that carry tokens or one-time values are never cached (RFC 6749 §5.1)."""
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
+    return response
+
+
+def script_page(template: str, **context: Any) -> Response:
+    """A page whose one inline script (carrying `nonce`) moves the browser on after a provider's
+    redirect: the login callback and the BFF landing page. Only that script may run (CSP), it is
+    never cached, and its URL (which holds the code) is never sent as a Referer."""
+    nonce = secrets.token_urlsafe(16)
+    response = no_store(Response(render_template(template, nonce=nonce, **context), mimetype="text/html"))
+    # No form-action: browsers apply it to the redirect after the POST, which may go to an
+    # allow-listed URL on another origin.
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; base-uri 'none'")
+    response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
 

@@ -5,6 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
+
+
+def metrics_dir_of(configured: str | None) -> str:
+    """The metrics directory of this process group: the configured one (PROMETHEUS_MULTIPROC_DIR,
+    `metrics_dir`), else a new one for this launcher's pid under the temp directory."""
+    return configured or os.path.join(tempfile.gettempdir(), f"gatehouse-metrics-{os.getpid()}")
 
 
 def prepare_metrics_dir(path: str) -> None:

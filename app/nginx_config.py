@@ -10,7 +10,7 @@ TEMPLATE = DEPLOY / "gatehouse.conf.in"
 CHECK_HEADERS = DEPLOY / "gatehouse-check-headers.conf"
 UPSTREAM_HEADERS = DEPLOY / "gatehouse-upstream-headers.conf"
 INCLUDE = re.compile(r"^(?P<indent>[ \t]*)include (?P<name>gatehouse-[a-z-]+\.conf);[ \t]*$", re.MULTILINE)
-ADDRESS = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+ADDRESS = re.compile(r"^([A-Za-z0-9.\-\[\]:]+:\d{1,5}|unix:/[A-Za-z0-9._/\-]+)$")  # host:port or unix:/path
 TTL = re.compile(r"^\d{1,5}(ms|s|m)?$")
 
 
@@ -85,7 +85,8 @@ def render(listen: str, gatehouse: str, upstream: str, runtime: Path,
                         ("gatehouse_check", gatehouse_check)):
         several = name in ("gatehouse", "gatehouse_check")
         if not all(ADDRESS.match(v) for v in (value.split(",") if several else [value])):
-            raise ValueError(f"{name} must be host:port" + (" (or a comma-separated list)" if several else ""))
+            raise ValueError(f"{name} must be host:port or unix:/path"
+                             + (" (or a comma-separated list)" if several else ""))
     gatehouse, gatehouse_check = ("; server ".join(v.split(",")) for v in (gatehouse, gatehouse_check))
     if not TTL.match(cache_ttl):
         raise ValueError("cache_ttl must look like 5s")

@@ -1,7 +1,9 @@
-"""Per-process clients and core services, built after the gunicorn fork (preload_app = False)
-and kept in app.extensions["gatehouse"]."""
+"""The one composition root: the core's configuration objects composed from the plain settings
+(`compose`), and the per-process clients and core services built from them after the gunicorn
+fork (preload_app = False), kept in app.extensions["gatehouse"] (`build_services`)."""
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -9,28 +11,34 @@ from typing import Any, Callable
 
 from flask import current_app
 
-from .adapters import http_client, mongo, redis_store
+from .adapters import http_client, redis_store
+from .adapters import mongo as mongo_store
 from .adapters.bff_store import RedisBffTokens, RedisBrowserSessions
 from .adapters.route_file import RouteFileWatcher
-from .core.bff import BffCopy, BffService
-from .core.client_auth import ClientAuthenticator, RecentClients
-from .core.clients import ClientRegistry
+from .core.bff import BffConfig, BffCopy, BffService
+from .core.client_auth import ClientAuthConfig, ClientAuthenticator, RecentClients
+from .core.clients import ClientRegistry, RegistrationRules
+from .core.grants.client_credentials import ClientCredentialsConfig
+from .core.keys import KeySet
 from .core.errors import DependencyUnavailable, NotFound
 from .core.ports import BrowserSessionStore
 from .core.login import LoginService
 from .core.records import OnIssue, ignore_issue
 from .core.machine_tokens import TokenService
-from .core.providers import ProviderDirectory
+from .core.providers import ProviderConfig, ProviderDirectory, assertion_signer
+from .core.redirects import origin
 from .core.sealing import Sealer
 from .core.revocation import ClientCutOff, RevocationMirror, Revocations, client_cut_at
-from .core.sessions import SessionService
+from .core.sessions import AppConfig, CookieConfig, SessionService
 from .core.users import UserAdmin
-from .core.authorizer import Authorizer
-from .core.verifiers.external import ExternalVerifier
+from .core.authorizer import Authorizer, AuthorizerConfig
+from .core.policy.dialects import DialectConfig
+from .core.verifiers.api_keys import ApiKeys
 from .core.verifiers.cache import VerifiedCache
+from .core.verifiers.external import ClaimMapping, ExternalIssuer, ExternalVerifier
 from .core.verifiers.introspection import Introspector
 from .core.verifiers.own import OwnTokens
-from .core.verifiers.userinfo import UserinfoResolver
+from .core.verifiers.userinfo import UserinfoConfig, UserinfoResolver
 from .settings import Settings, load_route_file
 
 log = logging.getLogger("gatehouse.services")
@@ -45,12 +53,20 @@ class Lifecycle:
 
 @dataclass
 class Services:
+    """Everything a worker serves with, typed."""
+
     settings: Settings
+    composition: Composition
     registry: ClientRegistry
     tokens: TokenService
     authorizer: Authorizer
     checks: dict[str, Callable[[], None]]
     lifecycle: Lifecycle
+    # The per-process clients and the parts gunicorn's hooks and the tests reach.
+    redis: redis_store.Client
+    mongo: mongo_store.Database
+    user_records: mongo_store.MongoUsers
+    revocation_mirror: RevocationMirror
     login: LoginService | None = None
     sessions: SessionService | None = None
     bff: BffService | None = None
@@ -58,7 +74,7 @@ class Services:
     bff_browser: BrowserSessionStore | None = None
     users: UserAdmin | None = None
     on_ready: Callable[[], None] = lambda: None
-    extra: dict[str, Any] = field(default_factory=dict)
+    route_watcher: RouteFileWatcher | None = None  # SIGHUP to a worker forces a look at the file
 
     def dependency_status(self) -> dict[str, str]:
         """Ping every store; 'up' or 'down' for each."""
@@ -72,31 +88,141 @@ class Services:
         return status
 
 
+@dataclass(frozen=True)
+class Composition:
+    """The core's configuration objects, composed from the plain settings (here only: settings.py
+    validates values, this module builds what the core is given)."""
+
+    client_auth: ClientAuthConfig
+    client_credentials: ClientCredentialsConfig
+    registration_rules: RegistrationRules
+    authorizer: AuthorizerConfig
+    userinfo: UserinfoConfig
+    issuers: tuple[ExternalIssuer, ...]
+    api_keys: ApiKeys
+    apps: dict[str, AppConfig] = field(repr=False)
+    bff: BffConfig | None = field(repr=False)
+    redis: redis_store.RedisConfig = field(repr=False)
+
+
+def compose(settings: Settings) -> Composition:
+    """Every core configuration object, from the settings."""
+    s = settings
+    return Composition(
+        client_auth=ClientAuthConfig(
+            issuer=s.jwt_issuer, token_endpoint=s.token_endpoint, id_hash_salt=s.client_id_hash_salt,
+            secret_hash_cost=s.client_secret_hash_cost, clock_skew=s.clock_skew_seconds,
+            max_assertion_lifetime=s.max_assertion_lifetime_seconds, failure_limit=s.auth_failure_limit,
+            failure_window=s.auth_failure_window_seconds, source_failure_limit=s.auth_failure_source_limit),
+        client_credentials=ClientCredentialsConfig(
+            issuer=s.jwt_issuer, expires_in=s.jwt_expires_in, accepted_audiences=s.accepted_audiences,
+            require_audience=s.required_audience_in_token_request),
+        registration_rules=RegistrationRules(
+            audiences=s.open_registration_audiences, scopes=s.open_registration_scopes,
+            auth_methods=tuple(dict.fromkeys(s.open_registration_auth_methods))),
+        authorizer=AuthorizerConfig(
+            strict=s.strict_mode, scope_prefix=s.api_product_scope_prefix, user_properties=s.user_properties_to_proxy,
+            header_limit=s.max_header_value_bytes, trust_user_headers=s.trust_mia_user_headers,
+            credential_headers=s.authorization_headers_to_proxy, sources=tuple(dict.fromkeys(s.credential_sources)),
+            dialects=DialectConfig(
+                dialects=tuple(dict.fromkeys(s.auth_dialects)),
+                trusted_proxies=tuple(ipaddress.ip_network(c, strict=False) for c in s.trusted_proxy_cidrs),
+                secret_header=s.forward_auth_secret_header, secret=s.forward_auth_secret,
+                hosts=tuple(h.lower() for h in s.forward_auth_hosts),
+                login_url=s.forward_auth_login_url or f"{s.service_prefix}/web-login")),
+        userinfo=UserinfoConfig(headers_to_proxy=tuple(h.lower() for h in s.headers_to_proxy),
+                                user_id_key=s.custom_user_id_key, permissions_key=s.custom_permissions_key,
+                                cache_seconds=s.userinfo_cache_seconds),
+        issuers=tuple(_issuer(i) for i in s.issuers),
+        api_keys=ApiKeys({k["sha256"]: k["clientType"] for k in s.api_keys}),
+        apps={app_id: _app(app_id, app, s.jwt_issuer, s.keys) for app_id, app in s.apps.items()},
+        bff=_bff(s.bff, s.keys, s.service_prefix, s.login_state_ttl_seconds,
+                 s.outbound_timeout_seconds) if s.bff else None,
+        redis=redis_config_of(s))
+
+
+def _issuer(data: dict[str, Any]) -> ExternalIssuer:
+    c = data["claims"]
+    return ExternalIssuer(
+        issuer=data["issuer"], audiences=tuple(data["audience"]), algorithms=tuple(data["algorithms"]),
+        jwks_uri=data["jwks_uri"], discovery_url=data["discovery_url"], inline_jwks=data["jwks"],
+        leeway=data["leeway"],
+        claims=ClaimMapping(id=c["id"], groups=tuple(c["groups"]), scopes=tuple(c["scopes"]),
+                            permissions=c["permissions"], client_type=c["clientType"]))
+
+
+def _provider(pid: str, p: dict[str, Any], keys: KeySet) -> ProviderConfig:
+    return ProviderConfig(
+        id=pid, type=p["type"], client_id=p["clientId"], client_secret=p["clientSecret"],
+        auth_url=p["authUrl"], token_url=p["tokenUrl"], userinfo_url=p["userInfoUrl"],
+        logout_url=p["logoutUrl"], base_url=p["baseUrl"], discovery_url=p["discoveryUrl"],
+        scope=tuple(p["scope"]), order=p["order"], label=p["label"],
+        token_auth_method=p["tokenEndpointAuthMethod"], id_token_fallback=p["idTokenFallback"],
+        assertion=assertion_signer(keys, p["clientId"]) if p["tokenEndpointAuthMethod"] == "private_key_jwt" else None)
+
+
+def _bff(data: dict[str, Any], keys: KeySet, prefix: str, state_ttl: int, outbound_timeout: float) -> BffConfig:
+    app_origin = origin(data["redirectUrl"])
+    return BffConfig(
+        mode=data["mode"], provider=_provider("bff", data["provider"], keys), redirect_url=data["redirectUrl"],
+        post_logout_redirect_url=data["postLogoutRedirectUrl"] or f"{app_origin}{prefix}/bff/logout/callback",
+        cookie_name=data["cookieName"], default_redirect=data["defaultRedirectUrl"],
+        allowed_redirects=tuple(data["allowedRedirectUrls"]),
+        allowed_origins=tuple(o.lower() for o in data["allowedOrigins"]), csrf_header=data["csrfHeader"],
+        session_lifetime=data["sessionLifetimeSeconds"], refresh_margin=data["refreshMarginSeconds"],
+        refresh_wait_seconds=data["refreshWaitSeconds"], state_ttl=state_ttl, groups_claim=data["groupsClaim"],
+        # discovery + the token call, each up to connect and read timeouts, with room to spare
+        refresh_lock_seconds=data["refreshWaitSeconds"] + 4 * outbound_timeout + 5)
+
+
+def _app(app_id: str, data: dict[str, Any], default_issuer: str, keys: KeySet) -> AppConfig:
+    cookie = data["cookie"]
+    return AppConfig(
+        id=app_id,
+        providers={pid: _provider(pid, p, keys) for pid, p in data["providers"].items()},
+        redirect_url=data["redirectUrl"], issuer=data["issuer"] or default_issuer, realm=data["realm"],
+        default_groups=tuple(data["defaultGroups"]), is_website_app=data["isWebsiteApp"],
+        allowed_redirects=tuple(data["allowedRedirectUrlsOnSuccessfulLogin"]),
+        default_redirect=data["defaultRedirectUrlOnSuccessfulLogin"],
+        cookie=CookieConfig(secure=cookie["secure"], same_site=cookie["sameSite"], domain=cookie["domain"]),
+        session_expires_in=data["sessionExpiresIn"], refresh_expires_in=data["refreshTokenExpiresIn"])
+
+
+def redis_config_of(settings: Settings) -> redis_store.RedisConfig:
+    """The Redis client's configuration from the REDIS_* settings."""
+    hosts = tuple((h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1])) for h in settings.redis_hosts)
+    return redis_store.RedisConfig(mode=settings.redis_mode, url=settings.redis_url, hosts=hosts,
+                                   master_name=settings.redis_master_name, username=settings.redis_username,
+                                   password=settings.redis_password, tls=settings.redis_tls,
+                                   tls_cacert=settings.redis_tls_cacert, timeout_seconds=settings.redis_timeout_seconds)
+
+
 def build_services(settings: Settings,
                    on_auth_failure: Callable[[str], None] | None = None,
                    on_issue: OnIssue = ignore_issue) -> Services:
-    db = mongo.connect(settings.mongodb_url, settings.mongodb_database, settings.mongodb_timeout_ms)
-    clients = mongo.MongoClients(db)
-    secrets = mongo.MongoCredentials(db)
-    redis_client = redis_store.connect(settings.redis)
-    revocation_store = mongo.MongoRevocations(db)
+    c = compose(settings)
+    db = mongo_store.connect(settings.mongodb_url, settings.mongodb_database, settings.mongodb_timeout_ms)
+    clients = mongo_store.MongoClients(db)
+    secrets = mongo_store.MongoCredentials(db)
+    redis_client = redis_store.connect(c.redis)
+    revocation_store = mongo_store.MongoRevocations(db)
     revocations = Revocations(revocation_store, redis_store.RedisRevocationFeed(redis_client))
     # The worker's copy of every revocation; a check waits at most for one pull (Redis, and
     # MongoDB when the feed started again) before it fails closed.
     mirror = RevocationMirror(revocations.feed, revocation_store, settings.revocation_sync_seconds,
-                              wait_seconds=2 * settings.redis.timeout_seconds + settings.mongodb_timeout_ms / 1000 + 0.5)
+                              wait_seconds=2 * c.redis.timeout_seconds + settings.mongodb_timeout_ms / 1000 + 0.5)
     limiter = redis_store.RedisRateLimiter(redis_client, settings.auth_failure_window_seconds)
     authenticator = ClientAuthenticator(
-        settings.client_auth(), clients, secrets, redis_store.RedisReplayGuard(redis_client),
+        c.client_auth, clients, secrets, redis_store.RedisReplayGuard(redis_client),
         limiter, on_failure=on_auth_failure,
         recent=RecentClients(settings.client_cache_seconds, cut_at=lambda client_id: client_cut_at(mirror, client_id)))
-    tokens = TokenService(settings.client_credentials(), settings.keys, authenticator, revocations,
+    tokens = TokenService(c.client_credentials, settings.keys, authenticator, revocations,
                           settings.admin_token, on_issue=on_issue)
     registry = ClientRegistry(clients, secrets, settings.client_id_hash_salt, settings.client_secret_hash_cost,
                               cut_off=ClientCutOff(revocations, settings.jwt_expires_in,
                                                    settle_seconds=settings.revocation_sync_seconds),
-                              open_rules=settings.open_registration_rules)
-    users, session_log = mongo.MongoUsers(db), mongo.MongoSessions(db)
+                              open_rules=c.registration_rules)
+    users, session_log = mongo_store.MongoUsers(db), mongo_store.MongoSessions(db)
     indexes = {"done": False}
 
     def ensure_indexes() -> None:
@@ -115,11 +241,11 @@ def build_services(settings: Settings,
         log.error("MongoDB unreachable at start-up; indexes will be created when it is back")
     gate = http_client.CallGate(settings.outbound_calls_per_worker)  # one per worker: all its outbound calls
     external = ExternalVerifier(
-        settings.issuers, http_client.JsonFetcher(settings.outbound_timeout_seconds, gate),
+        c.issuers, http_client.JsonFetcher(settings.outbound_timeout_seconds, gate),
         cache_seconds=settings.jwks_cache_seconds,
         refetch_cooldown=settings.jwks_refetch_cooldown_seconds,
         wait_seconds=2 * settings.outbound_timeout_seconds + 0.5) if settings.issuers else None
-    userinfo = UserinfoResolver(settings.userinfo, http_client.UserinfoCaller(
+    userinfo = UserinfoResolver(c.userinfo, http_client.UserinfoCaller(
         settings.userinfo_url, settings.userinfo_timeout_seconds, gate)) if settings.userinfo_url else None
     spec = settings.introspection
     introspector = Introspector(http_client.IntrospectionCaller(
@@ -135,17 +261,17 @@ def build_services(settings: Settings,
     directory = ProviderDirectory(provider_http)
     if settings.apps:
         assert settings.provider_token_key is not None  # required with apps (settings schema)
-        sessions = SessionService(settings.apps, settings.keys, documents, session_log, users,
+        sessions = SessionService(c.apps, settings.keys, documents, session_log, users,
                                   Sealer(settings.provider_token_key), revocations, ended=mirror,
                                   on_issue=on_issue)
-        login = LoginService(settings.apps, settings.default_app_id, directory,
+        login = LoginService(c.apps, settings.default_app_id, directory,
                              provider_http, documents, users, sessions, redis_store.RedisReplayGuard(redis_client),
                              settings.login_state_ttl_seconds,
-                             forward_hosts=settings.authorizer.dialects.hosts)
-        admin = UserAdmin(users, sessions, settings.apps, settings.default_app_id)
-    if settings.bff:
+                             forward_hosts=c.authorizer.dialects.hosts)
+        admin = UserAdmin(users, sessions, c.apps, settings.default_app_id)
+    if c.bff:
         assert settings.provider_token_key is not None  # required with bff (settings schema)
-        bff = BffService(settings.bff, directory, provider_http, documents, RedisBffTokens(redis_client),
+        bff = BffService(c.bff, directory, provider_http, documents, RedisBffTokens(redis_client),
                          redis_store.RedisReplayGuard(redis_client), Sealer(settings.provider_token_key),
                          revocations=revocations, ended=mirror)
         # /auth's per-worker copy of active BFF sessions, bounded like the verified-token memory
@@ -154,16 +280,15 @@ def build_services(settings: Settings,
     verified = VerifiedCache(settings.verified_token_cache_size, settings.verified_token_cache_seconds)
     own = OwnTokens(settings.jwt_issuer, tokens.verify_signature, mirror.ensure_token_active) \
         if settings.revocation_check else OwnTokens(settings.jwt_issuer, tokens.verify_signature)
-    authorizer = Authorizer(routes or settings.routes, settings.authorizer, own, external, userinfo=userinfo,
-                            api_keys=settings.api_keys if settings.api_keys.by_hash else None,
+    authorizer = Authorizer(routes or settings.routes, c.authorizer, own, external, userinfo=userinfo,
+                            api_keys=c.api_keys if c.api_keys.by_hash else None,
                             introspector=introspector, sessions=sessions, bff=bff_copy, verified=verified)
-    return Services(settings=settings, registry=registry, tokens=tokens, authorizer=authorizer,
+    return Services(settings=settings, composition=c, registry=registry, tokens=tokens, authorizer=authorizer,
                     checks={"mongodb": clients.ping, "redis": limiter.ping},
                     lifecycle=Lifecycle(), on_ready=ensure_indexes, login=login, sessions=sessions, bff=bff,
                     bff_browser=RedisBrowserSessions(redis_client) if bff is not None else None,
-                    users=admin,
-                    extra={"redis": redis_client, "mongo": db, "routes": routes, "users": users,
-                           "revocations": mirror})
+                    users=admin, redis=redis_client, mongo=db, route_watcher=routes, user_records=users,
+                    revocation_mirror=mirror)
 
 
 def services() -> Services:

@@ -1,6 +1,10 @@
 """Configuration: one config file (JSON or YAML) plus environment variables, validated once
 into frozen settings. The only module that reads os.environ or the config file.
 
+Each setting is declared once, as a field of `Settings` (see "The declarations" below); the
+environment map, the schema and the configuration reference (docs/configuration.md) derive from
+the declarations. Settings are plain values; app/services.py composes the core's objects.
+
 Environment variables override the file. Mia-Platform's variable names are accepted (SPEC §9).
 A bad configuration raises ConfigError with one line per problem, naming the key; values of
 secret keys never appear in messages.
@@ -12,29 +16,23 @@ import ipaddress
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from .adapters.redis_store import RedisConfig
-from .core.client_auth import ClientAuthConfig
-from .core.clients import RegistrationRules
 from .core.records import AUTH_METHODS
-from .core.grants.client_credentials import ClientCredentialsConfig
-from .core.authorizer import SOURCES, AuthorizerConfig
-from .core.policy.dialects import DIALECTS, DialectConfig
-from .core.verifiers.external import ClaimMapping, ExternalIssuer
-from .core.verifiers.api_keys import ApiKeys
-from .core.verifiers.userinfo import UserinfoConfig
+from .core.authorizer import SOURCES
+from .core.policy.dialects import DIALECTS
 from .core.policy.routes import RouteFileError, RouteTable
 from .core.errors import BadRequest
-from .core.bff import MODES as BFF_MODES, BffConfig
-from .core.providers import OIDC_TYPES, PROVIDER_TYPES, ProviderConfig, assertion_signer
-from .core.redirects import origin, safe_redirect
-from .core.sessions import AppConfig, CookieConfig
+from .core.bff import MODES as BFF_MODES
+from .core.providers import OIDC_TYPES, PROVIDER_TYPES
+from .core.redirects import safe_redirect
+from .core.tokens import ALLOWED_ALGORITHMS
 from .core.keys import (KeyLoadError, KeyPasswordError, KeySet, load_private_key,
                         load_verification_key)
 
@@ -45,95 +43,6 @@ CHECK_SERVERS = ("uwsgi", "gunicorn")
 # Threads per uWSGI worker: a check waiting on a hung provider holds one thread, not the worker.
 DEFAULT_CHECK_THREADS = 4
 
-# key in the config file -> environment variable names (first is the documented one).
-ENV_NAMES: dict[str, tuple[str, ...]] = {
-    "http_port": ("HTTP_PORT",),
-    "log_level": ("LOG_LEVEL",),
-    "decision_log": ("DECISION_LOG",),
-    "service_prefix": ("SERVICE_PREFIX",),
-    "delay_shutdown_seconds": ("DELAY_SHUTDOWN_SECONDS",),
-    "check_server": ("CHECK_SERVER",),
-    "check_threads": ("CHECK_THREADS",),
-    "mongodb_url": ("MONGODB_URL", "CREDENTIALS_MONGODB_URL"),
-    "mongodb_database": ("MONGODB_DATABASE", "MONGODB_CREDENTIALS_DATABASE_NAME"),
-    "mongodb_timeout_ms": ("MONGODB_TIMEOUT_MS",),
-    "redis_url": ("REDIS_URL",),
-    "redis_hosts": ("REDIS_HOSTS",),
-    "redis_mode": ("REDIS_MODE",),
-    "redis_master_name": ("REDIS_MASTER_NAME",),
-    "redis_username": ("REDIS_USERNAME",),
-    "redis_password": ("REDIS_PASSWORD",),
-    "redis_tls": ("REDIS_TLS",),
-    "redis_tls_cacert": ("REDIS_TLS_CACERT",),
-    "redis_timeout_seconds": ("REDIS_TIMEOUT_SECONDS",),
-    "private_key_path": ("PRIVATE_RSA_KEY_FILE_PATH", "PRIVATE_KEY_FILE_PATH"),
-    "private_key_password": ("PRIVATE_KEY_PASSWORD",),
-    "private_key_id": ("PRIVATE_RSA_KEY_ID", "PRIVATE_KEY_ID"),
-    "verification_keys": ("VERIFICATION_KEYS",),
-    "client_id_hash_salt": ("CLIENT_ID_HASH_SALT",),
-    "client_secret_hash_cost": ("CLIENT_SECRET_HASH_COST",),
-    "jwt_issuer": ("JWT_ISSUER", "MIA_JWT_ISSUER"),
-    "jwt_expires_in": ("JWT_EXPIRES_IN", "MIA_JWT_EXPIRES_IN"),
-    "public_url": ("PUBLIC_URL",),
-    "clock_skew_seconds": ("CLOCK_SKEW_SECONDS",),
-    "max_assertion_lifetime_seconds": ("MAX_ASSERTION_LIFETIME_SECONDS",),
-    "accepted_audiences": ("ACCEPTED_AUDIENCES",),
-    "required_audience_in_token_request": ("REQUIRED_AUDIENCE_IN_TOKEN_REQUEST",),
-    "openid_config_path": ("OPENID_CONFIG_PATH",),
-    "scopes_supported": ("SCOPES_SUPPORTED",),
-    "admin_token": ("ADMIN_TOKEN",),
-    "open_registration": ("OPEN_REGISTRATION",),
-    "open_registration_audiences": ("OPEN_REGISTRATION_AUDIENCES",),
-    "open_registration_scopes": ("OPEN_REGISTRATION_SCOPES",),
-    "open_registration_auth_methods": ("OPEN_REGISTRATION_AUTH_METHODS",),
-    "auth_failure_limit": ("AUTH_FAILURE_LIMIT",),
-    "auth_failure_window_seconds": ("AUTH_FAILURE_WINDOW_SECONDS",),
-    "auth_failure_source_limit": ("AUTH_FAILURE_SOURCE_LIMIT",),
-    "max_body_bytes": ("MAX_BODY_BYTES",),
-    "metrics_dir": ("PROMETHEUS_MULTIPROC_DIR",),
-    "trusted_proxy_count": ("TRUSTED_PROXY_COUNT",),
-    "routes_file": ("ROUTES_FILE",),
-    "routes_watch_file": ("ROUTES_WATCH_FILE",),
-    "routes_reload_interval_seconds": ("ROUTES_RELOAD_INTERVAL_SECONDS",),
-    "strict_mode": ("STRICT_MODE",),
-    "user_properties_to_proxy": ("USER_PROPERTIES_TO_PROXY",),
-    "api_product_scope_prefix": ("API_PRODUCT_SCOPE_PREFIX",),
-    "max_header_value_bytes": ("MAX_HEADER_VALUE_BYTES",),
-    "trust_mia_user_headers": ("TRUST_MIA_USER_HEADERS",),
-    "credential_sources": ("CREDENTIAL_SOURCES",),
-    "authorization_headers_to_proxy": ("AUTHORIZATION_HEADERS_TO_PROXY",),
-    "auth_dialects": ("AUTH_DIALECTS",),
-    "trusted_proxy_cidrs": ("TRUSTED_PROXY_CIDRS",),
-    "forward_auth_secret_header": ("FORWARD_AUTH_SECRET_HEADER",),
-    "forward_auth_secret": ("FORWARD_AUTH_SECRET",),
-    "forward_auth_hosts": ("FORWARD_AUTH_HOSTS",),
-    "forward_auth_login_url": ("FORWARD_AUTH_LOGIN_URL",),
-    "issuers": (),  # config file only
-    "jwks_cache_seconds": ("JWKS_CACHE_SECONDS",),
-    "jwks_refetch_cooldown_seconds": ("JWKS_REFETCH_COOLDOWN_SECONDS",),
-    "outbound_timeout_seconds": ("OUTBOUND_TIMEOUT_SECONDS",),
-    "outbound_calls_per_worker": ("OUTBOUND_CALLS_PER_WORKER",),
-    "userinfo_url": ("USERINFO_URL",),
-    "headers_to_proxy": ("HEADERS_TO_PROXY",),
-    "custom_user_id_key": ("CUSTOM_USER_ID_KEY",),
-    "custom_permissions_key": ("CUSTOM_PERMISSIONS_KEY",),
-    "userinfo_timeout_seconds": ("USERINFO_TIMEOUT_SECONDS",),
-    "userinfo_cache_seconds": ("USERINFO_CACHE_SECONDS",),
-    "api_keys": (),  # config file only: [{sha256, clientType}]
-    "introspection": (),  # config file only: {endpoint, client_id, client_secret, max_cache_seconds}
-    "apps": (),  # config file only: Mia's Authentication Service `apps`
-    "default_app_id": ("DEFAULT_APP_ID",),
-    "provider_token_key": ("PROVIDER_TOKEN_KEY",),
-    "login_state_ttl_seconds": ("LOGIN_STATE_TTL_SECONDS",),
-    "bff": (),  # config file only: the Backend-for-Frontend client
-    "verified_token_cache_size": ("VERIFIED_TOKEN_CACHE_SIZE",),
-    "verified_token_cache_seconds": ("VERIFIED_TOKEN_CACHE_SECONDS",),
-    "revocation_check": ("REVOCATION_CHECK",),
-    "revocation_sync_seconds": ("REVOCATION_SYNC_SECONDS",),
-    "client_cache_seconds": ("CLIENT_CACHE_SECONDS",),
-}
-SECRET_KEYS = frozenset({"introspection", "apps", "bff", "provider_token_key", "redis_password", "private_key_password", "client_id_hash_salt",
-                         "admin_token", "mongodb_url", "redis_url", "forward_auth_secret"})
 # OpenID Connect Discovery 1.0 §3 fields a served configuration file must have.
 REQUIRED_DISCOVERY_FIELDS = ("issuer", "token_endpoint", "jwks_uri", "response_types_supported",
                              "subject_types_supported", "id_token_signing_alg_values_supported")
@@ -151,32 +60,31 @@ class ConfigError(Exception):
 class CommaList(fields.Field):
     """A list in the file, a comma-separated string in the environment."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[str, ...]:
         if isinstance(value, str):
             items = [v.strip() for v in value.split(",")]
-            return [v for v in items if v]
+            return tuple(v for v in items if v)
         if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
-            return list(value)
+            return tuple(value)
         raise ValidationError("must be a list of non-empty strings or a comma-separated string")
 
 
 class VerificationKeys(fields.Field):
     """Retired keys kept for verification: [{kid, path}] in the file, `kid=path,...` in env."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[tuple[str, str]]:
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[tuple[str, str], ...]:
         if isinstance(value, str):
             pairs = [p.strip() for p in value.split(",") if p.strip()]
             if any("=" not in p for p in pairs):
                 raise ValidationError("must be kid=path pairs separated by commas")
-            return [tuple(p.split("=", 1)) for p in pairs]  # type: ignore[misc]
+            return tuple((kid, path) for kid, _, path in (p.partition("=") for p in pairs))
         if isinstance(value, list) and all(
                 isinstance(v, dict) and set(v) == {"kid", "path"}
                 and all(isinstance(x, str) and x for x in v.values()) for v in value):
-            return [(v["kid"], v["path"]) for v in value]
+            return tuple((v["kid"], v["path"]) for v in value)
         raise ValidationError("must be a list of {kid, path} objects")
 
 
-ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
 
 
 def _url(schemes: set[str]) -> validate.Validator:
@@ -361,213 +269,336 @@ def _hosts(value: list[str]) -> None:
         raise ValidationError(f"each entry must be host or host:port, not {', '.join(bad)}")
 
 
-class SettingsSchema(Schema):
-    http_port = fields.Integer(load_default=3000, validate=validate.Range(1, 65535))
-    log_level = fields.String(load_default="info", validate=validate.OneOf(
-        ["trace", "debug", "info", "warn", "warning", "error", "fatal", "silent"]))
-    decision_log = fields.String(load_default="refusals", validate=validate.OneOf(["all", "refusals", "off"]))
-    service_prefix = fields.String(load_default="", validate=validate.Regexp(
-        r"^(/[A-Za-z0-9._~\-]+)*$", error="must be empty or like /path/segment, no trailing slash"))
-    delay_shutdown_seconds = fields.Integer(load_default=10, validate=validate.Range(0, 300))
-    check_server = fields.String(load_default="uwsgi", validate=validate.OneOf(CHECK_SERVERS))
-    check_threads = fields.Integer(load_default=DEFAULT_CHECK_THREADS, validate=validate.Range(1, 64))
-    mongodb_url = fields.String(required=True, validate=validate.Regexp(
-        r"^mongodb(\+srv)?://", error="must start with mongodb:// or mongodb+srv://"))
-    mongodb_database = fields.String(load_default=None, validate=validate.Regexp(
-        r"^[A-Za-z0-9_\-]{1,63}$", error="must be a database name"))
-    mongodb_timeout_ms = fields.Integer(load_default=2000, validate=validate.Range(100, 60000))
-    redis_url = fields.String(load_default=None, validate=validate.Regexp(
-        r"^(redis|rediss|unix)://", error="must start with redis://, rediss:// or unix://"))
-    redis_hosts = CommaList(load_default=list)
-    redis_mode = fields.String(load_default="normal", validate=validate.OneOf(["normal", "sentinel"]))
-    redis_master_name = fields.String(load_default=None)
-    redis_username = fields.String(load_default=None)
-    redis_password = fields.String(load_default=None)
-    redis_tls = fields.Boolean(load_default=False)
-    redis_tls_cacert = fields.String(load_default=None)
-    redis_timeout_seconds = fields.Float(load_default=1.0, validate=validate.Range(0.05, 30))
-    private_key_path = fields.String(required=True)
-    private_key_password = fields.String(load_default=None)
-    private_key_id = fields.String(required=True, validate=validate.Regexp(
-        r"^[A-Za-z0-9._\-]{1,128}$", error="must be 1-128 characters of A-Z a-z 0-9 . _ -"))
-    verification_keys = VerificationKeys(load_default=list)
-    client_id_hash_salt = fields.String(required=True, validate=validate.Length(
-        min=16, error="must be at least 16 characters"))
-    client_secret_hash_cost = fields.Integer(load_default=10, validate=validate.Range(4, 16))
-    jwt_issuer = fields.String(required=True, validate=validate.Length(min=1, max=512))
-    jwt_expires_in = fields.Integer(load_default=3600, validate=validate.Range(30, 86400))
-    public_url = fields.String(load_default=None, validate=_url({"http", "https"}))
-    clock_skew_seconds = fields.Integer(load_default=30, validate=validate.Range(0, 300))
-    max_assertion_lifetime_seconds = fields.Integer(load_default=300, validate=validate.Range(30, 3600))
-    accepted_audiences = CommaList(load_default=list)
-    required_audience_in_token_request = fields.Boolean(load_default=False)
-    openid_config_path = fields.String(load_default=None)
-    scopes_supported = CommaList(load_default=list)
-    admin_token = fields.String(load_default=None, validate=validate.Length(
-        min=32, error="must be at least 32 characters"))
-    open_registration = fields.Boolean(load_default=False)
-    # What a registrant without an admin token may ask for (never permissions or custom claims).
-    open_registration_audiences = CommaList(load_default=list)
-    open_registration_scopes = CommaList(load_default=list)
-    open_registration_auth_methods = CommaList(load_default=lambda: list(AUTH_METHODS), validate=[
-        validate.ContainsOnly(AUTH_METHODS, error="each entry must be one of " + ", ".join(AUTH_METHODS)),
-        validate.Length(min=1)])
-    auth_failure_limit = fields.Integer(load_default=10, validate=validate.Range(1, 100000))
-    auth_failure_window_seconds = fields.Integer(load_default=300, validate=validate.Range(1, 86400))
-    auth_failure_source_limit = fields.Integer(load_default=50, validate=validate.Range(1, 1000000))
-    max_body_bytes = fields.Integer(load_default=16384, validate=validate.Range(1024, 10 * 1024 * 1024))
-    metrics_dir = fields.String(load_default=None)
-    trusted_proxy_count = fields.Integer(load_default=0, validate=validate.Range(0, 5))
-    routes_file = fields.String(load_default=None)
-    routes_watch_file = fields.String(load_default=None)
-    routes_reload_interval_seconds = fields.Float(load_default=1.0, validate=validate.Range(0, 3600))
-    strict_mode = fields.Boolean(load_default=True)
-    user_properties_to_proxy = CommaList(load_default=list)
-    api_product_scope_prefix = fields.String(load_default="", validate=validate.Length(max=256))
-    max_header_value_bytes = fields.Integer(load_default=4096, validate=validate.Range(64, 65536))
-    trust_mia_user_headers = fields.Boolean(load_default=False)
-    credential_sources = CommaList(load_default=lambda: list(SOURCES), validate=[
-        validate.ContainsOnly(SOURCES, error="each entry must be one of " + ", ".join(SOURCES)),
-        validate.Length(min=1)])
-    authorization_headers_to_proxy = CommaList(load_default=list)
-    auth_dialects = CommaList(load_default=lambda: ["nginx"], validate=[
-        validate.ContainsOnly(DIALECTS, error="each entry must be one of " + ", ".join(DIALECTS)),
-        validate.Length(min=1)])
-    trusted_proxy_cidrs = CommaList(load_default=list, validate=_cidrs)
-    forward_auth_secret_header = fields.String(load_default=None, validate=validate.Regexp(
-        r"^[A-Za-z0-9-]{1,64}$", error="must be a header name (1-64 of A-Z a-z 0-9 -)"))
-    forward_auth_secret = fields.String(load_default=None, validate=validate.Length(min=16, max=512))
-    forward_auth_hosts = CommaList(load_default=list, validate=_hosts)
-    # Where the check sends a browser in the Traefik/Caddy/Envoy dialects (default: the login page
-    # under SERVICE_PREFIX on the protected host itself).
-    forward_auth_login_url = fields.String(load_default=None, validate=validate.Regexp(
-        r"^(/(?![/\\])|https?://[A-Za-z0-9.\-\[\]:]+/)[\x21-\x7e]{0,2000}$",
-        error="must be a path (/web-login) or an http(s) URL (https://login.example.com/web-login)"))
-    issuers = fields.List(fields.Nested(IssuerSchema), load_default=list)
-    jwks_cache_seconds = fields.Integer(load_default=300, validate=validate.Range(1, 86400))
-    jwks_refetch_cooldown_seconds = fields.Integer(load_default=30, validate=validate.Range(0, 3600))
-    outbound_timeout_seconds = fields.Float(load_default=5.0, validate=validate.Range(0.1, 60))
-    # 0: no limit (gunicorn gevent: a waiting call holds a greenlet); `gatehouse serve-check` under
-    # uWSGI sets CHECK_THREADS - 1 unless configured, so one thread per worker stays for other checks
-    outbound_calls_per_worker = fields.Integer(load_default=0, validate=validate.Range(0, 10000))
-    userinfo_url = fields.String(load_default=None, validate=_url({"http", "https"}))
-    headers_to_proxy = CommaList(load_default=lambda: ["authorization"])
-    custom_user_id_key = fields.String(load_default="userID", validate=validate.Length(min=1))
-    custom_permissions_key = fields.String(load_default="permissions", validate=validate.Length(min=1))
-    userinfo_timeout_seconds = fields.Float(load_default=5.0, validate=validate.Range(0.1, 60))
-    userinfo_cache_seconds = fields.Integer(load_default=0, validate=validate.Range(0, 3600))
-    api_keys = fields.List(fields.Nested(ApiKeySchema), load_default=list)
-    introspection = fields.Nested(IntrospectionSchema, load_default=None)
-    apps = fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[A-Za-z0-9._\-]{1,64}$",
-                                                                   error="must be 1-64 of A-Z a-z 0-9 . _ -")),
-                       values=fields.Nested(AppSchema), load_default=dict)
-    default_app_id = fields.String(load_default=None)
-    provider_token_key = fields.String(load_default=None, validate=_fernet_key)
-    login_state_ttl_seconds = fields.Integer(load_default=120, validate=validate.Range(30, 900))
-    bff = fields.Nested(BffSchema, load_default=None)
-    verified_token_cache_size = fields.Integer(load_default=10000, validate=validate.Range(0, 1_000_000))
-    verified_token_cache_seconds = fields.Integer(load_default=300, validate=validate.Range(0, 86400))
-    revocation_check = fields.Boolean(load_default=True)
-    revocation_sync_seconds = fields.Float(load_default=1.0, validate=validate.Range(0, 60))
-    client_cache_seconds = fields.Float(load_default=10.0, validate=validate.Range(0, 300))
+# ---------------------------------------------------------------------------------------------
+# The declarations. Each setting is stated once, as a field of `Settings`: its key (the field's
+# name, also the config-file key), environment names (the first is the documented one; Mia's
+# names follow), value type (the annotation), validation (the marshmallow field), default and
+# a one-line doc. ENV_NAMES, SECRET_KEYS, FILE_PATH_KEYS, SettingsSchema and the configuration
+# reference (docs/configuration.md, `gatehouse settings-doc`) are all derived from them.
+# ---------------------------------------------------------------------------------------------
 
-    @validates_schema
-    def _login(self, data: dict[str, Any], **kwargs: Any) -> None:
-        apps = data.get("apps") or {}
-        if (apps or data.get("bff")) and not data.get("provider_token_key"):
-            raise ValidationError("required when apps or bff are configured (provider tokens are sealed with it)",
-                                  "provider_token_key")
-        if data.get("default_app_id") and data["default_app_id"] not in apps:
-            raise ValidationError("must name one of the configured apps", "default_app_id")
-
-    @validates_schema
-    def _dialects(self, data: dict[str, Any], **kwargs: Any) -> None:
-        header, secret = data.get("forward_auth_secret_header"), data.get("forward_auth_secret")
-        if header and not secret:
-            raise ValidationError("required when FORWARD_AUTH_SECRET_HEADER is set", "forward_auth_secret")
-        if secret and not header:
-            raise ValidationError("required when FORWARD_AUTH_SECRET is set", "forward_auth_secret_header")
-        others = [d for d in data.get("auth_dialects", ()) if d != "nginx"]
-        if others and not (header or data.get("trusted_proxy_cidrs")):
-            raise ValidationError(f"{', '.join(others)} believed only from a trusted proxy: set TRUSTED_PROXY_CIDRS "
-                                  "and/or FORWARD_AUTH_SECRET_HEADER", "auth_dialects")
-
-    @validates_schema
-    def _redis(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if not data.get("redis_url") and not data.get("redis_hosts"):
-            raise ValidationError("set REDIS_URL or REDIS_HOSTS", "redis_hosts")
-        bad = [h for h in data.get("redis_hosts", []) if not HOST_PORT.match(h)]
-        if bad:
-            raise ValidationError("each entry must be host:port", "redis_hosts")
-        if data.get("redis_mode") == "sentinel":
-            if not data.get("redis_master_name"):
-                raise ValidationError("required when REDIS_MODE is sentinel", "redis_master_name")
-            if not data.get("redis_hosts"):
-                raise ValidationError("sentinel mode needs the sentinels' host:port list",
-                                      "redis_hosts")
+REQUIRED: Any = object()  # a setting without a default: start-up refused without it
+DECLARATION = "gatehouse.setting"
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Validated, frozen configuration plus what was loaded from files (keys, discovery)."""
+class Declaration:
+    """One setting as declared (the key is filled in from the Settings field's name)."""
 
-    http_port: int
-    log_level: str
-    decision_log: str
-    service_prefix: str
-    delay_shutdown_seconds: int
-    check_server: str
-    check_threads: int
-    mongodb_url: str = field(repr=False)
-    mongodb_database: str | None
-    mongodb_timeout_ms: int
-    redis: RedisConfig = field(repr=False)
-    keys: KeySet = field(repr=False)
-    client_id_hash_salt: bytes = field(repr=False)
-    client_secret_hash_cost: int
-    jwt_issuer: str
-    jwt_expires_in: int
-    public_url: str
-    clock_skew_seconds: int
-    max_assertion_lifetime_seconds: int
-    accepted_audiences: tuple[str, ...]
-    required_audience_in_token_request: bool
-    discovery_document: dict[str, Any] | None
-    scopes_supported: tuple[str, ...]
-    admin_token: str | None = field(repr=False)
-    open_registration: bool
-    open_registration_rules: RegistrationRules
-    auth_failure_limit: int
-    auth_failure_window_seconds: int
-    auth_failure_source_limit: int
-    max_body_bytes: int
-    metrics_dir: str | None
-    trusted_proxy_count: int
-    routes: RouteTable = field(repr=False)
-    routes_file: str | None
-    routes_watch_file: str | None
-    routes_reload_interval_seconds: float
-    authorizer: AuthorizerConfig
-    issuers: tuple[ExternalIssuer, ...]
-    jwks_cache_seconds: int
-    jwks_refetch_cooldown_seconds: int
-    outbound_timeout_seconds: float
-    outbound_calls_per_worker: int
-    userinfo_url: str | None
-    userinfo: UserinfoConfig
-    userinfo_timeout_seconds: float
-    api_keys: ApiKeys
-    introspection: dict[str, Any] | None = field(repr=False)
-    apps: dict[str, AppConfig] = field(default_factory=dict, repr=False)
-    default_app_id: str | None = None
-    provider_token_key: bytes | None = field(default=None, repr=False)
-    login_state_ttl_seconds: int = 120
-    bff: BffConfig | None = field(default=None, repr=False)
-    verified_token_cache_size: int = 10000
-    verified_token_cache_seconds: int = 300
-    revocation_check: bool = True
-    revocation_sync_seconds: float = 1.0
-    client_cache_seconds: float = 10.0
+    env: tuple[str, ...]
+    kind: fields.Field
+    default: Any
+    doc: str
+    shown: str | None = None  # the default as the docs read it, when not the value itself
+    secret: bool = False  # the value never appears in a message or a repr
+    path: bool = False  # names a file: relative to the config file's directory there
+    key: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def default_text(self) -> str:
+        """The default as the configuration reference shows it."""
+        if self.shown is not None:
+            return self.shown
+        if self.required:
+            return "required"
+        value = self.default() if callable(self.default) else self.default
+        if value is None or (isinstance(value, (str, tuple, list, dict)) and not value):
+            return "—"
+        if isinstance(value, bool):
+            return str(value).lower()
+        if isinstance(value, (tuple, list)):
+            return ",".join(str(v) for v in value)
+        return str(value)
+
+
+def setting(env: str | tuple[str, ...] | None, kind: fields.Field, default: Any, doc: str, *,
+            shown: str | None = None, secret: bool = False, path: bool = False) -> Any:
+    """Declare one setting as a field of Settings (see the block comment above)."""
+    names = (env,) if isinstance(env, str) else tuple(env or ())
+    if default is REQUIRED:
+        kind.required = True
+    else:
+        kind.load_default = default
+        if default is None:
+            kind.allow_none = True
+    declaration = Declaration(names, kind, default, doc, shown, secret, path)
+    return field(repr=not secret, metadata={DECLARATION: declaration})
+
+
+def loaded(*, repr: bool = True) -> Any:  # noqa: A002 - dataclasses' own name
+    """A field of Settings that start-up derives from the declared ones (keys, routes, ...)."""
+    return field(repr=repr)
+
+
+def _int(lo: int, hi: int) -> fields.Field:
+    return fields.Integer(validate=validate.Range(lo, hi))
+
+
+def _float(lo: float, hi: float) -> fields.Field:
+    return fields.Float(validate=validate.Range(lo, hi))
+
+
+def _pattern(regex: str, error: str) -> fields.Field:
+    return fields.String(validate=validate.Regexp(regex, error=error))
+
+
+def _choice(*options: str) -> fields.Field:
+    return fields.String(validate=validate.OneOf(options))
+
+
+def _subset(options: tuple[str, ...]) -> fields.Field:
+    return CommaList(validate=[validate.ContainsOnly(options, error="each entry must be one of " + ", ".join(options)),
+                               validate.Length(min=1)])
+
+
+class SecretBytes(fields.Field):
+    """A secret given as text (at least `min_length` characters), kept as its UTF-8 bytes (an HMAC key)."""
+
+    def __init__(self, min_length: int) -> None:
+        super().__init__()
+        self.min_length = min_length
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bytes:
+        if not isinstance(value, str):
+            raise ValidationError("Not a valid string.")
+        if len(value) < self.min_length:
+            raise ValidationError(f"must be at least {self.min_length} characters")
+        return value.encode("utf-8")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Validated, frozen configuration: the declared settings, then the files they name as start-up
+    read them (keys, routes, discovery). Plain values: app/services.py composes the core's objects."""
+
+    # -- server and processes (gunicorn.conf.py, `gatehouse serve-check`) --
+    http_port: int = setting("HTTP_PORT", _int(1, 65535), 3000,
+                             "port the app binds (GATEHOUSE_BIND: the address)")
+    bind_address: str = setting("GATEHOUSE_BIND", _pattern(r"^[A-Za-z0-9.\-\[\]:]{1,255}$", "must be an address"),
+                                "127.0.0.1", "address gunicorn and `gatehouse serve-check` bind")
+    role: str = setting("GATEHOUSE_ROLE", _choice("all", "check"), "all",
+                        "process group: `check` answers nginx's /auth, `all` serves everything")
+    worker_class: str | None = setting("GUNICORN_WORKER_CLASS", fields.String(validate=validate.Length(min=1, max=200)),
+                                None, "gunicorn worker class", shown="gevent for role check, else sync")
+    workers: int | None = setting("GUNICORN_WORKERS", _int(1, 1024), None,
+                           "worker processes (gunicorn; uWSGI processes of `serve-check`)",
+                           shown="one per core for role check, else two per core")
+    threads: int = setting("GUNICORN_THREADS", _int(1, 1024), 1, "threads per gunicorn worker (gthread)")
+    worker_timeout_seconds: int = setting(
+        "GUNICORN_TIMEOUT", _int(1, 3600), 30,
+        "a worker silent this long is killed and replaced (gunicorn `timeout`, uWSGI `--harakiri`)")
+    keepalive_seconds: int = setting("GUNICORN_KEEPALIVE", _int(0, 3600), 5,
+                                     "how long gunicorn keeps an idle keep-alive connection")
+    delay_shutdown_seconds: int = setting(
+        "DELAY_SHUTDOWN_SECONDS", _int(0, 300), 10,
+        "after SIGTERM, `/-/ready` answers 503 this long while requests are still served; then in-flight "
+        "requests finish (graceful timeout: this + 30 s)")
+    metrics_dir: str | None = setting("PROMETHEUS_MULTIPROC_DIR", fields.String(), None,
+                                      "where workers share metric samples (emptied at start)",
+                                      shown="a new directory under the temp dir")
+    check_server: str = setting("CHECK_SERVER", _choice(*CHECK_SERVERS), "uwsgi",
+                                "server of the `/auth` group: `uwsgi` or `gunicorn`; what `gatehouse serve-check` "
+                                "runs, `gatehouse nginx-config` renders and `gatehouse dev` starts")
+    check_threads: int = setting("CHECK_THREADS", _int(1, 64), DEFAULT_CHECK_THREADS,
+                                 "threads per uWSGI worker of the `/auth` group (1–64)")
+    check_socket: str | None = setting("GATEHOUSE_CHECK_SOCKET", fields.String(validate=validate.Length(min=1)),
+                                       None, "`serve-check`'s uwsgi-protocol socket for nginx's uwsgi_pass",
+                                       shown="GATEHOUSE_BIND and the HTTP port + 1")
+    uwsgi_max_requests: int = setting("UWSGI_MAX_REQUESTS", _int(1, 100_000_000), 100000,
+                                      "`serve-check`: a uWSGI worker is recycled after this many requests")
+    uwsgi_min_worker_lifetime: int = setting(
+        "UWSGI_MIN_WORKER_LIFETIME", _int(0, 86400), 10,
+        "`serve-check`: ... but only once it has lived this many seconds")
+    drain_file: str | None = setting("GATEHOUSE_DRAIN_FILE", fields.String(), None,
+                                     "internal: set by `serve-check` for its workers (/-/ready answers 503 once "
+                                     "this file exists)")
+    log_level: str = setting("LOG_LEVEL", _choice("trace", "debug", "info", "warn", "warning", "error", "fatal",
+                                                  "silent"), "info", "trace, debug, info, warn, error, fatal, silent")
+    decision_log: str = setting("DECISION_LOG", _choice("all", "refusals", "off"), "refusals",
+                                "which `/auth` decisions are logged: all, refusals, off")
+    service_prefix: str = setting("SERVICE_PREFIX", _pattern(
+        r"^(/[A-Za-z0-9._~\-]+)*$", "must be empty or like /path/segment, no trailing slash"), "",
+        "path prefix of every endpoint except `/-/…`")
+    max_body_bytes: int = setting("MAX_BODY_BYTES", _int(1024, 10 * 1024 * 1024), 16384,
+                                  "request body limit (413 beyond)")
+    trusted_proxy_count: int = setting("TRUSTED_PROXY_COUNT", _int(0, 5), 0,
+                                       "proxies whose `X-Forwarded-For` is trusted for the source address")
+
+    # -- stores --
+    mongodb_url: str = setting(("MONGODB_URL", "CREDENTIALS_MONGODB_URL"), _pattern(
+        r"^mongodb(\+srv)?://", "must start with mongodb:// or mongodb+srv://"), REQUIRED,
+        "`mongodb://` or `mongodb+srv://`", secret=True)
+    mongodb_database: str | None = setting(("MONGODB_DATABASE", "MONGODB_CREDENTIALS_DATABASE_NAME"), _pattern(
+        r"^[A-Za-z0-9_\-]{1,63}$", "must be a database name"), None, "database name",
+        shown="from the URL, else `gatehouse`")
+    mongodb_timeout_ms: int = setting("MONGODB_TIMEOUT_MS", _int(100, 60000), 2000,
+                                      "server selection, connect and socket timeouts")
+    redis_url: str | None = setting("REDIS_URL", _pattern(
+        r"^(redis|rediss|unix)://", "must start with redis://, rediss:// or unix://"), None,
+        "`redis://`, `rediss://` (TLS) or `unix://`; or use `redis_hosts`", secret=True)
+    redis_hosts: tuple[str, ...] = setting("REDIS_HOSTS", CommaList(), (),
+                                           "`host:port` (normal) or the sentinels' `host:port,host:port`")
+    redis_mode: str = setting("REDIS_MODE", _choice("normal", "sentinel"), "normal", "`normal` or `sentinel`")
+    redis_master_name: str | None = setting("REDIS_MASTER_NAME", fields.String(), None, "required in sentinel mode")
+    redis_username: str | None = setting("REDIS_USERNAME", fields.String(), None, "Redis ACL user")
+    redis_password: str | None = setting("REDIS_PASSWORD", fields.String(), None, "Redis ACL password",
+                                         secret=True)
+    redis_tls: bool = setting("REDIS_TLS", fields.Boolean(), False, "TLS to Redis")
+    redis_tls_cacert: str | None = setting("REDIS_TLS_CACERT", fields.String(), None,
+                                           "a private CA file for Redis's TLS", path=True)
+    redis_timeout_seconds: float = setting("REDIS_TIMEOUT_SECONDS", _float(0.05, 30), 1.0,
+                                           "connect and command timeout")
+
+    # -- keys and tokens --
+    private_key_path: str = setting(("PRIVATE_RSA_KEY_FILE_PATH", "PRIVATE_KEY_FILE_PATH"), fields.String(),
+                                    REQUIRED, "PEM signing key (RSA or EC P-256)", path=True)
+    private_key_password: str | None = setting("PRIVATE_KEY_PASSWORD", fields.String(), None,
+                                               "password of an encrypted key", secret=True)
+    private_key_id: str = setting(("PRIVATE_RSA_KEY_ID", "PRIVATE_KEY_ID"), _pattern(
+        r"^[A-Za-z0-9._\-]{1,128}$", "must be 1-128 characters of A-Z a-z 0-9 . _ -"), REQUIRED, "the `kid`")
+    verification_keys: tuple[tuple[str, str], ...] = setting(
+        "VERIFICATION_KEYS", VerificationKeys(), (), "retired keys: `[{kid, path}]` / `kid=path,kid=path`", path=True)
+    client_id_hash_salt: bytes = setting("CLIENT_ID_HASH_SALT", SecretBytes(min_length=16), REQUIRED, "≥ 16 characters; HMAC key for client ids",
+        secret=True)
+    client_secret_hash_cost: int = setting("CLIENT_SECRET_HASH_COST", _int(4, 16), 10, "bcrypt cost, 4–16")
+    jwt_issuer: str = setting(("JWT_ISSUER", "MIA_JWT_ISSUER"), fields.String(validate=validate.Length(min=1, max=512)),
+                              REQUIRED, "`iss` of issued tokens")
+    jwt_expires_in: int = setting(("JWT_EXPIRES_IN", "MIA_JWT_EXPIRES_IN"), _int(30, 86400), 3600,
+                                  "token lifetime, seconds")
+    public_url: str = setting("PUBLIC_URL", fields.String(validate=_url({"http", "https"})), None,
+                              "base of the URLs in discovery, and the token endpoint URL accepted as assertion `aud`",
+                              shown="the issuer if it is a URL, else http://127.0.0.1:HTTP_PORT")
+    clock_skew_seconds: int = setting("CLOCK_SKEW_SECONDS", _int(0, 300), 30,
+                                      "tolerance for assertion `exp`/`nbf`/`iat`")
+    max_assertion_lifetime_seconds: int = setting("MAX_ASSERTION_LIFETIME_SECONDS", _int(30, 3600), 300,
+                                                  "how far ahead an assertion's `exp` may be")
+    accepted_audiences: tuple[str, ...] = setting("ACCEPTED_AUDIENCES", CommaList(), (),
+                                                  "audiences a client may ask for (list / comma-separated)")
+    required_audience_in_token_request: bool = setting("REQUIRED_AUDIENCE_IN_TOKEN_REQUEST", fields.Boolean(), False,
+                                                       "a token request must name an audience")
+    openid_config_path: str | None = setting("OPENID_CONFIG_PATH", fields.String(), None,
+                                             "discovery document to serve", path=True)
+    scopes_supported: tuple[str, ...] = setting("SCOPES_SUPPORTED", CommaList(), (), "listed in discovery")
+    admin_token: str | None = setting("ADMIN_TOKEN", fields.String(validate=validate.Length(
+        min=32, error="must be at least 32 characters")), None, "bootstrap admin bearer token, ≥ 32 characters",
+        secret=True)
+    open_registration: bool = setting("OPEN_REGISTRATION", fields.Boolean(), False,
+                                      "`POST /register` without admin token (no privileges)")
+    # What a registrant without an admin token may ask for (never permissions or custom claims).
+    open_registration_audiences: tuple[str, ...] = setting("OPEN_REGISTRATION_AUDIENCES", CommaList(), (),
+                                                           "audiences an open registrant may ask for")
+    open_registration_scopes: tuple[str, ...] = setting("OPEN_REGISTRATION_SCOPES", CommaList(), (),
+                                                        "scopes an open registrant may ask for")
+    open_registration_auth_methods: tuple[str, ...] = setting(
+        "OPEN_REGISTRATION_AUTH_METHODS", _subset(AUTH_METHODS), tuple(AUTH_METHODS),
+        "authentication methods an open registrant may choose")
+    auth_failure_limit: int = setting("AUTH_FAILURE_LIMIT", _int(1, 100000), 10,
+                                      "failed client authentications per (client, address) and window")
+    auth_failure_window_seconds: int = setting("AUTH_FAILURE_WINDOW_SECONDS", _int(1, 86400), 300,
+                                               "the window of those limits")
+    auth_failure_source_limit: int = setting("AUTH_FAILURE_SOURCE_LIMIT", _int(1, 1000000), 50,
+                                             "failed client authentications per address (any client) and window")
+    revocation_check: bool = setting("REVOCATION_CHECK", fields.Boolean(), True,
+                                     "whether `/auth` refuses revoked client-credentials tokens")
+    revocation_sync_seconds: float = setting(
+        "REVOCATION_SYNC_SECONDS", _float(0, 60), 1.0,
+        "how often each worker pulls new revocations, ended sessions and client cut-offs (0: at every check)")
+    verified_token_cache_size: int = setting("VERIFIED_TOKEN_CACHE_SIZE", _int(0, 1_000_000), 10000,
+                                             "verified tokens remembered per worker (0: off)")
+    verified_token_cache_seconds: int = setting("VERIFIED_TOKEN_CACHE_SECONDS", _int(0, 86400), 300,
+                                                "the longest a verified token is remembered (never past its `exp`)")
+    client_cache_seconds: float = setting("CLIENT_CACHE_SECONDS", _float(0, 300), 10.0,
+                                          "how long a worker remembers a client that authenticated (0: off)")
+
+    # -- the /auth check --
+    routes_file: str | None = setting("ROUTES_FILE", fields.String(), None, "route file for `/auth`",
+                                      shown="— (no routes: every check is 401)", path=True)
+    routes_watch_file: str | None = setting("ROUTES_WATCH_FILE", fields.String(), None,
+                                            "the file workers watch for changes", shown="`routes_file`", path=True)
+    routes_reload_interval_seconds: float = setting("ROUTES_RELOAD_INTERVAL_SECONDS", _float(0, 3600), 1.0,
+                                                    "how often workers look for a changed route file")
+    strict_mode: bool = setting("STRICT_MODE", fields.Boolean(), True,
+                                "false: `/auth` always 200 with `mia-allowed` 0/1")
+    user_properties_to_proxy: tuple[str, ...] = setting("USER_PROPERTIES_TO_PROXY", CommaList(), (),
+                                                        "claims copied into `mia-userproperties`")
+    api_product_scope_prefix: str = setting("API_PRODUCT_SCOPE_PREFIX", fields.String(
+        validate=validate.Length(max=256)), "", "scope prefix for URI-shaped product scopes")
+    max_header_value_bytes: int = setting("MAX_HEADER_VALUE_BYTES", _int(64, 65536), 4096,
+                                          "longest identity header value forwarded")
+    trust_mia_user_headers: bool = setting("TRUST_MIA_USER_HEADERS", fields.Boolean(), False,
+                                           "accept identity headers set by a trusted upstream")
+    credential_sources: tuple[str, ...] = setting("CREDENTIAL_SOURCES", _subset(SOURCES), tuple(SOURCES),
+                                                  "order in which identity sources are tried")
+    authorization_headers_to_proxy: tuple[str, ...] = setting(
+        "AUTHORIZATION_HEADERS_TO_PROXY", CommaList(), (), "headers that carry credentials; none present = anonymous")
+    auth_dialects: tuple[str, ...] = setting("AUTH_DIALECTS", _subset(DIALECTS), ("nginx",),
+                                             "forward-auth dialects believed at `/auth`")
+    trusted_proxy_cidrs: tuple[str, ...] = setting("TRUSTED_PROXY_CIDRS", CommaList(validate=_cidrs), (),
+                                                   "proxies whose dialect headers are believed")
+    forward_auth_secret_header: str | None = setting("FORWARD_AUTH_SECRET_HEADER", _pattern(
+        r"^[A-Za-z0-9-]{1,64}$", "must be a header name (1-64 of A-Z a-z 0-9 -)"), None,
+        "header carrying the proxy's shared secret")
+    forward_auth_secret: str | None = setting("FORWARD_AUTH_SECRET", fields.String(validate=validate.Length(
+        min=16, max=512)), None, "the proxy's shared secret", secret=True)
+    forward_auth_hosts: tuple[str, ...] = setting("FORWARD_AUTH_HOSTS", CommaList(validate=_hosts), (),
+                                                  "hosts a dialect's original URL may name")
+    forward_auth_login_url: str | None = setting("FORWARD_AUTH_LOGIN_URL", _pattern(
+        r"^(/(?![/\\])|https?://[A-Za-z0-9.\-\[\]:]+/)[\x21-\x7e]{0,2000}$",
+        "must be a path (/web-login) or an http(s) URL (https://login.example.com/web-login)"), None,
+        "where the check sends a browser in the Traefik/Caddy/Envoy dialects",
+        shown="the login page under `service_prefix` on the protected host")
+    issuers: list[dict[str, Any]] = setting(None, fields.List(fields.Nested(IssuerSchema)), list,
+                                                  "trusted external JWT issuers")
+    jwks_cache_seconds: int = setting("JWKS_CACHE_SECONDS", _int(1, 86400), 300, "external issuer key cache")
+    jwks_refetch_cooldown_seconds: int = setting("JWKS_REFETCH_COOLDOWN_SECONDS", _int(0, 3600), 30,
+                                                 "least time between two fetches of an issuer's keys")
+    outbound_timeout_seconds: float = setting("OUTBOUND_TIMEOUT_SECONDS", _float(0.1, 60), 5.0,
+                                              "timeout of JWKS, discovery, introspection and provider calls")
+    outbound_calls_per_worker: int = setting(
+        "OUTBOUND_CALLS_PER_WORKER", _int(0, 10000), 0,
+        "outbound calls (JWKS, introspection, userinfo, providers) one worker may have waiting at once; past it a "
+        "call fails at once (503)", shown="0 (no limit); under uWSGI `CHECK_THREADS` − 1")
+    userinfo_url: str | None = setting("USERINFO_URL", fields.String(validate=_url({"http", "https"})), None,
+                                       "userinfo resolver")
+    headers_to_proxy: tuple[str, ...] = setting("HEADERS_TO_PROXY", CommaList(), ("authorization",),
+                                                "headers forwarded to the userinfo resolver")
+    custom_user_id_key: str = setting("CUSTOM_USER_ID_KEY", fields.String(validate=validate.Length(min=1)),
+                                      "userID", "user id field of the userinfo answer")
+    custom_permissions_key: str = setting("CUSTOM_PERMISSIONS_KEY", fields.String(validate=validate.Length(min=1)),
+                                          "permissions", "permissions field of the userinfo answer")
+    userinfo_timeout_seconds: float = setting("USERINFO_TIMEOUT_SECONDS", _float(0.1, 60), 5.0,
+                                              "timeout of the userinfo call")
+    userinfo_cache_seconds: int = setting("USERINFO_CACHE_SECONDS", _int(0, 3600), 0,
+                                          "how long a userinfo answer is remembered")
+    api_keys: list[dict[str, str]] = setting(None, fields.List(fields.Nested(ApiKeySchema)), list,
+                                             "`[{sha256, clientType}]`")
+    introspection: dict[str, Any] | None = setting(
+        None, fields.Nested(IntrospectionSchema), None, "`{endpoint, client_id, client_secret, max_cache_seconds}`",
+        secret=True)
+
+    # -- browser login and the BFF --
+    apps: dict[str, dict[str, Any]] = setting(None, fields.Dict(
+        keys=fields.String(validate=validate.Regexp(r"^[A-Za-z0-9._\-]{1,64}$", error="must be 1-64 of A-Z a-z 0-9 . _ -")),
+        values=fields.Nested(AppSchema)), dict, "login apps and their providers (Browser login)", secret=True)
+    default_app_id: str | None = setting("DEFAULT_APP_ID", fields.String(), None,
+                                         "app of `/web-login` without `appId` (nginx's login redirect)",
+                                         shown="the only app, when there is one")
+    provider_token_key: bytes | None = setting("PROVIDER_TOKEN_KEY", fields.String(validate=_fernet_key), None,
+                                               "Fernet key sealing provider tokens in Redis "
+                                               "(`gatehouse keys provider-token-key`)",
+                                               shown="required with `apps` or `bff`", secret=True)
+    login_state_ttl_seconds: int = setting("LOGIN_STATE_TTL_SECONDS", _int(30, 900), 120,
+                                           "how long a login may take at the provider")
+    bff: dict[str, Any] | None = setting(None, fields.Nested(BffSchema), None,
+                                    "the Backend-for-Frontend client (Backend-for-Frontend)", secret=True)
+
+    # -- the files the settings name, read and checked at start-up (not settings of their own) --
+    keys: KeySet = loaded(repr=False)
+    routes: RouteTable = loaded(repr=False)
+    discovery_document: dict[str, Any] | None = loaded()
 
     def url(self, path: str) -> str:
         """Public URL of one of our endpoints (under SERVICE_PREFIX)."""
@@ -577,20 +608,96 @@ class Settings:
     def token_endpoint(self) -> str:
         return self.url("/oauth/token")
 
-    def client_auth(self) -> ClientAuthConfig:
-        return ClientAuthConfig(
-            issuer=self.jwt_issuer, token_endpoint=self.token_endpoint,
-            id_hash_salt=self.client_id_hash_salt, secret_hash_cost=self.client_secret_hash_cost,
-            clock_skew=self.clock_skew_seconds,
-            max_assertion_lifetime=self.max_assertion_lifetime_seconds,
-            failure_limit=self.auth_failure_limit, failure_window=self.auth_failure_window_seconds,
-            source_failure_limit=self.auth_failure_source_limit)
 
-    def client_credentials(self) -> ClientCredentialsConfig:
-        return ClientCredentialsConfig(
-            issuer=self.jwt_issuer, expires_in=self.jwt_expires_in,
-            accepted_audiences=self.accepted_audiences,
-            require_audience=self.required_audience_in_token_request)
+DECLARATIONS: tuple[Declaration, ...] = tuple(
+    replace(f.metadata[DECLARATION], key=f.name) for f in dataclass_fields(Settings) if DECLARATION in f.metadata)
+DECLARED: dict[str, Declaration] = {d.key: d for d in DECLARATIONS}
+# key in the config file -> environment variable names (first is the documented one; () = file only).
+ENV_NAMES: dict[str, tuple[str, ...]] = {d.key: d.env for d in DECLARATIONS}
+SECRET_KEYS = frozenset(d.key for d in DECLARATIONS if d.secret)
+# Settings that name files. In the config file a relative path is relative to the file's own
+# directory (/etc/gatehouse/gatehouse.yaml may say `private_key_path: signing.pem`); in the
+# environment, to the working directory.
+FILE_PATH_KEYS = tuple(d.key for d in DECLARATIONS if d.path and d.key != "verification_keys")
+# The configuration reference's sections: (title, first key of the section), in declaration order.
+SECTIONS = (("Server and processes", "http_port"), ("Stores", "mongodb_url"), ("Keys and tokens", "private_key_path"),
+            ("The /auth check", "routes_file"), ("Browser login and the BFF", "apps"))
+
+
+def _login_rules(data: dict[str, Any]) -> tuple[str, str] | None:
+    apps = data.get("apps") or {}
+    if (apps or data.get("bff")) and not data.get("provider_token_key"):
+        return "provider_token_key", "required when apps or bff are configured (provider tokens are sealed with it)"
+    if data.get("default_app_id") and data["default_app_id"] not in apps:
+        return "default_app_id", "must name one of the configured apps"
+    return None
+
+
+def _dialect_rules(data: dict[str, Any]) -> tuple[str, str] | None:
+    header, secret = data.get("forward_auth_secret_header"), data.get("forward_auth_secret")
+    if header and not secret:
+        return "forward_auth_secret", "required when FORWARD_AUTH_SECRET_HEADER is set"
+    if secret and not header:
+        return "forward_auth_secret_header", "required when FORWARD_AUTH_SECRET is set"
+    others = [d for d in data.get("auth_dialects", ()) if d != "nginx"]
+    if others and not (header or data.get("trusted_proxy_cidrs")):
+        return "auth_dialects", (f"{', '.join(others)} believed only from a trusted proxy: set TRUSTED_PROXY_CIDRS "
+                                 "and/or FORWARD_AUTH_SECRET_HEADER")
+    return None
+
+
+def _redis_rules(data: dict[str, Any]) -> tuple[str, str] | None:
+    if not data.get("redis_url") and not data.get("redis_hosts"):
+        return "redis_hosts", "set REDIS_URL or REDIS_HOSTS"
+    if any(not HOST_PORT.match(h) for h in data.get("redis_hosts", ())):
+        return "redis_hosts", "each entry must be host:port"
+    if data.get("redis_mode") == "sentinel":
+        if not data.get("redis_master_name"):
+            return "redis_master_name", "required when REDIS_MODE is sentinel"
+        if not data.get("redis_hosts"):
+            return "redis_hosts", "sentinel mode needs the sentinels' host:port list"
+    return None
+
+
+# Rules between settings, each reporting at most one problem (checked once every value is valid).
+CROSS_RULES = (_login_rules, _dialect_rules, _redis_rules)
+
+
+class _CrossChecked(Schema):
+    @validates_schema
+    def _between(self, data: dict[str, Any], **kwargs: Any) -> None:
+        found = [problem for rule in CROSS_RULES if (problem := rule(data))]
+        if found:
+            raise ValidationError({key: [message] for key, message in found})
+
+
+# The declared settings' validation: one marshmallow field per declaration, plus the rules above.
+SettingsSchema: type[Schema] = type("SettingsSchema", (_CrossChecked,), {d.key: d.kind for d in DECLARATIONS})
+
+
+def reference_markdown() -> str:
+    """The configuration reference (docs/configuration.md), from the declarations."""
+    starts = {key: title for title, key in SECTIONS}
+    out = ["# Configuration reference", "",
+           "<!-- Generated from the declarations in app/settings.py by `gatehouse settings-doc --out "
+           "docs/configuration.md`; a test fails when it differs. Do not edit by hand. -->", "",
+           "One config file (JSON or YAML) named by `GATEHOUSE_CONFIG`, plus environment variables, which win "
+           "over the file. The file uses the lower-case keys; the environment the upper-case names (the first "
+           "is the documented one; Mia-Platform's names are accepted too). A bad configuration stops start-up "
+           "with one line per problem naming the key, never printing a secret value; `gatehouse check-config` "
+           "runs the same validation. A relative file path in the config file is relative to the file's "
+           "directory; in the environment, to the working directory. The process settings (the first section) "
+           "are usually given per process group in the environment (`GATEHOUSE_ROLE=check` for the /auth group). "
+           "A value marked (secret) never appears in a message or a log line.", ""]
+    for d in DECLARATIONS:
+        if d.key in starts:
+            out += ["", f"## {starts[d.key]}", "", "| file key | environment | default | meaning |",
+                    "|---|---|---|---|"]
+        env = ", ".join(f"`{n}`" for n in d.env) or "(file only)"
+        flags = " (secret)" if d.secret else ""
+        cells = (f"`{d.key}`", env, d.default_text(), d.doc + flags)
+        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(out).replace("\n\n\n", "\n\n") + "\n"
 
 
 def _read_file(path: str) -> dict[str, Any]:
@@ -614,10 +721,6 @@ def _read_file(path: str) -> dict[str, Any]:
     return data
 
 
-# Settings that name files. In the config file a relative path is relative to the file's own
-# directory (/etc/gatehouse/gatehouse.yaml may say `private_key_path: signing.pem`); in the
-# environment, to the working directory.
-FILE_PATH_KEYS = ("private_key_path", "routes_file", "routes_watch_file", "openid_config_path", "redis_tls_cacert")
 
 
 def _beside(base: Path, value: Any) -> Any:
@@ -714,9 +817,52 @@ def _load_discovery(path: str | None, label: str) -> tuple[dict[str, Any] | None
     return doc, []
 
 
-def process_environ() -> dict[str, str]:
-    """A copy of the process environment, for the CLI and the dev runner."""
-    return dict(os.environ)
+def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if environ is None else environ
+
+
+def configured_file(environ: Mapping[str, str] | None = None) -> str | None:
+    """The config file GATEHOUSE_CONFIG names, if any."""
+    return _environ(environ).get(CONFIG_FILE_ENV) or None
+
+
+def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The settings the environment gives, unvalidated, by key (the first of a key's names that is set)."""
+    env = _environ(environ)
+    given = {}
+    for key, names in ENV_NAMES.items():
+        name = next((n for n in names if env.get(n, "") != ""), None)
+        if name is not None:
+            given[key] = env[name]
+    return given
+
+
+def child_environment(changes: Mapping[str, Any], config_file: str | None = None) -> dict[str, str]:
+    """The environment of a Gatehouse process this one starts: this process's, with settings changed by
+    key (None removes every name of the key) and, when given, another config file."""
+    env = dict(os.environ)
+    for key, value in changes.items():
+        names = ENV_NAMES[key]
+        for name in names:
+            env.pop(name, None)
+        if value is not None:
+            env[names[0]] = str(value)
+    if config_file is not None:
+        env[CONFIG_FILE_ENV] = config_file
+    return env
+
+
+def export(key: str, value: str) -> None:
+    """Set a setting for the processes this one forks or starts (gunicorn's workers)."""
+    for name in ENV_NAMES[key][1:]:
+        os.environ.pop(name, None)
+    os.environ[ENV_NAMES[key][0]] = value
+
+
+def named_variable(name: str) -> str:
+    """The value of an environment variable an operator names on the command line (e.g. a key
+    password for `gatehouse keys generate --password-env`); empty when unset."""
+    return os.environ.get(name, "")
 
 
 def load_route_file(path: str) -> RouteTable:
@@ -742,42 +888,36 @@ def _load_routes(path: str | None, label: str) -> tuple[RouteTable, list[str]]:
         return RouteTable({}), [f"{label}: {problem}" for problem in exc.problems]
 
 
-def _raw(env: Mapping[str, str]) -> tuple[str | None, dict[str, Any], dict[str, Any], dict[str, str]]:
-    """(config file path, its data, the values by key with the environment laid over the file,
-    the environment variable each key came from)."""
-    file_path = env.get(CONFIG_FILE_ENV) or None
-    file_data = read_config_file(file_path) if file_path else {}
-    raw: dict[str, Any] = dict(file_data)
-    env_used: dict[str, str] = {}
-    for key, names in ENV_NAMES.items():
-        for name in names:
-            if env.get(name, "") != "":
-                raw[key], env_used[key] = env[name], name
-                break
-    return file_path, file_data, raw, env_used
-
-
 def load_setting(key: str, environ: Mapping[str, str] | None = None) -> Any:
     """One setting, validated as load_settings does, for commands that need no stores
     (`gatehouse nginx-config`): ConfigError names its variable or file key."""
-    env = os.environ if environ is None else environ
-    file_path, file_data, raw, env_used = _raw(env)
-    field_ = SettingsSchema().fields[key]
+    env = _environ(environ)
+    file_path = configured_file(env)
+    file_data = read_config_file(file_path) if file_path else {}
+    given = from_environment(env)
+    env_used = {k: next(n for n in ENV_NAMES[k] if env.get(n, "") != "") for k in given}
+    raw = {**file_data, **given}
+    kind = SettingsSchema().fields[key]
     if key not in raw:
-        return field_.load_default
+        return kind.load_default() if callable(kind.load_default) else kind.load_default
     try:
-        return field_.deserialize(raw[key], key, raw)
+        return kind.deserialize(raw[key], key, raw)
     except ValidationError as exc:
         label = _labels(file_path, file_data, env_used).get(key, key)
         raise ConfigError([f"{label}: {m}" for m in _flatten(exc.messages)]) from None
 
 
 def load_settings(environ: Mapping[str, str] | None = None,
-                  overrides: Mapping[str, Any] | None = None) -> Settings:
-    """Build the settings from GATEHOUSE_CONFIG + environment (+ overrides, for tests)."""
-    env = os.environ if environ is None else environ
-    file_path, file_data, raw, env_used = _raw(env)
-    unknown = sorted(k for k in file_data if k not in ENV_NAMES)
+                  overrides: Mapping[str, Any] | None = None, config_file: str | None = None) -> Settings:
+    """Build the settings from GATEHOUSE_CONFIG (or `config_file`) + environment (+ overrides, by key)."""
+    env = _environ(environ)
+    file_path = config_file or configured_file(env)
+    file_data = read_config_file(file_path) if file_path else {}
+    unknown = sorted(k for k in file_data if k not in DECLARED)
+    raw: dict[str, Any] = dict(file_data)
+    given = from_environment(env)
+    env_used = {key: next(n for n in ENV_NAMES[key] if env.get(n, "") != "") for key in given}
+    raw.update(given)
     raw.update(overrides or {})
     labels = _labels(file_path, file_data, env_used)
     problems = [f"{file_path}: {k}: unknown setting" for k in unknown]
@@ -800,131 +940,18 @@ def load_settings(environ: Mapping[str, str] | None = None,
     if problems:
         raise ConfigError(problems)
     assert keys is not None
-    hosts = tuple((h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1])) for h in data["redis_hosts"])
+    return Settings(**_resolved(data), keys=keys, routes=routes, discovery_document=discovery)
+
+
+def _resolved(data: dict[str, Any]) -> dict[str, Any]:
+    """The declared settings' values, with the defaults that depend on other settings filled in."""
+    values = dict(data)
     public_url = data["public_url"] or (
         data["jwt_issuer"] if re.match(r"^https?://", data["jwt_issuer"])
         else f"http://127.0.0.1:{data['http_port']}")
-    return Settings(
-        http_port=data["http_port"], log_level=data["log_level"], decision_log=data["decision_log"],
-        service_prefix=data["service_prefix"],
-        delay_shutdown_seconds=data["delay_shutdown_seconds"],
-        check_server=data["check_server"], check_threads=data["check_threads"],
-        mongodb_url=data["mongodb_url"], mongodb_database=data["mongodb_database"],
-        mongodb_timeout_ms=data["mongodb_timeout_ms"],
-        redis=RedisConfig(mode=data["redis_mode"], url=data["redis_url"], hosts=hosts,
-                          master_name=data["redis_master_name"],
-                          username=data["redis_username"], password=data["redis_password"],
-                          tls=data["redis_tls"], tls_cacert=data["redis_tls_cacert"],
-                          timeout_seconds=data["redis_timeout_seconds"]),
-        keys=keys,
-        client_id_hash_salt=data["client_id_hash_salt"].encode("utf-8"),
-        client_secret_hash_cost=data["client_secret_hash_cost"],
-        jwt_issuer=data["jwt_issuer"], jwt_expires_in=data["jwt_expires_in"],
-        public_url=public_url.rstrip("/"),
-        clock_skew_seconds=data["clock_skew_seconds"],
-        max_assertion_lifetime_seconds=data["max_assertion_lifetime_seconds"],
-        accepted_audiences=tuple(data["accepted_audiences"]),
-        required_audience_in_token_request=data["required_audience_in_token_request"],
-        discovery_document=discovery,
-        scopes_supported=tuple(data["scopes_supported"]),
-        admin_token=data["admin_token"], open_registration=data["open_registration"],
-        open_registration_rules=RegistrationRules(
-            audiences=tuple(data["open_registration_audiences"]), scopes=tuple(data["open_registration_scopes"]),
-            auth_methods=tuple(dict.fromkeys(data["open_registration_auth_methods"]))),
-        auth_failure_limit=data["auth_failure_limit"],
-        auth_failure_window_seconds=data["auth_failure_window_seconds"],
-        auth_failure_source_limit=data["auth_failure_source_limit"],
-        max_body_bytes=data["max_body_bytes"], metrics_dir=data["metrics_dir"],
-        trusted_proxy_count=data["trusted_proxy_count"],
-        routes=routes,
-        routes_file=data["routes_file"],
-        routes_watch_file=data["routes_watch_file"] or data["routes_file"],
-        routes_reload_interval_seconds=data["routes_reload_interval_seconds"],
-        authorizer=AuthorizerConfig(strict=data["strict_mode"],
-                                    scope_prefix=data["api_product_scope_prefix"],
-                                    user_properties=tuple(data["user_properties_to_proxy"]),
-                                    header_limit=data["max_header_value_bytes"],
-                                    trust_user_headers=data["trust_mia_user_headers"],
-                                    credential_headers=tuple(data["authorization_headers_to_proxy"]),
-                                    sources=tuple(dict.fromkeys(data["credential_sources"])),
-                                    dialects=DialectConfig(
-                                        dialects=tuple(dict.fromkeys(data["auth_dialects"])),
-                                        trusted_proxies=tuple(ipaddress.ip_network(c, strict=False)
-                                                              for c in data["trusted_proxy_cidrs"]),
-                                        secret_header=data["forward_auth_secret_header"],
-                                        secret=data["forward_auth_secret"],
-                                        hosts=tuple(h.lower() for h in data["forward_auth_hosts"]),
-                                        login_url=data["forward_auth_login_url"]
-                                        or f"{data['service_prefix']}/web-login")),
-        issuers=tuple(_issuer(i) for i in data["issuers"]),
-        jwks_cache_seconds=data["jwks_cache_seconds"],
-        jwks_refetch_cooldown_seconds=data["jwks_refetch_cooldown_seconds"],
-        outbound_timeout_seconds=data["outbound_timeout_seconds"],
-        outbound_calls_per_worker=data["outbound_calls_per_worker"],
-        userinfo_url=data["userinfo_url"],
-        userinfo=UserinfoConfig(headers_to_proxy=tuple(h.lower() for h in data["headers_to_proxy"]),
-                                user_id_key=data["custom_user_id_key"],
-                                permissions_key=data["custom_permissions_key"],
-                                cache_seconds=data["userinfo_cache_seconds"]),
-        userinfo_timeout_seconds=data["userinfo_timeout_seconds"],
-        api_keys=ApiKeys({k["sha256"]: k["clientType"] for k in data["api_keys"]}),
-        introspection=data["introspection"],
-        apps={app_id: _app(app_id, app, data["jwt_issuer"], keys) for app_id, app in data["apps"].items()},
-        default_app_id=data["default_app_id"] or (next(iter(data["apps"])) if len(data["apps"]) == 1 else None),
-        provider_token_key=data["provider_token_key"].encode("ascii") if data["provider_token_key"] else None,
-        login_state_ttl_seconds=data["login_state_ttl_seconds"],
-        bff=_bff(data["bff"], keys, data["service_prefix"], data["login_state_ttl_seconds"],
-                 data["outbound_timeout_seconds"]) if data["bff"] else None,
-        verified_token_cache_size=data["verified_token_cache_size"],
-        verified_token_cache_seconds=data["verified_token_cache_seconds"],
-        revocation_check=data["revocation_check"],
-        revocation_sync_seconds=data["revocation_sync_seconds"],
-        client_cache_seconds=data["client_cache_seconds"],
-    )
-
-
-def _issuer(data: dict[str, Any]) -> ExternalIssuer:
-    c = data["claims"]
-    return ExternalIssuer(
-        issuer=data["issuer"], audiences=tuple(data["audience"]), algorithms=tuple(data["algorithms"]),
-        jwks_uri=data["jwks_uri"], discovery_url=data["discovery_url"], inline_jwks=data["jwks"],
-        leeway=data["leeway"],
-        claims=ClaimMapping(id=c["id"], groups=tuple(c["groups"]), scopes=tuple(c["scopes"]),
-                            permissions=c["permissions"], client_type=c["clientType"]))
-
-
-def _provider(pid: str, p: dict[str, Any], keys: KeySet) -> ProviderConfig:
-    return ProviderConfig(
-        id=pid, type=p["type"], client_id=p["clientId"], client_secret=p["clientSecret"],
-        auth_url=p["authUrl"], token_url=p["tokenUrl"], userinfo_url=p["userInfoUrl"],
-        logout_url=p["logoutUrl"], base_url=p["baseUrl"], discovery_url=p["discoveryUrl"],
-        scope=tuple(p["scope"]), order=p["order"], label=p["label"],
-        token_auth_method=p["tokenEndpointAuthMethod"], id_token_fallback=p["idTokenFallback"],
-        assertion=assertion_signer(keys, p["clientId"]) if p["tokenEndpointAuthMethod"] == "private_key_jwt" else None)
-
-
-def _bff(data: dict[str, Any], keys: KeySet, prefix: str, state_ttl: int, outbound_timeout: float) -> BffConfig:
-    app_origin = origin(data["redirectUrl"])
-    return BffConfig(
-        mode=data["mode"], provider=_provider("bff", data["provider"], keys), redirect_url=data["redirectUrl"],
-        post_logout_redirect_url=data["postLogoutRedirectUrl"] or f"{app_origin}{prefix}/bff/logout/callback",
-        cookie_name=data["cookieName"], default_redirect=data["defaultRedirectUrl"],
-        allowed_redirects=tuple(data["allowedRedirectUrls"]),
-        allowed_origins=tuple(o.lower() for o in data["allowedOrigins"]), csrf_header=data["csrfHeader"],
-        session_lifetime=data["sessionLifetimeSeconds"], refresh_margin=data["refreshMarginSeconds"],
-        refresh_wait_seconds=data["refreshWaitSeconds"], state_ttl=state_ttl, groups_claim=data["groupsClaim"],
-        # discovery + the token call, each up to connect and read timeouts, with room to spare
-        refresh_lock_seconds=data["refreshWaitSeconds"] + 4 * outbound_timeout + 5)
-
-
-def _app(app_id: str, data: dict[str, Any], default_issuer: str, keys: KeySet) -> AppConfig:
-    cookie = data["cookie"]
-    return AppConfig(
-        id=app_id,
-        providers={pid: _provider(pid, p, keys) for pid, p in data["providers"].items()},
-        redirect_url=data["redirectUrl"], issuer=data["issuer"] or default_issuer, realm=data["realm"],
-        default_groups=tuple(data["defaultGroups"]), is_website_app=data["isWebsiteApp"],
-        allowed_redirects=tuple(data["allowedRedirectUrlsOnSuccessfulLogin"]),
-        default_redirect=data["defaultRedirectUrlOnSuccessfulLogin"],
-        cookie=CookieConfig(secure=cookie["secure"], same_site=cookie["sameSite"], domain=cookie["domain"]),
-        session_expires_in=data["sessionExpiresIn"], refresh_expires_in=data["refreshTokenExpiresIn"])
+    values["public_url"] = public_url.rstrip("/")
+    values["routes_watch_file"] = data["routes_watch_file"] or data["routes_file"]
+    values["default_app_id"] = data["default_app_id"] or (next(iter(data["apps"])) if len(data["apps"]) == 1
+                                                          else None)
+    values["provider_token_key"] = data["provider_token_key"].encode("ascii") if data["provider_token_key"] else None
+    return values

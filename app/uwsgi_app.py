@@ -16,8 +16,6 @@ import os
 import re
 from typing import Any, Callable, Iterable
 
-from .uwsgi_check import DRAIN_FILE_ENV
-
 LIVE_FILE = re.compile(r"^gauge_live\w*_(\d+)\.db$")
 
 
@@ -55,14 +53,11 @@ def draining(app: Callable[..., Iterable[bytes]], lifecycle: Any, drain_file: st
 
 
 def load() -> Callable[..., Iterable[bytes]]:
-    from .settings import process_environ
-
-    environ = process_environ()
-    mark_dead_workers(environ.get("PROMETHEUS_MULTIPROC_DIR"))
     from wsgi import app as flask_app
 
     services = flask_app.extensions["gatehouse"]
-    drain_file = environ.get(DRAIN_FILE_ENV)
+    mark_dead_workers(services.settings.metrics_dir)
+    drain_file = services.settings.drain_file
     if not drain_file:
         return flask_app  # type: ignore[no-any-return]
     return draining(flask_app, services.lifecycle, drain_file)

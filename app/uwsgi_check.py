@@ -6,11 +6,12 @@ nginx talks to it over the uwsgi protocol (`uwsgi_pass`, `gatehouse nginx-config
 Traefik, Caddy, Envoy) — are on an HTTP socket of the same workers, parsed in C by uWSGI too. What
 gunicorn.conf.py gives the check group, and how it is kept here:
 
-* workers: one process per core (GUNICORN_WORKERS overrides, as for gunicorn), `--master`,
+* workers: one process per core (GUNICORN_WORKERS overrides, as for gunicorn; every value here is a
+  setting read through app/settings.py), `--master`,
   `--lazy-apps` (each worker builds its own clients after the fork), `--enable-threads`
   (Gatehouse's background threads: route-file watch, revocation mirror);
 * drain on SIGTERM: this launcher is uWSGI's parent. On SIGTERM it creates the drain file
-  (/-/ready answers 503 from then on, checks are still answered), waits DELAY_SHUTDOWN_SECONDS,
+  (GATEHOUSE_DRAIN_FILE for the workers; /-/ready answers 503 from then on, checks are still answered), waits DELAY_SHUTDOWN_SECONDS,
   then asks uWSGI's master for a graceful shutdown (`q` on its master FIFO: in-flight requests
   finish, bounded by `--worker-reload-mercy`), and exits 0;
 * worker recycling: `--max-requests` (UWSGI_MAX_REQUESTS, default 100000), like gunicorn's
@@ -27,8 +28,9 @@ gunicorn.conf.py gives the check group, and how it is kept here:
   most CHECK_THREADS - 1 of them may wait on the network at once (OUTBOUND_CALLS_PER_WORKER; past
   it a call fails at once with 503), so a hung provider never takes the thread that answers the
   checks that need none. Gatehouse's own outbound timeouts bound each wait (OUTBOUND_TIMEOUT_SECONDS
-  for JWKS and introspection, USERINFO_TIMEOUT_SECONDS; 5 s by default); `--harakiri 30`
-  (gunicorn's `timeout = 30`) is only the last resort that kills a worker stuck past them.
+  for JWKS and introspection, USERINFO_TIMEOUT_SECONDS; 5 s by default); `--harakiri`
+  (GUNICORN_TIMEOUT, 30 s, gunicorn's `timeout`) is only the last resort that kills a worker stuck
+  past them.
 """
 from __future__ import annotations
 
@@ -38,17 +40,14 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from .metrics_dir import prepare_metrics_dir
+from .metrics_dir import metrics_dir_of, prepare_metrics_dir
 
 ROOT = Path(__file__).resolve().parent.parent
-DRAIN_FILE_ENV = "GATEHOUSE_DRAIN_FILE"  # read by app/uwsgi_app.py
 BUFFER_SIZE = 65535
-HARAKIRI = 30
 # uWSGI's own lines (boot, respawns, harakiri) as JSON through the master's logger; Gatehouse's lines
 # (already JSON objects, starting with `{`) are routed to a second logger that writes them as they are.
 JSON_LOG = ["--log-master", "--logger", "gatehouse stdio", "--logger", "uwsgi stdio",
@@ -59,7 +58,7 @@ JSON_LOG = ["--log-master", "--logger", "gatehouse stdio", "--logger", "uwsgi st
 
 def uwsgi_args(http: str, socket: str, processes: int, fifo: str, max_requests: int,
                mercy: int, min_lifetime: int = 10, threads: int = 1,
-               module: str = "app.uwsgi_app:application", gevent: int = 0) -> list[str]:
+               module: str = "app.uwsgi_app:application", gevent: int = 0, harakiri: int = 30) -> list[str]:
     """The uWSGI command line of the check group (pyuwsgi's `uwsgi`)."""
     return [
         "--master", "--lazy-apps", "--enable-threads", "--single-interpreter", "--need-app", "--strict",
@@ -75,7 +74,7 @@ def uwsgi_args(http: str, socket: str, processes: int, fifo: str, max_requests: 
         "--max-requests", str(max_requests),
         # A worker is recycled after max_requests only once it has lived this long (uWSGI's default).
         "--min-worker-lifetime", str(min_lifetime),
-        "--harakiri", str(HARAKIRI),
+        "--harakiri", str(harakiri),
         "--worker-reload-mercy", str(mercy), "--reload-mercy", str(mercy),
         "--master-fifo", fifo,
         "--disable-logging",  # no access line per check; Gatehouse logs its decisions itself
@@ -94,15 +93,18 @@ def outbound_limit(configured: int, threads: int) -> int:
     return configured if 0 < configured < threads else threads - 1
 
 
-def _exec_gunicorn(http: str | None, processes: int | None, environ: dict[str, str]) -> int:
+def _exec_gunicorn(http: str | None, processes: int | None) -> int:
     """CHECK_SERVER=gunicorn: the check group under gunicorn (gevent, gunicorn.conf.py's role
     `check`), HTTP only; this process becomes gunicorn, which drains on SIGTERM itself."""
-    env = {**environ, "GATEHOUSE_ROLE": "check"}
+    from .settings import child_environment
+
+    changes: dict[str, Any] = {"role": "check"}
     if http:
         host, _, port = http.rpartition(":")
-        env.update({"GATEHOUSE_BIND": host or "127.0.0.1", "HTTP_PORT": port})
+        changes.update(bind_address=host or "127.0.0.1", http_port=port)
     if processes:
-        env["GUNICORN_WORKERS"] = str(processes)
+        changes["workers"] = processes
+    env = child_environment(changes)
     os.chdir(ROOT)
     os.execve(sys.executable, [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], env)
     return 0  # not reached
@@ -124,27 +126,26 @@ def _log(level: str, message: str) -> None:
                       "msg": message}), file=sys.stderr, flush=True)
 
 
-def serve(http: str | None, socket: str | None, processes: int | None, environ: dict[str, str]) -> int:
+def serve(http: str | None, socket: str | None, processes: int | None) -> int:
     """Run the check group under uWSGI until SIGTERM/SIGINT; the exit code."""
-    from .settings import ConfigError, load_settings
+    from .settings import ConfigError, child_environment, load_settings
 
     try:
-        settings = load_settings(environ)
+        settings = load_settings()
     except ConfigError as exc:
         _log("error", "configuration refused:\n  - " + "\n  - ".join(exc.problems))
         return 2
-    bind = environ.get("GATEHOUSE_BIND", "127.0.0.1")
+    bind = settings.bind_address
     if settings.check_server == "gunicorn":
         if socket:
             _log("error", "--socket is the uwsgi-protocol socket: it needs CHECK_SERVER=uwsgi")
             return 2
-        return _exec_gunicorn(http, processes, environ)
+        return _exec_gunicorn(http, processes)
     http = http or f"{bind}:{settings.http_port}"
-    socket = socket or environ.get("GATEHOUSE_CHECK_SOCKET") or f"{bind}:{int(http.rsplit(':', 1)[1]) + 1}"
-    processes = processes or int(environ.get("GUNICORN_WORKERS") or os.cpu_count() or 1)
+    socket = socket or settings.check_socket or f"{bind}:{int(http.rsplit(':', 1)[1]) + 1}"
+    processes = processes or settings.workers or os.cpu_count() or 1
     delay = settings.delay_shutdown_seconds
-    metrics_dir = environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(
-        tempfile.gettempdir(), f"gatehouse-metrics-{os.getpid()}")
+    metrics_dir = metrics_dir_of(settings.metrics_dir)
     try:
         prepare_metrics_dir(metrics_dir)
     except OSError as exc:
@@ -155,13 +156,13 @@ def serve(http: str | None, socket: str | None, processes: int | None, environ: 
     for leftover in (fifo, drain):
         if os.path.exists(leftover):
             os.remove(leftover)
-    max_requests = int(environ.get("UWSGI_MAX_REQUESTS") or 100000)
     args = [sys.executable, "-c", "import sys, pyuwsgi; sys.argv[0] = 'uwsgi'; sys.exit(pyuwsgi.run())",
-            *uwsgi_args(http, socket, processes, fifo, max_requests, delay + 30,
-                        int(environ.get("UWSGI_MIN_WORKER_LIFETIME") or 10), settings.check_threads)]
-    env = {**environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir, DRAIN_FILE_ENV: drain, "GATEHOUSE_ROLE": "check",
-           "OUTBOUND_CALLS_PER_WORKER": str(outbound_limit(settings.outbound_calls_per_worker,
-                                                           settings.check_threads))}
+            *uwsgi_args(http, socket, processes, fifo, settings.uwsgi_max_requests, delay + 30,
+                        settings.uwsgi_min_worker_lifetime, settings.check_threads,
+                        harakiri=settings.worker_timeout_seconds)]
+    env = child_environment({"metrics_dir": metrics_dir, "drain_file": drain, "role": "check",
+                             "outbound_calls_per_worker": outbound_limit(settings.outbound_calls_per_worker,
+                                                                         settings.check_threads)})
     state: dict[str, Any] = {"term": None}
 
     def on_signal(signum: int, frame: Any) -> None:

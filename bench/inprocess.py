@@ -70,7 +70,7 @@ def session_token(app: Any, groups: list[str]) -> str:
     svc = app.extensions["gatehouse"]
     user = {"userId": "bench-user", "groups": groups, "name": "Bench User"}
     with app.app_context():  # the "token issued" line reads the request id from flask.g
-        return svc.sessions.open(svc.settings.apps["bench"], "idp", user, {}).access_token
+        return svc.sessions.open(svc.composition.apps["bench"], "idp", user, {}).access_token
 
 
 def bff_session(app: Any, groups: list[str]) -> str:
@@ -82,5 +82,5 @@ def bff_session(app: Any, groups: list[str]) -> str:
     doc = {"v": 1, "iss": "https://idp.bench.example", "sub": "bff-user", "psid": None,
            "user": {"sub": "bff-user", "groups": groups}, "createdAt": now, "expiresAt": now + 7200,
            "atExp": now + 7200, "tokens": svc.bff.sealer.seal({"access_token": "provider-at", "refresh_token": "rt"})}
-    svc.extra["redis"].set(f"gatehouse:v1:bff:{sid}", json.dumps(doc), ex=7200)
+    svc.redis.set(f"gatehouse:v1:bff:{sid}", json.dumps(doc), ex=7200)
     return sid

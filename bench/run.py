@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT))
 from app.core import tokens  # noqa: E402
 from app.core.keys import generate_private_key_pem, load_private_key  # noqa: E402
 from app.core.sealing import Sealer, new_key  # noqa: E402
-from app.dev import start_mongo, start_redis  # noqa: E402
 from app.nginx_config import render  # noqa: E402
+from gatehouse_dev.runner import start_mongo, start_redis  # noqa: E402
 from tests.e2e.conftest import http  # noqa: E402
 from tests.introspection_server import IntrospectionServer  # noqa: E402
 from tests.issuer import LocalIssuer  # noqa: E402
@@ -234,7 +234,7 @@ def make_credentials(env: dict[str, str], var: Path, issuer: LocalIssuer, intros
     settings = load_settings(env)
     svc = build_services(settings)
     assert svc.sessions is not None
-    app = settings.apps["bench"]
+    app = svc.composition.apps["bench"]
     sessions = []
     for i in range(n):
         user = {"userId": f"user-{i}", "groups": ["admin"], "name": f"User {i}"}
@@ -247,7 +247,7 @@ def make_credentials(env: dict[str, str], var: Path, issuer: LocalIssuer, intros
            for _ in range(n_many)]
     external = [(issuer.token(sub=f"ext-{i}", groups=["admin"], exp=now + 7200), f"ext-{i}") for i in range(n)]
     bff = []
-    r = svc.extra["redis"]
+    r = svc.redis
     for i in range(n):
         sid = secrets.token_urlsafe(32)
         doc = {"v": 1, "iss": issuer.url, "sub": f"bff-{i}", "psid": None, "user": {"sub": f"bff-{i}", "groups": ["admin"]},

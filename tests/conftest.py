@@ -130,12 +130,12 @@ def client(app):
 
 @pytest.fixture
 def db(app) -> pymongo.database.Database:
-    return app.extensions["gatehouse"].extra["mongo"]
+    return app.extensions["gatehouse"].mongo
 
 
 @pytest.fixture
 def rdb(app) -> redis.Redis:
-    return app.extensions["gatehouse"].extra["redis"]
+    return app.extensions["gatehouse"].redis
 
 
 def basic(client_id: str, secret: str) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """Identity providers for the login tests, all real HTTP servers on loopback:
 
 * `DevProvider`: the development OIDC provider (`oidc-provider-mock` from PyPI, wrapped by
-  app/dev_provider.py: JWT access tokens, grant counters) as a child process, with the demo
+  gatehouse_dev/provider.py: JWT access tokens, grant counters) as a child process, with the demo
   users; used for the happy paths and the browser tests.
 * `LocalProvider`: a small provider whose answers a test shapes (ID token claims, the GitHub
   and GitLab user documents, outages, counting calls), for the refusals the dev provider
@@ -39,7 +39,7 @@ class DevProvider:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        args = [sys.executable, "-m", "app.dev_provider", "--host", "127.0.0.1", "--port", str(self.port),
+        args = [sys.executable, "-m", "gatehouse_dev.provider", "--host", "127.0.0.1", "--port", str(self.port),
                 "--token-max-age", str(self.token_max_age), "--latency-ms", str(self.latency_ms), *self.extra_args]
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(args, cwd=ROOT, stdout=open(self.workdir / "provider.log", "ab"),

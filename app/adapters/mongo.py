@@ -16,6 +16,7 @@ from ..core.records import Client, Revocation, UserChanges, UserQuery
 from .documents import changes_to_doc, client_to_doc, doc_to_client
 
 T = TypeVar("T")
+Database = pymongo.database.Database  # the database type the composition root holds
 
 
 def guarded(fn: Callable[..., T]) -> Callable[..., T]:

@@ -21,6 +21,7 @@ from ..core.records import FeedBatch, Revocation
 
 T = TypeVar("T")
 PREFIX = "gatehouse:v1:"
+Client = redis.Redis  # the client type the composition root holds
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,11 @@ core/bff.py, through the one `BffTokenStore`, owns the session's token record, s
 same id, which /auth reads too."""
 from __future__ import annotations
 
-import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Request, current_app, jsonify, redirect, render_template, request, session
+from flask import Blueprint, Flask, Request, current_app, jsonify, redirect, request, session
 from flask_session.base import ServerSideSession, ServerSideSessionInterface
 from werkzeug.wrappers import Response
 
@@ -20,7 +19,7 @@ from .. import errors
 from ..core.bff import BffService
 from ..core.errors import DependencyUnavailable, Forbidden, LoginFailed, NotFound
 from ..core.ports import BrowserSessionStore
-from ..http import no_store
+from ..http import no_store, script_page
 from ..services import services
 
 bp = Blueprint("bff", __name__)
@@ -137,12 +136,7 @@ def callback() -> Response:
     bff.open(str(session.sid), result.document, replaced=before)
     # A page, not a 302: the navigation it starts is same-site, so the new Strict cookie is sent
     # with it (a redirect chain that began at the provider would count as cross-site).
-    nonce = secrets.token_urlsafe(16)
-    page = render_template("bff/landing.html", target=result.redirect, nonce=nonce)
-    response = no_store(Response(page, mimetype="text/html"))
-    response.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; base-uri 'none'")
-    response.headers["Referrer-Policy"] = "no-referrer"  # the URL holds the code
+    response = script_page("bff/landing.html", target=result.redirect)
     response.delete_cookie(result.binding_cookie, path=callback_path(), secure=True, httponly=True,
                            samesite="Lax")
     return response

@@ -3,14 +3,13 @@ callback page. The completion of the login at POST /oauth/token {code, state} is
 app/http.py `complete_login`, which the token endpoint calls."""
 from __future__ import annotations
 
-import secrets
 
 from flask import Blueprint, jsonify, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from ..core.errors import LoginFailed
 from ..core.login import LoginService
-from ..http import login_page_redirect, no_store
+from ..http import login_page_redirect, no_store, script_page
 from ..services import login_services, services
 
 bp = Blueprint("login", __name__)
@@ -64,16 +63,8 @@ def authorize() -> Response:
 def callback() -> Response:
     if request.args.get("error"):
         raise LoginFailed("the identity provider did not complete the login")
-    nonce = secrets.token_urlsafe(16)
-    page = render_template("callback.html", code=request.args.get("code", ""), state=request.args.get("state", ""),
-                           action=f"{services().settings.service_prefix}/oauth/token", nonce=nonce)
-    response = no_store(Response(page, mimetype="text/html"))
-    # No form-action: browsers apply it to the redirect after the POST, which may go to an
-    # allow-listed URL on another origin.
-    response.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; base-uri 'none'")
-    response.headers["Referrer-Policy"] = "no-referrer"  # the URL holds the code
-    return response
+    return script_page("callback.html", code=request.args.get("code", ""), state=request.args.get("state", ""),
+                       action=f"{services().settings.service_prefix}/oauth/token")
 
 
 @bp.post("/web-login/backchannel-logout")

@@ -15,6 +15,7 @@ from typing import Any, Callable, Protocol
 
 from . import tokens
 from .errors import InvalidToken
+from .records import SESSION_COOKIE
 from .sessions import SessionService
 from .verifiers.api_keys import ApiKeys
 from .verifiers.cache import VerifiedCache
@@ -33,7 +34,6 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SOURCES = ("session", "bff", "jwt", "introspection", "userinfo", "trusted-headers")
 # Cookie sessions: a stale or foreign cookie must not hide another credential.
 COOKIE_SOURCES = ("session", "bff")
-SESSION_COOKIE = "sid"
 MAX_OPAQUE_TOKEN = 8192
 LOGIN_REDIRECT = 302
 

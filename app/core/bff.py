@@ -30,7 +30,7 @@ from .policy.decision import Principal
 from .verifiers.external import ExternalVerifier
 from .ports import BffTokenStore, DocumentStore, ReplayGuard
 from .redirects import origin, safe_redirect
-from .revocation import MirroredView, Revocations, RevocationView
+from .revocation import ENDED_BFF_SESSION as ENDED, MirroredView, Revocations, RevocationView
 from .sealing import Sealer
 from .sessions import digest
 from .verifiers.cache import VerifiedCache
@@ -40,7 +40,6 @@ LOGIN_STATE = "bff-login"
 LOGOUT_STATE = "bff-logout"
 BINDING_COOKIE_PREFIX = "gatehouse_bff_"
 SESSION_VERSION = 1
-ENDED = "bff"  # the revocation kind of ended BFF sessions
 # flask-session's ids: secrets.token_urlsafe(32) -> 43 URL-safe characters.
 SESSION_ID = re.compile(r"^[A-Za-z0-9_\-]{32,64}$")
 USER_CLAIMS = ("sub", "name", "given_name", "family_name", "preferred_username", "email", "email_verified",

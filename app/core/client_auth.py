@@ -25,7 +25,6 @@ from .ports import ClientRepository, CredentialRepository, RateLimiter, ReplayGu
 from .records import (AUTH_PRIVATE_KEY_JWT, AUTH_SECRET_BASIC, AUTH_SECRET_POST,
                       SECRET_METHODS, Client)
 
-ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_CLIENT_ID_LENGTH = 256
 MAX_JTI_LENGTH = 256
 MAX_ASSERTION_LENGTH = 8192
@@ -92,8 +91,8 @@ def presented_credentials(authorization: str | None,
     assertion_type = _single(form, "client_assertion_type")
     assertion = _single(form, "client_assertion")
     if assertion_type is not None or assertion is not None:
-        if assertion_type != ASSERTION_TYPE:
-            raise InvalidRequest(f"client_assertion_type must be {ASSERTION_TYPE}")
+        if assertion_type != tokens.ASSERTION_TYPE:
+            raise InvalidRequest(f"client_assertion_type must be {tokens.ASSERTION_TYPE}")
         if not assertion:
             raise InvalidRequest("client_assertion is missing")
         found.append(PresentedCredentials(AUTH_PRIVATE_KEY_JWT, form_client_id or "",

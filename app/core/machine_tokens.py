@@ -13,7 +13,7 @@ from .errors import (DependencyUnavailable, Forbidden, InvalidRequest, InvalidTo
                      Unauthenticated, UnauthorizedClient, UnsupportedGrantType)
 from .grants import client_credentials
 from .keys import KeySet
-from .revocation import Revocations
+from .revocation import REVOKED_TOKEN, Revocations
 from .records import Client, IssuedToken, OnIssue, ignore_issue
 
 ADMIN_PERMISSION = "gatehouse:admin"
@@ -125,7 +125,7 @@ class TokenService:
             raise UnauthorizedClient("the token was not issued to this client")
         until = claims["exp"] + tokens.OWN_TOKEN_LEEWAY_SECONDS + 1
         if until > self.clock():
-            self.revocations.revoke("jti", claims["jti"], until)
+            self.revocations.revoke(REVOKED_TOKEN, claims["jti"], until)
 
     def tokeninfo(self, authorization: str | None) -> dict[str, Any]:
         token = bearer_token(authorization)

@@ -17,7 +17,7 @@ from . import tokens
 from .keys import KeySet
 from .errors import BadGateway, InvalidToken, LoginFailed, TokenRefusedByProvider
 from .provider_types import OIDC_TYPES, PROVIDER_TYPES, TYPES, Endpoints, Profile, ProviderType
-from .verifiers.external import ALLOWED_ALGORITHMS, ExternalIssuer, ExternalVerifier
+from .verifiers.external import ExternalIssuer, ExternalVerifier
 
 log = logging.getLogger("gatehouse.login")
 __all__ = ["OIDC_TYPES", "PROVIDER_TYPES", "Endpoints", "Profile"]  # settings and core.bff read them here
@@ -105,7 +105,7 @@ class ProviderDirectory:
         if not isinstance(issuer, str) or not (p.auth_url or authorize) or not (p.token_url or token) or not jwks_uri:
             raise BadGateway("the provider's discovery document lacks issuer, endpoints or jwks_uri")
         offered = doc.get("id_token_signing_alg_values_supported") or ["RS256"]
-        algorithms = tuple(a for a in ALLOWED_ALGORITHMS if isinstance(offered, list) and a in offered)
+        algorithms = tuple(a for a in tokens.ALLOWED_ALGORITHMS if isinstance(offered, list) and a in offered)
         if not algorithms:
             raise BadGateway("the provider signs ID tokens with no algorithm Gatehouse accepts")
         endpoints = Endpoints(
@@ -147,7 +147,6 @@ def authorization_url(p: ProviderConfig, endpoints: Endpoints, redirect_uri: str
     return f"{endpoints.authorize}{sep}{urlencode(params)}"
 
 
-JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_LIFETIME_SECONDS = 60
 
 
@@ -178,7 +177,7 @@ def _token_call(http: ProviderHttp, p: ProviderConfig, endpoints: Endpoints, for
     form = {**form, "client_id": p.client_id}
     basic = None
     if p.token_auth_method == "private_key_jwt" and p.assertion is not None:
-        form.update(client_assertion_type=JWT_BEARER_ASSERTION, client_assertion=p.assertion(endpoints.token))
+        form.update(client_assertion_type=tokens.ASSERTION_TYPE, client_assertion=p.assertion(endpoints.token))
     elif p.client_secret and p.token_auth_method == "client_secret_post":
         form["client_secret"] = p.client_secret
     elif p.client_secret:

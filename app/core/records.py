@@ -15,6 +15,10 @@ SECRET_METHODS = (AUTH_SECRET_BASIC, AUTH_SECRET_POST)
 
 GRANT_CLIENT_CREDENTIALS = "client_credentials"
 
+# The cookie that carries a Gatehouse login session (its access token) to /auth and the session
+# endpoints; the refresh token has its own cookie (app/http.py).
+SESSION_COOKIE = "sid"
+
 # Claims a client may never choose for its tokens: the registered JWT claims (RFC 7519 §4.1),
 # those of RFC 9068 / OIDC Core that resource servers read as identity, and every claim
 # Gatehouse sets itself (a machine token carrying `sid` + `user` would pose as a login session).

@@ -27,7 +27,10 @@ from .tokens import OWN_TOKEN_LEEWAY_SECONDS
 from .ports import RevocationFeed, RevocationStore
 from .records import FeedBatch, Revocation
 
-KINDS = ("jti", "sid", "bff", "client")
+# The kinds of revocation entry: a revoked access token, an ended login session, an ended BFF
+# session, a client cut-off.
+REVOKED_TOKEN, ENDED_SESSION, ENDED_BFF_SESSION, CLIENT_CUT_OFF = "jti", "sid", "bff", "client"
+KINDS = (REVOKED_TOKEN, ENDED_SESSION, ENDED_BFF_SESSION, CLIENT_CUT_OFF)
 Key = tuple[str, str]  # (kind, key)
 
 
@@ -58,20 +61,20 @@ def merge(into: dict[Key, Revocation], entry: Revocation) -> None:
 
 def token_keys(claims: dict[str, Any]) -> list[Key]:
     """The entries that can name an access token of ours: its jti, and its client's cut-off."""
-    keys: list[Key] = [("jti", str(claims.get("jti")))]
+    keys: list[Key] = [(REVOKED_TOKEN, str(claims.get("jti")))]
     client = claims.get("client_id", claims.get("sub"))
     if isinstance(client, str):
-        keys.append(("client", client))
+        keys.append((CLIENT_CUT_OFF, client))
     return keys
 
 
 def token_refusal(found: Iterable[Revocation], claims: dict[str, Any]) -> str | None:
     """Why an access token is refused, given the live entries naming it; None if it is not."""
     for entry in found:
-        if entry.kind == "jti":
+        if entry.kind == REVOKED_TOKEN:
             return "token has been revoked"
         issued = claims.get("iat")
-        if entry.kind == "client" and (not isinstance(issued, (int, float)) or issued <= entry.at):
+        if entry.kind == CLIENT_CUT_OFF and (not isinstance(issued, (int, float)) or issued <= entry.at):
             return "the client's tokens have been revoked"
     return None
 
@@ -126,7 +129,7 @@ class ClientCutOff:
 
     def __call__(self, client_id: str) -> None:
         at = self.clock() + self.settle
-        self.revocations.revoke("client", client_id, at + self.lifetime + OWN_TOKEN_LEEWAY_SECONDS + 1, at=at)
+        self.revocations.revoke(CLIENT_CUT_OFF, client_id, at + self.lifetime + OWN_TOKEN_LEEWAY_SECONDS + 1, at=at)
         # Tokens carry whole-second `iat`s: wait past the cut-off's second, so that a token asked
         # for after this answer is never taken for one issued before it.
         self.sleep(max(0.0, math.floor(at) + 1 - self.clock()))
@@ -134,7 +137,7 @@ class ClientCutOff:
 
 def client_cut_at(view: RevocationView, client_id: str) -> float | None:
     """The latest cut-off of a client, if any (for workers' memories of recent clients)."""
-    found = view.find((("client", client_id),))
+    found = view.find(((CLIENT_CUT_OFF, client_id),))
     return max(e.at for e in found) if found else None
 
 

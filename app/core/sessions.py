@@ -14,14 +14,13 @@ from .errors import InvalidToken, Unauthenticated
 from .keys import KeySet
 from .ports import DocumentStore, SessionLog, UserRepository
 from .records import OnIssue, ignore_issue
-from .revocation import Revocations, RevocationView
+from .revocation import ENDED_SESSION as ENDED, Revocations, RevocationView
 from .sealing import Sealer
 
 SESSION = "session"
 REFRESH = "refresh"
 SPENT = "refresh-spent"
 SESSION_TOKEN_TYPE = "JWT"
-ENDED = "sid"  # the revocation kind of ended sessions
 USER_FIELDS = ("userId", "groups", "email", "name", "username")
 # Two tabs refreshing with the same cookie at once: the slower one gets a plain 401 instead of
 # ending the session as a replay would. Only a reuse after this long counts as theft.

@@ -16,6 +16,11 @@ from .keys import KeySet
 OWN_TOKEN_LEEWAY_SECONDS = 5
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 §2.1
+# The JWS algorithms accepted from others (external issuers, providers' ID tokens, client
+# assertions named by a key): asymmetric only, so a public key can never serve as an HMAC secret.
+ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
+# RFC 7523 §2.2: the client_assertion_type of a JWT client assertion (private_key_jwt).
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_TOKEN_LENGTH = 16384
 # A compact JWS in canonical form: three base64url segments, nothing else. The JOSE library
 # tolerates junk after the signature; a token that needs that tolerance is refused up front, so

@@ -17,7 +17,7 @@ import pytest
 import requests
 from playwright.sync_api import Page
 
-from app.dev import DEMO_ROUTES
+from gatehouse_dev.runner import DEMO_ROUTES
 from tests.conftest import with_apps
 from tests.e2e.conftest import ROOT
 from tests.providers import DevProvider
@@ -42,7 +42,7 @@ def provider(tmp_path_factory):
 @pytest.fixture
 def upstream(provider):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "app.demo_upstream", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "gatehouse_dev.demo_upstream", "--port", str(port),
                              "--provider-url", provider.url], cwd=ROOT)
     wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/spa/", timeout=2).status_code == 200, "demo upstream")
     yield port

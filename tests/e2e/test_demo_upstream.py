@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_answers_over_a_kept_alive_connection_take_no_delayed_ack(tmp_path):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "app.demo_upstream", "--port", str(port)], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "gatehouse_dev.demo_upstream", "--port", str(port)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: http.client.HTTPConnection("127.0.0.1", port, timeout=2).connect() is None,

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from app.dev import demo_commands
+from gatehouse_dev.runner import demo_commands
 from tests.servers import free_port, wait_until, within
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -282,6 +282,55 @@ def test_bad_config_stops_start_up_with_the_key(env, tmp_path):
     assert run.returncode != 0
     assert "CLIENT_ID_HASH_SALT: must be at least 16 characters" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+BAD_PROCESS_SETTINGS = [
+    ("workers", {"GUNICORN_WORKERS": "many"}, "GUNICORN_WORKERS: Not a valid integer."),
+    ("threads", {"GUNICORN_THREADS": "0"}, "GUNICORN_THREADS: Must be greater than or equal to 1"),
+    ("role", {"GATEHOUSE_ROLE": "both"}, "GATEHOUSE_ROLE: Must be one of: all, check."),
+    ("timeout", {"GUNICORN_TIMEOUT": "-1"}, "GUNICORN_TIMEOUT: Must be greater than or equal to 1"),
+]
+
+
+@pytest.mark.parametrize("case,change,expected", BAD_PROCESS_SETTINGS, ids=[c[0] for c in BAD_PROCESS_SETTINGS])
+def test_bad_process_setting_stops_start_up_with_the_key(env, case, change, expected):
+    """gunicorn.conf.py's own values are settings: a bad one is refused in one line naming it."""
+    run_env = {**os.environ, **env, "HTTP_PORT": str(free_port()), **change}
+    run = subprocess.run([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+                         cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0
+    assert expected in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_process_settings_come_from_the_config_file(env, tmp_path):
+    """Role, worker count, bind address and metrics directory from the config file alone: the
+    check group's gevent workers, two of them, sharing samples in the file's directory."""
+    port = free_port()
+    metrics = tmp_path / "metrics-from-file"
+    config = tmp_path / "gatehouse.json"
+    config.write_text(json.dumps({"http_port": port, "role": "check", "workers": 2, "bind_address": "127.0.0.1",
+                                  "metrics_dir": str(metrics), "delay_shutdown_seconds": 0}))
+    names = ("HTTP_PORT", "GATEHOUSE_ROLE", "GUNICORN_WORKERS", "GUNICORN_WORKER_CLASS", "GATEHOUSE_BIND",
+             "PROMETHEUS_MULTIPROC_DIR", "DELAY_SHUTDOWN_SECONDS")
+    run_env = {k: v for k, v in {**os.environ, **env}.items() if k not in names}
+    run_env["GATEHOUSE_CONFIG"] = str(config)
+    log = tmp_path / "gunicorn.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+                                cwd=ROOT, env=run_env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: get(f"{base}/-/ready")[0] == 200, "gunicorn on the config file's port", 30)
+        wait_until(lambda: log.read_text().count("Booting worker") == 2, "both workers booted", 30)
+        assert get(f"{base}/-/healthz")[0] == 200
+        assert any(name.endswith(".db") for name in os.listdir(metrics)), "samples in the file's metrics_dir"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=40)
+    messages = [json.loads(line)["msg"] for line in log.read_text().splitlines() if line.startswith("{")]
+    assert any("Using worker: gevent" in m for m in messages), messages
+    assert sum("Booting worker" in m for m in messages) == 2
 
 
 def test_delayed_shutdown(gunicorn):

@@ -165,7 +165,7 @@ def test_recycled_workers_keep_their_samples_and_every_log_line_is_json(env, tmp
 
 def test_dev_runs_the_check_group_under_uwsgi(tmp_path):
     """`gatehouse dev --check-server uwsgi`: nginx's check goes over uwsgi_pass to a serve-check
-    group on the port after --check-port; a machine token passes to the demo upstream, a missing
+    group on a unix socket in the var directory; a machine token passes to the demo upstream, a missing
     one is refused, and the uWSGI group's metrics count both; Ctrl-C stops everything."""
     import os
     import subprocess
@@ -174,7 +174,8 @@ def test_dev_runs_the_check_group_under_uwsgi(tmp_path):
     from tests.servers import free_port
 
     ports = {name: free_port() for name in ("port", "redis", "mongo", "provider", "nginx", "upstream")}
-    check = free_port(span=2)  # serve-check listens on --check-port + 1
+    check = free_port(span=2)
+    ports["redis"] = check + 1  # the uwsgi socket is a unix socket in the var directory: no port of its own
     var = tmp_path / "var"
     env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URL", "REDIS_URL", "REDIS_HOSTS",
                                                             "GATEHOUSE_CONFIG")}
@@ -193,7 +194,8 @@ def test_dev_runs_the_check_group_under_uwsgi(tmp_path):
             if not line or line.startswith("curl -fsS $BASE/.well-known/jwks.json"):
                 break
         assert "Gatehouse is running" in printed, printed[-2000:]
-        assert "uwsgi_pass gatehouse_check;" in (var / "nginx" / "nginx.conf").read_text()
+        nginx_conf = (var / "nginx" / "nginx.conf").read_text()
+        assert "uwsgi_pass gatehouse_check;" in nginx_conf and f"server unix:{var / 'gatehouse-check.sock'}" in nginx_conf
         base, site = f"http://127.0.0.1:{ports['port']}", f"http://127.0.0.1:{ports['nginx']}"
         admin = {"Authorization": f"Bearer {(var / 'admin-token').read_text().strip()}"}
         token, reg = client_token_at(base, admin)

@@ -16,7 +16,7 @@ import requests
 from app import create_app
 from app.settings import ConfigError, load_settings
 from tests.conftest import with_apps
-from tests.integration.test_login import at_dev_provider, query
+from tests.integration.test_login import at_dev_provider, query, script_nonce
 
 COOKIE = "__Host-gatehouse"
 ORIGIN = "http://127.0.0.1"
@@ -85,7 +85,12 @@ def bff(env, tmp_path, dev_provider):
 
 
 def store(app) -> redis.Redis:
-    return app.extensions["gatehouse"].extra["redis"]
+    return app.extensions["gatehouse"].redis
+
+
+def test_the_landing_page_runs_only_its_own_script_with_a_fresh_nonce(bff):
+    _, c = bff
+    assert script_nonce(login(c)[1]) != script_nonce(login(c)[1])
 
 
 def test_login_sets_a_strict_host_cookie_and_stores_tokens_sealed(bff, dev_provider):

@@ -54,7 +54,7 @@ def deployment(stores, tmp_path, dev_provider):
 
 
 def redis_of(c):
-    return c.application.extensions["gatehouse"].extra["redis"]
+    return c.application.extensions["gatehouse"].redis
 
 
 def running(deployment):

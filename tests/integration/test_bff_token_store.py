@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from app.adapters.bff_store import RedisBffTokens
-from app.adapters.memory import MemoryBffTokens
+from tests.fakes import MemoryBffTokens
 
 DOC = {"v": 1, "sub": "alice", "tokens": "sealed"}
 

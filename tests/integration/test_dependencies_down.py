@@ -79,5 +79,5 @@ def test_start_with_mongo_down_creates_indexes_later(own_servers, env):
     assert c.get("/-/ready").status_code == 503
     m.start()
     assert within(lambda: c.get("/-/ready").status_code == 200, 15, interval=0.3)
-    names = app.extensions["gatehouse"].extra["mongo"].clients.index_information()
+    names = app.extensions["gatehouse"].mongo.clients.index_information()
     assert "clientId_unique" in names

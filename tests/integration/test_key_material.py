@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jose import jws
 
 from app import create_app
-from app.core.client_auth import ASSERTION_TYPE
+from app.core.tokens import ASSERTION_TYPE
 from app.settings import load_settings
 from tests.conftest import ADMIN, ISSUER, basic
 from tests.issuer import LocalIssuer

@@ -4,6 +4,7 @@ The browser's part at the provider (pressing "Authorize") is a form POST made he
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 
 import pytest
@@ -101,7 +102,7 @@ def test_login_creates_the_user_and_a_session_accepted_by_auth(dev):
     cookies = {k.split("=")[0]: k for k in r.headers.getlist("Set-Cookie")}
     assert "HttpOnly" in cookies["sid"] and "SameSite=Lax" in cookies["sid"]
     assert "HttpOnly" in cookies["refresh_token"]
-    users = app.extensions["gatehouse"].extra["mongo"]["users"]
+    users = app.extensions["gatehouse"].mongo["users"]
     user = users.find_one({"providerUserId": "alice"})
     assert user["groups"] == ["users"] and user["email"] == "alice@example.test" and user["realm"] == "demo"
     allowed = auth(c)
@@ -109,6 +110,26 @@ def test_login_creates_the_user_and_a_session_accepted_by_auth(dev):
     assert allowed.headers["mia-groups"] == "users"
     assert c.get("/userinfo").json["email"] == "alice@example.test"
     assert auth(c, Cookie="").status_code == 204  # the test client keeps the cookie
+
+
+def script_nonce(page) -> str:
+    """The page after a provider's redirect runs one inline script, the one its CSP allows by a
+    nonce; it is never cached and never sends its URL (which holds the code) as a Referer."""
+    nonces = re.findall(rb'<script nonce="([^"]+)">', page.data)
+    assert len(nonces) == 1 and page.data.count(b"<script") == 1, page.data
+    nonce = nonces[0].decode()
+    assert page.headers["Content-Security-Policy"] == (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; base-uri 'none'; "
+        "frame-ancestors 'none'")
+    assert page.headers["Cache-Control"] == "no-store" and page.headers["Referrer-Policy"] == "no-referrer"
+    return nonce
+
+
+def test_the_callback_page_runs_only_its_own_script_with_a_fresh_nonce(dev):
+    _, c = dev
+    back = at_dev_provider(start(c), "alice")
+    first = script_nonce(c.get("/web-login/oauth/callback", query_string=back))
+    assert script_nonce(c.get("/web-login/oauth/callback", query_string=back)) != first
 
 
 def test_json_completion_answers_tokens_and_location(dev):
@@ -129,7 +150,7 @@ def test_groups_from_mongodb_after_refresh_and_rotation(dev):
     app, c = dev
     back = at_dev_provider(start(c), "alice")
     first = c.post("/oauth/token", json=back).json
-    users = app.extensions["gatehouse"].extra["mongo"]["users"]
+    users = app.extensions["gatehouse"].mongo["users"]
     users.update_one({"providerUserId": "alice"}, {"$set": {"groups": ["admin"], "name": "ignored"}})
     second = refreshed(c.post("/refreshtoken", json={"refreshToken": first["refreshToken"]}))
     c.delete_cookie("sid")
@@ -143,7 +164,7 @@ def test_groups_from_mongodb_after_refresh_and_rotation(dev):
 
 def _age_spent_refresh_tokens(app) -> None:
     """What the clock does: the spent records are older than the concurrent-refresh grace."""
-    rdb = app.extensions["gatehouse"].extra["redis"]
+    rdb = app.extensions["gatehouse"].redis
     for key in rdb.scan_iter("gatehouse:v1:refresh-spent:*"):
         doc = json.loads(rdb.get(key))
         rdb.set(key, json.dumps({**doc, "spentAt": doc["spentAt"] - 60}), keepttl=True)
@@ -187,7 +208,7 @@ def test_admin_revokes_every_session_of_a_user(dev):
     app, c = dev
     a = c.post("/oauth/token", json=at_dev_provider(start(c), "alice")).json
     b = c.post("/oauth/token", json=at_dev_provider(start(c), "alice")).json
-    user_id = app.extensions["gatehouse"].extra["mongo"]["users"].find_one({"providerUserId": "alice"})["userId"]
+    user_id = app.extensions["gatehouse"].mongo["users"].find_one({"providerUserId": "alice"})["userId"]
     assert c.delete(f"/sessions/{user_id}").status_code == 401
     r = c.delete(f"/sessions/{user_id}", headers=ADMIN)
     assert r.status_code == 200 and r.json == {"count": 2}
@@ -197,11 +218,11 @@ def test_admin_revokes_every_session_of_a_user(dev):
 
 
 def _sessions(app) -> int:
-    return app.extensions["gatehouse"].extra["mongo"]["sessions"].count_documents({})
+    return app.extensions["gatehouse"].mongo["sessions"].count_documents({})
 
 
 def _users(app) -> int:
-    return app.extensions["gatehouse"].extra["mongo"]["users"].count_documents({})
+    return app.extensions["gatehouse"].mongo["users"].count_documents({})
 
 
 def test_state_is_single_use_and_bound_to_the_browser(dev, env, tmp_path, dev_provider):
@@ -230,7 +251,7 @@ def test_code_replayed_is_refused(dev):
 def test_state_expires(env, tmp_path, dev_provider):
     app, c = make(env, tmp_path, {"web": login_app(dev_provider.url)}, login_state_ttl_seconds=30)
     back = at_dev_provider(start(c), "alice")
-    rdb = app.extensions["gatehouse"].extra["redis"]
+    rdb = app.extensions["gatehouse"].redis
     for key in rdb.scan_iter("gatehouse:v1:login:*"):
         assert 0 < rdb.ttl(key) <= 30
         rdb.delete(key)  # what the TTL does after 30 s
@@ -286,7 +307,7 @@ def test_open_redirects_refused_everywhere(local, target):
                        ("/logout", {})):
         r = c.get(path, query_string={**args, "redirect": target})
         assert r.status_code == 400, (path, target)
-    rdb = app.extensions["gatehouse"].extra["redis"]
+    rdb = app.extensions["gatehouse"].redis
     assert list(rdb.scan_iter("gatehouse:v1:login:*")) == []
 
 
@@ -331,7 +352,7 @@ def test_oauth2_provider_types_map_their_user_documents(env, tmp_path, local_pro
     r = c.post("/oauth/token", json={"code": local_provider.code_for(url), "state": query(url)["state"]})
     assert r.status_code == 200, r.json
     assert f"GET {path}" in local_provider.calls
-    user = app.extensions["gatehouse"].extra["mongo"]["users"].find_one({"providerId": "dev"}, {"_id": 0})
+    user = app.extensions["gatehouse"].mongo["users"].find_one({"providerId": "dev"}, {"_id": 0})
     assert {k: user[k] for k in expected} == expected
 
 
@@ -366,7 +387,7 @@ def test_session_jwt_from_another_key_is_refused(dev, key_files):
 def test_a_session_ends_at_a_fixed_time_whatever_the_refreshes(dev):
     app, c = dev
     tokens = c.post("/oauth/token", json=at_dev_provider(start(c), "alice")).json
-    rdb = app.extensions["gatehouse"].extra["redis"]
+    rdb = app.extensions["gatehouse"].redis
     (key,) = list(rdb.scan_iter("gatehouse:v1:session:*"))
     doc = json.loads(rdb.get(key))
     rdb.set(key, json.dumps({**doc, "createdAt": doc["createdAt"] - 31 * 86400}), keepttl=True)

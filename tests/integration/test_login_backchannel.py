@@ -67,7 +67,7 @@ def post(c, token: str | None):
 def test_the_session_records_the_provider_session(gh, dev_provider):
     app, c = gh
     _, provider_sid = login(c, dev_provider, "alice")
-    record = app.extensions["gatehouse"].extra["mongo"]["sessions"].find_one({}, {"_id": 0})
+    record = app.extensions["gatehouse"].mongo["sessions"].find_one({}, {"_id": 0})
     assert (record["providerIss"], record["providerSub"], record["providerSid"], record["providerClient"]) == (
         dev_provider.url, "alice", provider_sid, "gatehouse-web")
 

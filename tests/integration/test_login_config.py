@@ -5,6 +5,7 @@ import copy
 
 import pytest
 
+from app.services import compose
 from app.settings import ConfigError, load_settings
 from tests.conftest import login_app, with_apps
 
@@ -63,5 +64,5 @@ def test_default_app_must_exist(env, tmp_path):
 def test_single_app_is_the_default(env, tmp_path):
     settings = load_settings(with_apps(env, tmp_path, {"web": GOOD}))
     assert settings.default_app_id == "web"
-    assert settings.apps["web"].providers["dev"].client_secret == "web-secret"
+    assert compose(settings).apps["web"].providers["dev"].client_secret == "web-secret"
     assert "web-secret" not in repr(settings)

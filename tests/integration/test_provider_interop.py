@@ -37,7 +37,7 @@ def test_basic_secret_with_plus_slash_equals_is_form_encoded(env, tmp_path, stri
     app, c = app_with(env, tmp_path, strict_provider.url, clientId="strict-web", clientSecret=SECRET)
     r = complete(c)
     assert r.status_code == 200, r.json
-    assert app.extensions["gatehouse"].extra["mongo"].users.count_documents({}) == 1
+    assert app.extensions["gatehouse"].mongo.users.count_documents({}) == 1
 
 
 def test_post_secret_is_sent_as_is_in_the_body(env, tmp_path, strict_provider):
@@ -60,7 +60,7 @@ def test_a_refused_client_authentication_is_named_and_creates_nothing(env, tmp_p
     assert (r.status_code, r.json["error"]) == (502, "Bad Gateway"), r.json
     assert "refused Gatehouse's client authentication (invalid_client)" in r.json["message"]
     assert "authorization code" not in r.json["message"]
-    db = app.extensions["gatehouse"].extra["mongo"]
+    db = app.extensions["gatehouse"].mongo
     assert db.users.count_documents({}) == 0 and db.sessions.count_documents({}) == 0
 
 
@@ -69,7 +69,7 @@ def test_userinfo_refusing_the_access_token_falls_back_to_the_id_token(env, tmp_
     with caplog.at_level(logging.WARNING, logger="gatehouse.login"):
         r = complete(c)
     assert r.status_code == 200, r.json
-    user = app.extensions["gatehouse"].extra["mongo"].users.find_one({})
+    user = app.extensions["gatehouse"].mongo.users.find_one({})
     assert user["providerUserId"] == "alice"
     refusals = [rec for rec in caplog.records if "userinfo refused the access token" in rec.getMessage()]
     assert refusals and refusals[0].provider == "dev" and "401" in refusals[0].detail
@@ -80,13 +80,13 @@ def test_without_the_fallback_a_userinfo_refusal_fails_the_login(env, tmp_path, 
     r = complete(c)
     assert (r.status_code, r.json["error"]) == (502, "Bad Gateway")
     assert "answered 401" in r.json["message"]
-    assert app.extensions["gatehouse"].extra["mongo"].users.count_documents({}) == 0
+    assert app.extensions["gatehouse"].mongo.users.count_documents({}) == 0
 
 
 def test_userinfo_still_used_when_it_answers(env, tmp_path, strict_provider):
     app, c = app_with(env, tmp_path, strict_provider.url, clientId="reads-userinfo", clientSecret="x")
     assert complete(c).status_code == 200
-    assert app.extensions["gatehouse"].extra["mongo"].users.find_one({})["email"]
+    assert app.extensions["gatehouse"].mongo.users.find_one({})["email"]
 
 
 @pytest.mark.parametrize("website", [True, False])

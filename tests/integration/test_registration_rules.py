@@ -35,7 +35,7 @@ def oc(open_app):
 
 
 def written(app) -> tuple[int, int]:
-    db = app.extensions["gatehouse"].extra["mongo"]
+    db = app.extensions["gatehouse"].mongo
     return db.clients.count_documents({}), db.credentials.count_documents({})
 
 
@@ -140,7 +140,7 @@ def check(c, token: str, path: str = "/admin"):
 def test_a_stored_legacy_client_with_session_claims_gets_none_of_them(with_sessions):
     app, c = with_sessions
     reg = c.post("/register", json={"client_name": "legacy"}, headers=ADMIN).json
-    app.extensions["gatehouse"].extra["mongo"].clients.update_one(
+    app.extensions["gatehouse"].mongo.clients.update_one(
         {"clientId": reg["client_id"]},
         {"$set": {"allowedCustomClaims": {"sid": "no-such-session", "usagePlan": "gold",
                                           "user": {"userId": "alice", "groups": ["admin"]}}}})

@@ -26,7 +26,7 @@ def refused_within(check, seconds: float) -> bool:
 
 def test_the_feed_keeps_order_epoch_and_entries_until_they_expire(env):
     app = create_app(load_settings(env))
-    r = app.extensions["gatehouse"].extra["redis"]
+    r = app.extensions["gatehouse"].redis
     feed = RedisRevocationFeed(r)
     empty = feed.since(0)
     assert (empty.entries, empty.current) == ([], 0) and empty.epoch  # a feed read is named at once
@@ -55,7 +55,7 @@ def test_the_feed_keeps_order_epoch_and_entries_until_they_expire(env):
 def test_the_durable_record_keeps_the_strongest_entry(env):
     from app.adapters.mongo import MongoRevocations
     app = create_app(load_settings(env))
-    store = MongoRevocations(app.extensions["gatehouse"].extra["mongo"])
+    store = MongoRevocations(app.extensions["gatehouse"].mongo)
     now = time.time()
     store.record(Revocation("client", "c", now, now + 60))
     store.record(Revocation("client", "c", now - 5, now + 600))  # older cut-off, longer life
@@ -63,7 +63,7 @@ def test_the_durable_record_keeps_the_strongest_entry(env):
     [entry] = store.find([("client", "c"), ("jti", "gone"), ("jti", "other")], now)
     assert entry.at == pytest.approx(now) and entry.until == pytest.approx(now + 600, abs=0.01)
     assert [e.key for e in store.active(now)] == ["c"]
-    assert "until_ttl" in app.extensions["gatehouse"].extra["mongo"]["revocations"].index_information()
+    assert "until_ttl" in app.extensions["gatehouse"].mongo["revocations"].index_information()
 
 
 def test_a_revoked_token_is_refused_within_the_bound(env, tmp_path):

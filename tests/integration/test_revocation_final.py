@@ -91,7 +91,7 @@ def site(env, tmp_path, dev_provider, own_servers):
 
 def forget_feed(site: Site) -> None:
     """What the feed keys' TTL does after a quiet period (and what a Redis flush does)."""
-    r = site.app.extensions["gatehouse"].extra["redis"]
+    r = site.app.extensions["gatehouse"].redis
     names = r.keys("gatehouse:v1:feed*")
     assert names, "the feed exists"
     r.delete(*names)
@@ -185,7 +185,7 @@ def test_cutting_off_a_client_refuses_all_its_live_tokens(site, cut):
 def test_a_logged_out_session_restored_in_redis_stays_ended(site):
     """Redis restored from an older copy brings back a session's records: its refresh token and
     JWTs are still refused (the ended session is recorded in MongoDB)."""
-    r = site.app.extensions["gatehouse"].extra["redis"]
+    r = site.app.extensions["gatehouse"].redis
     session = site.login("alice")
     saved = {name: r.dump(name) for name in r.keys("gatehouse:v1:session:*") + r.keys("gatehouse:v1:refresh:*")}
     assert site.logout(session) in (200, 302)

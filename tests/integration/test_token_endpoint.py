@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from app.core.client_auth import ASSERTION_TYPE
+from app.core.tokens import ASSERTION_TYPE
 from tests.conftest import ADMIN, ISSUER, basic
 
 CLIENT_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -34,7 +34,7 @@ def gh(config_env):
 
 
 def mongo_users(app):
-    return app.extensions["gatehouse"].extra["mongo"]["users"]
+    return app.extensions["gatehouse"].mongo["users"]
 
 
 def snapshot(app) -> list[dict]:
@@ -159,7 +159,7 @@ def test_blocking_ends_the_sessions_and_refuses_login_and_refresh(gh):
         assert auth(c, **bearer(c, t["accessToken"])).status_code == 401
         assert c.post("/refreshtoken", json={"refreshToken": t["refreshToken"]}).status_code == 401
     assert auth(c, **bearer(c, bob["accessToken"])).status_code == 204
-    sessions = app.extensions["gatehouse"].extra["mongo"]["sessions"]
+    sessions = app.extensions["gatehouse"].mongo["sessions"]
     before = sessions.count_documents({})
     refused = login(c, "alice")
     assert refused.status_code == 403 and "blocked" in refused.json["message"]
@@ -192,7 +192,7 @@ def test_a_block_that_lands_during_a_login_ends_the_new_session(gh):
     login_service.users = BlockedMeanwhile()
     r = login(c, "alice")
     assert r.status_code == 403 and "blocked" in r.json["message"]
-    sessions = app.extensions["gatehouse"].extra["mongo"]["sessions"]
+    sessions = app.extensions["gatehouse"].mongo["sessions"]
     assert sessions.count_documents({}) == 1 and sessions.count_documents({"endedAt": None}) == 0
 
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from app.adapters.memory import MemoryBffTokens, MemoryDocuments, MemoryKeyValue, MemoryReplayGuard
 from app.core.bff import BffConfig, BffService
 from app.core.errors import DependencyUnavailable
 from app.core.providers import Endpoints, ProviderConfig
 from app.core.sealing import Sealer, new_key
+from tests.fakes import MemoryBffTokens, MemoryDocuments, MemoryKeyValue, MemoryReplayGuard
 from tests.clock import Clock
 
 SID = "s" * 43

@@ -15,12 +15,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from app.adapters.memory import (MemoryClients, MemoryCredentials, MemoryKeyValue,
-                                 MemoryRateLimiter, MemoryReplayGuard)
-from app.core.client_auth import (ASSERTION_TYPE, ClientAuthConfig, ClientAuthenticator,
-                                  presented_credentials)
+from app.core.client_auth import ClientAuthConfig, ClientAuthenticator, presented_credentials
 from app.core.clients import ClientRegistry
 from app.core.errors import InvalidClient, InvalidRequest, TooManyRequests
+from app.core.tokens import ASSERTION_TYPE
+from tests.fakes import MemoryClients, MemoryCredentials, MemoryKeyValue, MemoryRateLimiter, MemoryReplayGuard
 
 ISSUER = "https://gh.test"
 TOKEN_URL = "https://gh.test/oauth/token"

@@ -5,20 +5,21 @@ import ipaddress
 
 import pytest
 
+from app.services import compose
 from app.settings import ConfigError, load_settings
 
 
 def test_defaults_are_plain_nginx_unguarded(base) -> None:
-    d = load_settings(base).authorizer.dialects
+    d = compose(load_settings(base)).authorizer.dialects
     assert (d.dialects, d.trusted_proxies, d.secret_header, d.secret, d.hosts) == (("nginx",), (), None, None, ())
     assert not d.guarded
 
 
 def test_values(base) -> None:
-    d = load_settings({**base, "AUTH_DIALECTS": "traefik, envoy,traefik", "TRUSTED_PROXY_CIDRS": "10.0.0.0/8, fd00::1",
+    d = compose(load_settings({**base, "AUTH_DIALECTS": "traefik, envoy,traefik", "TRUSTED_PROXY_CIDRS": "10.0.0.0/8, fd00::1",
                        "FORWARD_AUTH_SECRET_HEADER": "X-Gatehouse-Proxy",
                        "FORWARD_AUTH_SECRET": "a-long-enough-secret", "FORWARD_AUTH_HOSTS": "App.Example.com,b:8443"}
-                      ).authorizer.dialects
+                      )).authorizer.dialects
     assert d.dialects == ("traefik", "envoy")
     assert d.trusted_proxies == (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::1/128"))
     assert (d.secret_header, d.secret, d.hosts) == ("X-Gatehouse-Proxy", "a-long-enough-secret",
@@ -57,7 +58,7 @@ def test_bad_values_name_the_key(base, extra, expected) -> None:
 
 def test_login_url(base) -> None:
     """FORWARD_AUTH_LOGIN_URL: the login page under SERVICE_PREFIX by default, or as given."""
-    assert load_settings(base).authorizer.dialects.login_url == "/web-login"
-    assert load_settings({**base, "SERVICE_PREFIX": "/gh"}).authorizer.dialects.login_url == "/gh/web-login"
+    assert compose(load_settings(base)).authorizer.dialects.login_url == "/web-login"
+    assert compose(load_settings({**base, "SERVICE_PREFIX": "/gh"})).authorizer.dialects.login_url == "/gh/web-login"
     for given in ("/login?appId=web", "https://login.example.com/web-login", "http://127.0.0.1:8080/web-login"):
-        assert load_settings({**base, "FORWARD_AUTH_LOGIN_URL": given}).authorizer.dialects.login_url == given
+        assert compose(load_settings({**base, "FORWARD_AUTH_LOGIN_URL": given})).authorizer.dialects.login_url == given

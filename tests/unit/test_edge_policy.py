@@ -99,7 +99,7 @@ def test_an_encoded_value_over_the_limit_is_left_out():
 
 
 def test_the_demo_upstream_shows_encoded_values_decoded():
-    from app.demo_upstream import page, shown
+    from gatehouse_dev.demo_upstream import page, shown
     wire = ",".join(sorted(encode_value(g) for g in ("Администраторы", "admin")))
     assert shown(wire) == "Администраторы,admin"
     assert shown('{"a":"b,c"}') == '{"a":"b,c"}'

@@ -1,6 +1,7 @@
 """CONVENTIONS: the rooms read top-down (blueprints -> services -> core rules), core imports no
-web framework or driver, nothing reads os.environ but settings. Imports are read from the AST,
-relative ones resolved, those inside functions included."""
+web framework or driver, nothing reads os.environ but settings, the product never imports the
+development stack, shared constants are defined once. Imports are read from the AST, relative
+ones resolved, those inside functions included."""
 import ast
 from pathlib import Path
 
@@ -115,8 +116,169 @@ def test_no_adapter_imports_the_web_framework(path: Path) -> None:
     assert {name.split(".")[0] for name in imports(path)} & WEB == set()
 
 
+ROOT = APP.parent
+ENV_ATTRS = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
+
+
+def environment_reads(source: str) -> list[str]:
+    """Where a module touches the process environment, by AST: `os.environ` (subscripts, .get, ...),
+    `os.getenv`/`putenv`, `from os import environ`, an aliased os (`import os as o; o.environ`),
+    `getattr(os, "environ")`. A WSGI `environ` argument is not the process environment."""
+    tree = ast.parse(source)
+    os_names = {"os"} | {a.asname for node in ast.walk(tree) if isinstance(node, ast.Import)
+                         for a in node.names if a.name == "os" and a.asname}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in os_names \
+                and node.attr in ENV_ATTRS:
+            found.append(f"line {node.lineno}: {node.value.id}.{node.attr}")
+        elif isinstance(node, ast.ImportFrom) and node.module in ("os", "posix", "nt") \
+                and {a.name for a in node.names} & (ENV_ATTRS | {"*"}):
+            found.append(f"line {node.lineno}: from {node.module} import ...")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr" \
+                and len(node.args) >= 2 and isinstance(node.args[0], ast.Name) and node.args[0].id in os_names \
+                and isinstance(node.args[1], ast.Constant) and node.args[1].value in ENV_ATTRS:
+            found.append(f"line {node.lineno}: getattr(os, {node.args[1].value!r})")
+    return found
+
+
+READS = [
+    ("subscript", "import os\nx = os.environ['HTTP_PORT']\n"),
+    ("get", "import os\nx = os.environ.get('HTTP_PORT')\n"),
+    ("setdefault", "import os\nos.environ.setdefault('A', 'b')\n"),
+    ("copy", "import os\nenv = dict(os.environ)\n"),
+    ("getenv", "import os\nx = os.getenv('A')\n"),
+    ("putenv", "import os\nos.putenv('A', 'b')\n"),
+    ("from import", "from os import environ\nx = environ['A']\n"),
+    ("from import getenv", "from os import getenv as g\nx = g('A')\n"),
+    ("alias", "import os as o\nx = o.environ['A']\n"),
+    ("getattr", "import os\nx = getattr(os, 'environ')\n"),
+]
+NOT_READS = [
+    ("wsgi environ", "def app(environ, start_response):\n    return environ.get('PATH_INFO')\n"),
+    ("flask request environ", "from flask import request\nx = request.environ['REMOTE_ADDR']\n"),
+    ("other os use", "import os\nx = os.cpu_count(), os.path.join('a', 'b')\n"),
+    ("a string", "x = 'os.environ'\n"),
+]
+
+
+@pytest.mark.parametrize("case,source", READS, ids=[c[0] for c in READS])
+def test_environment_reads_are_found(case: str, source: str) -> None:
+    assert environment_reads(source)
+
+
+@pytest.mark.parametrize("case,source", NOT_READS, ids=[c[0] for c in NOT_READS])
+def test_other_environs_are_not_environment_reads(case: str, source: str) -> None:
+    assert environment_reads(source) == []
+
+
+def product_modules() -> list[Path]:
+    """The product, its server configuration and the development stack that starts it."""
+    return (sorted(APP.rglob("*.py")) + sorted((ROOT / "gatehouse_dev").rglob("*.py"))
+            + [ROOT / "gunicorn.conf.py", ROOT / "wsgi.py"])
+
+
 def test_only_settings_reads_the_environment() -> None:
-    offenders = [p.name for p in APP.rglob("*.py")
-                 if p.name != "settings.py" and ("os.environ" in p.read_text() or "getenv" in p.read_text())]
-    assert offenders == []
+    """CONVENTIONS: nothing reads (or writes) os.environ but app/settings.py; gunicorn.conf.py,
+    wsgi.py and the development stack included."""
+    offenders = {str(p.relative_to(ROOT)): found for p in product_modules() if p != APP / "settings.py"
+                 for found in [environment_reads(p.read_text())] if found}
+    assert offenders == {}
+    assert environment_reads((APP / "settings.py").read_text()), "the scan sees settings' own reads"
+
+
+DEV_PACKAGE = "gatehouse_dev"
+# The one import of the development stack the product allows: `gatehouse dev` loads the runner
+# inside that command's function, so no other command or worker of the product imports it.
+LAZY_DEV_IMPORT = (APP / "cli.py", ("gatehouse_dev.runner", "dev"))
+
+
+def dev_imports(path: Path) -> list[tuple[str, str | None]]:
+    """(module imported, enclosing function or None) for every import of the dev package in `path`."""
+    found: list[tuple[str, str | None]] = []
+
+    def visit(node: ast.AST, function: str | None) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                visit(child, child.name)
+                continue
+            names = ([a.name for a in child.names] if isinstance(child, ast.Import)
+                     else [child.module or ""] if isinstance(child, ast.ImportFrom) and child.level == 0 else [])
+            found.extend((name, function) for name in names if name.split(".")[0] == DEV_PACKAGE)
+            if isinstance(child, ast.Call) and isinstance(child.func, ast.Name) and child.func.id == "__import__" \
+                    and child.args and isinstance(child.args[0], ast.Constant) \
+                    and str(child.args[0].value).split(".")[0] == DEV_PACKAGE:
+                found.append((str(child.args[0].value), function))
+            visit(child, function)
+
+    visit(ast.parse(path.read_text()), None)
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(APP.rglob("*.py")), ids=lambda p: str(p.relative_to(APP)))
+def test_the_product_never_imports_the_dev_package(path: Path) -> None:
+    allowed = LAZY_DEV_IMPORT[1] if path == LAZY_DEV_IMPORT[0] else None
+    assert [i for i in dev_imports(path) if i != allowed] == []
+
+
+def test_the_dev_command_loads_the_dev_package_lazily() -> None:
+    """`gatehouse dev` still works: its command imports the runner, inside the function only."""
+    assert dev_imports(LAZY_DEV_IMPORT[0]) == [LAZY_DEV_IMPORT[1]]
+
+
+def test_the_dev_stack_and_the_fakes_live_outside_the_product() -> None:
+    moved = ["dev.py", "dev_provider.py", "demo_upstream.py", "adapters/memory.py"]
+    assert [m for m in moved if (APP / m).exists()] == []
+    assert (APP.parent / DEV_PACKAGE / "runner.py").exists() and (APP.parent / "tests" / "fakes.py").exists()
+
+
+@pytest.mark.parametrize("source", [
+    "import gatehouse_dev", "import gatehouse_dev.runner as r", "from gatehouse_dev import runner",
+    "from gatehouse_dev.provider import build", "def f():\n    from gatehouse_dev.runner import run",
+    "x = __import__('gatehouse_dev.runner')",
+], ids=["import", "import-as", "from-package", "from-module", "in-a-function", "dunder-import"])
+def test_the_dev_import_check_sees_every_form(tmp_path: Path, source: str) -> None:
+    path = tmp_path / "module.py"
+    path.write_text(source + "\n")
+    assert dev_imports(path) != []
+
+
+def _constants(tree: ast.AST) -> list[str]:
+    """Every string constant in a module (f-string parts included)."""
+    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+
+
+def _assigned(tree: ast.AST) -> list[str]:
+    """Every name bound by an assignment at any level (tuple targets included)."""
+    names = []
+    for node in ast.walk(tree):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
+            if isinstance(node, ast.AnnAssign) else []
+        for target in targets:
+            names += [n.id for n in ast.walk(target) if isinstance(n, ast.Name)]
+    return names
+
+
+# One definition each (issue 16): a second copy drifts. (what, how it is found in a module)
+DEFINED_ONCE = [
+    ("ALLOWED_ALGORITHMS", lambda tree: _assigned(tree).count("ALLOWED_ALGORITHMS")),
+    ("the jwt-bearer URN", lambda tree: sum("client-assertion-type:jwt-bearer" in c for c in _constants(tree))),
+    ("the session cookie name", lambda tree: _assigned(tree).count("SESSION_COOKIE")),
+    ("the revocation kind of ended sessions", lambda tree: _assigned(tree).count("ENDED_SESSION")),
+    ("the script-page CSP", lambda tree: sum("script-src 'nonce-" in c for c in _constants(tree))),
+]
+
+
+@pytest.mark.parametrize("what,count", DEFINED_ONCE, ids=[w for w, _ in DEFINED_ONCE])
+def test_shared_constants_are_defined_once(what: str, count) -> None:
+    found = {str(p.relative_to(APP)): n for p in sorted(APP.rglob("*.py")) if (n := count(ast.parse(p.read_text())))}
+    assert sum(found.values()) == 1, found
+
+
+def test_the_defined_once_check_sees_a_second_copy() -> None:
+    tree = ast.parse('ALLOWED_ALGORITHMS = ("RS256",)\nA, SESSION_COOKIE = 1, "sid"\n'
+                     'x = f"default-src \'none\'; script-src \'nonce-{n}\'"\n')
+    counts = {what: count(tree) for what, count in DEFINED_ONCE}
+    assert counts == {"ALLOWED_ALGORITHMS": 1, "the jwt-bearer URN": 0, "the session cookie name": 1,
+                      "the revocation kind of ended sessions": 0, "the script-page CSP": 1}
 

@@ -85,3 +85,21 @@ def test_nginx_accepts_the_uwsgi_check_config(tmp_path, cache):
     result = subprocess.run([NGINX, "-t", "-c", str(path), "-p", str(tmp_path)], capture_output=True, text=True,
                             timeout=30)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("check, accepted", [
+    ("unix:/run/gatehouse/check.sock", True),  # `gatehouse dev`'s uWSGI group
+    ("127.0.0.1:3002", True),
+    ("unix:/run/a b.sock", False),
+    ("unix:relative.sock", False),
+    ("unix:/run/x.sock; include /etc/passwd", False),
+])
+def test_the_check_group_may_be_a_unix_socket(tmp_path, check, accepted):
+    if not accepted:
+        with pytest.raises(ValueError, match="gatehouse_check must be host:port or unix:/path"):
+            render("127.0.0.1:8080", "127.0.0.1:3000", "127.0.0.1:9000", tmp_path, gatehouse_check=check,
+                   check_protocol="uwsgi")
+        return
+    text = render("127.0.0.1:8080", "127.0.0.1:3000", "127.0.0.1:9000", tmp_path, gatehouse_check=check,
+                  check_protocol="uwsgi")
+    assert f"server {check}" in text and "uwsgi_pass gatehouse_check;" in text

@@ -2,11 +2,11 @@
 bounded in time; a wrong secret never matches; a disabled client stops within the bound."""
 from __future__ import annotations
 
-from app.adapters.memory import MemoryClients, MemoryCredentials, MemoryKeyValue, MemoryRateLimiter, MemoryReplayGuard
 from app.core import credentials
 from app.core.client_auth import ClientAuthConfig, ClientAuthenticator, RecentClients, presented_credentials
 from app.core.clients import ClientRegistry
 from app.core.errors import InvalidClient
+from tests.fakes import MemoryClients, MemoryCredentials, MemoryKeyValue, MemoryRateLimiter, MemoryReplayGuard
 from tests.clock import Clock
 
 

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from app.adapters.memory import MemoryRevocationFeed, MemoryRevocationStore
 from app.core.errors import DependencyUnavailable, InvalidToken
 from app.core.records import FeedBatch, Revocation
 from app.core.revocation import ClientCutOff, RevocationMirror, Revocations, token_refusal
+from tests.fakes import MemoryRevocationFeed, MemoryRevocationStore
 from tests.clock import Clock
 from tests.servers import within
 

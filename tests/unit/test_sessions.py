@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from app.adapters.memory import (MemoryDocuments, MemoryRevocationFeed, MemoryRevocationStore, MemorySessionLog,
-                                 MemoryUsers)
 from app.core import tokens
 from app.core.errors import InvalidToken, Unauthenticated
 from app.core.keys import KeySet, generate_private_key_pem, load_private_key
 from app.core.sealing import Sealer, new_key
 from app.core.revocation import Revocations
 from app.core.sessions import AppConfig, SessionService
+from tests.fakes import (MemoryDocuments, MemoryRevocationFeed, MemoryRevocationStore, MemorySessionLog,
+                         MemoryUsers)
 
 KEYS = KeySet(load_private_key(generate_private_key_pem("ec"), None, "k1"))
 APP = AppConfig(id="web", providers={}, redirect_url="https://app.test/web-login/oauth/callback",

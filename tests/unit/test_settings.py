@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from app.services import compose
 from app.settings import ConfigError, load_settings
 
 
@@ -79,13 +80,13 @@ BAD_ENV = [
 def test_registration_and_failure_settings(base) -> None:
     s = load_settings({**base, "OPEN_REGISTRATION_AUDIENCES": "a, b", "OPEN_REGISTRATION_SCOPES": "x",
                        "OPEN_REGISTRATION_AUTH_METHODS": "private_key_jwt", "AUTH_FAILURE_SOURCE_LIMIT": "7"})
-    rules = s.open_registration_rules
+    rules = compose(s).registration_rules
     assert (rules.audiences, rules.scopes, rules.auth_methods) == (("a", "b"), ("x",), ("private_key_jwt",))
-    assert s.client_auth().source_failure_limit == 7 and s.client_auth().failure_limit == 10
+    assert compose(s).client_auth.source_failure_limit == 7 and compose(s).client_auth.failure_limit == 10
     defaults = load_settings(base)
-    assert defaults.open_registration_rules.auth_methods == ("client_secret_basic", "client_secret_post",
+    assert compose(defaults).registration_rules.auth_methods == ("client_secret_basic", "client_secret_post",
                                                              "private_key_jwt")
-    assert defaults.open_registration_rules.audiences == () and defaults.auth_failure_source_limit == 50
+    assert compose(defaults).registration_rules.audiences == () and defaults.auth_failure_source_limit == 50
 
 
 @pytest.mark.parametrize("case,change,expected", BAD_ENV, ids=[c[0] for c in BAD_ENV])

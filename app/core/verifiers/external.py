@@ -19,7 +19,6 @@ from ..errors import DependencyUnavailable, InvalidToken
 from ..policy.decision import Principal
 
 log = logging.getLogger("gatehouse.issuers")
-ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
 MAX_LEEWAY_SECONDS = 300
 NOTHING_CACHED_RETRY_SECONDS = 5
 

@@ -21,7 +21,7 @@
   `typ` query parameter): a development-only stand-in for a provider's back-channel logout
   sender. Never run this provider anywhere but on loopback.
 
-Run: `python -m app.dev_provider --port 9400 [--token-max-age 3600]`.
+Run: `python -m gatehouse_dev.provider --port 9400 [--token-max-age 3600]`.
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ import oidc_provider_mock
 from authlib.jose import jwt as jose_jwt
 from authlib.jose.errors import JoseError
 
-from .dev import DEMO_USERS
+from .runner import DEMO_USERS
 
 
 def _storage() -> Any:
@@ -173,7 +173,7 @@ def build(users: tuple[dict[str, Any], ...] = DEMO_USERS, token_max_age: int = 3
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m app.dev_provider", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m gatehouse_dev.provider", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9400)
     parser.add_argument("--token-max-age", type=int, default=3600, help="access and ID token lifetime, seconds")

@@ -1,7 +1,7 @@
 """The demo upstream of `gatehouse dev`: a page that shows the identity headers nginx passed
 on after Gatehouse's check, the BFF demo SPA at /spa/, and an API at /api/whoami that verifies
 the access token nginx forwards against the provider's JWKS, as a resource server would
-(`python -m app.demo_upstream --port 9000 --provider-url http://127.0.0.1:9400`)."""
+(`python -m gatehouse_dev.demo_upstream --port 9000 --provider-url http://127.0.0.1:9400`)."""
 from __future__ import annotations
 
 import argparse

