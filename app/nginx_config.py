@@ -6,7 +6,7 @@ from pathlib import Path
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "nginx"
 TEMPLATE = DEPLOY / "gatehouse.conf.in"
-# The one list of each: what the check receives, what the upstream receives (README "nginx").
+# The one list of each: what the check receives, what the upstream receives (docs/proxies.md "nginx").
 CHECK_HEADERS = DEPLOY / "gatehouse-check-headers.conf"
 UPSTREAM_HEADERS = DEPLOY / "gatehouse-upstream-headers.conf"
 INCLUDE = re.compile(r"^(?P<indent>[ \t]*)include (?P<name>gatehouse-[a-z-]+\.conf);[ \t]*$", re.MULTILINE)

@@ -17,7 +17,7 @@ class CallGate:
 
     Under uWSGI a waiting call holds one of the worker's threads; past the limit a call fails at
     once with DependencyUnavailable instead of queueing, so a hung provider can never take the last
-    thread from the checks that need no provider (README "Bounds under faults")."""
+    thread from the checks that need no provider (docs/operations.md "Bounds under faults")."""
 
     def __init__(self, limit: int = 0) -> None:
         self.limit = limit

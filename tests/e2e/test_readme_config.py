@@ -1,4 +1,4 @@
-"""README "A complete minimal configuration": the block, run as written in a scratch directory
+"""docs/production.md "A complete minimal configuration": the block, run as written in a scratch directory
 instead of /etc/gatehouse, makes a configuration that `gatehouse check-config` accepts."""
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ REQUIRED = ("jwt_issuer", "private_key_path", "private_key_id", "client_id_hash_
 
 
 def readme_block() -> str:
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### A complete minimal configuration"):]
+    readme = (ROOT / "docs" / "production.md").read_text()
+    section = readme[readme.index("## A complete minimal configuration"):]
     match = re.search(r"```bash\n(.*?)```", section, re.S)
     assert match is not None
     return match.group(1)

@@ -1,4 +1,4 @@
-"""Forward-auth dialects at /auth (README "Forward-auth dialects"): the same decision whatever
+"""Forward-auth dialects at /auth (docs/proxies.md "Forward-auth dialects"): the same decision whatever
 proxy asks, refusals as an empty 403 with the reason in the decision log, and the spoofing guard —
 at the /auth edge (app/auth_wsgi.py). Request shapes are those of the proxies'
 documentation, not of a running proxy."""

@@ -31,7 +31,7 @@ OVERLAY = KUBE / "overlays" / "example"
 SECRET_TEMPLATE = BASE / "secret-template.yaml"
 KUBERNETES_VERSION = "1.30"
 
-# What the check answers and the upstream needs (README "Authorization check"; the BFF's
+# What the check answers and the upstream needs (docs/auth.md; the BFF's
 # access token in Authorization).
 IDENTITY_HEADERS = ("mia-userid", "mia-groups", "mia-userproperties", "mia-clienttype", "mia-allowed",
                     "Authorization")
@@ -516,8 +516,8 @@ def test_gatehouse_accepts_the_configuration(overlay: list[dict[str, Any]], tmp_
 
 
 def test_readme_says_how_to_apply_and_what_is_not_done() -> None:
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### Kubernetes"):readme.index("## Operations")]
+    readme = (ROOT / "docs" / "production.md").read_text()
+    section = readme[readme.index("## Kubernetes"):]
     assert "kubectl apply -k deploy/kubernetes/overlays/example" in section
     assert "REVOCATION_SYNC_SECONDS" in section
     assert "Known limit" in section and "X-Original-URL" in section and "not tested end to end" in section

@@ -23,7 +23,7 @@ CADDYFILE = ROOT / "deploy" / "caddy" / "Caddyfile"
 # credential (goes through unless the check answers the BFF's token).
 PROXY_OWN = {"host", "x-forwarded-for", "x-real-ip", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port",
              "authorization"}
-# What the check answers for the upstream (README "Authorization check").
+# What the check answers for the upstream (docs/auth.md).
 ANSWERED = {"mia-userid", "mia-groups", "mia-userproperties", "mia-clienttype"}
 # Gatehouse's own endpoints, which a proxy must route to Gatehouse without the check.
 OWN_ENDPOINTS = ("/oauth/", "/.well-known/", "/web-login", "/bff/", "/jwks", "/authorize", "/register")

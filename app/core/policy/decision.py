@@ -12,7 +12,7 @@ from .routes import BadPath, Rule, RouteTable, normalise
 
 ALLOW, UNAUTHENTICATED, FORBIDDEN = 204, 401, 403
 UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
-# On a 403 for a request target the path table refuses (README "Route matching"): nginx answers
+# On a 403 for a request target the path table refuses (docs/auth.md "Route matching"): nginx answers
 # the client 400 instead of 403 (the check itself may only answer 2xx/401/403).
 REFUSED_HEADER = "gatehouse-refused"
 REFUSED_TARGET = {REFUSED_HEADER: "request-target"}

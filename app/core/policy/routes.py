@@ -136,7 +136,7 @@ class RouteTable:
     def __init__(self, rules: dict[str, dict[str, Rule]]) -> None:
         self.rules = rules
         # The same rules under case-folded paths: a spelling whose case-insensitive reading picks
-        # another rule than its exact reading is refused (README "Route matching").
+        # another rule than its exact reading is refused (docs/auth.md "Route matching").
         self.folded: dict[str, dict[str, Rule]] = {}
         for path, methods in rules.items():
             self.folded.setdefault(path.casefold(), methods)
@@ -203,7 +203,7 @@ def _match(rules: dict[str, dict[str, Rule]], path: str, method: str) -> Rule | 
 
 def normalise(uri: str) -> str:
     """The path Gatehouse judges, or BadPath for a spelling that upstreams may read as another
-    path (README "Route matching" has the table): the query is stripped, the path decoded once
+    path (docs/auth.md "Route matching" has the table): the query is stripped, the path decoded once
     and repeated (also %2F-encoded) slashes collapsed; refused are targets that are not
     origin-form, a raw `#`, raw non-ASCII or control characters, backslashes, percent-encoded
     bytes that are not UTF-8 or that decode to another escape (`%2561`), `;` path parameters,
