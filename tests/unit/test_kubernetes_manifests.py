@@ -524,3 +524,19 @@ def test_readme_says_how_to_apply_and_what_is_not_done() -> None:
     # Every Secret key the README's command creates is one the manifests use, and all of them.
     created = set(re.findall(r"--from-(?:literal|file)=([a-z.-]+)=", section))
     assert created == set(secret_template()["stringData"])
+
+
+def test_the_check_group_runs_under_the_shipped_server(built: tuple[str, list[dict[str, Any]]]) -> None:
+    """As in every other production layout, the /auth Deployment is `gatehouse serve-check` (uWSGI);
+    its probes and ingress-nginx's auth-url use the HTTP port, and the files uWSGI's launcher keeps
+    beside the metrics directory (master FIFO, drain marker) land on the writable mount."""
+    _, objects = built
+    check = [(d, c) for d, c in deployments(objects) if d["metadata"]["name"] == "gatehouse-check"]
+    assert len(check) == 1
+    deployment, container = check[0]
+    assert container["command"] == ["gatehouse", "serve-check"]
+    env = literal_env(container)
+    assert "CHECK_SERVER" not in env or env["CHECK_SERVER"] == "uwsgi"
+    assert container["readinessProbe"]["httpGet"]["port"] in (int(env["HTTP_PORT"]), "http")
+    metrics = Path(env["PROMETHEUS_MULTIPROC_DIR"])
+    assert any(Path(m["mountPath"]) == metrics.parent for m in container["volumeMounts"])
