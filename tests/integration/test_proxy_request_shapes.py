@@ -1,6 +1,6 @@
 """Traefik and Envoy are not installable here: their check requests are recorded from their
 documentation, built with the values of the shipped example configs (deploy/traefik,
-deploy/envoy), and sent to the real app (both the lean WSGI dispatch and the Flask view).
+deploy/envoy), and sent to the real app's one /auth edge.
 
 * Traefik ForwardAuth, https://doc.traefik.io/traefik/middlewares/http/forwardauth/ : a GET to
   `address` carrying the client's request headers (all of them when `authRequestHeaders` is not
@@ -55,10 +55,10 @@ def envoy_request(method: str, uri: str, client: dict[str, str]) -> tuple[str, s
 SHAPES = {"traefik": traefik_request, "envoy": envoy_request}
 
 
-def send(app, shape, addr: str = PROXY, lean: bool = True):
+def send(app, shape, addr: str = PROXY):
     method, path, headers = shape
     wsgi = app.wsgi_app
-    r = Client(wsgi if lean else wsgi.app).open(path, method=method, headers=headers, environ_base={"REMOTE_ADDR": addr})
+    r = Client(wsgi).open(path, method=method, headers=headers, environ_base={"REMOTE_ADDR": addr})
     return r.status_code, {k.lower(): v for k, v in r.headers.items()}, r.get_data()
 
 
@@ -74,36 +74,34 @@ def passed_to_client(proxy: str, answer: dict[str, str]) -> set[str]:
     return {p["exact"] for p in ENVOY_AUTHZ["authorization_response"]["allowed_client_headers"]["patterns"]}
 
 
-@pytest.mark.parametrize("lean", [True, False], ids=["lean", "flask"])
 @pytest.mark.parametrize("proxy", ["traefik", "envoy"])
-def test_documented_request_shapes(env, tmp_path, proxy, lean) -> None:
+def test_documented_request_shapes(env, tmp_path, proxy) -> None:
     app = make(env, tmp_path, AUTH_DIALECTS=proxy, **TRUSTED)
     admin, user = token(app, ["admin"]), token(app, [])
     shape = SHAPES[proxy]
 
     # allowed: the identity headers of the answer are among those the shipped config copies
     status, answer, body = send(app, shape("POST", "/admin/users?x=1", {"Authorization": f"Bearer {admin}",
-                                                                         "Accept": "application/json"}), lean=lean)
+                                                                         "Accept": "application/json"}))
     assert (status, body) == (204, b"")
     identity = {h for h in answer if h.startswith("mia-")}
     assert "mia-userid" in identity and identity <= passed_upstream(proxy)
 
     # an API call without a credential: the empty 401 with its challenge, which reaches the client
-    status, answer, body = send(app, shape("GET", "/admin", {"Accept": "application/json"}), lean=lean)
+    status, answer, body = send(app, shape("GET", "/admin", {"Accept": "application/json"}))
     assert (status, body, "location" in answer) == (401, b"", False)
     assert answer["www-authenticate"].startswith("Bearer") and "www-authenticate" in passed_to_client(proxy, answer)
 
     # a browser navigation: the check's 302 to the login page, the original URI to come back to
-    status, answer, body = send(app, shape("GET", "/admin?tab=2", {"Accept": BROWSER}), lean=lean)
+    status, answer, body = send(app, shape("GET", "/admin?tab=2", {"Accept": BROWSER}))
     assert (status, answer["location"]) == (302, "/web-login?redirect=%2Fadmin%3Ftab%3D2")
     assert "location" in passed_to_client(proxy, answer)
 
     # a caller without the permission: 403, never a redirect
-    status, answer, _ = send(app, shape("GET", "/admin", {"Authorization": f"Bearer {user}", "Accept": BROWSER}),
-                             lean=lean)
+    status, answer, _ = send(app, shape("GET", "/admin", {"Authorization": f"Bearer {user}", "Accept": BROWSER}))
     assert (status, answer.get("location")) == (403, None)
 
     # the same request from an address that is not the proxy's: nothing is believed
-    status, _, _ = send(app, shape("GET", "/public", {"Accept": "application/json"}), addr=CLIENT, lean=lean)
+    status, _, _ = send(app, shape("GET", "/public", {"Accept": "application/json"}), addr=CLIENT)
     assert status == 403
-    assert send(app, shape("GET", "/public", {"Accept": "application/json"}), lean=lean)[0] == 204
+    assert send(app, shape("GET", "/public", {"Accept": "application/json"}))[0] == 204
