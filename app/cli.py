@@ -479,7 +479,7 @@ def serve_check(http: str | None, socket: str | None, processes: int | None) -> 
               help="a config file laid over the generated one: its keys (e.g. apps, bff, issuers, "
                    "routes_file, mongodb_url) replace the development defaults")
 @click.option("--check-server", type=click.Choice(["uwsgi", "gunicorn"]), default=None,
-              help="the server of the /auth group: uwsgi (nginx's uwsgi_pass to the port after --check-port) or "
+              help="the server of the /auth group: uwsgi (nginx's uwsgi_pass to a unix socket in the var directory) or "
                    "gunicorn (gevent, HTTP) [default: CHECK_SERVER, else uwsgi, as in production]")
 def dev(port: int, redis_port: int, mongo_port: int, var_dir: str, workers: int, provider_port: int,
         nginx_port: int, upstream_port: int, check_port: int, overlay: str | None, check_server: str | None) -> None:
