@@ -43,7 +43,7 @@ from gatehouse_dev.runner import start_mongo, start_redis  # noqa: E402
 from tests.e2e.conftest import http  # noqa: E402
 from tests.introspection_server import IntrospectionServer  # noqa: E402
 from tests.issuer import LocalIssuer  # noqa: E402
-from tests.servers import free_port, wait_until  # noqa: E402
+from tests.servers import free_port, nginx_temp_paths, wait_until  # noqa: E402
 from bench import servers as check_servers  # noqa: E402
 from app.settings import DEFAULT_CHECK_THREADS  # noqa: E402
 
@@ -148,12 +148,7 @@ error_log {runtime}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{
     access_log off;
-    client_body_temp_path {runtime}/client_body;
-    proxy_temp_path {runtime}/proxy;
-    fastcgi_temp_path {runtime}/fastcgi;
-    uwsgi_temp_path {runtime}/uwsgi;
-    scgi_temp_path {runtime}/scgi;
-    upstream echo {{ server 127.0.0.1:{p['echo']}; keepalive 64; }}
+{nginx_temp_paths(runtime)}    upstream echo {{ server 127.0.0.1:{p['echo']}; keepalive 64; }}
     upstream ret204 {{ server 127.0.0.1:{p['ret204']}; keepalive 64; }}
     upstream floor {{ server 127.0.0.1:{p['floor_app']}; keepalive 64; }}
     upstream bare {{ server 127.0.0.1:{p['bare_app']}; keepalive 64; }}

@@ -158,3 +158,10 @@ class MongoServer(Server):
             return True
         finally:
             client.close()
+
+
+def nginx_temp_paths(runtime: Path | str, indent: str = "    ") -> str:
+    """The http-level temp paths of a test or bench nginx, all inside its private runtime directory."""
+    return "".join(f"{indent}{kind}_temp_path {runtime}/{folder};\n" for kind, folder in (
+        ("client_body", "client_body"), ("proxy", "proxy"), ("fastcgi", "fastcgi"), ("uwsgi", "uwsgi"),
+        ("scgi", "scgi")))

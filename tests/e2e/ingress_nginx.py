@@ -22,6 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
+from tests.servers import nginx_temp_paths
+
 ROOT = Path(__file__).resolve().parents[2]
 INGRESS = ROOT / "deploy" / "kubernetes" / "overlays" / "example" / "ingress.yaml"
 MODULES = Path("/usr/lib/nginx/modules")
@@ -101,12 +103,7 @@ events {{ worker_connections 256; }}
 
 http {{
     access_log off;
-    client_body_temp_path {runtime}/client_body;
-    proxy_temp_path {runtime}/proxy;
-    fastcgi_temp_path {runtime}/fastcgi;
-    uwsgi_temp_path {runtime}/uwsgi;
-    scgi_temp_path {runtime}/scgi;
-
+{nginx_temp_paths(runtime)}
     # The controller's http-level maps the locations below use.
     map $http_x_request_id $req_id {{
         default $http_x_request_id;

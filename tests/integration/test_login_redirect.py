@@ -26,16 +26,21 @@ def dev(env, tmp_path, dev_provider):
     return make(env, tmp_path, {"web": login_app(dev_provider.url)})
 
 
-@pytest.mark.parametrize("original", ORIGINALS)
-def test_nginx_login_redirect_lands_on_the_original_uri(dev, original):
-    _, c = dev
-    page = c.get(f"/web-login?redirect={original}")  # exactly what nginx's `return 302` sends
+def sign_in(c, query: str):
+    """/web-login?<query> as the proxy sends it, alice at the development provider; the callback's answer."""
+    page = c.get(f"/web-login?{query}")
     assert page.status_code == 200, page.data
     link = html.unescape(re.search(r'href="(/authorize\?[^"]+)"', page.data.decode())[1])
     started = c.get(link)
     assert started.status_code == 302, started.data
     back = at_dev_provider(started.headers["Location"], "alice")
-    done = c.post("/oauth/token", data=back, headers={"Accept": "text/html"})
+    return c.post("/oauth/token", data=back, headers={"Accept": "text/html"})
+
+
+@pytest.mark.parametrize("original", ORIGINALS)
+def test_nginx_login_redirect_lands_on_the_original_uri(dev, original):
+    _, c = dev
+    done = sign_in(c, f"redirect={original}")  # exactly what nginx's `return 302` sends
     assert done.status_code == 303
     assert done.headers["Location"] == original
 
@@ -71,13 +76,7 @@ def forward(env, tmp_path, dev_provider):
 ])
 def test_ingress_nginx_rd_lands_on_the_original_url(forward, query, target):
     _, c = forward
-    page = c.get(f"/web-login?{query}")
-    assert page.status_code == 200, page.data
-    link = html.unescape(re.search(r'href="(/authorize\?[^"]+)"', page.data.decode())[1])
-    started = c.get(link)
-    assert started.status_code == 302, started.data
-    back = at_dev_provider(started.headers["Location"], "alice")
-    done = c.post("/oauth/token", data=back, headers={"Accept": "text/html"})
+    done = sign_in(c, query)
     assert (done.status_code, done.headers["Location"]) == (303, target)
 
 
