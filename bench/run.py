@@ -396,8 +396,6 @@ def main() -> int:
         print(f"bench: starting on loopback (work dir {var})", flush=True)
         args.check_workers = args.check_workers or os.cpu_count() or 1
         check_env = {**env, "GATEHOUSE_ROLE": "check"}
-        if args.check_server == "uwsgi":  # a thread may wait on a provider; keep one free (README)
-            check_env["OUTBOUND_CALLS_PER_WORKER"] = str(max(1, args.check_threads - 1))
         check_address, check_protocol, check_master = check_servers.start(
             stack.spawn, args.check_server, "wsgi:app", ports["check"], args.check_workers, args.check_threads,
             check_env, var / "metrics-check")
@@ -536,9 +534,8 @@ def server_scenarios(args: argparse.Namespace, wanted: Any, var: Path, env: dict
             sub = Stack(var)
             try:
                 port, site_port = free_port(span=2), free_port()
-                run_env = {**env, "OUTBOUND_CALLS_PER_WORKER": str(max(1, threads - 1))}
                 address, protocol, _ = check_servers.start(sub.spawn, server, app, port, args.check_workers,
-                                                           threads, run_env, var / f"metrics-{port}")
+                                                           threads, env, var / f"metrics-{port}")
                 wait_until(lambda: http(f"http://127.0.0.1:{port}/-/healthz")[0] in (200, 204), name, 60)
                 text = render(f"127.0.0.1:{site_port}", f"127.0.0.1:{ports['api']}", f"127.0.0.1:{ports['echo']}",
                               var / f"nginx-server-{port}", gatehouse_check=address, check_protocol=protocol)
