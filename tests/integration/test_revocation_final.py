@@ -142,9 +142,35 @@ def test_redis_restarted_empty_revives_nothing(site, own_servers):
         assert worker.auth(kept) == 204 and worker.tokeninfo(kept) == 200  # nothing else refused
 
 
+def test_redis_back_from_an_older_copy_revives_nothing(site, own_servers):
+    """Redis comes back with an older copy of its data (restarted from its last snapshot, or a
+    replica that lagged promoted by a failover): the feed keeps its epoch but its sequence goes
+    back, and the next revocations number again what running workers already read. The worker
+    must still see them — and what it read before."""
+    r, _ = own_servers
+    reg = site.client()
+    first, second, third = (site.token(reg) for _ in range(3))
+    ended = site.login("alice")
+    assert site.revoke(reg, first) == 200
+    site.app.extensions["gatehouse"].redis.save()  # the copy: the feed holds the first entry
+    assert site.revoke(reg, second) == 200
+    assert eventually(lambda: site.auth(second) == 401), "the worker read past the copy"
+    r.stop()
+    r.start()  # loads the snapshot (dump.rdb in its directory): same epoch, sequence 1
+    assert site.revoke(reg, third) == 200  # sequence 2 again
+    assert site.logout(ended) in (200, 302)  # sequence 3
+    assert eventually(lambda: site.auth(third) == 401)
+    assert eventually(lambda: site.auth(ended["accessToken"], "/x") == 401)
+    assert site.auth(first) == 401 and site.auth(second) == 401
+
+
 def test_a_refresh_tried_while_mongodb_is_down_can_be_retried(site, own_servers):
+    """The refresh gets past every Redis read and fails on MongoDB's (the user's groups): the
+    refresh token must still be unspent. The worker's mirror is loaded first, so the 503 is not
+    the mirror's own first read of MongoDB (which comes before anything is spent)."""
     _, m = own_servers
     session = site.login("alice")
+    assert site.auth(session["accessToken"], "/x") == 204  # the mirror has read MongoDB
     m.stop()
     try:
         failed = site.c.post("/refreshtoken", json={"refreshToken": session["refreshToken"]})
