@@ -361,13 +361,17 @@ class MemoryBffTokens:
 
 
 class MemoryRevocationFeed:
-    """RevocationFeed in a list; `restart()` is what an expired or lost feed does."""
+    """RevocationFeed in a list; `restart()` is what an expired or lost feed does, `snapshot()` and
+    `back_from(snapshot)` what a Redis back from an older copy of its data does (a restart from a
+    snapshot, a failover to a replica that lagged): the stored epoch and sequence come back, from
+    another server process (`server`, as the Redis feed names the redis-server's run_id)."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self.entries: list[tuple[int, Revocation]] = []
         self.seq = 0
         self.epoch: str | None = None
+        self.server = uuid.uuid4().hex
         self.down = False
 
     def _available(self) -> None:
@@ -388,10 +392,18 @@ class MemoryRevocationFeed:
         self._available()
         if self.epoch is None:  # a feed read is named at once (RedisRevocationFeed)
             self.epoch = uuid.uuid4().hex
-        return FeedBatch([e for n, e in self.entries if n > after], self.seq, self.epoch)
+        return FeedBatch([e for n, e in self.entries if n > after], self.seq, f"{self.epoch}@{self.server}")
 
     def restart(self) -> None:
         self.entries, self.seq, self.epoch = [], 0, None
+        self.server = uuid.uuid4().hex
+
+    def snapshot(self) -> tuple[list[tuple[int, Revocation]], int, str | None]:
+        return list(self.entries), self.seq, self.epoch
+
+    def back_from(self, snapshot: tuple[list[tuple[int, Revocation]], int, str | None]) -> None:
+        self.entries, self.seq, self.epoch = list(snapshot[0]), snapshot[1], snapshot[2]
+        self.server = uuid.uuid4().hex
 
 
 class MemoryRevocationStore:

@@ -94,7 +94,13 @@ class RedisRevocationFeed:
     and a feed that is read without one is named at once (for a day, or for as long as its
     entries). So a Redis that lost its data is noticed by every mirror at its next pull, even
     when nothing had been published before the loss — which tells it to reload from the durable
-    store rather than trust its sequence numbers, and to forget what it remembered of Redis."""
+    store rather than trust its sequence numbers, and to forget what it remembered of Redis.
+    What a reader gets is that name joined to the serving redis-server's `run_id`, which changes
+    with the process: a Redis back from an older copy of its data (restarted from its last
+    snapshot, a lagging replica promoted by a failover) keeps the stored name while its sequence
+    went back, and the next publishes number again what workers already read; only the process
+    tells that feed apart. A server that does not give its `run_id` to a script is named by the
+    stored name alone."""
 
     KEYS = (f"{PREFIX}feed", f"{PREFIX}feed-seq", f"{PREFIX}feed-epoch")
     UNPUBLISHED_EPOCH_SECONDS = 86400
@@ -118,7 +124,10 @@ if not epoch then
   epoch = ARGV[2]
   redis.call('SET', KEYS[3], epoch, 'EX', ARGV[3])
 end
-return {redis.call('GET', KEYS[2]), epoch, redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')}
+local info = redis.pcall('INFO', 'server')
+local server = type(info) == 'string' and string.match(info, 'run_id:(%w+)') or ''
+return {redis.call('GET', KEYS[2]), epoch .. '@' .. server,
+        redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')}
 """
 
     def __init__(self, client: redis.Redis) -> None:

@@ -170,8 +170,9 @@ class BrowserSessionStore(Protocol):
 
 class RevocationFeed(Protocol):
     """Revocations fanned out to the workers (Redis), in the order they were published (a
-    sequence the store assigns), under an epoch that names this feed: a feed that expired or was
-    lost and started again has a new epoch."""
+    sequence the store assigns), under an epoch that names this feed as one server holds it: a
+    feed that expired or was lost and started again, or that comes back from an older copy (a
+    restart from a snapshot, a failover to a replica that lagged), has a new epoch."""
 
     def publish(self, entry: Revocation) -> None: ...
 

@@ -10,7 +10,7 @@ MongoDB `revocations`, each entry kept until its own `until`), then publishes it
 what is new from the feed at most once per `interval` seconds — the bound within which a
 revocation takes effect — and reloads everything from the durable store when it starts and
 whenever the feed is not the one it was reading (a new epoch: the feed's keys expired in a quiet
-period, or Redis lost its data); each reload raises its `generation`, which tells what a worker
+period, Redis lost its data or came back from an older copy of it); each reload raises its `generation`, which tells what a worker
 remembers of Redis-held data (core/bff.py's BffCopy) that it may be gone. One caller pulls at a time; the others wait for that pull at
 most `wait_seconds`, and after a failed pull checks fail closed at once for `retry_seconds`, so
 a hung Redis never piles up waits.

@@ -23,7 +23,7 @@ from app.core import ports
 from app.core.errors import DependencyUnavailable
 from app.core.records import Client, Revocation
 from tests import fakes
-from tests.servers import free_port, wait_until
+from tests.servers import RedisServer, free_port, wait_until
 
 # fake -> (real adapter, port, where the contract lives). MemoryKeyValue is no port: it is the
 # TTL'd table behind MemoryReplayGuard and MemoryRateLimiter, held to Redis through them.
@@ -372,6 +372,45 @@ def test_a_lost_feed_starts_again_under_a_new_epoch(feed):
     feed.feed.publish(entry("t3"))
     after = feed.feed.since(0)
     assert after.epoch not in (None, before) and after.current == 1 and [e.key for e in after.entries] == ["t3"]
+
+
+@pytest.fixture(params=BOTH)
+def restartable_feed(request, tmp_path) -> Iterator[tuple[Any, Callable[[], None], Callable[[], None]]]:
+    """(feed, take a copy of its data, come back from that copy in a new server process): for
+    Redis, SAVE and a restart of a redis-server of the test's own, which loads the snapshot."""
+    if request.param == "memory":
+        fake = fakes.MemoryRevocationFeed()
+        held: list[Any] = []
+        yield fake, lambda: held.append(fake.snapshot()), lambda: fake.back_from(held[-1])
+        return
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    client = redis.Redis.from_url(server.url)
+
+    def back() -> None:
+        server.stop()
+        server.start()
+    try:
+        yield redis_store.RedisRevocationFeed(client), client.save, back
+    finally:
+        client.close()
+        server.stop()
+
+
+def test_a_feed_back_from_an_older_copy_has_a_new_epoch(restartable_feed):
+    """Same stored name and an older sequence: the epoch still differs (it names the server
+    process), so a mirror never takes the renumbered entries for ones it read."""
+    feed, save, back = restartable_feed
+    feed.publish(entry("t1"))
+    save()
+    feed.publish(entry("t2"))
+    before = feed.since(0)
+    assert before.current == 2
+    back()
+    after = feed.since(0)
+    assert after.current == 1 and [e.key for e in after.entries] == ["t1"]
+    assert after.epoch not in (None, before.epoch)
+    assert feed.since(0).epoch == after.epoch, "the same server keeps the name"
 
 
 def test_entries_past_their_life_are_trimmed_at_the_next_publish(feed):

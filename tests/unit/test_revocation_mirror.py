@@ -68,6 +68,22 @@ def test_a_feed_restarted_with_as_many_entries_as_before_is_noticed():
     assert all(mirror.contains("jti", f"new-{n}") for n in range(4))
 
 
+def test_a_feed_back_from_an_older_copy_is_noticed():
+    """Redis back from an older copy (its last snapshot, a replica that lagged): the stored epoch
+    comes back with an older sequence, and the next publishes number again what the mirror read.
+    Only the server process tells that feed apart."""
+    clock, feed, store, revocations, mirror = world()
+    revocations.revoke("jti", "in-the-copy", clock.now + 600)
+    older = feed.snapshot()
+    revocations.revoke("jti", "after-the-copy", clock.now + 600)
+    assert mirror.contains("jti", "after-the-copy")  # the cursor is past the copy
+    feed.back_from(older)
+    revocations.revoke("jti", "new", clock.now + 600)  # numbered 2 again, under the same stored epoch
+    clock.now += 1
+    assert mirror.contains("jti", "new") and mirror.contains("jti", "after-the-copy")
+    assert mirror.reloads == 2
+
+
 def test_a_feed_that_lost_everything_loses_nothing():
     """Redis restarted empty: running workers reload from the store; new workers start from it."""
     clock, feed, store, revocations, mirror = world()
