@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, TypeVar
@@ -50,6 +51,37 @@ def guarded(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+_NESTED = threading.local()  # per thread (per greenlet under gevent): inside an operation's retry
+
+
+class OnceRetried(Retry):
+    """One retry per operation, whatever redis-py nests. redis-py runs each attempt of a command
+    under the connection's Retry and, inside it, the connect and handshake (CLIENT SETINFO, AUTH)
+    under the same Retry again: against a Redis that accepts connections but never answers, one
+    call on a new connection made four attempts, 4 x REDIS_TIMEOUT_SECONDS. Here a retry inside
+    another runs once, so the outer one alone retries (after closing the connection)."""
+
+    def call_with_retry(self, do: Callable[[], T], fail: Callable[..., Any], *args: Any, **kwargs: Any) -> T:
+        if getattr(_NESTED, "active", False):
+            is_retryable = kwargs.get("is_retryable", args[0] if args else None)
+            with_count = kwargs.get("with_failure_count", args[1] if len(args) > 1 else False)
+            try:
+                return do()
+            except self._supported_errors as error:
+                if is_retryable is not None and not is_retryable(error):
+                    raise
+                if with_count:
+                    fail(error, 1)
+                else:
+                    fail(error)
+                raise
+        _NESTED.active = True
+        try:
+            return super().call_with_retry(do, fail, *args, **kwargs)
+        finally:
+            _NESTED.active = False
+
+
 def connect(cfg: RedisConfig) -> redis.Redis:
     common: dict[str, Any] = {
         "socket_timeout": cfg.timeout_seconds,
@@ -59,7 +91,7 @@ def connect(cfg: RedisConfig) -> redis.Redis:
         "health_check_interval": 30,
         # One quick retry covers a pooled connection that died with a Redis restart; more
         # would only delay the 503 that a request needing Redis must get when it is down.
-        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
+        "retry": OnceRetried(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
     }
     if cfg.tls:
         common.update(ssl=True, ssl_ca_certs=cfg.tls_cacert)

@@ -81,3 +81,39 @@ def test_start_with_mongo_down_creates_indexes_later(own_servers, env):
     assert within(lambda: c.get("/-/ready").status_code == 200, 15, interval=0.3)
     names = app.extensions["gatehouse"].mongo.clients.index_information()
     assert "clientId_unique" in names
+
+
+@pytest.mark.parametrize("password", [None, "s3cret-pass"], ids=["no-auth", "auth-handshake"])
+def test_one_redis_call_against_a_hung_redis_is_retried_once(tmp_path, password):
+    """REDIS_TIMEOUT_SECONDS, retried once, bounds a call to a Redis that accepts connections but
+    never answers (SIGSTOPped), also on a connection not yet made (a new worker, a larger pool):
+    redis-py retries the connect and handshake inside each attempt of the command with the same
+    policy, which made four attempts (4 x the timeout) of one call."""
+    import signal
+    import time
+
+    from app.adapters import redis_store
+    from app.core.errors import DependencyUnavailable
+    from tests.servers import RedisServer
+
+    server = RedisServer(tmp_path / "redis", extra=["--requirepass", password] if password else [],
+                         password=password)
+    server.start()
+    timeout = 0.5
+    client = redis_store.connect(redis_store.RedisConfig("normal", None, (("127.0.0.1", server.port),), None,
+                                                         None, password, False, None, timeout))
+    feed = redis_store.RedisRevocationFeed(client)
+    try:
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(DependencyUnavailable):
+            feed.since(0)  # the first call: a new connection, its handshake, then the script
+        took = time.monotonic() - started
+        print(f"one call against a hung Redis: {took:.2f} s")
+        assert 2 * timeout <= took < 2 * timeout + 0.4, took
+    finally:
+        if server.proc is not None:
+            server.proc.send_signal(signal.SIGCONT)
+        client.close()
+        server.stop()
