@@ -26,16 +26,17 @@ import shutil
 import threading
 
 from app.metrics_dir import metrics_dir_of
-from app.settings import ConfigError, Settings, export, load_settings
+from app.named_files import load_configuration
+from app.settings import ConfigError, Settings, export
 
 
 def _settings():
     """Gatehouse's settings (config file + environment), read once here so that gunicorn binds the
     configured port and drains for the configured delay; None and the problems, which on_starting
-    reports before anything binds, when they are refused. Importing app.settings imports neither
-    the store clients nor prometheus_client."""
+    reports before anything binds, when they are refused. Importing app.settings and app.named_files
+    imports neither the store clients nor prometheus_client."""
     try:
-        return load_settings(), []
+        return load_configuration()[0], []
     except ConfigError as exc:
         return None, exc.problems
 
@@ -157,7 +158,7 @@ def on_reload(server):
     if not source:
         return
     try:
-        load_settings(overrides={"routes_file": source})
+        load_configuration(overrides={"routes_file": source})
     except ConfigError as exc:
         server.log.error("route file refused on SIGHUP, keeping the previous table:\n  - %s",
                          "\n  - ".join(exc.problems))

@@ -360,9 +360,10 @@ def read_overlay(path: Path | None) -> dict[str, Any]:
 def check_config(config: Path, overlay: Path | None = None, overlaid: dict[str, Any] | None = None) -> None:
     """The configuration gunicorn will load, validated first: one line listing every problem,
     each naming the file it came from (the generated one, or `--config`)."""
-    from app.settings import ConfigError, load_settings
+    from app.named_files import load_configuration
+    from app.settings import ConfigError
     try:
-        load_settings(config_file=str(config))
+        load_configuration(config_file=str(config))
     except ConfigError as exc:
         problems = [f"{overlay}: {p[len(str(config)) + 2:]}"
                     if overlay and any(p.startswith(f"{config}: {k}") for k in overlaid or {}) else p
