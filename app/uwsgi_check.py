@@ -106,7 +106,7 @@ def _exec_gunicorn(http: str | None, processes: int | None) -> int:
         changes["workers"] = processes
     env = child_environment(changes)
     os.chdir(ROOT)
-    os.execve(sys.executable, [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], env)
+    os.execve(sys.executable, [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_conf", "app.wsgi:app"], env)
     return 0  # not reached
 
 
