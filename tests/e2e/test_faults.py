@@ -231,19 +231,42 @@ def test_two_deployments_share_revocations_sessions_and_cut_offs(env, tmp_path, 
     assert auth(a_check, fresh) == 204 and auth(b_check, fresh) == 204
 
 
-@pytest.mark.parametrize("change, expected", [
+START_UP_FAULTS = [
     ({"PROMETHEUS_MULTIPROC_DIR": "{file}/metrics"}, "PROMETHEUS_MULTIPROC_DIR: cannot write {file}/metrics (Not a directory)"),
-    ({"PRIVATE_RSA_KEY_FILE_PATH": "{tmp}/no-such-key.pem"}, "PRIVATE_RSA_KEY_FILE_PATH"),
-    ({"ROUTES_FILE": "{tmp}/no-such-routes.json"}, "ROUTES_FILE"),
-])
-def test_start_up_faults_are_one_line_and_exit_2(env, tmp_path, change, expected):
+    ({"PRIVATE_RSA_KEY_FILE_PATH": "{tmp}/no-such-key.pem"},
+     "PRIVATE_RSA_KEY_FILE_PATH: cannot read the key file (No such file or directory)"),
+    ({"ROUTES_FILE": "{tmp}/no-such-routes.json"}, "ROUTES_FILE: cannot read"),
+]
+LAUNCHERS = {"gunicorn": [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+             "serve-check": [str(Path(sys.executable).parent / "gatehouse"), "serve-check", "--processes", "1"]}
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+@pytest.mark.parametrize("change, expected", START_UP_FAULTS)
+def test_start_up_faults_are_one_line_and_exit_2(env, tmp_path, change, expected, launcher):
+    """Each process group's launcher (the main group's gunicorn, the /auth group's serve-check
+    under uWSGI): the fault is one JSON line naming the setting and the path, exit code 2."""
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     values = {k: v.format(file=blocker, tmp=tmp_path) for k, v in change.items()}
-    run_env = {**os.environ, **env, "HTTP_PORT": str(free_port()), "GUNICORN_WORKERS": "1",
+    run_env = {**os.environ, **env, "HTTP_PORT": str(free_port(span=2)), "GUNICORN_WORKERS": "1",
                "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"), **values}
-    run = subprocess.run([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-                         cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(LAUNCHERS[launcher], cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 2, run.stderr
-    assert expected.format(file=blocker, tmp=tmp_path) in run.stderr
     assert "Traceback" not in run.stderr
+    lines = [json.loads(line) for line in run.stderr.splitlines() if line.strip()]
+    naming = [line["msg"] for line in lines if expected.format(file=blocker, tmp=tmp_path) in line["msg"]]
+    assert len(naming) == 1 and [line["level"] for line in lines].count("error") == 1, run.stderr
+
+
+def test_dev_var_directory_that_cannot_be_written_is_one_line(tmp_path):
+    """`gatehouse dev` (README command 1) with a var directory it cannot write: one line naming
+    the path and the option, exit code 2, nothing started."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URL", "REDIS_URL", "REDIS_HOSTS", "GATEHOUSE_CONFIG")}
+    run = subprocess.run([str(Path(sys.executable).parent / "gatehouse"), "dev", "--var-dir", str(blocker / "var")],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.strip().splitlines() == [
+        f"gatehouse dev: cannot write the var directory {blocker / 'var'} (--var-dir): Not a directory"], run.stderr
