@@ -5,6 +5,7 @@ mirrored default (REVOCATION_SYNC_SECONDS > 0) against real Redis and the MongoD
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -132,6 +133,9 @@ def test_redis_restarted_empty_revives_nothing(site, own_servers):
     assert eventually(lambda: site.auth(revoked) == 401 and site.auth(ended["accessToken"], "/x") == 401)
     r.stop()
     r.start()  # a fresh redis-server on the same port: nothing survived
+    back = time.monotonic()
+    assert eventually(lambda: site.auth(kept) == 204 and site.auth(revoked) == 401, 5)
+    print(f"Redis restarted empty: the running worker answered again {time.monotonic() - back:.2f} s after")
     new = site.worker()
     for worker in (site, new):
         assert eventually(lambda: worker.auth(revoked) == 401, 5)
