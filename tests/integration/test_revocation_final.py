@@ -225,3 +225,61 @@ def test_a_logged_out_session_restored_in_redis_stays_ended(site):
     assert refresh.status_code == 401
     assert eventually(lambda: site.auth(session["accessToken"], "/x") == 401)
     assert site.userinfo(session) == 401
+
+
+def test_a_sentinel_failover_revives_nothing(env, tmp_path, dev_provider, own_servers):
+    """Redis under Sentinel: the master is killed and its replica promoted. What was revoked and
+    ended before stays refused at the running worker and at a worker started after, and a
+    revocation at the new master is honoured; the checks fail closed (never 200/204 for what is
+    revoked) while no master answers."""
+    import redis as redis_client
+
+    from tests.servers import RedisServer, SentinelServer, wait_until
+
+    _, m = own_servers
+    master = RedisServer(tmp_path / "master")
+    master.start()
+    replica = RedisServer(tmp_path / "replica", extra=["--replicaof", "127.0.0.1", str(master.port)])
+    replica.start()
+    watcher = SentinelServer(tmp_path / "sentinel", master.port, down_after_ms=500)
+    try:
+        wait_until(lambda: redis_client.Redis(port=replica.port).info("replication")["master_link_status"] == "up",
+                   "the replica in sync", 30)
+        watcher.start()
+        sentinel = redis_client.Redis(port=watcher.port)
+        wait_until(lambda: sentinel.sentinel_slaves(watcher.name), "the sentinel knows the replica", 30)
+        stores = {k: v for k, v in env.items() if not k.startswith("REDIS_") or k == "REDIS_TIMEOUT_SECONDS"}
+        site = Site({**stores, "REDIS_MODE": "sentinel", "REDIS_HOSTS": f"127.0.0.1:{watcher.port}",
+                     "REDIS_MASTER_NAME": watcher.name, "MONGODB_URL": f"{m.url}/failover"},
+                    tmp_path, dev_provider.url)
+        reg = site.client()
+        revoked, later, kept = site.token(reg), site.token(reg), site.token(reg)
+        ended = site.login("alice")
+        assert site.revoke(reg, revoked) == 200 and site.logout(ended) in (200, 302)
+        assert eventually(lambda: site.auth(revoked) == 401 and site.auth(ended["accessToken"], "/x") == 401)
+        assert redis_client.Redis(port=master.port).wait(1, 2000) == 1  # the replica has it all
+        assert master.proc is not None
+        master.proc.kill()
+        master.proc.wait()
+        killed = time.monotonic()
+        answers: list[int] = []
+
+        def promoted() -> bool:
+            answers.extend((site.auth(revoked), site.auth(ended["accessToken"], "/x")))
+            return bool(sentinel.sentinel_get_master_addr_by_name(watcher.name)[1] == replica.port)
+        assert within(promoted, 30, interval=0.1), answers[-6:]
+        print(f"Sentinel failover: the replica promoted {time.monotonic() - killed:.2f} s after the master died")
+        assert eventually(lambda: site.auth(kept) == 204 and site.tokeninfo(kept) == 200, 10)
+        print(f"Sentinel failover: checks answered again {time.monotonic() - killed:.2f} s after the master died")
+        assert set(answers) <= {401, 503}, "a revoked token or ended session is never let through"
+        assert site.revoke(reg, later) == 200
+        new = site.worker()
+        for worker in (site, new):
+            assert eventually(lambda: worker.auth(later) == 401)
+            assert worker.auth(revoked) == 401 and worker.auth(ended["accessToken"], "/x") == 401
+            assert worker.tokeninfo(revoked) == 401 and worker.userinfo(ended) == 401
+            assert worker.auth(kept) == 204
+    finally:
+        watcher.stop()
+        replica.stop()
+        master.stop()
