@@ -144,6 +144,9 @@ def test_redis_restarted_empty_revives_nothing(site, own_servers):
         assert not worker.introspect(reg, revoked)
         assert worker.userinfo(ended) == 401
         assert worker.auth(kept) == 204 and worker.tokeninfo(kept) == 200  # nothing else refused
+        # a session lives in Redis: with its record gone its JWTs are refused too (people log in
+        # again) by every worker that does not remember verifying them (VERIFIED_TOKEN_CACHE_SECONDS)
+        assert worker.auth(open_session["accessToken"], "/x") == 401 and worker.userinfo(open_session) == 401
 
 
 def test_redis_back_from_an_older_copy_revives_nothing(site, own_servers):
