@@ -179,22 +179,31 @@ def start_site(nginx_server, echo: int, mains: list[Group], checks: list[Group])
                             check="http://" + ",".join(g.address for g in checks)))
 
 
-def test_two_deployments_share_revocations_sessions_and_cut_offs(env, tmp_path, groups, dev_provider):
-    """Two Gatehouse deployments (each a main and an /auth group) over one Redis and one
-    MongoDB: a session started at one is used at the other; a revocation, a logout and a client
-    cut-off at one are honoured at the other within the bound."""
+@pytest.mark.parametrize("check_server", ["uwsgi", "gunicorn"])
+def test_two_deployments_share_revocations_sessions_and_cut_offs(env, tmp_path, groups, uwsgi_check_server,
+                                                                 dev_provider, check_server):
+    """Two Gatehouse deployments (each a main group and an /auth group: uWSGI's serve-check or
+    gunicorn's gevent group) over one Redis and one MongoDB: a session started at one is used at
+    the other; a revocation, a logout and a client cut-off at one are honoured at the other
+    within the bound."""
     bound = 0.5
     run_env = routes_env(with_apps(env, tmp_path, {"web": login_app(dev_provider.url)}), tmp_path,
                          REVOCATION_SYNC_SECONDS=str(bound))
     a_main, b_main = groups(run_env), groups(run_env)
-    a_check, b_check = groups(run_env, role="check"), groups(run_env, role="check")
 
-    def auth(group: Group, token: str, uri: str = "/orders") -> int:
-        return requests.get(f"{group.base}/auth", headers={"X-Original-URI": uri, "X-Original-Method": "GET",
-                                                             "Authorization": f"Bearer {token}"}, timeout=5).status_code
+    def check_group() -> str:
+        """The base URL of a new /auth group."""
+        if check_server == "gunicorn":
+            return groups(run_env, role="check").base
+        return uwsgi_check_server(run_env, processes=1)[0]
+    a_check, b_check = check_group(), check_group()
 
-    def refused_at(group: Group, token: str, uri: str = "/orders") -> bool:
-        return within(lambda: auth(group, token, uri) == 401, bound + 2, interval=0.05)
+    def auth(check: str, token: str, uri: str = "/orders") -> int:
+        return requests.get(f"{check}/auth", headers={"X-Original-URI": uri, "X-Original-Method": "GET",
+                                                       "Authorization": f"Bearer {token}"}, timeout=5).status_code
+
+    def refused_at(check: str, token: str, uri: str = "/orders") -> bool:
+        return within(lambda: auth(check, token, uri) == 401, bound + 2, interval=0.05)
 
     reg = requests.post(f"{a_main.base}/register", json={"client_name": "svc", "permissions": ["orders"]},
                         headers=ADMIN, timeout=5).json()
