@@ -4,10 +4,10 @@ Every key is `gatehouse:v1:<kind>:<id>` and every key has a TTL.
 """
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, TypeVar
@@ -51,7 +51,9 @@ def guarded(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-_NESTED = threading.local()  # per thread (per greenlet under gevent): inside an operation's retry
+# Inside an operation's retry: per thread, and per greenlet under gevent (greenlets have their own
+# context), whenever this module was imported.
+_NESTED: contextvars.ContextVar[bool] = contextvars.ContextVar("gatehouse_redis_retry_nested", default=False)
 
 
 class OnceRetried(Retry):
@@ -62,7 +64,7 @@ class OnceRetried(Retry):
     another runs once, so the outer one alone retries (after closing the connection)."""
 
     def call_with_retry(self, do: Callable[[], T], fail: Callable[..., Any], *args: Any, **kwargs: Any) -> T:
-        if getattr(_NESTED, "active", False):
+        if _NESTED.get():
             is_retryable = kwargs.get("is_retryable", args[0] if args else None)
             with_count = kwargs.get("with_failure_count", args[1] if len(args) > 1 else False)
             try:
@@ -75,11 +77,11 @@ class OnceRetried(Retry):
                 else:
                     fail(error)
                 raise
-        _NESTED.active = True
+        outer = _NESTED.set(True)
         try:
             return super().call_with_retry(do, fail, *args, **kwargs)
         finally:
-            _NESTED.active = False
+            _NESTED.reset(outer)
 
 
 def connect(cfg: RedisConfig) -> redis.Redis:
