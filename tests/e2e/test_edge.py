@@ -496,3 +496,19 @@ def test_an_absolute_form_target_is_judged_as_the_origin_form_the_upstream_recei
     assert raw(stack.nginx, "GET", target, [JSON]).status == status
     seen = stack.upstream.take()
     assert [s["path"] for s in seen] == (["/public"] if status == 200 else [])
+
+
+def test_an_unreachable_check_group_fails_closed_with_500(stack: Stack) -> None:
+    """Only a request nginx never sent to the check (too large for a uwsgi packet) is the client's
+    400; a check group that cannot be reached is a failure: 500, nothing reaches the upstream."""
+    scheme = stack.check_url.split(":", 1)[0]
+    proc, base = start_nginx(stack.folder, stack.gatehouse_url, stack.upstream.port,
+                             check=f"{scheme}://127.0.0.1:{free_port()}")
+    try:
+        stack.upstream.take()
+        for target in ("/orders", "/public"):
+            answer = raw(int(base.rsplit(":", 1)[1]), "GET", target, [JSON])
+            assert (answer.status, json.loads(answer.body)["message"]) == (500, "authorization check failed")
+        assert stack.upstream.take() == []
+    finally:
+        stop(proc)
