@@ -334,6 +334,11 @@ ROWS = [
     Row("check: /auth//x", "GET", "/auth//x", [], 403, listener="check", body=lambda a: a.body == b""),
     Row("check: TRACE", "TRACE", "/auth", [], 405, listener="check", body=lambda a: a.body == b""),
     Row("check: CONNECT", "CONNECT", "/auth/x", [], 405, listener="check", body=lambda a: a.body == b""),
+    # uWSGI leaves an absolute-form target whole in PATH_INFO; gunicorn parses it: both are checks
+    Row("check: absolute-form target", "GET", "http://127.0.0.1/auth", [], 403, listener="check",
+        body=lambda a: a.body == b""),
+    Row("check: absolute-form, below /auth, TRACE", "TRACE", "http://127.0.0.1/auth/x?y", [], 405, listener="check",
+        body=lambda a: a.body == b""),
     Row("check: 20 KB cookie", "GET", "/auth", [("X-Original-URI", "/orders"), ("X-Original-Method", "GET"),
                                                 ("Cookie", "c=" + "x" * 20_000)], 401, listener="check",
         body=lambda a: a.body == b""),
