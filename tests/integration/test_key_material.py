@@ -223,15 +223,20 @@ def issuer():
     server.close()
 
 
-@pytest.fixture
-def ext(env, tmp_path, issuer):
+def app_trusting(env, tmp_path, issuer, **entry):
     routes = tmp_path / "auth.json"
     routes.write_text(json.dumps(ROUTES))
     cfg = tmp_path / "gatehouse.json"
-    cfg.write_text(json.dumps({"issuers": [{"issuer": issuer.url, "audience": ["api"], "jwks_uri": f"{issuer.url}/jwks"}]}))
+    cfg.write_text(json.dumps({"issuers": [{"issuer": issuer.url, "audience": ["api"], "jwks_uri": f"{issuer.url}/jwks",
+                                            **entry}]}))
     app = create_app(load_settings({**env, "GATEHOUSE_CONFIG": str(cfg), "ROUTES_FILE": str(routes),
                                     "JWKS_REFETCH_COOLDOWN_SECONDS": "0"}))
     return app, app.test_client()
+
+
+@pytest.fixture
+def ext(env, tmp_path, issuer):
+    return app_trusting(env, tmp_path, issuer)
 
 
 def check(c, token: str):
@@ -337,3 +342,57 @@ def test_gatehouse_signed_jwt_with_crit_is_refused(ext):
     critical = raw_jwt(payload, active.private, active.alg, kid=active.kid, typ="at+jwt", crit=["urn:x:unknown"])
     assert check(c, critical).status_code == 401
     assert c.get("/tokeninfo", headers={"Authorization": f"Bearer {critical}"}).status_code == 401
+
+
+# (name, the issuer's key, the token's alg, /auth status, the logged rule when the key is ignored)
+ISSUER_KEYS = [
+    ("EC P-256", EC_256, "ES256", 204, None),
+    ("EC P-384", EC_384, "ES384", 204, None),
+    ("EC P-521", EC_521, "ES512", 204, None),
+    ("EC secp256k1", EC_K1, "ES256", 401, "a registered key cannot be parsed"),
+    ("RSA 2040", RSA_2040, "RS256", 401, "RSA keys must have at least 2048 bits (this one has 2040)"),
+    ("RSA 2048", RSA_2048, "RS256", 204, None),
+]
+
+
+@pytest.mark.parametrize("name,key,alg,status,rule", ISSUER_KEYS, ids=[row[0] for row in ISSUER_KEYS])
+def test_issuer_keys_on_other_curves_and_sizes(env, tmp_path, issuer, caplog, name, key, alg, status, rule):
+    """External issuers may use P-256, P-384 and P-521 (ES256/384/512, as configured); any other
+    curve or a short RSA key is ignored and logged, and its tokens are refused."""
+    _, c = app_trusting(env, tmp_path, issuer, algorithms=["RS256", "ES256", "ES384", "ES512"])
+    issuer.keys["k"] = key
+    times = f'"iat": {int(time.time())}, "exp": {int(time.time()) + 60}'
+    token = raw_jwt(f'{{"iss": "{issuer.url}", "sub": "user-1", "aud": "api", {times}}}', pem_private(key), alg, kid="k")
+    with caplog.at_level(logging.WARNING, logger="gatehouse.issuers"):
+        assert check(c, token).status_code == status
+        assert check(c, external(issuer, times)).status_code == 204, "the issuer's other key still works"
+    ignored = {(r.kid, r.detail) for r in caplog.records if r.getMessage() == "JWKS key ignored"}
+    assert ignored == ({("k", rule)} if rule else set())
+
+
+def test_an_ed25519_key_in_an_issuers_jwks_is_ignored_and_logged(ext, issuer, caplog):
+    _, c = ext
+    issuer.keys["ed"] = ED
+    times = f'"iat": {int(time.time())}, "exp": {int(time.time()) + 60}'
+    with caplog.at_level(logging.WARNING, logger="gatehouse.issuers"):
+        assert check(c, external(issuer, times)).status_code == 204
+    ignored = {(r.kid, r.detail) for r in caplog.records if r.getMessage() == "JWKS key ignored"}
+    assert ignored == {("ed", "OKP keys (Ed25519) are not supported; use RSA or EC")}
+
+
+@pytest.mark.parametrize("name,key", [("RSA 1024", RSA_1024), ("private members", RSA_2048)])
+def test_an_issuer_publishing_only_unacceptable_keys_gets_401_not_503(ext, issuer, caplog, name, key):
+    """Its JWKS was fetched: the token names no key Gatehouse accepts, which is the token's fault
+    (401), not an outage (503)."""
+    _, c = ext
+    issuer.keys.clear()
+    issuer.keys["only"] = key
+    issuer.kid = "only"
+    if name == "private members":
+        published = issuer.jwks
+        issuer.jwks = lambda: {"keys": [{**k, "d": RSA_PRIVATE_JWK["d"]} for k in published()["keys"]]}
+    times = f'"iat": {int(time.time())}, "exp": {int(time.time()) + 60}'
+    with caplog.at_level(logging.WARNING, logger="gatehouse.issuers"):
+        r = check(c, external(issuer, times))
+    assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+    assert [rec.kid for rec in caplog.records if rec.getMessage() == "JWKS key ignored"] == ["only"]
