@@ -259,17 +259,62 @@ def test_external_jwt_time_claims_are_a_401(ext, issuer, name, times, message):
     assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
 
 
-@pytest.mark.parametrize("name,times,message", [row for row in BAD_TIMES if row[0] != "iat an hour ahead"],
-                         ids=[row[0] for row in BAD_TIMES if row[0] != "iat an hour ahead"])
-def test_gatehouse_signed_jwt_time_claims_are_a_401(ext, name, times, message):
+OWN_BAD_TIMES = [row for row in BAD_TIMES if row[0] != "iat an hour ahead"]  # our own clock signed iat
+
+
+@pytest.mark.parametrize("name,times,message", OWN_BAD_TIMES, ids=[row[0] for row in OWN_BAD_TIMES])
+def test_gatehouse_signed_jwt_time_claims_are_a_401(ext, rdb, name, times, message):
+    """An access token signed with Gatehouse's key: /auth, /tokeninfo, introspection and
+    revocation all refuse it cleanly, and revocation records nothing."""
     app, c = ext
+    reg = c.post("/register", json={"client_name": "x"}, headers=ADMIN).json
     active = app.extensions["gatehouse"].settings.keys.active
-    payload = (f'{{"iss": "{ISSUER}", "sub": "client-x", "jti": "{uuid.uuid4().hex}", "client_id": "client-x", '
+    cid = reg["client_id"]
+    payload = (f'{{"iss": "{ISSUER}", "sub": "{cid}", "jti": "{uuid.uuid4().hex}", "client_id": "{cid}", '
                f'"scope": "", "permissions": [], {times(int(time.time()))}}}')
     token = raw_jwt(payload, active.private, active.alg, kid=active.kid, typ="at+jwt")
     r = check(c, token)
-    assert r.status_code == 401
-    assert c.get("/tokeninfo", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+    r = c.get("/tokeninfo", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+    assert message in r.json["message"], r.json
+    auth = basic(cid, reg["client_secret"])
+    r = c.post("/oauth/introspect", data={"token": token}, headers=auth)
+    assert (r.status_code, r.json) == (200, {"active": False})
+    db = app.extensions["gatehouse"].mongo
+    assert c.post("/oauth/revoke", data={"token": token}, headers=auth).status_code == 200
+    assert db.revocations.count_documents({}) == 0 and rdb.zcard("gatehouse:v1:feed") == 0, "nothing revoked"
+
+
+@pytest.fixture
+def with_session(env, tmp_path, dev_provider):
+    """An app with browser login, and one open session of bob's (its sid and session JWT)."""
+    from tests.conftest import login_app, with_apps
+    from tests.integration.test_login import at_dev_provider, start
+    routes = tmp_path / "auth.json"
+    routes.write_text(json.dumps(ROUTES))
+    app = create_app(load_settings({**with_apps(env, tmp_path, {"web": login_app(dev_provider.url)}),
+                                    "ROUTES_FILE": str(routes)}))
+    c = app.test_client()
+    session = c.post("/oauth/token", json=at_dev_provider(start(c), "bob")).json
+    c.delete_cookie("sid"), c.delete_cookie("refresh_token")
+    return app, c, session["accessToken"]
+
+
+@pytest.mark.parametrize("name,times,message", OWN_BAD_TIMES, ids=[row[0] for row in OWN_BAD_TIMES])
+def test_session_jwt_time_claims_are_a_401(with_session, name, times, message):
+    """A session JWT signed with Gatehouse's key for a session that is open: /auth and
+    /userinfo refuse it (never a 500), and the session itself is untouched."""
+    app, c, real = with_session
+    sid = json.loads(base64.urlsafe_b64decode(real.split(".")[1] + "==="))["sid"]
+    active = app.extensions["gatehouse"].settings.keys.active
+    payload = (f'{{"iss": "{ISSUER}", "sub": "bob", "jti": "{uuid.uuid4().hex}", "sid": "{sid}", '
+               f'"groups": ["users"], "user": {{"userId": "bob", "groups": ["users"]}}, {times(int(time.time()))}}}')
+    token = raw_jwt(payload, active.private, active.alg, kid=active.kid, typ="JWT")
+    r = check(c, token)
+    assert r.status_code == 401 and r.headers["mia-allowed"] == "0"
+    assert c.get("/userinfo", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert check(c, real).status_code == 204, "the session is still open"
 
 
 def test_external_jwt_with_unknown_crit_is_refused(ext, issuer):
