@@ -142,13 +142,16 @@ def test_a_stored_legacy_client_with_session_claims_gets_none_of_them(with_sessi
     reg = c.post("/register", json={"client_name": "legacy"}, headers=ADMIN).json
     app.extensions["gatehouse"].mongo.clients.update_one(
         {"clientId": reg["client_id"]},
-        {"$set": {"allowedCustomClaims": {"sid": "no-such-session", "usagePlan": "gold",
+        {"$set": {"allowedCustomClaims": {"sid": "no-such-session", "usagePlan": "gold", "groups": ["admin"],
+                                          "permissions": ["gatehouse:admin"],
                                           "user": {"userId": "alice", "groups": ["admin"]}}}})
     r = c.post("/oauth/token", data={"grant_type": "client_credentials"},
                headers=basic(reg["client_id"], reg["client_secret"]))
     claims = tokens.unverified_claims(r.json["access_token"])
-    assert "sid" not in claims and "user" not in claims and claims["usagePlan"] == "gold"
+    assert "sid" not in claims and "user" not in claims and "groups" not in claims
+    assert claims["permissions"] == [] and claims["usagePlan"] == "gold"
     assert check(c, r.json["access_token"]).status_code == 403
+    assert c.get("/clients", headers=bearer(r.json["access_token"])).status_code == 403
 
 
 @pytest.mark.parametrize("sid", ["no-such-session", "an open session"])
