@@ -268,7 +268,7 @@ def test_gatehouse_signed_jwt_time_claims_are_a_401(ext, rdb, name, times, messa
     revocation all refuse it cleanly, and revocation records nothing."""
     app, c = ext
     reg = c.post("/register", json={"client_name": "x"}, headers=ADMIN).json
-    active = app.extensions["gatehouse"].settings.keys.active
+    active = app.extensions["gatehouse"].composition.keys.active
     cid = reg["client_id"]
     payload = (f'{{"iss": "{ISSUER}", "sub": "{cid}", "jti": "{uuid.uuid4().hex}", "client_id": "{cid}", '
                f'"scope": "", "permissions": [], {times(int(time.time()))}}}')
@@ -307,7 +307,7 @@ def test_session_jwt_time_claims_are_a_401(with_session, name, times, message):
     /userinfo refuse it (never a 500), and the session itself is untouched."""
     app, c, real = with_session
     sid = json.loads(base64.urlsafe_b64decode(real.split(".")[1] + "==="))["sid"]
-    active = app.extensions["gatehouse"].settings.keys.active
+    active = app.extensions["gatehouse"].composition.keys.active
     payload = (f'{{"iss": "{ISSUER}", "sub": "bob", "jti": "{uuid.uuid4().hex}", "sid": "{sid}", '
                f'"groups": ["users"], "user": {{"userId": "bob", "groups": ["users"]}}, {times(int(time.time()))}}}')
     token = raw_jwt(payload, active.private, active.alg, kid=active.kid, typ="JWT")
@@ -378,7 +378,7 @@ def test_private_material_stored_before_the_rules_is_never_shown(client, api, db
 
 def test_gatehouse_signed_jwt_with_crit_is_refused(ext):
     app, c = ext
-    active = app.extensions["gatehouse"].settings.keys.active
+    active = app.extensions["gatehouse"].composition.keys.active
     now = int(time.time())
     payload = (f'{{"iss": "{ISSUER}", "sub": "client-x", "jti": "{uuid.uuid4().hex}", "client_id": "client-x", '
                f'"scope": "", "permissions": [], "iat": {now}, "exp": {now + 60}}}')
