@@ -24,6 +24,9 @@ CASES = [
     ("1023 terms", TERMS_1023, "POST", "more than 256 terms at column 1025"),
     ("40 levels", DEEP, "GET", "nested deeper than 32 levels at column 33"),
     ("20 KB", LONG, "DELETE", "longer than 4096 characters at column 1"),
+    # within the length limit, one long token: the message quotes 40 characters of it
+    ("4,000-character identifier", "a" * 4000, "GET", "unknown identifier '" + "a" * 40 + "'... at column 1"),
+    ("4,000-character string", "true '" + "x" * 4000 + "'", "PUT", "unexpected \"'" + "x" * 39 + "\"... at column 6"),
 ]
 
 
