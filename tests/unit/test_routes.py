@@ -198,3 +198,27 @@ def test_any_expression_loads_or_gives_one_bounded_precise_line(source, method):
         assert re.search(r" at column \d+$", problem), problem
         # 60 characters quoted, each at most 10 in repr (\U0001f600), plus the route and the message
         assert len(problem) <= 800, len(problem)
+
+
+LONG = "x" * 5000
+# Every error line of a route file is bounded, whatever the file holds (issue 13: one line once
+# echoed a whole 20 KB expression).
+LONG_INPUTS = [
+    ("long path", {"/" + LONG: {"GET": rule("((")}}),
+    ("long method", {"/a": {LONG: rule()}}),
+    ("long rule key", {"/a": {"GET": rule(**{LONG: 1})}}),
+    ("long authorization key", {"/a": {"GET": {"authorization": {"expression": "true", LONG: 1}}}}),
+    ("long expression", {"/a": {"GET": rule("groups.a || " * 500)}}),
+    ("long identifier", {"/a": {"GET": rule(LONG[:4000])}}),
+    ("long string", {"/a": {"GET": rule("true '" + LONG[:4000] + "'")}}),
+    ("long backoffice expression", {"/a": {"GET": {"authorization": {"expression": "true"},
+                                                    "backofficeAuthorization": {"expression": LONG[:4000]}}}}),
+]
+
+
+@pytest.mark.parametrize("name,document", LONG_INPUTS, ids=[row[0] for row in LONG_INPUTS])
+def test_every_problem_line_is_bounded(name, document):
+    with pytest.raises(RouteFileError) as info:
+        RouteTable.load(document)
+    assert info.value.problems
+    assert all(len(p) <= 400 for p in info.value.problems), [len(p) for p in info.value.problems]
