@@ -142,7 +142,7 @@ def test_patch_refuses_private_and_weak_keys_and_changes_nothing(client, api, db
     reg = api.register(client_name="k", token_endpoint_auth_method="private_key_jwt", public_key=pem_public(RSA_2048))
     before = db.clients.find_one({"clientId": reg["client_id"]}, {"_id": 0})
     r = client.patch(f"/clients/{reg['client_id']}", json=change, headers=ADMIN)
-    assert r.status_code == 400 and message in r.json["message"], r.json
+    assert (r.status_code, r.json["error"]) == (400, "Bad Request") and message in r.json["message"], r.json
     assert db.clients.find_one({"clientId": reg["client_id"]}, {"_id": 0}) == before
     shown = client.get(f"/clients/{reg['client_id']}", headers=ADMIN).data.decode()
     assert "PRIVATE KEY" not in shown and '"p"' not in shown
