@@ -259,7 +259,7 @@ def test_external_jwt_time_claims_are_a_401(ext, issuer, name, times, message):
     assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
 
 
-OWN_BAD_TIMES = [row for row in BAD_TIMES if row[0] != "iat an hour ahead"]  # our own clock signed iat
+OWN_BAD_TIMES = BAD_TIMES  # an iat ahead by more than the 5 s leeway too: our instances' clocks agree that well
 
 
 @pytest.mark.parametrize("name,times,message", OWN_BAD_TIMES, ids=[row[0] for row in OWN_BAD_TIMES])
