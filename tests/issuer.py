@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 import jwt as pyjwt
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from tests.peers import json_server
 
@@ -45,8 +45,15 @@ class LocalIssuer:
     def jwks(self) -> dict[str, Any]:
         out = []
         for kid, key in self.keys.items():
-            data = json.loads(pyjwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-            data.update(kid=kid, alg="RS256", use="sig")
+            if isinstance(key, ec.EllipticCurvePrivateKey):  # any curve, as a careless issuer might publish
+                data = json.loads(pyjwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+                data.update(kid=kid, use="sig")
+            elif isinstance(key, ed25519.Ed25519PrivateKey):
+                data = json.loads(pyjwt.algorithms.OKPAlgorithm.to_jwk(key.public_key()))
+                data.update(kid=kid, alg="EdDSA", use="sig")
+            else:
+                data = json.loads(pyjwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+                data.update(kid=kid, alg="RS256", use="sig")
             out.append(data)
         return {"keys": out}
 

@@ -77,6 +77,7 @@ class LocalProvider:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = "local-1"
         self.id_claims: dict[str, Any] = {}  # overrides of the next ID tokens' claims
+        self.id_header: dict[str, Any] = {}  # extra header parameters of the next ID tokens (crit, say)
         self.user_doc: dict[str, Any] = {"sub": "user-1", "name": "Local User", "email": "local@example.test"}
         self.token_status = 200
         self.up = True
@@ -107,7 +108,7 @@ class LocalProvider:
                   "iat": now, "exp": now + 300, "nonce": self.nonces.get(code, ""),
                   "name": self.user_doc.get("name"), "email": self.user_doc.get("email"), **self.id_claims}
         return pyjwt.encode({k: v for k, v in claims.items() if v is not None}, self.key, algorithm="RS256",
-                            headers={"kid": self.kid})
+                            headers={"kid": self.kid, **self.id_header})
 
     def answer(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any]:
         path = path.split("?")[0]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from typing import Any
 
 from jose import jwt
@@ -125,8 +126,10 @@ def verify_own(token: str, keys: KeySet, issuer: str, verify_exp: bool = True,
         raise InvalidToken("token is invalid")
     if typ is not None and header.get("typ") != typ:
         raise InvalidToken("token is not of the expected type")
-    # Shape and range only: our own signature vouches for `iat` (the session service's clock).
-    check_time_claims(token, None, OWN_TOKEN_LEEWAY_SECONDS)
+    # Shape and range, and `iat` not ahead of this host's clock by more than the drift between
+    # Gatehouse's instances (the leeway): a token "issued" an hour from now is refused here as
+    # everywhere else, before the decoder does date arithmetic.
+    check_time_claims(token, time.time(), OWN_TOKEN_LEEWAY_SECONDS)
     try:
         claims = jwt.decode(
             token, key.public, algorithms=[key.alg], issuer=issuer,

@@ -284,6 +284,29 @@ def test_bad_config_stops_start_up_with_the_key(env, tmp_path):
     assert "Traceback" not in run.stderr
 
 
+START_COMMANDS = [
+    ("gunicorn", [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]),
+    ("serve-check (uWSGI)", [str(Path(sys.executable).parent / "gatehouse"), "serve-check"]),
+]
+
+
+@pytest.mark.parametrize("name,command", START_COMMANDS, ids=[row[0] for row in START_COMMANDS])
+def test_a_route_expression_past_the_limits_stops_start_up_in_one_line(env, tmp_path, name, command):
+    """Issue 13 item 7: a 974-term chain (3.9 KB, under the length limit) once passed the
+    validator and killed every worker at boot with RecursionError; now start-up refuses it in one
+    bounded line naming the route, the method and the column."""
+    routes = tmp_path / "auth.json"
+    routes.write_text(json.dumps({"/orders": {"GET": {"authorization": {"expression": "''||" * 974 + "true"}}}}))
+    run_env = {**os.environ, **env, "HTTP_PORT": str(free_port()), "ROUTES_FILE": str(routes),
+               "GUNICORN_WORKERS": "1"}
+    run = subprocess.run(command, cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0
+    (line,) = [line for line in run.stderr.splitlines() if "/orders" in line]
+    assert "route /orders GET authorization.expression" in line and "more than 256 terms at column 1025" in line
+    assert len(line) < 400, line
+    assert "Traceback" not in run.stderr and "RecursionError" not in run.stderr
+
+
 BAD_PROCESS_SETTINGS = [
     ("workers", {"GUNICORN_WORKERS": "many"}, "GUNICORN_WORKERS: Not a valid integer."),
     ("threads", {"GUNICORN_THREADS": "0"}, "GUNICORN_THREADS: Must be greater than or equal to 1"),

@@ -212,3 +212,39 @@ def test_mia_scenario_2_through_nginx(gunicorn_server, nginx_server, echo, tmp_p
             "userinfo down: the check fails closed (nginx turns the 503 into 500), never 200"
     finally:
         service.close()
+
+
+def token_from(base: str, source: str, client_id: str, secret: str, forwarded: str | None = None) -> int:
+    """POST /oauth/token through nginx from a chosen loopback address (127.0.0.x)."""
+    import http.client
+    import urllib.parse
+    host, port = urllib.parse.urlsplit(base).netloc.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10, source_address=(source, 0))
+    headers = {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode(),
+               "Content-Type": "application/x-www-form-urlencoded"}
+    if forwarded:
+        headers["X-Forwarded-For"] = forwarded
+    try:
+        conn.request("POST", "/oauth/token", body=b"grant_type=client_credentials", headers=headers)
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def test_failed_client_authentications_through_nginx_count_per_client_address(gunicorn_server, nginx_server, echo):
+    """Issue 13 item 6 through the shipped nginx (TRUSTED_PROXY_COUNT=1, as docs/production.md
+    sets): wrong secrets from one address lock out that address only; the client keeps working
+    from another, and a forged X-Forwarded-For does not move the attacker's count (nginx replaces it)."""
+    gatehouse = gunicorn_server({"TRUSTED_PROXY_COUNT": "1", "AUTH_FAILURE_LIMIT": "3"})
+    base = nginx_server(gatehouse, echo)
+    status, _, raw = http(f"{base}/register", "POST", {**ADMIN, "Content-Type": "application/json"},
+                          json.dumps({"client_name": "victim"}).encode())
+    assert status == 201, raw
+    reg = json.loads(raw)
+    cid, secret = reg["client_id"], reg["client_secret"]
+    for _ in range(3):
+        assert token_from(base, "127.0.0.2", cid, "wrong") == 401
+    assert token_from(base, "127.0.0.2", cid, secret) == 429, "the address that failed is held back"
+    assert token_from(base, "127.0.0.2", cid, secret, forwarded="127.0.0.3") == 429, "XFF from the client is not trusted"
+    assert token_from(base, "127.0.0.3", cid, secret) == 200, "the client itself is not locked out"
+    assert token_from(base, "127.0.0.1", cid, secret) == 200

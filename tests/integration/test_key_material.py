@@ -142,7 +142,7 @@ def test_patch_refuses_private_and_weak_keys_and_changes_nothing(client, api, db
     reg = api.register(client_name="k", token_endpoint_auth_method="private_key_jwt", public_key=pem_public(RSA_2048))
     before = db.clients.find_one({"clientId": reg["client_id"]}, {"_id": 0})
     r = client.patch(f"/clients/{reg['client_id']}", json=change, headers=ADMIN)
-    assert r.status_code == 400 and message in r.json["message"], r.json
+    assert (r.status_code, r.json["error"]) == (400, "Bad Request") and message in r.json["message"], r.json
     assert db.clients.find_one({"clientId": reg["client_id"]}, {"_id": 0}) == before
     shown = client.get(f"/clients/{reg['client_id']}", headers=ADMIN).data.decode()
     assert "PRIVATE KEY" not in shown and '"p"' not in shown
@@ -223,15 +223,20 @@ def issuer():
     server.close()
 
 
-@pytest.fixture
-def ext(env, tmp_path, issuer):
+def app_trusting(env, tmp_path, issuer, **entry):
     routes = tmp_path / "auth.json"
     routes.write_text(json.dumps(ROUTES))
     cfg = tmp_path / "gatehouse.json"
-    cfg.write_text(json.dumps({"issuers": [{"issuer": issuer.url, "audience": ["api"], "jwks_uri": f"{issuer.url}/jwks"}]}))
+    cfg.write_text(json.dumps({"issuers": [{"issuer": issuer.url, "audience": ["api"], "jwks_uri": f"{issuer.url}/jwks",
+                                            **entry}]}))
     app = create_app(load_settings({**env, "GATEHOUSE_CONFIG": str(cfg), "ROUTES_FILE": str(routes),
                                     "JWKS_REFETCH_COOLDOWN_SECONDS": "0"}))
     return app, app.test_client()
+
+
+@pytest.fixture
+def ext(env, tmp_path, issuer):
+    return app_trusting(env, tmp_path, issuer)
 
 
 def check(c, token: str):
@@ -254,17 +259,62 @@ def test_external_jwt_time_claims_are_a_401(ext, issuer, name, times, message):
     assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
 
 
-@pytest.mark.parametrize("name,times,message", [row for row in BAD_TIMES if row[0] != "iat an hour ahead"],
-                         ids=[row[0] for row in BAD_TIMES if row[0] != "iat an hour ahead"])
-def test_gatehouse_signed_jwt_time_claims_are_a_401(ext, name, times, message):
+OWN_BAD_TIMES = BAD_TIMES  # an iat ahead by more than the 5 s leeway too: our instances' clocks agree that well
+
+
+@pytest.mark.parametrize("name,times,message", OWN_BAD_TIMES, ids=[row[0] for row in OWN_BAD_TIMES])
+def test_gatehouse_signed_jwt_time_claims_are_a_401(ext, rdb, name, times, message):
+    """An access token signed with Gatehouse's key: /auth, /tokeninfo, introspection and
+    revocation all refuse it cleanly, and revocation records nothing."""
     app, c = ext
+    reg = c.post("/register", json={"client_name": "x"}, headers=ADMIN).json
     active = app.extensions["gatehouse"].composition.keys.active
-    payload = (f'{{"iss": "{ISSUER}", "sub": "client-x", "jti": "{uuid.uuid4().hex}", "client_id": "client-x", '
+    cid = reg["client_id"]
+    payload = (f'{{"iss": "{ISSUER}", "sub": "{cid}", "jti": "{uuid.uuid4().hex}", "client_id": "{cid}", '
                f'"scope": "", "permissions": [], {times(int(time.time()))}}}')
     token = raw_jwt(payload, active.private, active.alg, kid=active.kid, typ="at+jwt")
     r = check(c, token)
-    assert r.status_code == 401
-    assert c.get("/tokeninfo", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+    r = c.get("/tokeninfo", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+    assert message in r.json["message"], r.json
+    auth = basic(cid, reg["client_secret"])
+    r = c.post("/oauth/introspect", data={"token": token}, headers=auth)
+    assert (r.status_code, r.json) == (200, {"active": False})
+    db = app.extensions["gatehouse"].mongo
+    assert c.post("/oauth/revoke", data={"token": token}, headers=auth).status_code == 200
+    assert db.revocations.count_documents({}) == 0 and rdb.zcard("gatehouse:v1:feed") == 0, "nothing revoked"
+
+
+@pytest.fixture
+def with_session(env, tmp_path, dev_provider):
+    """An app with browser login, and one open session of bob's (its sid and session JWT)."""
+    from tests.conftest import login_app, with_apps
+    from tests.integration.test_login import at_dev_provider, start
+    routes = tmp_path / "auth.json"
+    routes.write_text(json.dumps(ROUTES))
+    app = create_app(load_settings({**with_apps(env, tmp_path, {"web": login_app(dev_provider.url)}),
+                                    "ROUTES_FILE": str(routes)}))
+    c = app.test_client()
+    session = c.post("/oauth/token", json=at_dev_provider(start(c), "bob")).json
+    c.delete_cookie("sid"), c.delete_cookie("refresh_token")
+    return app, c, session["accessToken"]
+
+
+@pytest.mark.parametrize("name,times,message", OWN_BAD_TIMES, ids=[row[0] for row in OWN_BAD_TIMES])
+def test_session_jwt_time_claims_are_a_401(with_session, name, times, message):
+    """A session JWT signed with Gatehouse's key for a session that is open: /auth and
+    /userinfo refuse it (never a 500), and the session itself is untouched."""
+    app, c, real = with_session
+    sid = json.loads(base64.urlsafe_b64decode(real.split(".")[1] + "==="))["sid"]
+    active = app.extensions["gatehouse"].composition.keys.active
+    payload = (f'{{"iss": "{ISSUER}", "sub": "bob", "jti": "{uuid.uuid4().hex}", "sid": "{sid}", '
+               f'"groups": ["users"], "user": {{"userId": "bob", "groups": ["users"]}}, {times(int(time.time()))}}}')
+    token = raw_jwt(payload, active.private, active.alg, kid=active.kid, typ="JWT")
+    r = check(c, token)
+    assert r.status_code == 401 and r.headers["mia-allowed"] == "0"
+    assert c.get("/userinfo", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert check(c, real).status_code == 204, "the session is still open"
 
 
 def test_external_jwt_with_unknown_crit_is_refused(ext, issuer):
@@ -337,3 +387,57 @@ def test_gatehouse_signed_jwt_with_crit_is_refused(ext):
     critical = raw_jwt(payload, active.private, active.alg, kid=active.kid, typ="at+jwt", crit=["urn:x:unknown"])
     assert check(c, critical).status_code == 401
     assert c.get("/tokeninfo", headers={"Authorization": f"Bearer {critical}"}).status_code == 401
+
+
+# (name, the issuer's key, the token's alg, /auth status, the logged rule when the key is ignored)
+ISSUER_KEYS = [
+    ("EC P-256", EC_256, "ES256", 204, None),
+    ("EC P-384", EC_384, "ES384", 204, None),
+    ("EC P-521", EC_521, "ES512", 204, None),
+    ("EC secp256k1", EC_K1, "ES256", 401, "a registered key cannot be parsed"),
+    ("RSA 2040", RSA_2040, "RS256", 401, "RSA keys must have at least 2048 bits (this one has 2040)"),
+    ("RSA 2048", RSA_2048, "RS256", 204, None),
+]
+
+
+@pytest.mark.parametrize("name,key,alg,status,rule", ISSUER_KEYS, ids=[row[0] for row in ISSUER_KEYS])
+def test_issuer_keys_on_other_curves_and_sizes(env, tmp_path, issuer, caplog, name, key, alg, status, rule):
+    """External issuers may use P-256, P-384 and P-521 (ES256/384/512, as configured); any other
+    curve or a short RSA key is ignored and logged, and its tokens are refused."""
+    _, c = app_trusting(env, tmp_path, issuer, algorithms=["RS256", "ES256", "ES384", "ES512"])
+    issuer.keys["k"] = key
+    times = f'"iat": {int(time.time())}, "exp": {int(time.time()) + 60}'
+    token = raw_jwt(f'{{"iss": "{issuer.url}", "sub": "user-1", "aud": "api", {times}}}', pem_private(key), alg, kid="k")
+    with caplog.at_level(logging.WARNING, logger="gatehouse.issuers"):
+        assert check(c, token).status_code == status
+        assert check(c, external(issuer, times)).status_code == 204, "the issuer's other key still works"
+    ignored = {(r.kid, r.detail) for r in caplog.records if r.getMessage() == "JWKS key ignored"}
+    assert ignored == ({("k", rule)} if rule else set())
+
+
+def test_an_ed25519_key_in_an_issuers_jwks_is_ignored_and_logged(ext, issuer, caplog):
+    _, c = ext
+    issuer.keys["ed"] = ED
+    times = f'"iat": {int(time.time())}, "exp": {int(time.time()) + 60}'
+    with caplog.at_level(logging.WARNING, logger="gatehouse.issuers"):
+        assert check(c, external(issuer, times)).status_code == 204
+    ignored = {(r.kid, r.detail) for r in caplog.records if r.getMessage() == "JWKS key ignored"}
+    assert ignored == {("ed", "OKP keys (Ed25519) are not supported; use RSA or EC")}
+
+
+@pytest.mark.parametrize("name,key", [("RSA 1024", RSA_1024), ("private members", RSA_2048)])
+def test_an_issuer_publishing_only_unacceptable_keys_gets_401_not_503(ext, issuer, caplog, name, key):
+    """Its JWKS was fetched: the token names no key Gatehouse accepts, which is the token's fault
+    (401), not an outage (503)."""
+    _, c = ext
+    issuer.keys.clear()
+    issuer.keys["only"] = key
+    issuer.kid = "only"
+    if name == "private members":
+        published = issuer.jwks
+        issuer.jwks = lambda: {"keys": [{**k, "d": RSA_PRIVATE_JWK["d"]} for k in published()["keys"]]}
+    times = f'"iat": {int(time.time())}, "exp": {int(time.time()) + 60}'
+    with caplog.at_level(logging.WARNING, logger="gatehouse.issuers"):
+        r = check(c, external(issuer, times))
+    assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+    assert [rec.kid for rec in caplog.records if rec.getMessage() == "JWKS key ignored"] == ["only"]

@@ -4,11 +4,14 @@ The browser's part at the provider (pressing "Authorize") is a form POST made he
 from __future__ import annotations
 
 import json
+import logging
 import re
+import time
 import urllib.parse
 
 import pytest
 import requests
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app import create_app
 from app.settings import load_settings
@@ -287,6 +290,45 @@ def test_bad_id_tokens_are_refused_and_create_nothing(local, local_provider, nam
     assert _sessions(app) == 0 and _users(app) == 0
 
 
+# (name, ID token claims for a given now, extra header, message): issue 13 items 4-5 for ID tokens
+BAD_ID_TOKEN_SHAPES = [
+    ("exp infinite", lambda now: {"exp": float("inf")}, {}, "exp must be an integer"),
+    ("iat infinite", lambda now: {"iat": float("inf")}, {}, "iat must be an integer"),
+    ("nbf infinite", lambda now: {"nbf": float("inf")}, {}, "nbf must be an integer"),
+    ("float exp", lambda now: {"exp": now + 300.5}, {}, "exp must be an integer"),
+    ("string exp", lambda now: {"exp": str(now + 300)}, {}, "exp must be an integer"),
+    ("negative exp", lambda now: {"exp": -5}, {}, "exp is out of range"),
+    ("exp beyond 2286", lambda now: {"exp": 10 ** 10}, {}, "exp is out of range"),
+    ("iat an hour ahead", lambda now: {"iat": now + 3600, "exp": now + 3900}, {}, "iat is in the future"),
+    ("unknown crit", lambda now: {}, {"crit": ["urn:x:unknown"]}, "critical header parameters"),
+]
+
+
+@pytest.mark.parametrize("name,claims,header,message", BAD_ID_TOKEN_SHAPES, ids=[b[0] for b in BAD_ID_TOKEN_SHAPES])
+def test_malformed_id_token_times_and_crit_are_a_400_never_a_500(local, local_provider, name, claims, header, message):
+    app, c = local
+    back = local_login(c, local_provider)
+    local_provider.id_claims, local_provider.id_header = claims(int(time.time())), header
+    r = c.post("/oauth/token", json=back)
+    assert (r.status_code, r.json["error"]) == (400, "Bad Request"), r.json
+    assert "the ID token is invalid" in r.json["message"] and message in r.json["message"]
+    assert _sessions(app) == 0 and _users(app) == 0
+
+
+def test_an_id_token_signed_by_a_weak_provider_key_is_refused(local, local_provider, caplog):
+    """The provider's JWKS holds only a 1024-bit key: ignored and logged, the ID token refused."""
+    app, c = local
+    back = local_login(c, local_provider)
+    local_provider.key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    with caplog.at_level(logging.WARNING, logger="gatehouse.issuers"):
+        r = c.post("/oauth/token", json=back)
+    assert (r.status_code, r.json["error"]) == (400, "Bad Request"), r.json
+    assert "the ID token is invalid: unknown signing key" in r.json["message"]
+    assert [rec.detail for rec in caplog.records if rec.getMessage() == "JWKS key ignored"] == [
+        "RSA keys must have at least 2048 bits (this one has 1024)"]
+    assert _sessions(app) == 0 and _users(app) == 0
+
+
 def test_provider_down_during_callback_is_a_clear_error_page(local, local_provider):
     app, c = local
     back = local_login(c, local_provider)
@@ -432,3 +474,19 @@ def test_form_completion_of_a_non_website_app_redirects_without_cookies(env, tmp
     r = c.post("/oauth/token", data=back)
     assert r.status_code == 303 and r.headers["Location"] == "/orders"
     assert not any(h.startswith(("sid=", "refresh_token=")) for h in r.headers.getlist("Set-Cookie"))
+
+
+@pytest.mark.parametrize("path,status", [
+    ("/web-login", 200),  # the login chooser
+    ("/web-login?redirect=/orders", 200),
+    ("/web-login/forbidden", 403),  # nginx's 403 page for a browser navigation
+    ("/web-login?redirect=https://evil.example/", 400),  # an error page
+    ("/no-such-page", 404),
+])
+def test_every_html_page_refuses_to_be_framed(dev, path, status):
+    """Issue 12, item 10: CSP frame-ancestors for today's browsers, X-Frame-Options for older ones."""
+    _, c = dev
+    page = c.get(path, headers={"Accept": "text/html", "X-Original-URI": "/admin", "X-Original-Method": "GET"})
+    assert (page.status_code, page.mimetype) == (status, "text/html"), page.data[:300]
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]

@@ -100,6 +100,18 @@ def test_a_bad_token_is_not_taken_for_an_anonymous_registrant(open_app, oc):
     assert written(open_app) == (0, 0)
 
 
+@pytest.mark.parametrize("meta", [{}, {"permissions": ["gatehouse:admin"]}], ids=["plain", "asking for admin"])
+def test_a_non_admin_token_registers_nothing_with_open_registration(open_app, oc, meta):
+    """A valid machine token without gatehouse:admin is neither an admin nor an anonymous registrant."""
+    plain = oc.post("/register", json={"client_name": "x"}).json
+    token = oc.post("/oauth/token", data={"grant_type": "client_credentials"},
+                    headers=basic(plain["client_id"], plain["client_secret"])).json["access_token"]
+    before = written(open_app)
+    r = oc.post("/register", json={"client_name": "y", **meta}, headers=bearer(token))
+    assert r.status_code == 403, r.json
+    assert written(open_app) == before
+
+
 RESERVED = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "user", "groups", "roles", "permissions",
             "scope", "scp", "client_id", "azp", "typ", "auth_time", "acr", "amr", "cnf", "act"]
 
@@ -142,13 +154,16 @@ def test_a_stored_legacy_client_with_session_claims_gets_none_of_them(with_sessi
     reg = c.post("/register", json={"client_name": "legacy"}, headers=ADMIN).json
     app.extensions["gatehouse"].mongo.clients.update_one(
         {"clientId": reg["client_id"]},
-        {"$set": {"allowedCustomClaims": {"sid": "no-such-session", "usagePlan": "gold",
+        {"$set": {"allowedCustomClaims": {"sid": "no-such-session", "usagePlan": "gold", "groups": ["admin"],
+                                          "permissions": ["gatehouse:admin"],
                                           "user": {"userId": "alice", "groups": ["admin"]}}}})
     r = c.post("/oauth/token", data={"grant_type": "client_credentials"},
                headers=basic(reg["client_id"], reg["client_secret"]))
     claims = tokens.unverified_claims(r.json["access_token"])
-    assert "sid" not in claims and "user" not in claims and claims["usagePlan"] == "gold"
+    assert "sid" not in claims and "user" not in claims and "groups" not in claims
+    assert claims["permissions"] == [] and claims["usagePlan"] == "gold"
     assert check(c, r.json["access_token"]).status_code == 403
+    assert c.get("/clients", headers=bearer(r.json["access_token"])).status_code == 403
 
 
 @pytest.mark.parametrize("sid", ["no-such-session", "an open session"])

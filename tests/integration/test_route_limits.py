@@ -24,6 +24,9 @@ CASES = [
     ("1023 terms", TERMS_1023, "POST", "more than 256 terms at column 1025"),
     ("40 levels", DEEP, "GET", "nested deeper than 32 levels at column 33"),
     ("20 KB", LONG, "DELETE", "longer than 4096 characters at column 1"),
+    # within the length limit, one long token: the message quotes 40 characters of it
+    ("4,000-character identifier", "a" * 4000, "GET", "unknown identifier '" + "a" * 40 + "'... at column 1"),
+    ("4,000-character string", "true '" + "x" * 4000 + "'", "PUT", "unexpected \"'" + "x" * 39 + "\"... at column 6"),
 ]
 
 
@@ -55,7 +58,7 @@ def test_start_refuses_with_the_same_line(env, tmp_path, name, expression, metho
     assert len(problems) == 1 and message in problems[0] and len(problems[0]) < 400
 
 
-def test_reload_keeps_the_old_table_and_answers(env, tmp_path):
+def test_reload_keeps_the_old_table_and_answers(env, tmp_path, log_lines):
     path = tmp_path / "auth.json"
     path.write_text(json.dumps({"/orders": {"GET": {"authorization": {"expression": "true", "public": True}}}}))
     app = create_app(load_settings({**env, "ROUTES_FILE": str(path), "ROUTES_RELOAD_INTERVAL_SECONDS": "0"}))
@@ -67,3 +70,8 @@ def test_reload_keeps_the_old_table_and_answers(env, tmp_path):
     os.utime(path, (stamp, stamp))
     for _ in range(3):  # the request that triggers the reload, and the ones after it
         assert c.get("/auth", headers=check).status_code == 204
+    (refused,) = [d for d in log_lines.docs("gatehouse.routes")
+                  if d["msg"] == "route file refused, keeping the previous table"]
+    (problem,) = refused["problems"]
+    assert "route /orders GET authorization.expression" in problem and "more than 256 terms at column 1025" in problem
+    assert len(problem) < 400

@@ -168,3 +168,57 @@ def test_normalise_answers_as_every_step_taken(path, prefix):
     change the path) give the same path, or the same refusal, as every step taken."""
     for uri in (path, prefix + path.lstrip("/"), path + "?x=%2e%2e/.."):
         assert outcome(uri) == reference_outcome(uri), uri
+
+
+# Issue 13 item 7 at the route-file level: whatever an expression holds (random nesting, any
+# length, any characters), loading the file either works or fails with one problem line that
+# names the route, the method and the column, quotes a bounded excerpt, and nothing else raises.
+EXPRESSION_PIECES = st.sampled_from(["(", ")", "!", "||", "&&", " ", "true", "''", "groups.a", "claims.x",
+                                     "'a' in groups", "==", "\x00", "é", "\U0001f600"])
+
+
+# a random unit repeated up to 600 times behind up to 60 parentheses or negations: long chains,
+# deep nesting, and lengths on both sides of the 4,096-character limit
+SOURCES = st.one_of(
+    st.builds(lambda opener, depth, unit, times: opener * depth + "".join(unit) * times,
+              st.sampled_from(["(", "!", "!("]), st.integers(0, 60), st.lists(EXPRESSION_PIECES, min_size=1, max_size=8),
+              st.integers(1, 600)),
+    st.text(max_size=6000))
+
+
+@settings(max_examples=300, deadline=None)
+@given(SOURCES, st.sampled_from(["GET", "POST", "ALL"]))
+def test_any_expression_loads_or_gives_one_bounded_precise_line(source, method):
+    document = {"/orders": {method: {"authorization": {"expression": source}}}}
+    try:
+        RouteTable.load(document)
+    except RouteFileError as exc:
+        (problem,) = exc.problems
+        assert problem.startswith(f"route /orders {method} authorization.expression "), problem
+        assert re.search(r" at column \d+$", problem), problem
+        # 60 characters quoted, each at most 10 in repr (\U0001f600), plus the route and the message
+        assert len(problem) <= 800, len(problem)
+
+
+LONG = "x" * 5000
+# Every error line of a route file is bounded, whatever the file holds (issue 13: one line once
+# echoed a whole 20 KB expression).
+LONG_INPUTS = [
+    ("long path", {"/" + LONG: {"GET": rule("((")}}),
+    ("long method", {"/a": {LONG: rule()}}),
+    ("long rule key", {"/a": {"GET": rule(**{LONG: 1})}}),
+    ("long authorization key", {"/a": {"GET": {"authorization": {"expression": "true", LONG: 1}}}}),
+    ("long expression", {"/a": {"GET": rule("groups.a || " * 500)}}),
+    ("long identifier", {"/a": {"GET": rule(LONG[:4000])}}),
+    ("long string", {"/a": {"GET": rule("true '" + LONG[:4000] + "'")}}),
+    ("long backoffice expression", {"/a": {"GET": {"authorization": {"expression": "true"},
+                                                    "backofficeAuthorization": {"expression": LONG[:4000]}}}}),
+]
+
+
+@pytest.mark.parametrize("name,document", LONG_INPUTS, ids=[row[0] for row in LONG_INPUTS])
+def test_every_problem_line_is_bounded(name, document):
+    with pytest.raises(RouteFileError) as info:
+        RouteTable.load(document)
+    assert info.value.problems
+    assert all(len(p) <= 400 for p in info.value.problems), [len(p) for p in info.value.problems]

@@ -2,6 +2,8 @@
 concurrent-refresh grace, the fixed end of a session, revocation."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from app.core import tokens
@@ -20,7 +22,9 @@ APP = AppConfig(id="web", providers={}, redirect_url="https://app.test/web-login
 
 class Clock:
     def __init__(self) -> None:
-        self.now = 1_800_000_000.0
+        # Starts at the wall clock: the JWT checks compare exp and iat with it (a session JWT
+        # "issued" a month ahead is refused as iat in the future).
+        self.now = float(int(time.time()))
 
     def __call__(self) -> float:
         return self.now

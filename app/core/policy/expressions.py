@@ -37,6 +37,15 @@ TOKEN = re.compile(r"""
 """, re.VERBOSE)
 
 
+# Characters of a token an error message quotes: a 4,000-character identifier inside the length
+# limit must not make a 4 KB error line (check-config, start-up and reload log lines).
+QUOTED = 40
+
+
+def _quoted(text: str) -> str:
+    return repr(text[:QUOTED]) + ("..." if len(text) > QUOTED else "")
+
+
 class ExpressionError(ValueError):
     """A syntax error or unknown identifier, with the 1-based column where it was found."""
 
@@ -128,7 +137,7 @@ class Parser:
         tok = self.tok
         if (text is not None and tok.text != text) or (kind is not None and tok.kind != kind):
             wanted = repr(text) if text else kind
-            found = repr(tok.text) if tok.kind != "end" else "end of expression"
+            found = _quoted(tok.text) if tok.kind != "end" else "end of expression"
             raise ExpressionError(f"expected {wanted}, found {found}", tok.column)
         self.i += 1
         return tok
@@ -141,7 +150,7 @@ class Parser:
             raise ExpressionError("empty expression", 1)
         node = self.expr()
         if self.tok.kind != "end":
-            raise ExpressionError(f"unexpected {self.tok.text!r}", self.tok.column)
+            raise ExpressionError(f"unexpected {_quoted(self.tok.text)}", self.tok.column)
         return node
 
     def expr(self) -> Node:
@@ -230,9 +239,9 @@ class Parser:
             if tok.text in ("true", "false"):
                 return Literal(tok.text == "true")
             if tok.text not in ROOTS:
-                raise ExpressionError(f"unknown identifier {tok.text!r}", tok.column)
+                raise ExpressionError(f"unknown identifier {_quoted(tok.text)}", tok.column)
             return self.path(tok)
-        found = repr(tok.text) if tok.kind != "end" else "end of expression"
+        found = _quoted(tok.text) if tok.kind != "end" else "end of expression"
         raise ExpressionError(f"expected a value, found {found}", tok.column)
 
     def path(self, root: Tok) -> Path:

@@ -67,7 +67,7 @@ def _authorization(raw: Any, where: str, problems: list[str]) -> Authorization |
         return None
     unknown = set(raw) - AUTH_KEYS
     if unknown:
-        problems.append(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+        problems.append(f"{where}: unknown keys {_shown(', '.join(sorted(unknown)))}")
     source = raw.get("expression", "false" if not raw.get("public") else "true")
     public = raw.get("public", False)
     if not isinstance(public, bool):
@@ -104,7 +104,7 @@ def _rule(path: str, method: str, raw: Any, problems: list[str]) -> Rule | None:
         return None
     unknown = set(raw) - RULE_KEYS
     if unknown:
-        problems.append(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+        problems.append(f"{where}: unknown keys {_shown(', '.join(sorted(unknown)))}")
     if "authorization" not in raw:
         problems.append(f"{where}: `authorization` is required")
         return None

@@ -162,8 +162,10 @@ class ExternalVerifier:
                 self._refetch(cfg, state, wait=False)  # stale: the cached key serves meanwhile
             return key
         self._refetch(cfg, state, wait=True)
-        if not state.by_kid:
-            raise DependencyUnavailable("the issuer's keys are unavailable")  # nothing known: fail closed
+        if not state.fetched_at:
+            raise DependencyUnavailable("the issuer's keys are unavailable")  # never fetched: fail closed
+        # Fetched, but no acceptable key by that kid (a JWKS of only weak or private keys
+        # included, each ignored and logged): the token's fault, a 401, not an outage.
         return state.by_kid.get(kid)
 
     def _only_key(self, cfg: ExternalIssuer) -> Any:
