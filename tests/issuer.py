@@ -20,6 +20,7 @@ class LocalIssuer:
         self.requests = 0
         self.up = True
         self.hang = 0.0  # seconds the JWKS answer is held back (a hanging endpoint)
+        self.jwks_missing = False  # the JWKS answers 404 while discovery still answers
         self.server, self.url = json_server(self.answer)
         self.rotate()
 
@@ -30,6 +31,8 @@ class LocalIssuer:
         if path == "/.well-known/openid-configuration":
             return 200, {"issuer": self.url, "jwks_uri": f"{self.url}/jwks"}
         self.jwks_fetches += 1
+        if self.jwks_missing:
+            return 404, {}
         if self.hang:
             time.sleep(self.hang)  # a hung JWKS endpoint: the peer's delay is what the test is about
         return 200, self.jwks()

@@ -97,13 +97,19 @@ def test_algorithm_pinned_per_issuer(env, tmp_path, issuer):
     assert check(c2, "/tracks/1", issuer.token(scope="tracks")).status_code == 401, "RS256 not allowed for it"
 
 
-def test_issuer_down_fails_closed_until_keys_are_cached(env, tmp_path, issuer):
+@pytest.mark.parametrize("fault, calls", [("down", 1), ("jwks 404", 2)])
+def test_issuer_down_fails_closed_until_keys_are_cached(env, tmp_path, issuer, fault, calls):
+    """The issuer down (503 everywhere), or its discovery answering and its JWKS a 404: with no
+    key cached, ten checks fail closed on one attempt (discovery, then the JWKS), not ten."""
     c = make_app(env, tmp_path, issuer, cooldown="1").test_client()
-    issuer.up = False
+    if fault == "down":
+        issuer.up = False
+    else:
+        issuer.jwks_missing = True
     for _ in range(10):  # fail closed, and one fetch per cooldown however many checks come
         assert check(c, "/tracks/1", issuer.token(scope="tracks")).status_code == 503
-    assert issuer.requests == 1
-    issuer.up = True
+    assert issuer.requests == calls
+    issuer.up, issuer.jwks_missing = True, False
     # Once the cooldown (1 s) has passed, the next check fetches the keys again.
     assert within(lambda: check(c, "/tracks/1", issuer.token(scope="tracks")).status_code == 204, 5)
     issuer.up = False
