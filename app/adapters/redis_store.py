@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import json
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from ..core.records import FeedBatch, Revocation
 
 T = TypeVar("T")
 PREFIX = "gatehouse:v1:"
+log = logging.getLogger("gatehouse.redis")
 Client = redis.Redis  # the client type the composition root holds
 
 
@@ -166,6 +168,7 @@ return {redis.call('GET', KEYS[2]), epoch .. '@' .. server,
 
     def __init__(self, client: redis.Redis) -> None:
         self.r = client
+        self._unnamed_server_told = False
         self._publish = client.register_script(self.PUBLISH)
         self._since = client.register_script(self.SINCE)
 
@@ -186,7 +189,12 @@ return {redis.call('GET', KEYS[2]), epoch .. '@' .. server,
             if len(parts) == 4:
                 kind, until, at, key = parts
                 entries.append(Revocation(kind, key, float(at), float(until)))
-        return FeedBatch(entries, int(current or 0), epoch.decode() if isinstance(epoch, bytes) else epoch)
+        name = epoch.decode() if isinstance(epoch, bytes) else str(epoch)
+        if name.endswith("@") and not self._unnamed_server_told:
+            self._unnamed_server_told = True  # once per process: it is the same at every pull
+            log.warning("Redis gives the revocation feed no run_id (the Redis user may not run INFO): a "
+                        "Redis back from an older copy of its data will not make workers reload from MongoDB")
+        return FeedBatch(entries, int(current or 0), name)
 
 
 class RedisRateLimiter:

@@ -155,3 +155,29 @@ def test_tls(env, redis_server, tmp_path):
         assert issue_works({**without_redis(env), "REDIS_HOSTS": f"127.0.0.1:{terminator.port}"}) == (503, 503)
     finally:
         terminator.close()
+
+
+@pytest.mark.parametrize("acl, warned", [("+@all", False), ("+@all -info", True)], ids=["with-info", "without-info"])
+def test_a_redis_user_without_info_still_reads_the_feed_and_is_told(tmp_path, caplog, acl, warned):
+    """The feed is named by its server process through INFO (a Redis back from an older copy of
+    its data is then a new feed). A user that may not run INFO still reads the feed, under the
+    stored name alone, and one warning says what that costs."""
+    import logging
+
+    from app.adapters import redis_store
+
+    server = RedisServer(tmp_path, extra=["--user", "default", "off", "--user", "gatehouse", "on", ">s3cret-pass",
+                                          "~gatehouse:*", *acl.split()], username="gatehouse", password="s3cret-pass")
+    server.start()
+    client = redis_store.connect(redis_store.RedisConfig("normal", None, (("127.0.0.1", server.port),), None,
+                                                         "gatehouse", "s3cret-pass", False, None, 1.0))
+    try:
+        feed = redis_store.RedisRevocationFeed(client)
+        with caplog.at_level(logging.WARNING, logger="gatehouse.redis"):
+            first, second = feed.since(0), feed.since(0)
+        assert first.epoch == second.epoch and first.current == 0
+        assert first.epoch.endswith("@") == warned
+        assert len([r for r in caplog.records if "no run_id" in r.getMessage()]) == (1 if warned else 0)
+    finally:
+        client.close()
+        server.stop()
