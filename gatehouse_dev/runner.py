@@ -139,12 +139,26 @@ class ChildFailed(Exception):
 ERROR_LINE = re.compile(r"^\[?\s*(\w+(Error|Exception|Exit)\b.*|.*\b(error|Error|failed|emerg|refused)\b.*)$")
 
 
+def _message(line: str) -> str:
+    """A log line as read: the `msg` of a JSON line (Gatehouse's, gunicorn's and uWSGI's own)."""
+    if line.startswith("{"):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return line
+        if isinstance(record, dict) and isinstance(record.get("msg"), str):
+            return record["msg"].strip() or line
+    return line
+
+
 def last_error(log: Path) -> str | None:
-    """The line of a child's log that says why it stopped: the last exception or error line."""
+    """The line of a child's log that says why it stopped: the last exception or error line
+    (nginx's closing `still could not bind()` gives way to the bind() line that says where)."""
     try:
-        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+        lines = [_message(line.strip()) for line in log.read_text(errors="replace").splitlines() if line.strip()]
     except OSError:
         return None
+    lines = [line for line in lines if not line.endswith("still could not bind()")] or lines
     for line in reversed(lines):
         if ERROR_LINE.match(line) and not line.startswith(("Traceback", "File ")):
             return line[:300]
@@ -247,6 +261,16 @@ def start_nginx(var: Path, port: int, gatehouse_port: int, upstream_port: int,
                  var / "nginx.log")
     _wait(lambda: _http_ok(f"http://127.0.0.1:{port}/public"), "nginx", alive=lambda: proc.poll() is None,
           log=var / "nginx.log")
+    return proc
+
+
+def start_upstream(var: Path, port: int, provider_port: int) -> subprocess.Popen[bytes]:
+    """The demo upstream behind nginx, waited for: one that cannot start is named, not nginx."""
+    log = var / "upstream.log"
+    proc = spawn("demo upstream", [sys.executable, "-m", "gatehouse_dev.demo_upstream", "--port", str(port),
+                                   "--provider-url", f"http://127.0.0.1:{provider_port}"], log, cwd=ROOT)
+    _wait(lambda: _http_ok(f"http://127.0.0.1:{port}/public"), "demo upstream", alive=lambda: proc.poll() is None,
+          log=log)
     return proc
 
 
@@ -457,9 +481,7 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
             else:
                 children.append(start_gunicorn(var, "Gatehouse /auth group", "gatehouse-check.log", check_env,
                                                f"http://127.0.0.1:{check_port}"))
-            children.append(spawn("demo upstream", [sys.executable, "-m", "gatehouse_dev.demo_upstream", "--port",
-                                                    str(upstream_port), "--provider-url",
-                                                    f"http://127.0.0.1:{provider_port}"], var / "upstream.log", cwd=ROOT))
+            children.append(start_upstream(var, upstream_port, provider_port))
             children.append(start_nginx(var, nginx_port, port, upstream_port,
                                         f"unix:{check_socket(var)}" if check_server == "uwsgi"
                                         else f"127.0.0.1:{check_port}", "uwsgi" if check_server == "uwsgi" else "http"))
