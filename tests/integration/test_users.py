@@ -389,17 +389,28 @@ def test_cli_lifecycle(config_env, gh):
 @pytest.mark.parametrize("args,message", [
     (("users", "show", "nope"), "no such user"),
     (("users", "grant", "nope", "admin"), "no such user"),
+    (("users", "revoke", "nope", "admin"), "no such user"),
+    (("users", "block", "nope"), "no such user"),
+    (("users", "unblock", "nope"), "no such user"),
+    (("users", "delete", "nope"), "no such user"),
+    (("users", "create", "--email", "TAKEN@example.test"), "a user with this email exists already"),
+    (("users", "create", "--provider", "dev", "--subject", "carol"), "with this providerId and providerUserId exists"),
     (("users", "create", "--subject", "x"), "providerId: required with providerUserId"),
     (("users", "create", "--email", "x@example.test", "--group", "a,b"), "groups[0]: must be 1-200"),
     (("users", "create", "--email", "x@example.test", "--metadata", "{"), "metadata: not valid JSON"),
     (("users", "create", "--email", "x@example.test", "--realm", "nowhere"), "realm: no configured app"),
     (("users", "list", "--limit", "0"), "limit: Must be greater than or equal to 1"),
-], ids=["unknown", "grant-unknown", "no-provider", "bad-group", "bad-metadata", "bad-realm", "bad-limit"])
+], ids=["unknown", "grant-unknown", "revoke-unknown", "block-unknown", "unblock-unknown", "delete-unknown",
+        "duplicate-email", "duplicate-identity", "no-provider", "bad-group", "bad-metadata", "bad-realm", "bad-limit"])
 def test_cli_refusals_are_one_line(config_env, gh, args, message):
-    app, _ = gh
+    """404 and 409 of the API as one line and exit 1, 400s naming the field; nothing written."""
+    app, c = gh
+    create(c, email="taken@example.test")  # the duplicates' first users
+    create(c, providerId="dev", providerUserId="carol")
     before = snapshot(app)
     result = cli(config_env, *args, ok=False)
     assert result.exit_code == 1 and message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert snapshot(app) == before
 
 
