@@ -205,8 +205,11 @@ def test_a_user_blocked_by_hand_in_mongodb_cannot_refresh(gh):
     assert auth(c, **bearer(c, tokens["accessToken"])).status_code == 401  # the session was ended
 
 
-def test_blocking_is_honoured_by_auth_within_the_revocation_bound(config_env):
-    """With the default mirrored revocations (each worker pulls ended sessions every second)."""
+@pytest.mark.parametrize("by", ["api", "cli", "cli delete"])
+def test_blocking_is_honoured_by_auth_within_the_revocation_bound(config_env, by):
+    """With the default mirrored revocations (each worker pulls ended sessions every second): a
+    block through the API, or through `gatehouse users block|delete` in another process's place
+    (it publishes the ended sessions as the API does), reaches a running worker within the bound."""
     app = create_app(load_settings({**config_env, "REVOCATION_SYNC_SECONDS": "1"}))
     c = app.test_client()
     tokens = login(c, "alice").json
@@ -214,7 +217,11 @@ def test_blocking_is_honoured_by_auth_within_the_revocation_bound(config_env):
     assert allowed.status_code == 204
     user_id = allowed.headers["mia-userid"]
     blocked_at = time.monotonic()
-    assert c.patch(f"/users/{user_id}", json={"blocked": True}, headers=ADMIN).status_code == 200
+    if by == "api":
+        assert c.patch(f"/users/{user_id}", json={"blocked": True}, headers=ADMIN).status_code == 200
+    else:
+        ended = cli(config_env, "users", by.split()[-1] if by != "cli" else "block", user_id)
+        assert "ended 1 session(s)" in ended.stderr or json.loads(ended.stdout).get("endedSessions") == 1
     assert within(lambda: auth(c, **bearer(c, tokens["accessToken"])).status_code != 204, 1.5, since=blocked_at), \
         "still allowed after the revocation bound"
 
