@@ -1,13 +1,2 @@
-"""WSGI entry point: `gunicorn -c gunicorn.conf.py wsgi:app`."""
-import sys
-
-from app import create_app
-from app.settings import ConfigError
-
-try:
-    app = create_app()
-except ConfigError as exc:
-    print("gatehouse: configuration refused:", file=sys.stderr)
-    for problem in exc.problems:
-        print(f"  - {problem}", file=sys.stderr)
-    raise SystemExit(2) from None
+"""WSGI entry point for a checkout: `gunicorn -c gunicorn.conf.py wsgi:app` (installed: `app.wsgi:app`)."""
+from app.wsgi import app  # noqa: F401

@@ -1,7 +1,6 @@
 """Gatehouse: identity service behind nginx auth_request. `create_app` is the only factory."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -9,8 +8,6 @@ if TYPE_CHECKING:
 
     from .services import Services
     from .settings import Settings
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
@@ -31,7 +28,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     settings = settings or load_settings()
     observability.configure_logging(settings.log_level)
-    app = Flask(__name__, template_folder=str(ROOT / "templates"))
+    app = Flask(__name__)  # templates: app/templates, shipped in the package
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, MAX_FORM_MEMORY_SIZE=settings.max_body_bytes)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     if services is None:

@@ -30,10 +30,9 @@ def _settings(config: str | None) -> Settings:
 def _services(config: str | None) -> Any:
     from .services import build_services
     try:
-        settings = _settings(config)
+        return build_services(_settings(config))
     except ConfigError as exc:
         raise click.ClickException("configuration refused:\n  - " + "\n  - ".join(exc.problems))
-    return build_services(settings)
 
 
 def _registry(config: str | None) -> Any:
@@ -292,13 +291,15 @@ def users_delete(user_id: str, config: str | None) -> None:
 @click.option("--config", default=None, help="config file (default: $GATEHOUSE_CONFIG)")
 def check_config(config: str | None) -> None:
     """Validate the configuration and exit 0, or list every problem and exit 2."""
+    from .named_files import read_named_files
     try:
         settings = _settings(config)
+        files = read_named_files(settings)
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(f"  - {problem}", err=True)
         sys.exit(2)
-    click.echo(f"configuration OK (issuer {settings.jwt_issuer}, key {settings.keys.active.kid})")
+    click.echo(f"configuration OK (issuer {settings.jwt_issuer}, key {files.keys.active.kid})")
 
 
 @main.command("settings-doc")

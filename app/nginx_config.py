@@ -1,10 +1,10 @@
-"""Render the shipped nginx config (deploy/nginx/gatehouse.conf.in) for given addresses."""
+"""Render the shipped nginx config (app/nginx/gatehouse.conf.in, linked as deploy/nginx/) for given addresses."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "nginx"
+DEPLOY = Path(__file__).resolve().parent / "nginx"  # shipped in the package; deploy/nginx links here
 TEMPLATE = DEPLOY / "gatehouse.conf.in"
 # The one list of each: what the check receives, what the upstream receives (docs/proxies.md "nginx").
 CHECK_HEADERS = DEPLOY / "gatehouse-check-headers.conf"

@@ -20,6 +20,7 @@ from .core.client_auth import ClientAuthConfig, ClientAuthenticator, RecentClien
 from .core.clients import ClientRegistry, RegistrationRules
 from .core.grants.client_credentials import ClientCredentialsConfig
 from .core.keys import KeySet
+from .core.policy.routes import RouteTable
 from .core.errors import DependencyUnavailable, NotFound
 from .core.ports import BrowserSessionStore
 from .core.login import LoginService
@@ -39,7 +40,8 @@ from .core.verifiers.external import ClaimMapping, ExternalIssuer, ExternalVerif
 from .core.verifiers.introspection import Introspector
 from .core.verifiers.own import OwnTokens
 from .core.verifiers.userinfo import UserinfoConfig, UserinfoResolver
-from .settings import Settings, load_route_file
+from .named_files import NamedFiles, load_route_file, read_named_files
+from .settings import Settings
 
 log = logging.getLogger("gatehouse.services")
 
@@ -90,8 +92,9 @@ class Services:
 
 @dataclass(frozen=True)
 class Composition:
-    """The core's configuration objects, composed from the plain settings (here only: settings.py
-    validates values, this module builds what the core is given)."""
+    """The core's configuration objects, composed from the plain settings and the files they name
+    (here only: settings.py validates values, named_files.py reads the files, this module builds
+    what the core is given)."""
 
     client_auth: ClientAuthConfig
     client_credentials: ClientCredentialsConfig
@@ -100,14 +103,20 @@ class Composition:
     userinfo: UserinfoConfig
     issuers: tuple[ExternalIssuer, ...]
     api_keys: ApiKeys
+    keys: KeySet = field(repr=False)
+    routes: RouteTable = field(repr=False)
+    discovery_document: dict[str, Any] | None = field(repr=False)
     apps: dict[str, AppConfig] = field(repr=False)
     bff: BffConfig | None = field(repr=False)
     redis: redis_store.RedisConfig = field(repr=False)
 
 
-def compose(settings: Settings) -> Composition:
-    """Every core configuration object, from the settings."""
+def compose(settings: Settings, files: NamedFiles | None = None) -> Composition:
+    """Every core configuration object, from the settings and the files they name (read here when
+    not given; ConfigError names the setting of a refused file)."""
     s = settings
+    named = files or read_named_files(settings)
+    keys = named.keys
     return Composition(
         client_auth=ClientAuthConfig(
             issuer=s.jwt_issuer, token_endpoint=s.token_endpoint, id_hash_salt=s.client_id_hash_salt,
@@ -135,8 +144,9 @@ def compose(settings: Settings) -> Composition:
                                 cache_seconds=s.userinfo_cache_seconds),
         issuers=tuple(_issuer(i) for i in s.issuers),
         api_keys=ApiKeys({k["sha256"]: k["clientType"] for k in s.api_keys}),
-        apps={app_id: _app(app_id, app, s.jwt_issuer, s.keys) for app_id, app in s.apps.items()},
-        bff=_bff(s.bff, s.keys, s.service_prefix, s.login_state_ttl_seconds,
+        keys=keys, routes=named.routes, discovery_document=named.discovery_document,
+        apps={app_id: _app(app_id, app, s.jwt_issuer, keys) for app_id, app in s.apps.items()},
+        bff=_bff(s.bff, keys, s.service_prefix, s.login_state_ttl_seconds,
                  s.outbound_timeout_seconds) if s.bff else None,
         redis=redis_config_of(s))
 
@@ -216,7 +226,7 @@ def build_services(settings: Settings,
         c.client_auth, clients, secrets, redis_store.RedisReplayGuard(redis_client),
         limiter, on_failure=on_auth_failure,
         recent=RecentClients(settings.client_cache_seconds, cut_at=lambda client_id: client_cut_at(mirror, client_id)))
-    tokens = TokenService(c.client_credentials, settings.keys, authenticator, revocations,
+    tokens = TokenService(c.client_credentials, c.keys, authenticator, revocations,
                           settings.admin_token, on_issue=on_issue)
     registry = ClientRegistry(clients, secrets, settings.client_id_hash_salt, settings.client_secret_hash_cost,
                               cut_off=ClientCutOff(revocations, settings.jwt_expires_in,
@@ -251,7 +261,7 @@ def build_services(settings: Settings,
     introspector = Introspector(http_client.IntrospectionCaller(
         spec["endpoint"], spec["client_id"], spec["client_secret"], settings.outbound_timeout_seconds, gate),
         spec["max_cache_seconds"]) if spec else None
-    routes = RouteFileWatcher(settings.routes_watch_file, settings.routes, load_route_file,
+    routes = RouteFileWatcher(settings.routes_watch_file, c.routes, load_route_file,
                               settings.routes_reload_interval_seconds) if settings.routes_watch_file else None
     login = sessions = bff = None
     bff_copy: BffCopy | None = None
@@ -261,7 +271,7 @@ def build_services(settings: Settings,
     directory = ProviderDirectory(provider_http)
     if settings.apps:
         assert settings.provider_token_key is not None  # required with apps (settings schema)
-        sessions = SessionService(c.apps, settings.keys, documents, session_log, users,
+        sessions = SessionService(c.apps, c.keys, documents, session_log, users,
                                   Sealer(settings.provider_token_key), revocations, ended=mirror,
                                   on_issue=on_issue)
         login = LoginService(c.apps, settings.default_app_id, directory,
@@ -280,7 +290,7 @@ def build_services(settings: Settings,
     verified = VerifiedCache(settings.verified_token_cache_size, settings.verified_token_cache_seconds)
     own = OwnTokens(settings.jwt_issuer, tokens.verify_signature, mirror.ensure_token_active) \
         if settings.revocation_check else OwnTokens(settings.jwt_issuer, tokens.verify_signature)
-    authorizer = Authorizer(routes or settings.routes, c.authorizer, own, external, userinfo=userinfo,
+    authorizer = Authorizer(routes or c.routes, c.authorizer, own, external, userinfo=userinfo,
                             api_keys=c.api_keys if c.api_keys.by_hash else None,
                             introspector=introspector, sessions=sessions, bff=bff_copy, verified=verified)
     return Services(settings=settings, composition=c, registry=registry, tokens=tokens, authorizer=authorizer,

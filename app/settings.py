@@ -3,7 +3,8 @@ into frozen settings. The only module that reads os.environ or the config file.
 
 Each setting is declared once, as a field of `Settings` (see "The declarations" below); the
 environment map, the schema and the configuration reference (docs/configuration.md) derive from
-the declarations. Settings are plain values; app/services.py composes the core's objects.
+the declarations. Settings are plain values and this module builds no core objects: the files
+the settings name are read by app/named_files.py, and app/services.py composes the core's objects.
 
 Environment variables override the file. Mia-Platform's variable names are accepted (SPEC §9).
 A bad configuration raises ConfigError with one line per problem, naming the key; values of
@@ -27,14 +28,11 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from .core.records import AUTH_METHODS
 from .core.authorizer import SOURCES
 from .core.policy.dialects import DIALECTS
-from .core.policy.routes import RouteFileError, RouteTable
 from .core.errors import BadRequest
 from .core.bff import MODES as BFF_MODES
 from .core.providers import OIDC_TYPES, PROVIDER_TYPES
 from .core.redirects import safe_redirect
 from .core.tokens import ALLOWED_ALGORITHMS
-from .core.keys import (KeyLoadError, KeyPasswordError, KeySet, load_private_key,
-                        load_verification_key)
 
 CONFIG_FILE_ENV = "GATEHOUSE_CONFIG"
 # The server of the /auth process group (`gatehouse serve-check`): uWSGI (nginx `uwsgi_pass`) unless
@@ -43,9 +41,6 @@ CHECK_SERVERS = ("uwsgi", "gunicorn")
 # Threads per uWSGI worker: a check waiting on a hung provider holds one thread, not the worker.
 DEFAULT_CHECK_THREADS = 4
 
-# OpenID Connect Discovery 1.0 §3 fields a served configuration file must have.
-REQUIRED_DISCOVERY_FIELDS = ("issuer", "token_endpoint", "jwks_uri", "response_types_supported",
-                             "subject_types_supported", "id_token_signing_alg_values_supported")
 HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
 
 
@@ -329,7 +324,7 @@ def setting(env: str | tuple[str, ...] | None, kind: fields.Field, default: Any,
 
 
 def loaded(*, repr: bool = True) -> Any:  # noqa: A002 - dataclasses' own name
-    """A field of Settings that start-up derives from the declared ones (keys, routes, ...)."""
+    """A field of Settings that start-up derives from the declared ones, not a setting of its own."""
     return field(repr=repr)
 
 
@@ -371,8 +366,9 @@ class SecretBytes(fields.Field):
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    """Validated, frozen configuration: the declared settings, then the files they name as start-up
-    read them (keys, routes, discovery). Plain values: app/services.py composes the core's objects."""
+    """Validated, frozen configuration: the declared settings as plain values. The files they name
+    (keys, routes, discovery) are read by app/named_files.py; app/services.py composes the core's
+    objects."""
 
     # -- server and processes (gunicorn.conf.py, `gatehouse serve-check`) --
     http_port: int = setting("HTTP_PORT", _int(1, 65535), 3000,
@@ -595,10 +591,9 @@ class Settings:
     bff: dict[str, Any] | None = setting(None, fields.Nested(BffSchema), None,
                                     "the Backend-for-Frontend client (Backend-for-Frontend)", secret=True)
 
-    # -- the files the settings name, read and checked at start-up (not settings of their own) --
-    keys: KeySet = loaded(repr=False)
-    routes: RouteTable = loaded(repr=False)
-    discovery_document: dict[str, Any] | None = loaded()
+    # -- where each setting came from, for the problems start-up reports about the files they name
+    # (app/named_files.py): `HTTP_PORT`, `/etc/gatehouse.yaml: http_port` or `HTTP_PORT (http_port)`.
+    sources: Mapping[str, str] = loaded(repr=False)
 
     def url(self, path: str) -> str:
         """Public URL of one of our endpoints (under SERVICE_PREFIX)."""
@@ -772,51 +767,6 @@ def _flatten(messages: Any, where: str = "") -> list[str]:
     return [f"{where}: {messages}" if where else str(messages)]
 
 
-def _load_keys(data: dict[str, Any], labels: dict[str, str]) -> tuple[KeySet | None, list[str]]:
-    problems: list[str] = []
-    password = data.get("private_key_password")
-    try:
-        pem = Path(data["private_key_path"]).read_bytes()
-        active = load_private_key(pem, password.encode() if password else None,
-                                  data["private_key_id"])
-    except OSError as exc:
-        return None, [f"{labels['private_key_path']}: cannot read the key file ({exc.strerror})"]
-    except KeyLoadError as exc:
-        label = labels["private_key_password" if isinstance(exc, KeyPasswordError) else "private_key_path"]
-        return None, [f"{label}: {exc}"]
-    retired = []
-    for kid, path in data.get("verification_keys", []):
-        try:
-            retired.append(load_verification_key(Path(path).read_bytes(), kid))
-        except OSError as exc:
-            problems.append(f"{labels['verification_keys']}: key {kid}: cannot read {path} ({exc.strerror})")
-        except KeyLoadError as exc:
-            problems.append(f"{labels['verification_keys']}: key {kid}: {exc}")
-    if problems:
-        return None, problems
-    try:
-        return KeySet(active, tuple(retired)), []
-    except KeyLoadError as exc:
-        return None, [f"{labels['verification_keys']}: {exc}"]
-
-
-def _load_discovery(path: str | None, label: str) -> tuple[dict[str, Any] | None, list[str]]:
-    if not path:
-        return None, []
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        return None, [f"{label}: cannot read {path} ({exc.strerror})"]
-    except json.JSONDecodeError as exc:
-        return None, [f"{label}: {path} is not valid JSON (line {exc.lineno})"]
-    if not isinstance(doc, dict):
-        return None, [f"{label}: {path} must hold a JSON object"]
-    missing = [f for f in REQUIRED_DISCOVERY_FIELDS if f not in doc]
-    if missing:
-        return None, [f"{label}: {path} lacks required fields: {', '.join(missing)}"]
-    return doc, []
-
-
 def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:
     return os.environ if environ is None else environ
 
@@ -865,29 +815,6 @@ def named_variable(name: str) -> str:
     return os.environ.get(name, "")
 
 
-def load_route_file(path: str) -> RouteTable:
-    """Read and compile a route file; RouteFileError lists every problem (used for reloads)."""
-    table, problems = _load_routes(path, "ROUTES_FILE")
-    if problems:
-        raise RouteFileError(problems)
-    return table
-
-
-def _load_routes(path: str | None, label: str) -> tuple[RouteTable, list[str]]:
-    if not path:
-        return RouteTable({}), []
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        return RouteTable({}), [f"{label}: cannot read {path} ({exc.strerror})"]
-    except json.JSONDecodeError as exc:
-        return RouteTable({}), [f"{label}: {path} is not valid JSON (line {exc.lineno} column {exc.colno})"]
-    try:
-        return RouteTable.load(document), []
-    except RouteFileError as exc:
-        return RouteTable({}), [f"{label}: {problem}" for problem in exc.problems]
-
-
 def load_setting(key: str, environ: Mapping[str, str] | None = None) -> Any:
     """One setting, validated as load_settings does, for commands that need no stores
     (`gatehouse nginx-config`): ConfigError names its variable or file key."""
@@ -930,17 +857,11 @@ def load_settings(environ: Mapping[str, str] | None = None,
             label = labels.get(key, key)
             problems.extend(f"{label}{m if m[:1] in '[.' else ': ' + m}" for m in _flatten(messages))
         raise ConfigError(problems) from None
-    keys, key_problems = _load_keys(data, labels)
-    discovery, discovery_problems = _load_discovery(data["openid_config_path"],
-                                                    labels["openid_config_path"])
-    routes, route_problems = _load_routes(data["routes_file"], labels["routes_file"])
-    problems += key_problems + discovery_problems + route_problems
     if data["redis_tls_cacert"] and not Path(data["redis_tls_cacert"]).is_file():
         problems.append(f"{labels['redis_tls_cacert']}: no such file")
     if problems:
         raise ConfigError(problems)
-    assert keys is not None
-    return Settings(**_resolved(data), keys=keys, routes=routes, discovery_document=discovery)
+    return Settings(**_resolved(data), sources=labels)
 
 
 def _resolved(data: dict[str, Any]) -> dict[str, Any]:

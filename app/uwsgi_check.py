@@ -106,7 +106,7 @@ def _exec_gunicorn(http: str | None, processes: int | None) -> int:
         changes["workers"] = processes
     env = child_environment(changes)
     os.chdir(ROOT)
-    os.execve(sys.executable, [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], env)
+    os.execve(sys.executable, [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_conf", "app.wsgi:app"], env)
     return 0  # not reached
 
 
@@ -128,10 +128,11 @@ def _log(level: str, message: str) -> None:
 
 def serve(http: str | None, socket: str | None, processes: int | None) -> int:
     """Run the check group under uWSGI until SIGTERM/SIGINT; the exit code."""
-    from .settings import ConfigError, child_environment, load_settings
+    from .named_files import load_configuration
+    from .settings import ConfigError, child_environment
 
     try:
-        settings = load_settings()
+        settings = load_configuration()[0]
     except ConfigError as exc:
         _log("error", "configuration refused:\n  - " + "\n  - ".join(exc.problems))
         return 2

@@ -61,7 +61,7 @@ def client_token(app: Any, permissions: list[str]) -> str:
     svc = app.extensions["gatehouse"]
     client, _ = svc.registry.register({"name": "bench", "auth_method": "client_secret_basic",
                                        "scopes": permissions, "permissions": permissions})
-    return client_credentials.issue(svc.tokens.cc, svc.settings.keys, client, None, [],
+    return client_credentials.issue(svc.tokens.cc, svc.composition.keys, client, None, [],
                                     int(time.time())).access_token
 
 

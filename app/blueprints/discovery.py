@@ -32,13 +32,12 @@ def generated() -> dict[str, Any]:
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "introspection_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
-        "id_token_signing_alg_values_supported": [settings.keys.active.alg],
+        "id_token_signing_alg_values_supported": [services().composition.keys.active.alg],
     }
 
 
 @bp.get("/.well-known/openid-configuration")
 def openid_configuration() -> Response:
-    settings = services().settings
-    response = jsonify(settings.discovery_document or generated())
+    response = jsonify(services().composition.discovery_document or generated())
     response.headers["Cache-Control"] = "public, max-age=300"
     return response

@@ -12,6 +12,6 @@ bp = Blueprint("jwks", __name__)
 @bp.get("/.well-known/jwks.json")
 @bp.get("/jwks")
 def jwks() -> Response:
-    response = jsonify(services().settings.keys.jwks())
+    response = jsonify(services().composition.keys.jwks())
     response.headers["Cache-Control"] = "public, max-age=300"
     return response

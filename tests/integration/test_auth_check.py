@@ -173,8 +173,8 @@ def test_route_file_errors_stop_start_up(env, tmp_path):
     from app.settings import ConfigError
     path = tmp_path / "auth.json"
     path.write_text(json.dumps({"/a": {"GET": {"authorization": {"expression": "groups.admin &&"}}}}))
-    with pytest.raises(ConfigError) as info:
-        load_settings({**env, "ROUTES_FILE": str(path)})
+    with pytest.raises(ConfigError) as info:  # the start: wsgi.py's create_app()
+        create_app(load_settings({**env, "ROUTES_FILE": str(path)}))
     assert info.value.problems == [
         "ROUTES_FILE: route /a GET authorization.expression 'groups.admin &&': expected a value, found end of expression at column 16"]
 

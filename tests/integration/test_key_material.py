@@ -258,7 +258,7 @@ def test_external_jwt_time_claims_are_a_401(ext, issuer, name, times, message):
                          ids=[row[0] for row in BAD_TIMES if row[0] != "iat an hour ahead"])
 def test_gatehouse_signed_jwt_time_claims_are_a_401(ext, name, times, message):
     app, c = ext
-    active = app.extensions["gatehouse"].settings.keys.active
+    active = app.extensions["gatehouse"].composition.keys.active
     payload = (f'{{"iss": "{ISSUER}", "sub": "client-x", "jti": "{uuid.uuid4().hex}", "client_id": "client-x", '
                f'"scope": "", "permissions": [], {times(int(time.time()))}}}')
     token = raw_jwt(payload, active.private, active.alg, kid=active.kid, typ="at+jwt")
@@ -328,7 +328,7 @@ def test_private_material_stored_before_the_rules_is_never_shown(client, api, db
 
 def test_gatehouse_signed_jwt_with_crit_is_refused(ext):
     app, c = ext
-    active = app.extensions["gatehouse"].settings.keys.active
+    active = app.extensions["gatehouse"].composition.keys.active
     now = int(time.time())
     payload = (f'{{"iss": "{ISSUER}", "sub": "client-x", "jti": "{uuid.uuid4().hex}", "client_id": "client-x", '
                f'"scope": "", "permissions": [], "iat": {now}, "exp": {now + 60}}}')

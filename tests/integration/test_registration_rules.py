@@ -162,7 +162,7 @@ def test_a_machine_token_carrying_sid_and_user_is_no_session(with_sessions, sid)
         c.delete_cookie("sid"), c.delete_cookie("refresh_token")
         sid = tokens.unverified_claims(session["accessToken"])["sid"]
         assert check(c, session["accessToken"], "/x").status_code == 204
-    keys = app.extensions["gatehouse"].settings.keys
+    keys = app.extensions["gatehouse"].composition.keys
     now = int(time.time())
     claims = {"iss": ISSUER, "sub": "client-x", "aud": ISSUER, "iat": now, "exp": now + 300,
               "jti": tokens.new_jti(), "client_id": "client-x", "scope": "", "permissions": [],
@@ -176,7 +176,7 @@ def test_a_machine_token_carrying_sid_and_user_is_no_session(with_sessions, sid)
 
 def test_a_session_jwt_for_a_session_that_never_existed_is_refused(with_sessions):
     app, c = with_sessions
-    keys = app.extensions["gatehouse"].settings.keys
+    keys = app.extensions["gatehouse"].composition.keys
     now = int(time.time())
     user = {"userId": "alice", "groups": ["admin"]}
     claims = {"iss": ISSUER, "sub": "alice", "jti": tokens.new_jti(), "iat": now, "exp": now + 300,

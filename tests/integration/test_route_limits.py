@@ -49,8 +49,8 @@ def test_check_config_names_route_method_and_column(env, tmp_path, name, express
 @pytest.mark.parametrize("name,expression,method,message", CASES, ids=[c[0] for c in CASES])
 def test_start_refuses_with_the_same_line(env, tmp_path, name, expression, method, message):
     path = route_file(tmp_path, expression, method)
-    with pytest.raises(ConfigError) as info:
-        load_settings({**env, "ROUTES_FILE": str(path)})
+    with pytest.raises(ConfigError) as info:  # the start: wsgi.py's create_app()
+        create_app(load_settings({**env, "ROUTES_FILE": str(path)}))
     problems = [p for p in info.value.problems if "/orders" in p]
     assert len(problems) == 1 and message in problems[0] and len(problems[0]) < 400
 

@@ -12,8 +12,8 @@ def test_a_clone_with_the_dev_extras_passes() -> None:
 
 
 @pytest.mark.parametrize("present,missing", [
-    ((), "gunicorn.conf.py, wsgi.py, templates, deploy/nginx"),
-    (("gunicorn.conf.py", "wsgi.py", "templates"), "deploy/nginx"),
+    ((), "gunicorn.conf.py, wsgi.py"),
+    (("gunicorn.conf.py",), "wsgi.py"),
 ], ids=["a-wheel-install", "one-missing"])
 def test_files_of_the_clone_are_named(tmp_path: Path, present: tuple[str, ...], missing: str) -> None:
     for name in present:

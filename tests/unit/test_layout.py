@@ -116,6 +116,28 @@ def test_no_adapter_imports_the_web_framework(path: Path) -> None:
     assert {name.split(".")[0] for name in imports(path)} & WEB == set()
 
 
+def test_settings_import_no_adapter_nor_the_composition() -> None:
+    """Settings validate values; they reach neither a store nor the modules that build on them."""
+    rooms = ("app.adapters", "app.services", "app.named_files", "app.blueprints")
+    assert {n for n in imports(APP / "settings.py") if any(inside(n, r) for r in rooms)} == set()
+
+
+def test_settings_hold_plain_values_only() -> None:
+    """No field of Settings is one of the core's objects (a key set, a route table, ...): the files the
+    settings name are read by app/named_files.py and the core's objects built by app/services.py."""
+    import typing
+
+    from app.settings import Settings
+
+    def app_types(hint: object) -> set[str]:
+        found = {f"{hint.__module__}.{getattr(hint, '__qualname__', hint)}"} \
+            if getattr(hint, "__module__", "").startswith("app") else set()
+        return found.union(*(app_types(arg) for arg in typing.get_args(hint)))
+
+    hints = typing.get_type_hints(Settings)
+    assert {name: found for name, hint in hints.items() if (found := app_types(hint))} == {}
+
+
 ROOT = APP.parent
 ENV_ATTRS = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
 

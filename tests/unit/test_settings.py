@@ -6,14 +6,20 @@ from pathlib import Path
 
 import pytest
 
+from app.named_files import load_configuration
 from app.services import compose
 from app.settings import ConfigError, load_settings
 
 
 def problems(env: dict[str, str]) -> list[str]:
+    """What start-up refuses: the settings, then the files they name."""
     with pytest.raises(ConfigError) as info:
-        load_settings(env)
+        load_configuration(env)
     return info.value.problems
+
+
+def keys_of(env: dict[str, str]):
+    return load_configuration(env)[1].keys
 
 
 def test_mia_names_and_defaults(base) -> None:
@@ -23,7 +29,7 @@ def test_mia_names_and_defaults(base) -> None:
     assert (s.jwt_expires_in, s.accepted_audiences, s.required_audience_in_token_request) == (600, ("a", "b"), True)
     assert s.clock_skew_seconds == 5 and s.client_secret_hash_cost == 10
     assert s.token_endpoint == "https://issuer.test/cc/oauth/token"
-    assert s.keys.active.kid == "k1" and s.keys.active.alg == "RS256"
+    assert keys_of(base).active.kid == "k1" and keys_of(base).active.alg == "RS256"
 
 
 def test_file_then_env_override(base, tmp_path: Path) -> None:
@@ -40,11 +46,11 @@ def test_ec_key_password_and_retired_keys(base, key_files, tmp_path: Path) -> No
     from app.core.keys import generate_private_key_pem
     enc = tmp_path / "enc.pem"
     enc.write_bytes(generate_private_key_pem("ec", b"pw-123"))
-    s = load_settings({**base, "PRIVATE_RSA_KEY_FILE_PATH": str(enc), "PRIVATE_KEY_PASSWORD": "pw-123",
-                       "VERIFICATION_KEYS": f"old={key_files['old.pub']}"})
-    assert s.keys.active.alg == "ES256"
-    assert [k["kid"] for k in s.keys.jwks()["keys"]] == ["k1", "old"]
-    assert all("d" not in k for k in s.keys.jwks()["keys"])
+    keys = keys_of({**base, "PRIVATE_RSA_KEY_FILE_PATH": str(enc), "PRIVATE_KEY_PASSWORD": "pw-123",
+                    "VERIFICATION_KEYS": f"old={key_files['old.pub']}"})
+    assert keys.active.alg == "ES256"
+    assert [k["kid"] for k in keys.jwks()["keys"]] == ["k1", "old"]
+    assert all("d" not in k for k in keys.jwks()["keys"])
 
 
 BAD_ENV = [
@@ -165,7 +171,8 @@ def test_relative_paths_in_the_file_are_relative_to_the_file(base, key_files, tm
                                         f"verification_keys: {verification}\n")
     env = {k: v for k, v in base.items() if k != "PRIVATE_RSA_KEY_FILE_PATH"}
     monkeypatch.chdir(tmp_path)
-    s = load_settings({**env, "GATEHOUSE_CONFIG": "etc/gatehouse.yaml"})
-    assert s.routes_file == str(etc / "routes.json") and s.keys.by_kid("old") is not None
+    s, files = load_configuration({**env, "GATEHOUSE_CONFIG": "etc/gatehouse.yaml"})
+    assert s.routes_file == str(etc / "routes.json") and files.keys.by_kid("old") is not None
+    assert files.routes.match("/", "GET") is not None
     found = problems({**env, "GATEHOUSE_CONFIG": "etc/gatehouse.yaml", "PRIVATE_RSA_KEY_FILE_PATH": "keys/signing.pem"})
     assert found[0].startswith("PRIVATE_RSA_KEY_FILE_PATH: cannot read the key file")

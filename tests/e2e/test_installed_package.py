@@ -1,0 +1,64 @@
+"""The package ships the product: a wheel built from the checkout, installed on its own (no
+checkout on the path, run from another directory), renders the nginx config, finds every page
+and starts under gunicorn with the configuration it carries (`-c python:app.gunicorn_conf
+app.wsgi:app`). Runtime dependencies come from the test environment; the package's own files
+come only from the wheel."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = ["callback.html", "error.html", "forbidden.html", "login.html", "page.html", "bff/landing.html"]
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    wheels, target = tmp_path_factory.mktemp("wheels"), tmp_path_factory.mktemp("site")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
+                    str(wheels), str(ROOT)], check=True, capture_output=True, timeout=300)
+    wheel = next(wheels.glob("gatehouse-*.whl"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+                   check=True, capture_output=True, timeout=300)
+    return target
+
+
+def run(installed: Path, cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **env, "PYTHONPATH": str(installed), "GATEHOUSE_CONFIG": ""})
+
+
+def test_the_package_comes_from_the_wheel(installed, tmp_path):
+    out = run(installed, tmp_path, {}, "-c", "import app, gatehouse_dev; print(app.__file__)")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(installed / "app" / "__init__.py")
+
+
+def test_nginx_config_renders_from_the_installed_package(installed, tmp_path):
+    out = run(installed, tmp_path, {}, "-c", "from app.cli import main; main()", "nginx-config",
+              "--upstream", "127.0.0.1:9", "--gatehouse", "127.0.0.1:3000", "--gatehouse-check", "127.0.0.1:3002",
+              "--runtime", str(tmp_path / "rt"))
+    assert out.returncode == 0, out.stderr
+    assert "auth_request" in out.stdout and "Traceback" not in out.stderr
+
+
+def test_every_page_is_found(installed, tmp_path, env):
+    code = ("from app import create_app\n"
+            "app = create_app()\n"
+            f"for page in {PAGES!r}:\n"
+            "    app.jinja_env.get_template(page)\n"
+            "from app.blueprints.bff import CLIENT_JS\n"
+            "assert CLIENT_JS.is_file(), CLIENT_JS\n"
+            "print('pages found')\n")
+    out = run(installed, tmp_path, env, "-c", code)
+    assert out.returncode == 0 and out.stdout.strip() == "pages found", out.stderr
+
+
+def test_gunicorn_loads_the_shipped_configuration_and_app(installed, tmp_path, env):
+    out = run(installed, tmp_path, env, "-m", "gunicorn", "-c", "python:app.gunicorn_conf", "--check-config",
+              "app.wsgi:app")
+    assert out.returncode == 0, out.stderr
