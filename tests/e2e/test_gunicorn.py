@@ -379,7 +379,9 @@ def test_delayed_shutdown(gunicorn):
 
 PORT_OPTIONS = ("--port", "--redis-port", "--mongo-port", "--provider-port", "--nginx-port", "--upstream-port",
                 "--check-port")
-# (case, environment, the option whose port another program holds, the line's start, a part of its cause)
+# (case, environment, in the way: the option whose port another program holds, or a file ("file:<name>")
+# or directory ("dir:<name>") in the var directory where a child's own goes; the line's start, a part
+# of its cause)
 START_UP_FAILURES = [
     ("bad worker class", {"GUNICORN_WORKER_CLASS": "no.such.Worker"}, None,
      "gatehouse dev: Gatehouse exited while starting: ", ""),
@@ -398,21 +400,37 @@ START_UP_FAILURES = [
     ("demo upstream", {}, "--upstream-port", "gatehouse dev: demo upstream exited while starting: ",
      "OSError: [Errno 98] Address already in use"),
     ("nginx", {}, "--nginx-port", "gatehouse dev: nginx exited while starting: ", "failed (98: Address already in use)"),
+    ("Redis data directory", {}, "file:redis", "gatehouse dev: Redis could not be started: ", "File exists: "),
+    ("MongoDB data directory", {}, "file:mongo", "gatehouse dev: MongoDB-wire server (SecantusDB) could not be "
+     "started: ", "File exists: "),
+    ("keys directory", {}, "file:keys", "gatehouse dev: Gatehouse's keys and configuration could not be written: ",
+     "File exists: "),
+    ("Gatehouse's log", {}, "dir:gatehouse.log", "gatehouse dev: Gatehouse could not be started: ",
+     "Is a directory: "),
+    ("nginx runtime directory", {}, "file:nginx", "gatehouse dev: nginx could not be started: ", "File exists: "),
 ]
 
 
-@pytest.mark.parametrize("env_extra, hold, expected, cause", [f[1:] for f in START_UP_FAILURES],
+@pytest.mark.parametrize("env_extra, obstacle, expected, cause", [f[1:] for f in START_UP_FAILURES],
                          ids=[f[0] for f in START_UP_FAILURES])
-def test_dev_start_up_failure_is_one_line(tmp_path, env_extra, hold, expected, cause):
-    """A child of `gatehouse dev` that cannot start: one line naming it and the cause, exit 2.
-    `hold`: another program has bound that option's port without listening, so the port check
-    passes and the child itself fails to bind it, as when something takes the port meanwhile."""
+def test_dev_start_up_failure_is_one_line(tmp_path, env_extra, obstacle, expected, cause):
+    """A child of `gatehouse dev` that cannot start: one line naming it and the cause, exit 2,
+    never a traceback. A held port: another program has bound it without listening, so the port
+    check passes and the child itself fails to bind it, as when something takes the port meanwhile."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("MONGODB_URL", "REDIS_URL", "REDIS_HOSTS", "GATEHOUSE_CONFIG", "CHECK_SERVER")}
     ports = {option: free_port() for option in PORT_OPTIONS}
     held = socket.socket()
-    if hold is not None:
-        held.bind(("127.0.0.1", ports[hold]))
+    kind, _, name = (obstacle or "").partition(":")
+    if kind in ("file", "dir"):
+        in_the_way = tmp_path / "var" / name
+        in_the_way.parent.mkdir()
+        if kind == "file":
+            in_the_way.touch()
+        else:
+            in_the_way.mkdir()
+    elif obstacle is not None:
+        held.bind(("127.0.0.1", ports[obstacle]))
     try:
         run = subprocess.run(
             [str(Path(sys.executable).parent / "gatehouse"), "dev", "--var-dir", str(tmp_path / "var"), "--workers",
