@@ -442,6 +442,13 @@ def test_dev_start_up_failure_is_one_line(tmp_path, env_extra, obstacle, expecte
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(expected) and cause in lines[0], run.stderr
     assert "hunter2" not in run.stderr and "Traceback" not in run.stderr
+    # ... and what had started before it was stopped: nothing listens on the run's ports
+    listening = []
+    for option, port in ports.items():
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                listening.append(option)
+    assert listening == [], f"still listening after gatehouse dev exited: {listening}"
 
 
 def test_gunicorn_defaults_metrics_dir_and_logs_json(env, tmp_path):
