@@ -111,6 +111,9 @@ def _port_free(port: int) -> bool:
 
 
 _LOGS: dict[int, tuple[str, Path]] = {}  # child pid -> (what it is, its log file)
+# Every child spawned, also one that did not come up in time (its starter raised before the run
+# could keep it): stopped with the others.
+_SPAWNED: list[subprocess.Popen[bytes]] = []
 
 
 @contextlib.contextmanager
@@ -129,6 +132,7 @@ def spawn(what: str, args: list[str], log: Path, **options: Any) -> subprocess.P
     with making(what), open(log, "ab") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, **options)
     _LOGS[proc.pid] = (what, log)
+    _SPAWNED.append(proc)
     return proc
 
 
@@ -542,10 +546,11 @@ Try it (from {ROOT}):
         print(f"gatehouse dev: {exc}", file=sys.stderr)
         return 2
     finally:
-        for child in reversed(children):
+        started = children + [proc for proc in _SPAWNED if proc not in children]
+        for child in reversed(started):
             if child.poll() is None:
                 child.terminate()
-        for child in reversed(children):
+        for child in reversed(started):
             try:
                 child.wait(timeout=15)
             except subprocess.TimeoutExpired:

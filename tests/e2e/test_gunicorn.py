@@ -387,6 +387,8 @@ START_UP_FAILURES = [
      "gatehouse dev: Gatehouse exited while starting: ", ""),
     ("MongoDB URL", {"MONGODB_URL": "mongodb://gatehouse:hunter2@127.0.0.1:9/gatehouse"}, None,
      "gatehouse dev: MongoDB at mongodb://gatehouse:***@127.0.0.1:9/gatehouse did not answer: ", ""),
+    ("Gatehouse never ready", {"REDIS_URL": "redis://127.0.0.1:9/0"}, None,
+     "gatehouse dev: Gatehouse did not start within 60s", ""),
     ("Redis", {}, "--redis-port", "gatehouse dev: Redis exited while starting: ", "Failed listening on port"),
     ("MongoDB-wire server", {}, "--mongo-port", "gatehouse dev: MongoDB-wire server (SecantusDB) exited while "
      "starting: ", "Address already in use"),
