@@ -43,6 +43,19 @@ NO_COOKIES: Mapping[str, str] = {}
 PLAIN_COOKIES = re.compile(r'[^ \t=";]+=[^ \t";]*(?:; ?[^ \t=";]+=[^ \t";]*)*')
 
 
+def origin_path(path: str) -> str:
+    """The path of an absolute-form request target (`http://host/auth`, RFC 9112 §3.2.2), which
+    uWSGI's HTTP socket leaves whole in PATH_INFO where gunicorn parses it; any other path as it is.
+    So a check path called in absolute form is a check path under either server (an empty answer)."""
+    if path.startswith("/"):
+        return path
+    scheme, sep, rest = path.partition("://")
+    if not sep or not scheme.isalpha():
+        return path
+    slash = rest.find("/")
+    return rest[slash:] if slash >= 0 else "/"
+
+
 def environ_key(name: str) -> str:
     """The WSGI environ key of a request header."""
     key = name.upper().replace("-", "_")
@@ -113,7 +126,7 @@ class LeanAuth:
         self.metrics = observability.RequestMetrics(observability.AUTH_ENDPOINT)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO") or ""
+        path = origin_path(environ.get("PATH_INFO") or "")
         method = environ.get("REQUEST_METHOD") or ""
         if (path == self.exact or path.startswith(self.below)) and path != self.explain:
             # Every answer on the check paths has an empty body (`/auth/`, `/auth//x` included).

@@ -23,7 +23,9 @@ gunicorn.conf.py gives the check group, and how it is kept here:
   gunicorn with accesslog None); uWSGI's own lines (boot, worker respawn, harakiri) go through
   `--log-encoder json` as one JSON object per line on stderr;
 * header limits: `--buffer-size 65535`, the uwsgi protocol's maximum (nginx forwards at most
-  64 KB of headers with the shipped `large_client_header_buffers 4 16k`);
+  64 KB of headers with the shipped `large_client_header_buffers 4 16k`), and `--max-vars` for
+  every header line that fits in it (uWSGI's default takes about 120; nginx sends up to 1,000);
+  the request nginx cannot fit in a uwsgi packet it answers 400 itself (docs/proxies.md "Limits");
 * a check that waits on a slow network call: each worker runs CHECK_THREADS threads (4), and at
   most CHECK_THREADS - 1 of them may wait on the network at once (OUTBOUND_CALLS_PER_WORKER; past
   it a call fails at once with 503), so a hung provider never takes the thread that answers the
@@ -48,6 +50,13 @@ from .metrics_dir import metrics_dir_of, prepare_metrics_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 BUFFER_SIZE = 65535
+# Header lines the check group takes: as many as fit in BUFFER_SIZE. uWSGI keeps each request
+# variable (an `HTTP_*` header) as two vector entries, key and value, in a vector of 4 × max-vars
+# entries; its default (64, so 128 variables) refuses a request of some 120 header lines by closing
+# the connection, which nginx answers 500. The smallest variable is 10 bytes (the uwsgi protocol's two
+# 2-byte sizes, `HTTP_` and a one-letter name), so BUFFER_SIZE holds at most 6,554 of them (the
+# vector costs some 200 KB per thread; nginx itself sends at most 1,000 header lines).
+MAX_VARS = (BUFFER_SIZE // 10 + 1) // 2 + 1
 # uWSGI's own lines (boot, respawns, harakiri) as JSON through the master's logger; Gatehouse's lines
 # (already JSON objects, starting with `{`) are routed to a second logger that writes them as they are.
 JSON_LOG = ["--log-master", "--logger", "gatehouse stdio", "--logger", "uwsgi stdio",
@@ -70,7 +79,7 @@ def uwsgi_args(http: str, socket: str, processes: int, fifo: str, max_requests: 
         "--socket", socket,  # uwsgi protocol, for nginx's uwsgi_pass
         "--http-socket", http,  # /-/ready, /-/healthz, /-/metrics
         "--chdir", str(ROOT), "--module", module,
-        "--buffer-size", str(BUFFER_SIZE),
+        "--buffer-size", str(BUFFER_SIZE), "--max-vars", str(MAX_VARS),
         "--max-requests", str(max_requests),
         # A worker is recycled after max_requests only once it has lived this long (uWSGI's default).
         "--min-worker-lifetime", str(min_lifetime),

@@ -19,7 +19,9 @@ def json_server(answer: Answer) -> tuple[ThreadingHTTPServer, str]:
 
         def _handle(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            status, body = answer(self.command, self.path, self.headers, self.rfile.read(length))
+            # The target as received: http.server's `path` turns a leading `//` into `/` (CPython 3.11.4+).
+            target = self.requestline.split(" ")[1] if self.requestline.count(" ") == 2 else self.path
+            status, body = answer(self.command, target, self.headers, self.rfile.read(length))
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

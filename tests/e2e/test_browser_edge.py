@@ -2,6 +2,8 @@
 config, logged in at the development provider."""
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from tests.e2e.test_browser_login import login_as, seen_headers, site  # noqa: F401 - the fixture
 
 
@@ -34,4 +36,27 @@ def test_login_lands_on_the_original_uri_byte_for_byte_and_403_is_a_page(browser
     api = page.evaluate("() => fetch('/admin', {headers: {Accept: 'application/json'}})"
                         ".then(r => r.json().then(body => [r.status, body]))")
     assert api == [403, {"statusCode": 403, "error": "Forbidden", "message": "not allowed"}]
+    context.close()
+
+
+def test_a_signed_in_user_with_unicode_groups_reaches_the_upstream_encoded(browser, site):  # noqa: F811
+    """Issue 12, item 3, for a person (not only a token): groups of a real directory in the user
+    document reach the upstream as RFC 8187 ext-values, each decoding to the group."""
+    base, db = site
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{base}/whoami")
+    login_as(page, "bob")
+    page.wait_for_url(f"{base}/whoami")
+    user = db.users.find_one({"providerUserId": "bob"})
+    groups = ["users", "Администраторы", "管理员", "開発者"]
+    db.users.update_one({"_id": user["_id"]}, {"$set": {"groups": groups}})
+    status = page.evaluate("() => fetch('/refreshtoken', {method: 'POST'}).then(r => r.status)")
+    assert status == 200
+    answer = page.goto(f"{base}/whoami")
+    assert answer is not None and answer.status == 200
+    wire = seen_headers(page)["miausergroups"].split(",")
+    assert all(item.isascii() for item in wire)
+    assert {unquote(item[7:]) if item.startswith("UTF-8''") else item for item in wire} == set(groups)
+    assert "users" in wire  # ASCII groups keep Mia's form
     context.close()

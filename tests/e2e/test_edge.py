@@ -1,9 +1,11 @@
 """The gateway edge through real nginx with the shipped config (issue 12): nothing a client sends
 can choose its own policy, crash the check, or reach the upstream unjudged.
 
-One stack for the module: Gatehouse under gunicorn as in production (a `check` group answering
-/auth, the `all` group for everything else), Debian's nginx with a back-office listener, an
-upstream that records what it received, and a local issuer for user tokens. Every row of the
+One stack per server of the /auth group, as production runs it: the `all` group under gunicorn,
+the check group under uWSGI (`gatehouse serve-check`, nginx's uwsgi_pass: the shipped default) or
+under gunicorn (CHECK_SERVER=gunicorn, HTTP); Debian's nginx with a back-office listener, an
+upstream that records what it received, and a local issuer for user tokens. A row whose answer
+depends on the server names each. Every row of the
 table is sent as raw bytes (so `#`, raw non-ASCII and absolute-form targets reach nginx as
 written) and asserts the status, what the upstream received (or that it received nothing), and
 that nothing was written to MongoDB or Redis.
@@ -23,11 +25,11 @@ from urllib.parse import unquote
 import pymongo
 import pytest
 import redis
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from app.nginx_config import UPSTREAM_HEADERS, header_names
 from tests.conftest import ADMIN_TOKEN, ISSUER
-from tests.e2e.conftest import start_gunicorn, start_nginx, stop
+from tests.e2e.conftest import start_gunicorn, start_nginx, start_uwsgi_check, stop
 from tests.issuer import LocalIssuer
 from tests.peers import json_server
 from tests.servers import free_port
@@ -63,11 +65,16 @@ def raw(port: int, method: str, target: bytes | str, headers: list[tuple[str, by
         return value if isinstance(value, bytes) else value.encode("latin-1")
     head = b(method) + b" " + b(target) + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
     head += b"".join(b(k) + b": " + b(v) + b"\r\n" for k, v in headers) + b"\r\n"
+    data = b""
     with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
-        sock.sendall(head)
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
+        try:
+            sock.sendall(head)
+            while chunk := sock.recv(65536):
+                data += chunk
+        except ConnectionResetError:
+            pass  # a server that refuses a request by closing the connection
+    if not data:
+        return Answer(0, [], b"")  # closed without an answer
     top, _, body = data.partition(b"\r\n\r\n")
     lines = top.decode("latin-1").split("\r\n")
     parsed = [tuple(part.strip() for part in line.split(":", 1)) for line in lines[1:] if ":" in line]
@@ -124,7 +131,8 @@ class Stack:
 
     folder: Any = None
     gatehouse_url: str = ""
-    check_url: str = ""
+    check_url: str = ""  # the check group's address as nginx reaches it (uwsgi://… or http://…)
+    server: str = "uwsgi"  # the server of the /auth group
 
     def token(self, **claims: Any) -> str:
         return self.issuer.token(**claims)
@@ -140,8 +148,10 @@ class Stack:
         return changes, digest.hexdigest()
 
 
-@pytest.fixture(scope="module")
-def stack(redis_server, mongo_server, key_files, tmp_path_factory):
+@pytest.fixture(scope="module", params=["uwsgi", "gunicorn"])
+def stack(request, redis_server, mongo_server, key_files, tmp_path_factory):
+    """The stack with the /auth group under `request.param`: uWSGI (`gatehouse serve-check`, the
+    shipped default, nginx's uwsgi_pass) or gunicorn (CHECK_SERVER=gunicorn, HTTP)."""
     folder = tmp_path_factory.mktemp("edge")
     runtime = tmp_path_factory.mktemp("edge-nginx")
     issuer = LocalIssuer()
@@ -161,16 +171,21 @@ def stack(redis_server, mongo_server, key_files, tmp_path_factory):
     try:
         proc, gatehouse = start_gunicorn(env, folder, workers=1)
         procs.append(proc)
-        proc, check = start_gunicorn(env, folder, {"GATEHOUSE_ROLE": "check"}, workers=1)
+        if request.param == "uwsgi":
+            proc, check, check_nginx = start_uwsgi_check(env, folder, processes=1)
+        else:
+            proc, check = start_gunicorn(env, folder, {"GATEHOUSE_ROLE": "check"}, workers=1)
+            check_nginx = check
         procs.append(proc)
         backoffice = free_port()
-        proc, base = start_nginx(folder, gatehouse, upstream.port, check=check, backoffice_port=backoffice)
+        proc, base = start_nginx(folder, gatehouse, upstream.port, check=check_nginx, backoffice_port=backoffice)
         procs.append(proc)
         mongo = pymongo.MongoClient(mongo_server.url)
         yield Stack(nginx=int(base.rsplit(":", 1)[1]), backoffice=backoffice, check=int(check.rsplit(":", 1)[1]),
                     gatehouse=int(gatehouse.rsplit(":", 1)[1]), upstream=upstream, issuer=issuer,
                     redis_client=redis.Redis.from_url(redis_server.url), mongo_db=mongo[database],
-                    folder=runtime, gatehouse_url=gatehouse, check_url=check)
+                    folder=runtime, gatehouse_url=gatehouse, check_url=check_nginx,
+                    server=request.param)
         mongo.close()
     finally:
         for proc in reversed(procs):
@@ -198,7 +213,7 @@ class Row:
     method: str
     target: bytes | str
     headers: list[Any] = field(default_factory=list)  # (name, value) or a callable of the stack
-    status: int = 200
+    status: int | dict[str, int] = 200  # or per server of the /auth group; 0: closed, no answer
     upstream: dict[str, str | None] | None = None  # header -> value (None: absent); None: not reached
     listener: str = "nginx"
     body: Callable[[Answer], bool] | None = None
@@ -222,13 +237,25 @@ ROWS = [
     Row("10000-byte header on a public route", "GET", "/public", [("X-Pad", PAD)], 200, {"x-pad": PAD}),
     Row("110 header lines", "GET", "/public", [(f"X-H{i}", "v") for i in range(110)], 200, {"x-h109": "v"}),
     Row("800 header lines", "GET", "/orders", [(f"X-H{i}", "v") for i in range(800)] + [JSON], 401),
+    # nginx takes at most 1,000 header lines (Host, Connection and Accept are three of these)
+    Row("1000 header lines, nginx's most", "GET", "/orders", [("a", "")] * 997 + [JSON], 401),
+    Row("1001 header lines: nginx's own 400", "GET", "/orders", [("a", "")] * 998 + [JSON], 400,
+        body=lambda a: json.loads(a.body)["message"] == "malformed request or headers too large"),
+    Row("four 15 KB header lines", "GET", "/orders", [(f"X-P{i}", "p" * 15_000) for i in range(4)] + [JSON], 401),
+    # over the uwsgi protocol the check's request holds at most 65,535 bytes: nginx cannot send this
+    # one (its URI travels again in X-Original-URI), and answers 400 instead of asking
+    Row("16 KB request line and three 16 KB header lines", "GET", "/orders?q=" + "q" * 16_300,
+        [(f"X-P{i}", "p" * 16_300) for i in range(3)] + [JSON], {"uwsgi": 400, "gunicorn": 401},
+        body=lambda a: a.status == 401 or json.loads(a.body)["message"] == "request headers too large"),
     Row("too many header lines: nginx's own 400", "GET", "/public", [(f"X-H{i}", "v") for i in range(5000)], 400),
-    Row("control character in a header value", "GET", "/public", [("X-Note", "a\x01b"), JSON], 400,
-        body=lambda a: json.loads(a.body)["statusCode"] == 400),
+    # gunicorn refuses a control character in a header value (nginx then answers 400); uWSGI takes it
+    Row("control character in a header value", "GET", "/public", [("X-Note", "a\x01b"), JSON],
+        {"uwsgi": 200, "gunicorn": 400}, body=lambda a: a.status == 200 or json.loads(a.body)["statusCode"] == 400),
     Row("9 KB query", "GET", "/public?q=" + "a" * 9000, [], 200),
     Row("10 KB cookie", "GET", "/orders", [("Cookie", "c=" + "x" * 10_000), JSON], 401),
     Row("15 KB header line", "GET", "/orders", [("X-Pad", "p" * 15_000), JSON], 401),
-    Row("control character in a credential", "GET", "/orders", [("Authorization", "Bearer \x7f"), JSON], 400),
+    Row("control character in a credential", "GET", "/orders", [("Authorization", "Bearer \x7f"), JSON],
+        {"uwsgi": 401, "gunicorn": 400}),
     Row("contradictory scheme headers", "GET", "/public", [("X-Forwarded-Proto", "https"),
                                                           ("X-Forwarded-Ssl", "off")], 200),
     Row("header over nginx's 16 KB: nginx's own 400, as JSON", "GET", "/public", [("X-Pad", "p" * 20_000)], 400,
@@ -270,6 +297,11 @@ ROWS = [
     Row("encoded slashes and dots", "GET", "/public%2F..%2Fadmin", [JSON], 400),
     Row("encoded backslash", "GET", "/public%5C..%5Cadmin", [JSON], 400),
     Row("encoded NUL", "GET", "/public%00", [JSON], 400),
+    Row("encoded tab", "GET", "/admin%09", [JSON], 400),
+    Row("leading encoded space", "GET", "/%20admin", [JSON], 400),
+    Row("decomposed accent (NFKC changes it)", "GET", "/cafe%CC%81", [JSON], 400),
+    Row("raw backslash", "GET", "/public\\..\\admin", [JSON], 400),
+    Row("case that picks the same route is judged as spelled", "GET", "/Other/1", [ADMIN, JSON], 403),
     Row("bytes that are not UTF-8", "GET", "/%FF", [JSON], 400),
     Row("asterisk-form target", "OPTIONS", "*", [JSON], 400),
     Row("repeated slashes are collapsed", "GET", "//public", [], 200),
@@ -302,12 +334,18 @@ ROWS = [
     Row("check: /auth//x", "GET", "/auth//x", [], 403, listener="check", body=lambda a: a.body == b""),
     Row("check: TRACE", "TRACE", "/auth", [], 405, listener="check", body=lambda a: a.body == b""),
     Row("check: CONNECT", "CONNECT", "/auth/x", [], 405, listener="check", body=lambda a: a.body == b""),
+    # uWSGI leaves an absolute-form target whole in PATH_INFO; gunicorn parses it: both are checks
+    Row("check: absolute-form target", "GET", "http://127.0.0.1/auth", [], 403, listener="check",
+        body=lambda a: a.body == b""),
+    Row("check: absolute-form, below /auth, TRACE", "TRACE", "http://127.0.0.1/auth/x?y", [], 405, listener="check",
+        body=lambda a: a.body == b""),
     Row("check: 20 KB cookie", "GET", "/auth", [("X-Original-URI", "/orders"), ("X-Original-Method", "GET"),
                                                 ("Cookie", "c=" + "x" * 20_000)], 401, listener="check",
         body=lambda a: a.body == b""),
-    Row("check: gunicorn's own refusal is empty too", "GET", "/auth", [("X-Pad", "p" * 200_000)], 431,
-        listener="check", body=lambda a: a.body == b""),
-    Row("check: malformed header is empty", "GET", "/auth", [("X-Note", "a\x01b")], 400,
+    # past its limits gunicorn answers 431 (empty); uWSGI closes the connection without an answer
+    Row("check: a 200 KB header is refused, no body", "GET", "/auth", [("X-Pad", "p" * 200_000)],
+        {"uwsgi": 0, "gunicorn": 431}, listener="check", body=lambda a: a.body == b""),
+    Row("check: malformed header is empty", "GET", "/auth", [("X-Note", "a\x01b")], {"uwsgi": 403, "gunicorn": 400},
         listener="check", body=lambda a: a.body == b""),
     Row("check: refused path is flagged", "GET", "/auth", [("X-Original-URI", "/admin;x"),
                                                            ("X-Original-Method", "GET")], 403, listener="check",
@@ -322,9 +360,10 @@ def test_edge(stack: Stack, row: Row) -> None:
     stack.upstream.take()
     before = stack.stores()
     answer = raw(port, row.method, row.target, headers)
-    assert answer.status == row.status, answer.body[:300]
+    status = row.status[stack.server] if isinstance(row.status, dict) else row.status
+    assert answer.status == status, answer.body[:300]
     seen = stack.upstream.take()
-    if row.upstream is None and row.status != 200:
+    if row.upstream is None and status != 200:
         assert seen == [], "a refused request never reaches the upstream"
     if row.upstream is not None:
         assert len(seen) == 1
@@ -393,6 +432,25 @@ def test_any_headers_nginx_accepts_never_yield_a_5xx(stack: Stack, headers, targ
     stack.upstream.take()
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(lines=st.integers(0, 1_000), name=NAMES, value=st.one_of(VALUES, st.integers(0, 200).map(lambda n: b"v" * n)),
+       big=st.lists(st.integers(0, 16_370), max_size=4), query=st.integers(0, 16_370),
+       target=st.sampled_from(["/public", "/orders", "/admin"]), with_token=st.booleans())
+def test_header_counts_and_sizes_up_to_nginx_limits_never_yield_a_5xx(stack: Stack, lines, name, value, big, query,
+                                                                      target, with_token) -> None:
+    """Up to nginx's limits in count (1,000 header lines), line length (16 KB, request line too) and
+    total (4 × 16 KB buffers): nginx's own 400/414 or the check's answer, never a 5xx."""
+    sent: list[tuple[str | bytes, str | bytes]] = [(f"X-B{i}", "b" * n) for i, n in enumerate(big)]
+    if name.lower() not in ("host", "connection", "content-length", "transfer-encoding", "expect", "upgrade"):
+        sent += [(name, value)] * lines
+    if with_token:
+        sent.append(("Authorization", f"Bearer {stack.token(groups=['admin'])}"))
+    answer = raw(stack.nginx, "GET", f"{target}?q={'q' * query}", sent)
+    assert answer.status < 500, (answer.status, lines, name, value[:40], big, query)
+    stack.upstream.take()
+
+
 # Request targets of any byte an HTTP/1.1 request line can carry (no space, CR, LF or NUL).
 TARGET_BYTES = st.binary(min_size=0, max_size=300).map(lambda b: bytes(c for c in b if c not in b" \r\n\x00"))
 SPELLINGS = st.lists(st.sampled_from([b"/", b"//", b".", b"..", b"%2e", b"%2f", b"%25", b"%00", b"#", b";", b"?",
@@ -403,6 +461,7 @@ SPELLINGS = st.lists(st.sampled_from([b"/", b"//", b".", b"..", b"%2e", b"%2f", 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(tail=st.one_of(TARGET_BYTES, SPELLINGS.map(b"".join)), with_token=st.booleans())
+@example(tail=b"/public", with_token=False)  # `//public`: the upstream gets it as sent
 def test_any_request_target_nginx_accepts_never_yields_a_5xx_nor_an_unjudged_upstream_call(
         stack: Stack, tail: bytes, with_token: bool) -> None:
     """A refused spelling never reaches the upstream; an allowed one reaches it as sent."""
@@ -442,3 +501,19 @@ def test_an_absolute_form_target_is_judged_as_the_origin_form_the_upstream_recei
     assert raw(stack.nginx, "GET", target, [JSON]).status == status
     seen = stack.upstream.take()
     assert [s["path"] for s in seen] == (["/public"] if status == 200 else [])
+
+
+def test_an_unreachable_check_group_fails_closed_with_500(stack: Stack) -> None:
+    """Only a request nginx never sent to the check (too large for a uwsgi packet) is the client's
+    400; a check group that cannot be reached is a failure: 500, nothing reaches the upstream."""
+    scheme = stack.check_url.split(":", 1)[0]
+    proc, base = start_nginx(stack.folder, stack.gatehouse_url, stack.upstream.port,
+                             check=f"{scheme}://127.0.0.1:{free_port()}")
+    try:
+        stack.upstream.take()
+        for target in ("/orders", "/public"):
+            answer = raw(int(base.rsplit(":", 1)[1]), "GET", target, [JSON])
+            assert (answer.status, json.loads(answer.body)["message"]) == (500, "authorization check failed")
+        assert stack.upstream.take() == []
+    finally:
+        stop(proc)

@@ -453,3 +453,19 @@ def test_form_completion_of_a_non_website_app_redirects_without_cookies(env, tmp
     r = c.post("/oauth/token", data=back)
     assert r.status_code == 303 and r.headers["Location"] == "/orders"
     assert not any(h.startswith(("sid=", "refresh_token=")) for h in r.headers.getlist("Set-Cookie"))
+
+
+@pytest.mark.parametrize("path,status", [
+    ("/web-login", 200),  # the login chooser
+    ("/web-login?redirect=/orders", 200),
+    ("/web-login/forbidden", 403),  # nginx's 403 page for a browser navigation
+    ("/web-login?redirect=https://evil.example/", 400),  # an error page
+    ("/no-such-page", 404),
+])
+def test_every_html_page_refuses_to_be_framed(dev, path, status):
+    """Issue 12, item 10: CSP frame-ancestors for today's browsers, X-Frame-Options for older ones."""
+    _, c = dev
+    page = c.get(path, headers={"Accept": "text/html", "X-Original-URI": "/admin", "X-Original-Method": "GET"})
+    assert (page.status_code, page.mimetype) == (status, "text/html"), page.data[:300]
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]

@@ -117,3 +117,14 @@ def test_cookies_are_parsed_when_first_asked(monkeypatch):
     assert cookies.get("sid") == "abc" and cookies.get("other") is None and cookies.get("other", "d") == "d"
     monkeypatch.setattr(auth_wsgi, "parse_cookies", lambda header: pytest.fail("parsed twice"))
     assert cookies.get("sid") == "abc"
+
+
+@pytest.mark.parametrize("path,expected", [
+    ("/auth", "/auth"), ("/auth/x", "/auth/x"), ("//auth", "//auth"), ("", ""),
+    ("http://127.0.0.1/auth", "/auth"), ("https://host:8443/auth/x", "/auth/x"), ("http://host", "/"),
+    ("HTTP://host/auth", "/auth"),
+    ("auth", "auth"), ("*", "*"), ("x-y://host/auth", "x-y://host/auth"), ("/a://b", "/a://b"),
+])
+def test_origin_path_of_an_absolute_form_target(path, expected):
+    """uWSGI's HTTP socket leaves `GET http://host/auth` whole in PATH_INFO; gunicorn parses it."""
+    assert auth_wsgi.origin_path(path) == expected
