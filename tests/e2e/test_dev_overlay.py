@@ -110,3 +110,27 @@ def test_a_bad_overlay_is_one_line(tmp_path):
     assert refused.returncode == 2 and len(lines) == 1 and "Traceback" not in refused.stderr
     assert lines[0].startswith(f"gatehouse dev: configuration refused: {bad}: apps.corp")
     assert "clientId" in lines[0] and "redirectUrl" in lines[0]
+
+
+def test_the_docs_overlay_is_accepted_as_written(tmp_path):
+    """docs/login.md "Trying your own provider with `gatehouse dev`": its `mine.yaml`, with a client
+    secret filled in and the routes file it names beside it, passes the validation `gatehouse dev
+    --config` runs before anything serves, its keys replacing the generated ones."""
+    from gatehouse_dev.runner import DEMO_ROUTES, check_config, prepare, read_overlay
+
+    page = (ROOT / "docs" / "login.md").read_text()
+    section = page[page.index("## Trying your own provider with `gatehouse dev`"):]
+    block = re.search(r"```yaml\n(.*?)```", section, re.S)
+    assert block is not None
+    assert block.group(1).count("<secret>") == 1  # the one thing a reader fills in
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(block.group(1).replace("<secret>", "s3cret-from-the-provider"))
+    (tmp_path / "my-routes.json").write_text(json.dumps(DEMO_ROUTES))
+    overlaid = read_overlay(mine)
+    var = tmp_path / "var"
+    config = prepare(var, 3000, "mongodb://127.0.0.1:27018/gatehouse", "redis://127.0.0.1:6380/0",
+                     "http://127.0.0.1:8080", 9400, overlaid)
+    check_config(config, mine, overlaid)
+    written = json.loads(config.read_text())
+    assert set(written["apps"]) == {"corp"} and written["routes_file"] == str(tmp_path / "my-routes.json")
+    assert written["apps"]["corp"]["providers"]["keycloak"]["type"] == "keycloak"

@@ -106,6 +106,34 @@ def test_dev_command_and_readme_curl_lines(tmp_path, runtime_venv):
         assert "Traceback" not in log.read_text(errors="replace"), log
 
 
+@pytest.mark.parametrize("server, booted", [("uwsgi", "uWSGI"), ("gunicorn", "Using worker: gevent")])
+def test_both_check_servers_start_from_the_runtime_dependencies(env, tmp_path, runtime_venv, server, booted):
+    """`gatehouse serve-check` from the environment README command 1 builds (no test extras):
+    the /auth group starts under uWSGI (pyuwsgi) and under gunicorn's gevent worker, answers a
+    check, and stops on SIGTERM with exit 0 and no traceback."""
+    port = free_port()
+    log = tmp_path / "serve-check.log"
+    run_env = {**{k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}, **env, "CHECK_SERVER": server,
+               "HTTP_PORT": str(port), "LOG_LEVEL": "info", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(runtime_venv / "bin" / "gatehouse"), "serve-check", "--processes", "1"],
+                                cwd=ROOT, env=run_env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: proc.poll() is not None or get(f"http://127.0.0.1:{port}/-/ready")[0] == 200,
+                   f"serve-check under {server}", 60)
+        assert proc.poll() is None, log.read_text()[-3000:]
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/auth",
+                                         headers={"X-Original-URI": "/orders", "X-Original-Method": "GET"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 401
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    text = log.read_text(errors="replace")
+    assert proc.returncode == 0 and booted in text and "Traceback" not in text, text[-3000:]
+
+
 def assert_demo_login(site: str) -> Any:
     """What a newcomer does at the printed URL: sign in as alice, see the headers upstream."""
     import requests
@@ -372,25 +400,80 @@ def test_delayed_shutdown(gunicorn):
     assert proc.returncode == 0 and results == [503]
 
 
-@pytest.mark.parametrize("env_extra, expected", [
-    ({"GUNICORN_WORKER_CLASS": "no.such.Worker"}, "gatehouse dev: Gatehouse exited while starting: "),
-    ({"MONGODB_URL": "mongodb://gatehouse:hunter2@127.0.0.1:9/gatehouse"},
-     "gatehouse dev: MongoDB at mongodb://gatehouse:***@127.0.0.1:9/gatehouse did not answer: "),
-])
-def test_dev_start_up_failure_is_one_line(tmp_path, env_extra, expected):
-    """A child of `gatehouse dev` that cannot start: one line naming it and the cause, exit 2."""
+PORT_OPTIONS = ("--port", "--redis-port", "--mongo-port", "--provider-port", "--nginx-port", "--upstream-port",
+                "--check-port")
+# (case, environment, in the way: the option whose port another program holds, or a file ("file:<name>")
+# or directory ("dir:<name>") in the var directory where a child's own goes; the line's start, a part
+# of its cause)
+START_UP_FAILURES = [
+    ("bad worker class", {"GUNICORN_WORKER_CLASS": "no.such.Worker"}, None,
+     "gatehouse dev: Gatehouse exited while starting: ", ""),
+    ("MongoDB URL", {"MONGODB_URL": "mongodb://gatehouse:hunter2@127.0.0.1:9/gatehouse"}, None,
+     "gatehouse dev: MongoDB at mongodb://gatehouse:***@127.0.0.1:9/gatehouse did not answer: ", ""),
+    ("Gatehouse never ready", {"REDIS_URL": "redis://127.0.0.1:9/0"}, None,
+     "gatehouse dev: Gatehouse did not start within 60s", ""),
+    ("Redis", {}, "--redis-port", "gatehouse dev: Redis exited while starting: ", "Failed listening on port"),
+    ("MongoDB-wire server", {}, "--mongo-port", "gatehouse dev: MongoDB-wire server (SecantusDB) exited while "
+     "starting: ", "Address already in use"),
+    ("provider", {}, "--provider-port", "gatehouse dev: development OIDC provider exited while starting: ",
+     "is in use"),
+    ("Gatehouse", {}, "--port", "gatehouse dev: Gatehouse exited while starting: ", "Address already in use"),
+    ("/auth group, uWSGI", {}, "--check-port", "gatehouse dev: Gatehouse /auth group (uWSGI) exited while "
+     "starting: ", "Address already in use"),
+    ("/auth group, gunicorn", {"CHECK_SERVER": "gunicorn"}, "--check-port",
+     "gatehouse dev: Gatehouse /auth group exited while starting: ", "Address already in use"),
+    ("demo upstream", {}, "--upstream-port", "gatehouse dev: demo upstream exited while starting: ",
+     "OSError: [Errno 98] Address already in use"),
+    ("nginx", {}, "--nginx-port", "gatehouse dev: nginx exited while starting: ", "failed (98: Address already in use)"),
+    ("Redis data directory", {}, "file:redis", "gatehouse dev: Redis could not be started: ", "File exists: "),
+    ("MongoDB data directory", {}, "file:mongo", "gatehouse dev: MongoDB-wire server (SecantusDB) could not be "
+     "started: ", "File exists: "),
+    ("keys directory", {}, "file:keys", "gatehouse dev: Gatehouse's keys and configuration could not be written: ",
+     "File exists: "),
+    ("Gatehouse's log", {}, "dir:gatehouse.log", "gatehouse dev: Gatehouse could not be started: ",
+     "Is a directory: "),
+    ("nginx runtime directory", {}, "file:nginx", "gatehouse dev: nginx could not be started: ", "File exists: "),
+]
+
+
+@pytest.mark.parametrize("env_extra, obstacle, expected, cause", [f[1:] for f in START_UP_FAILURES],
+                         ids=[f[0] for f in START_UP_FAILURES])
+def test_dev_start_up_failure_is_one_line(tmp_path, env_extra, obstacle, expected, cause):
+    """A child of `gatehouse dev` that cannot start: one line naming it and the cause, exit 2,
+    never a traceback. A held port: another program has bound it without listening, so the port
+    check passes and the child itself fails to bind it, as when something takes the port meanwhile."""
     env = {k: v for k, v in os.environ.items()
-           if k not in ("MONGODB_URL", "REDIS_URL", "REDIS_HOSTS", "GATEHOUSE_CONFIG")}
-    ports = [str(free_port()) for _ in range(6)] + [str(free_port(span=2))]
-    run = subprocess.run(
-        [str(Path(sys.executable).parent / "gatehouse"), "dev", "--port", ports[0], "--redis-port", ports[1],
-         "--mongo-port", ports[2], "--var-dir", str(tmp_path / "var"), "--workers", "1", "--provider-port",
-         ports[3], "--nginx-port", ports[4], "--upstream-port", ports[5], "--check-port", ports[6]],
-        cwd=ROOT, env={**env, **env_extra}, capture_output=True, text=True, timeout=120)
+           if k not in ("MONGODB_URL", "REDIS_URL", "REDIS_HOSTS", "GATEHOUSE_CONFIG", "CHECK_SERVER")}
+    ports = {option: free_port() for option in PORT_OPTIONS}
+    held = socket.socket()
+    kind, _, name = (obstacle or "").partition(":")
+    if kind in ("file", "dir"):
+        in_the_way = tmp_path / "var" / name
+        in_the_way.parent.mkdir()
+        if kind == "file":
+            in_the_way.touch()
+        else:
+            in_the_way.mkdir()
+    elif obstacle is not None:
+        held.bind(("127.0.0.1", ports[obstacle]))
+    try:
+        run = subprocess.run(
+            [str(Path(sys.executable).parent / "gatehouse"), "dev", "--var-dir", str(tmp_path / "var"), "--workers",
+             "1", *[str(a) for option, port in ports.items() for a in (option, port)]],
+            cwd=ROOT, env={**env, **env_extra}, capture_output=True, text=True, timeout=120)
+    finally:
+        held.close()
     assert run.returncode == 2
     lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(expected), run.stderr
+    assert len(lines) == 1 and lines[0].startswith(expected) and cause in lines[0], run.stderr
     assert "hunter2" not in run.stderr and "Traceback" not in run.stderr
+    # ... and what had started before it was stopped: nothing listens on the run's ports
+    listening = []
+    for option, port in ports.items():
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                listening.append(option)
+    assert listening == [], f"still listening after gatehouse dev exited: {listening}"
 
 
 def test_gunicorn_defaults_metrics_dir_and_logs_json(env, tmp_path):

@@ -207,6 +207,27 @@ def test_logout_ends_the_session_and_goes_through_the_provider(dev, dev_provider
     assert refresh.status_code == 401
 
 
+# docs/login.md "Registering Gatehouse at the provider": the post-logout redirect URI each target
+# is sent as (what to register): made absolute on the origin of redirectUrl, its query kept; an
+# allow-listed absolute target as it is.
+LOGOUT_TARGETS = [
+    ("default", "/logout", "http://127.0.0.1/"),
+    ("root", "/logout?redirect=/", "http://127.0.0.1/"),
+    ("path", "/logout?redirect=/bye", "http://127.0.0.1/bye"),
+    ("path with a query", "/logout?redirect=%2Fbye%3Fsee%3Dyou", "http://127.0.0.1/bye?see=you"),
+    ("allow-listed absolute", "/logout?redirect=https://app.example.test/home", "https://app.example.test/home"),
+]
+
+
+@pytest.mark.parametrize("name,logout,registered", LOGOUT_TARGETS, ids=[t[0] for t in LOGOUT_TARGETS])
+def test_the_post_logout_redirect_uri_of_each_target(dev, dev_provider, name, logout, registered):
+    _, c = dev
+    c.post("/oauth/token", json=at_dev_provider(start(c), "alice"))
+    r = c.get(logout)
+    assert r.status_code == 302 and r.headers["Location"].startswith(f"{dev_provider.url}/oauth2/end_session?")
+    assert query(r.headers["Location"])["post_logout_redirect_uri"] == registered
+
+
 def test_admin_revokes_every_session_of_a_user(dev):
     app, c = dev
     a = c.post("/oauth/token", json=at_dev_provider(start(c), "alice")).json

@@ -205,8 +205,11 @@ def test_a_user_blocked_by_hand_in_mongodb_cannot_refresh(gh):
     assert auth(c, **bearer(c, tokens["accessToken"])).status_code == 401  # the session was ended
 
 
-def test_blocking_is_honoured_by_auth_within_the_revocation_bound(config_env):
-    """With the default mirrored revocations (each worker pulls ended sessions every second)."""
+@pytest.mark.parametrize("by", ["api", "cli", "cli delete"])
+def test_blocking_is_honoured_by_auth_within_the_revocation_bound(config_env, by):
+    """With the default mirrored revocations (each worker pulls ended sessions every second): a
+    block through the API, or through `gatehouse users block|delete` in another process's place
+    (it publishes the ended sessions as the API does), reaches a running worker within the bound."""
     app = create_app(load_settings({**config_env, "REVOCATION_SYNC_SECONDS": "1"}))
     c = app.test_client()
     tokens = login(c, "alice").json
@@ -214,7 +217,11 @@ def test_blocking_is_honoured_by_auth_within_the_revocation_bound(config_env):
     assert allowed.status_code == 204
     user_id = allowed.headers["mia-userid"]
     blocked_at = time.monotonic()
-    assert c.patch(f"/users/{user_id}", json={"blocked": True}, headers=ADMIN).status_code == 200
+    if by == "api":
+        assert c.patch(f"/users/{user_id}", json={"blocked": True}, headers=ADMIN).status_code == 200
+    else:
+        ended = cli(config_env, "users", by.split()[-1] if by != "cli" else "block", user_id)
+        assert "ended 1 session(s)" in ended.stderr or json.loads(ended.stdout).get("endedSessions") == 1
     assert within(lambda: auth(c, **bearer(c, tokens["accessToken"])).status_code != 204, 1.5, since=blocked_at), \
         "still allowed after the revocation bound"
 
@@ -389,17 +396,28 @@ def test_cli_lifecycle(config_env, gh):
 @pytest.mark.parametrize("args,message", [
     (("users", "show", "nope"), "no such user"),
     (("users", "grant", "nope", "admin"), "no such user"),
+    (("users", "revoke", "nope", "admin"), "no such user"),
+    (("users", "block", "nope"), "no such user"),
+    (("users", "unblock", "nope"), "no such user"),
+    (("users", "delete", "nope"), "no such user"),
+    (("users", "create", "--email", "TAKEN@example.test"), "a user with this email exists already"),
+    (("users", "create", "--provider", "dev", "--subject", "carol"), "with this providerId and providerUserId exists"),
     (("users", "create", "--subject", "x"), "providerId: required with providerUserId"),
     (("users", "create", "--email", "x@example.test", "--group", "a,b"), "groups[0]: must be 1-200"),
     (("users", "create", "--email", "x@example.test", "--metadata", "{"), "metadata: not valid JSON"),
     (("users", "create", "--email", "x@example.test", "--realm", "nowhere"), "realm: no configured app"),
     (("users", "list", "--limit", "0"), "limit: Must be greater than or equal to 1"),
-], ids=["unknown", "grant-unknown", "no-provider", "bad-group", "bad-metadata", "bad-realm", "bad-limit"])
+], ids=["unknown", "grant-unknown", "revoke-unknown", "block-unknown", "unblock-unknown", "delete-unknown",
+        "duplicate-email", "duplicate-identity", "no-provider", "bad-group", "bad-metadata", "bad-realm", "bad-limit"])
 def test_cli_refusals_are_one_line(config_env, gh, args, message):
-    app, _ = gh
+    """404 and 409 of the API as one line and exit 1, 400s naming the field; nothing written."""
+    app, c = gh
+    create(c, email="taken@example.test")  # the duplicates' first users
+    create(c, providerId="dev", providerUserId="carol")
     before = snapshot(app)
     result = cli(config_env, *args, ok=False)
     assert result.exit_code == 1 and message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert snapshot(app) == before
 
 

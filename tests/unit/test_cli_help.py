@@ -48,3 +48,7 @@ def test_dev_help_lists_every_port_and_the_readme_agrees():
     ports_line = re.search(r"^Ports: `scripts/dev (.*?)`", readme, re.M | re.S)
     assert ports_line, "README has a Ports line"
     assert set(re.findall(r"--[a-z-]*port\b", ports_line.group(1))) == flags
+    # ... each with the value it defaults to, as `--help` shows it
+    defaults = {opt: str(p.default) for p in main.commands["dev"].params for opt in p.opts if opt in flags}
+    assert dict(re.findall(r"(--[a-z-]*port) (\d+)", ports_line.group(1))) == defaults
+    assert all(f"default: {value}" in " ".join(shown.split()) for value in defaults.values())
