@@ -336,6 +336,7 @@ def test_malformed_id_token_times_and_crit_are_a_400_never_a_500(local, local_pr
     assert _sessions(app) == 0 and _users(app) == 0
 
 
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")  # the weak key is the point
 def test_an_id_token_signed_by_a_weak_provider_key_is_refused(local, local_provider, caplog):
     """The provider's JWKS holds only a 1024-bit key: ignored and logged, the ID token refused."""
     app, c = local
