@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
@@ -191,6 +192,8 @@ def _wait(check: Any, what: str, timeout: float = 30, alive: Any = lambda: True,
         try:
             if check():
                 return
+        except ChildFailed:
+            raise
         except Exception:  # noqa: BLE001 - polling a server that is still starting
             pass
         time.sleep(0.2)
@@ -217,6 +220,46 @@ def _ping_mongo(port: int) -> bool:
 def _http_ok(url: str) -> bool:
     with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback only
         return bool(response.status == 200)
+
+
+# How long Gatehouse may answer /-/ready with a store down before the start is given up: longer
+# than a store the stack itself started takes to answer, far shorter than the start's own timeout.
+STORE_DOWN_SECONDS = 15.0
+STORE_SETTINGS = {"redis": "REDIS_URL", "mongodb": "MONGODB_URL"}
+
+
+class ReadyProbe:
+    """Polls a group's /-/ready. True once it answers 200; ChildFailed naming the stores when it
+    has answered 503 with the same stores down for STORE_DOWN_SECONDS (a REDIS_URL or MONGODB_URL
+    that points at nothing), rather than waiting out the whole start timeout and naming no cause."""
+
+    def __init__(self, url: str, what: str, log: Path, grace: float = STORE_DOWN_SECONDS) -> None:
+        self.url, self.what, self.log, self.grace = url, what, log, grace
+        self.down_since: float | None = None
+
+    def __call__(self) -> bool:
+        try:
+            return _http_ok(self.url)
+        except urllib.error.HTTPError as exc:
+            down = self._stores_down(exc)
+        if not down:
+            self.down_since = None
+            return False
+        self.down_since = self.down_since or time.monotonic()
+        if time.monotonic() - self.down_since >= self.grace:
+            settings = ", ".join(STORE_SETTINGS.get(name, name) for name in down)
+            raise ChildFailed(self.what, "is up but not ready", self.log,
+                              cause=f"its /-/ready has said {', '.join(down)} down for {self.grace:.0f}s; "
+                                    f"check {settings}")
+        return False
+
+    @staticmethod
+    def _stores_down(exc: urllib.error.HTTPError) -> list[str]:
+        try:
+            deps = json.loads(exc.read() or b"{}").get("dependencies") or {}
+        except (ValueError, AttributeError):
+            return []
+        return sorted(name for name, state in deps.items() if state == "down")
 
 
 def start_redis(var: Path, port: int) -> subprocess.Popen[bytes]:
@@ -299,7 +342,7 @@ def start_gunicorn(var: Path, what: str, log_name: str, env: dict[str, str], bas
     log = var / log_name
     proc = spawn(what, [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"], log,
                  cwd=ROOT, env=env)
-    _wait(lambda: _http_ok(f"{base}/-/ready"), what, 60, alive=lambda: proc.poll() is None, log=log)
+    _wait(ReadyProbe(f"{base}/-/ready", what, log), what, 60, alive=lambda: proc.poll() is None, log=log)
     return proc
 
 
@@ -317,8 +360,8 @@ def start_uwsgi_check(var: Path, env: dict[str, str], http_port: int) -> subproc
         check_socket(var).unlink(missing_ok=True)  # a stale socket file of an earlier run
     proc = spawn(what, [str(BIN / "gatehouse"), "serve-check", "--http", f"127.0.0.1:{http_port}",
                         "--socket", str(check_socket(var))], log, cwd=ROOT, env=env)
-    _wait(lambda: _http_ok(f"http://127.0.0.1:{http_port}/-/ready"), what, 60, alive=lambda: proc.poll() is None,
-          log=log)
+    _wait(ReadyProbe(f"http://127.0.0.1:{http_port}/-/ready", what, log), what, 60,
+          alive=lambda: proc.poll() is None, log=log)
     return proc
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import base64
-import time
+import threading
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -15,6 +15,7 @@ class IntrospectionServer:
         self.calls = 0
         self.up = True
         self.hang_seconds = 0.0  # > 0: every call waits this long before answering (a hung provider)
+        self._closed = threading.Event()  # close() ends the calls still hanging
         self.expected = "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
         self.server, base = json_server(self.answer)
         self.url = f"{base}/introspect"
@@ -22,7 +23,7 @@ class IntrospectionServer:
     def answer(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, Any]:
         self.calls += 1
         if self.hang_seconds:
-            time.sleep(self.hang_seconds)  # a hung introspection endpoint: the delay is what the test is about
+            self._closed.wait(self.hang_seconds)  # a hung introspection endpoint, until close()
         if not self.up:
             return 503, {}
         if headers.get("Authorization") != self.expected:
@@ -31,4 +32,5 @@ class IntrospectionServer:
         return 200, self.tokens.get(token, {"active": False})
 
     def close(self) -> None:
+        self._closed.set()
         self.server.shutdown()

@@ -411,7 +411,7 @@ START_UP_FAILURES = [
     ("MongoDB URL", {"MONGODB_URL": "mongodb://gatehouse:hunter2@127.0.0.1:9/gatehouse"}, None,
      "gatehouse dev: MongoDB at mongodb://gatehouse:***@127.0.0.1:9/gatehouse did not answer: ", ""),
     ("Gatehouse never ready", {"REDIS_URL": "redis://127.0.0.1:9/0"}, None,
-     "gatehouse dev: Gatehouse did not start within 60s", ""),
+     "gatehouse dev: Gatehouse is up but not ready: ", "its /-/ready has said redis down for 15s; check REDIS_URL"),
     ("Redis", {}, "--redis-port", "gatehouse dev: Redis exited while starting: ", "Failed listening on port"),
     ("MongoDB-wire server", {}, "--mongo-port", "gatehouse dev: MongoDB-wire server (SecantusDB) exited while "
      "starting: ", "Address already in use"),
