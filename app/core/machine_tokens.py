@@ -91,7 +91,8 @@ class TokenService:
         """Signature and claims of an access token we issued (no revocation lookup)."""
         # RFC 9068 §2.1 `typ`: a login session's JWT (same key, maybe the same issuer) is not an
         # access token; sessions are checked by the session service.
-        claims = tokens.verify_own(token, self.keys, self.cc.issuer, typ=tokens.ACCESS_TOKEN_TYPE)
+        claims = tokens.verify_own(token, self.keys, self.cc.issuer, typ=tokens.ACCESS_TOKEN_TYPE,
+                                   now=self.clock())
         if "sid" in claims:
             raise InvalidToken("not an access token")
         return claims

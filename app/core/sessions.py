@@ -172,7 +172,7 @@ class SessionService:
         claims = unverified if unverified is not None else tokens.unverified_claims(token)
         if not self.is_session_token(claims):
             raise InvalidToken("not a Gatehouse session token")
-        verified = tokens.verify_own(token, self.keys, str(claims["iss"]), typ=SESSION_TOKEN_TYPE)
+        verified = tokens.verify_own(token, self.keys, str(claims["iss"]), typ=SESSION_TOKEN_TYPE, now=self.clock())
         if not isinstance(verified.get("user"), dict):
             raise InvalidToken("session token has no user")
         if self.store.get(SESSION, verified["sid"]) is None:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 from typing import Any
 
 from jose import jwt
@@ -111,11 +110,14 @@ def unverified_claims(token: str) -> dict[str, Any]:
 
 
 def verify_own(token: str, keys: KeySet, issuer: str, verify_exp: bool = True,
-               typ: str | None = None) -> dict[str, Any]:
+               typ: str | None = None, now: float | None = None) -> dict[str, Any]:
     """Verify a JWT we issued: known `kid`, that key's algorithm only, our `iss`, live `exp`
     (`verify_exp=False` only for logout, which must accept an expired session token), and
     (`typ` given) the kind of token we issued it as: a session JWT and an access token are
-    signed by the same key, and one must never pass for the other."""
+    signed by the same key, and one must never pass for the other. With `now` (a use of the
+    token: /auth, introspection), an `iat` ahead of it by more than the leeway is refused;
+    without (ending it: logout, revocation), only the claims' shape is checked, so an instance
+    whose clock runs behind the issuer's still ends the token rather than silently ignoring it."""
     if not isinstance(token, str) or not canonical(token):
         raise InvalidToken("malformed token")
     header = unverified_header(token)
@@ -126,10 +128,10 @@ def verify_own(token: str, keys: KeySet, issuer: str, verify_exp: bool = True,
         raise InvalidToken("token is invalid")
     if typ is not None and header.get("typ") != typ:
         raise InvalidToken("token is not of the expected type")
-    # Shape and range, and `iat` not ahead of this host's clock by more than the drift between
-    # Gatehouse's instances (the leeway): a token "issued" an hour from now is refused here as
-    # everywhere else, before the decoder does date arithmetic.
-    check_time_claims(token, time.time(), OWN_TOKEN_LEEWAY_SECONDS)
+    # Shape and range before the decoder does date arithmetic, and (given `now`) `iat` not ahead
+    # by more than the drift between Gatehouse's instances (the leeway): a token "issued" an hour
+    # from now is refused for use here as everywhere else.
+    check_time_claims(token, now, OWN_TOKEN_LEEWAY_SECONDS)
     try:
         claims = jwt.decode(
             token, key.public, algorithms=[key.alg], issuer=issuer,
