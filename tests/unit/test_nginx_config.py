@@ -77,6 +77,18 @@ def test_the_uwsgi_check_location_takes_the_one_header_list(tmp_path):
         conf(tmp_path, check_protocol="fastcgi")
 
 
+@pytest.mark.parametrize("protocol, too_large", [("http", 0), ("uwsgi", 1)])
+def test_only_the_uwsgi_rendering_calls_a_check_never_reached_too_large(tmp_path, protocol, too_large):
+    """No status from the check is a 400 only where a request may not fit the uwsgi packet; over
+    HTTP a fault before the check stays a 500 (fail closed, and an outage is not a client error)."""
+    text = conf(tmp_path, check_protocol=protocol)
+    start = text.index("location @gatehouse_500 {")
+    location = text[start:text.index("\n        }\n", start)]
+    assert location.count('if ($gatehouse_check_status = "")') == too_large
+    assert location.count("request headers too large") == too_large
+    assert location.rstrip().endswith("authorization check failed\"}';")
+
+
 @pytest.mark.skipif(not Path(NGINX).exists(), reason="nginx is not installed")
 @pytest.mark.parametrize("cache", [False, True])
 def test_nginx_accepts_the_uwsgi_check_config(tmp_path, cache):
