@@ -20,7 +20,7 @@ from werkzeug.http import HTTP_STATUS_CODES, parse_cookie
 
 from . import observability
 from .errors import classify
-from .http import check_request
+from .http import check_request, origin_path
 from .services import Services
 
 # The check answers these methods; TRACE, CONNECT and unknown ones get an empty 405.
@@ -41,19 +41,6 @@ NO_COOKIES: Mapping[str, str] = {}
 # A Cookie header of plain `name=value` pairs (`; ` or `;` between them, ASCII, nothing quoted or
 # padded): werkzeug's parse_cookie reads it as a split on `;` and `=` would, so it is read so.
 PLAIN_COOKIES = re.compile(r'[^ \t=";]+=[^ \t";]*(?:; ?[^ \t=";]+=[^ \t";]*)*')
-
-
-def origin_path(path: str) -> str:
-    """The path of an absolute-form request target (`http://host/auth`, RFC 9112 §3.2.2), which
-    uWSGI's HTTP socket leaves whole in PATH_INFO where gunicorn parses it; any other path as it is.
-    So a check path called in absolute form is a check path under either server (an empty answer)."""
-    if path.startswith("/"):
-        return path
-    scheme, sep, rest = path.partition("://")
-    if not sep or not scheme.isalpha():
-        return path
-    slash = rest.find("/")
-    return rest[slash:] if slash >= 0 else "/"
 
 
 def environ_key(name: str) -> str:

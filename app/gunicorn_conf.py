@@ -75,7 +75,7 @@ keepalive = _S.keepalive_seconds if _S else 5
 # answer 431, which nginx turns into a 500. The request line to the check is always short
 # (`GET /auth`); the original URI travels in X-Original-URI, a header line.
 limit_request_line = 8190
-limit_request_fields = 32768  # gunicorn's maximum; nginx takes at most 1,000 header lines
+limit_request_fields = 32768  # gunicorn's maximum; Debian's nginx takes at most 1,000 header lines (max_headers)
 limit_request_field_size = 131072  # 128 KiB per header line
 
 

@@ -174,12 +174,25 @@ def deny_framing(response: R) -> R:
     return response
 
 
+def origin_path(path: str) -> str:
+    """The path of an absolute-form request target (`http://host/auth`, RFC 9112 §3.2.2), which
+    uWSGI's HTTP socket leaves whole in PATH_INFO where gunicorn parses it; any other path as it is.
+    So a check path called in absolute form is a check path under either server (an empty answer)."""
+    if path.startswith("/"):
+        return path
+    scheme, sep, rest = path.partition("://")
+    if not sep or not scheme.isalpha():
+        return path
+    slash = rest.find("/")
+    return rest[slash:] if slash >= 0 else "/"
+
+
 def check_request(environ: Mapping[str, Any], prefix: str = "") -> CheckRequest:
     """The check request as the forward-auth dialects read it: peer address, method, and the
     request-target as received (gunicorn's RAW_URI; else the path re-quoted) below the prefix."""
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if not isinstance(raw, str) or not raw.startswith("/"):
-        path = (environ.get("SCRIPT_NAME") or "") + (environ.get("PATH_INFO") or "")
+        path = (environ.get("SCRIPT_NAME") or "") + origin_path(environ.get("PATH_INFO") or "")
         query = environ.get("QUERY_STRING") or ""
         raw = quote(path.encode("latin-1", "replace"), safe="/;=,:@!$&'()*+~-._") + (f"?{query}" if query else "")
     root = (environ.get("SCRIPT_NAME") or "") + prefix

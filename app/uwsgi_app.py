@@ -53,7 +53,7 @@ def draining(app: Callable[..., Iterable[bytes]], lifecycle: Any, drain_file: st
 
 
 def load() -> Callable[..., Iterable[bytes]]:
-    from wsgi import app as flask_app
+    from .wsgi import app as flask_app
 
     services = flask_app.extensions["gatehouse"]
     mark_dead_workers(services.settings.metrics_dir)

@@ -43,12 +43,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from .metrics_dir import metrics_dir_of, prepare_metrics_dir
 
-ROOT = Path(__file__).resolve().parent.parent
 BUFFER_SIZE = 65535
 # Header lines the check group takes: as many as fit in BUFFER_SIZE. uWSGI keeps each request
 # variable (an `HTTP_*` header) as two vector entries, key and value, in a vector of 4 × max-vars
@@ -78,7 +76,7 @@ def uwsgi_args(http: str, socket: str, processes: int, fifo: str, max_requests: 
         *(["--gevent", str(gevent), "--gevent-early-monkey-patch"] if gevent else []),
         "--socket", socket,  # uwsgi protocol, for nginx's uwsgi_pass
         "--http-socket", http,  # /-/ready, /-/healthz, /-/metrics
-        "--chdir", str(ROOT), "--module", module,
+        "--module", module,
         "--buffer-size", str(BUFFER_SIZE), "--max-vars", str(MAX_VARS),
         "--max-requests", str(max_requests),
         # A worker is recycled after max_requests only once it has lived this long (uWSGI's default).
@@ -114,7 +112,6 @@ def _exec_gunicorn(http: str | None, processes: int | None) -> int:
     if processes:
         changes["workers"] = processes
     env = child_environment(changes)
-    os.chdir(ROOT)
     os.execve(sys.executable, [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_conf", "app.wsgi:app"], env)
     return 0  # not reached
 
@@ -184,7 +181,7 @@ def serve(http: str | None, socket: str | None, processes: int | None) -> int:
     # uWSGI's stdio loggers write to stdout: onto stderr, where gunicorn's lines go too. Its own
     # session: a SIGTERM or Ctrl-C sent to the whole process group (systemd, a terminal) reaches this
     # launcher only, which drains first; if the launcher dies, uWSGI gets SIGTERM (--die-on-term).
-    proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=sys.stderr.fileno(), start_new_session=True,
+    proc = subprocess.Popen(args, env=env, stdout=sys.stderr.fileno(), start_new_session=True,
                             preexec_fn=_term_with_parent)
     try:
         while proc.poll() is None and state["term"] is None:

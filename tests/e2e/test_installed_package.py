@@ -1,16 +1,20 @@
 """The package ships the product: a wheel built from the checkout, installed on its own (no
 checkout on the path, run from another directory), renders the nginx config, finds every page
 and starts under gunicorn with the configuration it carries (`-c python:app.gunicorn_conf
-app.wsgi:app`). Runtime dependencies come from the test environment; the package's own files
+app.wsgi:app`) and the /auth group under uWSGI (`gatehouse serve-check`). Runtime dependencies come from the test environment; the package's own files
 come only from the wheel."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import requests
+
+from tests.servers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ["callback.html", "error.html", "forbidden.html", "login.html", "page.html", "bff/landing.html"]
@@ -62,3 +66,25 @@ def test_gunicorn_loads_the_shipped_configuration_and_app(installed, tmp_path, e
     out = run(installed, tmp_path, env, "-m", "gunicorn", "-c", "python:app.gunicorn_conf", "--check-config",
               "app.wsgi:app")
     assert out.returncode == 0, out.stderr
+
+
+def test_serve_check_runs_the_installed_package(installed, tmp_path, env):
+    """The /auth group under uWSGI, its workers loading the app from the package (no checkout on
+    the path, started from another directory): ready, and drained on SIGTERM."""
+    port = free_port(span=2)
+    proc = subprocess.Popen([sys.executable, "-c", "from app.cli import main; main()", "serve-check", "--processes", "1",
+                             "--http", f"127.0.0.1:{port}", "--socket", f"127.0.0.1:{port + 1}"], cwd=tmp_path,
+                            env={**os.environ, **env, "PYTHONPATH": str(installed), "GATEHOUSE_CONFIG": "",
+                                 "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")},
+                            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "check.log", "wb"))
+    try:
+        wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/-/ready", timeout=2).status_code == 200,
+                   "serve-check from the installed package", 60)
+        r = requests.get(f"http://127.0.0.1:{port}/auth", timeout=5,
+                         headers={"X-Original-URI": "/x", "X-Original-Method": "GET"})
+        assert r.status_code == 401 and r.content == b""
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    log = (tmp_path / "check.log").read_text()
+    assert proc.returncode == 0 and "Traceback" not in log and "No module named" not in log, log[-2000:]

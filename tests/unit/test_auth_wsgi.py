@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import parse_cookie
 
-from app import auth_wsgi
+from app import auth_wsgi, http
 from app.auth_wsgi import WSGICookies, WSGIHeaders, parse_cookies
 
 ENVIRON = {
@@ -127,4 +127,15 @@ def test_cookies_are_parsed_when_first_asked(monkeypatch):
 ])
 def test_origin_path_of_an_absolute_form_target(path, expected):
     """uWSGI's HTTP socket leaves `GET http://host/auth` whole in PATH_INFO; gunicorn parses it."""
-    assert auth_wsgi.origin_path(path) == expected
+    assert http.origin_path(path) == expected
+
+
+@pytest.mark.parametrize("environ,target", [
+    ({"PATH_INFO": "http://127.0.0.1/auth/envoy/orders", "QUERY_STRING": "a=1"}, "/auth/envoy/orders?a=1"),
+    ({"PATH_INFO": "/auth/envoy/orders"}, "/auth/envoy/orders"),
+    ({"RAW_URI": "/auth/envoy/x%2Fy", "PATH_INFO": "/auth/envoy/x/y"}, "/auth/envoy/x%2Fy"),
+])
+def test_the_dialects_read_the_same_target_under_either_server(environ, target):
+    """check_request's target is the origin form whichever server parsed the request line, so the
+    Envoy dialect (which reads the path below /auth/envoy) judges what gunicorn would hand it."""
+    assert http.check_request({"REQUEST_METHOD": "GET", **environ}).target == target
