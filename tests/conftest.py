@@ -207,6 +207,18 @@ def with_apps(env: dict[str, str], tmp_path: Path, apps: dict[str, Any], **setti
     return {**env, "GATEHOUSE_CONFIG": str(path), "PROVIDER_TOKEN_KEY": PROVIDER_TOKEN_KEY}
 
 
+def login_site(env: dict[str, str], tmp_path: Path, provider_url: str, routes: dict[str, Any]) -> Any:
+    """An app with browser login at one OIDC provider (`login_app`) and the given route file."""
+    import json
+
+    from app import create_app
+    from app.settings import load_settings
+    path = tmp_path / f"auth-{uuid.uuid4().hex[:6]}.json"
+    path.write_text(json.dumps(routes))
+    return create_app(load_settings({**with_apps(env, tmp_path, {"web": login_app(provider_url)}),
+                                     "ROUTES_FILE": str(path)}))
+
+
 class LogLines(logging.Handler):
     """The JSON lines Gatehouse writes to stderr, parsed back."""
 

@@ -292,12 +292,9 @@ def test_gatehouse_signed_jwt_time_claims_are_a_401(ext, rdb, name, times, messa
 @pytest.fixture
 def with_session(env, tmp_path, dev_provider):
     """An app with browser login, and one open session of bob's (its sid and session JWT)."""
-    from tests.conftest import login_app, with_apps
+    from tests.conftest import login_site
     from tests.integration.test_login import at_dev_provider, start
-    routes = tmp_path / "auth.json"
-    routes.write_text(json.dumps(ROUTES))
-    app = create_app(load_settings({**with_apps(env, tmp_path, {"web": login_app(dev_provider.url)}),
-                                    "ROUTES_FILE": str(routes)}))
+    app = login_site(env, tmp_path, dev_provider.url, ROUTES)
     c = app.test_client()
     session = c.post("/oauth/token", json=at_dev_provider(start(c), "bob")).json
     c.delete_cookie("sid"), c.delete_cookie("refresh_token")

@@ -3,7 +3,6 @@ a reserved claim, and a machine token never passes for a login session (real Red
 MongoDB-wire server, the Flask app)."""
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from app import create_app
 from app.core import tokens
 from app.settings import load_settings
-from tests.conftest import ADMIN, ISSUER, basic, login_app, with_apps
+from tests.conftest import ADMIN, ISSUER, basic, login_site
 
 ROUTES = {"/admin": {"GET": {"authorization": {"expression": "groups.admin"}}},
           "/": {"ALL": {"authorization": {"expression": "true"}}}}
@@ -138,10 +137,7 @@ def test_reserved_claims_refused_by_patch_and_nothing_changes(client, api, db):
 @pytest.fixture
 def with_sessions(env, tmp_path, dev_provider):
     """Login sessions configured with the same issuer as machine tokens (the default)."""
-    routes = tmp_path / "routes.json"
-    routes.write_text(json.dumps(ROUTES))
-    app = create_app(load_settings({**with_apps(env, tmp_path, {"web": login_app(dev_provider.url)}),
-                                    "ROUTES_FILE": str(routes)}))
+    app = login_site(env, tmp_path, dev_provider.url, ROUTES)
     return app, app.test_client()
 
 
