@@ -40,7 +40,7 @@ from .core.verifiers.external import ClaimMapping, ExternalIssuer, ExternalVerif
 from .core.verifiers.introspection import Introspector
 from .core.verifiers.own import OwnTokens
 from .core.verifiers.userinfo import UserinfoConfig, UserinfoResolver
-from .named_files import NamedFiles, load_route_file, read_named_files
+from .named_files import load_route_file, read_named_files
 from .settings import Settings
 
 log = logging.getLogger("gatehouse.services")
@@ -111,11 +111,11 @@ class Composition:
     redis: redis_store.RedisConfig = field(repr=False)
 
 
-def compose(settings: Settings, files: NamedFiles | None = None) -> Composition:
-    """Every core configuration object, from the settings and the files they name (read here when
-    not given; ConfigError names the setting of a refused file)."""
+def compose(settings: Settings) -> Composition:
+    """Every core configuration object, from the settings and the files they name (read here;
+    ConfigError names the setting of a refused file)."""
     s = settings
-    named = files or read_named_files(settings)
+    named = read_named_files(settings)
     keys = named.keys
     return Composition(
         client_auth=ClientAuthConfig(
