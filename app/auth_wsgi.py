@@ -130,7 +130,8 @@ class LeanAuth:
 
     def check(self, environ: dict[str, Any], start_response: StartResponse, method: str) -> Iterable[bytes]:
         """The check: the decision's status (200 when not strict: Mia compatibility, the verdict
-        is in mia-allowed) and headers; a failure's status with no-store and nothing else."""
+        is in mia-allowed) and headers; a failure's status with no-store and the failure's own
+        headers (a 503's Retry-After)."""
         started = time.perf_counter()
         request_id = observability.request_id(environ.get("HTTP_X_REQUEST_ID"))
         headers = WSGIHeaders(environ)
@@ -147,7 +148,7 @@ class LeanAuth:
             failure = classify(exc)
             if failure.unexpected:
                 log.exception("unhandled error", extra={"request_id": request_id})
-            status, out = failure.status, [NO_STORE]
+            status, out = failure.status, [NO_STORE, *failure.headers.items()]
             self.decisions.failed(failure.code, failure.status, failure.reason, headers, request_id,
                                   time.perf_counter() - started, failure.cause, original)
         out.append(CONTENT_TYPE)

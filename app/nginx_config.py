@@ -47,8 +47,8 @@ def uwsgi_check_params(indent: str = "") -> str:
     return "".join(f"{indent}{line}\n" for line in lines)
 
 
-# @gatehouse_500's first rule, after which the uwsgi rendering adds its own. A uwsgi packet holds at
-# most 65,535 bytes, and a request's headers with its URI sent again (X-Original-URI) can be more
+# @gatehouse_500's rule for a subrequest the check group refused, after which the uwsgi rendering
+# adds its own. A uwsgi packet holds at most 65,535 bytes, and a request's headers with its URI sent again (X-Original-URI) can be more
 # (a 16 KB request line beside 48 KB of headers): nginx then never sends the subrequest and has no
 # status from the check. That request is too large, a 400 like nginx's own. Any other fault nginx
 # meets before reaching the check lands here too; it fails closed either way.

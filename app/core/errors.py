@@ -48,10 +48,21 @@ class TooManyRequests(GatehouseError):
         self.retry_after = retry_after
 
 
+# What a 503 tells its caller to wait before trying again: a store that went away is usually back
+# (a restart, a failover) within seconds (docs/operations.md "Bounds under faults").
+RETRY_AFTER_SECONDS = 5
+
+
 class DependencyUnavailable(GatehouseError):
-    """A store or peer needed for this answer is down or timed out: fail closed."""
+    """A store or peer needed for this answer is down or timed out: fail closed. A 503 says when
+    to try again (`Retry-After`); its 502 subclasses do not."""
 
     status, error = 503, "temporarily_unavailable"
+
+    def __init__(self, description: str = "", *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(description, headers=headers)
+        if self.status == 503:
+            self.headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
 
 
 class OAuthError(GatehouseError):

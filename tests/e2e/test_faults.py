@@ -126,6 +126,50 @@ def test_a_hung_redis_bounds_every_check(env, tmp_path, groups, uwsgi_check_serv
         redis_server.stop()
 
 
+@pytest.mark.parametrize("server", ["uwsgi", "gunicorn"])
+def test_a_store_down_reaches_the_client_as_503_with_retry_after(env, tmp_path, groups, uwsgi_check_server,
+                                                                  nginx_server, echo, server):
+    """Redis stopped: the check fails closed with 503 and Retry-After (what Caddy and Envoy hand to
+    the client as it is), and through the shipped nginx the client gets that 503 and Retry-After
+    too (auth_request alone would make it a 500): JSON for an API call, a "try again" page for a
+    browser navigation; nothing reaches the upstream. Redis back: allowed again."""
+    redis_server = RedisServer(tmp_path / "redis")
+    redis_server.start()
+    try:
+        run_env = routes_env(env, tmp_path, REDIS_URL=redis_server.url, REVOCATION_SYNC_SECONDS="1",
+                             REDIS_TIMEOUT_SECONDS="1")
+        _, token = client_and_token(run_env)
+        main = groups(run_env)
+        if server == "gunicorn":
+            check = groups(run_env, role="check").base
+            site = nginx_server(main.base, echo, check=check)
+        else:
+            check, socket = uwsgi_check_server(run_env, processes=1)
+            site = nginx_server(main.base, echo, check=socket)
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert requests.get(f"{site}/orders", headers=bearer, timeout=10).status_code == 200
+        redis_server.stop()
+        time.sleep(1.1)  # past the mirror's bound: the next check must reach Redis
+        direct = requests.get(f"{check}/auth", headers={"X-Original-URI": "/orders", "X-Original-Method": "GET",
+                                                         **bearer}, timeout=10)
+        assert (direct.status_code, direct.headers.get("Retry-After")) == (503, "5")
+        api = requests.get(f"{site}/orders", headers={**bearer, "Accept": "application/json"}, timeout=10)
+        assert (api.status_code, api.headers.get("Retry-After")) == (503, "5"), api.text
+        assert api.headers["Content-Type"].startswith("application/json")
+        assert api.json()["statusCode"] == 503 and "try again" in api.json()["message"]
+        assert api.json()["requestId"]
+        page = requests.get(f"{site}/orders", headers={**bearer, "Accept": "text/html"}, timeout=10)
+        assert (page.status_code, page.headers.get("Retry-After")) == (503, "5")
+        assert page.headers["Content-Type"].startswith("text/html")
+        assert "try again in a moment" in page.text
+        assert page.headers["X-Frame-Options"] == "DENY"
+        redis_server.start()
+        assert within(lambda: requests.get(f"{site}/orders", headers=bearer, timeout=10).status_code == 200, 10,
+                      interval=0.2)
+    finally:
+        redis_server.stop()
+
+
 @pytest.mark.parametrize("target", ["check", "all"])
 def test_sigterm_under_load_loses_no_request(env, tmp_path, groups, nginx_server, echo, target):
     """A rolling deploy: one of two instances of a group gets SIGTERM while nginx sends load;

@@ -182,7 +182,7 @@ def test_redis_down_answers_an_empty_503_that_is_not_cached(env, tmp_path):
     server.stop()
     headers = {"X-Original-URI": "/orders", "X-Original-Method": "GET", "Authorization": f"Bearer {token}"}
     status = "503 SERVICE UNAVAILABLE"
-    assert answer(app, "GET", "/auth", headers) == (status, expected(status, {"cache-control": "no-store"}), b"")
+    assert answer(app, "GET", "/auth", headers) == (status, expected(status, {"cache-control": "no-store", "retry-after": "5"}), b"")
 
 
 # -- the verified-token cache ------------------------------------------------------------------

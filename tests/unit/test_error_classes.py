@@ -19,7 +19,8 @@ def caused(exc: Exception, cause: Exception) -> Exception:
 # exception -> status, code, reason, cause, headers, level, unexpected
 CASES = [
     ("dependency down", caused(DependencyUnavailable("redis is unavailable"), ConnectionError("refused")),
-     (503, "temporarily_unavailable", "redis is unavailable", "ConnectionError", {}, logging.WARNING, False)),
+     (503, "temporarily_unavailable", "redis is unavailable", "ConnectionError", {"Retry-After": "5"},
+      logging.WARNING, False)),
     ("invalid token gets its challenge", InvalidToken("token has been revoked"),
      (401, "invalid_token", "token has been revoked", None, {"WWW-Authenticate": INVALID_TOKEN_CHALLENGE},
       logging.INFO, False)),
