@@ -65,9 +65,14 @@ JSON_LOG = ["--log-master", "--logger", "gatehouse stdio", "--logger", "uwsgi st
 
 def uwsgi_args(http: str, socket: str, processes: int, fifo: str, max_requests: int,
                mercy: int, min_lifetime: int = 10, threads: int = 1,
-               module: str = "app.uwsgi_app:application", gevent: int = 0, harakiri: int = 30) -> list[str]:
-    """The uWSGI command line of the check group (pyuwsgi's `uwsgi`)."""
+               module: str = "app.uwsgi_app:application", gevent: int = 0, harakiri: int = 30,
+               binary: str | None = None) -> list[str]:
+    """The uWSGI command line of the check group (pyuwsgi's `uwsgi`). `binary`: the interpreter
+    that uWSGI's own reload (SIGHUP to its master, `r` on the FIFO) executes again with the
+    original command line, this environment's `python`; without it uWSGI runs the one behind
+    /proc/self/exe, the base interpreter outside the virtual environment, and never comes back."""
     return [
+        *(["--binary-path", binary] if binary else []),
         "--master", "--lazy-apps", "--enable-threads", "--single-interpreter", "--need-app", "--strict",
         "--processes", str(processes),
         # threads per worker: a check waiting on a slow provider holds one thread, not the process;
@@ -126,6 +131,35 @@ def _term_with_parent() -> None:
         pass
 
 
+def _tell_master(fifo: str, command: bytes) -> bool:
+    """One command on uWSGI's master FIFO (`q` stop gracefully, `c` chain reload); False when the
+    FIFO is not there (never creates a file)."""
+    try:
+        master = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        os.write(master, command)
+    finally:
+        os.close(master)
+    return True
+
+
+def _reload(fifo: str) -> None:
+    """SIGHUP: check the configuration as a new worker will read it, then new workers one after
+    another (uWSGI's chain reload); a configuration that would be refused keeps the workers."""
+    from .named_files import load_configuration
+    from .settings import ConfigError
+
+    try:
+        load_configuration()
+    except ConfigError as exc:
+        _log("error", "SIGHUP: configuration refused, the workers are kept:\n  - " + "\n  - ".join(exc.problems))
+        return
+    _log("info", "SIGHUP: reloading the workers one by one" if _tell_master(fifo, b"c")
+         else "SIGHUP: uWSGI's master FIFO is not open yet; nothing reloaded")
+
+
 def _log(level: str, message: str) -> None:
     """One JSON line on stderr, in the fields of Gatehouse's own lines (app/observability.py)."""
     print(json.dumps({"time": int(time.time() * 1000), "level": level, "logger": "gatehouse.serve-check",
@@ -166,18 +200,24 @@ def serve(http: str | None, socket: str | None, processes: int | None) -> int:
     args = [sys.executable, "-c", "import sys, pyuwsgi; sys.argv[0] = 'uwsgi'; sys.exit(pyuwsgi.run())",
             *uwsgi_args(http, socket, processes, fifo, settings.uwsgi_max_requests, delay + 30,
                         settings.uwsgi_min_worker_lifetime, settings.check_threads,
-                        harakiri=settings.worker_timeout_seconds)]
+                        harakiri=settings.worker_timeout_seconds, binary=sys.executable)]
     env = child_environment({"metrics_dir": metrics_dir, "drain_file": drain, "role": "check",
                              "outbound_calls_per_worker": outbound_limit(settings.outbound_calls_per_worker,
                                                                          settings.check_threads)})
-    state: dict[str, Any] = {"term": None}
+    state: dict[str, Any] = {"term": None, "reload": False}
 
     def on_signal(signum: int, frame: Any) -> None:
         if state["term"] is None:
             state["term"] = signum
 
+    def on_hangup(signum: int, frame: Any) -> None:
+        state["reload"] = True
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # SIGHUP (`systemctl reload`, a habit from gunicorn): new workers one after another, each taking
+    # checks before the next old one stops (uWSGI's chain reload); never the launcher's death.
+    signal.signal(signal.SIGHUP, on_hangup)
     # uWSGI's stdio loggers write to stdout: onto stderr, where gunicorn's lines go too. Its own
     # session: a SIGTERM or Ctrl-C sent to the whole process group (systemd, a terminal) reaches this
     # launcher only, which drains first; if the launcher dies, uWSGI gets SIGTERM (--die-on-term).
@@ -185,6 +225,9 @@ def serve(http: str | None, socket: str | None, processes: int | None) -> int:
                             preexec_fn=_term_with_parent)
     try:
         while proc.poll() is None and state["term"] is None:
+            if state["reload"]:
+                state["reload"] = False
+                _reload(fifo)
             time.sleep(0.1)
         if proc.poll() is not None:  # uWSGI stopped on its own (a bad socket, no app)
             return proc.returncode or 1
@@ -196,13 +239,7 @@ def serve(http: str | None, socket: str | None, processes: int | None) -> int:
             while time.monotonic() < deadline and proc.poll() is None:
                 time.sleep(0.1)
         if proc.poll() is None:
-            try:
-                master = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # never creates a file
-                try:
-                    os.write(master, b"q")  # graceful: in-flight requests finish
-                finally:
-                    os.close(master)
-            except OSError:
+            if not _tell_master(fifo, b"q"):  # graceful: in-flight requests finish
                 proc.terminate()
             try:
                 proc.wait(timeout=delay + 40)

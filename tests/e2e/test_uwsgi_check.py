@@ -3,6 +3,7 @@ through real nginx as the gunicorn layout, its /-/metrics, and a drain on SIGTER
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import threading
@@ -78,10 +79,13 @@ def test_uwsgi_layout_answers_as_the_gunicorn_layout(env, tmp_path, gunicorn_ser
     assert allows >= 4, text[:2000]
     assert re.search(r'^gatehouse_auth_decisions_total\{decision="(?!allow)', text, re.MULTILINE), text[:2000]
 
-    # Redis down: every layout fails closed the same way (the check's 5xx, nginx's 500).
+    # Redis down: every layout fails closed the same way (the check's 503, nginx's 503 with its own
+    # request id in the body).
     own_redis.stop()
     got = {layout: answer(site, "/orders", {"Authorization": "Bearer TOKEN"}, token) for layout, site in sites.items()}
-    assert got["gunicorn"][0] == 500 and got["uwsgi"] == got["gunicorn"], got
+    for _, body in got.values():
+        assert body is not None and body.pop("requestId")
+    assert got["gunicorn"][0] == 503 and got["uwsgi"] == got["gunicorn"], got
     status, _, _ = http(f"{uwsgi_http}/-/ready")
     assert status == 503
 
@@ -136,6 +140,101 @@ def test_sigterm_drains_the_uwsgi_group_under_load(env, tmp_path, gunicorn_serve
         assert "Traceback" not in log
     finally:
         stop(victim)
+
+
+def children(pid: int) -> set[int]:
+    """The processes whose parent is `pid` (uWSGI's workers, of its master)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def log_of(base: str, folder: Path) -> str:
+    """What `start_uwsgi_check`'s group at `base` has logged."""
+    return (folder / f"uwsgi-{base.rsplit(':', 1)[1]}.log").read_text(errors="replace")
+
+
+def test_sighup_reloads_the_uwsgi_group_under_load(env, tmp_path, gunicorn_server, nginx_server, echo):
+    """SIGHUP to `gatehouse serve-check` (a `systemctl reload`, gunicorn's habit), then SIGHUP to
+    uWSGI's master (its own reload, which executes this environment's interpreter again): each is a
+    graceful reload, with new workers, the same two workers and sockets afterwards, and no failed
+    check through nginx or at the HTTP socket meanwhile. A SIGHUP while the route file would be
+    refused keeps the workers and says why."""
+    path = tmp_path / "auth.json"
+    path.write_text(json.dumps(ROUTES))
+    run_env = {"ROUTES_FILE": str(path)}
+    main = gunicorn_server(run_env, workers=1)
+    token, _ = client_token(main, "tracks")
+    launcher, check_http, check_socket = start_uwsgi_check(env, tmp_path, run_env, processes=2)
+    try:
+        site = nginx_server(main, echo, check=check_socket)
+        (master,) = children(launcher.pid)
+        stopping = threading.Event()
+        outcomes: list[tuple[str, int]] = []
+        bearer = {"Authorization": f"Bearer {token}"}
+
+        def through_nginx() -> None:
+            session = requests.Session()
+            while not stopping.is_set():
+                try:
+                    status = session.get(f"{site}/orders", headers=bearer, timeout=10).status_code
+                except requests.RequestException:
+                    status = 0
+                outcomes.append(("nginx", status))
+
+        def at_the_http_socket() -> None:
+            while not stopping.is_set():
+                try:
+                    status = requests.get(f"{check_http}/auth", timeout=10, headers={
+                        **bearer, "X-Original-URI": "/orders", "X-Original-Method": "GET",
+                        "Connection": "close"}).status_code
+                except requests.RequestException:
+                    status = 0
+                outcomes.append(("http", status))
+
+        threads = [threading.Thread(target=through_nginx) for _ in range(2)] + [threading.Thread(target=at_the_http_socket)]
+        for t in threads:
+            t.start()
+        try:
+            wait_until(lambda: len(outcomes) >= 50, "load flowing", 30)
+            # A route file that would be refused: the launcher says so and keeps the workers.
+            path.write_text("{not json")
+            kept = children(master)
+            launcher.send_signal(signal.SIGHUP)
+            wait_until(lambda: "SIGHUP: configuration refused" in log_of(check_http, tmp_path), "refusal logged", 30)
+            assert children(master) == kept
+            path.write_text(json.dumps(ROUTES))
+            for target in (launcher.pid, master):
+                before = children(master)
+                assert len(before) == 2, before
+                os.kill(target, signal.SIGHUP)
+                wait_until(lambda: len(now := children(master)) == 2 and not now & before, "two new workers", 60)
+                wait_until(lambda: http(f"{check_http}/-/ready")[0] == 200, "the group ready again", 30)
+                if target == launcher.pid:  # one reload at a time: the chain has reached its end
+                    wait_until(lambda: "chain reloading complete" in log_of(check_http, tmp_path), "chain end", 60)
+                count = len(outcomes)
+                wait_until(lambda: len(outcomes) > count + 50, "checks answered by the new workers", 30)
+                assert launcher.poll() is None and children(launcher.pid) == {master}
+        finally:
+            stopping.set()
+            for t in threads:
+                t.join()
+        failed = [o for o in outcomes if o[1] not in (200, 204)]
+        print(f"SIGHUP to serve-check, then to uWSGI's master, under load: {len(outcomes)} checks, {len(failed)} failed")
+        assert not failed and len(outcomes) > 150, (failed[:10], len(outcomes))
+        assert http(f"{check_http}/-/healthz")[0] == 200
+        log = log_of(check_http, tmp_path)
+        assert "Traceback" not in log and "ModuleNotFoundError" not in log, log[-2000:]
+        assert "SIGHUP: reloading the workers one by one" in log and "binary reloading uWSGI" in log
+    finally:
+        stop(launcher)
 
 
 def test_recycled_workers_keep_their_samples_and_every_log_line_is_json(env, tmp_path):
