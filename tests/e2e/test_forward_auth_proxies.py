@@ -14,7 +14,6 @@ the row says so. Each proxy and its Gatehouse serve the whole module.
 from __future__ import annotations
 
 import html
-from http.client import HTTPConnection, HTTPException
 import json
 import os
 import re
@@ -23,6 +22,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from http.client import HTTPConnection, HTTPException
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -215,6 +215,19 @@ def test_anonymous_on_a_public_route_gets_no_identity(site: Site) -> None:
     raw = echoed(body)["raw"]
     assert not {name.lower() for name, _ in raw} & set(IDENTITY), raw
     assert not [(name, value) for name, value in raw if "{" in value], "no placeholder text reaches the upstream"
+
+
+def test_answer_values_reach_the_upstream_as_answered(site: Site) -> None:
+    """A value that reads like a proxy placeholder is passed as text, never expanded (Caddy copies
+    the answer through placeholders of its own)."""
+    plan = "{http.request.header.Cookie}{vars.gatehouse_userid}"
+    token, reg = client_token(site.base, "tracks", allowed_custom_claims={"usagePlan": plan})
+    status, _, body = http(f"{site.base}/tracks/7", headers={"Authorization": f"Bearer {token}", "Cookie": "c=secret"})
+    assert status == 200
+    seen = echoed(body)["headers"]
+    assert (seen["x-usage-plan"], seen[site.identity]) == (plan, reg["client_id"])
+    props = seen["mia-userproperties" if site.name == "ingress-nginx" else "miauserproperties"]
+    assert json.loads(props) == {"client_id": reg["client_id"]}
 
 
 @pytest.mark.parametrize("signed_in", [False, True], ids=["anonymous", "signed-in"])
