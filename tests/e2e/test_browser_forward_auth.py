@@ -16,7 +16,7 @@ from tests.e2e.conftest import stop
 from tests.servers import free_port
 
 
-@pytest.fixture(params=["ingress-nginx", "caddy"])
+@pytest.fixture(params=["ingress-nginx", "caddy-wheel"])
 def proxied(request, env, tmp_path, dev_provider, gunicorn_server, echo):
     port = free_port()
     base = f"http://127.0.0.1:{port}"

