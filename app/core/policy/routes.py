@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import unquote
@@ -24,7 +25,9 @@ SLASHES = re.compile(r"/{2,}")
 ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
 # One C-speed scan each instead of a Python loop over the characters (the check runs per request).
 RAW_UNSAFE = re.compile("[\x00-\x20\x7f-\U0010ffff]")  # space, control or non-ASCII, as sent
-DECODED_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\\\\]")  # C0/C1 controls, DEL or backslash, decoded
+# Decoded: C0/C1 controls, DEL, backslash, `;`, `?` or `#` (_unsafe_characters names which).
+CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\\\\]")
+DECODED_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\\\\;?#]")
 UNMARKED = frozenset({"Mn", "Me", "Cf"})  # nonspacing and enclosing marks, invisible format characters
 MAX_PATH = 4096
 EXCERPT = 60  # characters of an expression quoted around an error, so an error line stays short
@@ -62,6 +65,13 @@ READINGS: tuple[tuple[str, Reading], ...] = (
     ("upper-case accent-insensitive", lambda text: bare(text.upper()).upper()),
     ("lower-case accent-insensitive", lambda text: bare(text.lower()).lower()),
 )
+
+
+@lru_cache(maxsize=1024)
+def readings(path: str) -> tuple[str, ...]:
+    """`path` as each of READINGS reads it; remembered, as a check reads a non-ASCII path twice
+    (normalise, then RouteTable.other_reading)."""
+    return tuple(reading(path) for _, reading in READINGS)
 
 
 class BadPath(ValueError):
@@ -164,12 +174,14 @@ class RouteTable:
         self.rules = rules
         # The same rules under each reading of their paths: a spelling that some reading matches
         # to another rule than its exact spelling is refused (docs/auth.md "Route matching").
-        self.read: list[tuple[str, Reading, dict[str, dict[str, Rule]]]] = []
+        # A reading that leaves every path of the table as it is needs no look-up for a path it
+        # leaves alone either (`same`).
+        self.read: list[tuple[str, Reading, dict[str, dict[str, Rule]], bool]] = []
         for name, reading in READINGS:
             table: dict[str, dict[str, Rule]] = {}
             for path, methods in rules.items():
                 table.setdefault(reading(path), methods)
-            self.read.append((name, reading, table))
+            self.read.append((name, reading, table, all(reading(path) == path for path in rules)))
         # Every path ASCII lower case: then an ASCII spelling reads alike in every reading (marks
         # and compatibility forms are not ASCII; ASCII upper and lower case are one-to-one), so
         # the case fold alone stands for all of them.
@@ -210,13 +222,20 @@ class RouteTable:
         without marks, as case- or accent-insensitive upstreams read it) that picks another rule
         than the exact spelling does (as Mia matches); None when every reading agrees."""
         if path.isascii() and self.plain:
-            if path.islower() or path == path.lower():  # nothing to fold: the hot path
+            # ASCII upper and lower case are one-to-one and marks and compatibility forms are not
+            # ASCII: the case fold stands for every reading (the hot path: one comparison).
+            folded = path.lower()
+            if folded == path:
                 return None
-            readings = self.read[:1]
-        else:
-            readings = self.read
-        for name, reading, table in readings:
-            other = _match(table, reading(path), method)
+            other = _match(self.read[0][2], folded, method)
+            if other is rule or other is not None and rule is not None and other.path == rule.path:
+                return None
+            return READINGS[0][0]
+        read = readings(path)
+        for (name, reading, table, same), text in zip(self.read, read):
+            if same and text == path:
+                continue
+            other = _match(table, text, method)
             if other is rule:
                 continue
             if other is None or rule is None or reading(other.path) != reading(rule.path):
@@ -268,9 +287,9 @@ def normalise(uri: str) -> str:
         decoded = unquote(path, errors="strict") if "%" in path else path
     except UnicodeDecodeError as exc:
         raise BadPath("percent-encoded bytes that are not UTF-8") from exc
-    problem = _unsafe_characters(decoded)
-    if problem:
-        raise BadPath(problem)
+    # Without an escape in the target there is none in the decoded path (it is the same string).
+    if DECODED_UNSAFE.search(decoded) or (decoded is not path and ENCODED.search(decoded)):
+        raise BadPath(_unsafe_characters(decoded))
     ascii_only = decoded.isascii()
     if not ascii_only and unicodedata.normalize("NFKC", decoded) != decoded:
         raise BadPath("compatibility characters (NFKC changes the path)")
@@ -283,18 +302,21 @@ def normalise(uri: str) -> str:
     if not ascii_only:
         # What a case- or accent-insensitive upstream reads must be as safe as the spelling:
         # `/x/..\u0301` without its mark is `/x/..`.
-        for name, reading in READINGS:
-            read = reading(collapsed)
-            problem = _unsafe_characters(read) or _unsafe_segments(read)
+        named: dict[str, str] = {}
+        for (name, _), read in zip(READINGS, readings(collapsed)):
+            named.setdefault(read, name)
+        named.pop(collapsed, None)  # judged above
+        for read, name in named.items():
+            unsafe = DECODED_UNSAFE.search(read) or ENCODED.search(read)
+            problem = _unsafe_characters(read) if unsafe else _unsafe_segments(read)
             if problem:
                 raise BadPath(f"its {name} reading has {problem}")
     return collapsed
 
 
-def _unsafe_characters(decoded: str) -> str | None:
-    """What makes a decoded path unsafe to judge character by character, or None: control
-    characters, a backslash, an escape, a `;`, `?` or `#`."""
-    if DECODED_UNSAFE.search(decoded):
+def _unsafe_characters(decoded: str) -> str:
+    """Which of DECODED_UNSAFE's characters, or an escape, a decoded path holds (it holds one)."""
+    if CONTROLS.search(decoded):
         return "control characters or backslash"
     if ENCODED.search(decoded):
         return "double percent-encoding"
@@ -302,9 +324,7 @@ def _unsafe_characters(decoded: str) -> str | None:
         return "path parameters (;)"
     # Only an escape gets them here (a raw `?` ends the path, a raw `#` is refused): an upstream
     # that decodes before it splits reads a query or a fragment.
-    if "?" in decoded or "#" in decoded:
-        return "an encoded ? or #"
-    return None
+    return "an encoded ? or #"
 
 
 def _unsafe_segments(path: str) -> str | None:
