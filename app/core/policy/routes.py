@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable
 from urllib.parse import unquote
 
@@ -67,7 +67,7 @@ READINGS: tuple[tuple[str, Reading], ...] = (
 )
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=64)  # paths of up to 4,096 characters: a few recent ones, not a history
 def readings(path: str) -> tuple[str, ...]:
     """`path` as each of READINGS reads it; remembered, as a check reads a non-ASCII path twice
     (normalise, then RouteTable.other_reading)."""
