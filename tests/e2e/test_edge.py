@@ -35,7 +35,7 @@ from tests.peers import json_server
 from tests.servers import free_port
 
 ROUTES = {
-    "/": {"ALL": {"authorization": {"expression": "false"}}},
+    "/": {"ALL": {"authorization": {"expression": "groups.users"}}},
     "/public": {"ALL": {"authorization": {"expression": "true", "public": True}}},
     "/orders": {"GET": {"authorization": {"expression": "groups.admin"}},
                 "DELETE": {"authorization": {"expression": "groups.admin"},
@@ -204,6 +204,7 @@ def bearer(**claims: Any) -> Callable[[Stack], tuple[str, str]]:
 
 
 STAFF = bearer(groups=["staff"])
+BOB = bearer(sub="bob", groups=["users"])  # allowed under `/`, not on /admin
 ADMIN = bearer(groups=["admin"], name="Ada")
 
 
@@ -302,6 +303,19 @@ ROWS = [
     Row("decomposed accent (NFKC changes it)", "GET", "/cafe%CC%81", [JSON], 400),
     Row("raw backslash", "GET", "/public\\..\\admin", [JSON], 400),
     Row("case that picks the same route is judged as spelled", "GET", "/Other/1", [ADMIN, JSON], 403),
+    # issue 22 item 5: look-alikes of /admin that bob (group users) was allowed under `/`
+    Row("bob on /admin", "GET", "/admin", [BOB, JSON], 403),
+    Row("bob under /", "GET", "/other", [BOB], 200, {"miauserid": "bob"}),
+    Row("bob: dotless ı", "GET", "/adm%C4%B1n", [BOB, JSON], 400),
+    Row("bob: dotted İ, upper case", "GET", "/ADM%C4%B0N", [BOB, JSON], 400),
+    Row("bob: dotted İ", "GET", "/adm%C4%B0n", [BOB, JSON], 400),
+    Row("bob: combining dot above", "GET", "/admi%CC%87n", [BOB, JSON], 400),
+    Row("bob: ï and a combining diaeresis", "GET", "/adm%C3%AF%CC%88n", [BOB, JSON], 400),
+    Row("bob: soft hyphen", "GET", "/adm%C2%ADin", [BOB, JSON], 400),
+    Row("bob: encoded ?", "GET", "/admin%3Fx=1", [BOB, JSON], 400),
+    Row("bob: encoded ?, lower-case hex", "GET", "/admin%3fx=1", [BOB, JSON], 400),
+    Row("bob: encoded #", "GET", "/admin%23frag", [BOB, JSON], 400),
+    Row("bob: an accent that picks the same route", "GET", "/caf%C3%A9", [BOB], 200, {"miauserid": "bob"}),
     Row("bytes that are not UTF-8", "GET", "/%FF", [JSON], 400),
     Row("asterisk-form target", "OPTIONS", "*", [JSON], 400),
     Row("repeated slashes are collapsed", "GET", "//public", [], 200),

@@ -53,7 +53,74 @@ def test_raw_hash_anywhere_is_refused():
     ("/reports/1", True), ("/Reports/1", False), ("/REPORTS/1", True)])
 def test_a_case_that_picks_another_route_is_refused(path, ambiguous):
     rule = TABLE.match(path, "GET")
-    assert TABLE.case_ambiguous(path, "GET", rule) is ambiguous
+    assert (TABLE.other_reading(path, "GET", rule) is not None) is ambiguous
+
+
+# Issue 22 item 5: `/` is open to group users, `/admin` needs group admin; bob is in users.
+USERS_TABLE = RouteTable.load({
+    "/": {"ALL": {"authorization": {"expression": "groups.users"}}},
+    "/admin": {"ALL": {"authorization": {"expression": "groups.admin"}}},
+})
+BOB = Principal("user", id="bob", groups=frozenset({"users"}))
+LOOK_ALIKES = [
+    ("/adm%C4%B1n", "dotless ı: upper case reads /ADMIN"),
+    ("/ADM%C4%B0N", "dotted İ: lower case reads i + U+0307, without the mark /admin"),
+    ("/adm%C4%B0n", "dotted İ in lower case"),
+    ("/adm%c4%b0n", "dotted İ, lower-case hex"),
+    ("/admi%CC%87n", "combining dot above"),
+    ("/adm%C3%AF%CC%88n", "ï and a second combining diaeresis"),
+    ("/%C3%A1dmin", "precomposed á: accent-insensitive reads /admin"),
+    ("/adm%C2%ADin", "soft hyphen (invisible format character)"),
+    ("/adm%E2%80%8Bin", "zero-width space"),
+    ("/admi%CD%8Fn", "combining grapheme joiner"),
+    ("/ADM%C4%B1N", "dotless ı among upper case"),
+    ("/adm%C4%B1n/x", "below the look-alike"),
+    ("/admin%3Fx=1", "encoded ?"),
+    ("/admin%3fx=1", "encoded ?, lower-case hex"),
+    ("/admin%23frag", "encoded #"),
+    ("/x/..%CC%81/admin", "a dot segment without its mark"),
+]
+
+
+@pytest.mark.parametrize("uri,why", LOOK_ALIKES, ids=[row[1] for row in LOOK_ALIKES])
+def test_a_look_alike_of_a_protected_route_is_refused(uri, why):
+    decision = decide(USERS_TABLE, "GET", uri, BOB, is_backoffice=False)
+    assert (decision.status, decision.code) == (FORBIDDEN, "path_refused"), decision.reason
+    assert decision.headers[REFUSED_HEADER] == "request-target"
+
+
+JUDGED = [
+    ("/admin", FORBIDDEN, "the route itself"), ("/other", ALLOW, "another path"),
+    ("/Other/x", ALLOW, "a case that picks the same route"), ("/caf%C3%A9", ALLOW, "an accent that picks the same route"),
+    ("/%D0%B0dmin", ALLOW, "Cyrillic а: every server reads another path"),
+    ("/a%C4%B1", ALLOW, "dotless ı that picks the same route"), ("/admin?x=%3F%23", FORBIDDEN, "escapes in the query"),
+]
+
+
+@pytest.mark.parametrize("uri,status,why", JUDGED, ids=[row[2] for row in JUDGED])
+def test_a_spelling_every_reading_agrees_on_is_judged(uri, status, why):
+    decision = decide(USERS_TABLE, "GET", uri, BOB, is_backoffice=False)
+    assert decision.status == status and decision.code != "path_refused", decision.reason
+
+
+# Paths of the table that are not ASCII lower case: each reading folds the table's paths too.
+UNICODE_TABLE = RouteTable.load({
+    "/": {"ALL": {"authorization": {"expression": "true", "public": True}}},
+    "/straße/": {"GET": {"authorization": {"expression": "groups.admin"}}},
+    "/café": {"GET": {"authorization": {"expression": "groups.admin"}}},
+    "/Kunden/": {"GET": {"authorization": {"expression": "groups.admin"}}},
+    "/ıi": {"GET": {"authorization": {"expression": "groups.admin"}}},
+})
+
+
+@pytest.mark.parametrize("path,reading", [
+    ("/STRASSE/1", "case-insensitive"), ("/strasse/1", "case-insensitive"), ("/cafe", "accent-insensitive"),
+    ("/CAFE", "case- and accent-insensitive"), ("/kunden/1", "case-insensitive"), ("/KUNDEN/1", "case-insensitive"),
+    ("/II", "upper-case"), ("/ii", "upper-case"), ("/straße/1", None), ("/café", None), ("/Kunden/1", None),
+    ("/ıi", None), ("/other", None), ("/Other", None)])
+def test_each_reading_of_the_table_paths_is_compared(path, reading):
+    rule = UNICODE_TABLE.match(path, "GET")
+    assert UNICODE_TABLE.other_reading(path, "GET", rule) == reading
 
 
 def test_refusals_are_flagged_for_nginx():

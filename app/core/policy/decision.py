@@ -191,8 +191,9 @@ def decide(table: RouteTable, method: str, uri: str, principal: Principal, *, is
         return Decision(FORBIDDEN, f"path refused: {exc}", principal, headers={**deny, **REFUSED_TARGET},
                         code="path_refused", source=source)
     rule = table.match(path, method)
-    if table.case_ambiguous(path, method, rule):
-        return Decision(FORBIDDEN, "path refused: its case-insensitive reading matches another route", principal,
+    reading = table.other_reading(path, method, rule)
+    if reading:
+        return Decision(FORBIDDEN, f"path refused: its {reading} reading matches another route", principal,
                         headers={**deny, **REFUSED_TARGET}, code="path_refused", source=source)
     if rule is None:
         return Decision(UNAUTHENTICATED, "no route matches", principal, headers=deny, code="no_route",

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any
+from functools import lru_cache
+from typing import Any, Callable
 from urllib.parse import unquote
 
 from .expressions import Expression, ExpressionError, compile_expression
@@ -24,7 +25,10 @@ SLASHES = re.compile(r"/{2,}")
 ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
 # One C-speed scan each instead of a Python loop over the characters (the check runs per request).
 RAW_UNSAFE = re.compile("[\x00-\x20\x7f-\U0010ffff]")  # space, control or non-ASCII, as sent
-DECODED_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\\\\]")  # C0/C1 controls, DEL or backslash, decoded
+# Decoded: C0/C1 controls, DEL, backslash, `;`, `?` or `#` (_unsafe_characters names which).
+CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\\\\]")
+DECODED_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\\\\;?#]")
+UNMARKED = frozenset({"Mn", "Me", "Cf"})  # nonspacing and enclosing marks, invisible format characters
 MAX_PATH = 4096
 EXCERPT = 60  # characters of an expression quoted around an error, so an error line stays short
 
@@ -35,6 +39,39 @@ class RouteFileError(ValueError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+Reading = Callable[[str], str]
+
+
+def bare(text: str) -> str:
+    """`text` without marks and invisible format characters, in its compatibility form (NFKD,
+    marks and format characters dropped, NFKC): what an accent-insensitive comparison reads."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    kept = "".join(c for c in decomposed if not unicodedata.combining(c) and unicodedata.category(c) not in UNMARKED)
+    return unicodedata.normalize("NFKC", kept)
+
+
+# How upstreams that do not compare paths exactly read one (docs/auth.md "Route matching"):
+# Python's casefold(); upper case (Java's equalsIgnoreCase, .NET's OrdinalIgnoreCase, JavaScript's
+# toUpperCase read `ı` as `I`); lower case (`İ` is `i` + a combining dot); and each of them
+# without marks (a base-strength collator reads `ï̈`, `i̇` as `i`).
+READINGS: tuple[tuple[str, Reading], ...] = (
+    ("case-insensitive", str.casefold),
+    ("upper-case", str.upper),
+    ("lower-case", str.lower),
+    ("accent-insensitive", bare),
+    ("case- and accent-insensitive", lambda text: bare(text.casefold()).casefold()),
+    ("upper-case accent-insensitive", lambda text: bare(text.upper()).upper()),
+    ("lower-case accent-insensitive", lambda text: bare(text.lower()).lower()),
+)
+
+
+@lru_cache(maxsize=64)  # paths of up to 4,096 characters: a few recent ones, not a history
+def readings(path: str) -> tuple[str, ...]:
+    """`path` as each of READINGS reads it; remembered, as a check reads a non-ASCII path twice
+    (normalise, then RouteTable.other_reading)."""
+    return tuple(reading(path) for _, reading in READINGS)
 
 
 class BadPath(ValueError):
@@ -135,12 +172,20 @@ class RouteTable:
 
     def __init__(self, rules: dict[str, dict[str, Rule]]) -> None:
         self.rules = rules
-        # The same rules under case-folded paths: a spelling whose case-insensitive reading picks
-        # another rule than its exact reading is refused (docs/auth.md "Route matching").
-        self.folded: dict[str, dict[str, Rule]] = {}
-        for path, methods in rules.items():
-            self.folded.setdefault(path.casefold(), methods)
-        self.cased_keys = any(path != path.casefold() for path in rules)
+        # The same rules under each reading of their paths: a spelling that some reading matches
+        # to another rule than its exact spelling is refused (docs/auth.md "Route matching").
+        # A reading that leaves every path of the table as it is needs no look-up for a path it
+        # leaves alone either (`same`).
+        self.read: list[tuple[str, Reading, dict[str, dict[str, Rule]], bool]] = []
+        for name, reading in READINGS:
+            table: dict[str, dict[str, Rule]] = {}
+            for path, methods in rules.items():
+                table.setdefault(reading(path), methods)
+            self.read.append((name, reading, table, all(reading(path) == path for path in rules)))
+        # Every path ASCII lower case: then an ASCII spelling reads alike in every reading (marks
+        # and compatibility forms are not ASCII; ASCII upper and lower case are one-to-one), so
+        # the case fold alone stands for all of them.
+        self.plain = all(path.isascii() and path == path.lower() for path in rules)
 
     @classmethod
     def load(cls, document: Any) -> "RouteTable":
@@ -172,16 +217,30 @@ class RouteTable:
         """The rule for a normalised path: exact first, then `/a/b/` → `/a/b` → `/a/` → … → `/`."""
         return _match(self.rules, path, method)
 
-    def case_ambiguous(self, path: str, method: str, rule: Rule | None) -> bool:
-        """Whether `/ADMIN` read case-insensitively (as some upstreams do) picks another rule
-        than read exactly (as Mia does): such a spelling is refused, not judged."""
-        folded = path.casefold()
-        if folded == path and not self.cased_keys:
-            return False
-        other = _match(self.folded, folded, method)
-        if other is rule:
-            return False
-        return other is None or rule is None or other.path.casefold() != rule.path.casefold()
+    def other_reading(self, path: str, method: str, rule: Rule | None) -> str | None:
+        """The name of a reading of `path` (its case fold, upper or lower case, or its form
+        without marks, as case- or accent-insensitive upstreams read it) that picks another rule
+        than the exact spelling does (as Mia matches); None when every reading agrees."""
+        if path.isascii() and self.plain:
+            # ASCII upper and lower case are one-to-one and marks and compatibility forms are not
+            # ASCII: the case fold stands for every reading (the hot path: one comparison).
+            folded = path.lower()
+            if folded == path:
+                return None
+            other = _match(self.read[0][2], folded, method)
+            if other is rule or other is not None and rule is not None and other.path == rule.path:
+                return None
+            return READINGS[0][0]
+        read = readings(path)
+        for (name, reading, table, same), text in zip(self.read, read):
+            if same and text == path:
+                continue
+            other = _match(table, text, method)
+            if other is rule:
+                continue
+            if other is None or rule is None or reading(other.path) != reading(rule.path):
+                return name
+        return None
 
 
 def _match(rules: dict[str, dict[str, Rule]], path: str, method: str) -> Rule | None:
@@ -207,8 +266,9 @@ def normalise(uri: str) -> str:
     and repeated (also %2F-encoded) slashes collapsed; refused are targets that are not
     origin-form, a raw `#`, raw non-ASCII or control characters, backslashes, percent-encoded
     bytes that are not UTF-8 or that decode to another escape (`%2561`), `;` path parameters,
-    compatibility characters (full-width letters), `.`/`..` segments, and segments that end in
-    a dot or begin or end with whitespace (`/admin.`, `/admin%20`)."""
+    an encoded `?` or `#`, compatibility characters (full-width letters), `.`/`..` segments,
+    and segments that end in a dot or begin or end with whitespace (`/admin.`, `/admin%20`),
+    also in any reading of the path (READINGS)."""
     if not uri:
         raise BadPath("missing")
     if "#" in uri:
@@ -227,21 +287,51 @@ def normalise(uri: str) -> str:
         decoded = unquote(path, errors="strict") if "%" in path else path
     except UnicodeDecodeError as exc:
         raise BadPath("percent-encoded bytes that are not UTF-8") from exc
-    if DECODED_UNSAFE.search(decoded):
-        raise BadPath("control characters or backslash")
-    if ENCODED.search(decoded):
-        raise BadPath("double percent-encoding")
-    if ";" in decoded:
-        raise BadPath("path parameters (;)")
+    # Without an escape in the target there is none in the decoded path (it is the same string).
+    if DECODED_UNSAFE.search(decoded) or (decoded is not path and ENCODED.search(decoded)):
+        raise BadPath(_unsafe_characters(decoded))
     ascii_only = decoded.isascii()
     if not ascii_only and unicodedata.normalize("NFKC", decoded) != decoded:
         raise BadPath("compatibility characters (NFKC changes the path)")
     collapsed = SLASHES.sub("/", decoded) if "//" in decoded else decoded
     if ascii_only and "." not in collapsed and " " not in collapsed:
         return collapsed
-    for segment in collapsed.split("/"):
-        if segment in (".", ".."):
-            raise BadPath("dot segments")
-        if segment and segment[-1] in ". \t" or segment != segment.strip():
-            raise BadPath("a segment ending in a dot, or with whitespace around it")
+    problem = _unsafe_segments(collapsed)
+    if problem:
+        raise BadPath(problem)
+    if not ascii_only:
+        # What a case- or accent-insensitive upstream reads must be as safe as the spelling:
+        # `/x/..\u0301` without its mark is `/x/..`.
+        named: dict[str, str] = {}
+        for (name, _), read in zip(READINGS, readings(collapsed)):
+            named.setdefault(read, name)
+        named.pop(collapsed, None)  # judged above
+        for read, name in named.items():
+            unsafe = DECODED_UNSAFE.search(read) or ENCODED.search(read)
+            problem = _unsafe_characters(read) if unsafe else _unsafe_segments(read)
+            if problem:
+                raise BadPath(f"its {name} reading has {problem}")
     return collapsed
+
+
+def _unsafe_characters(decoded: str) -> str:
+    """Which of DECODED_UNSAFE's characters, or an escape, a decoded path holds (it holds one)."""
+    if CONTROLS.search(decoded):
+        return "control characters or backslash"
+    if ENCODED.search(decoded):
+        return "double percent-encoding"
+    if ";" in decoded:
+        return "path parameters (;)"
+    # Only an escape gets them here (a raw `?` ends the path, a raw `#` is refused): an upstream
+    # that decodes before it splits reads a query or a fragment.
+    return "an encoded ? or #"
+
+
+def _unsafe_segments(path: str) -> str | None:
+    """A `.`/`..` segment, or one that ends in a dot or has whitespace around it, or None."""
+    for segment in path.split("/"):
+        if segment in (".", ".."):
+            return "dot segments"
+        if segment and segment[-1] in ". \t" or segment != segment.strip():
+            return "a segment ending in a dot, or with whitespace around it"
+    return None
