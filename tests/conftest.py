@@ -90,6 +90,11 @@ def key_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture
 def env(redis_server: RedisServer, mongo_server: MongoServer, key_files: dict[str, Path]) -> dict[str, str]:
     """Environment for one test: its own MongoDB database, an empty Redis."""
+    return stores_env(redis_server, mongo_server, key_files)
+
+
+def stores_env(redis_server: RedisServer, mongo_server: MongoServer, key_files: dict[str, Path]) -> dict[str, str]:
+    """The environment of `env` (a new MongoDB database, Redis emptied), for fixtures of any scope."""
     redis.Redis.from_url(redis_server.url).flushdb()
     return {
         "MONGODB_URL": f"{mongo_server.url}/t{uuid.uuid4().hex[:12]}",
