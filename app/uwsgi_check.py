@@ -26,6 +26,10 @@ gunicorn.conf.py gives the check group, and how it is kept here:
   64 KB of headers with the shipped `large_client_header_buffers 4 16k`), and `--max-vars` for
   every header line that fits in it (uWSGI's default takes about 120; nginx sends up to 1,000);
   the request nginx cannot fit in a uwsgi packet it answers 400 itself (docs/proxies.md "Limits");
+* the sockets: the uwsgi one on loopback (the HTTP port + 1) unless an address is given, or none
+  (`GATEHOUSE_CHECK_SOCKET=none`); TRUSTED_PROXY_CIDRS judges only the HTTP socket's real peer,
+  read from each request's connection (socket_peers; a uwsgi packet's REMOTE_ADDR is its sender's
+  word); every answer says `Connection: close`, which is what the HTTP socket does after it;
 * a check that waits on a slow network call: each worker runs CHECK_THREADS threads (4), and at
   most CHECK_THREADS - 1 of them may wait on the network at once (OUTBOUND_CALLS_PER_WORKER; past
   it a call fails at once with 503), so a hung provider never takes the thread that answers the

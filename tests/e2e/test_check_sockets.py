@@ -73,8 +73,8 @@ def check_group(stores) -> Iterator:
     env, folder = stores
     procs = []
 
-    def start(extra: dict[str, str], processes: int = 1) -> tuple[str, str]:
-        proc, base, address = start_uwsgi_check(env, folder, extra, processes=processes)
+    def start(extra: dict[str, str], processes: int = 1, default_socket: bool = False) -> tuple[str, str]:
+        proc, base, address = start_uwsgi_check(env, folder, extra, processes, default_socket)
         procs.append(proc)
         return base, address
 
@@ -123,8 +123,30 @@ def test_only_the_http_sockets_peer_is_judged_by_address(request, group, over, h
 
 @pytest.fixture(scope="module")
 def plain(check_group) -> tuple[str, str]:
-    """The default group (the `nginx` dialect, no trust setting), two workers as in production."""
-    return check_group({}, processes=2)
+    """The default group (the `nginx` dialect, no trust setting), two workers as in production, its
+    HTTP socket on another address than 127.0.0.1 and its uwsgi socket where serve-check puts it."""
+    return check_group({"GATEHOUSE_BIND": "127.0.0.2"}, processes=2, default_socket=True)
+
+
+def listening(port: int) -> set[str]:
+    """The IPv4 addresses a TCP socket listens on at `port` (/proc/net/tcp)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, _, hex_port = local.partition(":")
+        if state == "0A" and int(hex_port, 16) == port:
+            found.add(socket.inet_ntoa(struct.pack("<I", int(address, 16))))
+    return found
+
+
+def test_the_uwsgi_socket_stays_on_loopback_whatever_the_bind(plain):
+    """GATEHOUSE_BIND places the HTTP socket; the uwsgi socket, whose packets name their own
+    REMOTE_ADDR, is on 127.0.0.1 (the HTTP port + 1) unless an address is given."""
+    http_base, uwsgi_address = plain
+    port = int(http_base.rsplit(":", 1)[1])
+    assert listening(port) == {"127.0.0.2"}
+    assert listening(port + 1) == {"127.0.0.1"} and uwsgi_address == f"uwsgi://127.0.0.1:{port + 1}"
+    assert uwsgi_check(uwsgi_address, NGINX, "203.0.113.9") == 204  # nginx's uwsgi_pass, as before
 
 
 def pooled_checks(url: str, headers: dict[str, str], expected: int,
