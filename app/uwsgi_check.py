@@ -110,7 +110,7 @@ def tcp_ports(option: Any) -> frozenset[int]:
     ports = set()
     for spec in specs:
         text = spec.decode("utf-8", "replace") if isinstance(spec, bytes) else str(spec)
-        host, sep, port = text.rpartition(":")
+        _, sep, port = text.rpartition(":")
         if sep and port.isdigit() and not text.startswith(("/", "@")):
             ports.add(int(port))
     return frozenset(ports)
