@@ -451,8 +451,8 @@ def nginx_config(listen: str, gatehouse: str, gatehouse_check: str | None, upstr
 @main.command("serve-check")
 @click.option("--http", default=None, help="HTTP socket for /-/ready, /-/healthz, /-/metrics "
               "(default: GATEHOUSE_BIND:HTTP_PORT)")
-@click.option("--socket", default=None, help="uwsgi-protocol socket for nginx's uwsgi_pass, with CHECK_SERVER=uwsgi "
-              "(default: GATEHOUSE_CHECK_SOCKET, else the HTTP port + 1)")
+@click.option("--socket", default=None, help="uwsgi-protocol socket for nginx's uwsgi_pass, with CHECK_SERVER=uwsgi; "
+              "`none`: no uwsgi socket (default: GATEHOUSE_CHECK_SOCKET, else 127.0.0.1 and the HTTP port + 1)")
 @click.option("--processes", type=int, default=None,
               help="worker processes (default: GUNICORN_WORKERS, else one per core)")
 def serve_check(http: str | None, socket: str | None, processes: int | None) -> None:

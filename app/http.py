@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import Any, Mapping, TypeVar
 from urllib.parse import quote
 
@@ -187,9 +188,32 @@ def origin_path(path: str) -> str:
     return rest[slash:] if slash >= 0 else "/"
 
 
+@dataclass(frozen=True)
+class SocketPeer:
+    """What app/uwsgi_app.py finds on each request under uWSGI, from the connection itself: the peer's
+    address on the HTTP socket; None on the uwsgi socket, whose REMOTE_ADDR is whatever the sender
+    wrote in its packet (nginx's `uwsgi_param REMOTE_ADDR $remote_addr`: the end client). An object,
+    not a string: no request variable a sender writes can pass for it."""
+
+    address: str | None
+
+
+SOCKET_PEER = "gatehouse.socket_peer"
+
+
+def socket_peer(environ: Mapping[str, Any]) -> str | None:
+    """The address of the check request's real socket peer, the only one TRUSTED_PROXY_CIDRS judges:
+    gunicorn's REMOTE_ADDR (its own accept's); under uWSGI (its Python plugin sets `uwsgi.version`
+    itself) the SocketPeer of app/uwsgi_app.py, and None without one."""
+    if "uwsgi.version" not in environ:
+        return environ.get("REMOTE_ADDR")
+    peer = environ.get(SOCKET_PEER)
+    return peer.address if isinstance(peer, SocketPeer) else None
+
+
 def check_request(environ: Mapping[str, Any], prefix: str = "") -> CheckRequest:
-    """The check request as the forward-auth dialects read it: peer address, method, and the
-    request-target as received (gunicorn's RAW_URI; else the path re-quoted) below the prefix."""
+    """The check request as the forward-auth dialects read it: the socket peer's address, method, and
+    the request-target as received (gunicorn's RAW_URI; else the path re-quoted) below the prefix."""
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if not isinstance(raw, str) or not raw.startswith("/"):
         path = (environ.get("SCRIPT_NAME") or "") + origin_path(environ.get("PATH_INFO") or "")
@@ -198,4 +222,4 @@ def check_request(environ: Mapping[str, Any], prefix: str = "") -> CheckRequest:
     root = (environ.get("SCRIPT_NAME") or "") + prefix
     if root and raw.startswith(root):
         raw = raw[len(root):]
-    return CheckRequest(environ.get("REMOTE_ADDR"), environ.get("REQUEST_METHOD") or "", raw)
+    return CheckRequest(socket_peer(environ), environ.get("REQUEST_METHOD") or "", raw)

@@ -401,8 +401,9 @@ class Settings:
     check_threads: int = setting("CHECK_THREADS", _int(1, 64), DEFAULT_CHECK_THREADS,
                                  "threads per uWSGI worker of the `/auth` group (1–64)")
     check_socket: str | None = setting("GATEHOUSE_CHECK_SOCKET", fields.String(validate=validate.Length(min=1)),
-                                       None, "`serve-check`'s uwsgi-protocol socket for nginx's uwsgi_pass",
-                                       shown="GATEHOUSE_BIND and the HTTP port + 1")
+                                       None, "`serve-check`'s uwsgi-protocol socket for nginx's uwsgi_pass "
+                                       "(`host:port` or a unix socket path; `none`: no uwsgi socket)",
+                                       shown="127.0.0.1 and the HTTP port + 1")
     uwsgi_max_requests: int = setting("UWSGI_MAX_REQUESTS", _int(1, 100_000_000), 100000,
                                       "`serve-check`: a uWSGI worker is recycled after this many requests")
     uwsgi_min_worker_lifetime: int = setting(

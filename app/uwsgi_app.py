@@ -9,6 +9,10 @@ hooks are done here instead:
 * the drain: the launcher creates the drain file on SIGTERM; from then on /-/ready answers 503
   while checks are still answered. Only /-/ready looks at the file (one stat per probe, none per
   check).
+
+And one thing gunicorn needs no help for: the check's socket peer. Under gunicorn REMOTE_ADDR is
+the peer of the connection; under uWSGI a request on the uwsgi socket carries the REMOTE_ADDR its
+sender wrote, so each request is given the peer read from its connection (app/http.py SocketPeer).
 """
 from __future__ import annotations
 
@@ -53,14 +57,16 @@ def draining(app: Callable[..., Iterable[bytes]], lifecycle: Any, drain_file: st
 
 
 def load() -> Callable[..., Iterable[bytes]]:
+    import uwsgi  # type: ignore[import-not-found]  # the module of uWSGI's Python plugin, in its workers only
+
+    from .uwsgi_check import socket_peers, tcp_ports
     from .wsgi import app as flask_app
 
     services = flask_app.extensions["gatehouse"]
     mark_dead_workers(services.settings.metrics_dir)
     drain_file = services.settings.drain_file
-    if not drain_file:
-        return flask_app  # type: ignore[no-any-return]
-    return draining(flask_app, services.lifecycle, drain_file)
+    application = flask_app if not drain_file else draining(flask_app, services.lifecycle, drain_file)
+    return socket_peers(application, tcp_ports(uwsgi.opt.get("http-socket")), uwsgi.connection_fd)
 
 
 application = load()

@@ -26,6 +26,10 @@ gunicorn.conf.py gives the check group, and how it is kept here:
   64 KB of headers with the shipped `large_client_header_buffers 4 16k`), and `--max-vars` for
   every header line that fits in it (uWSGI's default takes about 120; nginx sends up to 1,000);
   the request nginx cannot fit in a uwsgi packet it answers 400 itself (docs/proxies.md "Limits");
+* the sockets: the uwsgi one on loopback (the HTTP port + 1) unless an address is given, or none
+  (`GATEHOUSE_CHECK_SOCKET=none`); TRUSTED_PROXY_CIDRS judges only the HTTP socket's real peer,
+  read from each request's connection (socket_peers; a uwsgi packet's REMOTE_ADDR is its sender's
+  word); every answer says `Connection: close`, which is what the HTTP socket does after it;
 * a check that waits on a slow network call: each worker runs CHECK_THREADS threads (4), and at
   most CHECK_THREADS - 1 of them may wait on the network at once (OUTBOUND_CALLS_PER_WORKER; past
   it a call fails at once with 503), so a hung provider never takes the thread that answers the
@@ -40,13 +44,16 @@ import json
 import os
 import shutil
 import signal
+import socket as sockets
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from .metrics_dir import metrics_dir_of, prepare_metrics_dir
 
+# GATEHOUSE_CHECK_SOCKET / --socket: open no uwsgi-protocol socket.
+NO_SOCKET = "none"
 BUFFER_SIZE = 65535
 # Header lines the check group takes: as many as fit in BUFFER_SIZE. uWSGI keeps each request
 # variable (an `HTTP_*` header) as two vector entries, key and value, in a vector of 4 × max-vars
@@ -63,7 +70,7 @@ JSON_LOG = ["--log-master", "--logger", "gatehouse stdio", "--logger", "uwsgi st
             "--log-encoder", "nl:uwsgi"]
 
 
-def uwsgi_args(http: str, socket: str, processes: int, fifo: str, max_requests: int,
+def uwsgi_args(http: str, socket: str | None, processes: int, fifo: str, max_requests: int,
                mercy: int, min_lifetime: int = 10, threads: int = 1,
                module: str = "app.uwsgi_app:application", gevent: int = 0, harakiri: int = 30,
                binary: str | None = None) -> list[str]:
@@ -79,8 +86,12 @@ def uwsgi_args(http: str, socket: str, processes: int, fifo: str, max_requests: 
         # the thunder lock lets one thread at a time accept, so a new connection wakes one thread
         *(["--threads", str(threads), "--thunder-lock"] if threads > 1 and not gevent else []),
         *(["--gevent", str(gevent), "--gevent-early-monkey-patch"] if gevent else []),
-        "--socket", socket,  # uwsgi protocol, for nginx's uwsgi_pass
+        *(["--socket", socket] if socket else []),  # uwsgi protocol, for nginx's uwsgi_pass
         "--http-socket", http,  # /-/ready, /-/healthz, /-/metrics
+        # The HTTP socket closes the connection after every answer (its keep-alive, --http11-socket,
+        # holds a thread per idle connection and later closes it unannounced): saying so keeps a
+        # pooled client from sending its next request onto a closing connection (a reset).
+        "--add-header", "Connection: close",
         "--module", module,
         "--buffer-size", str(BUFFER_SIZE), "--max-vars", str(MAX_VARS),
         "--max-requests", str(max_requests),
@@ -95,6 +106,61 @@ def uwsgi_args(http: str, socket: str, processes: int, fifo: str, max_requests: 
         "--die-on-term",
         "--auto-procname", "--procname-prefix-spaced", "gatehouse-check",
     ]
+
+
+def tcp_ports(option: Any) -> frozenset[int]:
+    """The TCP ports of a uWSGI socket option as uwsgi.opt holds it (bytes, or a list when
+    given more than once); a unix socket has none."""
+    specs = option if isinstance(option, list) else [option] if option else []
+    ports = set()
+    for spec in specs:
+        text = spec.decode("utf-8", "replace") if isinstance(spec, bytes) else str(spec)
+        _, sep, port = text.rpartition(":")
+        if sep and port.isdigit() and not text.startswith(("/", "@")):
+            ports.add(int(port))
+    return frozenset(ports)
+
+
+def connection_peer(fd: int, ports: frozenset[int]) -> str | None:
+    """The peer address of the connection `fd` when it came in on a TCP port of the HTTP socket;
+    None for any other (the uwsgi socket, a unix socket) or when it cannot be read."""
+    try:
+        conn = sockets.socket(fileno=fd)
+    except OSError:
+        return None
+    try:
+        if conn.family not in (sockets.AF_INET, sockets.AF_INET6) or conn.getsockname()[1] not in ports:
+            return None
+        return str(conn.getpeername()[0])
+    except OSError:
+        return None
+    finally:
+        conn.detach()  # the connection is uWSGI's: never closed here
+
+
+def socket_peers(app: Callable[..., Iterable[bytes]], ports: frozenset[int],
+                 connection_fd: Callable[[], int]) -> Callable[..., Iterable[bytes]]:
+    """`app` with every request's SocketPeer set from its connection, over whatever the request's
+    variables said."""
+    from .http import SOCKET_PEER, SocketPeer
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        try:
+            fd = connection_fd()
+        except (OSError, ValueError):
+            fd = -1
+        environ[SOCKET_PEER] = SocketPeer(connection_peer(fd, ports) if fd >= 0 else None)
+        return app(environ, start_response)
+    return application
+
+
+def uwsgi_socket(http: str, given: str | None) -> str | None:
+    """The uwsgi-protocol socket: the one given (`none`: no uwsgi socket at all, for a group only
+    proxies speaking HTTP call), else the HTTP port + 1 on loopback, whatever GATEHOUSE_BIND says:
+    a uwsgi packet names its own REMOTE_ADDR, so that socket is for an nginx on the same host."""
+    if given == NO_SOCKET:
+        return None
+    return given or f"127.0.0.1:{int(http.rsplit(':', 1)[1]) + 1}"
 
 
 def outbound_limit(configured: int, threads: int) -> int:
@@ -183,7 +249,11 @@ def serve(http: str | None, socket: str | None, processes: int | None) -> int:
             return 2
         return _exec_gunicorn(http, processes)
     http = http or f"{bind}:{settings.http_port}"
-    socket = socket or settings.check_socket or f"{bind}:{int(http.rsplit(':', 1)[1]) + 1}"
+    socket = uwsgi_socket(http, socket or settings.check_socket)
+    if socket and tcp_ports(socket) & tcp_ports(http):
+        _log("error", f"the uwsgi socket ({socket}) needs a port other than the HTTP socket's ({http}): "
+                      "the port tells the workers which socket a request came in on")
+        return 2
     processes = processes or settings.workers or os.cpu_count() or 1
     delay = settings.delay_shutdown_seconds
     metrics_dir = metrics_dir_of(settings.metrics_dir)

@@ -57,17 +57,19 @@ def start_gunicorn(env: dict[str, str], metrics_root: Path, extra: dict[str, str
 
 
 def start_uwsgi_check(env: dict[str, str], metrics_root: Path, extra: dict[str, str] | None = None,
-                      processes: int = 2) -> tuple[subprocess.Popen, str, str]:
+                      processes: int = 2, default_socket: bool = False) -> tuple[subprocess.Popen, str, str]:
     """The /auth group under uWSGI (`gatehouse serve-check`); (process, HTTP base URL, uwsgi socket
-    address for nginx) once ready."""
-    port, socket_port = free_port(), free_port()
+    address for nginx) once ready. `default_socket`: no --socket (serve-check's own choice)."""
+    port = free_port(span=2) if default_socket else free_port()
+    socket_port = port + 1 if default_socket else free_port()
     run_env = {**os.environ, **env, **(extra or {}), "HTTP_PORT": str(port),
                "PROMETHEUS_MULTIPROC_DIR": str(metrics_root / f"metrics-{port}")}
+    socket_args = [] if default_socket else ["--socket", f"127.0.0.1:{socket_port}"]
     proc = subprocess.Popen([str(Path(sys.executable).parent / "gatehouse"), "serve-check",
-                             "--socket", f"127.0.0.1:{socket_port}", "--processes", str(processes)],
+                             *socket_args, "--processes", str(processes)],
                             cwd=ROOT, env=run_env, stdout=subprocess.DEVNULL,
                             stderr=open(metrics_root / f"uwsgi-{port}.log", "wb"))
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://{run_env.get('GATEHOUSE_BIND', '127.0.0.1')}:{port}"
     try:
         wait_until(lambda: http(f"{base}/-/ready")[0] == 200, "uWSGI", 30)
     except RuntimeError:

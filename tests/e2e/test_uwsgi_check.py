@@ -405,6 +405,8 @@ def test_one_setting_switches_the_check_group_and_nginx(env, tmp_path, server, e
     ({"CHECK_SERVER": "gunicorn"}, ["serve-check", "--socket", "127.0.0.1:3002"],
      "--socket is the uwsgi-protocol socket: it needs CHECK_SERVER=uwsgi"),
     ({"CHECK_THREADS": "0"}, ["serve-check"], "CHECK_THREADS: Must be greater than or equal to 1"),
+    ({}, ["serve-check", "--http", "127.0.0.2:3001", "--socket", "127.0.0.1:3001"],
+     "the uwsgi socket (127.0.0.1:3001) needs a port other than the HTTP socket's (127.0.0.2:3001)"),
     ({"OUTBOUND_CALLS_PER_WORKER": "-1"}, ["serve-check"], "OUTBOUND_CALLS_PER_WORKER: Must be greater than"),
 ])
 def test_check_server_settings_refused_by_name(env, environ, args, problem):

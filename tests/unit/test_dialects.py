@@ -144,6 +144,8 @@ def test_trust_by_address_and_by_secret() -> None:
     assert trusted(H(), "10.9.9.9", ONLY["traefik"]) and trusted(H(), "fd00::1", ONLY["traefik"])
     assert not trusted(H(), CLIENT, ONLY["traefik"]) and not trusted(H(), None, ONLY["traefik"])
     assert not trusted(H(), "not-an-ip", ONLY["traefik"])
+    assert trusted(H(), "::ffff:10.9.9.9", ONLY["traefik"])  # an IPv4 peer of a dual-stack socket
+    assert not trusted(H(), "::ffff:192.0.2.1", ONLY["traefik"])
     assert trusted(H(X_Gatehouse_Secret=SECRET), CLIENT, SECRET_ONLY)
     assert not trusted(H(X_Gatehouse_Secret=SECRET[:-1]), CLIENT, SECRET_ONLY)
     assert not trusted(H(), PROXY, SECRET_ONLY)

@@ -540,3 +540,42 @@ def test_the_check_group_runs_under_the_shipped_server(built: tuple[str, list[di
     assert container["readinessProbe"]["httpGet"]["port"] in (int(env["HTTP_PORT"]), "http")
     metrics = Path(env["PROMETHEUS_MULTIPROC_DIR"])
     assert any(Path(m["mountPath"]) == metrics.parent for m in container["volumeMounts"])
+
+
+def test_the_check_pods_open_only_the_port_the_ingress_calls(built: tuple[str, list[dict[str, Any]]]) -> None:
+    """ingress-nginx calls the check over HTTP: the check pods open no uwsgi-protocol socket (whose
+    packets name their own REMOTE_ADDR) and declare the HTTP port only."""
+    _, objects = built
+    (container,) = [c for d, c in deployments(objects) if d["metadata"]["name"] == "gatehouse-check"]
+    env = literal_env(container)
+    assert env["GATEHOUSE_CHECK_SOCKET"] == "none"
+    assert [p["containerPort"] for p in container["ports"]] == [int(env["HTTP_PORT"])]
+
+
+INGRESS_CONTROLLER = ({"kubernetes.io/metadata.name": "ingress-nginx"},
+                      {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"})
+
+
+def test_only_the_ingress_controller_reaches_the_pods(built: tuple[str, list[dict[str, Any]]]) -> None:
+    """Each group's pods are selected by one NetworkPolicy that admits, on their HTTP port only, the
+    ingress controller's pods in the controller's namespace: both selectors in one `from` entry (two
+    entries would admit every pod of that namespace, or any pod so labelled in any namespace), no
+    address blocks, no rule without a `from`."""
+    _, objects = built
+    policies = of_kind(objects, "NetworkPolicy")
+    for deployment, container in deployments(objects):
+        selecting = [p for p in policies if selects(p["spec"]["podSelector"]["matchLabels"], pod_labels(deployment))]
+        assert len(selecting) == 1, deployment["metadata"]["name"]
+        spec = selecting[0]["spec"]
+        assert spec["policyTypes"] == ["Ingress"]
+        assert set(spec["podSelector"]) == {"matchLabels"}
+        for rule in spec["ingress"]:
+            assert rule.get("from"), "a rule without `from` admits every source"
+            for peer in rule["from"]:
+                assert set(peer) == {"namespaceSelector", "podSelector"}, peer
+                assert (peer["namespaceSelector"]["matchLabels"], peer["podSelector"]["matchLabels"]) == INGRESS_CONTROLLER
+                assert set(peer["namespaceSelector"]) == set(peer["podSelector"]) == {"matchLabels"}
+            assert rule.get("ports"), "a rule without `ports` admits every port"
+            assert {container_port(container, p["port"]) for p in rule["ports"]} == {int(literal_env(container)["HTTP_PORT"])}
+            assert all(p.get("protocol", "TCP") == "TCP" for p in rule["ports"])
+    assert {p["metadata"]["name"] for p in policies} == {"gatehouse", "gatehouse-check"}

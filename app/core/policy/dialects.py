@@ -137,6 +137,8 @@ def trusted(headers: Headers, remote_addr: str | None, cfg: DialectConfig) -> bo
             address = ipaddress.ip_address(remote_addr)
         except ValueError:
             address = None
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped  # an IPv4 peer of a dual-stack socket ([::]:port)
         if address is not None and any(address in net for net in cfg.trusted_proxies):
             return True
     if cfg.secret_header and cfg.secret:
