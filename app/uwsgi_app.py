@@ -66,6 +66,8 @@ def load() -> Callable[..., Iterable[bytes]]:
     mark_dead_workers(services.settings.metrics_dir)
     drain_file = services.settings.drain_file
     application = flask_app if not drain_file else draining(flask_app, services.lifecycle, drain_file)
+    if not services.settings.trusted_proxy_cidrs:
+        return application  # no address is ever judged: no check pays for reading its peer
     return socket_peers(application, tcp_ports(uwsgi.opt.get("http-socket")), uwsgi.connection_fd)
 
 
