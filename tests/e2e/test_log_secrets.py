@@ -20,7 +20,7 @@ import requests
 
 from app.core.tokens import ASSERTION_TYPE
 from app.observability import credential_name
-from tests.e2e.conftest import GATEHOUSE, ROOT, dev_ports, start_dev
+from tests.e2e.conftest import GATEHOUSE, ROOT, dev_ports, start_dev, start_uwsgi_check, stop
 
 # Header and field names whose values are credentials although app/observability.py's name rule
 # (which the collector reuses) does not say so.
@@ -263,3 +263,31 @@ def test_every_request_has_a_line_without_its_query(run):
     assert any(line["path"] == "/oauth/token" and line["status"] == 413 for line in lines)
     assert by_path[("GET", "/orders/42")]["check_status"] in ("200", "204", "401")
     assert not [line for line in lines if "?" in line["path"] or ";" in line["path"]]
+
+
+def test_a_worker_killed_mid_check_is_logged_without_its_query(env, tmp_path):
+    """uWSGI names the request a worker was serving when `--harakiri` kills it, by the target it
+    was sent — over the HTTP socket the proxies use, that may carry the original query (Envoy's
+    does). The lines that say a worker was killed stay; the request is not named."""
+    from tests.introspection_server import IntrospectionServer
+
+    provider = IntrospectionServer()
+    provider.hang_seconds = 30.0
+    config = tmp_path / "g.json"
+    config.write_text(json.dumps({"introspection": {"endpoint": provider.url, "client_id": "rs",
+                                                    "client_secret": "rs-secret"}}))
+    secret = "qs-Secret-0123456789abcdef"
+    proc, base, _ = start_uwsgi_check(env, tmp_path, {"GATEHOUSE_CONFIG": str(config), "OUTBOUND_TIMEOUT_SECONDS": "25",
+                                                      "GUNICORN_TIMEOUT": "2", "CHECK_THREADS": "1"}, processes=1)
+    try:
+        with pytest.raises(requests.RequestException):  # the worker is killed mid-answer
+            requests.get(f"{base}/auth/orders", params={"access_token": secret}, timeout=20,
+                         headers={"X-Original-URI": "/orders", "X-Original-Method": "GET",
+                                  "Authorization": "Bearer opaque-token-0123456789"})
+    finally:
+        provider.hang_seconds = 0.0
+        provider.close()
+        stop(proc)  # uWSGI's master writes its buffered lines as it stops
+    log = (tmp_path / f"uwsgi-{base.rsplit(':', 1)[1]}.log").read_text()
+    assert "HARAKIRI ON WORKER 1" in log and "HARAKIRI triggered by worker 1" in log
+    assert secret not in log, [line for line in log.splitlines() if secret in line]
