@@ -21,7 +21,8 @@ gunicorn.conf.py gives the check group, and how it is kept here:
   dead workers' live gauges are marked by the next worker (app/uwsgi_app.py);
 * logs: no per-request access line (Gatehouse writes its own JSON decision/request lines, as under
   gunicorn with accesslog None); uWSGI's own lines (boot, worker respawn, harakiri) go through
-  `--log-encoder json` as one JSON object per line on stderr;
+  `--log-encoder json` as one JSON object per line on stderr, but those that name a request
+  (REQUEST_NAMED), which may carry its query;
 * header limits: `--buffer-size 65535`, the uwsgi protocol's maximum (nginx forwards at most
   64 KB of headers with the shipped `large_client_header_buffers 4 16k`), and `--max-vars` for
   every header line that fits in it (uWSGI's default takes about 120; nginx sends up to 1,000);

@@ -21,6 +21,7 @@ import requests
 from app.core.tokens import ASSERTION_TYPE
 from app.observability import credential_name
 from tests.e2e.conftest import GATEHOUSE, ROOT, dev_ports, start_dev, start_uwsgi_check, stop
+from tests.servers import wait_until
 
 # Header and field names whose values are credentials although app/observability.py's name rule
 # (which the collector reuses) does not say so.
@@ -287,7 +288,9 @@ def test_a_worker_killed_mid_check_is_logged_without_its_query(env, tmp_path):
     finally:
         provider.hang_seconds = 0.0
         provider.close()
-        stop(proc)  # uWSGI's master writes its buffered lines as it stops
-    log = (tmp_path / f"uwsgi-{base.rsplit(':', 1)[1]}.log").read_text()
-    assert "HARAKIRI ON WORKER 1" in log and "HARAKIRI triggered by worker 1" in log
+        stop(proc)  # uWSGI's master writes its buffered lines as it stops, some after its launcher
+    log_file = tmp_path / f"uwsgi-{base.rsplit(':', 1)[1]}.log"
+    wait_until(lambda: "HARAKIRI triggered by worker 1" in log_file.read_text(), "uWSGI's harakiri lines", 20)
+    log = log_file.read_text()
+    assert "HARAKIRI ON WORKER 1" in log
     assert secret not in log, [line for line in log.splitlines() if secret in line]
