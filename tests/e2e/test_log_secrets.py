@@ -198,6 +198,12 @@ def machine_tokens(seen: Seen, site: str, base: str, check: str, var: Path) -> N
     other = body.json()["access_token"]
     assert requests.get(f"{site}/orders/42", params={"access_token": other}, headers={"Accept": "application/json"},
                         timeout=10).status_code == 401
+    # ... and a browser sent to the login page with it in the URI to return to
+    navigated = requests.get(f"{site}/orders/9", params={"access_token": other}, headers={"Accept": "text/html"},
+                             allow_redirects=False, timeout=10)
+    assert navigated.status_code == 302
+    login_page = requests.get(urllib.parse.urljoin(site, navigated.headers["Location"]), timeout=10)
+    assert login_page.status_code == 200 and "/authorize?" in login_page.text
     # the /auth group's HTTP socket, as the HTTP-only proxies call it, the original URI in the request target
     direct = requests.get(f"{check}/auth", params={"access_token": other},
                           headers={"X-Original-URI": f"/orders/42?access_token={other}", "X-Original-Method": "GET",
