@@ -100,6 +100,9 @@ if ROLE == "check":
 delay_shutdown = _S.delay_shutdown_seconds if _S else 10
 graceful_timeout = delay_shutdown + 30
 accesslog = None  # Gatehouse writes its own JSON lines (decisions, requests) with the request id
+# ... and gunicorn none (which logconfig_dict alone would turn on); if an operator asks for them, its
+# access lines carry no query string nor credential (app/gunicorn_logging.py).
+logger_class = "app.gunicorn_logging.AccessLogger"
 control_socket_disable = True  # no admin socket in ~/.gunicorn; signals are enough
 errorlog = "-"
 # gunicorn's own lines (boot, worker exits, errors) as JSON on stderr, like Gatehouse's.
