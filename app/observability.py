@@ -19,6 +19,7 @@ from flask.wrappers import Response
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter,
                                Histogram, generate_latest, multiprocess)
 
+from .core.policy.decision import OUTCOMES
 from .core.policy.dialects import METHOD_HEADERS, URI_HEADERS, Headers, Original, Refused, first_header
 
 REQUESTS = Counter("gatehouse_http_requests_total", "HTTP requests answered",
@@ -177,7 +178,6 @@ CREDENTIAL_NAME = re.compile(
     r"token|secret|pass|pwd|key|sig|auth|session|sid|code|credential|assertion|saml|jwt|ticket|state|nonce")
 DECISION_LOG_LEVELS = ("all", "refusals", "off")
 # 302: the check's own login redirect (Traefik, Caddy, Envoy) is an unauthenticated decision.
-OUTCOMES = {204: "allow", 302: "unauthenticated", 401: "unauthenticated", 403: "forbidden"}
 MAX_LOGGED_URI = 2048
 PRINTABLE_CHARS = "".join(chr(c) for c in range(0x21, 0x7f) if c != 0x25)  # printable ASCII but `%`
 PRINTABLE = re.compile(r"[\x21-\x7e]*")

@@ -639,6 +639,11 @@ def _dialect_rules(data: dict[str, Any]) -> tuple[str, str] | None:
     if others and not (header or data.get("trusted_proxy_cidrs")):
         return "auth_dialects", (f"{', '.join(others)} believed only from a trusted proxy: set TRUSTED_PROXY_CIDRS "
                                  "and/or FORWARD_AUTH_SECRET_HEADER")
+    if others and data.get("strict_mode") is False:
+        # Non-strict answers every check 200 and leaves the verdict to nginx reading mia-allowed;
+        # these proxies let a 2xx through: every request would pass.
+        return "strict_mode", (f"must be true with {', '.join(others)}: non-strict answers every check 200, "
+                               "which these proxies let through")
     return None
 
 

@@ -23,7 +23,7 @@ from .verifiers.external import ExternalVerifier
 from .verifiers.introspection import Introspector
 from .verifiers.own import OwnTokens
 from .verifiers.userinfo import UserinfoResolver
-from .policy.decision import (ALLOW, ANONYMOUS, FORBIDDEN, Decision, HeaderNames, Principal, decide, decode_value,
+from .policy.decision import (ANONYMOUS, FORBIDDEN, Decision, HeaderNames, Principal, decide, decode_value,
                               principal_from_claims, refusal_code)
 from .policy.dialects import (CheckRequest, DialectConfig, Headers, Original, Refused, login_location, nginx,
                               resolve)
@@ -245,13 +245,13 @@ class Authorizer:
                           is_backoffice=(headers.get(self.cfg.backoffice_header) or "").lower() in TRUTHY,
                           scope_prefix=self.cfg.scope_prefix, names=self.cfg.names,
                           properties=self.cfg.user_properties, header_limit=self.cfg.header_limit,
-                          source=source)
+                          source=source, allow=original.allow_status)
         if principal.source == "bff" and method not in SAFE_METHODS and self.bff is not None:
             problem = self.bff.csrf_problem(headers)
             if problem:  # a cookie the browser attached to another site's form or request
                 return Decision(FORBIDDEN, f"BFF session on a state-changing request: {problem}", principal,
                                 decision.rule, dict(deny), code="csrf", source=source)
-        if decision.status == ALLOW and principal.bearer:
+        if decision.status == original.allow_status and principal.bearer:
             decision.headers["Authorization"] = f"Bearer {principal.bearer}"  # BFF: for nginx to pass upstream
         if decision.status == 401:
             error = ', error="invalid_token"' if refused else ""

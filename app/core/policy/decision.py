@@ -11,6 +11,10 @@ from .expressions import Context
 from .routes import BadPath, Rule, RouteTable, normalise
 
 ALLOW, UNAUTHENTICATED, FORBIDDEN = 204, 401, 403
+# A decision's outcome by its status: an allow is 204, or 200 where the dialect's proxy lets a
+# request through on 200 only (Envoy); 302 is the check's login redirect (core.authorizer).
+OUTCOMES = {ALLOW: "allow", 200: "allow", 302: "unauthenticated", UNAUTHENTICATED: "unauthenticated",
+            FORBIDDEN: "forbidden"}
 UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 # On a 403 for a request target the path table refuses (docs/auth.md "Route matching"): nginx answers
 # the client 400 instead of 403 (the check itself may only answer 2xx/401/403).
@@ -181,9 +185,11 @@ def _identity_headers(principal: Principal, rule: Rule | None, names: HeaderName
 
 def decide(table: RouteTable, method: str, uri: str, principal: Principal, *, is_backoffice: bool,
            scope_prefix: str = "", names: HeaderNames = HeaderNames(),
-           properties: tuple[str, ...] = (), header_limit: int = 4096, source: str | None = None) -> Decision:
+           properties: tuple[str, ...] = (), header_limit: int = 4096, source: str | None = None,
+           allow: int = ALLOW) -> Decision:
     """SPEC §3.4, in order; the reason is for logs and `explain`, never for the client. `source`
-    is recorded in the decision as it is (the credential source consulted)."""
+    is recorded in the decision as it is (the credential source consulted); `allow` is the status
+    of an allow (the dialect's: core.policy.dialects)."""
     deny = {names.allowed: "0"}
     try:
         path = normalise(uri)
@@ -219,7 +225,7 @@ def decide(table: RouteTable, method: str, uri: str, principal: Principal, *, is
     if not allowed:
         return Decision(FORBIDDEN, f"expression {block.expression.source!r} is false", principal, rule, deny,
                         code="expression_false", source=source)
-    return Decision(ALLOW, "allowed", principal, rule,
+    return Decision(allow, "allowed", principal, rule,
                     identity_headers(principal, rule, names, properties, header_limit), source=source)
 
 
@@ -228,7 +234,7 @@ def explain(decision: Decision) -> dict[str, Any]:
     rule = decision.rule
     p = decision.principal
     return {
-        "outcome": {204: "allow", 401: "unauthenticated", 403: "forbidden"}.get(decision.status, str(decision.status)),
+        "outcome": OUTCOMES.get(decision.status, str(decision.status)),
         "status": decision.status,
         "reason": decision.reason,
         "code": decision.code,
