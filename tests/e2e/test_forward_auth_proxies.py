@@ -450,3 +450,38 @@ def test_a_concurrent_burst_through_the_proxy_gets_every_answer_right(site: Site
     for thread in threads:
         thread.join()
     assert failures == [] and sum(done) == 2000, (len(failures), failures[:5])
+
+
+@pytest.mark.parametrize("proxy", ["envoy", "caddy-wheel", "caddy-2.6"])
+def test_a_check_that_failed_closed_reaches_the_client_as_503_with_retry_after(tmp_path: Path, echo: int,
+                                                                                proxy: str) -> None:
+    """A check that failed closed (a store down: 503 with Retry-After, as Gatehouse's /auth answers
+    it) reaches the client through the proxy as that 503 with its Retry-After, not as a failure of
+    the proxy; nothing reaches the upstream."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Check(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            self.send_response(503)
+            for name, value in (("Retry-After", "5"), ("Cache-Control", "no-store"), ("Content-Length", "0")):
+                self.send_header(name, value)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    check = ThreadingHTTPServer(("127.0.0.1", 0), Check)
+    threading.Thread(target=check.serve_forever, daemon=True).start()
+    site = start_proxy(proxy, tmp_path, free_port(), f"127.0.0.1:{echo}", echo,
+                       check=f"127.0.0.1:{check.server_address[1]}")
+    try:
+        answer = requests.get(f"{site.base}/orders/1", headers={"Accept": "application/json",
+                                                                "Authorization": "Bearer t"}, timeout=10)
+        assert (answer.status_code, answer.headers.get("Retry-After")) == (503, "5"), answer.headers
+        assert "headers" not in answer.text, "the upstream was reached"
+    finally:
+        for proc in site.processes:
+            stop(proc)
+        check.shutdown()

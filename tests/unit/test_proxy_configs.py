@@ -105,7 +105,7 @@ def test_envoy_ext_authz_points_at_the_envoy_dialect() -> None:
     upstream = patterns(service["authorization_response"]["allowed_upstream_headers"])
     assert ANSWERED | {"authorization"} <= upstream
     client = patterns(service["authorization_response"]["allowed_client_headers"])
-    assert {"location", "www-authenticate", "cache-control"} <= client
+    assert {"location", "www-authenticate", "cache-control", "retry-after"} <= client
     assert not upstream & must_clear() - ANSWERED - {HeaderNames().allowed, "x-usage-plan"}
 
 
