@@ -254,7 +254,7 @@ def build_services(settings: Settings,
         c.issuers, http_client.JsonFetcher(settings.outbound_timeout_seconds, gate),
         cache_seconds=settings.jwks_cache_seconds,
         refetch_cooldown=settings.jwks_refetch_cooldown_seconds,
-        wait_seconds=2 * settings.outbound_timeout_seconds + 0.5) if settings.issuers else None
+        wait_seconds=2 * settings.outbound_timeout_seconds + 0.5, slots=gate) if settings.issuers else None
     userinfo = UserinfoResolver(c.userinfo, http_client.UserinfoCaller(
         settings.userinfo_url, settings.userinfo_timeout_seconds, gate)) if settings.userinfo_url else None
     spec = settings.introspection

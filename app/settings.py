@@ -555,8 +555,8 @@ class Settings:
                                               "timeout of JWKS, discovery, introspection and provider calls")
     outbound_calls_per_worker: int = setting(
         "OUTBOUND_CALLS_PER_WORKER", _int(0, 10000), 0,
-        "outbound calls (JWKS, introspection, userinfo, providers) one worker may have waiting at once; past it a "
-        "call fails at once (503)", shown="0 (no limit); under uWSGI `CHECK_THREADS` − 1")
+        "checks one worker may have waiting on a provider at once (a JWKS, introspection, userinfo or provider "
+        "call, or a wait for a JWKS fetch another check started); past it such a check fails at once (503)", shown="0 (no limit); under uWSGI `CHECK_THREADS` − 1")
     userinfo_url: str | None = setting("USERINFO_URL", fields.String(validate=_url({"http", "https"})), None,
                                        "userinfo resolver")
     headers_to_proxy: tuple[str, ...] = setting("HEADERS_TO_PROXY", CommaList(), ("authorization",),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
@@ -27,6 +28,17 @@ class JsonFetcher(Protocol):
     """Fetch a JSON document over HTTP with a timeout; DependencyUnavailable when it cannot."""
 
     def __call__(self, url: str) -> dict[str, Any]: ...
+
+
+class CallSlots(Protocol):
+    """The worker's budget of threads waiting on a provider: a slot held for `what`, or
+    DependencyUnavailable at once when none is free (adapters/http_client.py's CallGate)."""
+
+    def __call__(self, what: str) -> AbstractContextManager[None]: ...
+
+
+def _no_limit(what: str) -> AbstractContextManager[None]:
+    return nullcontext()
 
 
 @dataclass(frozen=True)
@@ -72,7 +84,8 @@ def _strings(value: Any) -> frozenset[str]:
 class ExternalVerifier:
     def __init__(self, issuers: tuple[ExternalIssuer, ...], fetch: JsonFetcher, cache_seconds: int = 300,
                  refetch_cooldown: int = 30, clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], float] = time.time, wait_seconds: float = 10.0) -> None:
+                 wall_clock: Callable[[], float] = time.time, wait_seconds: float = 10.0,
+                 slots: CallSlots = _no_limit) -> None:
         self.issuers = {i.issuer: i for i in issuers}
         self.fetch = fetch
         self.cache_seconds = cache_seconds
@@ -84,6 +97,9 @@ class ExternalVerifier:
         # endpoint stalls no check that does not need it (SPEC §10).
         self._lock = threading.Lock()
         self.wait_seconds = wait_seconds  # the longest a check waits for another's fetch
+        # A check waiting for another's fetch holds a thread as surely as the fetch does: it takes
+        # a slot of the same per-worker budget, so a flood of unknown kids cannot take them all.
+        self.slots = slots
         self.fetches = 0
 
     def knows(self, issuer: object) -> bool:
@@ -152,7 +168,8 @@ class ExternalVerifier:
         elif lead:
             threading.Thread(target=self._fetch, args=(cfg, state, done), daemon=True).start()
         elif wait:
-            done.wait(self.wait_seconds)
+            with self.slots("the key document another check is fetching"):
+                done.wait(self.wait_seconds)
 
     def _key(self, cfg: ExternalIssuer, kid: str) -> Any:
         state = self._keys[cfg.issuer]
