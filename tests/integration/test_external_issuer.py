@@ -142,19 +142,23 @@ def test_inline_jwks_without_any_fetch(env, tmp_path, issuer):
     assert issuer.jwks_fetches == 0
 
 
-def test_a_hanging_jwks_endpoint_stalls_no_check_that_does_not_need_it(env, tmp_path, issuer):
-    """The issuer's JWKS hangs 30 s (longer than the 2 s outbound timeout) while its keys are due
-    for a refetch: checks with a cached kid answer at once; a made-up kid waits for the one fetch
-    under way (at most the timeout); after that fetch failed, made-up kids answer at once."""
-    from concurrent.futures import ThreadPoolExecutor
+def jwks_uri_app(env, tmp_path, issuer, **settings: str):
+    """An app trusting `issuer` by its jwks_uri (no discovery), with the given settings."""
     routes = tmp_path / "auth.json"
     routes.write_text(json.dumps(ROUTES))
     cfg = tmp_path / "gatehouse.yaml"
     cfg.write_text(json.dumps({"issuers": [{"issuer": issuer.url, "audience": ["gloo-api"],
                                             "jwks_uri": f"{issuer.url}/jwks"}]}))
-    app = create_app(load_settings({**env, "GATEHOUSE_CONFIG": str(cfg), "ROUTES_FILE": str(routes),
-                                    "JWKS_CACHE_SECONDS": "1", "JWKS_REFETCH_COOLDOWN_SECONDS": "1",
-                                    "OUTBOUND_TIMEOUT_SECONDS": "2"}))
+    return create_app(load_settings({**env, "GATEHOUSE_CONFIG": str(cfg), "ROUTES_FILE": str(routes), **settings}))
+
+
+def test_a_hanging_jwks_endpoint_stalls_no_check_that_does_not_need_it(env, tmp_path, issuer):
+    """The issuer's JWKS hangs 30 s (longer than the 2 s outbound timeout) while its keys are due
+    for a refetch: checks with a cached kid answer at once; a made-up kid waits for the one fetch
+    under way (at most the timeout); after that fetch failed, made-up kids answer at once."""
+    from concurrent.futures import ThreadPoolExecutor
+    app = jwks_uri_app(env, tmp_path, issuer, JWKS_CACHE_SECONDS="1", JWKS_REFETCH_COOLDOWN_SECONDS="1",
+                       OUTBOUND_TIMEOUT_SECONDS="2")
     assert check(app.test_client(), "/tracks/1", issuer.token(scope="tracks")).status_code == 204
     time.sleep(1.1)  # the cached keys are stale: the next check starts a refetch
     issuer.hang = 30
@@ -189,14 +193,8 @@ def test_checks_waiting_for_another_checks_fetch_take_a_slot_of_the_outbound_bud
     from concurrent.futures import ThreadPoolExecutor
 
     from tests.servers import wait_until
-    routes = tmp_path / "auth.json"
-    routes.write_text(json.dumps(ROUTES))
-    cfg = tmp_path / "gatehouse.yaml"
-    cfg.write_text(json.dumps({"issuers": [{"issuer": issuer.url, "audience": ["gloo-api"],
-                                            "jwks_uri": f"{issuer.url}/jwks"}]}))
-    app = create_app(load_settings({**env, "GATEHOUSE_CONFIG": str(cfg), "ROUTES_FILE": str(routes),
-                                    "JWKS_REFETCH_COOLDOWN_SECONDS": "1", "OUTBOUND_TIMEOUT_SECONDS": "3",
-                                    "OUTBOUND_CALLS_PER_WORKER": "2"}))
+    app = jwks_uri_app(env, tmp_path, issuer, JWKS_REFETCH_COOLDOWN_SECONDS="1", OUTBOUND_TIMEOUT_SECONDS="3",
+                       OUTBOUND_CALLS_PER_WORKER="2")
 
     def timed(token: str) -> tuple[int, float]:
         started = time.monotonic()
