@@ -502,6 +502,10 @@ class Settings:
     revocation_sync_seconds: float = setting(
         "REVOCATION_SYNC_SECONDS", _float(0, 60), 1.0,
         "how often each worker pulls new revocations, ended sessions and client cut-offs (0: at every check)")
+    revocation_reconcile_seconds: float = setting(
+        "REVOCATION_RECONCILE_SECONDS", _float(0.1, 60), 5.0,
+        "how often each worker reads from MongoDB the revocations recorded since its last read, in the "
+        "background: the bound for one the Redis feed missed")
     verified_token_cache_size: int = setting("VERIFIED_TOKEN_CACHE_SIZE", _int(0, 1_000_000), 10000,
                                              "verified tokens remembered per worker (0: off)")
     verified_token_cache_seconds: int = setting("VERIFIED_TOKEN_CACHE_SECONDS", _int(0, 86400), 300,
