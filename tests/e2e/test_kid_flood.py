@@ -16,8 +16,8 @@ from tests.servers import wait_until
 
 ROUTES = {"/": {"ALL": {"authorization": {"expression": "true"}}}}
 FLOOD = 50
-SAMPLES = 30  # per kind of check, with and without the flood
-OUTBOUND_TIMEOUT = 6  # the hung JWKS fetch lasts this long: the whole measurement fits inside it
+SAMPLES = 24  # per kind of check, with and without the flood
+OUTBOUND_TIMEOUT = 4  # the hung JWKS fetch lasts this long: the whole measurement fits inside it
 FLOOR = 0.3  # seconds: below this, twice a noisy baseline on a shared 2-core machine is not a stall
 
 

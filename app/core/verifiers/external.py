@@ -32,7 +32,8 @@ class JsonFetcher(Protocol):
 
 class CallSlots(Protocol):
     """The worker's budget of threads waiting on a provider: a slot held for `what`, or
-    DependencyUnavailable at once when none is free (adapters/http_client.py's CallGate)."""
+    DependencyUnavailable at once when none is free (adapters/http_client.py's CallGate). Calls
+    made by a thread that holds a slot run under that slot."""
 
     def __call__(self, what: str) -> AbstractContextManager[None]: ...
 
@@ -147,18 +148,36 @@ class ExternalVerifier:
                 state.last_attempt = self.clock()  # the cooldown counts from the end of a slow fetch
             done.set()
 
+    def _due(self, state: _Keys) -> bool:
+        """A fetch may start now (called under the lock)."""
+        # With nothing cached yet a fetch is retried sooner (every check waits on it).
+        pause = self.cooldown if state.fetched_at else min(self.cooldown, NOTHING_CACHED_RETRY_SECONDS)
+        return self.clock() - state.last_attempt >= pause
+
     def _refetch(self, cfg: ExternalIssuer, state: _Keys, wait: bool) -> None:
         """Fetch the issuer's keys again: at most once per cooldown per issuer, whatever is cached,
         and one fetch at a time. `wait`: the caller needs the answer (an unknown kid, nothing
         cached), so it fetches itself or waits a bounded time for the fetch under way; else the
-        fetch runs in the background and the caller goes on with the keys it has."""
+        fetch runs in the background and the caller goes on with the keys it has.
+
+        A caller that will fetch or wait holds a slot of the worker's outbound budget first (503
+        at once when none is free), so waiting checks cannot take every thread, nor the slot of
+        the fetch they wait for (its calls are made under the slot its check holds)."""
+        if not wait:
+            self._start(cfg, state, wait)
+            return
+        with self._lock:
+            if state.inflight is None and not self._due(state):
+                return  # nothing to fetch or wait for: no slot needed
+        with self.slots("the issuer's key document"):
+            self._start(cfg, state, wait)
+
+    def _start(self, cfg: ExternalIssuer, state: _Keys, wait: bool) -> None:
         with self._lock:
             done = state.inflight
             lead = done is None
             if lead:
-                # With nothing cached yet a fetch is retried sooner (every check waits on it).
-                pause = self.cooldown if state.fetched_at else min(self.cooldown, NOTHING_CACHED_RETRY_SECONDS)
-                if self.clock() - state.last_attempt < pause:
+                if not self._due(state):
                     return
                 state.last_attempt = self.clock()
                 done = state.inflight = threading.Event()
@@ -168,8 +187,7 @@ class ExternalVerifier:
         elif lead:
             threading.Thread(target=self._fetch, args=(cfg, state, done), daemon=True).start()
         elif wait:
-            with self.slots("the key document another check is fetching"):
-                done.wait(self.wait_seconds)
+            done.wait(self.wait_seconds)
 
     def _key(self, cfg: ExternalIssuer, kid: str) -> Any:
         state = self._keys[cfg.issuer]
