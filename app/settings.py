@@ -503,6 +503,10 @@ class Settings:
     revocation_sync_seconds: float = setting(
         "REVOCATION_SYNC_SECONDS", _float(0, 60), 1.0,
         "how often each worker pulls new revocations, ended sessions and client cut-offs (0: at every check)")
+    revocation_reconcile_seconds: float = setting(
+        "REVOCATION_RECONCILE_SECONDS", _float(0.1, 60), 5.0,
+        "how often each worker reads from MongoDB the revocations recorded since its last read, in the "
+        "background: the bound for one the Redis feed missed")
     verified_token_cache_size: int = setting("VERIFIED_TOKEN_CACHE_SIZE", _int(0, 1_000_000), 10000,
                                              "verified tokens remembered per worker (0: off)")
     verified_token_cache_seconds: int = setting("VERIFIED_TOKEN_CACHE_SECONDS", _int(0, 86400), 300,
@@ -556,8 +560,8 @@ class Settings:
                                               "timeout of JWKS, discovery, introspection and provider calls")
     outbound_calls_per_worker: int = setting(
         "OUTBOUND_CALLS_PER_WORKER", _int(0, 10000), 0,
-        "outbound calls (JWKS, introspection, userinfo, providers) one worker may have waiting at once; past it a "
-        "call fails at once (503)", shown="0 (no limit); under uWSGI `CHECK_THREADS` − 1")
+        "checks one worker may have waiting on a provider at once (a JWKS, introspection, userinfo or provider "
+        "call, or a wait for a JWKS fetch another check started); past it such a check fails at once (503)", shown="0 (no limit); under uWSGI `CHECK_THREADS` − 1")
     userinfo_url: str | None = setting("USERINFO_URL", fields.String(validate=_url({"http", "https"})), None,
                                        "userinfo resolver")
     headers_to_proxy: tuple[str, ...] = setting("HEADERS_TO_PROXY", CommaList(), ("authorization",),

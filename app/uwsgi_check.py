@@ -32,9 +32,9 @@ gunicorn.conf.py gives the check group, and how it is kept here:
   read from each request's connection (socket_peers; a uwsgi packet's REMOTE_ADDR is its sender's
   word); every answer says `Connection: close`, which is what the HTTP socket does after it;
 * a check that waits on a slow network call: each worker runs CHECK_THREADS threads (4), and at
-  most CHECK_THREADS - 1 of them may wait on the network at once (OUTBOUND_CALLS_PER_WORKER; past
-  it a call fails at once with 503), so a hung provider never takes the thread that answers the
-  checks that need none. Gatehouse's own outbound timeouts bound each wait (OUTBOUND_TIMEOUT_SECONDS
+  most CHECK_THREADS - 1 of them may wait on a provider at once, a wait for another check's JWKS
+  fetch included (OUTBOUND_CALLS_PER_WORKER; past it such a check fails at once with 503), so a hung
+  provider never takes the thread that answers the checks that need none. Gatehouse's own outbound timeouts bound each wait (OUTBOUND_TIMEOUT_SECONDS
   for JWKS and introspection, USERINFO_TIMEOUT_SECONDS; 5 s by default); `--harakiri`
   (GUNICORN_TIMEOUT, 30 s, gunicorn's `timeout`) is only the last resort that kills a worker stuck
   past them.

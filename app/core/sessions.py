@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from . import tokens
 from .credentials import sha256_hex
-from .errors import InvalidToken, Unauthenticated
+from .errors import DependencyUnavailable, InvalidToken, Unauthenticated
 from .keys import KeySet
 from .ports import DocumentStore, SessionLog, UserRepository
 from .records import OnIssue, ignore_issue
@@ -253,15 +253,20 @@ class SessionService:
 
     def end(self, sids: list[str]) -> int:
         """End sessions: their records and current refresh tokens go; counts those still open.
-        Published to the workers' mirrors first: if a later step fails, /auth refuses the
-        session's JWTs all the same."""
+        Recorded for good first (MongoDB, then the workers' mirrors): if a later step fails,
+        the session's JWTs and refresh token are refused all the same. So with Redis down the
+        session is ended once MongoDB has it; its records in Redis are left to their TTL (every
+        one of them counted as open: nothing tells otherwise)."""
         self.publish_ended(sids)
         open_count = 0
-        for sid in sids:
-            record = self.store.take(SESSION, sid)
-            if record is not None:
-                open_count += 1
-                self.store.delete(REFRESH, [record["refresh"]])
+        try:
+            for sid in sids:
+                record = self.store.take(SESSION, sid)
+                if record is not None:
+                    open_count += 1
+                    self.store.delete(REFRESH, [record["refresh"]])
+        except DependencyUnavailable:
+            open_count = len(sids)
         if sids:
             self.log.ended(sids, int(self.clock()))
         return open_count
@@ -274,7 +279,7 @@ class SessionService:
 
     def forget(self, token: str | None) -> None:
         """Logout with a validly signed session JWT whose record is already gone (an earlier
-        logout that failed half-way): make sure the workers refuse it."""
+        logout that failed half-way) or out of reach (Redis down): end it all the same."""
         if not token:
             return
         try:
@@ -282,7 +287,7 @@ class SessionService:
             if self.is_session_token(claims):
                 verified = tokens.verify_own(token, self.keys, str(claims["iss"]), verify_exp=False,
                                              typ=SESSION_TOKEN_TYPE)
-                self.publish_ended([verified["sid"]])
+                self.end([verified["sid"]])
         except InvalidToken:
             return
 
