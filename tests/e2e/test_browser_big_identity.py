@@ -136,6 +136,31 @@ def test_web_login_refresh_logout_with_200_groups_and_a_long_name(browser, site,
     context.close()
 
 
+def test_the_uwsgi_check_group_judges_a_200_group_session(browser, env, tmp_path, dev_provider, gunicorn_server,
+                                                          uwsgi_check_server, nginx_server, echo):
+    """/auth under uWSGI (`gatehouse serve-check`) reads the groups from the session record too."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    routes = tmp_path / "routes.json"
+    routes.write_text(json.dumps(ROUTES))
+    config = {**with_apps(env, tmp_path, {"web": login_app(dev_provider.url, callback=f"{base}/web-login/oauth/callback")}),
+              "ROUTES_FILE": str(routes)}
+    _, socket = uwsgi_check_server(config)
+    nginx_server(gunicorn_server(config), echo, port=port, check=socket)
+    db = pymongo.MongoClient(env["MONGODB_URL"]).get_default_database()
+    sub = f"uwsgi-{time.time_ns()}"
+    MongoUsers(db).seed("demo", "dev", sub, GROUPS, int(time.time()))
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{base}/reports/1")
+    page.click("text=Continue with Dev IdP")
+    at_provider(page, sub)
+    page.wait_for_url(f"{base}/reports/1")
+    assert echoed(page)["miauserid"] == db.users.find_one({"providerUserId": sub})["userId"]
+    assert page.goto(f"{base}/orders").status == 403  # "/" needs `users`, which this user lacks
+    context.close()
+
+
 @pytest.fixture(params=["nginx", "ingress-nginx", "caddy"])
 def proxied(request, env, tmp_path, dev_provider, gunicorn_server, echo):
     """Gatehouse behind each shipped proxy config (tests/e2e/test_forward_auth_proxies.py)."""
@@ -195,8 +220,9 @@ def test_bff_login_with_200_groups_keeps_an_opaque_cookie(browser, site, dev_pro
     context.close()
 
 
-def test_a_provider_with_more_groups_than_supported_gets_a_page_naming_the_limit(browser, site, dev_provider):
-    base, _ = site
+def test_a_user_with_more_groups_than_supported_gets_a_page_naming_the_limit(browser, site, dev_provider):
+    """At a BFF login (the provider's groups claim) and at a browser login (the user record)."""
+    base, db = site
     sub = f"many-{time.time_ns()}"
     put_provider_user(dev_provider.url, sub, {"groups": [f"g{i}" for i in range(MAX_GROUPS + 100)]})
     context = browser.new_context()
@@ -209,4 +235,14 @@ def test_a_provider_with_more_groups_than_supported_gets_a_page_naming_the_limit
     assert "__Host-gatehouse" not in {c["name"] for c in context.cookies()}
     status, _, body = http(f"{base}/bff/session")
     assert status == 401
+
+    # a browser login whose user record (MongoDB: groups are the project's) passes the limit
+    MongoUsers(db).seed("demo", "dev", sub, [f"g{i}" for i in range(MAX_GROUPS + 1)], int(time.time()))
+    page.goto(f"{base}/reports/q3")
+    page.click("text=Continue with Dev IdP")
+    with page.expect_response(lambda r: r.url == f"{base}/oauth/token") as answer:
+        at_provider(page, sub)
+    assert answer.value.status == 403
+    assert f"at most {MAX_GROUPS} groups per user" in page.locator("body").inner_text()
+    assert "sid" not in {c["name"] for c in context.cookies()}
     context.close()

@@ -441,11 +441,13 @@ def test_cli_lifecycle(config_env, gh):
     (("users", "create", "--provider", "dev", "--subject", "carol"), "with this providerId and providerUserId exists"),
     (("users", "create", "--subject", "x"), "providerId: required with providerUserId"),
     (("users", "create", "--email", "x@example.test", "--group", "a,b"), "groups[0]: must be 1-256"),
+    (("users", "create", "--email", "x@example.test", *(a for i in range(501) for a in ("--group", f"g{i}"))),
+     "groups: at most 500 groups per user"),
     (("users", "create", "--email", "x@example.test", "--metadata", "{"), "metadata: not valid JSON"),
     (("users", "create", "--email", "x@example.test", "--realm", "nowhere"), "realm: no configured app"),
     (("users", "list", "--limit", "0"), "limit: Must be greater than or equal to 1"),
 ], ids=["unknown", "grant-unknown", "revoke-unknown", "block-unknown", "unblock-unknown", "delete-unknown",
-        "duplicate-email", "duplicate-identity", "no-provider", "bad-group", "bad-metadata", "bad-realm", "bad-limit"])
+        "duplicate-email", "duplicate-identity", "no-provider", "bad-group", "too-many-groups", "bad-metadata", "bad-realm", "bad-limit"])
 def test_cli_refusals_are_one_line(config_env, gh, args, message):
     """404 and 409 of the API as one line and exit 1, 400s naming the field; nothing written."""
     app, c = gh
