@@ -317,7 +317,8 @@ BAD_CREATES = [
     ("group not a string", {"json": {"email": "a@example.test", "groups": [1]}}, "groups[0]: Not a valid string."),
     ("too many groups", {"json": {"email": "a@example.test", "groups": [f"g{i}" for i in range(501)]}},
      "groups: at most 500 groups per user"),
-    ("name too long", {"json": {"email": "a@example.test", "name": "n" * 1025}}, "name: Length must be between 1 and 1024."),
+    ("name too long", {"json": {"email": "a@example.test", "name": "n" * 1025}},
+     "name: Length must be between 1 and 1024."),
     ("metadata not an object", {"json": {"email": "a@example.test", "metadata": [1]}},
      "metadata: Not a valid mapping type."),
     ("metadata key with $", {"json": {"email": "a@example.test", "metadata": {"$where": 1}}}, "metadata: key '$where'"),
@@ -447,7 +448,8 @@ def test_cli_lifecycle(config_env, gh):
     (("users", "create", "--email", "x@example.test", "--realm", "nowhere"), "realm: no configured app"),
     (("users", "list", "--limit", "0"), "limit: Must be greater than or equal to 1"),
 ], ids=["unknown", "grant-unknown", "revoke-unknown", "block-unknown", "unblock-unknown", "delete-unknown",
-        "duplicate-email", "duplicate-identity", "no-provider", "bad-group", "too-many-groups", "bad-metadata", "bad-realm", "bad-limit"])
+        "duplicate-email", "duplicate-identity", "no-provider", "bad-group", "too-many-groups", "bad-metadata",
+        "bad-realm", "bad-limit"])
 def test_cli_refusals_are_one_line(config_env, gh, args, message):
     """404 and 409 of the API as one line and exit 1, 400s naming the field; nothing written."""
     app, c = gh

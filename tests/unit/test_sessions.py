@@ -112,7 +112,8 @@ def big_user(users, clock, groups: int = 200, name: str = "Zoë Łukasiewicz 渡
     return {**user, "groups": stored["groups"]}
 
 
-@pytest.mark.parametrize("groups, name", [(200, "Zoë"), (0, "渡辺 Ōtsuka Дмитриевна " * 45), (MAX_GROUPS, "Z")])
+@pytest.mark.parametrize("groups, name", [(200, "Zoë"), (0, "渡辺 Ōtsuka Дмитриевна " * 45),
+                                          (MAX_GROUPS, "Z")])
 def test_a_large_identity_stays_in_the_session_record(world, groups, name):
     """Past the budget the JWT names its session; verify answers the whole user from the record."""
     service, clock, users, _, _ = world
