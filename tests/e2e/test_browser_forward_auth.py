@@ -4,30 +4,31 @@ page by the proxy's way (auth-signin's `rd`, the check's own 302), logs in at th
 OIDC provider, lands on the original URL, and its session cookie passes the next checks."""
 from __future__ import annotations
 
+import json
+
 import pymongo
 import pytest
 
+from tests.conftest import login_app, with_apps
 from tests.e2e.test_browser_login import ROUTES, login_as, seen_headers
 from tests.e2e.test_forward_auth_proxies import dialect_env, start_proxy
-from tests.e2e.conftest import browser_login_env, stop
+from tests.e2e.conftest import stop
 from tests.servers import free_port
-
-
-def login_site_behind(proxy: str, routes: dict, env, tmp_path, provider_url: str, gunicorn_server, echo):
-    """Browser login behind `proxy` (its shipped config): yields (Site, the MongoDB database)."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    gatehouse = gunicorn_server({**browser_login_env(env, tmp_path, provider_url, base, routes),
-                                 **dialect_env(proxy, port)})
-    site = start_proxy(proxy, tmp_path, port, gatehouse.split("//")[1], echo)
-    yield site, pymongo.MongoClient(env["MONGODB_URL"]).get_default_database()
-    for proc in site.processes:
-        stop(proc)
 
 
 @pytest.fixture(params=["ingress-nginx", "caddy"])
 def proxied(request, env, tmp_path, dev_provider, gunicorn_server, echo):
-    yield from login_site_behind(request.param, ROUTES, env, tmp_path, dev_provider.url, gunicorn_server, echo)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    routes = tmp_path / "routes.json"
+    routes.write_text(json.dumps(ROUTES))
+    app_cfg = login_app(dev_provider.url, callback=f"{base}/web-login/oauth/callback", cookie={"secure": True})
+    gatehouse = gunicorn_server({**with_apps(env, tmp_path, {"web": app_cfg}), "ROUTES_FILE": str(routes),
+                                 **dialect_env(request.param, port)})
+    site = start_proxy(request.param, tmp_path, port, gatehouse.split("//")[1], echo)
+    yield site, pymongo.MongoClient(env["MONGODB_URL"]).get_default_database()
+    for proc in site.processes:
+        stop(proc)
 
 
 def test_login_through_the_proxy_lands_on_the_original_url(browser, proxied):
