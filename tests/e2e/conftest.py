@@ -217,3 +217,14 @@ def browser():
         b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+def browser_login_env(env: dict[str, str], tmp_path: Path, provider_url: str, base: str, routes: dict,
+                      **settings: object) -> dict[str, str]:
+    """Gatehouse's environment for a browser-login site at `base`: one website app at the
+    development provider with Secure cookies, the route file `routes`, config-file `settings`."""
+    from tests.conftest import login_app, with_apps
+    path = tmp_path / f"routes-{base.rsplit(':', 1)[1]}.json"
+    path.write_text(json.dumps(routes))
+    app_cfg = login_app(provider_url, callback=f"{base}/web-login/oauth/callback", cookie={"secure": True})
+    return {**with_apps(env, tmp_path, {"web": app_cfg}, **settings), "ROUTES_FILE": str(path)}
