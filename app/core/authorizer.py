@@ -218,9 +218,11 @@ class Authorizer:
         """The original request of a check as the configured, believed dialect names it."""
         return resolve(headers, request, self.cfg.dialects)
 
-    def check(self, headers: Headers, cookies: Any = None, original: Original | Refused | None = None) -> Decision:
+    def check(self, headers: Headers, cookies: Any = None, original: Original | Refused | None = None,
+              identity: tuple[Principal, Refusal | None] | None = None) -> Decision:
         """The decision on the original request (`original`: as `Authorizer.original` resolved it;
-        without one, the plain nginx headers, as explain and the CLI give them)."""
+        without one, the plain nginx headers, as explain and the CLI give them). `identity`: the
+        caller as explain is asked about it (core/identities.py) instead of the request's credential."""
         deny = {self.cfg.names.allowed: "0"}
         if original is None:
             original = nginx(headers)
@@ -234,7 +236,7 @@ class Authorizer:
         method = method.upper()
         if method not in METHODS or method == "ALL":
             return Decision(FORBIDDEN, "unknown method", ANONYMOUS, headers=deny, code="bad_request")
-        principal, refused = self.principal(headers, cookies)
+        principal, refused = identity if identity is not None else self.principal(headers, cookies)
         if self.api_keys is not None and principal.client_type is None:
             client_type = self.api_keys.client_type(headers, cookies)
             if client_type is not None:
