@@ -181,7 +181,14 @@ def test_explain_for_a_user_or_client_before_they_call(ask, case, who, uri, stat
         assert body["rule"]["path"] == "/admin"
         assert body["headers"]["mia-userid"] == ask["ann"]
         assert json.loads(body["headers"]["mia-userproperties"]) == {"name": "Анна Ли"}
+    admin_terms = {"user by id": True, "user by email": True, "user without the group": False}
+    if case in admin_terms:  # each term of the rule's expression, with its value for this user
+        assert body["terms"] == [{"term": "groups.admin", "value": admin_terms[case]},
+                                 {"term": "claims.user.name != 'x'", "value": True}]
+    elif outcome != "allow":
+        assert body["terms"] is None, "decided before the expression: no terms"
     if case == "client":
+        assert body["terms"] == [{"term": "permissions.orders", "value": True}]
         assert body["principal"]["id"] == ask["client"] and body["principal"]["scopes"] == ["shop"]
         assert body["principal"]["permissions"] == ["orders"]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
 
-from .expressions import Context
+from .expressions import Context, terms
 from .routes import BadPath, Rule, RouteTable, normalise
 
 ALLOW, UNAUTHENTICATED, FORBIDDEN = 204, 401, 403
@@ -99,6 +99,8 @@ class Decision:
     code: str = "allowed"
     # The credential source consulted: the principal's, or the one whose credential was refused.
     source: str | None = None
+    # The request was judged by the rule's backoffice block (explain shows that block's terms).
+    backoffice: bool = False
 
 
 def encode_value(value: str) -> str:
@@ -210,17 +212,27 @@ def decide(table: RouteTable, method: str, uri: str, principal: Principal, *, is
         status = UNAUTHENTICATED if principal.anonymous else FORBIDDEN
         return Decision(status, f"missing scopes {' '.join(missing)}", principal, rule, deny, code="missing_scope",
                         source=source)
-    ctx = Context(groups=principal.groups, permissions=principal.permissions, scopes=principal.scopes,
-                  client_type=principal.client_type, is_backoffice=is_backoffice,
-                  api_product=rule.api_product, claims=principal.claims)
-    allowed = block.expression(ctx)
+    allowed = block.expression(_context(principal, rule, is_backoffice))
     if principal.anonymous and not (block.public and allowed):
-        return Decision(UNAUTHENTICATED, "no identity", principal, rule, deny, code="no_identity", source=source)
+        return Decision(UNAUTHENTICATED, "no identity", principal, rule, deny, code="no_identity", source=source,
+                        backoffice=is_backoffice)
     if not allowed:
         return Decision(FORBIDDEN, f"expression {block.expression.source!r} is false", principal, rule, deny,
-                        code="expression_false", source=source)
+                        code="expression_false", source=source, backoffice=is_backoffice)
     return Decision(ALLOW, "allowed", principal, rule,
-                    identity_headers(principal, rule, names, properties, header_limit), source=source)
+                    identity_headers(principal, rule, names, properties, header_limit), source=source,
+                    backoffice=is_backoffice)
+
+
+def _context(principal: Principal, rule: Rule, is_backoffice: bool) -> Context:
+    """What the rule's expression sees of the caller."""
+    return Context(groups=principal.groups, permissions=principal.permissions, scopes=principal.scopes,
+                   client_type=principal.client_type, is_backoffice=is_backoffice,
+                   api_product=rule.api_product, claims=principal.claims)
+
+
+# Decisions taken by the expression (the others were taken before it was evaluated).
+BY_EXPRESSION = frozenset({"allowed", "no_identity", "expression_false", "csrf"})
 
 
 def explain(decision: Decision) -> dict[str, Any]:
@@ -238,6 +250,11 @@ def explain(decision: Decision) -> dict[str, Any]:
             "expression": rule.authorization.expression.source, "public": rule.authorization.public,
             "backofficeExpression": rule.backoffice.expression.source if rule.backoffice else None,
             "apiProduct": rule.api_product, "scopes": list(rule.scopes)},
+        # Each term of the expression that decided, with its value for this caller (None: the
+        # decision was taken before the expression, e.g. no route or a missing scope).
+        "terms": [{"term": text, "value": value} for text, value in terms(
+            rule.block(decision.backoffice).expression, _context(p, rule, decision.backoffice))]
+        if rule is not None and decision.code in BY_EXPRESSION else None,
         "principal": {"kind": p.kind, "id": p.id, "source": p.source, "groups": sorted(p.groups),
                       "permissions": sorted(p.permissions), "scopes": sorted(p.scopes),
                       "clientType": p.client_type},
