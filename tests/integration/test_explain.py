@@ -230,3 +230,16 @@ def test_explain_command(ask, case, who, uri, status, outcome, code, reason):
     assert (body["outcome"], body["code"], body["reason"]) == (outcome, code, reason)
     if outcome != "allow":
         assert run.stderr.strip() == f"refused ({code}): {reason}"
+
+
+def test_explain_an_email_two_users_share(env, tmp_path):
+    """An email names one user per realm: shared by two, the question is 400 (give the userId)."""
+    partners = {**login_app("http://127.0.0.1:9"), "realm": "partners"}
+    c = create_app(load_settings(with_apps(env, tmp_path, {"web": login_app("http://127.0.0.1:9"),
+                                                            "partners": partners}, default_app_id="web"))).test_client()
+    ids = [c.post("/users", json={"email": "sam@example.test", "realm": realm}, headers=ADMIN).json["userId"]
+           for realm in ("demo", "partners")]
+    r = c.post("/auth/explain", json={"method": "GET", "uri": "/x", "user": "SAM@example.test"}, headers=ADMIN)
+    assert r.status_code == 400 and "2 users have the email 'SAM@example.test': give the userId" in r.json["message"]
+    r = c.post("/auth/explain", json={"method": "GET", "uri": "/x", "user": ids[1]}, headers=ADMIN)
+    assert r.status_code == 200 and r.json["principal"]["id"] == ids[1]
