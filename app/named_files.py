@@ -57,7 +57,10 @@ def dead_features(settings: Settings, files: NamedFiles) -> list[str]:
             (settings.apps, "session", "a login session of the configured apps"),
             (settings.bff, "bff", "a BFF session of the configured bff"),
             (settings.introspection, "introspection", "an opaque token, although introspection is configured"),
-            (settings.userinfo_url, "userinfo", "a caller of USERINFO_URL, although it is configured")):
+            (settings.userinfo_url, "userinfo", "a caller of USERINFO_URL, although it is configured"),
+            (settings.issuers, "jwt", "a token of the configured issuers"),
+            (settings.trust_mia_user_headers, "trusted-headers",
+             "the miauserid headers, although TRUST_MIA_USER_HEADERS is on")):
         if configured and source not in sources:
             lines.append(f"/auth never accepts {dead}: {labels['credential_sources']} leaves out {source}")
     return lines

@@ -161,6 +161,12 @@ NO_ROUTES = "warning: every /auth check will be refused: no routes_file (ROUTES_
     ("userinfo not read", None, False, {"CREDENTIAL_SOURCES": "jwt", "USERINFO_URL": "https://users.example.test/me"},
      [NO_ROUTES, "warning: /auth never accepts a caller of USERINFO_URL, although it is configured: "
                  "CREDENTIAL_SOURCES leaves out userinfo"]),
+    ("trusted headers not read", {"/x": {"GET": {"authorization": {"expression": "true"}}}}, False,
+     {"CREDENTIAL_SOURCES": "jwt", "TRUST_MIA_USER_HEADERS": "true"},
+     ["warning: /auth never accepts the miauserid headers, although TRUST_MIA_USER_HEADERS is on: "
+      "CREDENTIAL_SOURCES leaves out trusted-headers"]),
+    ("all sources read", {"/x": {"GET": {"authorization": {"expression": "true"}}}}, True,
+     {"USERINFO_URL": "https://users.example.test/me", "TRUST_MIA_USER_HEADERS": "true"}, []),
 ])
 def test_check_config_warns_of_dead_features(env, tmp_path, case, routes, apps, environ, warnings):
     """A valid configuration that leaves a feature dead: one warning line each, still exit 0 (as
