@@ -1,7 +1,6 @@
 """POST /auth/explain and `gatehouse check`: the matched rule, the principal, the outcome."""
 from __future__ import annotations
 
-import hashlib
 import json
 
 import pytest
@@ -10,7 +9,7 @@ from click.testing import CliRunner
 from app import create_app
 from app.cli import main
 from app.settings import load_settings
-from tests.conftest import ADMIN, basic, login_app, with_apps
+from tests.conftest import ADMIN, basic, login_app, store_state, with_apps
 
 ROUTES = {"/orders": {"GET": {"authorization": {"expression": "permissions.orders"}, "apiProduct": "shop"}}}
 
@@ -103,15 +102,9 @@ ADMIN_GROUP = "Администраторы"
 
 
 def stores(c) -> tuple[int, str]:
-    """Redis's write counter (it only grows) and a digest of every MongoDB document: a question
-    that writes nothing leaves both as they were."""
+    """The stores' state: a question that writes nothing leaves it as it was."""
     svc = c.application.extensions["gatehouse"]
-    changes = int(svc.redis.info("persistence")["rdb_changes_since_last_save"])
-    digest = hashlib.sha256()
-    for name in sorted(svc.mongo.list_collection_names()):
-        for doc in svc.mongo[name].find().sort("_id"):
-            digest.update(name.encode() + repr(sorted(doc.items())).encode())
-    return changes, digest.hexdigest()
+    return store_state(svc.redis, svc.mongo)
 
 
 @pytest.fixture
