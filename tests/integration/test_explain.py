@@ -44,6 +44,13 @@ def test_explain_endpoint(setup):
     ({"method": "BREW", "uri": "/orders"}, ADMIN, 400),
     ({"uri": "/orders"}, ADMIN, 400),
     ({"method": "GET", "uri": "/orders", "extra": 1}, ADMIN, 400),
+    ({"method": "GET", "uri": "/orders", "client": "c", "headers": {"authorization": "Bearer x"}}, ADMIN, 400),
+    ({"method": "GET", "uri": "/orders", "token": "t", "client": "c"}, ADMIN, 400),
+    ({"method": "GET", "uri": "/orders", "user": ""}, ADMIN, 400),
+    ({"method": "GET", "uri": "/orders", "user": "u" * 321}, ADMIN, 400),
+    ({"method": "GET", "uri": "/orders", "user": "nobody"}, ADMIN, 404),
+    ({"method": "GET", "uri": "/orders", "client": "nobody"}, ADMIN, 404),
+    ({"method": "GET", "uri": "/orders", "client": "nobody"}, {}, 401),
 ])
 def test_explain_refusals(setup, body, headers, status):
     _, c, _, _ = setup
