@@ -474,7 +474,7 @@ def _explain(method: str, uri: str, token: str | None, headers: tuple[str, ...],
     except Exception as exc:  # noqa: BLE001 - exit 1 means "refused": anything else is an error
         click.echo(f"cannot decide: {type(exc).__name__}: {exc}", err=True)
         sys.exit(2)
-    _echo_json(explain_decision(decision))
+    _echo_json(explain_decision(decision, svc.authorizer.is_backoffice(request_headers)))
     if decision.code == "bad_request":  # e.g. --method BREW: the question, not the answer, is wrong
         click.echo(f"cannot decide: {decision.reason}", err=True)
         sys.exit(2)

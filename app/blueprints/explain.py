@@ -29,4 +29,4 @@ def explain() -> Response:
     cookie = headers.get("Cookie")
     # the Cookie header read as /auth reads it
     decision = svc.authorizer.check(headers, parse_cookies(cookie) if cookie else {}, identity=identity)
-    return jsonify(explain_decision(decision))
+    return jsonify(explain_decision(decision, svc.authorizer.is_backoffice(headers)))

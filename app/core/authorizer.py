@@ -244,7 +244,7 @@ class Authorizer:
         source = refused.source if refused is not None else (
             principal.source if not principal.anonymous else "api-key" if principal.client_type else None)
         decision = decide(self.routes(), method, uri, principal,
-                          is_backoffice=(headers.get(self.cfg.backoffice_header) or "").lower() in TRUTHY,
+                          is_backoffice=self.is_backoffice(headers),
                           scope_prefix=self.cfg.scope_prefix, names=self.cfg.names,
                           properties=self.cfg.user_properties, header_limit=self.cfg.header_limit,
                           source=source)
@@ -264,6 +264,10 @@ class Authorizer:
                                    code=refusal_code(refused.reason), source=source)
             return self._login_redirect(decision, original, headers)
         return decision
+
+    def is_backoffice(self, headers: Headers) -> bool:
+        """The request came through the backoffice listener (its rule's backoffice block judges it)."""
+        return (headers.get(self.cfg.backoffice_header) or "").lower() in TRUTHY
 
     def _login_redirect(self, decision: Decision, original: Original, headers: Headers) -> Decision:
         """A 401 for a browser, in a dialect whose proxy passes the check's answer to the client

@@ -99,8 +99,6 @@ class Decision:
     code: str = "allowed"
     # The credential source consulted: the principal's, or the one whose credential was refused.
     source: str | None = None
-    # The request was judged by the rule's backoffice block (explain shows that block's terms).
-    backoffice: bool = False
 
 
 def encode_value(value: str) -> str:
@@ -214,14 +212,12 @@ def decide(table: RouteTable, method: str, uri: str, principal: Principal, *, is
                         source=source)
     allowed = block.expression(_context(principal, rule, is_backoffice))
     if principal.anonymous and not (block.public and allowed):
-        return Decision(UNAUTHENTICATED, "no identity", principal, rule, deny, code="no_identity", source=source,
-                        backoffice=is_backoffice)
+        return Decision(UNAUTHENTICATED, "no identity", principal, rule, deny, code="no_identity", source=source)
     if not allowed:
         return Decision(FORBIDDEN, f"expression {block.expression.source!r} is false", principal, rule, deny,
-                        code="expression_false", source=source, backoffice=is_backoffice)
+                        code="expression_false", source=source)
     return Decision(ALLOW, "allowed", principal, rule,
-                    identity_headers(principal, rule, names, properties, header_limit), source=source,
-                    backoffice=is_backoffice)
+                    identity_headers(principal, rule, names, properties, header_limit), source=source)
 
 
 def _context(principal: Principal, rule: Rule, is_backoffice: bool) -> Context:
@@ -235,8 +231,9 @@ def _context(principal: Principal, rule: Rule, is_backoffice: bool) -> Context:
 BY_EXPRESSION = frozenset({"allowed", "no_identity", "expression_false", "csrf"})
 
 
-def explain(decision: Decision) -> dict[str, Any]:
-    """The matched rule, the principal, the expression and the outcome with its reason."""
+def explain(decision: Decision, is_backoffice: bool = False) -> dict[str, Any]:
+    """The matched rule, the principal, the expression (each term's value) and the outcome with its
+    reason. `is_backoffice`: the request was judged by the rule's backoffice block."""
     rule = decision.rule
     p = decision.principal
     return {
@@ -253,7 +250,7 @@ def explain(decision: Decision) -> dict[str, Any]:
         # Each term of the expression that decided, with its value for this caller (None: the
         # decision was taken before the expression, e.g. no route or a missing scope).
         "terms": [{"term": text, "value": value} for text, value in terms(
-            rule.block(decision.backoffice).expression, _context(p, rule, decision.backoffice))]
+            rule.block(is_backoffice).expression, _context(p, rule, is_backoffice))]
         if rule is not None and decision.code in BY_EXPRESSION else None,
         "principal": {"kind": p.kind, "id": p.id, "source": p.source, "groups": sorted(p.groups),
                       "permissions": sorted(p.permissions), "scopes": sorted(p.scopes),
