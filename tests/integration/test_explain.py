@@ -104,7 +104,9 @@ def test_check_command_exit_status(setup, case, args, extra_env, status, code, s
 
 # -- ask before it happens: a user (by id or email) or a client named, not a credential in hand --
 
-ASK_ROUTES = {**ROUTES, "/admin": {"GET": {"authorization": {"expression": "groups.admin && claims.user.name != 'x'"}}}}
+ASK_ROUTES = {**ROUTES, "/admin": {"GET": {"authorization": {"expression": "groups.admin && claims.user.name != 'x'"}}},
+              "/reports": {"GET": {"authorization": {"expression": "groups.admin"},
+                                   "backofficeAuthorization": {"expression": "groups.users || groups.ops"}}}}
 ADMIN_GROUP = "Администраторы"
 
 
@@ -243,3 +245,14 @@ def test_explain_an_email_two_users_share(env, tmp_path):
     assert r.status_code == 400 and "2 users have the email 'SAM@example.test': give the userId" in r.json["message"]
     r = c.post("/auth/explain", json={"method": "GET", "uri": "/x", "user": ids[1]}, headers=ADMIN)
     assert r.status_code == 200 and r.json["principal"]["id"] == ids[1]
+
+
+@pytest.mark.parametrize("headers,outcome,terms", [
+    ({}, "forbidden", [{"term": "groups.admin", "value": False}]),
+    ({"isbackoffice": "true"}, "allow", [{"term": "groups.users", "value": True}, {"term": "groups.ops", "value": False}]),
+])
+def test_explain_terms_of_the_block_that_judged(ask, headers, outcome, terms):
+    """Through the backoffice listener the rule's backoffice expression judges: its terms are shown."""
+    body = ask["c"].post("/auth/explain", json={"method": "GET", "uri": "/reports", "user": ask["bob"],
+                                                "headers": headers}, headers=ADMIN).json
+    assert (body["outcome"], body["terms"]) == (outcome, terms)
