@@ -249,7 +249,8 @@ def test_explain_an_email_two_users_share(env, tmp_path):
 
 @pytest.mark.parametrize("headers,outcome,terms", [
     ({}, "forbidden", [{"term": "groups.admin", "value": False}]),
-    ({"isbackoffice": "true"}, "allow", [{"term": "groups.users", "value": True}, {"term": "groups.ops", "value": False}]),
+    ({"isbackoffice": "true"}, "allow",
+     [{"term": "groups.users", "value": True}, {"term": "groups.ops", "value": False}]),
 ])
 def test_explain_terms_of_the_block_that_judged(ask, headers, outcome, terms):
     """Through the backoffice listener the rule's backoffice expression judges: its terms are shown."""
