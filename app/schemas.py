@@ -213,3 +213,15 @@ class ExplainSchema(Schema):
     uri = fields.String(required=True, validate=validate.Length(min=1, max=4096))
     headers = fields.Dict(keys=fields.String(validate=validate.Length(1, 256)),
                           values=fields.String(validate=validate.Length(max=16384)), load_default=dict)
+    # Whom to ask about, instead of (or as well as) the headers' credential: one of them at most.
+    user = fields.String(load_default=None, validate=validate.Length(1, 320))
+    client = fields.String(load_default=None, validate=validate.Length(1, 256))
+    token = fields.String(load_default=None, validate=validate.Length(1, 16384))
+
+    @validates_schema
+    def _one_caller(self, data: dict[str, Any], **kwargs: Any) -> None:
+        named = [name for name in ("user", "client", "token") if data.get(name) is not None]
+        if len(named) > 1:
+            raise ValidationError(f"give one of user, client and token, not {' and '.join(named)}", named[1])
+        if named and any(k.lower() == "authorization" for k in data.get("headers") or {}):
+            raise ValidationError(f"give {named[0]} or an Authorization header, not both", named[0])

@@ -244,16 +244,16 @@ def _log(level: str, message: str) -> None:
 
 def serve(http: str | None, socket: str | None, processes: int | None) -> int:
     """Run the check group under uWSGI until SIGTERM/SIGINT; the exit code."""
-    from .named_files import load_configuration
+    from .named_files import dead_features, load_configuration
     from .settings import ConfigError, child_environment
 
     try:
-        settings = load_configuration()[0]
+        settings, files = load_configuration()
     except ConfigError as exc:
         _log("error", "configuration refused:\n  - " + "\n  - ".join(exc.problems))
         return 2
     bind = settings.bind_address
-    if settings.check_server == "gunicorn":
+    if settings.check_server == "gunicorn":  # gunicorn's on_starting says the warnings
         if socket:
             _log("error", "--socket is the uwsgi-protocol socket: it needs CHECK_SERVER=uwsgi")
             return 2
@@ -272,6 +272,8 @@ def serve(http: str | None, socket: str | None, processes: int | None) -> int:
     except OSError as exc:
         _log("error", f"PROMETHEUS_MULTIPROC_DIR: cannot write {metrics_dir} ({exc.strerror or exc})")
         return 2
+    for line in dead_features(settings, files):  # valid, but a feature is dead: said once, at start
+        _log("warning", f"configuration: {line}")
     fifo = metrics_dir + "-uwsgi.fifo"
     drain = metrics_dir + "-draining"
     for leftover in (fifo, drain):

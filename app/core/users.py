@@ -90,6 +90,19 @@ class UserAdmin:
     def get(self, user_id: str) -> dict[str, Any]:
         return user_view(self._doc(user_id))
 
+    def named(self, who: str) -> dict[str, Any]:
+        """The user's record, by userId or by email (any case; one user only)."""
+        doc = self.users.get(who)
+        if doc is not None:
+            return doc
+        if "@" in who:
+            docs, total = self.users.find(UserQuery(email=who), 2, 0)
+            if total > 1:
+                raise BadRequest(f"{total} users have the email {who!r}: give the userId")
+            if docs:
+                return docs[0]
+        raise NotFound(f"no such user: {who!r}")
+
     def _realm(self, realm: str | None, provider_id: str | None) -> str:
         if realm is None:
             if self.default_realm is None:

@@ -47,3 +47,4 @@ def test_the_readme_configuration_is_accepted_as_written(tmp_path):
                             str(etc / "gatehouse.yaml")], cwd=ROOT, env=env, capture_output=True, text=True,
                            timeout=60)
     assert again.returncode == 0, again.stderr
+    assert "warning" not in run.stderr + again.stderr, "the documented configuration leaves no feature dead"

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
 
-from .expressions import Context
+from .expressions import Context, terms
 from .routes import BadPath, Rule, RouteTable, normalise
 
 ALLOW, UNAUTHENTICATED, FORBIDDEN = 204, 401, 403
@@ -216,10 +216,7 @@ def decide(table: RouteTable, method: str, uri: str, principal: Principal, *, is
         status = UNAUTHENTICATED if principal.anonymous else FORBIDDEN
         return Decision(status, f"missing scopes {' '.join(missing)}", principal, rule, deny, code="missing_scope",
                         source=source)
-    ctx = Context(groups=principal.groups, permissions=principal.permissions, scopes=principal.scopes,
-                  client_type=principal.client_type, is_backoffice=is_backoffice,
-                  api_product=rule.api_product, claims=principal.claims)
-    allowed = block.expression(ctx)
+    allowed = block.expression(_context(principal, rule, is_backoffice))
     if principal.anonymous and not (block.public and allowed):
         return Decision(UNAUTHENTICATED, "no identity", principal, rule, deny, code="no_identity", source=source)
     if not allowed:
@@ -229,8 +226,20 @@ def decide(table: RouteTable, method: str, uri: str, principal: Principal, *, is
                     identity_headers(principal, rule, names, properties, header_limit), source=source)
 
 
-def explain(decision: Decision) -> dict[str, Any]:
-    """The matched rule, the principal, the expression and the outcome with its reason."""
+def _context(principal: Principal, rule: Rule, is_backoffice: bool) -> Context:
+    """What the rule's expression sees of the caller."""
+    return Context(groups=principal.groups, permissions=principal.permissions, scopes=principal.scopes,
+                   client_type=principal.client_type, is_backoffice=is_backoffice,
+                   api_product=rule.api_product, claims=principal.claims)
+
+
+# Decisions taken by the expression (the others were taken before it was evaluated).
+BY_EXPRESSION = frozenset({"allowed", "no_identity", "expression_false", "csrf"})
+
+
+def explain(decision: Decision, is_backoffice: bool = False) -> dict[str, Any]:
+    """The matched rule, the principal, the expression (each term's value) and the outcome with its
+    reason. `is_backoffice`: the request was judged by the rule's backoffice block."""
     rule = decision.rule
     p = decision.principal
     return {
@@ -244,6 +253,11 @@ def explain(decision: Decision) -> dict[str, Any]:
             "expression": rule.authorization.expression.source, "public": rule.authorization.public,
             "backofficeExpression": rule.backoffice.expression.source if rule.backoffice else None,
             "apiProduct": rule.api_product, "scopes": list(rule.scopes)},
+        # Each term of the expression that decided, with its value for this caller (None: the
+        # decision was taken before the expression, e.g. no route or a missing scope).
+        "terms": [{"term": text, "value": value} for text, value in terms(
+            rule.block(is_backoffice).expression, _context(p, rule, is_backoffice))]
+        if rule is not None and decision.code in BY_EXPRESSION else None,
         "principal": {"kind": p.kind, "id": p.id, "source": p.source, "groups": sorted(p.groups),
                       "permissions": sorted(p.permissions), "scopes": sorted(p.scopes),
                       "clientType": p.client_type},
