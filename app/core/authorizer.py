@@ -58,7 +58,7 @@ class AuthorizerConfig:
     scope_prefix: str = ""
     backoffice_header: str = "isbackoffice"
     user_properties: tuple[str, ...] = ()
-    header_limit: int = 4096
+    header_limit: int = 16384
     names: HeaderNames = HeaderNames()
     # TRUST_MIA_USER_HEADERS: accept miauserid/miausergroups/miauserproperties (multi-gateway only).
     trust_user_headers: bool = False
@@ -114,6 +114,7 @@ class Authorizer:
         """A Gatehouse login session: signature, issuer (cached per token), and the session
         still open (asked every time)."""
         assert self.sessions is not None
+        tokens.check_length(token)
         if not tokens.canonical(token):
             raise InvalidToken("malformed token")
         hit = self.verified.get(token)
@@ -276,7 +277,11 @@ class Authorizer:
 
 
 def _unknown(token: str) -> Refusal:
-    """A bearer token no configured source took: a JWT of an issuer nobody trusts, or not a JWT."""
+    """A bearer token no configured source took: a JWT of an issuer nobody trusts, or not a JWT
+    (or one too long to be read: the refusal names the limit)."""
+    too_long = tokens.length_problem(token)
+    if too_long:
+        return Refusal("bearer", too_long)
     if tokens.canonical(token):
         try:
             issuer = tokens.unverified_claims(token).get("iss")

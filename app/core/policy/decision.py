@@ -181,7 +181,7 @@ def _identity_headers(principal: Principal, rule: Rule | None, names: HeaderName
 
 def decide(table: RouteTable, method: str, uri: str, principal: Principal, *, is_backoffice: bool,
            scope_prefix: str = "", names: HeaderNames = HeaderNames(),
-           properties: tuple[str, ...] = (), header_limit: int = 4096, source: str | None = None) -> Decision:
+           properties: tuple[str, ...] = (), header_limit: int = 16384, source: str | None = None) -> Decision:
     """SPEC §3.4, in order; the reason is for logs and `explain`, never for the client. `source`
     is recorded in the decision as it is (the credential source consulted)."""
     deny = {names.allowed: "0"}
