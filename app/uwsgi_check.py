@@ -22,10 +22,11 @@ gunicorn.conf.py gives the check group, and how it is kept here:
 * logs: no per-request access line (Gatehouse writes its own JSON decision/request lines, as under
   gunicorn with accesslog None); uWSGI's own lines (boot, worker respawn, harakiri) go through
   `--log-encoder json` as one JSON object per line on stderr;
-* header limits: `--buffer-size 65535`, the uwsgi protocol's maximum (nginx forwards at most
-  64 KB of headers with the shipped `large_client_header_buffers 4 16k`), and `--max-vars` for
-  every header line that fits in it (uWSGI's default takes about 120; nginx sends up to 1,000);
-  the request nginx cannot fit in a uwsgi packet it answers 400 itself (docs/proxies.md "Limits");
+* header limits: `--buffer-size 65535`, the uwsgi protocol's maximum (a packet's size is 16 bits;
+  nginx takes header lines up to 40 KB with the shipped `large_client_header_buffers 4 40k`, for
+  a 32 KB bearer token), and `--max-vars` for every header line that fits in it (uWSGI's default
+  takes about 120; nginx sends up to 1,000); a request whose headers do not fit in one packet
+  nginx answers 431 itself, and over the HTTP socket uWSGI closes it (docs/proxies.md "Limits");
 * a check that waits on a slow network call: each worker runs CHECK_THREADS threads (4), and at
   most CHECK_THREADS - 1 of them may wait on the network at once (OUTBOUND_CALLS_PER_WORKER; past
   it a call fails at once with 503), so a hung provider never takes the thread that answers the

@@ -33,6 +33,11 @@ MAX_TOKEN_LENGTH = 32768
 COMPACT_JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 
 
+class TokenTooLong(InvalidToken):
+    """A presented token over MAX_TOKEN_LENGTH: refused for its length alone, which the caller may
+    be told (it reveals nothing about the token's validity)."""
+
+
 class TokenTooLarge(InvalidRequest):
     """A token Gatehouse would sign is over MAX_TOKEN_LENGTH: nothing is issued."""
 
@@ -98,7 +103,7 @@ def check_length(token: str) -> None:
     """A token over the limit is refused as too long, not as "malformed": the caller learns why."""
     problem = length_problem(token)
     if problem:
-        raise InvalidToken(problem)
+        raise TokenTooLong(problem)
 
 
 def new_jti() -> str:

@@ -279,3 +279,17 @@ def test_the_shipped_nginx_sends_no_client_dialect_headers_to_the_check(gunicorn
     assert (seen["x-original-uri"], seen["x-original-method"]) == ("/admin", "GET")
     for name in ("x-original-url", "x-forwarded-uri", "x-forwarded-method", "original-request-uri"):
         assert name not in seen, name
+
+
+def test_a_large_identity_passes(site: Site) -> None:
+    """A 17 KB bearer token (a client with many permissions and a 10 KB custom claim) and a 10 KB
+    identity header in the check's answer: each proxy's example config takes both (ingress-nginx's
+    own defaults, 8 KB header lines and a 4 KB answer buffer, took neither)."""
+    plan = "gold-" + "g" * 10_000
+    token, reg = client_token(site.base, "tracks", allowed_custom_claims={"usagePlan": plan},
+                              permissions=["orders"] + [f"p{i:02d}-" + "y" * 36 for i in range(60)])
+    assert len(token) > 16 * 1024
+    status, _, body = http(f"{site.base}/tracks/42", headers={"Authorization": f"Bearer {token}"})
+    assert status == 200, body[:300]
+    seen = echoed(body)["headers"]
+    assert seen[site.identity] == reg["client_id"] and seen["x-usage-plan"] == plan
