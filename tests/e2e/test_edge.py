@@ -276,6 +276,10 @@ LIMIT_ROWS = [
         {"miausergroups": ",".join(sorted([f"g{i:03d}-" + "x" * 35 for i in range(199)] + ["admin"]))}),
     Row("groups over 16 KB are left out, the request still judged", "GET", "/admin", [bearer(groups=GROUPS_16K)],
         200, {"miausergroups": None}),
+    # the identity of a 31 KB token: 11 KB of groups and an 11 KB name in one answer
+    Row("a 22 KB answer", "GET", "/admin", [bearer(groups=GROUPS_16K[:135] + ["admin"], name="n" * 11_000)], 200,
+        {"miausergroups": ",".join(sorted(GROUPS_16K[:135] + ["admin"])),
+         "miauserproperties": json.dumps({"name": "n" * 11_000}, separators=(",", ":"))}),
 ]
 
 
