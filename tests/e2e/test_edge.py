@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 from app.nginx_config import UPSTREAM_HEADERS, header_names
 from tests.conftest import ADMIN_TOKEN, ISSUER
 from tests.e2e.conftest import start_gunicorn, start_nginx, start_uwsgi_check, stop
-from tests.issuer import LocalIssuer
+from tests.issuer import LocalIssuer, padding_for
 from tests.peers import json_server
 from tests.servers import free_port
 
@@ -226,10 +226,7 @@ def absent(*names: str) -> dict[str, str | None]:
 def sized(size: int, **claims: Any) -> Callable[[Stack], tuple[str, str]]:
     """A valid bearer token of the stack's issuer, `size` characters long give or take 4."""
     def make(s: Stack) -> tuple[str, str]:
-        pad = 0
-        for _ in range(4):
-            token = s.token(**claims, pad="e" * pad)
-            pad += (size - len(token)) * 3 // 4
+        token = s.token(**claims, **padding_for(lambda more: s.token(**claims, **more), size))
         assert abs(len(token) - size) <= 4, len(token)
         return "Authorization", f"Bearer {token}"
     return make

@@ -14,10 +14,11 @@ import uuid
 import pytest
 import requests
 
-from tests.conftest import ADMIN, with_apps
+from tests.conftest import with_apps
 from tests.e2e.conftest import echoed, http
+from tests.e2e.test_nginx import client_token
 from tests.integration.test_login import at_dev_provider
-from tests.issuer import LocalIssuer
+from tests.issuer import LocalIssuer, padding_for
 from tests.servers import free_port
 
 COOKIE = "__Host-gatehouse"
@@ -28,15 +29,6 @@ ROUTES = {
 # 200 groups of 40 characters, one of them the group the routes ask for.
 GROUPS = ["users"] + [f"g{i:03d}-" + "x" * 35 for i in range(199)]
 TOKEN_SIZE = 16 * 1024 + 200  # a 16 KB token: over the 16,384 characters Gatehouse once refused
-
-
-def padded_claims(make, size: int) -> dict:
-    """Claims that make `make(claims)` (a signed token) about `size` characters long."""
-    pad = 0
-    for _ in range(4):
-        token = make({"entitlements": "e" * pad} if pad else {})
-        pad += int((size - len(token)) * 3 / 4)
-    return {"entitlements": "e" * pad}
 
 
 @pytest.fixture
@@ -96,7 +88,7 @@ def test_a_bff_user_with_200_groups_and_a_16_kb_provider_token_calls_the_api(sit
                                   "client_id": "gatehouse-bff", "iat": 1, "exp": 1, "jti": "j" * 16,
                                   "scope": "openid profile email", "groups": GROUPS, **claims}, "at+jwt")
 
-    claims = {"groups": GROUPS, "email": "a" * 40 + "@example.test", **padded_claims(provider_token, TOKEN_SIZE)}
+    claims = {"groups": GROUPS, "email": "a" * 40 + "@example.test", **padding_for(provider_token, TOKEN_SIZE)}
     cookie = session_cookie(bff_login(sites["gunicorn"], dev_provider.url, claims))
     for layout, site in sites.items():
         seen = seen_at_upstream(site, "/api/orders", {"Cookie": cookie})
@@ -110,7 +102,7 @@ def test_a_16_kb_bearer_token_of_an_external_issuer_with_200_groups(sites, issue
     def token(claims: dict) -> str:
         return issuer.token(roles=GROUPS, **claims)
 
-    big = token(padded_claims(token, TOKEN_SIZE))
+    big = token(padding_for(token, TOKEN_SIZE))
     assert 16 * 1024 < len(big) < 17 * 1024
     for layout, site in sites.items():
         seen = seen_at_upstream(site, "/api/x", {"Authorization": f"Bearer {big}"})
@@ -119,17 +111,8 @@ def test_a_16_kb_bearer_token_of_an_external_issuer_with_200_groups(sites, issue
 
 
 def test_an_own_client_token_with_200_permissions(sites):
-    site = sites["gunicorn"]
     permissions = ["orders"] + [f"p{i:03d}-" + "y" * 63 for i in range(199)]
-    body = json.dumps({"client_name": "big", "scope": "", "permissions": permissions}).encode()
-    status, _, raw = http(f"{site}/register", "POST", {**ADMIN, "Content-Type": "application/json"}, body)
-    assert status == 201, raw
-    reg = json.loads(raw)
-    basic = base64.b64encode(f"{reg['client_id']}:{reg['client_secret']}".encode()).decode()
-    status, _, raw = http(f"{site}/oauth/token", "POST", {"Authorization": f"Basic {basic}",
-                          "Content-Type": "application/x-www-form-urlencoded"}, b"grant_type=client_credentials")
-    assert status == 200, raw
-    token = json.loads(raw)["access_token"]
+    token, reg = client_token(sites["gunicorn"], "tracks", permissions=permissions)
     assert len(token) > 16 * 1024
     for layout, site in sites.items():
         seen = seen_at_upstream(site, "/orders", {"Authorization": f"Bearer {token}"})
