@@ -90,6 +90,12 @@ def key_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture
 def env(redis_server: RedisServer, mongo_server: MongoServer, key_files: dict[str, Path]) -> dict[str, str]:
     """Environment for one test: its own MongoDB database, an empty Redis."""
+    return fresh_env(redis_server, mongo_server, key_files)
+
+
+def fresh_env(redis_server: RedisServer, mongo_server: MongoServer, key_files: dict[str, Path]) -> dict[str, str]:
+    """The `env` fixture's environment, for module-scoped stacks too: a MongoDB database of its
+    own, Redis emptied."""
     redis.Redis.from_url(redis_server.url).flushdb()
     return {
         "MONGODB_URL": f"{mongo_server.url}/t{uuid.uuid4().hex[:12]}",

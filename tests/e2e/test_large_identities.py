@@ -14,8 +14,9 @@ import uuid
 import pytest
 import requests
 
-from tests.conftest import with_apps
-from tests.e2e.conftest import echoed, http
+from tests.conftest import fresh_env, with_apps
+from tests.e2e.conftest import echoed, http, start_gunicorn, start_nginx, start_uwsgi_check, stop
+from tests.echo_upstream import start_echo
 from tests.e2e.test_nginx import client_token
 from tests.integration.test_login import at_dev_provider
 from tests.issuer import LocalIssuer, padding_for
@@ -31,30 +32,45 @@ GROUPS = ["users"] + [f"g{i:03d}-" + "x" * 35 for i in range(199)]
 TOKEN_SIZE = 16 * 1024 + 200  # a 16 KB token: over the 16,384 characters Gatehouse once refused
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def issuer():
     server = LocalIssuer()
     yield server
     server.close()
 
 
-@pytest.fixture
-def sites(env, tmp_path, dev_provider, issuer, gunicorn_server, uwsgi_check_server, nginx_server, echo):
-    """{layout: nginx base URL}: one main gunicorn group, and nginx in front of each /auth server."""
+@pytest.fixture(scope="module")
+def sites(redis_server, mongo_server, key_files, tmp_path_factory, dev_provider, issuer):
+    """{layout: nginx base URL}: one main gunicorn group, and nginx in front of each /auth server
+    (uWSGI over uwsgi_pass, gunicorn over proxy_pass); one stack for the module."""
+    folder = tmp_path_factory.mktemp("large")
     port = free_port()
-    routes = tmp_path / "auth.json"
-    routes.write_text(json.dumps(ROUTES))
+    (folder / "auth.json").write_text(json.dumps(ROUTES))
     bff = {"provider": {"type": "oidc", "clientId": "gatehouse-bff", "clientSecret": "bff-secret",
                         "discoveryUrl": f"{dev_provider.url}/.well-known/openid-configuration"},
            "redirectUrl": f"http://127.0.0.1:{port}/bff/oauth/callback", "defaultRedirectUrl": "/"}
     external = {"issuer": issuer.url, "audience": ["gloo-api"],
                 "discovery_url": f"{issuer.url}/.well-known/openid-configuration", "claims": {"groups": ["roles"]}}
-    extra = {**with_apps(env, tmp_path, {}, bff=bff, issuers=[external]), "ROUTES_FILE": str(routes)}
-    main = gunicorn_server(extra, workers=1)
-    gunicorn_check = gunicorn_server({**extra, "GATEHOUSE_ROLE": "check"}, workers=1)
-    _, uwsgi_socket = uwsgi_check_server(extra, processes=1)
-    return {"gunicorn": nginx_server(main, echo, port=port, check=gunicorn_check),
-            "uwsgi": nginx_server(main, echo, check=uwsgi_socket)}
+    env = fresh_env(redis_server, mongo_server, key_files)
+    extra = {**with_apps(env, folder, {}, bff=bff, issuers=[external]), "ROUTES_FILE": str(folder / "auth.json")}
+    echo, echo_port = start_echo()
+    procs = []
+    try:
+        proc, main = start_gunicorn(extra, folder, workers=1)
+        procs.append(proc)
+        proc, gunicorn_check = start_gunicorn(extra, folder, {"GATEHOUSE_ROLE": "check"}, workers=1)
+        procs.append(proc)
+        proc, _, uwsgi_socket = start_uwsgi_check(extra, folder, processes=1)
+        procs.append(proc)
+        proc, behind_gunicorn = start_nginx(folder, main, echo_port, port=port, check=gunicorn_check)
+        procs.append(proc)
+        proc, behind_uwsgi = start_nginx(folder, main, echo_port, check=uwsgi_socket)
+        procs.append(proc)
+        yield {"gunicorn": behind_gunicorn, "uwsgi": behind_uwsgi}
+    finally:
+        for proc in reversed(procs):
+            stop(proc)
+        echo.shutdown()
 
 
 def bff_login(site: str, provider_url: str, claims: dict) -> requests.Response:
