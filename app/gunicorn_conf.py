@@ -68,13 +68,15 @@ threads = _S.threads if _S else 1
 preload_app = False
 timeout = _S.worker_timeout_seconds if _S else 30
 keepalive = _S.keepalive_seconds if _S else 5
-# Bounded request lines and headers (SPEC §10); bodies are bounded by MAX_BODY_BYTES in the app.
-# Above what the shipped nginx config can forward (header lines up to 16 KB, at most 64 KB of
-# headers: large_client_header_buffers 4 16k), so nginx refuses an oversized request itself with
-# its own 4xx and every request it accepts reaches the check, whose answer is 204/401/403. At
-# gunicorn's defaults (8,190 bytes, 100 lines) a 10 KB cookie or 110 header lines made the check
-# answer 431, which nginx turns into a 500. The request line to the check is always short
-# (`GET /auth`); the original URI travels in X-Original-URI, a header line.
+# Bounded request lines and headers; bodies are bounded by MAX_BODY_BYTES in the app. Above what
+# the shipped nginx config can forward (header lines up to 40 KB, at most 160 KB of headers:
+# large_client_header_buffers 4 40k, for a 32 KB bearer token), so nginx refuses an oversized
+# request itself with its own 4xx and every request it accepts reaches the check, whose answer is
+# 204/401/403. At gunicorn's defaults (8,190 bytes, 100 lines) a 10 KB cookie or 110 header lines
+# made the check answer 431, which nginx turns into a 500. The request line to the check is short
+# behind nginx (`GET /auth`: the original URI travels in X-Original-URI, a header line); 8,190 is
+# gunicorn's largest limit, so behind Envoy (whose check request carries the original path) a
+# longer URI is a 400 under gunicorn and passes under uWSGI (docs/proxies.md "Limits").
 limit_request_line = 8190
 limit_request_fields = 32768  # gunicorn's maximum; Debian's nginx takes at most 1,000 header lines (max_headers)
 limit_request_field_size = 131072  # 128 KiB per header line

@@ -48,13 +48,14 @@ def uwsgi_check_params(indent: str = "") -> str:
 
 
 # @gatehouse_500's rule for a subrequest the check group refused, after which the uwsgi rendering
-# adds its own. A uwsgi packet holds at most 65,535 bytes, and a request's headers with its URI sent again (X-Original-URI) can be more
-# (a 16 KB request line beside 48 KB of headers): nginx then never sends the subrequest and has no
-# status from the check. That request is too large, a 400 like nginx's own. Any other fault nginx
-# meets before reaching the check lands here too; it fails closed either way.
+# adds its own. A uwsgi packet holds at most 65,535 bytes, and a request's headers with its URI sent
+# again (X-Original-URI) can be more (nginx takes up to 160 KB of headers): nginx then never sends
+# the subrequest and has no status from the check. That request's headers are too large, a 431 like
+# nginx's own. Any other fault nginx meets before reaching the check lands here too; it fails closed
+# either way.
 REFUSED_BRANCH = re.compile(r'( +)if \(\$gatehouse_check_status ~ "\^4"\) \{\n.*?\n\1\}\n', re.DOTALL)
 TOO_LARGE_BRANCH = ('            if ($gatehouse_check_status = "") {\n'
-                    '                return 400 \'{"statusCode":400,"error":"Bad Request",'
+                    '                return 431 \'{"statusCode":431,"error":"Request Header Fields Too Large",'
                     '"message":"request headers too large"}\';\n'
                     '            }\n')
 
@@ -67,8 +68,8 @@ def _to_uwsgi(text: str) -> str:
         raise ValueError("the check location of gatehouse.conf.in was not found")
     start = text.index("location = /_gatehouse/auth {")
     end = text.index("\n        }\n", start)
-    location = re.sub(r"^(\s*)proxy_(connect_timeout|read_timeout|cache|cache_key|cache_valid|cache_lock|"
-                      r"ignore_headers)\b", r"\1uwsgi_\2", text[start:end], flags=re.MULTILINE)
+    location = re.sub(r"^(\s*)proxy_(connect_timeout|read_timeout|buffer_size|buffers|cache|cache_key|cache_valid|"
+                      r"cache_lock|ignore_headers)\b", r"\1uwsgi_\2", text[start:end], flags=re.MULTILINE)
     text = text[:start] + location + text[end:]
     text, found = REFUSED_BRANCH.subn(r"\g<0>" + TOO_LARGE_BRANCH, text)
     if found != 1:

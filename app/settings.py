@@ -527,8 +527,9 @@ class Settings:
                                                         "claims copied into `mia-userproperties`")
     api_product_scope_prefix: str = setting("API_PRODUCT_SCOPE_PREFIX", fields.String(
         validate=validate.Length(max=256)), "", "scope prefix for URI-shaped product scopes")
-    max_header_value_bytes: int = setting("MAX_HEADER_VALUE_BYTES", _int(64, 65536), 4096,
-                                          "longest identity header value forwarded")
+    max_header_value_bytes: int = setting("MAX_HEADER_VALUE_BYTES", _int(64, 65536), 16384,
+                                          "longest identity header value forwarded, left out past it "
+                                          "(16 KB: 200 groups of 80 characters)")
     trust_mia_user_headers: bool = setting("TRUST_MIA_USER_HEADERS", fields.Boolean(), False,
                                            "accept identity headers set by a trusted upstream")
     credential_sources: tuple[str, ...] = setting("CREDENTIAL_SOURCES", _subset(SOURCES), tuple(SOURCES),

@@ -23,10 +23,11 @@ gunicorn.conf.py gives the check group, and how it is kept here:
   gunicorn with accesslog None); uWSGI's own lines (boot, worker respawn, harakiri) go through
   `--log-encoder json` as one JSON object per line on stderr, but those that name a request
   (REQUEST_NAMED), which may carry its query;
-* header limits: `--buffer-size 65535`, the uwsgi protocol's maximum (nginx forwards at most
-  64 KB of headers with the shipped `large_client_header_buffers 4 16k`), and `--max-vars` for
-  every header line that fits in it (uWSGI's default takes about 120; nginx sends up to 1,000);
-  the request nginx cannot fit in a uwsgi packet it answers 400 itself (docs/proxies.md "Limits");
+* header limits: `--buffer-size 65535`, the uwsgi protocol's maximum (a packet's size is 16 bits;
+  nginx takes header lines up to 40 KB with the shipped `large_client_header_buffers 4 40k`, for
+  a 32 KB bearer token), and `--max-vars` for every header line that fits in it (uWSGI's default
+  takes about 120; nginx sends up to 1,000); a request whose headers do not fit in one packet
+  nginx answers 431 itself, and over the HTTP socket uWSGI closes it (docs/proxies.md "Limits");
 * the sockets: the uwsgi one on loopback (the HTTP port + 1) unless an address is given, or none
   (`GATEHOUSE_CHECK_SOCKET=none`); TRUSTED_PROXY_CIDRS judges only the HTTP socket's real peer,
   read from each request's connection (socket_peers; a uwsgi packet's REMOTE_ADDR is its sender's

@@ -1,8 +1,9 @@
 """The development OIDC provider: oidc-provider-mock (PyPI) with what a BFF demo needs.
 
 * Access tokens are RS256 JWTs signed with the provider's own key (RFC 9068 shape: iss, sub,
-  aud = client id, exp, iat, jti, client_id, scope, groups), so an API behind nginx can verify
-  the token the BFF forwards against the provider's JWKS, as it would with Keycloak or Auth0.
+  aud = client id, exp, iat, jti, client_id, scope, and the user's claims OIDC does not define:
+  groups, roles...), so an API behind nginx can verify the token the BFF forwards against the
+  provider's JWKS, as it would with Keycloak or Auth0.
 * Refreshed tokens say their real lifetime (`expires_in`), like the first ones.
 * `--latency-ms` makes the token endpoint answer that much later, like a provider across a
   network (tests widen the window in which concurrent refreshes could race).
@@ -45,6 +46,13 @@ from authlib.jose.errors import JoseError
 
 from .runner import DEMO_USERS
 
+# The claims OIDC Core §5.1 defines for a user (the ID token's and userinfo's, by scope), and the
+# access token's own: none of them is copied from the user into the access token.
+STANDARD_CLAIMS = frozenset({
+    "sub", "name", "given_name", "family_name", "middle_name", "nickname", "preferred_username", "profile",
+    "picture", "website", "email", "email_verified", "gender", "birthdate", "zoneinfo", "locale", "phone_number",
+    "phone_number_verified", "address", "updated_at", "iss", "aud", "exp", "iat", "jti", "client_id", "scope"})
+
 
 def _storage() -> Any:
     return flask.g.oidc_provider_mock_storage
@@ -86,8 +94,10 @@ def build(users: tuple[dict[str, Any], ...] = DEMO_USERS, token_max_age: int = 3
         claims = {"iss": flask.request.host_url.rstrip("/"), "sub": user.sub, "aud": client.id,
                   "client_id": client.id, "iat": now, "exp": now + token_max_age,
                   "jti": secrets.token_urlsafe(12), "scope": scope or ""}
-        if isinstance(user.claims.get("groups"), list):
-            claims["groups"] = user.claims["groups"]
+        # The user's own claims that OIDC does not define (groups, roles, entitlements...), as
+        # Keycloak's mappers and Entra ID put them in access tokens: `PUT /users/<sub>` with large
+        # ones gives the enterprise-sized tokens (16 KB and more) a deployment meets.
+        claims.update({name: value for name, value in user.claims.items() if name not in STANDARD_CLAIMS})
         return _sign(claims, "at+jwt")
 
     app.config["OAUTH2_ACCESS_TOKEN_GENERATOR"] = access_token

@@ -58,7 +58,7 @@ class AuthorizerConfig:
     scope_prefix: str = ""
     backoffice_header: str = "isbackoffice"
     user_properties: tuple[str, ...] = ()
-    header_limit: int = 4096
+    header_limit: int = 16384
     names: HeaderNames = HeaderNames()
     # TRUST_MIA_USER_HEADERS: accept miauserid/miausergroups/miauserproperties (multi-gateway only).
     trust_user_headers: bool = False
@@ -76,6 +76,9 @@ class Refusal:
 
     source: str
     reason: str
+    # The reason may be given to the caller (WWW-Authenticate's error_description): a token over
+    # the length limit, which says nothing about whether it would have been valid.
+    told: bool = False
 
 
 class Authorizer:
@@ -114,6 +117,7 @@ class Authorizer:
         """A Gatehouse login session: signature, issuer (cached per token), and the session
         still open (asked every time)."""
         assert self.sessions is not None
+        tokens.check_length(token)
         if not tokens.canonical(token):
             raise InvalidToken("malformed token")
         hit = self.verified.get(token)
@@ -190,10 +194,11 @@ class Authorizer:
             try:
                 found = self._source(name, token, headers, cookies)
             except InvalidToken as exc:
+                told = isinstance(exc, tokens.TokenTooLong)
                 if name not in COOKIE_SOURCES:
-                    return ANONYMOUS, Refusal(name, exc.description)
+                    return ANONYMOUS, Refusal(name, exc.description, told)
                 # A stale or foreign session cookie must not hide a valid bearer token.
-                refused = refused or Refusal(name, exc.description)
+                refused = refused or Refusal(name, exc.description, told)
                 continue
             if found is not None:
                 return found, None
@@ -257,6 +262,8 @@ class Authorizer:
             decision.headers["Authorization"] = f"Bearer {principal.bearer}"  # BFF: for nginx to pass upstream
         if decision.status == 401:
             error = ', error="invalid_token"' if refused else ""
+            if refused is not None and refused.told:
+                error += f', error_description="{refused.reason}"'
             decision.headers["WWW-Authenticate"] = f'Bearer realm="gatehouse"{error}'
             if refused is not None and decision.code != "no_route":
                 # The words /auth/explain and the decision log give: which credential, and why.
@@ -282,7 +289,11 @@ class Authorizer:
 
 
 def _unknown(token: str) -> Refusal:
-    """A bearer token no configured source took: a JWT of an issuer nobody trusts, or not a JWT."""
+    """A bearer token no configured source took: a JWT of an issuer nobody trusts, or not a JWT
+    (or one too long to be read: the refusal names the limit)."""
+    too_long = tokens.length_problem(token)
+    if too_long:
+        return Refusal("bearer", too_long, told=True)
     if tokens.canonical(token):
         try:
             issuer = tokens.unverified_claims(token).get("iss")

@@ -192,6 +192,13 @@ def _token_call(http: ProviderHttp, p: ProviderConfig, endpoints: Endpoints, for
         raise LoginFailed(refused)
     if status != 200 or not isinstance(body.get("access_token"), str):
         raise BadGateway("the identity provider's token answer is unusable")
+    # A token Gatehouse cannot forward or verify ends the login (or the session, at refresh) with
+    # its cause, rather than every later API call with a 401 no one can explain.
+    for name in ("access_token", "id_token"):
+        problem = tokens.length_problem(body[name], f"the identity provider's {name.replace('_', ' ')}") \
+            if isinstance(body.get(name), str) else None
+        if problem:
+            raise LoginFailed(problem)
     return body
 
 

@@ -199,8 +199,7 @@ class SessionService:
         """The session JWT's signature, type and claims, and that its session was opened here
         (the record exists); whether it has ended since is `ensure_open`'s question, asked on
         every use, while this answer may be cached with the token."""
-        if len(token) > tokens.MAX_TOKEN_LENGTH:
-            raise InvalidToken("malformed token")
+        tokens.check_length(token)
         claims = unverified if unverified is not None else tokens.unverified_claims(token)
         if not self.is_session_token(claims):
             raise InvalidToken("not a Gatehouse session token")

@@ -8,7 +8,7 @@ from typing import Any
 from jose import jwt
 from jose.exceptions import JOSEError
 
-from .errors import InvalidToken
+from .errors import InvalidRequest, InvalidToken
 from .keys import KeySet
 
 # Leeway for exp/nbf/iat of tokens we issued ourselves: our own clock signed them, so only
@@ -21,11 +21,25 @@ ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 §2.1
 ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
 # RFC 7523 §2.2: the client_assertion_type of a JWT client assertion (private_key_jwt).
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-MAX_TOKEN_LENGTH = 16384
+# The longest token Gatehouse takes, its own or another issuer's (a provider's ID and access tokens,
+# a bearer JWT of an external issuer): enterprise providers issue 4-16 KB (Entra ID, Keycloak with
+# group mappers: some 200 groups before they switch to an overage claim), so twice that leaves room
+# and still bounds the work (decoding, hashing into cache keys) a stranger's header can ask for.
+# The shipped nginx takes header lines up to 40 KB (`Authorization: Bearer ` and this many).
+MAX_TOKEN_LENGTH = 32768
 # A compact JWS in canonical form: three base64url segments, nothing else. The JOSE library
 # tolerates junk after the signature; a token that needs that tolerance is refused up front, so
 # one valid token cannot be spelled a million ways (cache keys, nginx cache keys, work).
 COMPACT_JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+
+
+class TokenTooLong(InvalidToken):
+    """A presented token over MAX_TOKEN_LENGTH: refused for its length alone, which the caller may
+    be told (it reveals nothing about the token's validity)."""
+
+
+class TokenTooLarge(InvalidRequest):
+    """A token Gatehouse would sign is over MAX_TOKEN_LENGTH: nothing is issued."""
 
 
 # NumericDate bounds (RFC 7519 §2) Gatehouse accepts: after 1970 and before 2286. Anything else
@@ -78,6 +92,20 @@ def canonical(token: str) -> bool:
     return len(token) <= MAX_TOKEN_LENGTH and COMPACT_JWS.match(token) is not None
 
 
+def length_problem(token: str, what: str = "token") -> str | None:
+    """Why a token is refused for its length alone, naming the limit (None: within it)."""
+    if len(token) <= MAX_TOKEN_LENGTH:
+        return None
+    return f"{what} is {len(token):,} characters, over Gatehouse's limit of {MAX_TOKEN_LENGTH:,}"
+
+
+def check_length(token: str) -> None:
+    """A token over the limit is refused as too long, not as "malformed": the caller learns why."""
+    problem = length_problem(token)
+    if problem:
+        raise TokenTooLong(problem)
+
+
 def new_jti() -> str:
     return secrets.token_urlsafe(18)
 
@@ -85,8 +113,13 @@ def new_jti() -> str:
 def sign(keys: KeySet, claims: dict[str, Any], typ: str = ACCESS_TOKEN_TYPE) -> str:
     """Sign claims with the active key; the header names its `kid`."""
     active = keys.active
-    return jwt.encode(claims, active.private, algorithm=active.alg,
-                      headers={"kid": active.kid, "typ": typ})
+    token = jwt.encode(claims, active.private, algorithm=active.alg, headers={"kid": active.kid, "typ": typ})
+    # Never issue a token Gatehouse itself would refuse (a client with hundreds of long permissions):
+    # the caller is told why instead of getting a token every check answers 401.
+    problem = length_problem(token, "the token to issue")
+    if problem:
+        raise TokenTooLarge(problem + ": fewer or shorter permissions, groups or custom claims")
+    return token
 
 
 def unverified_header(token: str) -> dict[str, Any]:
@@ -118,7 +151,10 @@ def verify_own(token: str, keys: KeySet, issuer: str, verify_exp: bool = True,
     token: /auth, introspection), an `iat` ahead of it by more than the leeway is refused;
     without (ending it: logout, revocation), only the claims' shape is checked, so an instance
     whose clock runs behind the issuer's still ends the token rather than silently ignoring it."""
-    if not isinstance(token, str) or not canonical(token):
+    if not isinstance(token, str):
+        raise InvalidToken("malformed token")
+    check_length(token)
+    if not canonical(token):
         raise InvalidToken("malformed token")
     header = unverified_header(token)
     key = keys.by_kid(header.get("kid"))

@@ -30,6 +30,14 @@ MODULES = Path("/usr/lib/nginx/modules")
 PREFIX = "nginx.ingress.kubernetes.io/"
 
 
+CONTROLLER_CONFIG = INGRESS.parent / "ingress-nginx-configmap.yaml"
+
+
+def controller_config() -> dict[str, str]:
+    """The keys the example sets in the controller's own ConfigMap."""
+    return dict(yaml.safe_load(CONTROLLER_CONFIG.read_text())["data"])
+
+
 def example() -> tuple[dict[str, Any], dict[str, str], list[str]]:
     """The guarded Ingress's annotations, the auth-proxy-set-headers ConfigMap's data, and the
     paths of the unguarded (Gatehouse) Ingress."""
@@ -87,6 +95,11 @@ def render(listen: str, gatehouse: str, check: str, upstream: str, runtime: Path
     target = f"http://{check}{auth_url.path}"
     signin = signin_origin + urlsplit(annotations["auth-signin"]).path
     response_headers = [h.strip() for h in annotations["auth-response-headers"].split(",") if h.strip()]
+    # The controller's defaults where the example sets nothing (proxy-buffer-size 4k, 4 buffers;
+    # large-client-header-buffers 4 8k); the ConfigMap's large-client-header-buffers is http-level.
+    buffer_size = annotations.get("proxy-buffer-size", "4k")
+    buffers_number = annotations.get("proxy-buffers-number", "4")
+    header_buffers = controller_config().get("large-client-header-buffers", "4 8k")
     location = "/"
     auth_path = "/_external-auth-Lw-Prefix"  # buildAuthLocation: base64url("/") + pathType
     sign_location = build_auth_sign_url_location(location, signin)
@@ -119,6 +132,7 @@ events {{ worker_connections 256; }}
 
 http {{
     access_log off;
+    large_client_header_buffers {header_buffers};
 {nginx_temp_paths(runtime)}
     # The controller's http-level maps the locations below use.
     map $http_x_request_id $req_id {{
@@ -154,8 +168,8 @@ http {{
             proxy_set_header            X-Auth-Request-Redirect $request_uri;
 
             proxy_buffering                         off;
-            proxy_buffer_size                       4k;
-            proxy_buffers                           4 4k;
+            proxy_buffer_size                       {buffer_size};
+            proxy_buffers                           {buffers_number} {buffer_size};
             proxy_request_buffering                 on;
 
             proxy_ssl_server_name       on;
@@ -220,8 +234,8 @@ http {{
             proxy_read_timeout                      60s;
 
             proxy_buffering                         off;
-            proxy_buffer_size                       4k;
-            proxy_buffers                           4 4k;
+            proxy_buffer_size                       {buffer_size};
+            proxy_buffers                           {buffers_number} {buffer_size};
             proxy_request_buffering                 on;
             proxy_http_version                      1.1;
 

@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 from app.nginx_config import UPSTREAM_HEADERS, header_names
 from tests.conftest import ADMIN_TOKEN, ISSUER, store_state
 from tests.e2e.conftest import start_gunicorn, start_nginx, start_uwsgi_check, stop
-from tests.issuer import LocalIssuer
+from tests.issuer import LocalIssuer, padding_for
 from tests.peers import json_server
 from tests.servers import free_port
 
@@ -217,6 +217,63 @@ def absent(*names: str) -> dict[str, str | None]:
     return {name: None for name in names}
 
 
+def sized(size: int, **claims: Any) -> Callable[[Stack], tuple[str, str]]:
+    """A valid bearer token of the stack's issuer, `size` characters long give or take 4."""
+    def make(s: Stack) -> tuple[str, str]:
+        token = s.token(**claims, **padding_for(lambda more: s.token(**claims, **more), size))
+        assert abs(len(token) - size) <= 4, len(token)
+        return "Authorization", f"Bearer {token}"
+    return make
+
+
+def too_large(a: Answer) -> bool:
+    body = json.loads(a.body)
+    return a.status == 431 and body == {"statusCode": 431, "error": "Request Header Fields Too Large",
+                                        "message": "request headers too large"}
+
+
+# Each limit, from just under it to just over it: what passes, and what the caller gets past it
+# (docs/proxies.md "Limits"). Sizes are of the whole line as nginx reads it ("X-Pad: " is 7 bytes).
+GROUPS_16K = [f"g{i:03d}-" + "x" * 77 for i in range(200)] + ["admin"]  # 16,605 bytes joined: over
+LIMIT_ROWS = [
+    Row("header line just under 40 KB", "GET", "/public", [("X-Pad", "p" * (40 * 1024 - 7 - 4))], 200),
+    Row("header line just over 40 KB: 431 JSON", "GET", "/public", [("X-Pad", "p" * (40 * 1024 - 7 + 4))], 431,
+        body=too_large),
+    Row("request line just under 40 KB", "GET", "/public?q=" + "a" * (40 * 1024 - 30), [], 200),
+    Row("request line just over 40 KB: 414 JSON", "GET", "/public?q=" + "a" * (40 * 1024 + 10), [], 414,
+        body=lambda a: json.loads(a.body)["message"] == "request line too long"),
+    # total: over uwsgi_pass the check's request is one uwsgi packet (65,535 bytes); over HTTP what
+    # nginx's four 40 KB buffers hold
+    Row("60 KB of headers", "GET", "/public", [(f"X-P{i}", "p" * 15_000) for i in range(4)], 200),
+    Row("75 KB of headers: over the uwsgi packet", "GET", "/public", [(f"X-P{i}", "p" * 15_000) for i in range(5)],
+        {"uwsgi": 431, "gunicorn": 200}, body=lambda a: a.status == 200 or too_large(a)),
+    Row("150 KB of headers", "GET", "/public", [(f"X-P{i}", "p" * 37_500) for i in range(4)],
+        {"uwsgi": 431, "gunicorn": 200}, body=lambda a: a.status == 200 or too_large(a)),
+    Row("over 160 KB of headers: nginx's 431", "GET", "/public", [(f"X-P{i}", "p" * 40_000) for i in range(5)], 431,
+        body=too_large),
+    # token length: 32,768 characters, own or another issuer's
+    Row("bearer token just under 32,768 characters", "GET", "/admin", [sized(32_768 - 8, groups=["admin"])], 200,
+        {"miausergroups": "admin"}),
+    Row("bearer token just over 32,768 characters: 401 naming the limit", "GET", "/admin",
+        [sized(32_768 + 8, groups=["admin"]), JSON], 401,
+        body=lambda a: "over Gatehouse's limit of 32,768" in (a.header("WWW-Authenticate") or "")),
+    Row("a 33 KB token that is not a JWT: 401 naming the limit", "GET", "/admin",
+        [("Authorization", "Bearer " + "a" * 33_000), JSON], 401,
+        body=lambda a: "33,000 characters, over Gatehouse's limit" in (a.header("WWW-Authenticate") or "")),
+    # answer: each identity value up to MAX_HEADER_VALUE_BYTES (16 KB), left out past it; nginx reads
+    # the check's answer into 64 KB (its 4 KB default made such answers a 500)
+    Row("200 groups of 40 characters reach the upstream", "GET", "/admin",
+        [bearer(groups=[f"g{i:03d}-" + "x" * 35 for i in range(199)] + ["admin"])], 200,
+        {"miausergroups": ",".join(sorted([f"g{i:03d}-" + "x" * 35 for i in range(199)] + ["admin"]))}),
+    Row("groups over 16 KB are left out, the request still judged", "GET", "/admin", [bearer(groups=GROUPS_16K)],
+        200, {"miausergroups": None}),
+    # the identity of a 31 KB token: 11 KB of groups and an 11 KB name in one answer
+    Row("a 22 KB answer", "GET", "/admin", [bearer(groups=GROUPS_16K[:135] + ["admin"], name="n" * 11_000)], 200,
+        {"miausergroups": ",".join(sorted(GROUPS_16K[:135] + ["admin"])),
+         "miauserproperties": json.dumps({"name": "n" * 11_000}, separators=(",", ":"))}),
+]
+
+
 ROWS = [
     # 1. the back-office policy is chosen by the listener, never by the client
     Row("isbackoffice true ignored", "DELETE", "/orders", [STAFF, ("isbackoffice", "true")], 403),
@@ -233,15 +290,15 @@ ROWS = [
     Row("800 header lines", "GET", "/orders", [(f"X-H{i}", "v") for i in range(800)] + [JSON], 401),
     # nginx takes at most 1,000 header lines (Host, Connection and Accept are three of these)
     Row("1000 header lines, nginx's most", "GET", "/orders", [("a", "")] * 997 + [JSON], 401),
-    Row("1001 header lines: nginx's own 400", "GET", "/orders", [("a", "")] * 998 + [JSON], 400,
-        body=lambda a: json.loads(a.body)["message"] == "malformed request or headers too large"),
+    Row("1001 header lines: nginx's own 431", "GET", "/orders", [("a", "")] * 998 + [JSON], 431, body=too_large),
     Row("four 15 KB header lines", "GET", "/orders", [(f"X-P{i}", "p" * 15_000) for i in range(4)] + [JSON], 401),
     # over the uwsgi protocol the check's request holds at most 65,535 bytes: nginx cannot send this
     # one (its URI travels again in X-Original-URI), and answers 400 instead of asking
     Row("16 KB request line and three 16 KB header lines", "GET", "/orders?q=" + "q" * 16_300,
-        [(f"X-P{i}", "p" * 16_300) for i in range(3)] + [JSON], {"uwsgi": 400, "gunicorn": 401},
+        [(f"X-P{i}", "p" * 16_300) for i in range(3)] + [JSON], {"uwsgi": 431, "gunicorn": 401},
         body=lambda a: a.status == 401 or json.loads(a.body)["message"] == "request headers too large"),
-    Row("too many header lines: nginx's own 400", "GET", "/public", [(f"X-H{i}", "v") for i in range(5000)], 400),
+    Row("too many header lines: nginx's own 431", "GET", "/public", [(f"X-H{i}", "v") for i in range(5000)], 431,
+        body=too_large),
     # gunicorn refuses a control character in a header value (nginx then answers 400); uWSGI takes it
     Row("control character in a header value", "GET", "/public", [("X-Note", "a\x01b"), JSON],
         {"uwsgi": 200, "gunicorn": 400}, body=lambda a: a.status == 200 or json.loads(a.body)["statusCode"] == 400),
@@ -252,10 +309,7 @@ ROWS = [
         {"uwsgi": 401, "gunicorn": 400}),
     Row("contradictory scheme headers", "GET", "/public", [("X-Forwarded-Proto", "https"),
                                                           ("X-Forwarded-Ssl", "off")], 200),
-    Row("header over nginx's 16 KB: nginx's own 400, as JSON", "GET", "/public", [("X-Pad", "p" * 20_000)], 400,
-        body=lambda a: json.loads(a.body)["statusCode"] == 400),
-    Row("request line over 16 KB: 414 JSON", "GET", "/public?q=" + "a" * 20_000, [], 414,
-        body=lambda a: json.loads(a.body)["statusCode"] == 414),
+    *LIMIT_ROWS,
     Row("malformed request: 400 JSON", "GET", "/public/../../x", [], 400,
         body=lambda a: json.loads(a.body)["statusCode"] == 400),
     Row("body over 1 MB: 413 JSON", "POST", "/public", [("Content-Length", str(2 << 20))], 413,
@@ -446,8 +500,8 @@ def test_any_headers_nginx_accepts_never_yield_a_5xx(stack: Stack, headers, targ
        target=st.sampled_from(["/public", "/orders", "/admin"]), with_token=st.booleans())
 def test_header_counts_and_sizes_up_to_nginx_limits_never_yield_a_5xx(stack: Stack, lines, name, value, big, query,
                                                                       target, with_token) -> None:
-    """Up to nginx's limits in count (1,000 header lines), line length (16 KB, request line too) and
-    total (4 × 16 KB buffers): nginx's own 400/414 or the check's answer, never a 5xx."""
+    """Up to nginx's limits in count (1,000 header lines), line length (40 KB, request line too) and
+    total (4 × 40 KB buffers): nginx's own 4xx or the check's answer, never a 5xx."""
     sent: list[tuple[str | bytes, str | bytes]] = [(f"X-B{i}", "b" * n) for i, n in enumerate(big)]
     if name.lower() not in ("host", "connection", "content-length", "transfer-encoding", "expect", "upgrade"):
         sent += [(name, value)] * lines

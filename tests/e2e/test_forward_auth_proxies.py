@@ -485,3 +485,17 @@ def test_a_check_that_failed_closed_reaches_the_client_as_503_with_retry_after(t
         for proc in site.processes:
             stop(proc)
         check.shutdown()
+
+
+def test_a_large_identity_passes(site: Site) -> None:
+    """A 17 KB bearer token (a client with many permissions and a 10 KB custom claim) and a 10 KB
+    identity header in the check's answer: each proxy's example config takes both (ingress-nginx's
+    own defaults, 8 KB header lines and a 4 KB answer buffer, took neither)."""
+    plan = "gold-" + "g" * 10_000
+    token, reg = client_token(site.base, "tracks", allowed_custom_claims={"usagePlan": plan},
+                              permissions=["orders"] + [f"p{i:02d}-" + "y" * 36 for i in range(60)])
+    assert len(token) > 16 * 1024
+    status, _, body = http(f"{site.base}/tracks/42", headers={"Authorization": f"Bearer {token}"})
+    assert status == 200, body[:300]
+    seen = echoed(body)["headers"]
+    assert seen[site.identity] == reg["client_id"] and seen["x-usage-plan"] == plan

@@ -204,3 +204,19 @@ def test_identity_headers_remembered_are_bounded():
     for limit in range(1000, 1200):
         identity_headers(principal, None, HeaderNames(), (), limit)
     assert 0 < len(principal.answered) <= 64
+
+
+@pytest.mark.parametrize("bearer,left_out", [
+    (None, set()),  # 40 KB of identity values: within the answer's 48 KB
+    ("t" * 12_000, {"mia-groups"}),  # beside a 12 KB token the largest value goes
+    ("t" * 32_768, {"mia-groups", "mia-userproperties"}),  # beside a 32 KB token both large ones go
+])
+def test_the_answer_stays_within_its_budget_largest_values_left_out_first(bearer, left_out):
+    from app.core.policy.decision import ANSWER_HEADER_BYTES
+    principal = Principal("user", id="u1", groups=frozenset(f"g{i:03d}-" + "x" * 95 for i in range(200)),
+                          claims={"name": "n" * 19_000}, bearer=bearer)
+    headers = identity_headers(principal, None, HeaderNames(), ("name",), 65536)
+    assert {"mia-groups", "mia-userproperties", "mia-userid"} - set(headers) == left_out
+    assert headers["mia-userid"] == "u1" and headers["mia-allowed"] == "1"
+    authorization = len("Authorization: Bearer \r\n") + len(bearer) if bearer else 0
+    assert sum(len(k) + len(v) + 4 for k, v in headers.items()) + authorization <= ANSWER_HEADER_BYTES

@@ -115,3 +115,17 @@ def test_the_check_group_may_be_a_unix_socket(tmp_path, check, accepted):
     text = render("127.0.0.1:8080", "127.0.0.1:3000", "127.0.0.1:9000", tmp_path, gatehouse_check=check,
                   check_protocol="uwsgi")
     assert f"server {check}" in text and "uwsgi_pass gatehouse_check;" in text
+
+
+@pytest.mark.parametrize("protocol", ["http", "uwsgi"])
+def test_the_check_location_reads_large_answers_and_nginx_takes_40_kb_header_lines(tmp_path, protocol):
+    """A BFF answer (a provider token up to 32 KB beside 200 groups) passes nginx's 4 KB default
+    buffer: the check location reads it into 64 KB, under either protocol's own directives."""
+    text = conf(tmp_path, check_protocol=protocol)
+    start = text.index("location = /_gatehouse/auth {")
+    location = text[start:text.index("\n        }\n", start)]
+    prefix = "uwsgi" if protocol == "uwsgi" else "proxy"
+    assert f"{prefix}_buffer_size 64k;" in location and f"{prefix}_buffers 4 64k;" in location
+    assert ("proxy_buffer" in location) == (protocol == "http")
+    assert "large_client_header_buffers 4 40k;" in text
+    assert "error_page 494 = /_gatehouse/headers-too-large;" in text

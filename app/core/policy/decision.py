@@ -137,6 +137,13 @@ def _properties(claims: dict[str, Any], properties: tuple[str, ...]) -> str:
     return json.dumps(chosen, separators=(",", ":"), ensure_ascii=True, default=str) if chosen else "{}"
 
 
+# The identity headers of one answer, with the BFF's Authorization, at most: under the 64 KB the
+# shipped nginx reads the check's answer into (and Envoy's 60 KB default), with room for the
+# status line and the answer's other headers. A 32 KB provider token beside 200 groups of 40
+# characters (8 KB) fits.
+ANSWER_HEADER_BYTES = 48 * 1024
+
+
 def identity_headers(principal: Principal, rule: Rule | None, names: HeaderNames,
                      properties: tuple[str, ...], limit: int) -> dict[str, str]:
     """The headers of an allow: who the principal is, for the upstream. Worked out once per
@@ -180,12 +187,25 @@ def _identity_headers(principal: Principal, rule: Rule | None, names: HeaderName
         safe = _safe(value, limit)
         if safe is not None:
             headers[name] = safe
+    # The whole answer fits the proxy's buffer for the check's headers (the shipped nginx's 64 KB,
+    # Envoy's 60 KB) beside the BFF's Authorization: past the budget the largest values are left
+    # out, as one over the limit is, rather than the proxy failing every call of this user (500).
+    budget = ANSWER_HEADER_BYTES - (_line_size("Authorization", f"Bearer {principal.bearer}") if principal.bearer else 0)
+    while sum(_line_size(k, v) for k, v in headers.items()) > budget:
+        largest = max((k for k in headers if k != names.allowed), key=lambda k: len(headers[k]), default=None)
+        if largest is None:
+            break
+        del headers[largest]
     return headers
+
+
+def _line_size(name: str, value: str) -> int:
+    return len(name) + len(value) + 4  # ": " and CRLF; values are ASCII once encoded
 
 
 def decide(table: RouteTable, method: str, uri: str, principal: Principal, *, is_backoffice: bool,
            scope_prefix: str = "", names: HeaderNames = HeaderNames(),
-           properties: tuple[str, ...] = (), header_limit: int = 4096, source: str | None = None,
+           properties: tuple[str, ...] = (), header_limit: int = 16384, source: str | None = None,
            allow: int = ALLOW) -> Decision:
     """SPEC §3.4, in order; the reason is for logs and `explain`, never for the client. `source`
     is recorded in the decision as it is (the credential source consulted); `allow` is the status

@@ -215,6 +215,7 @@ class ExternalVerifier:
     def verify(self, token: str, header: dict[str, Any], claims: dict[str, Any],
                access_token: str | None = None) -> Principal:
         """`access_token`: an ID token's companion, checked against its `at_hash` (OIDC Core §3.1.3.8)."""
+        tokens.check_length(token)
         if not tokens.canonical(token):
             raise InvalidToken("malformed token")
         cfg = self.issuers[claims["iss"]]
