@@ -299,7 +299,10 @@ def check_config(config: str | None) -> None:
         for problem in exc.problems:
             click.echo(f"  - {problem}", err=True)
         sys.exit(2)
-    click.echo(f"configuration OK (issuer {settings.jwt_issuer}, key {files.keys.active.kid})")
+    keys = files.keys
+    key = (f"key {keys.active.kid}" if keys.can_sign
+           else f"no signing key: verifies only, with {', '.join(k['kid'] for k in keys.jwks()['keys'])}")
+    click.echo(f"configuration OK (issuer {settings.jwt_issuer}, {key})")
 
 
 @main.command("settings-doc")

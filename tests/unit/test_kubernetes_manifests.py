@@ -23,6 +23,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from app.named_files import read_named_files
 from app.settings import ENV_NAMES, SECRET_KEYS, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -379,9 +380,16 @@ def test_secrets_come_only_from_the_secret(built: tuple[str, list[dict[str, Any]
             if name in secret_names:
                 assert "secretKeyRef" in entry.get("valueFrom", {}), f"{deployment['metadata']['name']} {name}"
         assert {"MONGODB_URL", "CLIENT_ID_HASH_SALT", "PROVIDER_TOKEN_KEY"} <= set(env_of(container))
-        (key_volume,) = [v for v in deployment["spec"]["template"]["spec"]["volumes"]
-                         if v.get("secret", {}).get("items") == [{"key": "signing.pem", "path": "signing.pem"}]]
+        # The main group signs: the private key. The /auth group verifies and never signs: the
+        # public half only, and no volume of it carries the private key.
+        key = "signing.pem.pub" if literal_env(container).get("GATEHOUSE_ROLE") == "check" else "signing.pem"
+        volumes = deployment["spec"]["template"]["spec"]["volumes"]
+        (key_volume,) = [v for v in volumes if v.get("secret", {}).get("items") == [{"key": key, "path": key}]]
         assert key_volume["secret"]["secretName"] == secret_template()["metadata"]["name"]
+        if key == "signing.pem.pub":
+            assert not any(item["key"] == "signing.pem" for v in volumes
+                           for item in (v.get("secret") or v.get("configMap") or {}).get("items", []))
+            assert "PRIVATE_RSA_KEY_FILE_PATH" not in env_of(container)
     for config_map in gatehouse_config_maps(objects):
         config_file = yaml.safe_load(config_map["data"]["gatehouse.yaml"])
         assert not set(config_file) & SECRET_KEYS
@@ -515,6 +523,8 @@ def test_gatehouse_accepts_the_configuration(built: tuple[str, list[dict[str, An
     values = {
         "signing.pem": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                          serialization.NoEncryption()).decode(),
+        "signing.pem.pub": key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode(),
         "client-id-hash-salt": secrets.token_urlsafe(32),
         "provider-token-key": Fernet.generate_key().decode(),
         "admin-token": secrets.token_urlsafe(32),
@@ -541,7 +551,8 @@ def test_gatehouse_accepts_the_configuration(built: tuple[str, list[dict[str, An
         env: dict[str, str] = {}
         for name, entry in env_of(container).items():
             if "value" in entry:
-                env[name] = entry["value"]
+                # The kubelet expands $(NAME) of a variable defined above it.
+                env[name] = re.sub(r"\$\(([A-Z_]+)\)", lambda m: env[m.group(1)], entry["value"])
             elif "configMapKeyRef" in entry["valueFrom"]:
                 env[name] = config[entry["valueFrom"]["configMapKeyRef"]["key"]]
             else:
@@ -555,13 +566,25 @@ def test_gatehouse_accepts_the_configuration(built: tuple[str, list[dict[str, An
 
         env["GATEHOUSE_CONFIG"] = local(env["GATEHOUSE_CONFIG"])
         config_file = yaml.safe_load(Path(env["GATEHOUSE_CONFIG"]).read_text())
-        env["PRIVATE_RSA_KEY_FILE_PATH"] = local(config_file["private_key_path"])
+        assert not {"private_key_path", "verification_keys"} & set(config_file), "the file is both groups'"
+        if "PRIVATE_RSA_KEY_FILE_PATH" in env:
+            env["PRIVATE_RSA_KEY_FILE_PATH"] = local(env["PRIVATE_RSA_KEY_FILE_PATH"])
+        if "VERIFICATION_KEYS" in env:
+            env["VERIFICATION_KEYS"] = ",".join(f"{kid}={local(path)}" for kid, _, path in (
+                entry.partition("=") for entry in env["VERIFICATION_KEYS"].split(",")))
         if Path(config_file["routes_file"]).is_absolute():
             env["ROUTES_FILE"] = local(config_file["routes_file"])
         settings = load_settings(env)
         assert settings.delay_shutdown_seconds == int(env["DELAY_SHUTDOWN_SECONDS"])
         assert settings.http_port == int(env["HTTP_PORT"])
         assert settings.routes_file and Path(settings.routes_file).is_file()
+        # Every file named is read and checked, keys included, as at start-up.
+        files = read_named_files(settings)
+        if settings.role == "check":
+            assert not files.keys.can_sign
+            assert [k["kid"] for k in files.keys.jwks()["keys"]] == [config["PRIVATE_RSA_KEY_ID"]]
+        else:
+            assert files.keys.active.kid == config["PRIVATE_RSA_KEY_ID"]
 
 
 def test_readme_says_how_to_apply_and_what_is_not_done() -> None:
