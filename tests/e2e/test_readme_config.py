@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import yaml
 
 from app.settings import ENV_NAMES
 from tests.e2e.conftest import NGINX
-from tests.servers import free_port
+from tests.servers import free_port, within
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRED = ("jwt_issuer", "private_key_path", "private_key_id", "client_id_hash_salt", "provider_token_key",
@@ -106,12 +105,13 @@ def test_the_production_page_runs_top_to_bottom(tmp_path, redis_server, mongo_se
             os.killpg(proc.pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(proc.pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.2)
-        else:
+        if not within(lambda: group_gone(proc.pid), 30):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
