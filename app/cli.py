@@ -19,12 +19,45 @@ from .settings import ConfigError, Settings, configured_file, load_settings, nam
 from .version import VERSION
 
 DEFAULT_DEV_CONFIG = Path("var/gatehouse.yaml")
+TOP_CONFIG = "gatehouse.config"
+# marshmallow's words for a required setting that nothing gave
+MISSING = "Missing data for required field"
+
+
+class NoConfiguration(click.ClickException):
+    """No config file anywhere the CLI looks, and the environment alone is not a configuration."""
+
+    exit_code = 2
+
+
+def _top_config() -> str | None:
+    """`gatehouse --config F <command>`: the option given before the command."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get(TOP_CONFIG) if ctx is not None else None
+
+
+def _config_file(config: str | None) -> str | None:
+    """--config (before or after the command), else $GATEHOUSE_CONFIG, else the `gatehouse dev` one in ./var."""
+    top = _top_config()
+    if config and top and config != top:
+        raise click.UsageError(f"--config given twice ({top} before the command, {config} after it): give it once")
+    fallback = str(DEFAULT_DEV_CONFIG) if DEFAULT_DEV_CONFIG.is_file() else None
+    return config or top or configured_file() or fallback
 
 
 def _settings(config: str | None) -> Settings:
-    """The settings of a command: --config, else $GATEHOUSE_CONFIG, else the `gatehouse dev` one in ./var."""
-    fallback = str(DEFAULT_DEV_CONFIG) if DEFAULT_DEV_CONFIG.is_file() else None
-    return load_settings(config_file=config or configured_file() or fallback)
+    """The settings of a command. With no config file found, and required settings missing from the
+    environment, one line says where the CLI looked and what to pass (not every missing key)."""
+    path = _config_file(config)
+    try:
+        return load_settings(config_file=path)
+    except ConfigError as exc:
+        if path is None and any(MISSING in problem for problem in exc.problems):
+            raise NoConfiguration(
+                f"no configuration found: looked at --config (not given), GATEHOUSE_CONFIG (not set) and "
+                f"./{DEFAULT_DEV_CONFIG} (no such file); pass --config FILE (`gatehouse dev` writes "
+                f"<var-dir>/gatehouse.yaml) or set GATEHOUSE_CONFIG=FILE") from None
+        raise
 
 
 def _services(config: str | None) -> Any:
@@ -39,14 +72,21 @@ def _registry(config: str | None) -> Any:
     return _services(config).registry
 
 
+CONFIG_OPTION = click.option("--config", default=None, help="config file (default: $GATEHOUSE_CONFIG)")
+
+
 def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2))
 
 
 @click.group()
 @click.version_option(VERSION, prog_name="gatehouse", message="%(prog)s %(version)s")
-def main() -> None:
+@click.option("--config", default=None, help="config file for the command (also accepted after it; default: "
+              "$GATEHOUSE_CONFIG, else ./var/gatehouse.yaml)")
+@click.pass_context
+def main(ctx: click.Context, config: str | None) -> None:
     """Gatehouse identity service."""
+    ctx.meta[TOP_CONFIG] = config
 
 
 @main.group()
@@ -183,9 +223,6 @@ def _user_call(config: str | None, action: Any) -> Any:
         raise click.ClickException(exc.description)
 
 
-CONFIG_OPTION = click.option("--config", default=None, help="config file (default: $GATEHOUSE_CONFIG)")
-
-
 @users.command("list")
 @click.option("--realm", default=None, help="only users of this realm")
 @click.option("--provider", "provider_id", default=None, help="providerId")
@@ -290,8 +327,11 @@ def users_delete(user_id: str, config: str | None) -> None:
 @main.command("check-config")
 @click.option("--config", default=None, help="config file (default: $GATEHOUSE_CONFIG)")
 def check_config(config: str | None) -> None:
-    """Validate the configuration and exit 0, or list every problem and exit 2."""
-    from .named_files import read_named_files
+    """Validate the configuration and exit 0, or list every problem and exit 2.
+
+    A valid configuration that leaves a feature dead (no routes_file: every /auth check is refused)
+    gets a `warning:` line each on stderr; it still exits 0, as start-up still starts."""
+    from .named_files import dead_features, read_named_files
     try:
         settings = _settings(config)
         files = read_named_files(settings)
@@ -299,10 +339,14 @@ def check_config(config: str | None) -> None:
         for problem in exc.problems:
             click.echo(f"  - {problem}", err=True)
         sys.exit(2)
+    warnings = dead_features(settings, files)
+    for line in warnings:
+        click.echo(f"warning: {line}", err=True)
+    counted = f"; {len(warnings)} warning{'s' if len(warnings) > 1 else ''}" if warnings else ""
     keys = files.keys
     key = (f"key {keys.active.kid}" if keys.can_sign
            else f"no signing key: verifies only, with {', '.join(k['kid'] for k in keys.jwks()['keys'])}")
-    click.echo(f"configuration OK (issuer {settings.jwt_issuer}, {key})")
+    click.echo(f"configuration OK (issuer {settings.jwt_issuer}, {key}{counted})")
 
 
 @main.command("settings-doc")
@@ -351,21 +395,58 @@ def assertion(client_id: str, key_file: str, audience: str, kid: str | None, lif
     click.echo(jwt.encode(claims, key.private, algorithm=key.alg, headers=headers))
 
 
+CHECK_OPTIONS = (
+    click.option("--method", required=True, help="the original request's method (GET, POST, ...)"),
+    click.option("--uri", required=True, help="the original request's URI (path and query)"),
+    click.option("--token", default=None, help="bearer token to present"),
+    click.option("--header", "headers", multiple=True, help="extra header, Name: value (repeatable)"),
+    CONFIG_OPTION,
+)
+
+
+def _with_check_options(command: Any) -> Any:
+    for option in reversed(CHECK_OPTIONS):
+        command = option(command)
+    return command
+
+
 @main.command("check")
-@click.option("--method", required=True, help="the original request's method (GET, POST, ...)")
-@click.option("--uri", required=True, help="the original request's URI (path and query)")
-@click.option("--token", default=None, help="bearer token to present")
-@click.option("--header", "headers", multiple=True, help="extra header, Name: value (repeatable)")
-@click.option("--config", default=None, help="config file (default: $GATEHOUSE_CONFIG)")
+@_with_check_options
 def check(method: str, uri: str, token: str | None, headers: tuple[str, ...], config: str | None) -> None:
     """Explain what /auth answers for a request: rule, principal, expression, outcome, reason.
 
     Exit status: 0 allowed, 1 refused (401/403; `code` says why, e.g. `revoked`), 2 the check
     could not be made (configuration refused, bad option, a store down)."""
+    _explain(method, uri, token, headers, config)
+
+
+@main.command("explain")
+@click.option("--user", default=None, help="ask for this user (userId or email), as their login session would call")
+@click.option("--client", "client_id", default=None,
+              help="ask for this client, as a token with every scope it may ask for would call")
+@_with_check_options
+def explain(method: str, uri: str, token: str | None, headers: tuple[str, ...], config: str | None,
+            user: str | None, client_id: str | None) -> None:
+    """Ask before it happens: what /auth would answer a user, a client or a token for a request —
+    the route matched, the principal (groups, permissions, scopes as MongoDB holds them now), the
+    outcome and why. Reads only: no session is opened, no token issued, nothing written.
+
+    Exit status: 0 allowed, 1 refused (a blocked user or disabled client too), 2 the question
+    cannot be answered (no such user or client, configuration refused, a store down)."""
+    named = [f"--{name}" for name, value in (("user", user), ("client", client_id), ("token", token)) if value]
+    if len(named) > 1:
+        raise click.UsageError(f"give one of --user, --client and --token, not {' and '.join(named)}")
+    _explain(method, uri, token, headers, config, user, client_id)
+
+
+def _explain(method: str, uri: str, token: str | None, headers: tuple[str, ...], config: str | None,
+             user: str | None = None, client_id: str | None = None) -> None:
+    """The decision for the request and the caller, printed as /auth/explain answers it; exit 0, 1 or 2."""
     from werkzeug.datastructures import Headers
 
     from .auth_wsgi import parse_cookies
     from .core.errors import GatehouseError
+    from .core.identities import named_identity
     from .core.policy.decision import ALLOW
     from .core.policy.decision import explain as explain_decision
     from .services import build_services
@@ -375,6 +456,8 @@ def check(method: str, uri: str, token: str | None, headers: tuple[str, ...], co
         if not sep or not name.strip():
             raise click.UsageError(f"--header must be 'Name: value', got {item!r}")
         request_headers.add(name.strip(), value.strip())
+    if (user or client_id) and "Authorization" in request_headers:
+        raise click.UsageError("give --user or --client, or an Authorization header, not both")
     try:
         svc = build_services(_settings(config))
     except ConfigError as exc:
@@ -384,15 +467,17 @@ def check(method: str, uri: str, token: str | None, headers: tuple[str, ...], co
         request_headers["Authorization"] = f"Bearer {token}"
     request_headers["X-Original-URI"], request_headers["X-Original-Method"] = uri, method
     try:
+        identity = named_identity(svc.users, svc.registry, user, client_id)
         cookie = request_headers.get("Cookie")
-        decision = svc.authorizer.check(request_headers, parse_cookies(cookie) if cookie else {})
+        decision = svc.authorizer.check(request_headers, parse_cookies(cookie) if cookie else {},
+                                        identity=identity)
     except GatehouseError as exc:
         click.echo(f"cannot decide: {exc.description}", err=True)
         sys.exit(2)
     except Exception as exc:  # noqa: BLE001 - exit 1 means "refused": anything else is an error
         click.echo(f"cannot decide: {type(exc).__name__}: {exc}", err=True)
         sys.exit(2)
-    _echo_json(explain_decision(decision))
+    _echo_json(explain_decision(decision, svc.authorizer.is_backoffice(request_headers)))
     if decision.code == "bad_request":  # e.g. --method BREW: the question, not the answer, is wrong
         click.echo(f"cannot decide: {decision.reason}", err=True)
         sys.exit(2)
@@ -488,6 +573,8 @@ def serve_check(http: str | None, socket: str | None, processes: int | None) -> 
 def dev(port: int, redis_port: int, mongo_port: int, var_dir: str, workers: int, provider_port: int,
         nginx_port: int, upstream_port: int, check_port: int, overlay: str | None, check_server: str | None) -> None:
     """Run everything on embedded defaults (Redis, MongoDB-wire server, dev OIDC provider, nginx)."""
+    if _top_config():
+        raise click.UsageError("`gatehouse dev` takes its --config after `dev`: a file laid over the generated one")
     # The development stack is its own package (gatehouse_dev), imported here only: the product
     # never imports it (tests/unit/test_layout.py).
     from gatehouse_dev.runner import run

@@ -26,7 +26,7 @@ import shutil
 import threading
 
 from app.metrics_dir import metrics_dir_of
-from app.named_files import load_configuration
+from app.named_files import dead_features, load_configuration
 from app.settings import ConfigError, Settings, export
 
 
@@ -36,12 +36,13 @@ def _settings():
     reports before anything binds, when they are refused. Importing app.settings and app.named_files
     imports neither the store clients nor prometheus_client."""
     try:
-        return load_configuration()[0], []
+        settings, files = load_configuration()
     except ConfigError as exc:
-        return None, exc.problems
+        return None, exc.problems, []
+    return settings, [], dead_features(settings, files)
 
 
-SETTINGS, PROBLEMS = _settings()
+SETTINGS, PROBLEMS, WARNINGS = _settings()
 # Refused settings stop the start in on_starting, before any socket or worker: until then, the
 # declared defaults.
 _S = SETTINGS
@@ -100,6 +101,9 @@ if ROLE == "check":
 delay_shutdown = _S.delay_shutdown_seconds if _S else 10
 graceful_timeout = delay_shutdown + 30
 accesslog = None  # Gatehouse writes its own JSON lines (decisions, requests) with the request id
+# ... and gunicorn none (which logconfig_dict alone would turn on); if an operator asks for them, its
+# access lines carry no query string nor credential (app/gunicorn_logging.py).
+logger_class = "app.gunicorn_logging.AccessLogger"
 control_socket_disable = True  # no admin socket in ~/.gunicorn; signals are enough
 errorlog = "-"
 # gunicorn's own lines (boot, worker exits, errors) as JSON on stderr, like Gatehouse's.
@@ -136,6 +140,8 @@ def on_starting(server):
     if PROBLEMS:
         server.log.error("configuration refused:\n  - %s", "\n  - ".join(PROBLEMS))
         raise SystemExit(2)
+    for line in WARNINGS:  # valid, but a feature is dead: said once, at start
+        server.log.warning("configuration: %s", line)
     settings: Settings = SETTINGS
     step = ("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
     try:

@@ -40,6 +40,32 @@ def read_named_files(settings: Settings) -> NamedFiles:
     return NamedFiles(keys=keys, routes=routes, discovery_document=discovery)
 
 
+def dead_features(settings: Settings, files: NamedFiles) -> list[str]:
+    """Settings that are valid but leave a feature dead: what will happen, one line each. They do
+    not stop start-up (a check group may be started before its routes are written); `gatehouse
+    check-config` and the start of both process groups print them."""
+    labels = settings.sources
+    lines = []
+    if not settings.routes_file:
+        lines.append("every /auth check will be refused: no routes_file (ROUTES_FILE)")
+    elif not files.routes.rules:
+        lines.append(f"every /auth check will be refused: {labels['routes_file']} ({settings.routes_file}) has "
+                     f"no routes")
+    sources = settings.credential_sources
+    # (what is configured, the credential source that reads it, what is then never accepted)
+    for configured, source, dead in (
+            (settings.apps, "session", "a login session of the configured apps"),
+            (settings.bff, "bff", "a BFF session of the configured bff"),
+            (settings.introspection, "introspection", "an opaque token, although introspection is configured"),
+            (settings.userinfo_url, "userinfo", "a caller of USERINFO_URL, although it is configured"),
+            (settings.issuers, "jwt", "a token of the configured issuers"),
+            (settings.trust_mia_user_headers, "trusted-headers",
+             "the miauserid headers, although TRUST_MIA_USER_HEADERS is on")):
+        if configured and source not in sources:
+            lines.append(f"/auth never accepts {dead}: {labels['credential_sources']} leaves out {source}")
+    return lines
+
+
 def load_configuration(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None,
                        config_file: str | None = None) -> tuple[Settings, NamedFiles]:
     """The settings and the files they name, all checked: what start-up and `gatehouse check-config` refuse."""

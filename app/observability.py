@@ -19,6 +19,7 @@ from flask.wrappers import Response
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter,
                                Histogram, generate_latest, multiprocess)
 
+from .core.policy.decision import OUTCOMES
 from .core.policy.dialects import METHOD_HEADERS, URI_HEADERS, Headers, Original, Refused, first_header
 
 REQUESTS = Counter("gatehouse_http_requests_total", "HTTP requests answered",
@@ -177,11 +178,11 @@ CREDENTIAL_NAME = re.compile(
     r"token|secret|pass|pwd|key|sig|auth|session|sid|code|credential|assertion|saml|jwt|ticket|state|nonce")
 DECISION_LOG_LEVELS = ("all", "refusals", "off")
 # 302: the check's own login redirect (Traefik, Caddy, Envoy) is an unauthenticated decision.
-OUTCOMES = {204: "allow", 302: "unauthenticated", 401: "unauthenticated", 403: "forbidden"}
 MAX_LOGGED_URI = 2048
 PRINTABLE_CHARS = "".join(chr(c) for c in range(0x21, 0x7f) if c != 0x25)  # printable ASCII but `%`
 PRINTABLE = re.compile(r"[\x21-\x7e]*")
-QUERY_SEPARATOR = re.compile(r"([&;])")
+# `?` too: a URL in a parameter's value (`next=/x?token=abc`) has its own query.
+QUERY_SEPARATOR = re.compile(r"([&;?])")
 PATH_PARAMETER = re.compile(r";([^/;=]*)=([^/;]*)")
 
 
@@ -192,19 +193,28 @@ def credential_name(name: str) -> bool:
     return bool(CREDENTIAL_NAME.search(plain) or any(CREDENTIAL_NAME.search(key) for key in inner))
 
 
+def holds_credential(value: str) -> bool:
+    """A parameter value that is itself a URL with a credential-named query parameter, encoded
+    (`next=%2Fx%3Ftoken%3Dabc`): its own query cannot be redacted apart, so the whole value is."""
+    inner = unquote_plus(value)
+    return "?" in inner and any(eq and credential_name(name) for name, eq, _ in
+                                (part.partition("=") for part in QUERY_SEPARATOR.split(inner.partition("?")[2])))
+
+
 def redact_uri(uri: str) -> str:
     """The original URI for a log line: fragment dropped; the values of query parameters (split on
-    `&` and `;`) and path parameters (`;name=value`) with credential names replaced; anything
-    outside printable ASCII percent-encoded from the bytes nginx received (then `%` too, so the
-    encoding reads back unambiguously); bounded in length. Everything else as sent."""
+    `&`, `;` and `?`) and path parameters (`;name=value`) with credential names replaced, and those
+    of parameters holding an encoded URL with one; anything outside printable ASCII
+    percent-encoded from the bytes nginx received (then `%` too, so the encoding reads back
+    unambiguously); bounded in length. Everything else as sent."""
     path, sep, query = uri.partition("#")[0].partition("?")
     path = PATH_PARAMETER.sub(lambda m: f";{m.group(1)}=REDACTED" if credential_name(m.group(1)) else m.group(0),
                               path)
     if sep:
         parts = []
         for part in QUERY_SEPARATOR.split(query):
-            name, eq, _ = part.partition("=")
-            parts.append(f"{name}=REDACTED" if eq and credential_name(name) else part)
+            name, eq, value = part.partition("=")
+            parts.append(f"{name}=REDACTED" if eq and (credential_name(name) or holds_credential(value)) else part)
         path = f"{path}?{''.join(parts)}"
     if not PRINTABLE.fullmatch(path):
         try:

@@ -6,9 +6,11 @@ from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from .core.limits import MAX_EMAIL_LENGTH, MAX_GROUP_LENGTH, MAX_GROUPS, MAX_NAME_LENGTH
 from .core.records import AUTH_METHODS, AUTH_SECRET_BASIC, CLIENT_DISABLED, CLIENT_ENABLED
 
 NAME = validate.Length(min=1, max=200)
+USER_NAME = validate.Length(min=1, max=MAX_NAME_LENGTH)  # a person's name or username (core.limits)
 SCOPE_TOKEN = validate.Regexp(r"^[\x21\x23-\x5b\x5d-\x7e]{1,200}\Z", error="not a valid scope token")
 LIST_ITEM = fields.String(validate=validate.Length(min=1, max=512))
 
@@ -105,9 +107,11 @@ def problems(exc: ValidationError) -> str:
 
 
 # A group travels in the comma-separated `mia-groups` header: no commas, no control characters.
-GROUP = fields.String(validate=validate.Regexp(r"^[^,\x00-\x1f\x7f]{1,200}\Z",
-                                               error="must be 1-200 characters without commas or control characters"))
-GROUPS = validate.Length(max=100, error="at most 100 groups")
+# How many and how long: core.limits (the same limits apply at login).
+GROUP = fields.String(validate=validate.Regexp(
+    rf"^[^,\x00-\x1f\x7f]{{1,{MAX_GROUP_LENGTH}}}\Z",
+    error=f"must be 1-{MAX_GROUP_LENGTH} characters without commas or control characters"))
+GROUPS = validate.Length(max=MAX_GROUPS, error=f"at most {MAX_GROUPS} groups per user")
 
 
 class StrictBoolean(fields.Boolean):
@@ -152,9 +156,9 @@ class UserCreateSchema(Schema):
     provider_id = fields.String(data_key="providerId", load_default=None, validate=validate.Regexp(
         r"^[A-Za-z0-9._\-]{1,64}\Z", error="must be 1-64 of A-Z a-z 0-9 . _ -"))
     provider_user_id = fields.String(data_key="providerUserId", load_default=None, validate=validate.Length(1, 512))
-    email = fields.Email(load_default=None, validate=validate.Length(max=320))
-    name = fields.String(load_default=None, validate=NAME)
-    username = fields.String(load_default=None, validate=NAME)
+    email = fields.Email(load_default=None, validate=validate.Length(max=MAX_EMAIL_LENGTH))
+    name = fields.String(load_default=None, validate=USER_NAME)
+    username = fields.String(load_default=None, validate=USER_NAME)
     groups = fields.List(GROUP, load_default=list, validate=GROUPS)
     metadata = Metadata(keys=fields.String(), load_default=dict)
     blocked = StrictBoolean(load_default=False)
@@ -191,7 +195,7 @@ class UserQuerySchema(Schema):
     provider_id = fields.String(data_key="providerId", validate=validate.Length(1, 64))
     provider_user_id = fields.String(data_key="providerUserId", validate=validate.Length(1, 512))
     email = fields.String(validate=validate.Length(1, 320))
-    group = fields.String(validate=validate.Length(1, 200))
+    group = fields.String(validate=validate.Length(1, MAX_GROUP_LENGTH))
     blocked = fields.Boolean()
     text = fields.String(data_key="q", validate=validate.Length(1, 200))
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
@@ -209,3 +213,15 @@ class ExplainSchema(Schema):
     uri = fields.String(required=True, validate=validate.Length(min=1, max=4096))
     headers = fields.Dict(keys=fields.String(validate=validate.Length(1, 256)),
                           values=fields.String(validate=validate.Length(max=16384)), load_default=dict)
+    # Whom to ask about, instead of (or as well as) the headers' credential: one of them at most.
+    user = fields.String(load_default=None, validate=validate.Length(1, 320))
+    client = fields.String(load_default=None, validate=validate.Length(1, 256))
+    token = fields.String(load_default=None, validate=validate.Length(1, 16384))
+
+    @validates_schema
+    def _one_caller(self, data: dict[str, Any], **kwargs: Any) -> None:
+        named = [name for name in ("user", "client", "token") if data.get(name) is not None]
+        if len(named) > 1:
+            raise ValidationError(f"give one of user, client and token, not {' and '.join(named)}", named[1])
+        if named and any(k.lower() == "authorization" for k in data.get("headers") or {}):
+            raise ValidationError(f"give {named[0]} or an Authorization header, not both", named[0])

@@ -207,6 +207,12 @@ def redis_config_of(settings: Settings) -> redis_store.RedisConfig:
                                    tls_cacert=settings.redis_tls_cacert, timeout_seconds=settings.redis_timeout_seconds)
 
 
+def reconcile_bound(settings: Settings) -> float:
+    """Within this, every running worker honours a revocation MongoDB has, whatever the feed did:
+    one reconcile period, and two MongoDB reads (the one under way may have just missed it)."""
+    return settings.revocation_reconcile_seconds + 2 * settings.mongodb_timeout_ms / 1000
+
+
 def build_services(settings: Settings,
                    on_auth_failure: Callable[[str], None] | None = None,
                    on_issue: OnIssue = ignore_issue) -> Services:
@@ -220,7 +226,8 @@ def build_services(settings: Settings,
     # The worker's copy of every revocation; a check waits at most for one pull (Redis, and
     # MongoDB when the feed started again) before it fails closed.
     mirror = RevocationMirror(revocations.feed, revocation_store, settings.revocation_sync_seconds,
-                              wait_seconds=2 * c.redis.timeout_seconds + settings.mongodb_timeout_ms / 1000 + 0.5)
+                              wait_seconds=2 * c.redis.timeout_seconds + settings.mongodb_timeout_ms / 1000 + 0.5,
+                              reconcile_seconds=settings.revocation_reconcile_seconds)
     limiter = redis_store.RedisRateLimiter(redis_client, settings.auth_failure_window_seconds)
     authenticator = ClientAuthenticator(
         c.client_auth, clients, secrets, redis_store.RedisReplayGuard(redis_client),
@@ -230,7 +237,8 @@ def build_services(settings: Settings,
                           settings.admin_token, on_issue=on_issue)
     registry = ClientRegistry(clients, secrets, settings.client_id_hash_salt, settings.client_secret_hash_cost,
                               cut_off=ClientCutOff(revocations, settings.jwt_expires_in,
-                                                   settle_seconds=settings.revocation_sync_seconds),
+                                                   settle_seconds=settings.revocation_sync_seconds,
+                                                   reconcile_seconds=reconcile_bound(settings)),
                               open_rules=c.registration_rules)
     users, session_log = mongo_store.MongoUsers(db), mongo_store.MongoSessions(db)
     indexes = {"done": False}
@@ -254,7 +262,7 @@ def build_services(settings: Settings,
         c.issuers, http_client.JsonFetcher(settings.outbound_timeout_seconds, gate),
         cache_seconds=settings.jwks_cache_seconds,
         refetch_cooldown=settings.jwks_refetch_cooldown_seconds,
-        wait_seconds=2 * settings.outbound_timeout_seconds + 0.5) if settings.issuers else None
+        wait_seconds=2 * settings.outbound_timeout_seconds + 0.5, slots=gate) if settings.issuers else None
     userinfo = UserinfoResolver(c.userinfo, http_client.UserinfoCaller(
         settings.userinfo_url, settings.userinfo_timeout_seconds, gate)) if settings.userinfo_url else None
     spec = settings.introspection

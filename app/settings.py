@@ -507,6 +507,10 @@ class Settings:
     revocation_sync_seconds: float = setting(
         "REVOCATION_SYNC_SECONDS", _float(0, 60), 1.0,
         "how often each worker pulls new revocations, ended sessions and client cut-offs (0: at every check)")
+    revocation_reconcile_seconds: float = setting(
+        "REVOCATION_RECONCILE_SECONDS", _float(0.1, 60), 5.0,
+        "how often each worker reads from MongoDB the revocations recorded since its last read, in the "
+        "background: the bound for one the Redis feed missed")
     verified_token_cache_size: int = setting("VERIFIED_TOKEN_CACHE_SIZE", _int(0, 1_000_000), 10000,
                                              "verified tokens remembered per worker (0: off)")
     verified_token_cache_seconds: int = setting("VERIFIED_TOKEN_CACHE_SECONDS", _int(0, 86400), 300,
@@ -560,8 +564,8 @@ class Settings:
                                               "timeout of JWKS, discovery, introspection and provider calls")
     outbound_calls_per_worker: int = setting(
         "OUTBOUND_CALLS_PER_WORKER", _int(0, 10000), 0,
-        "outbound calls (JWKS, introspection, userinfo, providers) one worker may have waiting at once; past it a "
-        "call fails at once (503)", shown="0 (no limit); under uWSGI `CHECK_THREADS` − 1")
+        "checks one worker may have waiting on a provider at once (a JWKS, introspection, userinfo or provider "
+        "call, or a wait for a JWKS fetch another check started); past it such a check fails at once (503)", shown="0 (no limit); under uWSGI `CHECK_THREADS` − 1")
     userinfo_url: str | None = setting("USERINFO_URL", fields.String(validate=_url({"http", "https"})), None,
                                        "userinfo resolver")
     headers_to_proxy: tuple[str, ...] = setting("HEADERS_TO_PROXY", CommaList(), ("authorization",),
@@ -653,6 +657,11 @@ def _dialect_rules(data: dict[str, Any]) -> tuple[str, str] | None:
     if others and not (header or data.get("trusted_proxy_cidrs")):
         return "auth_dialects", (f"{', '.join(others)} believed only from a trusted proxy: set TRUSTED_PROXY_CIDRS "
                                  "and/or FORWARD_AUTH_SECRET_HEADER")
+    if others and data.get("strict_mode") is False:
+        # Non-strict answers every check 200 and leaves the verdict to nginx reading mia-allowed;
+        # these proxies let a 2xx through: every request would pass.
+        return "strict_mode", (f"must be true with {', '.join(others)}: non-strict answers every check 200, "
+                               "which these proxies let through")
     return None
 
 
@@ -695,7 +704,14 @@ def reference_markdown() -> str:
            "over the file. The file uses the lower-case keys; the environment the upper-case names (the first "
            "is the documented one; Mia-Platform's names are accepted too). A bad configuration stops start-up "
            "with one line per problem naming the key, never printing a secret value; `gatehouse check-config` "
-           "runs the same validation. A relative file path in the config file is relative to the file's "
+           "runs the same validation. A valid configuration that leaves a feature dead (no `routes_file`: every "
+           "/auth check is refused; a configured `apps`, `bff`, `introspection`, `issuers`, `USERINFO_URL` "
+           "or `TRUST_MIA_USER_HEADERS` that "
+           "`CREDENTIAL_SOURCES` leaves out) gets one `warning:` line each from `gatehouse check-config` "
+           "(which still exits 0: `configuration OK (...; 2 warnings)`) and in the start-up log of both process "
+           "groups; it still starts. The CLI reads `--config FILE` (before or after the command), else "
+           "`GATEHOUSE_CONFIG`, else `./var/gatehouse.yaml` (what `gatehouse dev` writes). "
+           "A relative file path in the config file is relative to the file's "
            "directory; in the environment, to the working directory. The process settings (the first section) "
            "are usually given per process group in the environment (`GATEHOUSE_ROLE=check` for the /auth group). "
            "A value marked (secret) never appears in a message or a log line.", ""]

@@ -21,7 +21,8 @@ gunicorn.conf.py gives the check group, and how it is kept here:
   dead workers' live gauges are marked by the next worker (app/uwsgi_app.py);
 * logs: no per-request access line (Gatehouse writes its own JSON decision/request lines, as under
   gunicorn with accesslog None); uWSGI's own lines (boot, worker respawn, harakiri) go through
-  `--log-encoder json` as one JSON object per line on stderr;
+  `--log-encoder json` as one JSON object per line on stderr, but those that name a request
+  (REQUEST_NAMED), which may carry its query;
 * header limits: `--buffer-size 65535`, the uwsgi protocol's maximum (nginx forwards at most
   64 KB of headers with the shipped `large_client_header_buffers 4 16k`), and `--max-vars` for
   every header line that fits in it (uWSGI's default takes about 120; nginx sends up to 1,000);
@@ -31,9 +32,9 @@ gunicorn.conf.py gives the check group, and how it is kept here:
   read from each request's connection (socket_peers; a uwsgi packet's REMOTE_ADDR is its sender's
   word); every answer says `Connection: close`, which is what the HTTP socket does after it;
 * a check that waits on a slow network call: each worker runs CHECK_THREADS threads (4), and at
-  most CHECK_THREADS - 1 of them may wait on the network at once (OUTBOUND_CALLS_PER_WORKER; past
-  it a call fails at once with 503), so a hung provider never takes the thread that answers the
-  checks that need none. Gatehouse's own outbound timeouts bound each wait (OUTBOUND_TIMEOUT_SECONDS
+  most CHECK_THREADS - 1 of them may wait on a provider at once, a wait for another check's JWKS
+  fetch included (OUTBOUND_CALLS_PER_WORKER; past it such a check fails at once with 503), so a hung
+  provider never takes the thread that answers the checks that need none. Gatehouse's own outbound timeouts bound each wait (OUTBOUND_TIMEOUT_SECONDS
   for JWKS and introspection, USERINFO_TIMEOUT_SECONDS; 5 s by default); `--harakiri`
   (GUNICORN_TIMEOUT, 30 s, gunicorn's `timeout`) is only the last resort that kills a worker stuck
   past them.
@@ -62,12 +63,21 @@ BUFFER_SIZE = 65535
 # 2-byte sizes, `HTTP_` and a one-letter name), so BUFFER_SIZE holds at most 6,554 of them (the
 # vector costs some 200 KB per thread; nginx itself sends at most 1,000 header lines).
 MAX_VARS = (BUFFER_SIZE // 10 + 1) // 2 + 1
+# uWSGI's own lines that name a request: `HARAKIRI [core 0] 127.0.0.1 - GET /auth?x=1 since ...`, `WAS
+# managing request /auth?x=1`, `managing "GET /auth?x=1"`, `... during GET /auth?x=1 (127.0.0.1)`,
+# `on request /auth?x=1 (ip ...)`.
+REQUEST_NAMED = r"HARAKIRI \[core |managing request |managing \"| during [A-Z]+ /| on request "
 # uWSGI's own lines (boot, respawns, harakiri) as JSON through the master's logger; Gatehouse's lines
 # (already JSON objects, starting with `{`) are routed to a second logger that writes them as they are.
 JSON_LOG = ["--log-master", "--logger", "gatehouse stdio", "--logger", "uwsgi stdio",
             "--log-route", "gatehouse ^\\{", "--log-route", "uwsgi ^[^{]",
             "--log-encoder", 'json:uwsgi {"time":${millis},"level":"info","logger":"uwsgi","msg":"${msg}"}',
-            "--log-encoder", "nl:uwsgi"]
+            "--log-encoder", "nl:uwsgi",
+            # uWSGI names the request a worker was serving by its whole target, query included, when
+            # it kills or lists a worker (harakiri, SIGUSR2) or fails to write: over the HTTP socket
+            # a proxy may send the original query (Envoy). Those lines go; the ones that say a worker
+            # was killed stay.
+            "--log-drain", REQUEST_NAMED]
 
 
 def uwsgi_args(http: str, socket: str | None, processes: int, fifo: str, max_requests: int,
@@ -234,16 +244,16 @@ def _log(level: str, message: str) -> None:
 
 def serve(http: str | None, socket: str | None, processes: int | None) -> int:
     """Run the check group under uWSGI until SIGTERM/SIGINT; the exit code."""
-    from .named_files import load_configuration
+    from .named_files import dead_features, load_configuration
     from .settings import ConfigError, child_environment
 
     try:
-        settings = load_configuration()[0]
+        settings, files = load_configuration()
     except ConfigError as exc:
         _log("error", "configuration refused:\n  - " + "\n  - ".join(exc.problems))
         return 2
     bind = settings.bind_address
-    if settings.check_server == "gunicorn":
+    if settings.check_server == "gunicorn":  # gunicorn's on_starting says the warnings
         if socket:
             _log("error", "--socket is the uwsgi-protocol socket: it needs CHECK_SERVER=uwsgi")
             return 2
@@ -262,6 +272,8 @@ def serve(http: str | None, socket: str | None, processes: int | None) -> int:
     except OSError as exc:
         _log("error", f"PROMETHEUS_MULTIPROC_DIR: cannot write {metrics_dir} ({exc.strerror or exc})")
         return 2
+    for line in dead_features(settings, files):  # valid, but a feature is dead: said once, at start
+        _log("warning", f"configuration: {line}")
     fifo = metrics_dir + "-uwsgi.fifo"
     drain = metrics_dir + "-draining"
     for leftover in (fifo, drain):

@@ -144,6 +144,18 @@ def rdb(app) -> redis.Redis:
     return app.extensions["gatehouse"].redis
 
 
+def store_state(redis_client: redis.Redis, mongo_db: pymongo.database.Database) -> tuple[int, str]:
+    """Redis's write counter (nothing is saved, so it only grows) and a digest of every MongoDB
+    document: equal before and after, nothing was written."""
+    import hashlib
+    changes = int(redis_client.info("persistence")["rdb_changes_since_last_save"])
+    digest = hashlib.sha256()
+    for name in sorted(mongo_db.list_collection_names()):
+        for doc in mongo_db[name].find().sort("_id"):
+            digest.update(name.encode() + repr(sorted(doc.items())).encode())
+    return changes, digest.hexdigest()
+
+
 def basic(client_id: str, secret: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
 

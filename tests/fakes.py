@@ -407,10 +407,12 @@ class MemoryRevocationFeed:
 
 
 class MemoryRevocationStore:
-    """RevocationStore in a dict."""
+    """RevocationStore in a dict; `recorded` holds when each entry was last recorded (`clock`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.entries: dict[tuple[str, str], Revocation] = {}
+        self.recorded: dict[tuple[str, str], float] = {}
+        self.clock = clock
         self.down = False
 
     def _available(self) -> None:
@@ -420,10 +422,15 @@ class MemoryRevocationStore:
     def record(self, entry: Revocation) -> None:
         self._available()
         merge(self.entries, entry)
+        self.recorded[(entry.kind, entry.key)] = self.clock()
 
     def active(self, now: float) -> list[Revocation]:
         self._available()
         return [e for e in self.entries.values() if e.until > now]
+
+    def recorded_since(self, since: float, now: float) -> list[Revocation]:
+        self._available()
+        return [e for k, e in self.entries.items() if self.recorded[k] >= since and e.until > now]
 
     def find(self, keys: Sequence[tuple[str, str]], now: float) -> list[Revocation]:
         self._available()

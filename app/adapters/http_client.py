@@ -13,27 +13,34 @@ MAX_DOCUMENT_BYTES = 1_000_000
 
 
 class CallGate:
-    """At most `limit` outbound calls of this worker wait on the network at once (0: no limit).
+    """At most `limit` checks of this worker wait on a provider at once (0: no limit): an outbound
+    call, or a wait for a JWKS fetch another check started (core/verifiers/external.py).
 
-    Under uWSGI a waiting call holds one of the worker's threads; past the limit a call fails at
-    once with DependencyUnavailable instead of queueing, so a hung provider can never take the last
-    thread from the checks that need no provider (docs/operations.md "Bounds under faults")."""
+    Under uWSGI each such wait holds one of the worker's threads; past the limit it fails at once
+    with DependencyUnavailable instead of queueing, so neither a hung provider nor a flood of
+    unknown kids can take the last thread from the checks that need no provider
+    (docs/operations.md "Bounds under faults"). The budget counts threads, not calls: a thread
+    that holds a slot makes its calls under it (a key fetch's discovery and JWKS calls, led by a
+    check that took its slot before others could wait for that fetch)."""
 
     def __init__(self, limit: int = 0) -> None:
         self.limit = limit
         self._slots = threading.BoundedSemaphore(limit) if limit else None
+        self._holding = threading.local()  # a thread (greenlet) holding a slot makes its calls under it
 
     @contextmanager
     def __call__(self, what: str) -> Iterator[None]:
-        if self._slots is None:
+        if self._slots is None or getattr(self._holding, "slot", False):
             yield
             return
         if not self._slots.acquire(blocking=False):
             raise DependencyUnavailable(f"{self.limit} calls of this worker already wait on the network; "
-                                        f"not calling {what}")
+                                        f"not waiting for {what}")
+        self._holding.slot = True
         try:
             yield
         finally:
+            self._holding.slot = False
             self._slots.release()
 
 

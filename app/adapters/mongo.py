@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence, TypeVar
@@ -327,7 +328,9 @@ class MongoSessions:
 
 class MongoRevocations:
     """`revocations`: what must never come back, one document per (kind, key), `_id`
-    `<kind>:<key>`, removed by a TTL index once `until` has passed (and never read after it)."""
+    `<kind>:<key>`, removed by a TTL index once `until` has passed (and never read after it);
+    `recordedAt` (the writer's clock, indexed) is when it was last recorded or strengthened, what
+    workers reconcile by."""
 
     def __init__(self, db: pymongo.database.Database) -> None:
         self.coll = db["revocations"]
@@ -335,6 +338,7 @@ class MongoRevocations:
     @guarded
     def ensure_indexes(self) -> None:
         self.coll.create_index("until", expireAfterSeconds=0, name="until_ttl")
+        self.coll.create_index("recordedAt", name="recorded_at")
 
     @staticmethod
     def _when(seconds: float) -> datetime:
@@ -348,12 +352,18 @@ class MongoRevocations:
     @guarded
     def record(self, entry: Revocation) -> None:
         self.coll.update_one({"_id": f"{entry.kind}:{entry.key}"},
-                             {"$max": {"at": entry.at, "until": self._when(entry.until)},
+                             {"$max": {"at": entry.at, "until": self._when(entry.until),
+                                       "recordedAt": self._when(time.time())},
                               "$setOnInsert": {"kind": entry.kind, "key": entry.key}}, upsert=True)
 
     @guarded
     def active(self, now: float) -> list[Revocation]:
         return [self._entry(d) for d in self.coll.find({"until": {"$gt": self._when(now)}})]
+
+    @guarded
+    def recorded_since(self, since: float, now: float) -> list[Revocation]:
+        return [self._entry(d) for d in self.coll.find({"recordedAt": {"$gte": self._when(since)},
+                                                        "until": {"$gt": self._when(now)}})]
 
     @guarded
     def find(self, keys: Sequence[tuple[str, str]], now: float) -> list[Revocation]:

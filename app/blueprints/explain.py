@@ -1,4 +1,5 @@
-"""POST /auth/explain (admin): why /auth would answer what it answers for a request."""
+"""POST /auth/explain (admin): why /auth would answer what it answers for a request — for the
+credential in its headers or `token`, or for a `user` or `client` named before they call."""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
@@ -6,6 +7,7 @@ from flask.wrappers import Response
 from werkzeug.datastructures import Headers
 
 from ..auth_wsgi import parse_cookies
+from ..core.identities import named_identity
 from ..core.policy.decision import explain as explain_decision
 from ..http import load_json
 from ..schemas import ExplainSchema
@@ -20,7 +22,11 @@ def explain() -> Response:
     svc.tokens.require_admin(request.headers.get("Authorization"))
     body = load_json(ExplainSchema())
     headers = Headers(body["headers"])
+    if body["token"] is not None:
+        headers["Authorization"] = f"Bearer {body['token']}"
     headers["X-Original-URI"], headers["X-Original-Method"] = body["uri"], body["method"]
+    identity = named_identity(svc.users, svc.registry, body["user"], body["client"])
     cookie = headers.get("Cookie")
     # the Cookie header read as /auth reads it
-    return jsonify(explain_decision(svc.authorizer.check(headers, parse_cookies(cookie) if cookie else {})))
+    decision = svc.authorizer.check(headers, parse_cookies(cookie) if cookie else {}, identity=identity)
+    return jsonify(explain_decision(decision, svc.authorizer.is_backoffice(headers)))

@@ -13,10 +13,15 @@ from ..schemas import UserCreateSchema, UserPatchSchema, UserQuerySchema
 from ..services import services, user_admin
 
 bp = Blueprint("users", __name__)
+# The largest user an administrator may send: MAX_GROUPS groups of MAX_GROUP_LENGTH characters
+# (up to 6 bytes each as JSON escapes) and 4 KB of metadata; more than MAX_BODY_BYTES, which
+# bounds the bodies anyone may send. Read only once the admin token has been checked.
+USER_BODY_BYTES = 1024 * 1024
 
 
 def _admin() -> None:
     services().tokens.require_admin(request.headers.get("Authorization"))
+    request.max_content_length = max(USER_BODY_BYTES, services().settings.max_body_bytes)
 
 
 def changes_of(body: dict[str, Any]) -> UserChanges:

@@ -23,7 +23,7 @@ from .verifiers.external import ExternalVerifier
 from .verifiers.introspection import Introspector
 from .verifiers.own import OwnTokens
 from .verifiers.userinfo import UserinfoResolver
-from .policy.decision import (ALLOW, ANONYMOUS, FORBIDDEN, Decision, HeaderNames, Principal, decide, decode_value,
+from .policy.decision import (ANONYMOUS, FORBIDDEN, Decision, HeaderNames, Principal, decide, decode_value,
                               principal_from_claims, refusal_code)
 from .policy.dialects import (CheckRequest, DialectConfig, Headers, Original, Refused, login_location, nginx,
                               resolve)
@@ -218,9 +218,11 @@ class Authorizer:
         """The original request of a check as the configured, believed dialect names it."""
         return resolve(headers, request, self.cfg.dialects)
 
-    def check(self, headers: Headers, cookies: Any = None, original: Original | Refused | None = None) -> Decision:
+    def check(self, headers: Headers, cookies: Any = None, original: Original | Refused | None = None,
+              identity: tuple[Principal, Refusal | None] | None = None) -> Decision:
         """The decision on the original request (`original`: as `Authorizer.original` resolved it;
-        without one, the plain nginx headers, as explain and the CLI give them)."""
+        without one, the plain nginx headers, as explain and the CLI give them). `identity`: the
+        caller as explain is asked about it (core/identities.py) instead of the request's credential."""
         deny = {self.cfg.names.allowed: "0"}
         if original is None:
             original = nginx(headers)
@@ -234,7 +236,7 @@ class Authorizer:
         method = method.upper()
         if method not in METHODS or method == "ALL":
             return Decision(FORBIDDEN, "unknown method", ANONYMOUS, headers=deny, code="bad_request")
-        principal, refused = self.principal(headers, cookies)
+        principal, refused = identity if identity is not None else self.principal(headers, cookies)
         if self.api_keys is not None and principal.client_type is None:
             client_type = self.api_keys.client_type(headers, cookies)
             if client_type is not None:
@@ -242,16 +244,16 @@ class Authorizer:
         source = refused.source if refused is not None else (
             principal.source if not principal.anonymous else "api-key" if principal.client_type else None)
         decision = decide(self.routes(), method, uri, principal,
-                          is_backoffice=(headers.get(self.cfg.backoffice_header) or "").lower() in TRUTHY,
+                          is_backoffice=self.is_backoffice(headers),
                           scope_prefix=self.cfg.scope_prefix, names=self.cfg.names,
                           properties=self.cfg.user_properties, header_limit=self.cfg.header_limit,
-                          source=source)
+                          source=source, allow=original.allow_status)
         if principal.source == "bff" and method not in SAFE_METHODS and self.bff is not None:
             problem = self.bff.csrf_problem(headers)
             if problem:  # a cookie the browser attached to another site's form or request
                 return Decision(FORBIDDEN, f"BFF session on a state-changing request: {problem}", principal,
                                 decision.rule, dict(deny), code="csrf", source=source)
-        if decision.status == ALLOW and principal.bearer:
+        if decision.status == original.allow_status and principal.bearer:
             decision.headers["Authorization"] = f"Bearer {principal.bearer}"  # BFF: for nginx to pass upstream
         if decision.status == 401:
             error = ', error="invalid_token"' if refused else ""
@@ -262,6 +264,10 @@ class Authorizer:
                                    code=refusal_code(refused.reason), source=source)
             return self._login_redirect(decision, original, headers)
         return decision
+
+    def is_backoffice(self, headers: Headers) -> bool:
+        """The request came through the backoffice listener (its rule's backoffice block judges it)."""
+        return (headers.get(self.cfg.backoffice_header) or "").lower() in TRUTHY
 
     def _login_redirect(self, decision: Decision, original: Original, headers: Headers) -> Decision:
         """A 401 for a browser, in a dialect whose proxy passes the check's answer to the client

@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 from . import providers
 from .backchannel import verify_logout_token
 from .errors import BadRequest, DependencyUnavailable, InvalidToken, LoginFailed
+from .limits import ensure_identity_fits
 from .login_attempts import MAX_PARAM_LENGTH, LoginAttempts, LoginStart, required_param
 from .policy.decision import Principal
 from .verifiers.external import ExternalVerifier
@@ -146,6 +147,7 @@ class BffService:
         user = {k: claims[k] for k in USER_CLAIMS if k in claims}
         groups = claims.get(self.cfg.groups_claim)
         user["groups"] = [g for g in groups if isinstance(g, str)] if isinstance(groups, list) else []
+        ensure_identity_fits(user)  # before anything is stored
         document = {
             "v": SESSION_VERSION, "iss": claims["iss"], "sub": claims["sub"],
             "psid": claims.get("sid") if isinstance(claims.get("sid"), str) else None,

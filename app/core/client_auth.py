@@ -20,7 +20,7 @@ from jose.exceptions import JOSEError
 
 from . import credentials, tokens
 from .assertions import KeySelectionError, select_key
-from .errors import InvalidClient, InvalidRequest, InvalidToken, TooManyRequests
+from .errors import DependencyUnavailable, InvalidClient, InvalidRequest, InvalidToken, TooManyRequests
 from .ports import ClientRepository, CredentialRepository, RateLimiter, ReplayGuard
 from .records import (AUTH_PRIVATE_KEY_JWT, AUTH_SECRET_BASIC, AUTH_SECRET_POST,
                       SECRET_METHODS, Client)
@@ -180,7 +180,7 @@ class ClientAuthenticator:
         self.on_failure = on_failure or (lambda reason: None)
         self.recent = recent or RecentClients(0, clock=clock)
 
-    def authenticate(self, creds: PresentedCredentials, source: str) -> Client:
+    def authenticate(self, creds: PresentedCredentials, source: str, revoking: bool = False) -> Client:
         """The authenticated, enabled client, or invalid_client (401).
 
         Failures are counted per (client, address) and per address, never per client alone:
@@ -194,7 +194,16 @@ class ClientAuthenticator:
             client_key = credentials.client_id_hash(self.cfg.id_hash_salt, client_id)[:32]
             limits[f"client-source:{client_key}:{source}"] = self.cfg.failure_limit
             # One Redis round trip for both counters.
-            wait = self.limiter.retry_after(limits)
+            try:
+                wait = self.limiter.retry_after(limits)
+            except DependencyUnavailable:
+                if not revoking or creds.method not in SECRET_METHODS:
+                    raise
+                # A revocation only takes away, and a client secret is 256 random bits: with the
+                # counters out of reach (Redis down) the secret is still checked against MongoDB,
+                # uncounted (a wrong one fails closed: its failure cannot be counted), and nothing
+                # is taken from this worker's memory of the client (that needs the feed).
+                return self._enabled(self._stored_secret_client(creds, client_id))
             if wait is not None:
                 raise TooManyRequests("too many failed client authentications from this address; retry later",
                                       wait)
@@ -219,15 +228,24 @@ class ClientAuthenticator:
             known = self.recent.client(client_id, creds.secret)
             if known is not None and known.auth_method in SECRET_METHODS:
                 return known  # this secret was verified moments ago (keyed-hash match)
-            client = self.clients.get(client_id)
-            stored = self.secrets.get(credentials.client_id_hash(self.cfg.id_hash_salt, client_id))
-            ok = credentials.check_secret(creds.secret, stored, self.cfg.secret_hash_cost)
-            if not ok or client is None or client.auth_method not in SECRET_METHODS:
-                raise InvalidClient("client authentication failed")
+            client = self._stored_secret_client(creds, client_id)
             if client.enabled:
                 self.recent.remember(client, creds.secret)
         else:
             client = self._verify_assertion(creds, client_id)
+        return self._enabled(client)
+
+    def _stored_secret_client(self, creds: PresentedCredentials, client_id: str) -> Client:
+        assert creds.secret is not None
+        client = self.clients.get(client_id)
+        stored = self.secrets.get(credentials.client_id_hash(self.cfg.id_hash_salt, client_id))
+        ok = credentials.check_secret(creds.secret, stored, self.cfg.secret_hash_cost)
+        if not ok or client is None or client.auth_method not in SECRET_METHODS:
+            raise InvalidClient("client authentication failed")
+        return client
+
+    @staticmethod
+    def _enabled(client: Client) -> Client:
         if not client.enabled:
             raise InvalidClient("client is disabled")
         return client

@@ -148,8 +148,15 @@ class LoginService:
 
     def logout(self, token: str | None, redirect: str | None) -> LogoutResult:
         """End the session here, then (OIDC) at the provider with id_token_hint (RP-Initiated
-        Logout 1.0 §2); the browser lands on the validated redirect either way."""
-        found = self.sessions.session_of(token)
+        Logout 1.0 §2); the browser lands on the validated redirect either way. Redis down: the
+        session is ended here all the same (once MongoDB has it), without the provider step,
+        which needs the session's record."""
+        try:
+            found = self.sessions.session_of(token)
+        except DependencyUnavailable:
+            self.sessions.forget(token)
+            app = self.app(None)
+            return LogoutResult(self.redirect_target(app, redirect), app)
         app = self.app(found[1]["appId"] if found else None)
         target = self.redirect_target(app, redirect)
         if found is None:

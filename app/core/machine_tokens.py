@@ -59,12 +59,12 @@ class TokenService:
         self.clock = clock
         self.on_issue = on_issue or ignore_issue
 
-    def _client(self, req: TokenRequest) -> tuple[Client, str]:
+    def _client(self, req: TokenRequest, revoking: bool = False) -> tuple[Client, str]:
         for name, values in req.form.items():
             if len(values) > 1 and name not in REPEATABLE:
                 raise InvalidRequest(f"parameter {name} given more than once")
         creds = presented_credentials(req.authorization, req.form)
-        return self.auth.authenticate(creds, req.source), creds.method
+        return self.auth.authenticate(creds, req.source, revoking), creds.method
 
     def token(self, req: TokenRequest) -> IssuedToken:
         """POST /oauth/token: dispatch on grant_type (one module per grant)."""
@@ -114,8 +114,9 @@ class TokenService:
         return {"active": True, "token_type": "Bearer", **claims}
 
     def revoke(self, req: TokenRequest) -> None:
-        """RFC 7009 §2.1: revoke the jti until the token would have expired anyway."""
-        client, _ = self._client(req)
+        """RFC 7009 §2.1: revoke the jti until the token would have expired anyway; done once
+        MongoDB has it, Redis up or not (the client authenticated even so: ClientAuthenticator)."""
+        client, _ = self._client(req, revoking=True)
         token = _one(req.form, "token")
         assert token is not None
         try:

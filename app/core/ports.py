@@ -194,6 +194,11 @@ class RevocationStore(Protocol):
         """Every entry still live at `now`."""
         ...
 
+    def recorded_since(self, since: float, now: float) -> list[Revocation]:
+        """The entries still live at `now` that were recorded or strengthened at or after `since`
+        (the writer's clock): what a worker reconciles with, by an indexed time."""
+        ...
+
     def find(self, keys: Sequence[tuple[str, str]], now: float) -> list[Revocation]:
         """The live entries among (kind, key) pairs."""
         ...

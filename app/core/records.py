@@ -24,7 +24,7 @@ SESSION_COOKIE = "sid"
 # Gatehouse sets itself (a machine token carrying `sid` + `user` would pose as a login session).
 RESERVED_CLAIMS = frozenset({
     "iss", "sub", "aud", "exp", "nbf", "iat", "jti",
-    "sid", "user", "groups", "roles", "permissions", "scope", "scp", "client_id", "azp", "typ",
+    "sid", "user", "user_in", "groups", "roles", "permissions", "scope", "scp", "client_id", "azp", "typ",
     "auth_time", "acr", "amr", "nonce", "cnf", "act", "may_act", "at_hash", "c_hash",
     "token_use",
 })

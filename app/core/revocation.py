@@ -4,11 +4,15 @@ issued at or before the cut-off).
 
 `Revocations` is the one writer. It records each entry durably first (the RevocationStore:
 MongoDB `revocations`, each entry kept until its own `until`), then publishes it to a feed
-(Redis) for the workers. A revocation is acknowledged only when both succeeded.
+(Redis) for the workers. A revocation is acknowledged once the durable store has it: the feed
+is the fast path, not the commit.
 
 `RevocationMirror` is each worker's copy, so /auth answers "revoked?" from memory: it pulls
 what is new from the feed at most once per `interval` seconds — the bound within which a
-revocation takes effect — and reloads everything from the durable store when it starts and
+published revocation takes effect — and, in a background thread of its own, reconciles with the
+durable store every `reconcile_seconds`, reading only what was recorded since its last reconcile
+(less a margin): the bound within which a revocation the feed missed (Redis down or hung when it
+was recorded) takes effect. It reloads everything from the durable store when it starts and
 whenever the feed is not the one it was reading (a new epoch: the feed's keys expired in a quiet
 period, Redis lost its data or came back from an older copy of it); each reload raises its `generation`, which tells what a worker
 remembers of Redis-held data (core/bff.py's BffCopy) that it may be gone. One caller pulls at a time; the others wait for that pull at
@@ -17,9 +21,12 @@ a hung Redis never piles up waits.
 """
 from __future__ import annotations
 
+import logging
 import math
+import os
 import threading
 import time
+import weakref
 from typing import Any, Callable, Iterable, Protocol, Sequence
 
 from .errors import DependencyUnavailable, InvalidToken
@@ -32,6 +39,11 @@ from .records import FeedBatch, Revocation
 REVOKED_TOKEN, ENDED_SESSION, ENDED_BFF_SESSION, CLIENT_CUT_OFF = "jti", "sid", "bff", "client"
 KINDS = (REVOKED_TOKEN, ENDED_SESSION, ENDED_BFF_SESSION, CLIENT_CUT_OFF)
 Key = tuple[str, str]  # (kind, key)
+# How far back each reconcile reads before the start of the last one: the writers' clocks may lag
+# the worker's, and a write may commit after a later one was read.
+RECONCILE_MARGIN_SECONDS = 30.0
+
+log = logging.getLogger("gatehouse.revocation")
 
 
 class RevocationView(Protocol):
@@ -88,19 +100,27 @@ class Revocations:
         self.feed = feed
         self.clock = clock
 
-    def revoke(self, kind: str, key: str, until: float, at: float | None = None) -> None:
-        """Durable first, then fanned out. MongoDB down: still fanned out (running workers refuse
-        at once) but DependencyUnavailable, so the caller retries; Redis down: recorded but
-        DependencyUnavailable (workers started later load it from the store)."""
+    def revoke(self, kind: str, key: str, until: float, at: float | None = None) -> bool:
+        """Durable first, then fanned out; done once durable. MongoDB down: still fanned out
+        (running workers refuse at once) but DependencyUnavailable, so the caller retries. Redis
+        down: done all the same, answered False (not published): running workers learn of it
+        when they next reconcile with the store, workers started later when they load it."""
         entry = Revocation(kind, key, self.clock() if at is None else at, until)
-        problem: DependencyUnavailable | None = None
         try:
             self.store.record(entry)
+        except DependencyUnavailable:
+            self._publish(entry)
+            raise
+        return self._publish(entry)
+
+    def _publish(self, entry: Revocation) -> bool:
+        try:
+            self.feed.publish(entry)
         except DependencyUnavailable as exc:
-            problem = exc
-        self.feed.publish(entry)
-        if problem is not None:
-            raise problem
+            log.warning("revocation not published to the feed; workers reconcile with MongoDB",
+                        extra={"kind": entry.kind, "detail": exc.description})
+            return False
+        return True
 
     def find(self, keys: Sequence[Key]) -> list[Revocation]:
         """Live entries among `keys`, from the durable store (at once; /tokeninfo, introspection)."""
@@ -117,22 +137,31 @@ class ClientCutOff:
     is refused — at /auth within the mirror's bound, at /tokeninfo and introspection at once.
     The cut-off lies `settle_seconds` (the mirrors' bound) ahead, so tokens a worker issues from
     its memory of the client before it learns of the cut-off are refused too; the answer waits
-    until then."""
+    until then. When the feed missed it, workers learn of it only at their next reconcile: the
+    cut-off is moved `reconcile_seconds` ahead instead, and the answer waits for that."""
 
     def __init__(self, revocations: Revocations, token_lifetime: float, settle_seconds: float,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time) -> None:
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time,
+                 reconcile_seconds: float = 0.0) -> None:
         self.revocations = revocations
         self.lifetime = token_lifetime
         self.settle = settle_seconds
+        self.reconcile = reconcile_seconds
         self.sleep = sleep
         self.clock = clock
 
     def __call__(self, client_id: str) -> None:
         at = self.clock() + self.settle
-        self.revocations.revoke(CLIENT_CUT_OFF, client_id, at + self.lifetime + OWN_TOKEN_LEEWAY_SECONDS + 1, at=at)
+        if not self._cut(client_id, at) and self.reconcile > self.settle:
+            at = self.clock() + self.reconcile
+            self._cut(client_id, at)  # the store keeps the later cut-off
         # Tokens carry whole-second `iat`s: wait past the cut-off's second, so that a token asked
         # for after this answer is never taken for one issued before it.
         self.sleep(max(0.0, math.floor(at) + 1 - self.clock()))
+
+    def _cut(self, client_id: str, at: float) -> bool:
+        return self.revocations.revoke(CLIENT_CUT_OFF, client_id, at + self.lifetime + OWN_TOKEN_LEEWAY_SECONDS + 1,
+                                       at=at)
 
 
 def client_cut_at(view: RevocationView, client_id: str) -> float | None:
@@ -146,7 +175,7 @@ class RevocationMirror:
 
     def __init__(self, feed: RevocationFeed, store: RevocationStore, interval: float,
                  wait_seconds: float = 5.0, retry_seconds: float | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, reconcile_seconds: float = 0.0) -> None:
         self.feed = feed
         self.store = store
         self.interval = interval
@@ -161,10 +190,16 @@ class RevocationMirror:
         self._retry_at = float("-inf")
         self._lock = threading.Lock()  # guards the bookkeeping only, never held across I/O
         self._inflight: threading.Event | None = None
-        self.pulls = self.reloads = 0
+        self.pulls = self.reloads = self.reconciles = 0
+        self.reconcile_seconds = reconcile_seconds  # 0: no background reconcile (tests drive it)
+        self._reconciled_from = float("-inf")  # start of the last load or reconcile
+        self._reconciler_pid = 0  # the process whose thread reconciles (a fork has none)
 
     def find(self, keys: Sequence[Key]) -> list[Revocation]:
-        """Live entries among `keys`, known as of at most `interval` seconds ago."""
+        """Live entries among `keys`, known as of at most `interval` seconds ago (what the feed
+        missed: as of at most `reconcile_seconds` ago)."""
+        if self._reconciler_pid != os.getpid() and self.reconcile_seconds > 0:
+            self._start_reconciler()
         now = self.clock()
         if not now - self._pulled_from < self.interval:
             self._ensure_fresh(now)
@@ -187,6 +222,29 @@ class RevocationMirror:
         problem = token_refusal(self.find(token_keys(claims)), claims)
         if problem:
             raise InvalidToken(problem)
+
+    def reconcile(self) -> int:
+        """Merge what the durable store recorded since the last load or reconcile (less
+        RECONCILE_MARGIN_SECONDS): what the feed missed. The number of entries read."""
+        if not self._loaded:
+            return 0  # the first pull loads everything
+        started = self.clock()
+        found = self.store.recorded_since(self._reconciled_from - RECONCILE_MARGIN_SECONDS, started)
+        with self._lock:
+            for entry in found:
+                merge(self._entries, entry)
+            self._reconciled_from = max(self._reconciled_from, started)
+            self.reconciles += 1
+        return len(found)
+
+    def _start_reconciler(self) -> None:
+        with self._lock:
+            if self._reconciler_pid == os.getpid():
+                return
+            self._reconciler_pid = os.getpid()
+        # The thread holds the mirror weakly: it ends with the mirror (an app that is gone).
+        threading.Thread(target=_reconcile_every, args=(weakref.ref(self), self.reconcile_seconds),
+                         name="revocation-reconcile", daemon=True).start()
 
     def _ensure_fresh(self, arrived: float) -> None:
         """Single flight: one caller pulls, the others wait for it at most `wait_seconds`."""
@@ -232,8 +290,9 @@ class RevocationMirror:
         self.pulls += 1
         batch = self.feed.since(self._cursor)
         if self._loaded and batch.epoch == self._epoch and batch.current >= self._cursor:
-            for entry in batch.entries:
-                merge(self._entries, entry)
+            with self._lock:  # the reconciler merges too
+                for entry in batch.entries:
+                    merge(self._entries, entry)
         else:
             # Start-up, or a feed that is not the one we were reading: the feed alone may have
             # lost entries, so everything live is read again from the durable store. The feed is
@@ -243,12 +302,36 @@ class RevocationMirror:
             entries: dict[Key, Revocation] = {}
             for entry in [*self.store.active(now), *batch.entries]:
                 merge(entries, entry)
-            self._entries = entries
+            with self._lock:
+                self._entries = entries
+                self._reconciled_from = max(self._reconciled_from, now)
             self._epoch, self._loaded = batch.epoch, True
             self.reloads += 1
         self._cursor = batch.current
         if len(self._entries) > 1024 and self.pulls % 64 == 0:  # drop what has expired anyway
-            self._entries = {k: e for k, e in self._entries.items() if e.until > now}
+            with self._lock:
+                self._entries = {k: e for k, e in self._entries.items() if e.until > now}
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _reconcile_every(ref: "weakref.ReferenceType[RevocationMirror]", seconds: float) -> None:
+    """A worker's background reconcile: never on a check's path. MongoDB down: logged once per
+    outage, tried again at the next period; the feed keeps serving meanwhile."""
+    failing = False
+    while True:
+        time.sleep(seconds)
+        mirror = ref()
+        if mirror is None:
+            return
+        try:
+            mirror.reconcile()
+            failing = False
+        except DependencyUnavailable as exc:
+            if not failing:
+                log.warning("revocations cannot be reconciled with MongoDB", extra={"detail": exc.description})
+            failing = True
+        except Exception:  # noqa: BLE001 - the thread must outlive any one failure
+            log.exception("revocation reconcile failed")
+        del mirror

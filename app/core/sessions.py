@@ -10,8 +10,9 @@ from typing import Any, Callable
 
 from . import tokens
 from .credentials import sha256_hex
-from .errors import InvalidToken, Unauthenticated
+from .errors import DependencyUnavailable, InvalidToken, Unauthenticated
 from .keys import KeySet
+from .limits import ensure_identity_fits
 from .ports import DocumentStore, SessionLog, UserRepository
 from .records import OnIssue, ignore_issue
 from .revocation import ENDED_SESSION as ENDED, Revocations, RevocationView
@@ -25,6 +26,11 @@ USER_FIELDS = ("userId", "groups", "email", "name", "username")
 # Two tabs refreshing with the same cookie at once: the slower one gets a plain 401 instead of
 # ending the session as a replay would. Only a reuse after this long counts as theft.
 CONCURRENT_REFRESH_GRACE_SECONDS = 10
+# Browsers keep a cookie of at most 4,096 bytes (name=value). A session JWT longer than this
+# (many groups, a long name) names its session instead, whose record holds the user: the `sid`
+# cookie stays this small whatever the identity.
+SESSION_JWT_BUDGET = 3500
+USER_IN = "user_in"  # claim of such a JWT: the `user` claim is the session record's
 
 
 @dataclass(frozen=True)
@@ -93,12 +99,31 @@ digest = sha256_hex  # state, binding and refresh tokens are stored only as thei
 
 
 def user_claim(user: dict[str, Any]) -> dict[str, Any]:
-    """The `user` claim: identity from the provider, groups from MongoDB."""
+    """The `user` claim: identity from the provider, groups from MongoDB. A user past the
+    identity limits (core.limits) gets no session: IdentityTooLarge."""
+    ensure_identity_fits(user)
     claim = {k: user[k] for k in USER_FIELDS if user.get(k) is not None}
     claim["groups"] = list(user.get("groups") or [])
     if user.get("metadata"):
         claim["metadata"] = user["metadata"]
     return claim
+
+
+def _user_of(verified: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    """The whole user claim of a verified session JWT: its own (the groups at its top level, or
+    inside it as JWTs signed before the groups travelled once), or its session record's. No
+    readable groups: refused, never decided as a user without groups."""
+    user = verified.get("user")
+    if isinstance(user, dict):
+        groups = user.get("groups", verified.get("groups"))
+        if isinstance(groups, list):
+            return {**user, "groups": groups}
+    elif verified.get(USER_IN) == "session":
+        held = record.get("user")
+        if isinstance(held, dict) and isinstance(held.get("groups"), list):
+            return held
+        raise InvalidToken("the session record holds no user")
+    raise InvalidToken("session token has no user")
 
 
 class SessionService:
@@ -121,16 +146,20 @@ class SessionService:
         self.ended: RevocationView = ended if ended is not None else revocations
         self.longest_jwt = max((a.session_expires_in for a in apps.values()), default=3600)
 
-    def _sign(self, app: AppConfig, user: dict[str, Any], sid: str, remaining: int) -> tuple[str, int]:
-        """The session JWT; it never outlives the session (`remaining` seconds from now)."""
+    def _sign(self, app: AppConfig, claim: dict[str, Any], sid: str, remaining: int) -> tuple[str, int]:
+        """The session JWT for the user claim `claim`; it never outlives the session (`remaining`
+        seconds from now). The groups travel once, at the top level, where resource servers
+        (mod_auth_openidc's `Require claim groups:...`, most JWT middlewares) look for them, and
+        only while the token fits SESSION_JWT_BUDGET; past it the token carries neither groups nor
+        user, and whoever verifies it reads them from the session record (`USER_IN`)."""
         now = int(self.clock())
         exp = now + min(app.session_expires_in, remaining)
-        claim = user_claim(user)
-        # `groups` also at the top level, where resource servers (mod_auth_openidc's `Require
-        # claim groups:...`, most JWT middlewares) look for it.
-        claims = {"iss": app.issuer, "sub": user["userId"], "jti": tokens.new_jti(), "iat": now,
-                  "exp": exp, "sid": sid, "groups": claim["groups"], "user": claim}
-        return tokens.sign(self.keys, claims, typ=SESSION_TOKEN_TYPE), exp
+        base = {"iss": app.issuer, "sub": claim["userId"], "jti": tokens.new_jti(), "iat": now, "exp": exp, "sid": sid}
+        identity = {k: v for k, v in claim.items() if k != "groups"}
+        token = tokens.sign(self.keys, {**base, "groups": claim["groups"], "user": identity}, typ=SESSION_TOKEN_TYPE)
+        if len(token) > SESSION_JWT_BUDGET:
+            token = tokens.sign(self.keys, {**base, USER_IN: "session"}, typ=SESSION_TOKEN_TYPE)
+        return token, exp
 
     def _new_refresh(self, sid: str, ttl: int) -> tuple[str, str]:
         token = secrets.token_urlsafe(32)
@@ -143,16 +172,19 @@ class SessionService:
         """A new session (a new sid: never reuse one from before the login). `at_provider`: the
         provider's issuer, subject and session id from the ID token, recorded so that the
         provider's back-channel logout can end the session."""
+        claim = user_claim(user)
         sid = secrets.token_urlsafe(24)
         now = int(self.clock())
         refresh, hashed = self._new_refresh(sid, app.refresh_expires_in)
         origin = at_provider.fields() if at_provider is not None else {}
+        # The record holds the user claim: /auth reads it (it fetches the record anyway) when the
+        # session JWT is too large to carry it, and /userinfo answers it.
         self.store.put(SESSION, sid, {"userId": user["userId"], "appId": app.id, "providerId": provider_id,
                                       "refresh": hashed, "provider": self.sealer.seal(provider_tokens),
-                                      "createdAt": now, **origin}, app.refresh_expires_in)
+                                      "createdAt": now, "user": claim, **origin}, app.refresh_expires_in)
         self.log.opened({"sid": sid, "userId": user["userId"], "appId": app.id, "providerId": provider_id,
                          "createdAt": now, "expiresAt": now + app.refresh_expires_in, **origin})
-        access, exp = self._sign(app, user, sid, app.refresh_expires_in)
+        access, exp = self._sign(app, claim, sid, app.refresh_expires_in)
         self.on_issue("login", f"provider:{provider_id}", app.id, {"user_id": user["userId"], "exp": exp})
         return IssuedSession(access, refresh, exp, sid, app)
 
@@ -173,11 +205,10 @@ class SessionService:
         if not self.is_session_token(claims):
             raise InvalidToken("not a Gatehouse session token")
         verified = tokens.verify_own(token, self.keys, str(claims["iss"]), typ=SESSION_TOKEN_TYPE, now=self.clock())
-        if not isinstance(verified.get("user"), dict):
-            raise InvalidToken("session token has no user")
-        if self.store.get(SESSION, verified["sid"]) is None:
+        record = self.store.get(SESSION, verified["sid"])
+        if record is None:
             raise InvalidToken("session has ended or never existed")
-        return verified
+        return {**verified, "user": _user_of(verified, record)}
 
     def ensure_open(self, verified: dict[str, Any]) -> None:
         """Not ended by a logout, a refresh-token replay or an admin revocation (asked of the
@@ -220,14 +251,15 @@ class SessionService:
         if user is None or user.get("blocked") is True:
             self.end([sid])
             raise Unauthenticated("the user no longer exists or is blocked")
+        claim = user_claim(user)
         refresh = secrets.token_urlsafe(32)
         new_hash = digest(refresh)
-        access, exp = self._sign(app, user, sid, remaining)
+        access, exp = self._sign(app, claim, sid, remaining)
         outcome = self.store.swap(
             take=(REFRESH, hashed),
             puts=[(SPENT, hashed, {"sid": sid, "spentAt": now}, remaining),
                   (REFRESH, new_hash, {"sid": sid}, remaining)],
-            replace=(SESSION, sid, {**session, "refresh": new_hash}, remaining))
+            replace=(SESSION, sid, {**session, "refresh": new_hash, "user": claim}, remaining))
         if outcome == "taken":  # another request spent it a moment ago (two tabs): not theft
             raise Unauthenticated("refresh token is invalid, expired or already used")
         if outcome == "gone":  # a logout or revocation that ran meanwhile wins
@@ -253,15 +285,20 @@ class SessionService:
 
     def end(self, sids: list[str]) -> int:
         """End sessions: their records and current refresh tokens go; counts those still open.
-        Published to the workers' mirrors first: if a later step fails, /auth refuses the
-        session's JWTs all the same."""
+        Recorded for good first (MongoDB, then the workers' mirrors): if a later step fails,
+        the session's JWTs and refresh token are refused all the same. So with Redis down the
+        session is ended once MongoDB has it; its records in Redis are left to their TTL (every
+        one of them counted as open: nothing tells otherwise)."""
         self.publish_ended(sids)
         open_count = 0
-        for sid in sids:
-            record = self.store.take(SESSION, sid)
-            if record is not None:
-                open_count += 1
-                self.store.delete(REFRESH, [record["refresh"]])
+        try:
+            for sid in sids:
+                record = self.store.take(SESSION, sid)
+                if record is not None:
+                    open_count += 1
+                    self.store.delete(REFRESH, [record["refresh"]])
+        except DependencyUnavailable:
+            open_count = len(sids)
         if sids:
             self.log.ended(sids, int(self.clock()))
         return open_count
@@ -274,7 +311,7 @@ class SessionService:
 
     def forget(self, token: str | None) -> None:
         """Logout with a validly signed session JWT whose record is already gone (an earlier
-        logout that failed half-way): make sure the workers refuse it."""
+        logout that failed half-way) or out of reach (Redis down): end it all the same."""
         if not token:
             return
         try:
@@ -282,7 +319,7 @@ class SessionService:
             if self.is_session_token(claims):
                 verified = tokens.verify_own(token, self.keys, str(claims["iss"]), verify_exp=False,
                                              typ=SESSION_TOKEN_TYPE)
-                self.publish_ended([verified["sid"]])
+                self.end([verified["sid"]])
         except InvalidToken:
             return
 

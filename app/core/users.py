@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .errors import BadRequest, Conflict, NotFound
+from .limits import MAX_GROUPS
 from .ports import UserRepository
 from .records import UserChanges, UserQuery
 from .sessions import AppConfig, SessionService
@@ -89,6 +90,19 @@ class UserAdmin:
     def get(self, user_id: str) -> dict[str, Any]:
         return user_view(self._doc(user_id))
 
+    def named(self, who: str) -> dict[str, Any]:
+        """The user's record, by userId or by email (any case; one user only)."""
+        doc = self.users.get(who)
+        if doc is not None:
+            return doc
+        if "@" in who:
+            docs, total = self.users.find(UserQuery(email=who), 2, 0)
+            if total > 1:
+                raise BadRequest(f"{total} users have the email {who!r}: give the userId")
+            if docs:
+                return docs[0]
+        raise NotFound(f"no such user: {who!r}")
+
     def _realm(self, realm: str | None, provider_id: str | None) -> str:
         if realm is None:
             if self.default_realm is None:
@@ -130,12 +144,22 @@ class UserAdmin:
             raise BadRequest("groups: replace the groups, or add and remove some, not both")
         if changes.add_groups and changes.remove_groups:
             raise BadRequest("addGroups: add groups and remove groups in separate requests")
+        if changes.add_groups:
+            self._ensure_room(user_id, changes.add_groups)
         doc = self.users.update(user_id, changes, int(self.clock()))
         if doc is None:
             raise NotFound("no such user")
         # Blocked first, then the sessions end: a login or refresh meanwhile sees the flag.
         ended = self.sessions.revoke_user(user_id) if changes.blocked else 0
         return user_view(doc), ended
+
+    def _ensure_room(self, user_id: str, added: tuple[str, ...]) -> None:
+        """addGroups may not take a user past the groups limit (the schema bounds one request)."""
+        current = self._doc(user_id).get("groups")
+        have = {g for g in current if isinstance(g, str)} if isinstance(current, list) else set()
+        total = len(have | set(added))
+        if total > MAX_GROUPS:
+            raise BadRequest(f"addGroups: the user would have {total} groups; at most {MAX_GROUPS} groups per user")
 
     def delete(self, user_id: str) -> int:
         """Block, end every session, then delete: if a step fails, the user stays blocked and

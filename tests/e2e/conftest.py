@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -19,6 +20,10 @@ from tests.servers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+GATEHOUSE = str(Path(sys.executable).parent / "gatehouse")
+# `gatehouse dev`'s port options, in the order dev_ports() answers them.
+DEV_PORT_OPTIONS = ("--port", "--redis-port", "--mongo-port", "--provider-port", "--nginx-port", "--upstream-port",
+                    "--check-port")
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -37,6 +42,38 @@ def http(url: str, method: str = "GET", headers: dict | None = None, data: bytes
             return r.status, dict(r.headers), r.read()
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers), e.read()
+
+
+def dev_ports() -> list[int]:
+    """Free ports for `gatehouse dev` (DEV_PORT_OPTIONS); dev's uWSGI socket is --check-port + 1."""
+    return [free_port() for _ in range(6)] + [free_port(span=2)]
+
+
+def dev_args(var: Path, ports: list[int]) -> list[str]:
+    return [GATEHOUSE, "dev", "--var-dir", str(var), "--workers", "1",
+            *[x for name, port in zip(DEV_PORT_OPTIONS, ports) for x in (name, str(port))]]
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("MONGODB_URL", "REDIS_URL", "REDIS_HOSTS", "GATEHOUSE_CONFIG")}
+
+
+def start_dev(var: Path, ports: list[int], stderr: Path, *options: str) -> tuple[subprocess.Popen, str]:
+    """`gatehouse dev` on the given ports, the whole stack as a newcomer runs it; (process, what it
+    printed) once it says it is running (stop it with SIGINT, as Ctrl-C does)."""
+    proc = subprocess.Popen([*dev_args(var, ports), *options], cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE,
+                            stderr=open(stderr, "w"), text=True)
+    printed = ""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and "Gatehouse is running" not in printed:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        printed += line
+    if "Gatehouse is running" not in printed:
+        stop(proc)
+        raise AssertionError((printed, stderr.read_text()))
+    return proc, printed
 
 
 def start_gunicorn(env: dict[str, str], metrics_root: Path, extra: dict[str, str] | None = None,
@@ -180,3 +217,14 @@ def browser():
         b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+def browser_login_env(env: dict[str, str], tmp_path: Path, provider_url: str, base: str, routes: dict,
+                      **settings: object) -> dict[str, str]:
+    """Gatehouse's environment for a browser-login site at `base`: one website app at the
+    development provider with Secure cookies, the route file `routes`, config-file `settings`."""
+    from tests.conftest import login_app, with_apps
+    path = tmp_path / f"routes-{base.rsplit(':', 1)[1]}.json"
+    path.write_text(json.dumps(routes))
+    app_cfg = login_app(provider_url, callback=f"{base}/web-login/oauth/callback", cookie={"secure": True})
+    return {**with_apps(env, tmp_path, {"web": app_cfg}, **settings), "ROUTES_FILE": str(path)}

@@ -44,6 +44,15 @@ def example() -> tuple[dict[str, Any], dict[str, str], list[str]]:
     return annotations, headers["data"], open_paths
 
 
+def open_annotations() -> dict[str, str]:
+    """The annotations of the unguarded Ingress (Gatehouse's own endpoints)."""
+    docs = [d for d in yaml.safe_load_all(INGRESS.read_text()) if d]
+    (ingress,) = [d for d in docs if d["kind"] == "Ingress"
+                  and PREFIX + "auth-url" not in (d["metadata"].get("annotations") or {})]
+    return {k[len(PREFIX):]: v for k, v in (ingress["metadata"].get("annotations") or {}).items()
+            if k.startswith(PREFIX)}
+
+
 def build_auth_sign_url(signin: str, param: str = "rd") -> str:
     """template.go buildAuthSignURL."""
     query = parse_qs(urlsplit(signin).query)
@@ -86,7 +95,14 @@ def render(listen: str, gatehouse: str, check: str, upstream: str, runtime: Path
     open_locations = "".join(
         f"        location = {p} {{ include gatehouse-open.conf; }}\n" for p in exact) + "".join(
         f"        location {p} {{ include gatehouse-open.conf; }}\n" for p in prefixes)
+    # nginx.tmpl's location block: proxy_buffer_size and proxy_buffers from the Ingress's
+    # proxy-buffer-size / proxy-buffers-number (the controller's defaults: 4k, 4), buffering off.
+    opened = open_annotations()
+    buffer_size = opened.get("proxy-buffer-size", "4k")
     (runtime / "gatehouse-open.conf").write_text(
+        f"proxy_buffering off;\n"
+        f"proxy_buffer_size {buffer_size};\n"
+        f"proxy_buffers {opened.get('proxy-buffers-number', '4')} {buffer_size};\n"
         f"proxy_set_header Host $http_host;\n"
         f"proxy_set_header X-Forwarded-For $remote_addr;\n"
         f"proxy_set_header X-Forwarded-Proto $scheme;\n"

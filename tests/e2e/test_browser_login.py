@@ -8,7 +8,7 @@ import pymongo
 import pytest
 from playwright.sync_api import Page
 
-from tests.conftest import login_app, with_apps
+from tests.e2e.conftest import browser_login_env
 from tests.servers import free_port
 
 ROUTES = {"/": {"ALL": {"authorization": {"expression": "groups.users || groups.admin"}}},
@@ -20,10 +20,7 @@ def site(env, tmp_path, dev_provider, gunicorn_server, nginx_server, echo):
     """nginx on a known port -> Gatehouse (one website app, Secure cookies) -> echo upstream."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    routes = tmp_path / "routes.json"
-    routes.write_text(json.dumps(ROUTES))
-    app_cfg = login_app(dev_provider.url, callback=f"{base}/web-login/oauth/callback", cookie={"secure": True})
-    gatehouse = gunicorn_server({**with_apps(env, tmp_path, {"web": app_cfg}), "ROUTES_FILE": str(routes)})
+    gatehouse = gunicorn_server(browser_login_env(env, tmp_path, dev_provider.url, base, ROUTES))
     nginx_server(gatehouse, echo, port=port)
     return base, pymongo.MongoClient(env["MONGODB_URL"]).get_default_database()
 

@@ -4,36 +4,21 @@ stack (nginx, both gunicorn groups) logs people in through that provider."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
-import time
 import urllib.parse
 from pathlib import Path
 
 import requests
 
-from tests.servers import free_port
+from tests.e2e.conftest import clean_env, dev_args, dev_ports, start_dev
 
 ROOT = Path(__file__).resolve().parents[2]
-GATEHOUSE = str(Path(sys.executable).parent / "gatehouse")
-
-
-def dev_args(var: Path, ports: list[int]) -> list[str]:
-    names = ["--port", "--redis-port", "--mongo-port", "--provider-port", "--nginx-port", "--upstream-port",
-             "--check-port"]
-    return [GATEHOUSE, "dev", "--var-dir", str(var), "--workers", "1",
-            *[x for name, port in zip(names, ports) for x in (name, str(port))]]
-
-
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in ("MONGODB_URL", "REDIS_URL", "REDIS_HOSTS", "GATEHOUSE_CONFIG")}
 
 
 def test_your_own_provider_through_the_dev_stack(tmp_path, local_provider):
-    ports = [free_port() for _ in range(6)] + [free_port(span=2)]  # dev's uWSGI socket: --check-port + 1
+    ports = dev_ports()
     site = f"http://127.0.0.1:{ports[4]}"
     mine = tmp_path / "mine"
     mine.mkdir()
@@ -58,18 +43,8 @@ apps:
         label: Company SSO
 """)
     var = tmp_path / "var"
-    proc = subprocess.Popen([*dev_args(var, ports), "--config", str(mine / "overlay.yaml")], cwd=ROOT,
-                            env=clean_env(), stdout=subprocess.PIPE, stderr=open(tmp_path / "dev.stderr", "w"),
-                            text=True)
+    proc, printed = start_dev(var, ports, tmp_path / "dev.stderr", "--config", str(mine / "overlay.yaml"))
     try:
-        printed = ""
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and "Gatehouse is running" not in printed:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            printed += line
-        assert "Gatehouse is running" in printed, (printed, (tmp_path / "dev.stderr").read_text())
         assert f"with apps, routes_file from {mine / 'overlay.yaml'}" in printed
         written = json.loads((var / "gatehouse.yaml").read_text())
         assert set(written["apps"]) == {"corp"} and written["routes_file"] == str(mine / "routes.json")
@@ -96,7 +71,7 @@ apps:
 
 
 def test_a_bad_overlay_is_one_line(tmp_path):
-    ports = [free_port() for _ in range(6)] + [free_port(span=2)]  # dev's uWSGI socket: --check-port + 1
+    ports = dev_ports()
     missing = subprocess.run([*dev_args(tmp_path / "var", ports), "--config", str(tmp_path / "nope.yaml")],
                              cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and missing.stderr.strip().splitlines() == [

@@ -12,7 +12,6 @@ that nothing was written to MongoDB or Redis.
 """
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import socket
@@ -28,7 +27,7 @@ import redis
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from app.nginx_config import UPSTREAM_HEADERS, header_names
-from tests.conftest import ADMIN_TOKEN, ISSUER
+from tests.conftest import ADMIN_TOKEN, ISSUER, store_state
 from tests.e2e.conftest import start_gunicorn, start_nginx, start_uwsgi_check, stop
 from tests.issuer import LocalIssuer
 from tests.peers import json_server
@@ -138,14 +137,8 @@ class Stack:
         return self.issuer.token(**claims)
 
     def stores(self) -> tuple[int, str]:
-        """Redis's write counter (nothing is saved, so it only grows) and a digest of every
-        MongoDB document."""
-        changes = int(self.redis_client.info("persistence")["rdb_changes_since_last_save"])
-        digest = hashlib.sha256()
-        for name in sorted(self.mongo_db.list_collection_names()):
-            for doc in self.mongo_db[name].find().sort("_id"):
-                digest.update(name.encode() + repr(sorted(doc.items())).encode())
-        return changes, digest.hexdigest()
+        """Redis's write counter and a digest of every MongoDB document (tests/conftest.py)."""
+        return store_state(self.redis_client, self.mongo_db)
 
 
 @pytest.fixture(scope="module", params=["uwsgi", "gunicorn"])

@@ -1,6 +1,7 @@
 """Faults production brings, against real processes: a hung Redis (SIGSTOP), SIGTERM to each
 gunicorn group under load behind nginx (a rolling deploy), two Gatehouse deployments sharing one
-Redis and one MongoDB, and start-up faults that must be one clear line."""
+Redis and one MongoDB, a revocation the Redis feed missed, and start-up faults that must be one
+clear line."""
 from __future__ import annotations
 
 import json
@@ -282,6 +283,48 @@ def test_two_deployments_share_revocations_sessions_and_cut_offs(env, tmp_path, 
     assert refused_at(a_check, cut)
     fresh = token_at(a_main)
     assert auth(a_check, fresh) == 204 and auth(b_check, fresh) == 204
+
+
+@pytest.mark.parametrize("server", ["uwsgi", "gunicorn"])
+def test_a_revocation_the_feed_missed_reaches_the_running_check_workers(env, tmp_path, groups, uwsgi_check_server,
+                                                                         server):
+    """Redis (its user without INFO: a restart with its data is the same feed) stopped, a token
+    revoked at the main group (answered 200 once MongoDB has it), Redis started again with its
+    data: every worker of the running /auth group refuses the token within the reconcile bound,
+    by its own background reconcile with MongoDB (uWSGI threads, gunicorn's gevent)."""
+    import redis
+
+    redis_server = RedisServer(tmp_path / "acl", extra=["--user", "default", "off", "--user", "gatehouse", "on",
+                                                        ">s3cret-pass", "~gatehouse:*", "+@all", "-info"],
+                               username="gatehouse", password="s3cret-pass")
+    redis_server.start()
+    try:
+        url = f"redis://gatehouse:s3cret-pass@127.0.0.1:{redis_server.port}/0"
+        run_env = routes_env(env, tmp_path, REDIS_URL=url, REVOCATION_RECONCILE_SECONDS="1",
+                             REDIS_TIMEOUT_SECONDS="0.3", MONGODB_TIMEOUT_MS="500")
+        main = groups(run_env)
+        check = groups(run_env, role="check").base if server == "gunicorn" else \
+            uwsgi_check_server(run_env, processes=2)[0]
+        reg = requests.post(f"{main.base}/register", json={"client_name": "svc", "permissions": ["orders"]},
+                            headers=ADMIN, timeout=5).json()
+        creds = (reg["client_id"], reg["client_secret"])
+        token = requests.post(f"{main.base}/oauth/token", data={"grant_type": "client_credentials"}, auth=creds,
+                              timeout=5).json()["access_token"]
+
+        def every_worker(status: int) -> bool:  # several checks: each worker of the group answers some
+            return all(timed_check(check, token)[0] == status for _ in range(8))
+        assert every_worker(204)
+        redis.Redis.from_url(url).save()  # what comes back: the data as it was
+        redis_server.stop()
+        assert requests.post(f"{main.base}/oauth/revoke", data={"token": token}, auth=creds,
+                             timeout=10).status_code == 200
+        redis_server.start()
+        back = time.monotonic()
+        assert within(lambda: every_worker(401), 1 + 2 * 0.5 + 2, interval=0.1)
+        print(f"feed missed a revocation ({server}): every /auth worker refused it "
+              f"{time.monotonic() - back:.2f} s after Redis was back")
+    finally:
+        redis_server.stop()
 
 
 START_UP_FAULTS = [

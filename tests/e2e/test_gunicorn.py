@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from gatehouse_dev.runner import demo_commands
+from tests.e2e.conftest import DEV_PORT_OPTIONS
 from tests.servers import free_port, wait_until, within
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -400,8 +401,6 @@ def test_delayed_shutdown(gunicorn):
     assert proc.returncode == 0 and results == [503]
 
 
-PORT_OPTIONS = ("--port", "--redis-port", "--mongo-port", "--provider-port", "--nginx-port", "--upstream-port",
-                "--check-port")
 # (case, environment, in the way: the option whose port another program holds, or a file ("file:<name>")
 # or directory ("dir:<name>") in the var directory where a child's own goes; the line's start, a part
 # of its cause)
@@ -444,7 +443,7 @@ def test_dev_start_up_failure_is_one_line(tmp_path, env_extra, obstacle, expecte
     check passes and the child itself fails to bind it, as when something takes the port meanwhile."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("MONGODB_URL", "REDIS_URL", "REDIS_HOSTS", "GATEHOUSE_CONFIG", "CHECK_SERVER")}
-    ports = {option: free_port() for option in PORT_OPTIONS}
+    ports = {option: free_port() for option in DEV_PORT_OPTIONS}
     held = socket.socket()
     kind, _, name = (obstacle or "").partition(":")
     if kind in ("file", "dir"):

@@ -61,6 +61,7 @@ def test_the_readme_configuration_is_accepted_as_written(tmp_path):
                             str(etc / "gatehouse.yaml")], cwd=ROOT, env=env, capture_output=True, text=True,
                            timeout=60)
     assert again.returncode == 0, again.stderr
+    assert "warning" not in run.stderr + again.stderr, "the documented configuration leaves no feature dead"
 
 
 def test_the_production_page_runs_top_to_bottom(tmp_path, redis_server, mongo_server, echo):

@@ -397,6 +397,9 @@ def test_one_setting_switches_the_check_group_and_nginx(env, tmp_path, server, e
     finally:
         stop(proc)
     assert proc.returncode == 0
+    # No route file: it starts, and says once, at start, what will happen.
+    log = (tmp_path / "check.log").read_text()
+    assert log.count("configuration: every /auth check will be refused: no routes_file (ROUTES_FILE)") == 1, log
 
 
 @pytest.mark.parametrize("environ, args, problem", [

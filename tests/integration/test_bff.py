@@ -152,6 +152,17 @@ def test_logout_without_a_browser_session_ends_what_the_cookie_names(bff):
     assert not store(app).exists(f"gatehouse:v1:bff:{sid}") and auth(c, sid).status_code == 401
 
 
+def test_envoys_200_allow_carries_the_access_token_too(env, tmp_path, dev_provider):
+    """In the envoy dialect an allow is 200 (Envoy's authorization service passes nothing else):
+    the BFF's access token for the upstream is on it as on nginx's 204."""
+    app, c = make(env, tmp_path, bff_config(dev_provider.url), auth_dialects="envoy",
+                  trusted_proxy_cidrs="127.0.0.1/32", forward_auth_hosts="app.example.test")
+    sid, _ = login(c, "alice")
+    r = c.get("/auth/envoy/admin", headers={"Host": "app.example.test", "Cookie": f"{COOKIE}={sid}"})
+    assert (r.status_code, r.data) == (200, b"")
+    assert r.headers["mia-userid"] == "alice" and r.headers["Authorization"].startswith("Bearer ")
+
+
 def test_no_session_is_401(bff):
     _, c = bff
     assert c.get("/bff/session").status_code == 401

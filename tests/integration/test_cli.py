@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import jwt as pyjwt
+import pytest
 from click.testing import CliRunner
 
 from app.cli import main
@@ -85,3 +86,101 @@ def test_keys_generate_and_assertion(env, tmp_path, client):
         "grant_type": "client_credentials", "client_assertion": assertion,
         "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"})
     assert r.status_code == 200, r.json
+
+
+# -- where the CLI finds its configuration --
+
+def config_file_of(env: dict[str, str], path) -> None:
+    """The environment's settings written as a config file (lower-case keys), with a login app."""
+    from app.settings import ENV_NAMES
+    from tests.conftest import PROVIDER_TOKEN_KEY, login_app
+    data = {key: env[name] for key, names in ENV_NAMES.items() for name in reversed(names) if name in env}
+    data.update(apps={"web": login_app("http://127.0.0.1:9")}, provider_token_key=PROVIDER_TOKEN_KEY)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+
+
+NOTHING_FOUND = ("Error: no configuration found: looked at --config (not given), GATEHOUSE_CONFIG (not set) and "
+                 "./var/gatehouse.yaml (no such file); pass --config FILE (`gatehouse dev` writes "
+                 "<var-dir>/gatehouse.yaml) or set GATEHOUSE_CONFIG=FILE")
+
+
+@pytest.mark.parametrize("case,args,where,status,says", [
+    ("before the command", ["--config", "{F}", "users", "list"], None, 0, "0 of 0 users"),
+    ("after the command", ["users", "list", "--config", "{F}"], None, 0, "0 of 0 users"),
+    ("both, the same", ["--config", "{F}", "users", "list", "--config", "{F}"], None, 0, "0 of 0 users"),
+    ("GATEHOUSE_CONFIG", ["users", "list"], "env", 0, "0 of 0 users"),
+    ("./var/gatehouse.yaml", ["users", "list"], "var", 0, "0 of 0 users"),
+    ("before check-config", ["--config", "{F}", "check-config"], None, 0, "configuration OK"),
+    ("nothing found", ["users", "list"], "none", 2, NOTHING_FOUND),
+    ("nothing found, check-config", ["check-config"], "none", 2, NOTHING_FOUND),
+    ("nothing found, clients", ["clients", "list"], "none", 2, NOTHING_FOUND),
+    ("two different files", ["--config", "{F}", "users", "list", "--config", "other.yaml"], None, 2,
+     "--config given twice"),
+    ("before dev", ["--config", "{F}", "dev"], None, 2, "takes its --config after `dev`"),
+])
+def test_cli_finds_its_configuration(env, tmp_path, monkeypatch, case, args, where, status, says):
+    """--config before or after the command, GATEHOUSE_CONFIG, ./var/gatehouse.yaml (what `gatehouse
+    dev` writes in its default var directory); with none, one line naming where it looked."""
+    from app.settings import ENV_NAMES
+    elsewhere = tmp_path / "elsewhere" / "gatehouse.yaml"  # `gatehouse dev --var-dir` outside the checkout
+    config_file_of(env, elsewhere)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    if where == "var":
+        config_file_of(env, workdir / "var" / "gatehouse.yaml")
+    monkeypatch.chdir(workdir)
+    # nothing from the environment: the settings come from the file, or from nowhere
+    cleared = {name: None for names in ENV_NAMES.values() for name in names}
+    cleared["GATEHOUSE_CONFIG"] = str(elsewhere) if where == "env" else None
+    result = CliRunner().invoke(main, [str(elsewhere) if a == "{F}" else a for a in args], env=cleared)
+    assert result.exit_code == status, result.output
+    assert "Traceback" not in result.output
+    if status == 0:
+        assert says in result.output
+    else:
+        lines = result.stderr.strip().splitlines()
+        assert says in lines[-1], result.stderr
+        if says == NOTHING_FOUND:
+            assert lines == [NOTHING_FOUND] and result.stdout == ""
+
+
+# -- check-config says what will happen --
+
+NO_ROUTES = "warning: every /auth check will be refused: no routes_file (ROUTES_FILE)"
+
+
+@pytest.mark.parametrize("case,routes,apps,environ,warnings", [
+    ("complete", {"/x": {"GET": {"authorization": {"expression": "true"}}}}, True, {}, []),
+    ("no routes_file", None, True, {}, [NO_ROUTES]),
+    ("an empty route file", {}, False, {},
+     ["warning: every /auth check will be refused: ROUTES_FILE ({routes}) has no routes"]),
+    ("apps, sessions not read", {"/x": {"GET": {"authorization": {"expression": "true"}}}}, True,
+     {"CREDENTIAL_SOURCES": "jwt"},
+     ["warning: /auth never accepts a login session of the configured apps: CREDENTIAL_SOURCES leaves out session"]),
+    ("userinfo not read", None, False, {"CREDENTIAL_SOURCES": "jwt", "USERINFO_URL": "https://users.example.test/me"},
+     [NO_ROUTES, "warning: /auth never accepts a caller of USERINFO_URL, although it is configured: "
+                 "CREDENTIAL_SOURCES leaves out userinfo"]),
+    ("trusted headers not read", {"/x": {"GET": {"authorization": {"expression": "true"}}}}, False,
+     {"CREDENTIAL_SOURCES": "jwt", "TRUST_MIA_USER_HEADERS": "true"},
+     ["warning: /auth never accepts the miauserid headers, although TRUST_MIA_USER_HEADERS is on: "
+      "CREDENTIAL_SOURCES leaves out trusted-headers"]),
+    ("all sources read", {"/x": {"GET": {"authorization": {"expression": "true"}}}}, True,
+     {"USERINFO_URL": "https://users.example.test/me", "TRUST_MIA_USER_HEADERS": "true"}, []),
+])
+def test_check_config_warns_of_dead_features(env, tmp_path, case, routes, apps, environ, warnings):
+    """A valid configuration that leaves a feature dead: one warning line each, still exit 0 (as
+    start-up still starts), and the count in the OK line; a complete one has none."""
+    from tests.conftest import login_app, with_apps
+    run_env = {**env, **environ}
+    if apps:
+        run_env = with_apps(run_env, tmp_path, {"web": login_app("http://127.0.0.1:9")})
+    path = tmp_path / "routes.json"
+    if routes is not None:
+        path.write_text(json.dumps(routes))
+        run_env["ROUTES_FILE"] = str(path)
+    result = CliRunner().invoke(main, ["check-config"], env={"GATEHOUSE_CONFIG": "", **run_env})
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [w.format(routes=path) for w in warnings]
+    counted = f"; {len(warnings)} warning{'s' if len(warnings) > 1 else ''}" if warnings else ""
+    assert result.stdout == f"configuration OK (issuer {env['MIA_JWT_ISSUER']}, key test-rsa{counted})\n"

@@ -114,6 +114,10 @@ def test_the_logged_uri_keeps_the_request_but_not_its_credentials(env, tmp_path,
     ("/a?password=p&password=q&flag", "/a?password=REDACTED&password=REDACTED&flag"),
     ("/a?x=1;token=abc", "/a?x=1;token=REDACTED"),
     ("/x;jsessionid=abc/y;v=2", "/x;jsessionid=REDACTED/y;v=2"),
+    # a URL in a parameter: its own query, literal or encoded
+    ("/a?next=/x?token=abc&y=1", "/a?next=/x?token=REDACTED&y=1"),
+    ("/a?next=%2Fx%3Fcode%3Dabc%26v%3D1&y=1", "/a?next=REDACTED&y=1"),
+    ("/a?next=https%3A%2F%2Fh%2Fx%3Fv%3D1&y=%3F", "/a?next=https%3A%2F%2Fh%2Fx%3Fv%3D1&y=%3F"),
     ("/a?X-Amz-Security-Token=t&oauth_token=t&accessToken=t&pwd=t&SAMLResponse=t&id_token_hint=t",
      "/a?X-Amz-Security-Token=REDACTED&oauth_token=REDACTED&accessToken=REDACTED&pwd=REDACTED"
      "&SAMLResponse=REDACTED&id_token_hint=REDACTED"),

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from app import create_app
 from app.cli import main
 from app.settings import load_settings
-from tests.conftest import ADMIN, basic
+from tests.conftest import ADMIN, basic, login_app, store_state, with_apps
 
 ROUTES = {"/orders": {"GET": {"authorization": {"expression": "permissions.orders"}, "apiProduct": "shop"}}}
 
@@ -44,6 +44,13 @@ def test_explain_endpoint(setup):
     ({"method": "BREW", "uri": "/orders"}, ADMIN, 400),
     ({"uri": "/orders"}, ADMIN, 400),
     ({"method": "GET", "uri": "/orders", "extra": 1}, ADMIN, 400),
+    ({"method": "GET", "uri": "/orders", "client": "c", "headers": {"authorization": "Bearer x"}}, ADMIN, 400),
+    ({"method": "GET", "uri": "/orders", "token": "t", "client": "c"}, ADMIN, 400),
+    ({"method": "GET", "uri": "/orders", "user": ""}, ADMIN, 400),
+    ({"method": "GET", "uri": "/orders", "user": "u" * 321}, ADMIN, 400),
+    ({"method": "GET", "uri": "/orders", "user": "nobody"}, ADMIN, 404),
+    ({"method": "GET", "uri": "/orders", "client": "nobody"}, ADMIN, 404),
+    ({"method": "GET", "uri": "/orders", "client": "nobody"}, {}, 401),
 ])
 def test_explain_refusals(setup, body, headers, status):
     _, c, _, _ = setup
@@ -93,3 +100,160 @@ def test_check_command_exit_status(setup, case, args, extra_env, status, code, s
     if says is not None:
         assert says in run.stderr
     assert "Traceback" not in run.output
+
+
+# -- ask before it happens: a user (by id or email) or a client named, not a credential in hand --
+
+ASK_ROUTES = {**ROUTES, "/admin": {"GET": {"authorization": {"expression": "groups.admin && claims.user.name != 'x'"}}},
+              "/reports": {"GET": {"authorization": {"expression": "groups.admin"},
+                                   "backofficeAuthorization": {"expression": "groups.users || groups.ops"}}}}
+ADMIN_GROUP = "Администраторы"
+
+
+def stores(c) -> tuple[int, str]:
+    """The stores' state: a question that writes nothing leaves it as it was."""
+    svc = c.application.extensions["gatehouse"]
+    return store_state(svc.redis, svc.mongo)
+
+
+@pytest.fixture
+def ask(env, tmp_path):
+    """An app with a login app (users belong to its realm), a client, a token, an admin user, a
+    plain user and a blocked user; the environment the CLI reads the same configuration from."""
+    routes = tmp_path / "ask.json"
+    routes.write_text(json.dumps(ASK_ROUTES))
+    full_env = {**with_apps(env, tmp_path, {"web": login_app("http://127.0.0.1:9")}), "ROUTES_FILE": str(routes),
+                "USER_PROPERTIES_TO_PROXY": "name"}
+    c = create_app(load_settings(full_env)).test_client()
+    reg = c.post("/register", json={"client_name": "shop", "scope": "shop", "permissions": ["orders"]},
+                 headers=ADMIN).json
+    token = c.post("/oauth/token", data={"grant_type": "client_credentials"},
+                   headers=basic(reg["client_id"], reg["client_secret"])).json["access_token"]
+    people = {}
+    for key, body in (("ann", {"email": "Ann.Lee@example.test", "name": "Анна Ли",
+                               "groups": [ADMIN_GROUP, "admin", *[f"g{i:03}" for i in range(98)]]}),
+                      ("bob", {"email": "bob@example.test", "groups": ["users"]}),
+                      ("eve", {"email": "eve@example.test", "groups": ["admin"], "blocked": True})):
+        r = c.post("/users", json=body, headers=ADMIN)
+        assert r.status_code == 201, r.json
+        people[key] = r.json["userId"]
+    return {"env": full_env, "c": c, "client": reg["client_id"], "token": token, **people}
+
+
+ASK_CASES = [
+    # case, whom to ask about, uri, HTTP status, outcome, code, reason
+    ("user by id", {"user": "$ann"}, "/admin", 200, "allow", "allowed", "allowed"),
+    ("user by email", {"user": "ann.lee@EXAMPLE.test"}, "/admin", 200, "allow", "allowed", "allowed"),
+    ("user without the group", {"user": "$bob"}, "/admin", 200, "forbidden", "expression_false",
+     "expression \"groups.admin && claims.user.name != 'x'\" is false"),
+    ("user, no scope", {"user": "$ann"}, "/orders", 200, "forbidden", "missing_scope", "no scope for API product shop"),
+    ("blocked user", {"user": "$eve"}, "/admin", 200, "unauthenticated", "session_ended",
+     "session credential refused: user is blocked: their sessions have ended and logins are refused"),
+    ("client", {"client": "$client"}, "/orders", 200, "allow", "allowed", "allowed"),
+    ("client, no route", {"client": "$client"}, "/nope", 200, "unauthenticated", "no_route", "no route matches"),
+    ("token", {"token": "$token"}, "/orders", 200, "allow", "allowed", "allowed"),
+    ("unknown user", {"user": "nobody@example.test"}, "/admin", 404, None, None, "no such user: 'nobody@example.test'"),
+    ("unknown client", {"client": "nope"}, "/orders", 404, None, None, "no such client"),
+    ("user and client", {"user": "$ann", "client": "$client"}, "/orders", 400, None, None, "give one of"),
+]
+
+
+def named(ask, who: dict) -> dict:
+    return {k: ask[v[1:]] if v.startswith("$") else v for k, v in who.items()}
+
+
+@pytest.mark.parametrize("case,who,uri,status,outcome,code,reason", ASK_CASES, ids=[c[0] for c in ASK_CASES])
+def test_explain_for_a_user_or_client_before_they_call(ask, case, who, uri, status, outcome, code, reason):
+    """POST /auth/explain with `user` (userId or email), `client` or `token`: the decision a check
+    would make for them now, from MongoDB, writing nothing (no session, no token, no counter)."""
+    c = ask["c"]
+    before = stores(c)
+    r = c.post("/auth/explain", json={"method": "GET", "uri": uri, **named(ask, who)}, headers=ADMIN)
+    assert r.status_code == status, r.json
+    if "token" not in who:  # a token is checked as /auth checks it; a named caller only read
+        assert stores(c) == before, "explain wrote to Redis or MongoDB"
+    if outcome is None:
+        assert reason in json.dumps(r.json, ensure_ascii=False)
+        return
+    body = r.json
+    assert (body["outcome"], body["code"], body["reason"]) == (outcome, code, reason)
+    if case == "user by id" or case == "user by email":
+        assert body["principal"]["id"] == ask["ann"] and body["principal"]["kind"] == "user"
+        assert ADMIN_GROUP in body["principal"]["groups"] and len(body["principal"]["groups"]) == 100
+        assert body["rule"]["path"] == "/admin"
+        assert body["headers"]["mia-userid"] == ask["ann"]
+        assert json.loads(body["headers"]["mia-userproperties"]) == {"name": "Анна Ли"}
+    admin_terms = {"user by id": True, "user by email": True, "user without the group": False}
+    if case in admin_terms:  # each term of the rule's expression, with its value for this user
+        assert body["terms"] == [{"term": "groups.admin", "value": admin_terms[case]},
+                                 {"term": "claims.user.name != 'x'", "value": True}]
+    elif outcome != "allow":
+        assert body["terms"] is None, "decided before the expression: no terms"
+    if case == "client":
+        assert body["terms"] == [{"term": "permissions.orders", "value": True}]
+        assert body["principal"]["id"] == ask["client"] and body["principal"]["scopes"] == ["shop"]
+        assert body["principal"]["permissions"] == ["orders"]
+
+
+def test_explain_follows_the_store(ask):
+    """The answer is MongoDB's now: a group granted a moment ago counts, as it would at the user's next login."""
+    c = ask["c"]
+    ask_bob = {"method": "GET", "uri": "/admin", "user": ask["bob"]}
+    assert c.post("/auth/explain", json=ask_bob, headers=ADMIN).json["outcome"] == "forbidden"
+    assert c.patch(f"/users/{ask['bob']}", json={"addGroups": ["admin"]}, headers=ADMIN).status_code == 200
+    assert c.post("/auth/explain", json=ask_bob, headers=ADMIN).json["outcome"] == "allow"
+    assert c.delete(f"/clients/{ask['client']}", headers=ADMIN).status_code == 200
+    body = c.post("/auth/explain", json={"method": "GET", "uri": "/orders", "client": ask["client"]},
+                  headers=ADMIN).json
+    assert (body["outcome"], body["code"]) == ("unauthenticated", "credential_refused")
+    assert "client is disabled" in body["reason"]
+
+
+@pytest.mark.parametrize("case,who,uri,status,outcome,code,reason", ASK_CASES, ids=[c[0] for c in ASK_CASES])
+def test_explain_command(ask, case, who, uri, status, outcome, code, reason):
+    """`gatehouse explain --user|--client|--token`: the same answer; exit 0 allowed, 1 refused,
+    2 no such user or client (one line) or a bad question."""
+    env = ask["env"]
+    args = [a for k, v in named(ask, who).items() for a in (f"--{k}", v)]
+    before = stores(ask["c"])
+    run = CliRunner().invoke(main, ["explain", "--method", "GET", "--uri", uri, *args], env=env)
+    if "token" not in who:
+        assert stores(ask["c"]) == before, "explain wrote to Redis or MongoDB"
+    assert "Traceback" not in run.output
+    if outcome is None:
+        assert run.exit_code == 2, run.output
+        line = f"cannot decide: {reason}" if status == 404 else reason
+        assert line in run.stderr, run.stderr
+        if status == 404:
+            assert run.stderr.strip() == line and run.stdout == ""
+        return
+    assert run.exit_code == (0 if outcome == "allow" else 1), run.output
+    body = json.loads(run.stdout)
+    assert (body["outcome"], body["code"], body["reason"]) == (outcome, code, reason)
+    if outcome != "allow":
+        assert run.stderr.strip() == f"refused ({code}): {reason}"
+
+
+def test_explain_an_email_two_users_share(env, tmp_path):
+    """An email names one user per realm: shared by two, the question is 400 (give the userId)."""
+    partners = {**login_app("http://127.0.0.1:9"), "realm": "partners"}
+    c = create_app(load_settings(with_apps(env, tmp_path, {"web": login_app("http://127.0.0.1:9"),
+                                                            "partners": partners}, default_app_id="web"))).test_client()
+    ids = [c.post("/users", json={"email": "sam@example.test", "realm": realm}, headers=ADMIN).json["userId"]
+           for realm in ("demo", "partners")]
+    r = c.post("/auth/explain", json={"method": "GET", "uri": "/x", "user": "SAM@example.test"}, headers=ADMIN)
+    assert r.status_code == 400 and "2 users have the email 'SAM@example.test': give the userId" in r.json["message"]
+    r = c.post("/auth/explain", json={"method": "GET", "uri": "/x", "user": ids[1]}, headers=ADMIN)
+    assert r.status_code == 200 and r.json["principal"]["id"] == ids[1]
+
+
+@pytest.mark.parametrize("headers,outcome,terms", [
+    ({}, "forbidden", [{"term": "groups.admin", "value": False}]),
+    ({"isbackoffice": "true"}, "allow",
+     [{"term": "groups.users", "value": True}, {"term": "groups.ops", "value": False}]),
+])
+def test_explain_terms_of_the_block_that_judged(ask, headers, outcome, terms):
+    """Through the backoffice listener the rule's backoffice expression judges: its terms are shown."""
+    body = ask["c"].post("/auth/explain", json={"method": "GET", "uri": "/reports", "user": ask["bob"],
+                                                "headers": headers}, headers=ADMIN).json
+    assert (body["outcome"], body["terms"]) == (outcome, terms)

@@ -142,19 +142,23 @@ def test_inline_jwks_without_any_fetch(env, tmp_path, issuer):
     assert issuer.jwks_fetches == 0
 
 
-def test_a_hanging_jwks_endpoint_stalls_no_check_that_does_not_need_it(env, tmp_path, issuer):
-    """The issuer's JWKS hangs 30 s (longer than the 2 s outbound timeout) while its keys are due
-    for a refetch: checks with a cached kid answer at once; a made-up kid waits for the one fetch
-    under way (at most the timeout); after that fetch failed, made-up kids answer at once."""
-    from concurrent.futures import ThreadPoolExecutor
+def jwks_uri_app(env, tmp_path, issuer, **settings: str):
+    """An app trusting `issuer` by its jwks_uri (no discovery), with the given settings."""
     routes = tmp_path / "auth.json"
     routes.write_text(json.dumps(ROUTES))
     cfg = tmp_path / "gatehouse.yaml"
     cfg.write_text(json.dumps({"issuers": [{"issuer": issuer.url, "audience": ["gloo-api"],
                                             "jwks_uri": f"{issuer.url}/jwks"}]}))
-    app = create_app(load_settings({**env, "GATEHOUSE_CONFIG": str(cfg), "ROUTES_FILE": str(routes),
-                                    "JWKS_CACHE_SECONDS": "1", "JWKS_REFETCH_COOLDOWN_SECONDS": "1",
-                                    "OUTBOUND_TIMEOUT_SECONDS": "2"}))
+    return create_app(load_settings({**env, "GATEHOUSE_CONFIG": str(cfg), "ROUTES_FILE": str(routes), **settings}))
+
+
+def test_a_hanging_jwks_endpoint_stalls_no_check_that_does_not_need_it(env, tmp_path, issuer):
+    """The issuer's JWKS hangs 30 s (longer than the 2 s outbound timeout) while its keys are due
+    for a refetch: checks with a cached kid answer at once; a made-up kid waits for the one fetch
+    under way (at most the timeout); after that fetch failed, made-up kids answer at once."""
+    from concurrent.futures import ThreadPoolExecutor
+    app = jwks_uri_app(env, tmp_path, issuer, JWKS_CACHE_SECONDS="1", JWKS_REFETCH_COOLDOWN_SECONDS="1",
+                       OUTBOUND_TIMEOUT_SECONDS="2")
     assert check(app.test_client(), "/tracks/1", issuer.token(scope="tracks")).status_code == 204
     time.sleep(1.1)  # the cached keys are stale: the next check starts a refetch
     issuer.hang = 30
@@ -178,5 +182,39 @@ def test_a_hanging_jwks_endpoint_stalls_no_check_that_does_not_need_it(env, tmp_
         assert issuer.jwks_fetches == 2
         again = timed(issuer.token(kid="made-up-2", scope="tracks"))
         assert again[0] == 401 and again[1] < 0.5, "the failed fetch is not retried before the cooldown"
+    finally:
+        issuer.hang = 0
+
+
+def test_checks_waiting_for_another_checks_fetch_take_a_slot_of_the_outbound_budget(env, tmp_path, issuer):
+    """OUTBOUND_CALLS_PER_WORKER 2 and a JWKS that hangs: a made-up kid fetches (one slot), a second
+    waits for that fetch (the other slot), a third is refused at once with 503 instead of waiting
+    too, and a cached kid is answered meanwhile: a flood of made-up kids cannot hold every thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.servers import wait_until
+    app = jwks_uri_app(env, tmp_path, issuer, JWKS_REFETCH_COOLDOWN_SECONDS="1", OUTBOUND_TIMEOUT_SECONDS="3",
+                       OUTBOUND_CALLS_PER_WORKER="2")
+
+    def timed(token: str) -> tuple[int, float]:
+        started = time.monotonic()
+        status = check(app.test_client(), "/tracks/1", token).status_code
+        return status, time.monotonic() - started
+    assert timed(issuer.token(scope="tracks"))[0] == 204
+    time.sleep(1.1)  # past the cooldown: an unknown kid fetches again
+    issuer.hang = 30
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            fetching = pool.submit(timed, issuer.token(kid="made-up-1", scope="tracks"))
+            wait_until(lambda: issuer.jwks_fetches == 2, "the refetch under way", 5)
+            waiting = pool.submit(timed, issuer.token(kid="made-up-2", scope="tracks"))
+            time.sleep(0.2)  # the second check reaches its wait (inside the verifier, nothing to poll)
+            refused = timed(issuer.token(kid="made-up-3", scope="tracks"))
+            cached = timed(issuer.token(scope="tracks"))
+            assert refused[0] == 503 and refused[1] < 0.5, refused
+            assert cached[0] == 204 and cached[1] < 0.5, cached
+            assert not fetching.done() and not waiting.done()
+            assert fetching.result()[0] == 401 and waiting.result()[0] == 401  # the fetch failed; keys kept
+        assert issuer.jwks_fetches == 2
     finally:
         issuer.hang = 0

@@ -455,6 +455,23 @@ def test_recording_again_keeps_the_strongest_entry(revocations, second, expected
     assert revocations.active(NOW) == [expected]
 
 
+def test_what_was_recorded_since_a_time_is_read_by_that_time(revocations):
+    """What a worker reconciles with: live entries recorded, or strengthened, at or after a time
+    (the writer's clock); older and expired ones are left out."""
+    revocations.record(Revocation("jti", "before", NOW, NOW + 600))
+    revocations.record(Revocation("client", "c1", NOW, NOW + 600))
+    time.sleep(0.05)  # the writer's clock moves on: `mark` lies strictly between the two writes
+    mark = time.time()
+    time.sleep(0.05)  # as above
+    revocations.record(Revocation("jti", "after", NOW, NOW + 600))
+    revocations.record(Revocation("sid", "expired", NOW - 10, NOW - 1))
+    revocations.record(Revocation("client", "c1", NOW + 5, NOW + 600))  # a later cut-off: read again
+    assert sorted(revocations.recorded_since(mark, NOW), key=lambda e: e.key) == [
+        Revocation("jti", "after", NOW, NOW + 600), Revocation("client", "c1", NOW + 5, NOW + 600)]
+    assert len(revocations.recorded_since(mark - 60, NOW)) == 3
+    assert revocations.recorded_since(time.time() + 1, NOW) == []
+
+
 # -- fail closed --------------------------------------------------------------------------------
 
 
@@ -479,7 +496,8 @@ def down(kind: str, port: str) -> Any:
     ("store", lambda s: s.record(entry("t1"))),
     ("store", lambda s: s.active(NOW)),
     ("store", lambda s: s.find([("jti", "t1")], NOW)),
-], ids=["feed-publish", "feed-since", "store-record", "store-active", "store-find"])
+    ("store", lambda s: s.recorded_since(NOW, NOW)),
+], ids=["feed-publish", "feed-since", "store-record", "store-active", "store-find", "store-recorded-since"])
 def test_an_unreachable_revocation_store_or_feed_fails_closed(kind, port, call):
     with pytest.raises(DependencyUnavailable):
         call(down(kind, port))

@@ -111,7 +111,7 @@ def test_a_non_admin_token_registers_nothing_with_open_registration(open_app, oc
     assert written(open_app) == before
 
 
-RESERVED = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "user", "groups", "roles", "permissions",
+RESERVED = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "user", "user_in", "groups", "roles", "permissions",
             "scope", "scp", "client_id", "azp", "typ", "auth_time", "acr", "amr", "cnf", "act"]
 
 

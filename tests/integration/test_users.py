@@ -147,6 +147,38 @@ def test_groups_change_reaches_the_session_at_its_refresh(gh):
     assert auth(c, **bearer(c, sid)).headers["mia-groups"] == "admin"
 
 
+def test_the_largest_identity_the_limits_allow_logs_in_and_is_judged_by_its_groups(gh):
+    """500 groups of 256 characters through the API, then login, /auth and /userinfo."""
+    app, c = gh
+    groups = [f"{i:03d}-" + "g" * 252 for i in range(499)] + ["admin"]
+    made = create(c, providerId="dev", providerUserId="bob", groups=groups)
+    assert made["groups"] == groups
+    tokens = login(c, "bob").json
+    assert len(tokens["accessToken"]) < 3500
+    assert auth(c, **bearer(c, tokens["accessToken"]), **{"X-Original-URI": "/admin"}).status_code == 204
+    assert c.get("/userinfo", headers={"Authorization": f"Bearer {tokens['accessToken']}"}).json["groups"] == groups
+
+
+def test_a_user_past_the_limits_is_refused_by_name_at_login_and_refresh(gh):
+    """A record edited by hand past the limits: a 403 naming the limit, never a session
+    (nothing to decide with) nor a 500."""
+    app, c = gh
+    tokens = login(c, "bob").json
+    users = mongo_users(app)
+    users.update_one({"providerUserId": "bob"}, {"$set": {"groups": [f"g{i}" for i in range(501)]}})
+    r = c.post("/refreshtoken", json={"refreshToken": tokens["refreshToken"]})
+    assert r.status_code == 403 and r.json["message"] == (
+        "the user has 501 groups; Gatehouse supports at most 500 groups per user"), r.json
+    r = login(c, "bob")
+    assert r.status_code == 403 and "at most 500 groups per user" in r.json["message"], r.json
+    users.update_one({"providerUserId": "bob"}, {"$set": {"groups": ["users", "g" * 257]}})
+    r = login(c, "bob")
+    assert r.status_code == 403 and "group names of at most 256 characters" in r.json["message"], r.json
+    # the refresh token refused above was not spent: back within the limits, it works
+    users.update_one({"providerUserId": "bob"}, {"$set": {"groups": ["users"]}})
+    assert c.post("/refreshtoken", json={"refreshToken": tokens["refreshToken"]}).status_code == 200
+
+
 def test_blocking_ends_the_sessions_and_refuses_login_and_refresh(gh):
     app, c = gh
     tokens = login(c, "alice").json
@@ -279,11 +311,14 @@ BAD_CREATES = [
     ("email not a string", {"json": {"email": 5}}, "email: Not a valid email address."),
     ("groups not a list", {"json": {"email": "a@example.test", "groups": "admin"}}, "groups: Not a valid list."),
     ("group with a comma", {"json": {"email": "a@example.test", "groups": ["ok", "a,b"]}},
-     "groups[1]: must be 1-200 characters without commas"),
-    ("empty group", {"json": {"email": "a@example.test", "groups": [""]}}, "groups[0]: must be 1-200"),
+     "groups[1]: must be 1-256 characters without commas"),
+    ("empty group", {"json": {"email": "a@example.test", "groups": [""]}}, "groups[0]: must be 1-256"),
+    ("group too long", {"json": {"email": "a@example.test", "groups": ["g" * 257]}}, "groups[0]: must be 1-256"),
     ("group not a string", {"json": {"email": "a@example.test", "groups": [1]}}, "groups[0]: Not a valid string."),
-    ("too many groups", {"json": {"email": "a@example.test", "groups": [f"g{i}" for i in range(101)]}},
-     "groups: at most 100 groups"),
+    ("too many groups", {"json": {"email": "a@example.test", "groups": [f"g{i}" for i in range(501)]}},
+     "groups: at most 500 groups per user"),
+    ("name too long", {"json": {"email": "a@example.test", "name": "n" * 1025}},
+     "name: Length must be between 1 and 1024."),
     ("metadata not an object", {"json": {"email": "a@example.test", "metadata": [1]}},
      "metadata: Not a valid mapping type."),
     ("metadata key with $", {"json": {"email": "a@example.test", "metadata": {"$where": 1}}}, "metadata: key '$where'"),
@@ -320,7 +355,10 @@ BAD_PATCHES = [
     ("groups not a list", {"groups": "admin"}, "groups: Not a valid list."),
     ("replace and add", {"groups": ["a"], "addGroups": ["b"]}, "groups: replace the groups, or add and remove"),
     ("add and remove", {"addGroups": ["a"], "removeGroups": ["b"]}, "addGroups: add groups and remove groups"),
-    ("bad added group", {"addGroups": ["x\n"]}, "addGroups[0]: must be 1-200"),
+    ("bad added group", {"addGroups": ["x\n"]}, "addGroups[0]: must be 1-256"),
+    ("too many added groups", {"addGroups": [f"g{i}" for i in range(501)]}, "addGroups: at most 500 groups per user"),
+    ("added past the limit", {"addGroups": [f"g{i}" for i in range(500)]},
+     "addGroups: the user would have 501 groups; at most 500 groups per user"),
     ("blocked as a number", {"blocked": 1}, "blocked: Not a valid boolean."),
     ("metadata null", {"metadata": None}, "metadata: Field may not be null."),
     ("metadata key with NUL", {"metadata": {"a\x00": 1}}, "metadata: key"),
@@ -344,7 +382,7 @@ BAD_QUERIES = [
     ({"limit": "ten"}, "limit: Not a valid integer."),
     ({"skip": "-1"}, "skip: Must be greater than or equal to 0"),
     ({"blocked": "maybe"}, "blocked: Not a valid boolean."),
-    ({"group": ""}, "group: Length must be between 1 and 200."),
+    ({"group": ""}, "group: Length must be between 1 and 256."),
     ({"q": "x" * 201}, "q: Length must be between 1 and 200."),
     ({"sort": "name"}, "sort: Unknown field."),
 ]
@@ -403,12 +441,15 @@ def test_cli_lifecycle(config_env, gh):
     (("users", "create", "--email", "TAKEN@example.test"), "a user with this email exists already"),
     (("users", "create", "--provider", "dev", "--subject", "carol"), "with this providerId and providerUserId exists"),
     (("users", "create", "--subject", "x"), "providerId: required with providerUserId"),
-    (("users", "create", "--email", "x@example.test", "--group", "a,b"), "groups[0]: must be 1-200"),
+    (("users", "create", "--email", "x@example.test", "--group", "a,b"), "groups[0]: must be 1-256"),
+    (("users", "create", "--email", "x@example.test", *(a for i in range(501) for a in ("--group", f"g{i}"))),
+     "groups: at most 500 groups per user"),
     (("users", "create", "--email", "x@example.test", "--metadata", "{"), "metadata: not valid JSON"),
     (("users", "create", "--email", "x@example.test", "--realm", "nowhere"), "realm: no configured app"),
     (("users", "list", "--limit", "0"), "limit: Must be greater than or equal to 1"),
 ], ids=["unknown", "grant-unknown", "revoke-unknown", "block-unknown", "unblock-unknown", "delete-unknown",
-        "duplicate-email", "duplicate-identity", "no-provider", "bad-group", "bad-metadata", "bad-realm", "bad-limit"])
+        "duplicate-email", "duplicate-identity", "no-provider", "bad-group", "too-many-groups", "bad-metadata",
+        "bad-realm", "bad-limit"])
 def test_cli_refusals_are_one_line(config_env, gh, args, message):
     """404 and 409 of the API as one line and exit 1, 400s naming the field; nothing written."""
     app, c = gh

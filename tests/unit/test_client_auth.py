@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from app.core.client_auth import ClientAuthConfig, ClientAuthenticator, presented_credentials
 from app.core.clients import ClientRegistry
-from app.core.errors import InvalidClient, InvalidRequest, TooManyRequests
+from app.core.errors import DependencyUnavailable, InvalidClient, InvalidRequest, TooManyRequests
 from app.core.tokens import ASSERTION_TYPE
 from tests.fakes import MemoryClients, MemoryCredentials, MemoryKeyValue, MemoryRateLimiter, MemoryReplayGuard
 
@@ -184,6 +184,34 @@ def test_secret_auth_and_rate_limit(world: World) -> None:
     assert int(info.value.headers["Retry-After"]) > 0
     # ... but the client is not locked out: the right secret from another address works.
     assert world.auth.authenticate(creds, "2.2.2.2").client_id == cid
+
+
+class CountersDown(MemoryRateLimiter):
+    def retry_after(self, limits: Any) -> int | None:
+        raise DependencyUnavailable("Redis is unavailable")
+
+    def hit(self, keys: Any) -> None:
+        raise DependencyUnavailable("Redis is unavailable")
+
+
+@pytest.mark.parametrize("revoking, secret, outcome", [
+    (True, "right", "client"),  # a revocation only takes away: checked against the store, uncounted
+    (True, "wrong", DependencyUnavailable),  # its failure cannot be counted: fail closed
+    (False, "right", DependencyUnavailable),  # anything else needs the counters
+    (True, "assertion", DependencyUnavailable),  # its replay guard is in Redis too
+], ids=["revoking-right", "revoking-wrong", "issuing-right", "revoking-assertion"])
+def test_failure_counters_out_of_reach(world: World, revoking, secret, outcome) -> None:
+    world.auth.limiter = CountersDown(world.kv, 60)
+    cid = world.secret_client.client_id
+    creds = presented_credentials(None, {"client_id": [cid], "client_secret": [world.secret]}) if secret == "right" \
+        else presented_credentials(None, {"client_id": [cid], "client_secret": ["wrong"]}) if secret == "wrong" \
+        else presented_credentials(None, {"client_assertion_type": [ASSERTION_TYPE],
+                                          "client_assertion": [world.assertion()]})
+    if outcome == "client":
+        assert world.auth.authenticate(creds, "1.1.1.1", revoking=revoking).client_id == cid
+    else:
+        with pytest.raises(outcome):
+            world.auth.authenticate(creds, "1.1.1.1", revoking=revoking)
 
 
 def test_secret_client_cannot_use_assertion_and_back(world: World) -> None:

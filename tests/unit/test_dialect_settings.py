@@ -43,6 +43,12 @@ def test_values(base) -> None:
     ({"AUTH_DIALECTS": "nginx,traefik"},
      "AUTH_DIALECTS: traefik believed only from a trusted proxy: set TRUSTED_PROXY_CIDRS and/or "
      "FORWARD_AUTH_SECRET_HEADER"),
+    # non-strict answers every check 200: Envoy, Traefik, Caddy and ingress-nginx would let all through
+    ({"AUTH_DIALECTS": "nginx,envoy", "TRUSTED_PROXY_CIDRS": "10.0.0.0/8", "STRICT_MODE": "false"},
+     "STRICT_MODE: must be true with envoy: non-strict answers every check 200, which these proxies let through"),
+    ({"AUTH_DIALECTS": "traefik,caddy", "TRUSTED_PROXY_CIDRS": "10.0.0.0/8", "STRICT_MODE": "false"},
+     "STRICT_MODE: must be true with traefik, caddy: non-strict answers every check 200, which these proxies "
+     "let through"),
     ({"FORWARD_AUTH_HOSTS": "app.example.com,https://x"},
      "FORWARD_AUTH_HOSTS: each entry must be host or host:port, not https://x"),
 ] + [({"FORWARD_AUTH_LOGIN_URL": bad}, "FORWARD_AUTH_LOGIN_URL: must be a path (/web-login) or an http(s) URL "

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from app.core.policy.expressions import Context, ExpressionError, compile_expression
+from app.core.policy.expressions import Context, ExpressionError, compile_expression, terms
 
 CTX = Context(groups=frozenset({"admin", "users"}), permissions=frozenset({"read", "orders:write"}),
               scopes=frozenset({"tracks"}), client_type="A", is_backoffice=False, api_product="tracks",
@@ -199,3 +199,30 @@ def test_well_formed_expressions_fail_only_at_the_limits(shaped, extra_depth):
         assert any(m in exc.message for m in allowed), (exc.message, len(source), depth, terms)
     else:
         assert len(source) <= 4096 and depth <= 32 and terms <= 256
+
+
+@pytest.mark.parametrize("source,expected", [
+    ("groups.admin", [("groups.admin", True)]),
+    ("groups.admin && !groups.nobody", [("groups.admin", True), ("groups.nobody", False)]),
+    ("(clientType === 'A' || clientType === 'B') && groups.x",
+     [("clientType == 'A'", True), ("clientType == 'B'", False), ("groups.x", False)]),
+    ('["x", "users"] in groups || permissions["orders:write"]',
+     [("['x', 'users'] in groups", True), ("permissions.orders:write", True)]),
+    ('claims.org.tier == "gold" && !(isBackoffice)', [("claims.org.tier == 'gold'", True), ("isBackoffice", False)]),
+    ("true", [("true", True)]),
+])
+def test_terms_name_each_operand_with_its_value(source, expected):
+    """explain's terms: every operand of `&&`, `||` and `!`, in reading order, written back as
+    expression text (it parses to the same term), with the value the compiled check gives it."""
+    found = terms(compile_expression(source), CTX)
+    assert found == expected
+    for text, value in found:
+        assert bool(compile_expression(text)(CTX)) is bool(value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(EXPRESSIONS, CONTEXTS)
+def test_terms_reparse(expr, ctx):
+    """Whatever the expression, each term's text compiles, and to the value explain gives it."""
+    for text, value in terms(compile_expression(expr[0]), ctx):
+        assert compile_expression(text)(ctx) is bool(value)

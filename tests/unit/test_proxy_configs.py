@@ -1,5 +1,6 @@
-"""The shipped example configs of the proxies that are not run here (deploy/traefik, deploy/envoy)
-and the Caddyfile (run end to end in tests/e2e/test_forward_auth_proxies.py): parsed, and checked
+"""The shipped example configs: Traefik's (deploy/traefik, not run here), Envoy's and the Caddyfile
+(both run end to end in tests/e2e/test_forward_auth_proxies.py, Envoy's also in
+tests/e2e/test_envoy.py): parsed, and checked
 to point at the check path of their dialect, to pass the headers Gatehouse needs, to copy the
 identity headers it answers, and to remove every identity, policy and dialect header a client may
 send (the list of deploy/nginx/gatehouse-upstream-headers.conf)."""
@@ -97,12 +98,14 @@ def test_envoy_ext_authz_points_at_the_envoy_dialect() -> None:
     assert urlsplit(service["server_uri"]["uri"]).path in ("", "/")
     clusters = {c["name"] for c in yaml.safe_load(ENVOY.read_text())["static_resources"]["clusters"]}
     assert service["server_uri"]["cluster"] in clusters
-    sent = patterns(service["authorization_request"]["allowed_headers"])
+    # the filter's own allowed_headers (authorization_request's is deprecated)
+    assert "authorization_request" not in service
+    sent = patterns(authz["allowed_headers"])
     assert {"cookie", "accept", "sec-fetch-mode", "client-key", "x-forwarded-proto"} <= sent
     upstream = patterns(service["authorization_response"]["allowed_upstream_headers"])
     assert ANSWERED | {"authorization"} <= upstream
     client = patterns(service["authorization_response"]["allowed_client_headers"])
-    assert {"location", "www-authenticate", "cache-control"} <= client
+    assert {"location", "www-authenticate", "cache-control", "retry-after"} <= client
     assert not upstream & must_clear() - ANSWERED - {HeaderNames().allowed, "x-usage-plan"}
 
 
@@ -112,6 +115,8 @@ def test_envoy_removes_client_headers_before_the_check() -> None:
     removed = {m["remove"] for m in mutation}
     assert must_clear() <= removed
     assert "authorization" not in removed and "cookie" not in removed
+    # `mia_userid` is `mia-userid` to a WSGI upstream: no header with an underscore passes
+    assert manager["common_http_protocol_options"]["headers_with_underscores_action"] == "DROP_HEADER"
 
 
 def test_envoy_routes_gatehouse_endpoints_without_the_check() -> None:

@@ -10,7 +10,8 @@ import pytest
 
 from app.core.errors import DependencyUnavailable, InvalidToken
 from app.core.records import FeedBatch, Revocation
-from app.core.revocation import ClientCutOff, RevocationMirror, Revocations, token_refusal
+from app.core.revocation import (RECONCILE_MARGIN_SECONDS, ClientCutOff, RevocationMirror, Revocations,
+                                 token_refusal)
 from tests.fakes import MemoryRevocationFeed, MemoryRevocationStore
 from tests.clock import Clock
 from tests.servers import within
@@ -18,7 +19,7 @@ from tests.servers import within
 
 def world(interval: float = 1.0):
     clock = Clock()
-    feed, store = MemoryRevocationFeed(clock), MemoryRevocationStore()
+    feed, store = MemoryRevocationFeed(clock), MemoryRevocationStore(clock)
     revocations = Revocations(store, feed, clock)
     return clock, feed, store, revocations, RevocationMirror(feed, store, interval, clock=clock)
 
@@ -222,9 +223,81 @@ def test_revoke_records_durably_then_fans_out():
         revocations.revoke("jti", "a", clock.now + 60)
     assert [e.key for _, e in feed.entries] == ["a"]  # but running workers refuse it already
     store.down, feed.down = False, True
+    assert revocations.revoke("jti", "b", clock.now + 60) is False  # done once durable; not published
+    assert revocations.find([("jti", "b")])
+    feed.down = False
+    assert revocations.revoke("jti", "c", clock.now + 60) is True
+
+
+def test_what_the_feed_missed_arrives_at_the_next_reconcile():
+    """Recorded while the feed was down, and the feed comes back as it was (same epoch, same
+    sequence): pulls never show it; the reconcile with the store does."""
+    clock, feed, store, revocations, mirror = world()
+    assert not mirror.contains("jti", "a")  # loaded
+    feed.down = True
+    revocations.revoke("jti", "a", clock.now + 600)
+    revocations.revoke("sid", "s", clock.now + 600)
+    revocations.revoke("client", "c", clock.now + 600, at=clock.now)
+    feed.down = False
+    clock.now += 5
+    assert not mirror.contains("jti", "a") and mirror.reloads == 1  # the feed alone: never
+    assert mirror.reconcile() == 3
+    assert mirror.contains("jti", "a") and mirror.contains("sid", "s") and mirror.contains("client", "c")
+
+
+def test_a_reconcile_reads_only_what_is_newer_than_the_last_one():
+    clock, feed, store, revocations, mirror = world()
+    asked: list[float] = []
+    recorded_since = store.recorded_since
+    store.recorded_since = lambda since, now: asked.append(since) or recorded_since(since, now)
+    assert mirror.reconcile() == 0 and asked == []  # nothing loaded yet: the first pull loads all
+    assert not mirror.contains("jti", "a")
+    loaded = clock.now
+    clock.now += 5
+    mirror.reconcile()
+    clock.now += 5
+    mirror.reconcile()
+    assert asked == [loaded - RECONCILE_MARGIN_SECONDS, loaded + 5 - RECONCILE_MARGIN_SECONDS]
+    store.down = True
+    clock.now += 5
     with pytest.raises(DependencyUnavailable):
-        revocations.revoke("jti", "b", clock.now + 60)
-    assert revocations.find([("jti", "b")])  # recorded: workers started later load it
+        mirror.reconcile()
+    store.down = False
+    clock.now += 5
+    mirror.reconcile()  # after a failed one: from the last that succeeded
+    assert asked[-1] == loaded + 10 - RECONCILE_MARGIN_SECONDS
+
+
+def test_a_worker_reconciles_in_the_background_never_on_a_check():
+    """Real time: each worker's own thread reconciles every `reconcile_seconds`; a check reads
+    memory only (the store is never read on a check's path once loaded)."""
+    feed, store = MemoryRevocationFeed(), MemoryRevocationStore()
+    mirror = RevocationMirror(feed, store, interval=60, reconcile_seconds=0.05)
+    revocations = Revocations(store, feed)
+    assert not mirror.contains("jti", "a")  # loaded; the thread starts with the first question
+    on_checks: list[str] = []
+    recorded_since = store.recorded_since
+    store.recorded_since = lambda since, now: (on_checks.append("reconcile") if threading.current_thread().name
+                                               != "revocation-reconcile" else None) or recorded_since(since, now)
+    feed.down = True
+    assert revocations.revoke("jti", "a", time.time() + 600) is False
+    assert within(lambda: mirror.contains("jti", "a"), 2)
+    assert mirror.reconciles >= 1 and on_checks == []
+
+
+def test_a_cut_off_the_feed_missed_lies_past_the_reconcile():
+    """Workers learn of it only at their next reconcile and may issue tokens from their memory
+    of the client until then: the cut-off is moved that far ahead, and the answer waits for it."""
+    clock, feed, store, revocations, mirror = world()
+    clock.now = 1000.25
+    slept: list[float] = []
+    cut = ClientCutOff(revocations, token_lifetime=3600, settle_seconds=1.0, sleep=slept.append, clock=clock,
+                       reconcile_seconds=9.0)
+    feed.down = True
+    cut("c")
+    [entry] = revocations.find([("client", "c")])
+    assert entry.at == 1009.25
+    assert slept == [pytest.approx(9.75)]
 
 
 @pytest.mark.parametrize("claims, refused", [

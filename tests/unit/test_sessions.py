@@ -8,10 +8,11 @@ import pytest
 
 from app.core import tokens
 from app.core.errors import InvalidToken, Unauthenticated
+from app.core.limits import MAX_GROUPS, IdentityTooLarge
 from app.core.keys import KeySet, generate_private_key_pem, load_private_key
 from app.core.sealing import Sealer, new_key
 from app.core.revocation import Revocations
-from app.core.sessions import AppConfig, SessionService
+from app.core.sessions import SESSION, SESSION_JWT_BUDGET, AppConfig, SessionService
 from tests.fakes import (MemoryDocuments, MemoryRevocationFeed, MemoryRevocationStore, MemorySessionLog,
                          MemoryUsers)
 
@@ -75,7 +76,8 @@ def test_refresh_reads_groups_again_and_revocation_counts_open_sessions(world):
     service.open(APP, "dev", user, {})
     users.docs[0]["groups"] = ["admin"]
     refreshed = service.refresh(a.refresh_token)
-    assert tokens.unverified_claims(refreshed.access_token)["user"]["groups"] == ["admin"]
+    assert tokens.unverified_claims(refreshed.access_token)["groups"] == ["admin"]
+    assert service.verify(refreshed.access_token)["user"]["groups"] == ["admin"]
     assert service.revoke_user(user["userId"]) == 2
     assert service.revoke_user(user["userId"]) == 0
     with pytest.raises(InvalidToken, match="ended"):
@@ -90,3 +92,68 @@ def test_provider_tokens_are_sealed(world):
     assert service.provider_tokens(record) == {"id_token": "provider-id-token"}
     other = Sealer(new_key().encode())
     assert other.open(record["provider"]) is None
+
+
+def test_the_groups_travel_once_in_a_small_session_jwt(world):
+    service, _, _, _, user = world
+    issued = service.open(APP, "dev", user, {})
+    claims = tokens.unverified_claims(issued.access_token)
+    assert claims["groups"] == ["users"] and "groups" not in claims["user"]
+    assert claims["user"]["email"] == "a@x"
+    assert service.verify(issued.access_token)["user"] == {"userId": user["userId"], "email": "a@x",
+                                                           "groups": ["users"]}
+
+
+def big_user(users, clock, groups: int = 200, name: str = "Zoë Łukasiewicz 渡辺 " * 20):
+    user = users.merge_login("", "dev", {"providerUserId": "zoe", "email": "zoe@x", "name": name}, [],
+                             int(clock.now))
+    stored = next(d for d in users.docs if d["userId"] == user["userId"])
+    stored["groups"] = [f"grp_{i:03d}_" + "x" * 32 for i in range(groups)]
+    return {**user, "groups": stored["groups"]}
+
+
+@pytest.mark.parametrize("groups, name", [(200, "Zoë"), (0, "渡辺 Ōtsuka Дмитриевна " * 45),
+                                          (MAX_GROUPS, "Z")])
+def test_a_large_identity_stays_in_the_session_record(world, groups, name):
+    """Past the budget the JWT names its session; verify answers the whole user from the record."""
+    service, clock, users, _, _ = world
+    user = big_user(users, clock, groups, name)
+    issued = service.open(APP, "dev", user, {})
+    assert len(issued.access_token) <= SESSION_JWT_BUDGET
+    claims = tokens.unverified_claims(issued.access_token)
+    assert "groups" not in claims and "user" not in claims and claims["user_in"] == "session"
+    verified = service.verify(issued.access_token)
+    assert verified["user"]["groups"] == user["groups"] and verified["user"]["name"] == name
+    refreshed = service.refresh(issued.refresh_token)
+    assert len(refreshed.access_token) <= SESSION_JWT_BUDGET
+    assert service.verify(refreshed.access_token)["user"]["groups"] == user["groups"]
+
+
+def test_a_session_jwt_whose_record_holds_no_user_is_refused(world):
+    """Never decided as a user without groups: a record gone or without its user is a refusal."""
+    service, clock, users, _, _ = world
+    issued = service.open(APP, "dev", big_user(users, clock), {})
+    record = service.store.get(SESSION, issued.sid)
+    service.store.put(SESSION, issued.sid, {k: v for k, v in record.items() if k != "user"}, 3600)
+    with pytest.raises(InvalidToken, match="holds no user"):
+        service.verify(issued.access_token)
+    service.store.delete(SESSION, [issued.sid])
+    with pytest.raises(InvalidToken, match="ended or never existed"):
+        service.verify(issued.access_token)
+
+
+def test_a_jwt_signed_before_the_groups_travelled_once_still_verifies(world):
+    """Session JWTs issued by an earlier version carry the groups inside `user` too."""
+    service, clock, _, _, user = world
+    issued = service.open(APP, "dev", user, {})
+    claims = tokens.unverified_claims(issued.access_token)
+    old = tokens.sign(KEYS, {**claims, "user": {**claims["user"], "groups": ["users"]}}, typ="JWT")
+    assert service.verify(old)["user"]["groups"] == ["users"]
+
+
+def test_a_user_past_the_group_limit_gets_no_session(world):
+    service, clock, users, log, _ = world
+    user = big_user(users, clock, MAX_GROUPS + 1)
+    with pytest.raises(IdentityTooLarge, match=f"at most {MAX_GROUPS} groups per user"):
+        service.open(APP, "dev", user, {})
+    assert log.active_sids(user["userId"]) == []

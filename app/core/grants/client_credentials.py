@@ -55,6 +55,15 @@ def grant_audiences(cfg: ClientCredentialsConfig, client: Client, requested: lis
     return list(dict.fromkeys(requested))
 
 
+def client_claims(client: Client, scopes: list[str]) -> dict[str, Any]:
+    """What a token of the client says about it: its custom claims, id, scopes and permissions
+    (the rest of a token's claims are about the token)."""
+    claims: dict[str, Any] = {k: v for k, v in client.allowed_custom_claims.items() if k not in RESERVED_CLAIMS}
+    claims.update({"sub": client.client_id, "client_id": client.client_id, "scope": " ".join(scopes),
+                   "permissions": list(client.permissions)})
+    return claims
+
+
 def issue(cfg: ClientCredentialsConfig, keys: KeySet, client: Client, scope: str | None,
           audiences: list[str], now: int) -> IssuedToken:
     """Sign an access token for an authenticated client."""
@@ -62,18 +71,13 @@ def issue(cfg: ClientCredentialsConfig, keys: KeySet, client: Client, scope: str
         raise UnauthorizedClient("client may not use the client_credentials grant")
     scopes = grant_scopes(client, parse_scope(scope))
     aud = grant_audiences(cfg, client, audiences)
-    claims: dict[str, Any] = {k: v for k, v in client.allowed_custom_claims.items()
-                              if k not in RESERVED_CLAIMS}
+    claims = client_claims(client, scopes)
     claims.update({
         "iss": cfg.issuer,
-        "sub": client.client_id,
         "aud": aud[0] if len(aud) == 1 else aud,
         "iat": now,
         "exp": now + cfg.expires_in,
         "jti": tokens.new_jti(),
-        "client_id": client.client_id,
-        "scope": " ".join(scopes),
-        "permissions": list(client.permissions),
     })
     return IssuedToken(access_token=tokens.sign(keys, claims), expires_in=cfg.expires_in,
                        scope=" ".join(scopes), claims=claims)

@@ -7,10 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
 
-from .expressions import Context
+from .expressions import Context, terms
 from .routes import BadPath, Rule, RouteTable, normalise
 
 ALLOW, UNAUTHENTICATED, FORBIDDEN = 204, 401, 403
+# A decision's outcome by its status: an allow is 204, or 200 where the dialect's proxy lets a
+# request through on 200 only (Envoy); 302 is the check's login redirect (core.authorizer).
+OUTCOMES = {ALLOW: "allow", 200: "allow", 302: "unauthenticated", UNAUTHENTICATED: "unauthenticated",
+            FORBIDDEN: "forbidden"}
 UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 # On a 403 for a request target the path table refuses (docs/auth.md "Route matching"): nginx answers
 # the client 400 instead of 403 (the check itself may only answer 2xx/401/403).
@@ -181,9 +185,11 @@ def _identity_headers(principal: Principal, rule: Rule | None, names: HeaderName
 
 def decide(table: RouteTable, method: str, uri: str, principal: Principal, *, is_backoffice: bool,
            scope_prefix: str = "", names: HeaderNames = HeaderNames(),
-           properties: tuple[str, ...] = (), header_limit: int = 4096, source: str | None = None) -> Decision:
+           properties: tuple[str, ...] = (), header_limit: int = 4096, source: str | None = None,
+           allow: int = ALLOW) -> Decision:
     """SPEC §3.4, in order; the reason is for logs and `explain`, never for the client. `source`
-    is recorded in the decision as it is (the credential source consulted)."""
+    is recorded in the decision as it is (the credential source consulted); `allow` is the status
+    of an allow (the dialect's: core.policy.dialects)."""
     deny = {names.allowed: "0"}
     try:
         path = normalise(uri)
@@ -210,25 +216,34 @@ def decide(table: RouteTable, method: str, uri: str, principal: Principal, *, is
         status = UNAUTHENTICATED if principal.anonymous else FORBIDDEN
         return Decision(status, f"missing scopes {' '.join(missing)}", principal, rule, deny, code="missing_scope",
                         source=source)
-    ctx = Context(groups=principal.groups, permissions=principal.permissions, scopes=principal.scopes,
-                  client_type=principal.client_type, is_backoffice=is_backoffice,
-                  api_product=rule.api_product, claims=principal.claims)
-    allowed = block.expression(ctx)
+    allowed = block.expression(_context(principal, rule, is_backoffice))
     if principal.anonymous and not (block.public and allowed):
         return Decision(UNAUTHENTICATED, "no identity", principal, rule, deny, code="no_identity", source=source)
     if not allowed:
         return Decision(FORBIDDEN, f"expression {block.expression.source!r} is false", principal, rule, deny,
                         code="expression_false", source=source)
-    return Decision(ALLOW, "allowed", principal, rule,
+    return Decision(allow, "allowed", principal, rule,
                     identity_headers(principal, rule, names, properties, header_limit), source=source)
 
 
-def explain(decision: Decision) -> dict[str, Any]:
-    """The matched rule, the principal, the expression and the outcome with its reason."""
+def _context(principal: Principal, rule: Rule, is_backoffice: bool) -> Context:
+    """What the rule's expression sees of the caller."""
+    return Context(groups=principal.groups, permissions=principal.permissions, scopes=principal.scopes,
+                   client_type=principal.client_type, is_backoffice=is_backoffice,
+                   api_product=rule.api_product, claims=principal.claims)
+
+
+# Decisions taken by the expression (the others were taken before it was evaluated).
+BY_EXPRESSION = frozenset({"allowed", "no_identity", "expression_false", "csrf"})
+
+
+def explain(decision: Decision, is_backoffice: bool = False) -> dict[str, Any]:
+    """The matched rule, the principal, the expression (each term's value) and the outcome with its
+    reason. `is_backoffice`: the request was judged by the rule's backoffice block."""
     rule = decision.rule
     p = decision.principal
     return {
-        "outcome": {204: "allow", 401: "unauthenticated", 403: "forbidden"}.get(decision.status, str(decision.status)),
+        "outcome": OUTCOMES.get(decision.status, str(decision.status)),
         "status": decision.status,
         "reason": decision.reason,
         "code": decision.code,
@@ -238,6 +253,11 @@ def explain(decision: Decision) -> dict[str, Any]:
             "expression": rule.authorization.expression.source, "public": rule.authorization.public,
             "backofficeExpression": rule.backoffice.expression.source if rule.backoffice else None,
             "apiProduct": rule.api_product, "scopes": list(rule.scopes)},
+        # Each term of the expression that decided, with its value for this caller (None: the
+        # decision was taken before the expression, e.g. no route or a missing scope).
+        "terms": [{"term": text, "value": value} for text, value in terms(
+            rule.block(is_backoffice).expression, _context(p, rule, is_backoffice))]
+        if rule is not None and decision.code in BY_EXPRESSION else None,
         "principal": {"kind": p.kind, "id": p.id, "source": p.source, "groups": sorted(p.groups),
                       "permissions": sorted(p.permissions), "scopes": sorted(p.scopes),
                       "clientType": p.client_type},

@@ -13,6 +13,11 @@ itself is the authorizer's and does not depend on the dialect.
 * `envoy`: Envoy's `ext_authz` HTTP service; the original path appended to the check's path
   prefix (`/auth/envoy/<original path>`), the method is the check request's own.
 
+Allow: nginx's `auth_request`, Traefik and Caddy let the request through on any 2xx, and the check
+answers 204 (no body to read); Envoy's HTTP authorization service only on 200 OK (any other status,
+204 too, is the answer its client gets), so in the `envoy` dialect an allow is 200, with the same
+identity headers and an empty body.
+
 Login redirect: nginx and ingress-nginx turn the check's 401 into the login redirect themselves
 (`error_page 401`, ingress-nginx's `auth-signin` with `rd`): their `auth_request` takes nothing but
 2xx/401/403 from the check. Traefik, Caddy and Envoy pass the check's answer to the client, so for
@@ -46,6 +51,9 @@ MAX_URI = 8192
 # The dialects (Original.dialect) whose proxy hands the check's own answer to the client: a
 # 302 from the check reaches the browser. nginx's auth_request would make it a 500.
 REDIRECTING = frozenset({"traefik", "envoy"})
+# The status that lets a request through at each dialect's proxy (the others: 204).
+NO_CONTENT = 204
+ALLOW_STATUS = {"envoy": 200}
 LOGIN_URL = "/web-login"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -105,6 +113,11 @@ class Original:
     method: str | None
     uri: str | None
     dialect: str
+
+    @property
+    def allow_status(self) -> int:
+        """The status of an allow in this dialect: the one its proxy lets the request through on."""
+        return ALLOW_STATUS.get(self.dialect, NO_CONTENT)
 
 
 @dataclass(frozen=True)

@@ -351,3 +351,43 @@ def compile_expression(source: str) -> Expression:
     """Parse and compile once; evaluating is a few closure calls."""
     tree = parse(source)
     return Expression(source=source, tree=tree, evaluate=_compile(tree))
+
+
+def _text(node: Node) -> str:
+    """A node written back as expression text (for explain: which term had which value)."""
+    if isinstance(node, Literal):
+        if isinstance(node.value, bool):
+            return "true" if node.value else "false"
+        if isinstance(node.value, tuple):
+            return "[" + ", ".join(repr(v) for v in node.value) + "]"
+        return repr(node.value)
+    if isinstance(node, Path):
+        return node.root + "".join(f".{p}" if NAME.fullmatch(p) else f"[{p!r}]" for p in node.parts)
+    if isinstance(node, Not):
+        inner = _text(node.operand)
+        return f"!{inner}" if isinstance(node.operand, (Path, Literal, Not)) else f"!({inner})"
+    if node.op in ("&&", "||"):
+        return f" {node.op} ".join(f"({_text(i)})" if isinstance(i, BinOp) and i.op in ("&&", "||") and i.op != node.op
+                                   else _text(i) for i in _chain(node, node.op))
+    return f"{_text(node.left)} {node.op} {_text(node.right)}"
+
+
+NAME = re.compile(r"[A-Za-z_$][A-Za-z0-9_$:\-]*")
+
+
+def terms(expression: Expression, ctx: Context) -> list[tuple[str, Any]]:
+    """Each term of the expression (an operand of `&&`, `||` or `!`: a comparison, a membership
+    such as `groups.admin`, a literal) with its value for `ctx`, in reading order; evaluated by the
+    same compiled closures a check runs, so the answer cannot differ from the decision."""
+    found: list[tuple[str, Any]] = []
+    pending: list[Node] = [expression.tree]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, Not):
+            pending.append(node.operand)
+        elif isinstance(node, BinOp) and node.op in ("&&", "||"):
+            pending.extend(reversed(_chain(node, node.op)))
+        else:
+            value = _compile(node)(ctx)
+            found.append((_text(node), sorted(value) if isinstance(value, frozenset) else value))
+    return found

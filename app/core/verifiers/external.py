@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
@@ -27,6 +28,18 @@ class JsonFetcher(Protocol):
     """Fetch a JSON document over HTTP with a timeout; DependencyUnavailable when it cannot."""
 
     def __call__(self, url: str) -> dict[str, Any]: ...
+
+
+class CallSlots(Protocol):
+    """The worker's budget of threads waiting on a provider: a slot held for `what`, or
+    DependencyUnavailable at once when none is free (adapters/http_client.py's CallGate). Calls
+    made by a thread that holds a slot run under that slot."""
+
+    def __call__(self, what: str) -> AbstractContextManager[None]: ...
+
+
+def _no_limit(what: str) -> AbstractContextManager[None]:
+    return nullcontext()
 
 
 @dataclass(frozen=True)
@@ -72,7 +85,8 @@ def _strings(value: Any) -> frozenset[str]:
 class ExternalVerifier:
     def __init__(self, issuers: tuple[ExternalIssuer, ...], fetch: JsonFetcher, cache_seconds: int = 300,
                  refetch_cooldown: int = 30, clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], float] = time.time, wait_seconds: float = 10.0) -> None:
+                 wall_clock: Callable[[], float] = time.time, wait_seconds: float = 10.0,
+                 slots: CallSlots = _no_limit) -> None:
         self.issuers = {i.issuer: i for i in issuers}
         self.fetch = fetch
         self.cache_seconds = cache_seconds
@@ -84,6 +98,9 @@ class ExternalVerifier:
         # endpoint stalls no check that does not need it (SPEC §10).
         self._lock = threading.Lock()
         self.wait_seconds = wait_seconds  # the longest a check waits for another's fetch
+        # A check waiting for another's fetch holds a thread as surely as the fetch does: it takes
+        # a slot of the same per-worker budget, so a flood of unknown kids cannot take them all.
+        self.slots = slots
         self.fetches = 0
 
     def knows(self, issuer: object) -> bool:
@@ -131,18 +148,36 @@ class ExternalVerifier:
                 state.last_attempt = self.clock()  # the cooldown counts from the end of a slow fetch
             done.set()
 
+    def _due(self, state: _Keys) -> bool:
+        """A fetch may start now (called under the lock)."""
+        # With nothing cached yet a fetch is retried sooner (every check waits on it).
+        pause = self.cooldown if state.fetched_at else min(self.cooldown, NOTHING_CACHED_RETRY_SECONDS)
+        return self.clock() - state.last_attempt >= pause
+
     def _refetch(self, cfg: ExternalIssuer, state: _Keys, wait: bool) -> None:
         """Fetch the issuer's keys again: at most once per cooldown per issuer, whatever is cached,
         and one fetch at a time. `wait`: the caller needs the answer (an unknown kid, nothing
         cached), so it fetches itself or waits a bounded time for the fetch under way; else the
-        fetch runs in the background and the caller goes on with the keys it has."""
+        fetch runs in the background and the caller goes on with the keys it has.
+
+        A caller that will fetch or wait holds a slot of the worker's outbound budget first (503
+        at once when none is free), so waiting checks cannot take every thread, nor the slot of
+        the fetch they wait for (its calls are made under the slot its check holds)."""
+        if not wait:
+            self._start(cfg, state, wait)
+            return
+        with self._lock:
+            if state.inflight is None and not self._due(state):
+                return  # nothing to fetch or wait for: no slot needed
+        with self.slots("the issuer's key document"):
+            self._start(cfg, state, wait)
+
+    def _start(self, cfg: ExternalIssuer, state: _Keys, wait: bool) -> None:
         with self._lock:
             done = state.inflight
             lead = done is None
             if lead:
-                # With nothing cached yet a fetch is retried sooner (every check waits on it).
-                pause = self.cooldown if state.fetched_at else min(self.cooldown, NOTHING_CACHED_RETRY_SECONDS)
-                if self.clock() - state.last_attempt < pause:
+                if not self._due(state):
                     return
                 state.last_attempt = self.clock()
                 done = state.inflight = threading.Event()
