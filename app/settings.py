@@ -631,7 +631,13 @@ SECTIONS = (("Server and processes", "http_port"), ("Stores", "mongodb_url"), ("
 def _key_rules(data: dict[str, Any]) -> tuple[str, str] | None:
     if data.get("private_key_path"):
         return None if data.get("private_key_id") else ("private_key_id", "required with PRIVATE_RSA_KEY_FILE_PATH")
-    # The /auth group verifies and never signs: the public halves (VERIFICATION_KEYS) are enough.
+    # The /auth group verifies and never signs: the public halves (VERIFICATION_KEYS) are enough,
+    # unless it refreshes BFF sessions' tokens at a provider it authenticates to with a signed
+    # assertion (private_key_jwt).
+    bff_provider = (data.get("bff") or {}).get("provider") or {}
+    if bff_provider.get("tokenEndpointAuthMethod") == "private_key_jwt":
+        return "private_key_path", ("required: the BFF provider's private_key_jwt assertions are signed with it, "
+                                    "in the /auth group too (it refreshes BFF sessions' tokens)")
     if data.get("role") == "check" and data.get("verification_keys"):
         return None
     return "private_key_path", ("required (only the /auth group, GATEHOUSE_ROLE=check, may run without it, "

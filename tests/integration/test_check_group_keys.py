@@ -71,12 +71,21 @@ REFUSED = [
      "PRIVATE_RSA_KEY_FILE_PATH (private_key_path): required (only the /auth group"),
     ("a private key without its kid", {"PRIVATE_RSA_KEY_FILE_PATH": "{pem}"},
      "PRIVATE_RSA_KEY_ID (private_key_id): required with PRIVATE_RSA_KEY_FILE_PATH"),
+    # /auth refreshes BFF sessions' tokens: toward a private_key_jwt provider that means signing.
+    ("check group whose BFF provider takes private_key_jwt",
+     {"GATEHOUSE_ROLE": "check", "VERIFICATION_KEYS": "test-rsa={pub}", "GATEHOUSE_CONFIG": "{bff_config}"},
+     "PRIVATE_RSA_KEY_FILE_PATH (private_key_path): required: the BFF provider's private_key_jwt assertions are signed with it"),
 ]
+BFF = {"provider": {"type": "oidc", "clientId": "gatehouse-bff", "tokenEndpointAuthMethod": "private_key_jwt",
+                    "discoveryUrl": "https://sso.example.com/.well-known/openid-configuration"},
+       "redirectUrl": "https://app.example.com/bff/oauth/callback"}
 
 
 @pytest.mark.parametrize("name,change,problem", REFUSED, ids=[row[0] for row in REFUSED])
-def test_only_the_check_group_may_start_without_the_private_key(env, key_files, name, change, problem):
-    values = {k: v.format(pub=key_files["rsa.pub"], pem=key_files["rsa"]) for k, v in change.items()}
+def test_only_the_check_group_may_start_without_the_private_key(env, key_files, tmp_path, name, change, problem):
+    config = tmp_path / "gatehouse.json"
+    config.write_text(json.dumps({"bff": BFF, "provider_token_key": "x" * 43 + "="}))
+    values = {k: v.format(pub=key_files["rsa.pub"], pem=key_files["rsa"], bff_config=config) for k, v in change.items()}
     with pytest.raises(ConfigError) as raised:
         load_settings({**without_signing_key(env), **values})
     assert any(line.startswith(problem) for line in raised.value.problems), raised.value.problems
