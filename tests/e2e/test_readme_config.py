@@ -116,3 +116,15 @@ def group_gone(pgid: int) -> bool:
     except ProcessLookupError:
         return True
     return False
+
+
+def test_no_command_on_the_page_is_elided():
+    """The blocks not run above (the gunicorn layout, Kubernetes) are complete commands too: no
+    `...` standing for options the reader must guess (such as nginx-config's required ones)."""
+    readme = (ROOT / "docs" / "production.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", readme, re.S)
+    assert len(blocks) >= 4
+    for block in blocks:
+        assert "..." not in block, block
+        for command in re.findall(r"gatehouse nginx-config[^\n]*", block.replace("\\\n", " ")):
+            assert "--upstream" in command and "--runtime" in command, command
