@@ -343,7 +343,10 @@ def check_config(config: str | None) -> None:
     for line in warnings:
         click.echo(f"warning: {line}", err=True)
     counted = f"; {len(warnings)} warning{'s' if len(warnings) > 1 else ''}" if warnings else ""
-    click.echo(f"configuration OK (issuer {settings.jwt_issuer}, key {files.keys.active.kid}{counted})")
+    keys = files.keys
+    key = (f"key {keys.active.kid}" if keys.can_sign
+           else f"no signing key: verifies only, with {', '.join(k['kid'] for k in keys.jwks()['keys'])}")
+    click.echo(f"configuration OK (issuer {settings.jwt_issuer}, {key}{counted})")
 
 
 @main.command("settings-doc")

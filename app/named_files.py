@@ -84,14 +84,18 @@ def load_route_file(path: str) -> RouteTable:
 def _load_keys(s: Settings, labels: Mapping[str, str]) -> tuple[KeySet | None, list[str]]:
     problems: list[str] = []
     password = s.private_key_password
-    try:
-        pem = Path(s.private_key_path).read_bytes()
-        active = load_private_key(pem, password.encode() if password else None, s.private_key_id)
-    except OSError as exc:
-        return None, [f"{labels['private_key_path']}: cannot read the key file ({exc.strerror})"]
-    except KeyLoadError as exc:
-        label = labels["private_key_password" if isinstance(exc, KeyPasswordError) else "private_key_path"]
-        return None, [f"{label}: {exc}"]
+    active = None
+    # Settings allow no private key only in the /auth group with verification keys: it never signs.
+    if s.private_key_path is not None:
+        assert s.private_key_id is not None
+        try:
+            pem = Path(s.private_key_path).read_bytes()
+            active = load_private_key(pem, password.encode() if password else None, s.private_key_id)
+        except OSError as exc:
+            return None, [f"{labels['private_key_path']}: cannot read the key file ({exc.strerror})"]
+        except KeyLoadError as exc:
+            label = labels["private_key_password" if isinstance(exc, KeyPasswordError) else "private_key_path"]
+            return None, [f"{label}: {exc}"]
     retired = []
     for kid, path in s.verification_keys:
         try:

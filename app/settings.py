@@ -450,12 +450,16 @@ class Settings:
                                            "connect and command timeout")
 
     # -- keys and tokens --
-    private_key_path: str = setting(("PRIVATE_RSA_KEY_FILE_PATH", "PRIVATE_KEY_FILE_PATH"), fields.String(),
-                                    REQUIRED, "PEM signing key (RSA or EC P-256)", path=True)
+    private_key_path: str | None = setting(("PRIVATE_RSA_KEY_FILE_PATH", "PRIVATE_KEY_FILE_PATH"), fields.String(),
+                                           None, "PEM signing key (RSA or EC P-256)", path=True,
+                                           shown="required, but in the /auth group (`GATEHOUSE_ROLE=check`), which "
+                                                 "verifies and never signs: there VERIFICATION_KEYS (public PEMs) alone "
+                                                 "will do")
     private_key_password: str | None = setting("PRIVATE_KEY_PASSWORD", fields.String(), None,
                                                "password of an encrypted key", secret=True)
-    private_key_id: str = setting(("PRIVATE_RSA_KEY_ID", "PRIVATE_KEY_ID"), _pattern(
-        r"^[A-Za-z0-9._\-]{1,128}$", "must be 1-128 characters of A-Z a-z 0-9 . _ -"), REQUIRED, "the `kid`")
+    private_key_id: str | None = setting(("PRIVATE_RSA_KEY_ID", "PRIVATE_KEY_ID"), _pattern(
+        r"^[A-Za-z0-9._\-]{1,128}$", "must be 1-128 characters of A-Z a-z 0-9 . _ -"), None, "the `kid`",
+        shown="required with private_key_path")
     verification_keys: tuple[tuple[str, str], ...] = setting(
         "VERIFICATION_KEYS", VerificationKeys(), (), "retired keys: `[{kid, path}]` / `kid=path,kid=path`", path=True)
     client_id_hash_salt: bytes = setting("CLIENT_ID_HASH_SALT", SecretBytes(min_length=16), REQUIRED, "≥ 16 characters; HMAC key for client ids",
@@ -625,6 +629,22 @@ SECTIONS = (("Server and processes", "http_port"), ("Stores", "mongodb_url"), ("
             ("The /auth check", "routes_file"), ("Browser login and the BFF", "apps"))
 
 
+def _key_rules(data: dict[str, Any]) -> tuple[str, str] | None:
+    if data.get("private_key_path"):
+        return None if data.get("private_key_id") else ("private_key_id", "required with PRIVATE_RSA_KEY_FILE_PATH")
+    # The /auth group verifies and never signs: the public halves (VERIFICATION_KEYS) are enough,
+    # unless it refreshes BFF sessions' tokens at a provider it authenticates to with a signed
+    # assertion (private_key_jwt).
+    bff_provider = (data.get("bff") or {}).get("provider") or {}
+    if bff_provider.get("tokenEndpointAuthMethod") == "private_key_jwt":
+        return "private_key_path", ("required: the BFF provider's private_key_jwt assertions are signed with it, "
+                                    "in the /auth group too (it refreshes BFF sessions' tokens)")
+    if data.get("role") == "check" and data.get("verification_keys"):
+        return None
+    return "private_key_path", ("required (only the /auth group, GATEHOUSE_ROLE=check, may run without it, "
+                                "on VERIFICATION_KEYS alone)")
+
+
 def _login_rules(data: dict[str, Any]) -> tuple[str, str] | None:
     apps = data.get("apps") or {}
     if (apps or data.get("bff")) and not data.get("provider_token_key"):
@@ -666,7 +686,7 @@ def _redis_rules(data: dict[str, Any]) -> tuple[str, str] | None:
 
 
 # Rules between settings, each reporting at most one problem (checked once every value is valid).
-CROSS_RULES = (_login_rules, _dialect_rules, _redis_rules)
+CROSS_RULES = (_key_rules, _login_rules, _dialect_rules, _redis_rules)
 
 
 class _CrossChecked(Schema):

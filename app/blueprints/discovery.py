@@ -32,7 +32,7 @@ def generated() -> dict[str, Any]:
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "introspection_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
-        "id_token_signing_alg_values_supported": [services().composition.keys.active.alg],
+        "id_token_signing_alg_values_supported": services().composition.keys.algorithms,
     }
 
 

@@ -53,6 +53,13 @@ class TooManyRequests(GatehouseError):
 RETRY_AFTER_SECONDS = 5
 
 
+class NoSigningKey(GatehouseError):
+    """A process holding only public keys (the /auth group) was asked to sign: the request belongs
+    to the other process group (RFC 9110 §15.5.20: this server cannot answer it)."""
+
+    status, error = 421, "misdirected_request"
+
+
 class DependencyUnavailable(GatehouseError):
     """A store or peer needed for this answer is down or timed out: fail closed. A 503 says when
     to try again (`Retry-After`); its 502 subclasses do not."""

@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jose import jwk
 from jose.backends.base import Key
 
+from .errors import NoSigningKey
+
 MIN_RSA_BITS = 2048
 
 
@@ -93,17 +95,37 @@ def load_verification_key(pem: bytes, kid: str) -> SigningKey:
 
 
 class KeySet:
-    """The active signing key plus keys still valid for verification."""
+    """The active signing key plus keys still valid for verification. Without an active key (the
+    /auth group given only public keys) the set verifies and never signs: `active` raises."""
 
-    def __init__(self, active: SigningKey, retired: tuple[SigningKey, ...] = ()) -> None:
-        if active.private is None:
+    def __init__(self, active: SigningKey | None, retired: tuple[SigningKey, ...] = ()) -> None:
+        if active is not None and active.private is None:
             raise KeyLoadError("the active key needs its private half")
-        kids = [active.kid, *(k.kid for k in retired)]
+        if active is None and not retired:
+            raise KeyLoadError("no key: a signing key, or at least one verification key")
+        every = (*([active] if active else []), *retired)
+        kids = [k.kid for k in every]
         if len(set(kids)) != len(kids):
             raise KeyLoadError("two keys share the same kid")
-        self.active = active
-        self._by_kid = {k.kid: k for k in (active, *retired)}
-        self._jwks = {"keys": [k.jwk for k in (active, *retired)]}
+        self._active = active
+        self._by_kid = {k.kid: k for k in every}
+        self._jwks = {"keys": [k.jwk for k in every]}
+
+    @property
+    def can_sign(self) -> bool:
+        return self._active is not None
+
+    @property
+    def active(self) -> SigningKey:
+        if self._active is None:
+            raise NoSigningKey("this process has only verification keys (the /auth group without "
+                               "PRIVATE_RSA_KEY_FILE_PATH): it verifies tokens and never signs")
+        return self._active
+
+    @property
+    def algorithms(self) -> list[str]:
+        """The algorithms this set signs with, or (verifying only) verifies."""
+        return [self._active.alg] if self._active else sorted({k.alg for k in self._by_kid.values()})
 
     def by_kid(self, kid: object) -> SigningKey | None:
         return self._by_kid.get(kid) if isinstance(kid, str) else None

@@ -21,11 +21,17 @@ PAGES = ["callback.html", "error.html", "forbidden.html", "login.html", "page.ht
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> Path:
-    wheels, target = tmp_path_factory.mktemp("wheels"), tmp_path_factory.mktemp("site")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
-                    str(wheels), str(ROOT)], check=True, capture_output=True, timeout=300)
-    wheel = next(wheels.glob("gatehouse-*.whl"))
+def built_wheel(tmp_path_factory) -> tuple[Path, str]:
+    """The wheel and what the build printed (-v: pip shows the build backend's warnings only then)."""
+    wheels = tmp_path_factory.mktemp("wheels")
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w",
+                            str(wheels), str(ROOT)], check=True, capture_output=True, text=True, timeout=300)
+    return next(wheels.glob("gatehouse-*.whl")), build.stdout + build.stderr
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory, built_wheel) -> Path:
+    wheel, target = built_wheel[0], tmp_path_factory.mktemp("site")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
                    check=True, capture_output=True, timeout=300)
     return target
@@ -34,6 +40,16 @@ def installed(tmp_path_factory) -> Path:
 def run(installed: Path, cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=120,
                           env={**os.environ, **env, "PYTHONPATH": str(installed), "GATEHOUSE_CONFIG": ""})
+
+
+def test_the_build_warns_of_no_undeclared_package_data(built_wheel):
+    """The pages' and nginx config's directories are declared packages: setuptools would otherwise
+    print about 120 lines per build ("Package 'app.nginx' is absent from the `packages`
+    configuration", the same for app.templates) at every `pip install` and `scripts/dev`."""
+    _, log = built_wheel
+    assert "Successfully built gatehouse" in log
+    assert "absent from the" not in log, [line for line in log.splitlines() if "absent from the" in line][:4]
+    assert "_Warning" not in log
 
 
 def test_the_package_comes_from_the_wheel(installed, tmp_path):

@@ -1,12 +1,13 @@
-"""deploy/kubernetes: the kustomize base and the example overlay, checked offline.
+"""deploy/kubernetes: the kustomize base, every overlay and the optional components, checked offline.
 
-No kubectl or kustomize: the overlay is resolved here with the few kustomize features it uses
-(resources, namespace, images, strategic-merge patches), and any other kustomization field
-fails the test rather than being ignored. Every object is validated against the Kubernetes
-JSON schemas of KUBERNETES_VERSION in strict mode (kubernetes-validate bundles them; no
-network), then the references between objects, and between the objects and Gatehouse, are
-checked: selectors, ports, probes, ConfigMap and Secret keys, environment names, the drain
-timing of gunicorn.conf.py, the Ingress's auth annotations.
+No kubectl or kustomize: each overlay is resolved here with the few kustomize features they use
+(resources, components, namespace, images, strategic-merge patches), and any other
+kustomization field fails the test rather than being ignored. Every object is validated against
+the Kubernetes JSON schemas of KUBERNETES_VERSION in strict mode (kubernetes-validate bundles
+them; no network; the Prometheus Operator's ServiceMonitor, a custom resource it has no schema
+for, is checked field by field instead), then the references between objects, and between the
+objects and Gatehouse, are checked: selectors, ports, probes, ConfigMap and Secret keys,
+environment names, the drain timing of gunicorn.conf.py, the Ingress's auth annotations.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from app.named_files import read_named_files
 from app.settings import ENV_NAMES, SECRET_KEYS, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,6 +31,10 @@ KUBE = ROOT / "deploy" / "kubernetes"
 BASE = KUBE / "base"
 OVERLAY = KUBE / "overlays" / "example"
 SECRET_TEMPLATE = BASE / "secret-template.yaml"
+COMPONENTS = KUBE / "components"
+CONFIG_FILE_TEMPLATE = COMPONENTS / "config-from-secret" / "config-file-secret-template.yaml"
+# The one image name the base's Deployments use; each overlay's `images:` names the real one.
+IMAGE_PLACEHOLDER = "gatehouse:REPLACE_ME"
 KUBERNETES_VERSION = "1.30"
 
 # What the check answers and the upstream needs (docs/auth.md; the BFF's
@@ -42,7 +48,7 @@ UPSTREAM_CLEARED = tuple(sorted({
                                            (ROOT / "deploy/nginx/gatehouse-upstream-headers.conf").read_text(), re.M)
 } - {"host", "x-forwarded-for", "x-forwarded-host", "x-forwarded-port", "x-forwarded-proto", "x-real-ip"}
   | {"x-forwarded-uri", "x-forwarded-method"}))
-KUSTOMIZATION_FIELDS = {"apiVersion", "kind", "namespace", "resources", "images", "patches"}
+KUSTOMIZATION_FIELDS = {"apiVersion", "kind", "namespace", "resources", "components", "images", "patches"}
 CLUSTER_SCOPED = {"Namespace"}
 
 
@@ -81,14 +87,22 @@ def containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
     return spec.get("initContainers", []) + spec["containers"]
 
 
-def build(directory: Path) -> list[dict[str, Any]]:
+def build(directory: Path, objects: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """A Kustomization from its resources; a Component (kind: Component) applied to `objects`, the
+    resources of the kustomization that lists it, before that kustomization's own patches."""
     kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
     unknown = set(kustomization) - KUSTOMIZATION_FIELDS
     assert not unknown, f"{directory}: kustomization fields this test does not resolve: {sorted(unknown)}"
-    objects: list[dict[str, Any]] = []
+    component = kustomization["kind"] == "Component"
+    assert component == (objects is not None), f"{directory}: a Component is only listed under components:"
+    assert kustomization["apiVersion"] == ("kustomize.config.k8s.io/v1alpha1" if component
+                                           else "kustomize.config.k8s.io/v1beta1")
+    objects = objects if objects is not None else []
     for entry in kustomization.get("resources", []):
         path = (directory / entry).resolve()
         objects += build(path) if path.is_dir() else load_documents(path)
+    for entry in kustomization.get("components", []):
+        objects = build((directory / entry).resolve(), objects)
     for patch_entry in kustomization.get("patches", []):
         assert set(patch_entry) == {"path"}, "only patches given by path (strategic merge, by kind and name)"
         for patch in load_documents(directory / patch_entry["path"]):
@@ -112,7 +126,10 @@ def build(directory: Path) -> list[dict[str, Any]]:
     return objects
 
 
-BUILDS = {"base": BASE, "overlay": OVERLAY}
+OVERLAYS = {f"overlays/{d.name}": d for d in sorted((KUBE / "overlays").iterdir()) if d.is_dir()}
+BUILDS = {"base": BASE, **OVERLAYS}
+# Custom resources: kubernetes-validate bundles no schema for them (checked by their own tests).
+CUSTOM_KINDS = {"ServiceMonitor"}
 
 
 @pytest.fixture(scope="module", params=sorted(BUILDS))
@@ -159,7 +176,9 @@ def deployments(objects: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any],
 def test_every_document_validates_strictly(built: tuple[str, list[dict[str, Any]]]) -> None:
     name, objects = built
     assert objects, name
-    for obj in objects + [secret_template()]:
+    for obj in objects + [secret_template(), *load_documents(CONFIG_FILE_TEMPLATE)]:
+        if obj["kind"] in CUSTOM_KINDS:
+            continue
         try:
             kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
         except kubernetes_validate.ValidationError as exc:
@@ -174,6 +193,30 @@ def test_every_manifest_file_is_a_resource() -> None:
     # The Secret is never created by the base: `kubectl apply -k` must not overwrite real values.
     assert not of_kind(build(BASE), "Secret")
     assert all(v == "" for v in secret_template()["stringData"].values()), "no literal secret values"
+    for component in COMPONENTS.iterdir():
+        kustomization = yaml.safe_load((component / "kustomization.yaml").read_text())
+        listed = set(kustomization.get("resources", [])) | {p["path"] for p in kustomization.get("patches", [])}
+        files = {p.name for p in component.glob("*.yaml")} - {"kustomization.yaml"}
+        assert files - listed == {p.name for p in component.glob("*-template.yaml")}, component.name
+
+
+def test_every_component_is_used_by_an_overlay() -> None:
+    """A component no overlay lists would never be rendered nor validated here."""
+    used = {(directory / entry).resolve() for directory in OVERLAYS.values()
+            for entry in yaml.safe_load((directory / "kustomization.yaml").read_text()).get("components", [])}
+    assert used == {c.resolve() for c in COMPONENTS.iterdir() if c.is_dir()}
+    # Optional means not in the base nor in the example overlay.
+    assert not of_kind(build(OVERLAY), "ServiceMonitor")
+
+
+def test_the_image_is_one_placeholder_each_overlay_names(built: tuple[str, list[dict[str, Any]]]) -> None:
+    name, objects = built
+    images = {c["image"] for _, c in deployments(objects)}
+    if name == "base":
+        assert images == {IMAGE_PLACEHOLDER}
+    else:
+        (image,) = images
+        assert "REPLACE_ME" not in image and ":" in image, f"{name}: an overlay names the real image ({image})"
 
 
 def test_the_two_process_groups() -> None:
@@ -262,8 +305,8 @@ def test_metrics_of_both_groups_are_scraped(built: tuple[str, list[dict[str, Any
 def test_config_and_secret_references_exist(built: tuple[str, list[dict[str, Any]]]) -> None:
     _, objects = built
     config_maps = {c["metadata"]["name"]: set(c["data"]) for c in of_kind(objects, "ConfigMap")}
-    secret = secret_template()
-    secrets_ = {secret["metadata"]["name"]: set(secret["stringData"])}
+    secrets_ = {secret["metadata"]["name"]: set(secret["stringData"])
+                for secret in [secret_template(), *load_documents(CONFIG_FILE_TEMPLATE)]}
     for deployment, container in deployments(objects):
         where = deployment["metadata"]["name"]
         for name, entry in env_of(container).items():
@@ -337,9 +380,16 @@ def test_secrets_come_only_from_the_secret(built: tuple[str, list[dict[str, Any]
             if name in secret_names:
                 assert "secretKeyRef" in entry.get("valueFrom", {}), f"{deployment['metadata']['name']} {name}"
         assert {"MONGODB_URL", "CLIENT_ID_HASH_SALT", "PROVIDER_TOKEN_KEY"} <= set(env_of(container))
-        (key_volume,) = [v for v in deployment["spec"]["template"]["spec"]["volumes"]
-                         if v.get("secret", {}).get("items") == [{"key": "signing.pem", "path": "signing.pem"}]]
+        # The main group signs: the private key. The /auth group verifies and never signs: the
+        # public half only, and no volume of it carries the private key.
+        key = "signing.pem.pub" if literal_env(container).get("GATEHOUSE_ROLE") == "check" else "signing.pem"
+        volumes = deployment["spec"]["template"]["spec"]["volumes"]
+        (key_volume,) = [v for v in volumes if v.get("secret", {}).get("items") == [{"key": key, "path": key}]]
         assert key_volume["secret"]["secretName"] == secret_template()["metadata"]["name"]
+        if key == "signing.pem.pub":
+            assert not any(item["key"] == "signing.pem" for v in volumes
+                           for item in (v.get("secret") or v.get("configMap") or {}).get("items", []))
+            assert "PRIVATE_RSA_KEY_FILE_PATH" not in env_of(container)
     for config_map in gatehouse_config_maps(objects):
         config_file = yaml.safe_load(config_map["data"]["gatehouse.yaml"])
         assert not set(config_file) & SECRET_KEYS
@@ -459,18 +509,22 @@ def test_gatehouse_endpoints_go_to_the_main_group(overlay: list[dict[str, Any]])
 
 # --- Gatehouse accepts this configuration ----------------------------------------------------
 
-def test_gatehouse_accepts_the_configuration(overlay: list[dict[str, Any]], tmp_path: Path) -> None:
-    """Each group's environment (Secret values generated here) and the ConfigMap's files pass
-    Gatehouse's own start-up validation."""
+def test_gatehouse_accepts_the_configuration(built: tuple[str, list[dict[str, Any]]], tmp_path: Path) -> None:
+    """In the base and every overlay, each group's environment (Secret values generated here, the
+    config file from the Secret's template where a component mounts it) and the ConfigMap's files
+    pass Gatehouse's own start-up validation."""
     from cryptography.fernet import Fernet
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    config = named(overlay, "ConfigMap", "gatehouse-config")["data"]
+    _, objects = built
+    config = named(objects, "ConfigMap", "gatehouse-config")["data"]
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     values = {
         "signing.pem": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                          serialization.NoEncryption()).decode(),
+        "signing.pem.pub": key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode(),
         "client-id-hash-salt": secrets.token_urlsafe(32),
         "provider-token-key": Fernet.generate_key().decode(),
         "admin-token": secrets.token_urlsafe(32),
@@ -479,22 +533,26 @@ def test_gatehouse_accepts_the_configuration(overlay: list[dict[str, Any]], tmp_
         "redis-password": secrets.token_urlsafe(16),
     }
     assert set(values) == set(secret_template()["stringData"])
-    for deployment, container in deployments(overlay):
+    (config_file_secret,) = load_documents(CONFIG_FILE_TEMPLATE)
+    secret_data = {secret_template()["metadata"]["name"]: values, config_file_secret["metadata"]["name"]: {
+        k: v.replace("CHANGE-ME", secrets.token_urlsafe(16)) for k, v in config_file_secret["stringData"].items()}}
+    for deployment, container in deployments(objects):
         mounts = {}
         for volume in deployment["spec"]["template"]["spec"]["volumes"]:
             source = volume.get("configMap") or volume.get("secret")
             if source:
-                data = config if "configMap" in volume else values
+                data = config if "configMap" in volume else secret_data[volume["secret"]["secretName"]]
                 (mount,) = [m["mountPath"] for m in container["volumeMounts"] if m["name"] == volume["name"]]
                 directory = tmp_path / deployment["metadata"]["name"] / mount.strip("/")
-                directory.mkdir(parents=True)
+                directory.mkdir(parents=True, exist_ok=True)
                 for item in source["items"]:
                     (directory / item["path"]).write_text(data[item["key"]])
                 mounts[mount] = directory
         env: dict[str, str] = {}
         for name, entry in env_of(container).items():
             if "value" in entry:
-                env[name] = entry["value"]
+                # The kubelet expands $(NAME) of a variable defined above it.
+                env[name] = re.sub(r"\$\(([A-Z_]+)\)", lambda m: env[m.group(1)], entry["value"])
             elif "configMapKeyRef" in entry["valueFrom"]:
                 env[name] = config[entry["valueFrom"]["configMapKeyRef"]["key"]]
             else:
@@ -507,12 +565,26 @@ def test_gatehouse_accepts_the_configuration(overlay: list[dict[str, Any]], tmp_
             raise AssertionError(f"{path} is on no mounted volume")
 
         env["GATEHOUSE_CONFIG"] = local(env["GATEHOUSE_CONFIG"])
-        key_path = yaml.safe_load(config["gatehouse.yaml"])["private_key_path"]
-        env["PRIVATE_RSA_KEY_FILE_PATH"] = local(key_path)
+        config_file = yaml.safe_load(Path(env["GATEHOUSE_CONFIG"]).read_text())
+        assert not {"private_key_path", "verification_keys"} & set(config_file), "the file is both groups'"
+        if "PRIVATE_RSA_KEY_FILE_PATH" in env:
+            env["PRIVATE_RSA_KEY_FILE_PATH"] = local(env["PRIVATE_RSA_KEY_FILE_PATH"])
+        if "VERIFICATION_KEYS" in env:
+            env["VERIFICATION_KEYS"] = ",".join(f"{kid}={local(path)}" for kid, _, path in (
+                entry.partition("=") for entry in env["VERIFICATION_KEYS"].split(",")))
+        if Path(config_file["routes_file"]).is_absolute():
+            env["ROUTES_FILE"] = local(config_file["routes_file"])
         settings = load_settings(env)
         assert settings.delay_shutdown_seconds == int(env["DELAY_SHUTDOWN_SECONDS"])
         assert settings.http_port == int(env["HTTP_PORT"])
         assert settings.routes_file and Path(settings.routes_file).is_file()
+        # Every file named is read and checked, keys included, as at start-up.
+        files = read_named_files(settings)
+        if settings.role == "check":
+            assert not files.keys.can_sign
+            assert [k["kid"] for k in files.keys.jwks()["keys"]] == [config["PRIVATE_RSA_KEY_ID"]]
+        else:
+            assert files.keys.active.kid == config["PRIVATE_RSA_KEY_ID"]
 
 
 def test_readme_says_how_to_apply_and_what_is_not_done() -> None:
@@ -562,7 +634,7 @@ def test_only_the_ingress_controller_reaches_the_pods(built: tuple[str, list[dic
     entries would admit every pod of that namespace, or any pod so labelled in any namespace), no
     address blocks, no rule without a `from`."""
     _, objects = built
-    policies = of_kind(objects, "NetworkPolicy")
+    policies = [p for p in of_kind(objects, "NetworkPolicy") if p["metadata"]["name"] != "gatehouse-metrics"]
     for deployment, container in deployments(objects):
         selecting = [p for p in policies if selects(p["spec"]["podSelector"]["matchLabels"], pod_labels(deployment))]
         assert len(selecting) == 1, deployment["metadata"]["name"]
@@ -579,3 +651,66 @@ def test_only_the_ingress_controller_reaches_the_pods(built: tuple[str, list[dic
             assert {container_port(container, p["port"]) for p in rule["ports"]} == {int(literal_env(container)["HTTP_PORT"])}
             assert all(p.get("protocol", "TCP") == "TCP" for p in rule["ports"])
     assert {p["metadata"]["name"] for p in policies} == {"gatehouse", "gatehouse-check"}
+
+
+# --- the optional components --------------------------------------------------------------
+
+def with_component(name: str) -> list[tuple[str, list[dict[str, Any]]]]:
+    found = [(overlay_name, build(directory)) for overlay_name, directory in OVERLAYS.items()
+             if (COMPONENTS / name).resolve() in {
+                 (directory / e).resolve()
+                 for e in yaml.safe_load((directory / "kustomization.yaml").read_text()).get("components", [])}]
+    assert found, f"no overlay uses the component {name}"
+    return found
+
+
+def test_the_service_monitor_scrapes_both_groups() -> None:
+    """The Prometheus Operator's ServiceMonitor selects both Services and scrapes /-/metrics on the
+    port each names; the NetworkPolicy that comes with it admits Prometheus's pods (and nothing
+    else) to that port of both groups."""
+    for name, objects in with_component("servicemonitor"):
+        (monitor,) = of_kind(objects, "ServiceMonitor")
+        assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+        assert set(monitor["spec"]) == {"selector", "endpoints"}
+        selector = monitor["spec"]["selector"]
+        assert set(selector) == {"matchLabels"}
+        services = [s for s in of_kind(objects, "Service") if selects(selector["matchLabels"], s["metadata"]["labels"])]
+        assert {s["metadata"]["name"] for s in services} == {"gatehouse", "gatehouse-check"}, name
+        assert monitor["metadata"]["namespace"] == services[0]["metadata"]["namespace"]
+        for endpoint in monitor["spec"]["endpoints"]:
+            assert set(endpoint) <= {"port", "path", "interval", "scrapeTimeout"}
+            assert endpoint["path"] in served_paths() and endpoint["path"] == "/-/metrics"
+            for service in services:
+                assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+        (policy,) = [p for p in of_kind(objects, "NetworkPolicy") if p["metadata"]["name"] == "gatehouse-metrics"]
+        for deployment, container in deployments(objects):
+            assert selects(policy["spec"]["podSelector"]["matchLabels"], pod_labels(deployment))
+        (rule,) = policy["spec"]["ingress"]
+        (peer,) = rule["from"]
+        assert set(peer) == {"namespaceSelector", "podSelector"}, "Prometheus's pods in Prometheus's namespace"
+        assert [p["port"] for p in rule["ports"]] == ["http"]
+
+
+def test_the_config_file_with_provider_secrets_comes_from_a_secret() -> None:
+    """With config-from-secret, both groups read the config file from the Secret
+    gatehouse-config-file (which kustomize never creates), the route file still from the
+    ConfigMap; the ConfigMap holds no provider secret."""
+    (template,) = load_documents(CONFIG_FILE_TEMPLATE)
+    config_file = yaml.safe_load(template["stringData"]["gatehouse.yaml"])
+    assert config_file["apps"], "the example carries a provider and its clientSecret"
+    for name, objects in with_component("config-from-secret"):
+        assert not of_kind(objects, "Secret"), name
+        for config_map in of_kind(objects, "ConfigMap"):
+            assert "apps" not in yaml.safe_load(config_map["data"].get("gatehouse.yaml", "{}")), name
+        for deployment, container in deployments(objects):
+            path = Path(literal_env(container)["GATEHOUSE_CONFIG"])
+            (mount,) = [m for m in container["volumeMounts"] if Path(m["mountPath"]) == path.parent]
+            (volume,) = [v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == mount["name"]]
+            assert volume["secret"]["secretName"] == template["metadata"]["name"]
+            assert volume["secret"]["items"] == [{"key": path.name, "path": path.name}]
+            routes = Path(config_file["routes_file"])
+            assert routes.is_absolute()
+            (routes_mount,) = [m for m in container["volumeMounts"] if Path(m["mountPath"]) == routes.parent]
+            (routes_volume,) = [v for v in deployment["spec"]["template"]["spec"]["volumes"]
+                                if v["name"] == routes_mount["name"]]
+            assert {"key": routes.name, "path": routes.name} in routes_volume["configMap"]["items"]
