@@ -383,7 +383,13 @@ class BffService:
         endpoints, _ = self._resolve()  # the provider's issuer, from its (cached) discovery document
         if not endpoints.issuer:
             return 0
-        return self.end(self.records.indexed(index_keys(endpoints.issuer, sub, None)[0]))
+        return self.end_identity(endpoints.issuer, sub)
+
+    def end_identity(self, issuer: str, sub: str) -> int:
+        """End every session of the subject `sub` at the provider `issuer` (none when it is not
+        this BFF's provider), recorded for good; how many were still stored. Offboarding a user
+        ends the sessions of their provider identity this way."""
+        return self.end(self.records.indexed(index_keys(issuer, sub, None)[0]))
 
 
 class BffCopy:
