@@ -289,6 +289,8 @@ def build_services(settings: Settings,
     if sessions is not None:
         # Offboarding ends the user's BFF sessions too (their provider identity's).
         admin = UserAdmin(users, sessions, c.apps, settings.default_app_id, directory=directory, bff=bff)
+        if bff is not None:  # and a blocked user cannot log back in through the BFF
+            bff.blocked = admin.identity_blocked
     verified = VerifiedCache(settings.verified_token_cache_size, settings.verified_token_cache_seconds)
     own = OwnTokens(settings.jwt_issuer, tokens.verify_signature, mirror.ensure_token_active) \
         if settings.revocation_check else OwnTokens(settings.jwt_issuer, tokens.verify_signature)

@@ -179,6 +179,11 @@ class UserAdmin:
                 bff += self.bff.end_identity(issuer, sub)
         return Ended(sessions, bff)
 
+    def identity_blocked(self, issuer: str, sub: str) -> bool:
+        """Is a blocked user linked to the provider identity (issuer, sub)? The BFF asks at login."""
+        docs, _ = self.users.find(UserQuery(provider_user_id=sub, blocked=True), MAX_PAGE, 0)
+        return any((issuer, sub) in self.identities(doc) for doc in docs)
+
     def identities(self, doc: dict[str, Any]) -> tuple[tuple[str, str], ...]:
         """The provider identities linked to the user as (issuer, subject): the OIDC issuer of
         their provider (from its discovery document, cached) and their subject there. A user

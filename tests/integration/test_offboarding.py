@@ -164,3 +164,43 @@ def test_unblocking_and_other_changes_end_nothing(site):
         r = site.admin.patch(f"/users/{login['userId']}", json=body, headers=ADMIN)
         assert r.status_code == 200 and "sessionsEnded" not in r.json
     assert site.auth(login, site.other).status_code == 204 and site.auth(spa, site.other).status_code == 204
+
+
+def bff_login_page(site: Site, sub: str):
+    """The BFF callback's answer for a login as `sub` (200 and a session, or a refusal)."""
+    r = site.admin.get("/bff/login")
+    assert r.status_code == 302, r.data
+    back = at_dev_provider(r.headers["Location"], sub)
+    return site.admin.get("/bff/oauth/callback", query_string=back, headers={"Cookie": bff_flow.binding(r)})
+
+
+def stored_bff_sessions(site: Site) -> int:
+    return len(list(site.admin.application.extensions["gatehouse"].redis.scan_iter("gatehouse:v1:bff:*")))
+
+
+def test_a_blocked_user_cannot_log_back_in_through_the_bff(site):
+    user_id = site.login_session("alice")["userId"]
+    block_api(site, user_id)
+    before = stored_bff_sessions(site)
+    refused = bff_login_page(site, "alice")
+    assert refused.status_code == 403 and "blocked" in refused.get_data(as_text=True)
+    assert bff_flow.COOKIE not in bff_flow.set_cookies(refused) and stored_bff_sessions(site) == before
+    assert bff_login_page(site, "bob").status_code == 200
+    site.admin.patch(f"/users/{user_id}", json={"blocked": False}, headers=ADMIN)
+    assert bff_login_page(site, "alice").status_code == 200
+
+
+def test_a_block_that_lands_during_a_bff_login_ends_the_new_session(site):
+    """The block looked for BFF sessions before this login stored its own: the login ends it."""
+    user_id = site.login_session("alice")["userId"]
+    bff = site.admin.application.extensions["gatehouse"].bff
+    real = bff.records.create
+
+    def stored_then_blocked(*args, **kwargs):
+        real(*args, **kwargs)
+        site.admin.application.extensions["gatehouse"].mongo["users"].update_one(
+            {"userId": user_id}, {"$set": {"blocked": True}})
+    bff.records.create = stored_then_blocked
+    before = stored_bff_sessions(site)
+    refused = bff_login_page(site, "alice")
+    assert refused.status_code == 403 and stored_bff_sessions(site) == before
