@@ -1,6 +1,7 @@
 """Users managed by an administrator (admin bearer token, as /clients): GET /users (filters,
-paging), GET /users/<id>, POST /users (pre-provision), PATCH /users/<id>, DELETE /users/<id>. A block (PATCH blocked: true) and a delete answer what
-they ended: sessionsEnded and bffSessionsEnded."""
+paging), GET /users/<id>, POST /users (pre-provision), PATCH /users/<id>, DELETE /users/<id>.
+A block (PATCH blocked: true) and a delete answer what they ended: sessionsEnded and
+bffSessionsEnded."""
 from __future__ import annotations
 
 from typing import Any

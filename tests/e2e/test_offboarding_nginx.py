@@ -77,7 +77,8 @@ def test_offboarding_ends_the_login_and_the_bff_session_at_nginx(edge, act):
     user_id = found[0]["userId"]
     since = time.monotonic()
     if act == "block (API)":
-        answer = requests.patch(f"{gatehouse}/users/{user_id}", json={"blocked": True}, headers=ADMIN, timeout=10).json()
+        answer = requests.patch(f"{gatehouse}/users/{user_id}", json={"blocked": True}, headers=ADMIN,
+                                timeout=10).json()
     else:
         answer = json.loads(cli(config, "users", "delete", user_id).stdout)
     for what, credential in bob.items():
