@@ -296,9 +296,9 @@ def _user_change(name: str, help_text: str, changes: Any, with_groups: bool = Fa
                 groups=None, add_groups=tuple(body.get("add_groups") or ()),
                 remove_groups=tuple(body.get("remove_groups") or ()), blocked=body.get("blocked")))
         view, ended = _user_call(config, run)
-        _echo_json(view)
-        if ended:
-            click.echo(f"ended {ended} session(s)", err=True)
+        _echo_json({**view, **ended.body()} if ended is not None else view)
+        if ended is not None:
+            click.echo(f"ended {ended.sessions} session(s) and {ended.bff_sessions} BFF session(s)", err=True)
     command.__doc__ = help_text
     command = CONFIG_OPTION(command)
     if with_groups:
@@ -310,7 +310,7 @@ def _user_change(name: str, help_text: str, changes: Any, with_groups: bool = Fa
 _user_change("grant", "Add groups to a user (they reach the session at its next refresh or login).",
              lambda groups: {"addGroups": groups}, with_groups=True)
 _user_change("revoke", "Remove groups from a user.", lambda groups: {"removeGroups": groups}, with_groups=True)
-_user_change("block", "Block a user: their sessions end, they cannot log in or refresh.",
+_user_change("block", "Block a user: their login and BFF sessions end, they cannot log in or refresh.",
              lambda groups: {"blocked": True})
 _user_change("unblock", "Let a blocked user log in again.", lambda groups: {"blocked": False})
 
@@ -319,9 +319,9 @@ _user_change("unblock", "Let a blocked user log in again.", lambda groups: {"blo
 @click.argument("user_id")
 @CONFIG_OPTION
 def users_delete(user_id: str, config: str | None) -> None:
-    """Delete a user, ending their sessions (a later login creates a new user)."""
+    """Delete a user, ending their login and BFF sessions (a later login creates a new user)."""
     ended = _user_call(config, lambda admin: admin.delete(user_id))
-    _echo_json({"userId": user_id, "endedSessions": ended})
+    _echo_json({"userId": user_id, "endedSessions": ended.sessions, **ended.body()})
 
 
 @main.command("check-config")

@@ -66,7 +66,8 @@ def wants_html() -> bool:
 def render(status: int, code: str, description: str, headers: dict[str, str] | None = None) -> Response:
     if not _is_oauth() and wants_html():
         page = render_template("error.html", status=status, phrase=HTTPStatus(status).phrase,
-                               message=description, request_id=g.get("request_id"))
+                               message=description, request_id=g.get("request_id"),
+                               start_over=g.get("start_over"))
         response = Response(page, status=status, mimetype="text/html")
         response.headers.update(headers or {})
         response.headers["Cache-Control"] = "no-store"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from typing import Any, Mapping, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from flask import g, jsonify, redirect, render_template, request
 from werkzeug.wrappers import Response
@@ -16,7 +16,7 @@ from .core.policy.dialects import CheckRequest
 from .core.records import SESSION_COOKIE
 from .core.sessions import AppConfig
 from .schemas import LoginCompletionSchema, RefreshSchema, problems
-from .services import login_services
+from .services import login_services, services
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -103,8 +103,10 @@ def login_completion() -> tuple[dict[str, Any], bool]:
 def complete_login() -> Response:
     """POST /oauth/token with {code, state}: JSON in, JSON out; a form gets a 303."""
     g.login_flow = True
+    offer_start_over(None, None)  # the login's app and target are known once its state is
     body, is_form = login_completion()
-    result = login_services()[0].complete(body.get("code"), body.get("state"), request.cookies)
+    result = login_services()[0].complete(body.get("code"), body.get("state"), request.cookies,
+                                          known=offer_start_over)
     session = result.session
     if is_form:  # the callback page's POST: back to the app (cookies only for website apps)
         response = redirect(result.redirect, 303)
@@ -140,6 +142,14 @@ def clear_session_cookies(response: Response, app: AppConfig) -> None:
     for name in (SESSION_COOKIE, REFRESH_COOKIE):
         response.delete_cookie(name, path="/", domain=app.cookie.domain, secure=app.cookie.secure,
                                httponly=True, samesite=app.cookie.same_site)
+
+
+def offer_start_over(app_id: str | None, target: str | None) -> None:
+    """A login error page of this request links back to the sign-in page: the login's app and
+    return target when known (the target already validated: never a value the request merely
+    carries), else the default app's page."""
+    query = urlencode({k: v for k, v in (("appId", app_id), ("redirect", target)) if v})
+    g.start_over = f"{services().settings.service_prefix}/web-login" + (f"?{query}" if query else "")
 
 
 def login_page_redirect() -> str | None:

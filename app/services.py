@@ -286,7 +286,6 @@ def build_services(settings: Settings,
                              provider_http, documents, users, sessions, redis_store.RedisReplayGuard(redis_client),
                              settings.login_state_ttl_seconds,
                              forward_hosts=c.authorizer.dialects.hosts)
-        admin = UserAdmin(users, sessions, c.apps, settings.default_app_id)
     if c.bff:
         assert settings.provider_token_key is not None  # required with bff (settings schema)
         bff = BffService(c.bff, directory, provider_http, documents, RedisBffTokens(redis_client),
@@ -295,6 +294,11 @@ def build_services(settings: Settings,
         # /auth's per-worker copy of active BFF sessions, bounded like the verified-token memory
         bff_copy = BffCopy(bff, mirror, VerifiedCache(settings.verified_token_cache_size,
                                                       settings.verified_token_cache_seconds))
+    if sessions is not None:
+        # Offboarding ends the user's BFF sessions too (their provider identity's).
+        admin = UserAdmin(users, sessions, c.apps, settings.default_app_id, directory=directory, bff=bff)
+        if bff is not None:  # and a blocked user cannot log back in through the BFF
+            bff.blocked = admin.identity_blocked
     verified = VerifiedCache(settings.verified_token_cache_size, settings.verified_token_cache_seconds)
     own = OwnTokens(settings.jwt_issuer, tokens.verify_signature, mirror.ensure_token_active) \
         if settings.revocation_check else OwnTokens(settings.jwt_issuer, tokens.verify_signature)

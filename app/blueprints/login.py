@@ -9,7 +9,8 @@ from werkzeug.wrappers import Response
 
 from ..core.errors import LoginFailed
 from ..core.login import LoginService
-from ..http import login_page_redirect, no_store, script_page
+from ..core.redirects import BadRedirect
+from ..http import login_page_redirect, no_store, offer_start_over, script_page
 from ..services import login_services, services
 
 bp = Blueprint("login", __name__)
@@ -51,6 +52,12 @@ def providers(app_id: str) -> Response:
 @bp.get("/authorize")
 def authorize() -> Response:
     login = login_service()
+    offer_start_over(None, None)
+    app = login.app(request.args.get("appId"))
+    try:  # an error page (the provider down) offers the same login again, with a valid target only
+        offer_start_over(app.id, login.redirect_target(app, request.args.get("redirect")))
+    except BadRedirect:
+        offer_start_over(app.id, None)
     start = login.start(request.args.get("appId"), request.args.get("providerId"), request.args.get("redirect"))
     response = no_store(redirect(start.url, 302))
     # Lax: the completion POST comes from our own callback page, after a top-level navigation.
@@ -62,6 +69,7 @@ def authorize() -> Response:
 @bp.get("/web-login/oauth/callback")
 def callback() -> Response:
     if request.args.get("error"):
+        offer_start_over(None, None)  # which login this was is known only to its state
         raise LoginFailed("the identity provider did not complete the login")
     return script_page("callback.html", code=request.args.get("code", ""), state=request.args.get("state", ""),
                        action=f"{services().settings.service_prefix}/oauth/token")

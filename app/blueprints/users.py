@@ -1,5 +1,7 @@
 """Users managed by an administrator (admin bearer token, as /clients): GET /users (filters,
-paging), GET /users/<id>, POST /users (pre-provision), PATCH /users/<id>, DELETE /users/<id>."""
+paging), GET /users/<id>, POST /users (pre-provision), PATCH /users/<id>, DELETE /users/<id>.
+A block (PATCH blocked: true) and a delete answer what they ended: sessionsEnded and
+bffSessionsEnded."""
 from __future__ import annotations
 
 from typing import Any
@@ -61,11 +63,12 @@ def create() -> tuple[Response, int]:
 @bp.patch("/users/<user_id>")
 def update(user_id: str) -> Response:
     _admin()
-    user, _ = user_admin().change(user_id, changes_of(load_json(UserPatchSchema())))
-    return no_store(jsonify(user))
+    user, ended = user_admin().change(user_id, changes_of(load_json(UserPatchSchema())))
+    return no_store(jsonify({**user, **ended.body()} if ended is not None else user))
 
 
 @bp.delete("/users/<user_id>")
 def delete(user_id: str) -> Response:
     _admin()
-    return no_store(jsonify({"userId": user_id, "endedSessions": user_admin().delete(user_id)}))
+    ended = user_admin().delete(user_id)
+    return no_store(jsonify({"userId": user_id, "endedSessions": ended.sessions, **ended.body()}))

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 
 from . import providers
 from .backchannel import verify_logout_token
-from .errors import BadRequest, DependencyUnavailable, InvalidToken, LoginFailed
+from .errors import BadRequest, DependencyUnavailable, Forbidden, InvalidToken, LoginFailed
 from .limits import ensure_identity_fits
 from .login_attempts import MAX_PARAM_LENGTH, LoginAttempts, LoginStart, required_param
 from .policy.decision import Principal
@@ -119,6 +119,9 @@ class BffService:
         self.sleep = sleep
         # POST /bff/* and state-changing /auth calls must come from here (CSRF)
         self.origins = frozenset({*cfg.allowed_origins, origin(cfg.redirect_url).lower()})
+        # (issuer, sub) -> is a blocked Gatehouse user linked to this provider identity? Set
+        # where login apps (and so users) exist: an offboarded user cannot log back in here.
+        self.blocked: Callable[[str, str], bool] | None = None
 
     # -- login -------------------------------------------------------------------------------
 
@@ -143,6 +146,7 @@ class BffService:
         answer = providers.redeem_code(self.http, self.cfg.provider, endpoints, code, self.cfg.redirect_url,
                                        record["verifier"])
         claims = providers.check_id_token(verifier, answer.get("id_token"), record["nonce"], answer["access_token"])
+        self._refuse_blocked(str(claims["iss"]), str(claims["sub"]))
         now = int(self.clock())
         user = {k: claims[k] for k in USER_CLAIMS if k in claims}
         groups = claims.get(self.cfg.groups_claim)
@@ -172,6 +176,17 @@ class BffService:
             self.end([replaced])
         self.records.create(sid, document, self.cfg.session_lifetime,
                             index_keys(document["iss"], document["sub"], document.get("psid")))
+        # Blocked while this login was under way: the block ends the sessions it finds, and this
+        # one may have been stored just after it looked.
+        try:
+            self._refuse_blocked(document["iss"], document["sub"])
+        except Forbidden:
+            self.end([sid])
+            raise
+
+    def _refuse_blocked(self, issuer: str, sub: str) -> None:
+        if self.blocked is not None and self.blocked(issuer, sub):
+            raise Forbidden("this account is blocked")
 
     @property
     def cookie_name(self) -> str:
@@ -385,7 +400,13 @@ class BffService:
         endpoints, _ = self._resolve()  # the provider's issuer, from its (cached) discovery document
         if not endpoints.issuer:
             return 0
-        return self.end(self.records.indexed(index_keys(endpoints.issuer, sub, None)[0]))
+        return self.end_identity(endpoints.issuer, sub)
+
+    def end_identity(self, issuer: str, sub: str) -> int:
+        """End every session of the subject `sub` at the provider `issuer` (none when it is not
+        this BFF's provider), recorded for good; how many were still stored. Offboarding a user
+        ends the sessions of their provider identity this way."""
+        return self.end(self.records.indexed(index_keys(issuer, sub, None)[0]))
 
 
 class BffCopy:

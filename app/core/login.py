@@ -84,10 +84,15 @@ class LoginService:
         return self.attempts.begin(provider, endpoints, app.redirect_url,
                                    {"appId": app.id, "providerId": provider.id, "redirect": target})
 
-    def complete(self, code: str | None, state: str | None, cookies: Mapping[str, str]) -> LoginResult:
-        """POST /oauth/token {code, state}: the state is spent whatever happens next."""
+    def complete(self, code: str | None, state: str | None, cookies: Mapping[str, str],
+                 known: Callable[[str, str], None] | None = None) -> LoginResult:
+        """POST /oauth/token {code, state}: the state is spent whatever happens next. `known`
+        hears the login's app and validated return target as soon as the state is checked, so a
+        refusal after it (a blocked account, the provider down) can offer to start over there."""
         code = required_param(code, "code")
         record, cookie_name = self.attempts.take(state, cookies)
+        if known is not None:
+            known(str(record["appId"]), str(record["redirect"]))
         app = self.app(record["appId"])
         provider = self._provider(app, record["providerId"])
         endpoints, verifier = self.directory.resolve(app.id, provider)

@@ -2,20 +2,23 @@
 pre-provision before the first login (by provider identity or by email, with groups), change
 groups, metadata and the blocked flag, delete.
 
-Blocking or deleting a user ends their login sessions through SessionService (published first,
-so /auth refuses them within the revocation bound), and a blocked user can neither log in nor
-refresh. Every refusal happens before anything is written.
+Offboarding is one act: blocking or deleting a user ends their Gatehouse login sessions
+(SessionService) and the BFF sessions of the provider identity linked to them (the same issuer
+and subject), each recorded as ended for good first, so every worker's /auth refuses them within
+the revocation bound. A blocked user can neither log in nor refresh. Every refusal happens before
+anything is written.
 """
 from __future__ import annotations
 
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from .errors import BadRequest, Conflict, NotFound
 from .limits import MAX_GROUPS
 from .ports import UserRepository
+from .providers import ProviderDirectory
 from .records import UserChanges, UserQuery
 from .sessions import AppConfig, SessionService
 
@@ -63,11 +66,32 @@ def is_blocked(doc: dict[str, Any] | None) -> bool:
     return doc is not None and doc.get("blocked") is True
 
 
+class SubjectSessions(Protocol):
+    """The BFF sessions of a provider identity (BffService)."""
+
+    def end_identity(self, issuer: str, sub: str) -> int: ...
+
+
+@dataclass(frozen=True)
+class Ended:
+    """What an offboarding ended: Gatehouse login sessions and BFF sessions."""
+
+    sessions: int = 0
+    bff_sessions: int = 0
+
+    def body(self) -> dict[str, int]:
+        return {"sessionsEnded": self.sessions, "bffSessionsEnded": self.bff_sessions}
+
+
 class UserAdmin:
     def __init__(self, users: UserRepository, sessions: SessionService, apps: dict[str, AppConfig],
-                 default_app: str | None, clock: Callable[[], float] = time.time) -> None:
+                 default_app: str | None, clock: Callable[[], float] = time.time,
+                 directory: ProviderDirectory | None = None, bff: SubjectSessions | None = None) -> None:
         self.users = users
         self.sessions = sessions
+        self.apps = apps
+        self.directory = directory
+        self.bff = bff
         self.clock = clock
         # realm -> the providers its apps log in through
         self.realms: dict[str, set[str]] = {}
@@ -135,9 +159,9 @@ class UserAdmin:
             doc["invitedEmail"] = invited
         return user_view(self.users.create(doc))
 
-    def change(self, user_id: str, changes: UserChanges) -> tuple[dict[str, Any], int]:
-        """Apply the changes; blocking also ends the user's sessions. The view and how many
-        sessions were ended."""
+    def change(self, user_id: str, changes: UserChanges) -> tuple[dict[str, Any], Ended | None]:
+        """Apply the changes; blocking also ends every session of the user. The view, and what
+        was ended (None when the change was not a block)."""
         if changes.empty():
             raise BadRequest("give at least one of groups, addGroups, removeGroups, metadata, blocked")
         if changes.groups is not None and (changes.add_groups or changes.remove_groups):
@@ -150,8 +174,7 @@ class UserAdmin:
         if doc is None:
             raise NotFound("no such user")
         # Blocked first, then the sessions end: a login or refresh meanwhile sees the flag.
-        ended = self.sessions.revoke_user(user_id) if changes.blocked else 0
-        return user_view(doc), ended
+        return user_view(doc), self.offboard(doc) if changes.blocked else None
 
     def _ensure_room(self, user_id: str, added: tuple[str, ...]) -> None:
         """addGroups may not take a user past the groups limit (the schema bounds one request)."""
@@ -161,10 +184,42 @@ class UserAdmin:
         if total > MAX_GROUPS:
             raise BadRequest(f"addGroups: the user would have {total} groups; at most {MAX_GROUPS} groups per user")
 
-    def delete(self, user_id: str) -> int:
-        """Block, end every session, then delete: if a step fails, the user stays blocked and
-        the request can be repeated. The number of sessions ended."""
+    def delete(self, user_id: str) -> Ended:
+        """Block, end every session, then delete: if a step fails, the user stays blocked (and
+        keeps the identity that finds their BFF sessions), so the request can be repeated."""
         self._doc(user_id)
         _, ended = self.change(user_id, UserChanges(blocked=True))
         self.users.delete(user_id)
-        return ended
+        return ended or Ended()
+
+    def offboard(self, doc: dict[str, Any]) -> Ended:
+        """End every session of a (blocked) user: their login sessions, then the BFF sessions of
+        each provider identity linked to them. Each is recorded as ended for good before it is
+        removed, so every worker refuses it within the revocation bound."""
+        sessions = self.sessions.revoke_user(str(doc["userId"]))
+        bff = 0
+        if self.bff is not None:
+            for issuer, sub in self.identities(doc):
+                bff += self.bff.end_identity(issuer, sub)
+        return Ended(sessions, bff)
+
+    def identity_blocked(self, issuer: str, sub: str) -> bool:
+        """Is a blocked user linked to the provider identity (issuer, sub)? The BFF asks at login."""
+        docs, _ = self.users.find(UserQuery(provider_user_id=sub, blocked=True), MAX_PAGE, 0)
+        return any((issuer, sub) in self.identities(doc) for doc in docs)
+
+    def identities(self, doc: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+        """The provider identities linked to the user as (issuer, subject): the OIDC issuer of
+        their provider (from its discovery document, cached) and their subject there. A user
+        pre-provisioned by email has none until their first login."""
+        sub, provider_id, realm = doc.get("providerUserId"), doc.get("providerId"), doc.get("realm")
+        if self.directory is None or not isinstance(sub, str) or not isinstance(provider_id, str):
+            return ()
+        found: set[tuple[str, str]] = set()
+        for app in self.apps.values():
+            provider = app.providers.get(provider_id) if app.realm == realm else None
+            if provider is not None and provider.oidc:
+                issuer = self.directory.endpoints(app.id, provider).issuer
+                if issuer:
+                    found.add((issuer, sub))
+        return tuple(sorted(found))

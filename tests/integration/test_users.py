@@ -263,7 +263,8 @@ def test_delete_ends_the_sessions_and_a_later_login_is_a_new_user(gh):
     tokens = login(c, "alice").json
     user_id = auth(c).headers["mia-userid"]
     r = c.delete(f"/users/{user_id}", headers=ADMIN)
-    assert r.status_code == 200 and r.json == {"userId": user_id, "endedSessions": 1}
+    assert r.status_code == 200 and r.json == {"userId": user_id, "endedSessions": 1, "sessionsEnded": 1,
+                                               "bffSessionsEnded": 0}
     assert auth(c, **bearer(c, tokens["accessToken"])).status_code == 401
     assert c.get(f"/users/{user_id}", headers=ADMIN).status_code == 404
     login(c, "alice")
@@ -427,7 +428,8 @@ def test_cli_lifecycle(config_env, gh):
     assert auth(c, **bearer(c, tokens["accessToken"])).status_code == 401
     assert json.loads(cli(config_env, "users", "list", "--blocked").stdout)[0]["userId"] == alice
     assert json.loads(cli(config_env, "users", "unblock", alice).stdout)["blocked"] is False
-    assert json.loads(cli(config_env, "users", "delete", uid).stdout) == {"userId": uid, "endedSessions": 0}
+    assert json.loads(cli(config_env, "users", "delete", uid).stdout) == {"userId": uid, "endedSessions": 0,
+                                                                          "sessionsEnded": 0, "bffSessionsEnded": 0}
     assert c.get(f"/users/{uid}", headers=ADMIN).status_code == 404
 
 
