@@ -233,7 +233,8 @@ def test_redis_down_fails_closed_and_recovers(site, tmp_path):
         os.kill(redis_server.proc.pid, signal.SIGSTOP)  # Redis stops answering
         try:
             api = requests.get(f"{base}/api/whoami", headers=cookie, timeout=30)
-            assert api.status_code == 500  # nginx's answer to the check's 5xx: closed, not open
+            # the check failed closed (503): nginx answers it as 503 + Retry-After, never open
+            assert (api.status_code, api.headers.get("Retry-After")) == (503, "5")
             current = requests.get(f"{base}/bff/session", headers=cookie, timeout=30)
             assert current.status_code == 503 and current.json()["statusCode"] == 503
         finally:
