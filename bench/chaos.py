@@ -44,26 +44,12 @@ from app.nginx_config import render  # noqa: E402
 from bench.run import Stack, gunicorn, start_nginx  # noqa: E402
 from tests.e2e.conftest import http  # noqa: E402
 from tests.echo_upstream import start_echo  # noqa: E402
-from tests.servers import MongoServer, RedisServer, free_port, wait_until  # noqa: E402
+from tests.servers import MongoServer, RedisServer, children, free_port, wait_until  # noqa: E402
 
 ROUTES = {"/orders": {"ALL": {"authorization": {"expression": "permissions.orders"}}},
           "/admin": {"ALL": {"authorization": {"expression": "groups.admin"}}}}
 ADMIN_TOKEN = "chaos-admin-" + "x" * 32
 FAULTS = ("redis-restart", "redis-hang", "mongo-restart", "auth-worker", "main-worker")
-
-
-def children(pid: int) -> list[int]:
-    """The processes whose parent is `pid`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 class Ledger:
@@ -201,7 +187,7 @@ def fault(kind: str, down: float, redis_server: RedisServer, mongo: MongoServer,
         mongo.start()
     else:
         masters = children(check) if kind == "auth-worker" else [main]
-        workers = [w for m in masters for w in children(m)]
+        workers = sorted(w for m in masters for w in children(m))
         if workers:
             os.kill(random.choice(workers), signal.SIGKILL)
 

@@ -72,6 +72,20 @@ def wait_until(check, what: str, timeout: float = 30.0) -> None:
     raise RuntimeError(f"{what} not reached after {timeout}s: {last!r}")
 
 
+def children(pid: int) -> set[int]:
+    """The processes whose parent is `pid` (a server's workers, of its master), from /proc."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
 class Server:
     """A child process on a fixed loopback port that can be stopped and started again."""
 

@@ -93,82 +93,82 @@ def timed_check(base: str, token: str) -> tuple[int, float]:
     return status, time.monotonic() - started
 
 
+@pytest.fixture
+def own_redis(env, tmp_path):
+    """A Redis of the test's own (to stop or hang), the environment that uses it with short store
+    bounds and the routes, and a client token: (server, environment, token)."""
+    redis_server = RedisServer(tmp_path / "redis")
+    redis_server.start()
+    run_env = routes_env(env, tmp_path, REDIS_URL=redis_server.url, REVOCATION_SYNC_SECONDS="1",
+                         REDIS_TIMEOUT_SECONDS="1")
+    _, token = client_and_token(run_env)
+    yield redis_server, run_env, token
+    redis_server.stop()
+
+
 @pytest.mark.parametrize("server", ["uwsgi", "gunicorn"])
-def test_a_hung_redis_bounds_every_check(env, tmp_path, groups, uwsgi_check_server, server):
+def test_a_hung_redis_bounds_every_check(own_redis, groups, uwsgi_check_server, server):
     """Redis SIGSTOPped: 12 concurrent checks at the /auth group (uWSGI, 2 workers x 4 threads:
     more checks than threads; gunicorn's gevent workers) all fail closed, each within the
     documented bound (2 x REDIS_TIMEOUT_SECONDS + 0.5 s), none after another's timeout; after
     SIGCONT the checks are answered again."""
-    redis_server = RedisServer(tmp_path / "redis")
-    redis_server.start()
+    redis_server, run_env, token = own_redis
+    base = groups(run_env, role="check").base if server == "gunicorn" else \
+        uwsgi_check_server(run_env, processes=2)[0]
+    assert timed_check(base, token)[0] == 204
+    assert redis_server.proc is not None
+    redis_server.proc.send_signal(signal.SIGSTOP)
     try:
-        run_env = routes_env(env, tmp_path, REDIS_URL=redis_server.url, REVOCATION_SYNC_SECONDS="1",
-                             REDIS_TIMEOUT_SECONDS="1")
-        _, token = client_and_token(run_env)
-        base = groups(run_env, role="check").base if server == "gunicorn" else \
-            uwsgi_check_server(run_env, processes=2)[0]
-        assert timed_check(base, token)[0] == 204
-        assert redis_server.proc is not None
-        redis_server.proc.send_signal(signal.SIGSTOP)
-        try:
-            time.sleep(1.1)  # the mirror's bound has passed: the next check must pull
-            with ThreadPoolExecutor(12) as pool:
-                results = list(pool.map(lambda _: timed_check(base, token), range(12)))
-            assert [status for status, _ in results] == [503] * 12, results
-            assert max(took for _, took in results) < 2.5 + 0.5, results
-        finally:
-            redis_server.proc.send_signal(signal.SIGCONT)
-        resumed = time.monotonic()
-        print(f"hung Redis ({server}): 12 checks answered 503 in "
-              f"{min(t for _, t in results):.2f}-{max(t for _, t in results):.2f} s")
-        assert within(lambda: timed_check(base, token)[0] == 204, 5, interval=0.1)
-        print(f"hung Redis ({server}): checks answered again {time.monotonic() - resumed:.2f} s after SIGCONT")
+        time.sleep(1.1)  # the mirror's bound has passed: the next check must pull
+        with ThreadPoolExecutor(12) as pool:
+            results = list(pool.map(lambda _: timed_check(base, token), range(12)))
+        assert [status for status, _ in results] == [503] * 12, results
+        assert max(took for _, took in results) < 2.5 + 0.5, results
     finally:
-        redis_server.stop()
+        redis_server.proc.send_signal(signal.SIGCONT)
+    resumed = time.monotonic()
+    print(f"hung Redis ({server}): 12 checks answered 503 in "
+          f"{min(t for _, t in results):.2f}-{max(t for _, t in results):.2f} s")
+    assert within(lambda: timed_check(base, token)[0] == 204, 5, interval=0.1)
+    print(f"hung Redis ({server}): checks answered again {time.monotonic() - resumed:.2f} s after SIGCONT")
 
 
 @pytest.mark.parametrize("server", ["uwsgi", "gunicorn"])
-def test_a_store_down_reaches_the_client_as_503_with_retry_after(env, tmp_path, groups, uwsgi_check_server,
+def test_a_store_down_reaches_the_client_as_503_with_retry_after(own_redis, groups, uwsgi_check_server,
                                                                   nginx_server, echo, server):
-    """Redis stopped: the check fails closed with 503 and Retry-After (what Caddy and Envoy hand to
-    the client as it is), and through the shipped nginx the client gets that 503 and Retry-After
-    too (auth_request alone would make it a 500): JSON for an API call, a "try again" page for a
-    browser navigation; nothing reaches the upstream. Redis back: allowed again."""
-    redis_server = RedisServer(tmp_path / "redis")
+    """Redis stopped: the check fails closed with 503 and Retry-After (what Caddy hands to the
+    client as it is; Envoy answers its own: tests/e2e/test_forward_auth_proxies.py), and through
+    the shipped nginx the client gets that 503 and Retry-After too (auth_request alone would make
+    it a 500): JSON for an API call, a "try again" page for a browser navigation; nothing reaches
+    the upstream. Redis back: allowed again."""
+    redis_server, run_env, token = own_redis
+    main = groups(run_env)
+    if server == "gunicorn":
+        check = groups(run_env, role="check").base
+        site = nginx_server(main.base, echo, check=check)
+    else:
+        check, socket = uwsgi_check_server(run_env, processes=1)
+        site = nginx_server(main.base, echo, check=socket)
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert requests.get(f"{site}/orders", headers=bearer, timeout=10).status_code == 200
+    redis_server.stop()
+    time.sleep(1.1)  # past the mirror's bound: the next check must reach Redis
+    direct = requests.get(f"{check}/auth", headers={"X-Original-URI": "/orders", "X-Original-Method": "GET",
+                                                     **bearer}, timeout=10)
+    assert (direct.status_code, direct.headers.get("Retry-After")) == (503, "5")
+    api = requests.get(f"{site}/orders", headers={**bearer, "Accept": "application/json"}, timeout=10)
+    assert (api.status_code, api.headers.get("Retry-After")) == (503, "5"), api.text
+    assert api.headers["Content-Type"].startswith("application/json")
+    assert api.json()["statusCode"] == 503 and "try again" in api.json()["message"]
+    assert api.json()["requestId"]
+    page = requests.get(f"{site}/orders", headers={**bearer, "Accept": "text/html"}, timeout=10)
+    assert (page.status_code, page.headers.get("Retry-After")) == (503, "5")
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert "try again in a moment" in page.text
+    assert page.headers["X-Frame-Options"] == "DENY"
     redis_server.start()
-    try:
-        run_env = routes_env(env, tmp_path, REDIS_URL=redis_server.url, REVOCATION_SYNC_SECONDS="1",
-                             REDIS_TIMEOUT_SECONDS="1")
-        _, token = client_and_token(run_env)
-        main = groups(run_env)
-        if server == "gunicorn":
-            check = groups(run_env, role="check").base
-            site = nginx_server(main.base, echo, check=check)
-        else:
-            check, socket = uwsgi_check_server(run_env, processes=1)
-            site = nginx_server(main.base, echo, check=socket)
-        bearer = {"Authorization": f"Bearer {token}"}
-        assert requests.get(f"{site}/orders", headers=bearer, timeout=10).status_code == 200
-        redis_server.stop()
-        time.sleep(1.1)  # past the mirror's bound: the next check must reach Redis
-        direct = requests.get(f"{check}/auth", headers={"X-Original-URI": "/orders", "X-Original-Method": "GET",
-                                                         **bearer}, timeout=10)
-        assert (direct.status_code, direct.headers.get("Retry-After")) == (503, "5")
-        api = requests.get(f"{site}/orders", headers={**bearer, "Accept": "application/json"}, timeout=10)
-        assert (api.status_code, api.headers.get("Retry-After")) == (503, "5"), api.text
-        assert api.headers["Content-Type"].startswith("application/json")
-        assert api.json()["statusCode"] == 503 and "try again" in api.json()["message"]
-        assert api.json()["requestId"]
-        page = requests.get(f"{site}/orders", headers={**bearer, "Accept": "text/html"}, timeout=10)
-        assert (page.status_code, page.headers.get("Retry-After")) == (503, "5")
-        assert page.headers["Content-Type"].startswith("text/html")
-        assert "try again in a moment" in page.text
-        assert page.headers["X-Frame-Options"] == "DENY"
-        redis_server.start()
-        assert within(lambda: requests.get(f"{site}/orders", headers=bearer, timeout=10).status_code == 200, 10,
-                      interval=0.2)
-    finally:
-        redis_server.stop()
+    assert within(lambda: requests.get(f"{site}/orders", headers=bearer, timeout=10).status_code == 200, 10,
+                  interval=0.2)
 
 
 @pytest.mark.parametrize("target", ["check", "all"])

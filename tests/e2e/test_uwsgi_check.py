@@ -15,7 +15,7 @@ import requests
 
 from tests.e2e.conftest import echoed, http, start_uwsgi_check, stop
 from tests.e2e.test_nginx import ROUTES, client_token
-from tests.servers import RedisServer, wait_until, within
+from tests.servers import RedisServer, children, wait_until, within
 
 
 # (name, path, headers (TOKEN replaced by a client JWT with permissions.orders), status)
@@ -140,20 +140,6 @@ def test_sigterm_drains_the_uwsgi_group_under_load(env, tmp_path, gunicorn_serve
         assert "Traceback" not in log
     finally:
         stop(victim)
-
-
-def children(pid: int) -> set[int]:
-    """The processes whose parent is `pid` (uWSGI's workers, of its master)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.add(int(entry.name))
-    return found
 
 
 def log_of(base: str, folder: Path) -> str:
