@@ -639,7 +639,7 @@ def test_only_the_ingress_controller_reaches_the_pods(built: tuple[str, list[dic
         selecting = [p for p in policies if selects(p["spec"]["podSelector"]["matchLabels"], pod_labels(deployment))]
         assert len(selecting) == 1, deployment["metadata"]["name"]
         spec = selecting[0]["spec"]
-        assert spec["policyTypes"] == ["Ingress"]
+        assert spec["policyTypes"] == ["Ingress", "Egress"]
         assert set(spec["podSelector"]) == {"matchLabels"}
         for rule in spec["ingress"]:
             assert rule.get("from"), "a rule without `from` admits every source"
@@ -651,6 +651,29 @@ def test_only_the_ingress_controller_reaches_the_pods(built: tuple[str, list[dic
             assert {container_port(container, p["port"]) for p in rule["ports"]} == {int(literal_env(container)["HTTP_PORT"])}
             assert all(p.get("protocol", "TCP") == "TCP" for p in rule["ports"])
     assert {p["metadata"]["name"] for p in policies} == {"gatehouse", "gatehouse-check"}
+
+
+def test_the_pods_connect_only_to_dns_the_stores_and_https(built: tuple[str, list[dict[str, Any]]]) -> None:
+    """Egress of both groups: the cluster DNS, Redis (Sentinel and master) and MongoDB in their
+    namespaces, and HTTPS outside the cluster's private ranges (the providers); every rule names
+    both its destinations and its ports."""
+    _, objects = built
+    for policy in (p for p in of_kind(objects, "NetworkPolicy") if p["metadata"]["name"] != "gatehouse-metrics"):
+        rules = policy["spec"]["egress"]
+        allowed = set()
+        for rule in rules:
+            assert rule.get("to") and rule.get("ports"), rule
+            for peer in rule["to"]:
+                if "ipBlock" in peer:
+                    block = peer["ipBlock"]
+                    assert block["cidr"] == "0.0.0.0/0" and set(block["except"]) >= {"10.0.0.0/8", "172.16.0.0/12",
+                                                                                     "192.168.0.0/16"}
+                    where = "outside"
+                else:
+                    where = peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                allowed |= {(where, p["port"], p.get("protocol", "TCP")) for p in rule["ports"]}
+        assert allowed == {("kube-system", 53, "UDP"), ("kube-system", 53, "TCP"), ("redis", 26379, "TCP"),
+                           ("redis", 6379, "TCP"), ("mongodb", 27017, "TCP"), ("outside", 443, "TCP")}, allowed
 
 
 # --- the optional components --------------------------------------------------------------
