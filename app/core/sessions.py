@@ -155,11 +155,15 @@ class SessionService:
         now = int(self.clock())
         exp = now + min(app.session_expires_in, remaining)
         base = {"iss": app.issuer, "sub": claim["userId"], "jti": tokens.new_jti(), "iat": now, "exp": exp, "sid": sid}
-        identity = {k: v for k, v in claim.items() if k != "groups"}
-        token = tokens.sign(self.keys, {**base, "groups": claim["groups"], "user": identity}, typ=SESSION_TOKEN_TYPE)
-        if len(token) > SESSION_JWT_BUDGET:
-            token = tokens.sign(self.keys, {**base, USER_IN: "session"}, typ=SESSION_TOKEN_TYPE)
-        return token, exp
+        # Groups whose JSON alone, base64url-encoded (4/3), passes the budget cannot fit: not signed
+        # with them (such a token may be past the length Gatehouse signs at all).
+        if sum(len(group) + 3 for group in claim["groups"]) * 4 // 3 < SESSION_JWT_BUDGET:
+            identity = {k: v for k, v in claim.items() if k != "groups"}
+            token = tokens.sign(self.keys, {**base, "groups": claim["groups"], "user": identity},
+                                typ=SESSION_TOKEN_TYPE)
+            if len(token) <= SESSION_JWT_BUDGET:
+                return token, exp
+        return tokens.sign(self.keys, {**base, USER_IN: "session"}, typ=SESSION_TOKEN_TYPE), exp
 
     def _new_refresh(self, sid: str, ttl: int) -> tuple[str, str]:
         token = secrets.token_urlsafe(32)

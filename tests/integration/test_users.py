@@ -154,6 +154,7 @@ def test_the_largest_identity_the_limits_allow_logs_in_and_is_judged_by_its_grou
     made = create(c, providerId="dev", providerUserId="bob", groups=groups)
     assert made["groups"] == groups
     tokens = login(c, "bob").json
+    assert "accessToken" in tokens, tokens
     assert len(tokens["accessToken"]) < 3500
     assert auth(c, **bearer(c, tokens["accessToken"]), **{"X-Original-URI": "/admin"}).status_code == 204
     assert c.get("/userinfo", headers={"Authorization": f"Bearer {tokens['accessToken']}"}).json["groups"] == groups
