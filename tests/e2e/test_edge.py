@@ -158,7 +158,7 @@ class Stack:
             found = [line for line in lines if all(line.get(k) == v for k, v in match.items())]
             if found or time.monotonic() > deadline:
                 return found
-            time.sleep(0.1)
+            time.sleep(0.1)  # poll interval: the line is written by another process
 
 
 @pytest.fixture(scope="module", params=["uwsgi", "gunicorn"])
@@ -475,10 +475,8 @@ def test_unicode_identity_values_decode_losslessly(stack: Stack) -> None:
 
 
 FORGED = "forged-by-client"
-# Host and Authorization are the client's own (Authorization replaced by the BFF's token only), and
-# so is a safe X-Request-Id (the request's one id: see the request-id tests below).
-UPSTREAM_LIST = [(n, v) for n, v in header_names(UPSTREAM_HEADERS)
-                 if n not in ("Host", "Authorization", "X-Request-Id")]
+# Host and Authorization are the client's own (Authorization replaced by the BFF's token only).
+UPSTREAM_LIST = [(n, v) for n, v in header_names(UPSTREAM_HEADERS) if n not in ("Host", "Authorization")]
 
 
 @pytest.mark.parametrize("name,value", UPSTREAM_LIST, ids=[n for n, _ in UPSTREAM_LIST])
