@@ -77,6 +77,9 @@ def render(status: int, code: str, description: str, headers: dict[str, str] | N
         body = {"error": code, "error_description": description}
     else:
         body = {"statusCode": status, "error": HTTPStatus(status).phrase, "message": description}
+    # The id of this request's log lines (the decision log, "refused", "unhandled error"), so a
+    # caller can quote it and an operator grep it.
+    body["requestId"] = g.get("request_id")
     response = jsonify(body)
     response.status_code = status
     response.headers.update(headers or {})

@@ -56,7 +56,7 @@ def uwsgi_check_params(indent: str = "") -> str:
 REFUSED_BRANCH = re.compile(r'( +)if \(\$gatehouse_check_status ~ "\^4"\) \{\n.*?\n\1\}\n', re.DOTALL)
 TOO_LARGE_BRANCH = ('            if ($gatehouse_check_status = "") {\n'
                     '                return 431 \'{"statusCode":431,"error":"Request Header Fields Too Large",'
-                    '"message":"request headers too large"}\';\n'
+                    '"message":"request headers too large","requestId":"$gatehouse_request_id"}\';\n'
                     '            }\n')
 
 

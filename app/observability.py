@@ -38,7 +38,10 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 DECISIONS = Counter("gatehouse_auth_decisions_total", "/auth decisions by outcome and reason",
                     ["decision", "reason"])
 
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+# A caller's X-Request-Id that Gatehouse keeps: bounded, and safe to print in a page, a JSON body
+# and a log line. The shipped nginx applies the same pattern (its `$gatehouse_request_id` map in
+# app/nginx/gatehouse.conf.in; a unit test keeps the two the same).
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
           "warn": logging.WARNING, "warning": logging.WARNING, "error": logging.ERROR,
           "fatal": logging.CRITICAL, "silent": logging.CRITICAL + 10}
@@ -58,9 +61,9 @@ def histogram_tally(child: Any) -> Callable[[float], None]:
 
 
 def request_id(supplied: str | None) -> str:
-    """The request's id: the caller's X-Request-Id when well-formed (nginx sends its
-    $request_id, gatehouse-check-headers.conf), else a new one."""
-    return supplied if supplied and REQUEST_ID.match(supplied) else uuid.uuid4().hex
+    """The request's id: the caller's X-Request-Id when well-formed (the shipped nginx sends the
+    client's when safe, else its own `$request_id`: gatehouse-check-headers.conf), else a new one."""
+    return supplied if supplied and REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
 
 
 class RequestMetrics:

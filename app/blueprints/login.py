@@ -4,7 +4,7 @@ app/http.py `complete_login`, which the token endpoint calls."""
 from __future__ import annotations
 
 
-from flask import Blueprint, jsonify, redirect, render_template, request
+from flask import Blueprint, g, jsonify, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from ..core.errors import LoginFailed
@@ -40,7 +40,7 @@ def forbidden() -> Response:
     page = render_template("forbidden.html", principal=principal, name=name, groups=sorted(principal.groups),
                            method=(request.headers.get("X-Original-Method") or "GET")[:16],
                            uri=(request.headers.get("X-Original-URI") or "/")[:2048],
-                           prefix=services().settings.service_prefix)
+                           prefix=services().settings.service_prefix, request_id=g.get("request_id"))
     return no_store(Response(page, status=403, mimetype="text/html"))
 
 

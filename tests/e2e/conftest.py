@@ -78,12 +78,14 @@ def start_dev(var: Path, ports: list[int], stderr: Path, *options: str) -> tuple
 
 def start_gunicorn(env: dict[str, str], metrics_root: Path, extra: dict[str, str] | None = None,
                    workers: int = 2) -> tuple[subprocess.Popen, str]:
-    """Gatehouse under gunicorn with the shipped gunicorn.conf.py; (process, base URL) once ready."""
+    """Gatehouse under gunicorn with the shipped gunicorn.conf.py; (process, base URL) once ready.
+    Its log lines (stderr) go to `metrics_root/gunicorn-<port>.log`, as uWSGI's below."""
     port = free_port()
     run_env = {**os.environ, **env, **(extra or {}), "HTTP_PORT": str(port), "GUNICORN_WORKERS": str(workers),
                "PROMETHEUS_MULTIPROC_DIR": str(metrics_root / f"metrics-{port}")}
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-                            cwd=ROOT, env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(metrics_root / f"gunicorn-{port}.log", "wb") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+                                cwd=ROOT, env=run_env, stdout=subprocess.DEVNULL, stderr=stderr)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: http(f"{base}/-/ready")[0] == 200, "gunicorn", 30)

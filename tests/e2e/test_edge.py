@@ -15,7 +15,9 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import re
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -132,6 +134,7 @@ class Stack:
     gatehouse_url: str = ""
     check_url: str = ""  # the check group's address as nginx reaches it (uwsgi://… or http://…)
     server: str = "uwsgi"  # the server of the /auth group
+    logs: Any = None  # where the two groups write their log lines (tests/e2e/conftest.py)
 
     def token(self, **claims: Any) -> str:
         return self.issuer.token(**claims)
@@ -139,6 +142,23 @@ class Stack:
     def stores(self) -> tuple[int, str]:
         """Redis's write counter and a digest of every MongoDB document (tests/conftest.py)."""
         return store_state(self.redis_client, self.mongo_db)
+
+    def log_lines(self, group: str, wait: float = 5, **match: Any) -> list[dict[str, Any]]:
+        """The JSON lines of a log with these fields, waiting up to 5 s for one (uWSGI's and
+        nginx's access log are written a moment later): `check` (the /auth group's decision
+        log), `gatehouse` (the `all` group) or `nginx` (its access log). `wait`: 0 to read once."""
+        path = {"check": self.logs / f"{'uwsgi' if self.server == 'uwsgi' else 'gunicorn'}-{self.check}.log",
+                "gatehouse": self.logs / f"gunicorn-{self.gatehouse}.log",
+                "nginx": self.logs / f"nginx-{self.nginx}" / "access.log"}[group]
+        deadline = time.monotonic() + wait
+        while True:
+            # other tests' lines may hold bytes that are not UTF-8 (raw non-ASCII targets)
+            lines = [json.loads(line) for line in path.read_text(errors="replace").splitlines()
+                     if line.startswith("{")]
+            found = [line for line in lines if all(line.get(k) == v for k, v in match.items())]
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.1)  # poll interval: the line is written by another process
 
 
 @pytest.fixture(scope="module", params=["uwsgi", "gunicorn"])
@@ -157,7 +177,7 @@ def stack(request, redis_server, mongo_server, key_files, tmp_path_factory):
     env = {"MONGODB_URL": f"{mongo_server.url}/{database}", "REDIS_URL": redis_server.url,
            "PRIVATE_RSA_KEY_FILE_PATH": str(key_files["rsa"]), "PRIVATE_RSA_KEY_ID": "test-rsa",
            "CLIENT_ID_HASH_SALT": "salt-" + "s" * 20, "CLIENT_SECRET_HASH_COST": "4", "MIA_JWT_ISSUER": ISSUER,
-           "ADMIN_TOKEN": ADMIN_TOKEN, "DELAY_SHUTDOWN_SECONDS": "0", "LOG_LEVEL": "error",
+           "ADMIN_TOKEN": ADMIN_TOKEN, "DELAY_SHUTDOWN_SECONDS": "0", "LOG_LEVEL": "info",
            "ROUTES_FILE": str(folder / "auth.json"), "GATEHOUSE_CONFIG": str(folder / "gatehouse.json"),
            "USER_PROPERTIES_TO_PROXY": "name"}
     procs = []
@@ -178,7 +198,7 @@ def stack(request, redis_server, mongo_server, key_files, tmp_path_factory):
                     gatehouse=int(gatehouse.rsplit(":", 1)[1]), upstream=upstream, issuer=issuer,
                     redis_client=redis.Redis.from_url(redis_server.url), mongo_db=mongo[database],
                     folder=runtime, gatehouse_url=gatehouse, check_url=check_nginx,
-                    server=request.param)
+                    server=request.param, logs=folder)
         mongo.close()
     finally:
         for proc in reversed(procs):
@@ -228,8 +248,14 @@ def sized(size: int, **claims: Any) -> Callable[[Stack], tuple[str, str]]:
 
 def too_large(a: Answer) -> bool:
     body = json.loads(a.body)
-    return a.status == 431 and body == {"statusCode": 431, "error": "Request Header Fields Too Large",
-                                        "message": "request headers too large"}
+    return a.status == 431 and without_id(body) == {"statusCode": 431, "error": "Request Header Fields Too Large",
+                                                    "message": "request headers too large"}
+
+
+def without_id(body: dict[str, Any]) -> dict[str, Any]:
+    """A JSON error body but its `requestId`, which every one carries (a safe id)."""
+    assert re.fullmatch(r"[A-Za-z0-9._-]{1,128}", body.get("requestId") or ""), body
+    return {k: v for k, v in body.items() if k != "requestId"}
 
 
 # Each limit, from just under it to just over it: what passes, and what the caller gets past it
@@ -380,7 +406,8 @@ ROWS = [
         body=lambda a: a.all("WWW-Authenticate") == ['Bearer realm="gatehouse", error="invalid_token"']),
     # 7 and 10. 403: HTML page for a browser navigation, JSON for API callers
     Row("403 for an API caller is JSON", "GET", "/admin", [STAFF, JSON], 403,
-        body=lambda a: json.loads(a.body) == {"statusCode": 403, "error": "Forbidden", "message": "not allowed"}),
+        body=lambda a: without_id(json.loads(a.body)) == {"statusCode": 403, "error": "Forbidden",
+                                                          "message": "not allowed"}),
     Row("403 for a browser is a page", "GET", "/admin?x=1", [STAFF, BROWSER], 403,
         body=lambda a: a.header("Content-Type").startswith("text/html") and b"user-1" in a.body
         and b"Sign out" in a.body and b"/admin?x=1" in a.body and a.header("X-Frame-Options") == "DENY"
@@ -578,3 +605,75 @@ def test_an_unreachable_check_group_fails_closed_with_500(stack: Stack) -> None:
         assert stack.upstream.take() == []
     finally:
         stop(proc)
+
+
+# One id from the screen to the log: the client's X-Request-Id when safe (the pattern Gatehouse
+# keeps), else nginx's own; unsafe ones are replaced and never echoed.
+UNSAFE_IDS = ["t" * 129, "trace abc", "trace%0aabc", 'trace"abc']
+NGINX_ID = r"[0-9a-f]{32}"
+
+
+def chosen_id(answer_id: str, supplied: str | None) -> None:
+    """The id an answer shows is the client's when it is safe, else one nginx made."""
+    if supplied is not None and supplied not in UNSAFE_IDS:
+        assert answer_id == supplied
+    else:
+        assert re.fullmatch(NGINX_ID, answer_id), answer_id
+
+
+def with_id(supplied: str | None) -> list[tuple[str, str]]:
+    return [] if supplied is None else [("X-Request-Id", supplied)]
+
+
+@pytest.mark.parametrize("supplied", ["trace-abc-123", None, *UNSAFE_IDS])
+def test_a_refusal_page_shows_the_id_of_its_decision_log_line(stack: Stack, supplied: str | None) -> None:
+    answer = raw(stack.nginx, "GET", "/admin", [BOB(stack), BROWSER, *with_id(supplied)])
+    assert answer.status == 403 and answer.header("Content-Type").startswith("text/html"), answer.body[:300]
+    shown = re.search(rb'<code id="request-id">([^<]*)</code>', answer.body)
+    assert shown, answer.body
+    request_id = shown[1].decode()
+    chosen_id(request_id, supplied)
+    decisions = stack.log_lines("check", logger="gatehouse.decision", request_id=request_id)
+    assert [(d["uri"], d["status"]) for d in decisions] == [("/admin", 403)]
+    assert stack.log_lines("gatehouse", logger="gatehouse.access", request_id=request_id,
+                           path="/web-login/forbidden"), "the page's own request carries the same id"
+    assert stack.log_lines("nginx", request_id=request_id, path="/admin", status=403)
+    if supplied in UNSAFE_IDS:
+        assert supplied.encode() not in answer.body
+        for group in ("check", "gatehouse", "nginx"):
+            assert not stack.log_lines(group, wait=0, request_id=supplied)
+
+
+@pytest.mark.parametrize("supplied", ["trace-json-{status}", None, "trace abc"])
+@pytest.mark.parametrize("credential, status", [(None, 401), (STAFF, 403)], ids=["401", "403"])
+def test_nginx_json_refusals_carry_the_id_of_their_decision_log_line(stack: Stack, credential, status: int,
+                                                                    supplied: str | None) -> None:
+    supplied = supplied and supplied.format(status=status)  # one id per request
+    headers = [JSON, *with_id(supplied)] + ([credential(stack)] if credential else [])
+    answer = raw(stack.nginx, "GET", "/admin", headers)
+    assert answer.status == status, answer.body
+    request_id = json.loads(answer.body)["requestId"]
+    chosen_id(request_id, supplied)
+    decisions = stack.log_lines("check", logger="gatehouse.decision", request_id=request_id)
+    assert [(d["uri"], d["status"]) for d in decisions] == [("/admin", status)]
+    assert stack.log_lines("nginx", request_id=request_id, path="/admin", status=status)
+
+
+@pytest.mark.parametrize("supplied", ["trace-token-1", None, "t" * 129])
+def test_gatehouse_json_errors_and_the_upstream_carry_the_same_id(stack: Stack, supplied: str | None) -> None:
+    answer = raw(stack.nginx, "POST", "/oauth/token", [JSON, ("Content-Type", "application/x-www-form-urlencoded"),
+                                                        ("Content-Length", "0"), *with_id(supplied)])
+    assert answer.status == 400, answer.body
+    request_id = json.loads(answer.body)["requestId"]
+    chosen_id(request_id, supplied)
+    assert answer.header("X-Request-Id") == request_id
+    assert stack.log_lines("gatehouse", logger="gatehouse.access", request_id=request_id, status=400)
+    assert stack.log_lines("nginx", request_id=request_id, path="/oauth/token", status=400)
+
+    stack.upstream.take()
+    assert raw(stack.nginx, "GET", "/whoami", [BOB(stack), JSON, *with_id(supplied)]).status == 200
+    [seen] = stack.upstream.take()
+    received = [v for k, v in seen["headers"] if k == "x-request-id"]
+    assert len(received) == 1
+    chosen_id(received[0], supplied)
+    assert stack.log_lines("nginx", request_id=received[0], path="/whoami", status=200)

@@ -81,7 +81,9 @@ def test_api_call_gets_401_json_browser_gets_login_redirect(stack):
 def test_403_passes_through_as_json(stack):
     token, _ = client_token(stack, "tracks")
     status, _, body = http(f"{stack}/admin", headers={"Authorization": f"Bearer {token}"})
-    assert status == 403 and json.loads(body) == {"statusCode": 403, "error": "Forbidden", "message": "not allowed"}
+    answer = json.loads(body)
+    assert status == 403 and re.fullmatch(r"[0-9a-f]{32}", answer.pop("requestId"))
+    assert answer == {"statusCode": 403, "error": "Forbidden", "message": "not allowed"}
 
 
 def test_gloo_products_through_nginx(stack):
@@ -110,9 +112,9 @@ def test_bad_inputs_through_nginx(stack, name, headers, path, status):
     assert got == status
 
 
-def test_the_check_receives_nginx_request_id(gunicorn_server, nginx_server, echo, routes_env):
-    """The check's X-Request-Id is nginx's $request_id, one per client request; a client's own
-    X-Request-Id does not reach the check."""
+def test_the_check_receives_the_request_s_one_id(gunicorn_server, nginx_server, echo, routes_env):
+    """The check's X-Request-Id is the client's when safe, else nginx's $request_id (one per
+    client request); an unsafe one never reaches the check."""
     received: list[dict[str, str]] = []
 
     def check(method, path, headers, body):
@@ -122,13 +124,14 @@ def test_the_check_receives_nginx_request_id(gunicorn_server, nginx_server, echo
     recorder, check_url = json_server(check)
     try:
         site = nginx_server(gunicorn_server(routes_env), echo, check=check_url)
-        for _ in range(2):
-            assert http(f"{site}/orders", headers={"X-Request-Id": "chosen-by-the-client"})[0] == 200
+        for supplied in ["chosen-by-the-client", "not safe", "not safe"]:
+            assert http(f"{site}/orders", headers={"X-Request-Id": supplied})[0] == 200
     finally:
         recorder.shutdown()
-    ids = [r.get("x-request-id") for r in received[-2:]]
-    assert all(re.fullmatch(r"[0-9a-f]{32}", i or "") for i in ids), ids
-    assert ids[0] != ids[1]
+    ids = [r.get("x-request-id") for r in received[-3:]]
+    assert ids[0] == "chosen-by-the-client"
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i or "") for i in ids[1:]), ids
+    assert ids[1] != ids[2]
 
 
 def test_decision_cache(gunicorn_server, nginx_server, echo, routes_env):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
@@ -102,8 +103,9 @@ def test_bad_patches(client, api, name, body, status):
 
 
 def test_admin_api_errors(client):
-    assert client.get("/clients/nope", headers=ADMIN).json == {
-        "statusCode": 404, "error": "Not Found", "message": "no such client"}
+    r = client.get("/clients/nope", headers=ADMIN)
+    assert r.json == {"statusCode": 404, "error": "Not Found", "message": "no such client",
+                      "requestId": r.headers["X-Request-Id"]}
     assert client.get("/clients").status_code == 401
     assert client.post("/clients/nope/secret", headers=ADMIN).status_code == 404
 
@@ -241,3 +243,31 @@ def test_browsers_get_the_error_page_apis_get_json(client):
     assert api.mimetype == "application/json" and api.json["statusCode"] == 401
     oauth = client.post("/oauth/token", data={}, headers={"Accept": "text/html"})
     assert oauth.mimetype == "application/json", "OAuth endpoints always answer RFC 6749 JSON"
+
+
+@pytest.mark.parametrize("method, path, accept, status", [
+    ("GET", "/clients", "application/json", 401),          # a domain error, Mia's JSON
+    ("POST", "/oauth/token", "application/json", 400),     # an OAuth error (RFC 6749 JSON)
+    ("GET", "/no-such-thing", "application/json", 404),    # an HTTP error
+    ("GET", "/clients", "text/html", 401),                 # the error page
+    ("GET", "/web-login/forbidden", "text/html", 403),     # the 403 page nginx shows
+])
+def test_every_error_answer_names_the_request_id_of_its_log_lines(client, caplog, method, path, accept, status):
+    gatehouse = logging.getLogger("gatehouse")  # its lines do not propagate to the root logger
+    level = gatehouse.level
+    gatehouse.addHandler(caplog.handler)
+    gatehouse.setLevel(logging.INFO)
+    try:
+        r = client.open(path, method=method, headers={"Accept": accept, "X-Request-Id": "trace-abc-123"})
+    finally:
+        gatehouse.removeHandler(caplog.handler)
+        gatehouse.setLevel(level)
+    assert r.status_code == status and r.headers["X-Request-Id"] == "trace-abc-123"
+    if accept == "application/json":
+        assert r.json["requestId"] == "trace-abc-123"
+    else:
+        assert '<code id="request-id">trace-abc-123</code>' in r.get_data(as_text=True)
+    assert [rec.name for rec in caplog.records if getattr(rec, "request_id", None) == "trace-abc-123"
+            and rec.name == "gatehouse.access"] == ["gatehouse.access"]
+    bad = client.open(path, method=method, headers={"Accept": accept, "X-Request-Id": "trace abc"})
+    assert "trace abc" not in bad.get_data(as_text=True) and len(bad.headers["X-Request-Id"]) == 32

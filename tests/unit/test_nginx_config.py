@@ -1,13 +1,15 @@
 """The rendered nginx config: the header lists copied in, the back-office listener (issue 12)."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from app.nginx_config import CHECK_HEADERS, UPSTREAM_HEADERS, header_names, render
+from app.nginx_config import CHECK_HEADERS, TEMPLATE, UPSTREAM_HEADERS, header_names, render
+from app.observability import REQUEST_ID, request_id
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -71,7 +73,7 @@ def test_the_uwsgi_check_location_takes_the_one_header_list(tmp_path):
         key = key if key == "CONTENT_LENGTH" else f"HTTP_{key}"
         expected = f"uwsgi_param {key} {value}" + (" if_not_empty;" if value == '""' else ";")
         assert expected in location, expected
-    assert "uwsgi_param HTTP_X_REQUEST_ID $request_id;" in location
+    assert "uwsgi_param HTTP_X_REQUEST_ID $gatehouse_request_id;" in location
     assert conf(tmp_path) == conf(tmp_path, check_protocol="http")
     with pytest.raises(ValueError):
         conf(tmp_path, check_protocol="fastcgi")
@@ -86,7 +88,7 @@ def test_only_the_uwsgi_rendering_calls_a_check_never_reached_too_large(tmp_path
     location = text[start:text.index("\n        }\n", start)]
     assert location.count('if ($gatehouse_check_status = "")') == too_large
     assert location.count("request headers too large") == too_large
-    assert location.rstrip().endswith("authorization check failed\"}';")
+    assert location.rstrip().endswith('"authorization check failed","requestId":"$gatehouse_request_id"}\';')
 
 
 @pytest.mark.skipif(not Path(NGINX).exists(), reason="nginx is not installed")
@@ -129,3 +131,32 @@ def test_the_check_location_reads_large_answers_and_nginx_takes_40_kb_header_lin
     assert ("proxy_buffer" in location) == (protocol == "http")
     assert "large_client_header_buffers 4 40k;" in text
     assert "error_page 494 = /_gatehouse/headers-too-large;" in text
+
+
+def test_nginx_keeps_the_client_request_id_by_gatehouse_s_own_rule():
+    """The `$gatehouse_request_id` map keeps a client's X-Request-Id by the very pattern Gatehouse
+    keeps one by (REQUEST_ID), so the id nginx passes on is the id every log line carries."""
+    found = re.search(r"map \$http_x_request_id \$gatehouse_request_id \{\n\s*default \$request_id;\n"
+                      r'\s*"~(?P<pattern>[^"]+)" \$http_x_request_id;\n\s*\}', TEMPLATE.read_text())
+    assert found and found["pattern"] == REQUEST_ID.pattern
+    for kept in ["trace-abc-123", "a", "A.b_c-9", "t" * 128, "0123456789abcdef0123456789abcdef"]:
+        assert request_id(kept) == kept
+    for replaced in ["", "t" * 129, "trace abc", "trace%0aabc", 'trace"abc', "trace\n", "é", "a,b", "a:b"]:
+        assert request_id(replaced) != replaced
+
+
+def test_every_answer_nginx_writes_itself_carries_the_request_id(tmp_path):
+    """Each JSON body and page nginx returns (401, 403, 400, 413, 414, 431, 500, 503) names the
+    request's id; nothing prints nginx's own `$request_id` past the map."""
+    for protocol in ("http", "uwsgi"):
+        text = conf(tmp_path, check_protocol=protocol)
+        answers = re.findall(r"return (\d{3}) '(.*)';", text)
+        assert {status for status, _ in answers} >= {"400", "401", "403", "413", "414", "431", "500", "503"}
+        for status, body in answers:
+            assert '"requestId":"$gatehouse_request_id"' in body or "<code>$gatehouse_request_id</code>" in body, body
+        directives = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+        assert directives.count("$request_id") == 1, "only the map's default"
+        assert '"request_id":"$gatehouse_request_id"' in text, "the access log format"
+        # the check (over HTTP; a uwsgi_param over uwsgi), the 403 page, Gatehouse's endpoints, the upstream
+        assert text.count("proxy_set_header X-Request-Id $gatehouse_request_id;") == (4 if protocol == "http" else 3)
+        assert ("uwsgi_param HTTP_X_REQUEST_ID $gatehouse_request_id;" in text) == (protocol == "uwsgi")
