@@ -1,2 +1,2 @@
-"""WSGI entry point for a checkout: `gunicorn -c gunicorn.conf.py wsgi:app` (installed: `app.wsgi:app`)."""
-from app.wsgi import app  # noqa: F401
+"""WSGI entry point for a checkout: `gunicorn -c gunicorn.conf.py wsgi:app` (installed: `app.serving.wsgi:app`)."""
+from app.serving.wsgi import app

@@ -19,7 +19,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from werkzeug.middleware.proxy_fix import ProxyFix
 
     from . import errors, observability
-    from .auth_wsgi import LeanAuth
+    from .auth_edge import AuthEdge
     from .blueprints import (bff, clients, discovery, explain, health, jwks, login, sessions, token,
                              tokeninfo, users)
     from .http import deny_framing
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.register_blueprint(module.bp, url_prefix=settings.service_prefix or None)
     app.register_blueprint(health.bp)
     # The /auth edge: the check answered before Flask's request machinery.
-    app.wsgi_app = LeanAuth(app.wsgi_app, services, settings.service_prefix,  # type: ignore[method-assign]
+    app.wsgi_app = AuthEdge(app.wsgi_app, services, settings.service_prefix,  # type: ignore[method-assign]
                             observability.DecisionLog(settings.decision_log))
     if settings.trusted_proxy_count:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_count)  # type: ignore[method-assign]

@@ -272,7 +272,7 @@ def users_show(user_id: str, config: str | None) -> None:
 @CONFIG_OPTION
 def users_create(config: str | None, metadata: str | None, groups: tuple[str, ...], **fields: Any) -> None:
     """Pre-provision a user (by provider and subject, or by email) with groups."""
-    from .core.users import NewUser
+    from .core.login.users import NewUser
     from .schemas import UserCreateSchema
     names = {"provider_id": "providerId", "provider_user_id": "providerUserId"}
     body: dict[str, Any] = {names.get(k, k): v for k, v in fields.items() if v is not None and v is not False}
@@ -444,11 +444,11 @@ def _explain(method: str, uri: str, token: str | None, headers: tuple[str, ...],
     """The decision for the request and the caller, printed as /auth/explain answers it; exit 0, 1 or 2."""
     from werkzeug.datastructures import Headers
 
-    from .auth_wsgi import parse_cookies
+    from .auth_edge import parse_cookies
     from .core.errors import GatehouseError
-    from .core.identities import named_identity
-    from .core.policy.decision import ALLOW
-    from .core.policy.decision import explain as explain_decision
+    from .core.explain import named_identity
+    from .core.check.policy.decision import ALLOW
+    from .core.check.policy.decision import explain as explain_decision
     from .services import build_services
     request_headers = Headers()
     for item in headers:
@@ -496,7 +496,7 @@ def api_keys() -> None:
 def api_keys_generate(client_type: str) -> None:
     """Print a new key (give it to the client) and the entry for `api_keys` in the config file."""
     import secrets as random
-    from .core.verifiers.api_keys import api_key_hash
+    from .core.check.verifiers.api_keys import api_key_hash
     key = random.token_urlsafe(32)
     _echo_json({"key": key, "config_entry": {"sha256": api_key_hash(key), "clientType": client_type}})
 
@@ -521,7 +521,7 @@ def api_keys_generate(client_type: str) -> None:
 def nginx_config(listen: str, gatehouse: str, gatehouse_check: str | None, upstream: str, runtime: str, cache: bool,
                  cache_ttl: str, backoffice_listen: str | None, check_protocol: str | None) -> None:
     """Print the shipped nginx config (deploy/nginx/gatehouse.conf.in) filled in."""
-    from .nginx_config import render
+    from .serving.nginx_config import render
     from .settings import ConfigError, load_setting
     if check_protocol is None:
         try:
@@ -545,7 +545,7 @@ def nginx_config(listen: str, gatehouse: str, gatehouse_check: str | None, upstr
               help="worker processes (default: GUNICORN_WORKERS, else one per core)")
 def serve_check(http: str | None, socket: str | None, processes: int | None) -> None:
     """Run the /auth process group: uWSGI (CHECK_SERVER=uwsgi, the default) or gunicorn (CHECK_SERVER=gunicorn)."""
-    from .uwsgi_check import serve
+    from .serving.uwsgi_check import serve
     sys.exit(serve(http, socket, processes))
 
 

@@ -1,7 +1,7 @@
 """Domain errors -> HTTP answers, in one place.
 
 `classify` is the one reading of an exception (status, code, safe reason, cause, headers), for
-the Flask error handlers below and for the /auth edge (app/auth_wsgi.py, whose answers are
+the Flask error handlers below and for the /auth edge (app/auth_edge.py, whose answers are
 empty). OAuth endpoints answer RFC 6749 §5.2 JSON with Cache-Control: no-store; the other JSON
 endpoints answer {statusCode, error, message}; browser navigations the error page. Details are
 logged; the wire gets safe text.

@@ -11,10 +11,10 @@ from werkzeug.wrappers import Response
 from marshmallow import Schema, ValidationError
 
 from .core.errors import BadRequest, GatehouseError, InvalidRequest
-from .core.machine_tokens import TokenRequest
-from .core.policy.dialects import CheckRequest
+from .core.issuer.machine_tokens import TokenRequest
+from .core.check.policy.dialects import CheckRequest
 from .core.records import SESSION_COOKIE
-from .core.sessions import AppConfig
+from .core.login.sessions import AppConfig
 from .schemas import LoginCompletionSchema, RefreshSchema, problems
 from .services import login_services, services
 
@@ -200,7 +200,7 @@ def origin_path(path: str) -> str:
 
 @dataclass(frozen=True)
 class SocketPeer:
-    """What app/uwsgi_app.py finds on each request under uWSGI, from the connection itself: the peer's
+    """What app/serving/uwsgi_app.py finds on each request under uWSGI, from the connection itself: the peer's
     address on the HTTP socket; None on the uwsgi socket, whose REMOTE_ADDR is whatever the sender
     wrote in its packet (nginx's `uwsgi_param REMOTE_ADDR $remote_addr`: the end client). An object,
     not a string: no request variable a sender writes can pass for it."""
@@ -214,7 +214,7 @@ SOCKET_PEER = "gatehouse.socket_peer"
 def socket_peer(environ: Mapping[str, Any]) -> str | None:
     """The address of the check request's real socket peer, the only one TRUSTED_PROXY_CIDRS judges:
     gunicorn's REMOTE_ADDR (its own accept's); under uWSGI (its Python plugin sets `uwsgi.version`
-    itself) the SocketPeer of app/uwsgi_app.py, and None without one."""
+    itself) the SocketPeer of app/serving/uwsgi_app.py, and None without one."""
     if "uwsgi.version" not in environ:
         return environ.get("REMOTE_ADDR")
     peer = environ.get(SOCKET_PEER)

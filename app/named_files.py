@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .core.keys import KeyLoadError, KeyPasswordError, KeySet, load_private_key, load_verification_key
-from .core.policy.routes import RouteFileError, RouteTable
+from .core.check.policy.routes import RouteFileError, RouteTable
 from .settings import ConfigError, Settings, load_settings
 
 # OpenID Connect Discovery 1.0 §3 fields a served configuration file must have.

@@ -19,8 +19,8 @@ from flask.wrappers import Response
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter,
                                Histogram, generate_latest, multiprocess)
 
-from .core.policy.decision import OUTCOMES
-from .core.policy.dialects import METHOD_HEADERS, URI_HEADERS, Headers, Original, Refused, first_header
+from .core.check.policy.decision import OUTCOMES
+from .core.check.policy.dialects import METHOD_HEADERS, URI_HEADERS, Headers, Original, Refused, first_header
 
 REQUESTS = Counter("gatehouse_http_requests_total", "HTTP requests answered",
                    ["endpoint", "method", "status"])

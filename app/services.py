@@ -15,31 +15,31 @@ from .adapters import http_client, redis_store
 from .adapters import mongo as mongo_store
 from .adapters.bff_store import RedisBffTokens, RedisBrowserSessions
 from .adapters.route_file import RouteFileWatcher
-from .core.bff import BffConfig, BffCopy, BffService
-from .core.client_auth import ClientAuthConfig, ClientAuthenticator, RecentClients
-from .core.clients import ClientRegistry, RegistrationRules
-from .core.grants.client_credentials import ClientCredentialsConfig
+from .core.login.bff import BffConfig, BffCopy, BffService
+from .core.issuer.client_auth import ClientAuthConfig, ClientAuthenticator, RecentClients
+from .core.issuer.clients import ClientRegistry, RegistrationRules
+from .core.issuer.grants.client_credentials import ClientCredentialsConfig
 from .core.keys import KeySet
-from .core.policy.routes import RouteTable
+from .core.check.policy.routes import RouteTable
 from .core.errors import DependencyUnavailable, NotFound
 from .core.ports import BrowserSessionStore
-from .core.login import LoginService
+from .core.login.flow import LoginService
 from .core.records import OnIssue, ignore_issue
-from .core.machine_tokens import TokenService
-from .core.providers import ProviderConfig, ProviderDirectory, assertion_signer
+from .core.issuer.machine_tokens import TokenService
+from .core.login.providers import ProviderConfig, ProviderDirectory, assertion_signer
 from .core.redirects import origin
 from .core.sealing import Sealer
 from .core.revocation import ClientCutOff, RevocationMirror, Revocations, client_cut_at
-from .core.sessions import AppConfig, CookieConfig, SessionService
-from .core.users import UserAdmin
-from .core.authorizer import Authorizer, AuthorizerConfig
-from .core.policy.dialects import DialectConfig
-from .core.verifiers.api_keys import ApiKeys
-from .core.verifiers.cache import VerifiedCache
-from .core.verifiers.external import ClaimMapping, ExternalIssuer, ExternalVerifier
-from .core.verifiers.introspection import Introspector
-from .core.verifiers.own import OwnTokens
-from .core.verifiers.userinfo import UserinfoConfig, UserinfoResolver
+from .core.login.sessions import AppConfig, CookieConfig, SessionService
+from .core.login.users import UserAdmin
+from .core.check.authorizer import Authorizer, AuthorizerConfig
+from .core.check.policy.dialects import DialectConfig
+from .core.check.verifiers.api_keys import ApiKeys
+from .core.verified_cache import VerifiedCache
+from .core.external_tokens import ClaimMapping, ExternalIssuer, ExternalVerifier
+from .core.check.verifiers.introspection import Introspector
+from .core.check.verifiers.own import OwnTokens
+from .core.check.verifiers.userinfo import UserinfoConfig, UserinfoResolver
 from .named_files import load_route_file, read_named_files
 from .settings import Settings
 

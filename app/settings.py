@@ -26,11 +26,11 @@ import yaml
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from .core.records import AUTH_METHODS
-from .core.authorizer import SOURCES
-from .core.policy.dialects import DIALECTS
+from .core.check.authorizer import SOURCES
+from .core.check.policy.dialects import DIALECTS
 from .core.errors import BadRequest
-from .core.bff import MODES as BFF_MODES
-from .core.providers import OIDC_TYPES, PROVIDER_TYPES
+from .core.login.bff import MODES as BFF_MODES
+from .core.login.providers import OIDC_TYPES, PROVIDER_TYPES
 from .core.redirects import safe_redirect
 from .core.tokens import ALLOWED_ALGORITHMS
 

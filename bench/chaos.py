@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.core.keys import generate_private_key_pem  # noqa: E402
-from app.nginx_config import render  # noqa: E402
+from app.serving.nginx_config import render
 from bench.run import Stack, gunicorn, start_nginx  # noqa: E402
 from tests.e2e.conftest import http  # noqa: E402
 from tests.echo_upstream import start_echo  # noqa: E402

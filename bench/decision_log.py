@@ -51,10 +51,10 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, environ in environs.items():
                 for level in LEVELS:
-                    lean = apps[level].wsgi_app
+                    edge = apps[level].wsgi_app
                     started = time.perf_counter()
                     for _ in range(args.calls):
-                        lean(dict(environ), lambda status, headers: None)
+                        edge(dict(environ), lambda status, headers: None)
                     results.setdefault((name, level), []).append(
                         (time.perf_counter() - started) / args.calls * 1e6)
         print(f"# decision log cost: median of {args.rounds} rounds of {args.calls} calls, us per /auth call\n")

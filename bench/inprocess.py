@@ -57,7 +57,7 @@ def stores(routes: dict[str, Any], name: str, config: dict[str, Any] | None = No
 
 def client_token(app: Any, permissions: list[str]) -> str:
     """A registered client's access token, issued directly (no token endpoint round trip)."""
-    from app.core.grants import client_credentials
+    from app.core.issuer.grants import client_credentials
     svc = app.extensions["gatehouse"]
     client, _ = svc.registry.register({"name": "bench", "auth_method": "client_secret_basic",
                                        "scopes": permissions, "permissions": permissions})

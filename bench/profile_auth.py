@@ -1,4 +1,4 @@
-"""Where /auth's time goes inside one worker: calls the lean /auth path in-process (no HTTP, no
+"""Where /auth's time goes inside one worker: calls the /auth edge in-process (no HTTP, no
 nginx) with the WSGI environ nginx's check subrequest produces (the shipped check headers), for
 an allowed check with a Gatehouse client-credentials JWT (bearer) and with a session JWT (the
 `sid` cookie), each verified once and then served from the worker's verified-token cache, with
@@ -103,12 +103,12 @@ class Worker:
     def profile(self, calls: int, top: int) -> None:
         """The largest items of a cProfile of each scenario, in microseconds per check (the
         profiler's own overhead inflates them, small functions most)."""
-        lean = self.app.wsgi_app
+        edge = self.app.wsgi_app
         for name, environ in self.environs.items():
             profile = cProfile.Profile()
             profile.enable()
             for _ in range(calls):
-                lean(dict(environ), lambda status, headers: None)
+                edge(dict(environ), lambda status, headers: None)
             profile.disable()
             stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
             rows = sorted(stats.items(), key=lambda item: item[1][2], reverse=True)[:top]

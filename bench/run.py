@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from app.core import tokens  # noqa: E402
 from app.core.keys import generate_private_key_pem, load_private_key  # noqa: E402
 from app.core.sealing import Sealer, new_key  # noqa: E402
-from app.nginx_config import render  # noqa: E402
+from app.serving.nginx_config import render
 from gatehouse_dev.runner import start_mongo, start_redis  # noqa: E402
 from tests.e2e.conftest import http  # noqa: E402
 from tests.introspection_server import IntrospectionServer  # noqa: E402
@@ -223,7 +223,7 @@ def make_credentials(env: dict[str, str], var: Path, issuer: LocalIssuer, intros
                      n_many: int) -> dict[str, list[tuple[str, str]]]:
     """(credential, expected user id) lists, minted with Gatehouse's own services in-process
     (the same keys, Redis and MongoDB as the running workers)."""
-    from app.core.grants import client_credentials
+    from app.core.issuer.grants import client_credentials
     from app.services import build_services
     from app.settings import load_settings
     settings = load_settings(env)

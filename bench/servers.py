@@ -64,10 +64,10 @@ def start(spawn: Callable[..., subprocess.Popen[Any]], server: str, app: str, po
                      env={**run_env, "GUNICORN_WORKER_CLASS": "gevent"})
         return f"127.0.0.1:{port}", "http", proc.pid
     if server in ("uwsgi", "uwsgi-gevent"):
-        from app.uwsgi_check import outbound_limit, uwsgi_args
+        from app.serving.uwsgi_check import outbound_limit, uwsgi_args
         # what `gatehouse serve-check` gives its workers: one thread always free of provider waits
         run_env["OUTBOUND_CALLS_PER_WORKER"] = str(outbound_limit(0, threads))
-        module = "app.uwsgi_app:application" if app == "wsgi:app" else app
+        module = "app.serving.uwsgi_app:application" if app == "wsgi:app" else app
         args = uwsgi_args(f"127.0.0.1:{port}", f"127.0.0.1:{port + 1}", workers, str(metrics) + ".fifo", 1_000_000,
                           5, threads=threads, module=module, gevent=100 if server == "uwsgi-gevent" else 0)
         proc = spawn([sys.executable, "-c", "import sys, pyuwsgi; sys.argv[0] = 'uwsgi'; sys.exit(pyuwsgi.run())",

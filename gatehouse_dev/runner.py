@@ -29,7 +29,7 @@ from typing import Any, Iterator
 from app.core.keys import generate_private_key_pem, public_pem
 from app.core.sealing import new_key
 from app.core.tokens import ASSERTION_TYPE
-from app.nginx_config import render as render_nginx
+from app.serving.nginx_config import render as render_nginx
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -332,7 +332,7 @@ def start_upstream(var: Path, port: int, provider_port: int) -> subprocess.Popen
 def start_gunicorn(var: Path, what: str, log_name: str, env: dict[str, str], base: str) -> subprocess.Popen[bytes]:
     """One gunicorn group of Gatehouse, its log lines in var/<log_name>."""
     log = var / log_name
-    proc = spawn(what, [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_conf", "app.wsgi:app"], log,
+    proc = spawn(what, [sys.executable, "-m", "gunicorn", "-c", "python:app.serving.gunicorn_conf", "app.serving.wsgi:app"], log,
                  cwd=ROOT, env=env)
     _wait(ReadyProbe(f"{base}/-/ready", what, log), what, 60, alive=lambda: proc.poll() is None, log=log)
     return proc

@@ -14,7 +14,7 @@ MAX_DOCUMENT_BYTES = 1_000_000
 
 class CallGate:
     """At most `limit` checks of this worker wait on a provider at once (0: no limit): an outbound
-    call, or a wait for a JWKS fetch another check started (core/verifiers/external.py).
+    call, or a wait for a JWKS fetch another check started (core/external_tokens.py).
 
     Under uWSGI each such wait holds one of the worker's threads; past the limit it fails at once
     with DependencyUnavailable instead of queueing, so neither a hung provider nor a flood of

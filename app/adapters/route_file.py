@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Callable
 
-from ..core.policy.routes import RouteFileError, RouteTable
+from ..core.check.policy.routes import RouteFileError, RouteTable
 
 log = logging.getLogger("gatehouse.routes")
 

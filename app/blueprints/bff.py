@@ -3,7 +3,7 @@ back-channel logout and the JavaScript client.
 
 Two records, one owner each: flask-session owns the browser session of these views (its id is
 the opaque `__Host-` cookie, regenerated at login, deleted at logout; it holds no token), and
-core/bff.py, through the one `BffTokenStore`, owns the session's token record, stored under the
+core/login/bff.py, through the one `BffTokenStore`, owns the session's token record, stored under the
 same id, which /auth reads too."""
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from flask_session.base import ServerSideSession, ServerSideSessionInterface
 from werkzeug.wrappers import Response
 
 from .. import errors
-from ..core.bff import BffService
+from ..core.login.bff import BffService
 from ..core.errors import DependencyUnavailable, Forbidden, LoginFailed, NotFound
 from ..core.ports import BrowserSessionStore
 from ..http import no_store, script_page
@@ -98,7 +98,7 @@ def _session_store_up() -> None:
 
 
 def require_same_origin(bff: BffService) -> None:
-    """CSRF defence for POST /bff/* (core/bff.py: a custom header and the app's origin)."""
+    """CSRF defence for POST /bff/* (core/login/bff.py: a custom header and the app's origin)."""
     problem = bff.csrf_problem(request.headers)
     if problem:
         raise Forbidden(problem)

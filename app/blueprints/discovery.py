@@ -6,7 +6,7 @@ from typing import Any
 from flask import Blueprint, jsonify
 from flask.wrappers import Response
 
-from ..core.assertions import ASSERTION_ALGORITHMS
+from ..core.issuer.assertions import ASSERTION_ALGORITHMS
 from ..core.records import AUTH_METHODS
 from ..services import services
 

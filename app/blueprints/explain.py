@@ -6,9 +6,9 @@ from flask import Blueprint, jsonify, request
 from flask.wrappers import Response
 from werkzeug.datastructures import Headers
 
-from ..auth_wsgi import parse_cookies
-from ..core.identities import named_identity
-from ..core.policy.decision import explain as explain_decision
+from ..auth_edge import parse_cookies
+from ..core.explain import named_identity
+from ..core.check.policy.decision import explain as explain_decision
 from ..http import load_json
 from ..schemas import ExplainSchema
 from ..services import services

@@ -8,7 +8,7 @@ from flask import Blueprint, g, jsonify, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from ..core.errors import LoginFailed
-from ..core.login import LoginService
+from ..core.login.flow import LoginService
 from ..core.redirects import BadRedirect
 from ..http import login_page_redirect, no_store, offer_start_over, script_page
 from ..services import login_services, services

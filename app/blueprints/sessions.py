@@ -6,9 +6,9 @@ from flask import Blueprint, jsonify, redirect, request
 from werkzeug.wrappers import Response
 
 from ..core.errors import InvalidToken
-from ..core.login import LoginService
-from ..core.machine_tokens import bearer_token
-from ..core.sessions import SessionService
+from ..core.login.flow import LoginService
+from ..core.issuer.machine_tokens import bearer_token
+from ..core.login.sessions import SessionService
 from ..http import SESSION_COOKIE, clear_session_cookies, no_store, refresh_token_of, set_session_cookies
 from ..services import login_services, services
 

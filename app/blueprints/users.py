@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from flask.wrappers import Response
 from ..core.records import UserChanges, UserQuery
-from ..core.users import NewUser
+from ..core.login.users import NewUser
 from ..http import load_args, load_json, no_store
 from ..schemas import UserCreateSchema, UserPatchSchema, UserQuerySchema
 from ..services import services, user_admin

@@ -15,7 +15,7 @@ durable store every `reconcile_seconds`, reading only what was recorded since it
 was recorded) takes effect. It reloads everything from the durable store when it starts and
 whenever the feed is not the one it was reading (a new epoch: the feed's keys expired in a quiet
 period, Redis lost its data or came back from an older copy of it); each reload raises its `generation`, which tells what a worker
-remembers of Redis-held data (core/bff.py's BffCopy) that it may be gone. One caller pulls at a time; the others wait for that pull at
+remembers of Redis-held data (core/login/bff.py's BffCopy) that it may be gone. One caller pulls at a time; the others wait for that pull at
 most `wait_seconds`, and after a failed pull checks fail closed at once for `retry_seconds`, so
 a hung Redis never piles up waits.
 """

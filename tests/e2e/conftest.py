@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from app.nginx_config import render
+from app.serving.nginx_config import render
 from tests.echo_upstream import start_echo
 from tests.servers import free_port, wait_until
 
@@ -120,7 +120,7 @@ def start_uwsgi_check(env: dict[str, str], metrics_root: Path, extra: dict[str, 
 def start_nginx(runtime_root: Path, gatehouse: str, upstream_port: int, cache: bool = False, cache_ttl: str = "3s",
                 port: int | None = None, check: str | None = None,
                 backoffice_port: int | None = None) -> tuple[subprocess.Popen, str]:
-    """Debian's nginx with the shipped config (app/nginx_config.py); (process, base URL) once ready."""
+    """Debian's nginx with the shipped config (app/serving/nginx_config.py); (process, base URL) once ready."""
     port = port or free_port()
     runtime = runtime_root / f"nginx-{port}"
     runtime.mkdir()

@@ -16,7 +16,7 @@ from playwright.sync_api import BrowserContext, Page
 
 from app.adapters.mongo import MongoUsers
 from app.core.limits import MAX_GROUPS
-from app.core.sessions import SESSION_JWT_BUDGET
+from app.core.login.sessions import SESSION_JWT_BUDGET
 from tests.e2e.conftest import browser_login_env, http
 from tests.e2e.test_browser_forward_auth import proxied  # noqa: F401 - a fixture: ingress-nginx, Caddy
 from tests.servers import free_port

@@ -28,7 +28,7 @@ import pytest
 import redis
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from app.nginx_config import UPSTREAM_HEADERS, header_names
+from app.serving.nginx_config import UPSTREAM_HEADERS, header_names
 from tests.conftest import ADMIN_TOKEN, ISSUER, store_state
 from tests.e2e.conftest import start_gunicorn, start_nginx, start_uwsgi_check, stop
 from tests.issuer import LocalIssuer, padding_for

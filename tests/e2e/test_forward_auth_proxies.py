@@ -113,7 +113,7 @@ def start_proxy(name: str, runtime_root: Path, port: int, gatehouse: str, echo: 
     """Proxy `name` (nginx, ingress-nginx, or a Caddy build of CADDY_BUILDS) on 127.0.0.1:`port` in
     front of Gatehouse (`host:port`; the /auth group at `check` when given) and the echo upstream.
     The Site's name is the proxy's (`caddy` for either build)."""
-    from app.nginx_config import render
+    from app.serving.nginx_config import render
     runtime = runtime_root / f"{name}-{port}"
     runtime.mkdir()
     base = f"http://127.0.0.1:{port}"

@@ -1,7 +1,7 @@
 """The package ships the product: a wheel built from the checkout, installed on its own (no
 checkout on the path, run from another directory), renders the nginx config, finds every page
-and starts under gunicorn with the configuration it carries (`-c python:app.gunicorn_conf
-app.wsgi:app`) and the /auth group under uWSGI (`gatehouse serve-check`). Runtime dependencies come from the test environment; the package's own files
+and starts under gunicorn with the configuration it carries (`-c python:app.serving.gunicorn_conf
+app.serving.wsgi:app`) and the /auth group under uWSGI (`gatehouse serve-check`). Runtime dependencies come from the test environment; the package's own files
 come only from the wheel."""
 from __future__ import annotations
 
@@ -79,8 +79,8 @@ def test_every_page_is_found(installed, tmp_path, env):
 
 
 def test_gunicorn_loads_the_shipped_configuration_and_app(installed, tmp_path, env):
-    out = run(installed, tmp_path, env, "-m", "gunicorn", "-c", "python:app.gunicorn_conf", "--check-config",
-              "app.wsgi:app")
+    out = run(installed, tmp_path, env, "-m", "gunicorn", "-c", "python:app.serving.gunicorn_conf", "--check-config",
+              "app.serving.wsgi:app")
     assert out.returncode == 0, out.stderr
 
 

@@ -191,7 +191,7 @@ def test_gloo_products_with_an_external_issuer_and_rotation(gunicorn_server, ngi
 
 
 def test_mia_scenario_2_through_nginx(gunicorn_server, nginx_server, echo, tmp_path):
-    from app.core.verifiers.api_keys import api_key_hash
+    from app.core.check.verifiers.api_keys import api_key_hash
     from tests.userinfo_service import UserinfoService
     service = UserinfoService()
     try:

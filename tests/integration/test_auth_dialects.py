@@ -1,6 +1,6 @@
 """Forward-auth dialects at /auth (docs/proxies.md "Forward-auth dialects"): the same decision whatever
 proxy asks, refusals as an empty 403 with the reason in the decision log, and the spoofing guard —
-at the /auth edge (app/auth_wsgi.py). Request shapes are those of the proxies'
+at the /auth edge (app/auth_edge.py). Request shapes are those of the proxies'
 documentation, not of a running proxy."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from werkzeug.test import Client
 
 from app import create_app
-from app.auth_wsgi import LeanAuth
+from app.auth_edge import AuthEdge
 from app.observability import redact_uri
 from app.settings import load_settings
 from tests.conftest import ADMIN, LogLines, basic
@@ -45,7 +45,7 @@ def token(app, permissions: list[str]) -> str:
 
 def ask(app, path: str, headers: dict[str, str], method: str = "GET", addr: str = PROXY) -> tuple[int, bytes]:
     wsgi = app.wsgi_app
-    assert isinstance(wsgi, LeanAuth)
+    assert isinstance(wsgi, AuthEdge)
     client = Client(wsgi)
     r = client.open(path, method=method, headers=headers, environ_base={"REMOTE_ADDR": addr})
     return r.status_code, r.get_data()

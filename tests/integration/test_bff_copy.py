@@ -1,6 +1,6 @@
 """A BFF session that ends is refused by every worker within the revocation mirror's bound
 (REVOCATION_SYNC_SECONDS), including a worker that has just answered /auth for it (and so may
-hold a copy of it, core/bff.py BffCopy): logout, back-channel logout, a login that replaced the
+hold a copy of it, core/login/bff.py BffCopy): logout, back-channel logout, a login that replaced the
 session, a refused refresh, the session's end; across the feed's expiry, a Redis restarted
 empty, a worker started after the loss; and with Redis down every check fails closed.
 Real Redis and MongoDB-wire servers of the test's own, real providers over HTTP."""

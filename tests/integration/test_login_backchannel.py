@@ -2,7 +2,7 @@
 development provider signs the logout token over HTTP; /web-login/backchannel-logout ends the
 sessions of that provider session (`sid`), else of that subject (`sub`), for our client named in
 `aud`; /auth refuses them within the revocation bound. The checks are the BFF's
-(app/core/backchannel.py)."""
+(app/core/login/backchannel.py)."""
 from __future__ import annotations
 
 import json

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from app import create_app
-from app.core.verifiers.api_keys import api_key_hash
+from app.core.check.verifiers.api_keys import api_key_hash
 from app.settings import load_settings
 from tests.userinfo_service import UserinfoService
 

@@ -1,4 +1,4 @@
-"""Each worker's copy of BFF sessions' principals (core/bff.py BffCopy) on in-memory ports with a
+"""Each worker's copy of BFF sessions' principals (core/login/bff.py BffCopy) on in-memory ports with a
 driven clock: a copy answers without reading the record; it never outlives the access token's
 refresh point, the session's end or the cache's bounds; an ended session and a reloaded mirror
 (Redis lost its data) make it worthless; a mirror that cannot pull fails the check closed."""
@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from tests.fakes import MemoryRevocationFeed, MemoryRevocationStore
-from app.core.bff import ENDED, BffCopy
+from app.core.login.bff import ENDED, BffCopy
 from app.core.errors import DependencyUnavailable, InvalidToken
 from app.core.revocation import RevocationMirror, Revocations
-from app.core.verifiers.cache import VerifiedCache
+from app.core.verified_cache import VerifiedCache
 from tests.unit.test_bff_refresh import SID, Provider, make
 
 INTERVAL = 1.0

@@ -1,4 +1,4 @@
-"""BFF session use and refresh (app/core/bff.py) on in-memory ports with a driven clock: the
+"""BFF session use and refresh (app/core/login/bff.py) on in-memory ports with a driven clock: the
 margin, one refresh per session under concurrency, waiting for and taking over a refresh,
 rotation, refusal and outage."""
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from app.core.bff import BffConfig, BffService
+from app.core.login.bff import BffConfig, BffService
 from app.core.errors import DependencyUnavailable
-from app.core.providers import Endpoints, ProviderConfig
+from app.core.login.providers import Endpoints, ProviderConfig
 from app.core.sealing import Sealer, new_key
 from tests.fakes import MemoryBffTokens, MemoryDocuments, MemoryKeyValue, MemoryReplayGuard
 from tests.clock import Clock

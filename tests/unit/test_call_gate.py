@@ -7,7 +7,7 @@ import pytest
 
 from app.adapters.http_client import CallGate
 from app.core.errors import DependencyUnavailable
-from app.uwsgi_check import outbound_limit
+from app.serving.uwsgi_check import outbound_limit
 
 
 class Holder:

@@ -15,8 +15,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from app.core.client_auth import ClientAuthConfig, ClientAuthenticator, presented_credentials
-from app.core.clients import ClientRegistry
+from app.core.issuer.client_auth import ClientAuthConfig, ClientAuthenticator, presented_credentials
+from app.core.issuer.clients import ClientRegistry
 from app.core.errors import DependencyUnavailable, InvalidClient, InvalidRequest, TooManyRequests
 from app.core.tokens import ASSERTION_TYPE
 from tests.fakes import MemoryClients, MemoryCredentials, MemoryKeyValue, MemoryRateLimiter, MemoryReplayGuard

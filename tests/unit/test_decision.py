@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.policy.decision import ANONYMOUS, Principal, decide
-from app.core.policy.routes import RouteTable
+from app.core.principal import ANONYMOUS, Principal
+from app.core.check.policy.decision import decide
+from app.core.check.policy.routes import RouteTable
 
 TABLE = RouteTable.load({
     "/pub": {"GET": {"authorization": {"expression": "true", "public": True}}},

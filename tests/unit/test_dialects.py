@@ -1,4 +1,4 @@
-"""Forward-auth dialects (app/core/policy/dialects.py): the original request each proxy's check
+"""Forward-auth dialects (app/core/check/policy/dialects.py): the original request each proxy's check
 request names, the spoofing guard and the refusals. Request shapes are recorded from each proxy's
 documentation (not captured from a running proxy)."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app.core.policy.dialects import CheckRequest, DialectConfig, Original, Refused, resolve, trusted
+from app.core.check.policy.dialects import CheckRequest, DialectConfig, Original, Refused, resolve, trusted
 
 SECRET = "s3cret-s3cret-s3cret"
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8"))
@@ -187,7 +187,7 @@ ABSOLUTE = DialectConfig(dialects=("traefik", "envoy"), trusted_proxies=PROXIES,
 
 
 def _login(headers: dict[str, str], request_: CheckRequest, cfg: DialectConfig) -> str | None:
-    from app.core.policy.dialects import login_location
+    from app.core.check.policy.dialects import login_location
     both = H(**{k.replace("-", "_"): v for k, v in headers.items()})
     return login_location(resolve(both, request_, cfg), both, cfg)
 

@@ -141,7 +141,7 @@ def test_each_deployment_runs_a_command_the_image_has(deployment: str) -> None:
     else:
         assert command[0] == "gunicorn"
         config = command[command.index("-c") + 1]
-        assert config == "python:app.gunicorn_conf" and (ROOT / "app" / "gunicorn_conf.py").is_file()
+        assert config == "python:app.serving.gunicorn_conf" and (ROOT / "app" / "serving/gunicorn_conf.py").is_file()
         module, _, attribute = command[-1].partition(":")
         assert (ROOT / Path(*module.split("."))).with_suffix(".py").is_file() and attribute == "app"
 

@@ -7,9 +7,9 @@ from dataclasses import replace
 import pytest
 from hypothesis import given, strategies as st
 
-from app.core.policy.decision import (ALLOW, FORBIDDEN, REFUSED_HEADER, HeaderNames, Principal, decide,
-                                      decode_value, encode_value, identity_headers)
-from app.core.policy.routes import BadPath, RouteTable, normalise
+from app.core.principal import Principal
+from app.core.check.policy.decision import (ALLOW, FORBIDDEN, REFUSED_HEADER, HeaderNames, decide, decode_value, encode_value, identity_headers)
+from app.core.check.policy.routes import BadPath, RouteTable, normalise
 
 TABLE = RouteTable.load({
     "/": {"ALL": {"authorization": {"expression": "true", "public": True}}},
@@ -212,7 +212,7 @@ def test_identity_headers_remembered_are_bounded():
     ("t" * 32_768, {"mia-groups", "mia-userproperties"}),  # beside a 32 KB token both large ones go
 ])
 def test_the_answer_stays_within_its_budget_largest_values_left_out_first(bearer, left_out):
-    from app.core.policy.decision import ANSWER_HEADER_BYTES
+    from app.core.check.policy.decision import ANSWER_HEADER_BYTES
     principal = Principal("user", id="u1", groups=frozenset(f"g{i:03d}-" + "x" * 95 for i in range(200)),
                           claims={"name": "n" * 19_000}, bearer=bearer)
     headers = identity_headers(principal, None, HeaderNames(), ("name",), 65536)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from app.core.policy.expressions import Context, ExpressionError, compile_expression, terms
+from app.core.check.policy.expressions import Context, ExpressionError, compile_expression, terms
 
 CTX = Context(groups=frozenset({"admin", "users"}), permissions=frozenset({"read", "orders:write"}),
               scopes=frozenset({"tracks"}), client_type="A", is_backoffice=False, api_product="tracks",

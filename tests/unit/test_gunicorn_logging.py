@@ -1,4 +1,4 @@
-"""gunicorn's access lines under Gatehouse's logger class (app/gunicorn_logging.py): none unless an
+"""gunicorn's access lines under Gatehouse's logger class (app/serving/gunicorn_logging.py): none unless an
 operator asks for them, and then no query string or credential in any field a format can name."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from gunicorn.config import Config
 
-from app.gunicorn_logging import AccessLogger
+from app.serving.gunicorn_logging import AccessLogger
 
 SECRET = "s3cr3t-Value-0123456789"
 URI = f"/web-login/oauth/callback;jsessionid={SECRET}?code={SECRET}&state={SECRET}&redirect=/x"
@@ -25,7 +25,7 @@ RESPONSE = SimpleNamespace(status="200 OK", sent=12, headers=[("Set-Cookie", f"s
 
 def logger(accesslog: str | None, log_format: str) -> tuple[AccessLogger, list[logging.LogRecord]]:
     cfg = Config()
-    # any logging configuration, as app/gunicorn_conf.py's, turns gunicorn's own access lines on
+    # any logging configuration, as app/serving/gunicorn_conf.py's, turns gunicorn's own access lines on
     cfg.set("logconfig_dict", {"version": 1, "disable_existing_loggers": False})
     cfg.set("accesslog", accesslog)
     cfg.set("access_log_format", log_format)

@@ -402,7 +402,7 @@ def test_the_drain_fits_in_the_grace_period(built: tuple[str, list[dict[str, Any
     """gunicorn.conf.py: graceful_timeout = DELAY_SHUTDOWN_SECONDS + 30. The kubelet must not
     kill a worker before that, counting any preStop sleep before the SIGTERM."""
     _, objects = built
-    assert re.search(r"^graceful_timeout = delay_shutdown \+ 30$", (ROOT / "app" / "gunicorn_conf.py").read_text(), re.M)
+    assert re.search(r"^graceful_timeout = delay_shutdown \+ 30$", (ROOT / "app" / "serving/gunicorn_conf.py").read_text(), re.M)
     for deployment, container in deployments(objects):
         delay = int(literal_env(container).get("DELAY_SHUTDOWN_SECONDS", "10"))
         pre_stop = container.get("lifecycle", {}).get("preStop", {})

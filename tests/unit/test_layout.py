@@ -69,18 +69,18 @@ def test_core_is_scanned() -> None:
 
 def test_the_reader_sees_relative_imports() -> None:
     """The rules below would pass on nothing if relative imports were missed."""
-    assert "app.core.policy.routes" in imports(APP / "core" / "policy" / "decision.py")
-    assert "app.core.tokens" in imports(APP / "core" / "verifiers" / "external.py")  # `from .. import tokens`
+    assert "app.core.check.policy.routes" in imports(APP / "core" / "check" / "policy" / "decision.py")
+    assert "app.core.tokens" in imports(APP / "core" / "check" / "authorizer.py")  # `from .. import tokens`
     assert "app.services" in imports(APP / "blueprints" / "login.py")
 
 
 # What the rules stand on: themselves, the domain errors and the one redirect validator.
-POLICY_GROUND = ("app.core.policy", "app.core.errors", "app.core.redirects")
+POLICY_GROUND = ("app.core.check.policy", "app.core.principal", "app.core.errors", "app.core.redirects")
 
 
-@pytest.mark.parametrize("path", files("core/policy"), ids=ids)
+@pytest.mark.parametrize("path", files("core/check/policy"), ids=ids)
 def test_policy_is_pure_rules(path: Path) -> None:
-    """core/policy (routes, expressions, decision, dialects) imports only its ground: nothing of
+    """core/check/policy (routes, expressions, decision, dialects) imports only its ground: nothing of
     the verifiers, sessions, BFF, login or any service above it."""
     above = {name for name in imports(path)
              if inside(name, "app") and not any(inside(name, ground) for ground in POLICY_GROUND)}
@@ -88,15 +88,76 @@ def test_policy_is_pure_rules(path: Path) -> None:
 
 
 # What a credential verifier may build on: the rules, its fellow verifiers, the JWT and key helpers.
-VERIFIER_GROUND = ("app.core.policy", "app.core.verifiers", "app.core.errors", "app.core.tokens", "app.core.keys",
-                   "app.core.key_policy", "app.core.credentials")
+VERIFIER_GROUND = ("app.core.check.policy", "app.core.check.verifiers", "app.core.principal", "app.core.errors",
+                   "app.core.tokens", "app.core.keys", "app.core.key_policy", "app.core.credentials")
 
 
-@pytest.mark.parametrize("path", files("core/verifiers"), ids=ids)
+@pytest.mark.parametrize("path", files("core/check/verifiers"), ids=ids)
 def test_verifiers_build_on_the_rules_only(path: Path) -> None:
     above = {name for name in imports(path)
              if inside(name, "app") and not any(inside(name, ground) for ground in VERIFIER_GROUND)}
     assert above == set()
+
+
+# The core's rooms, one per flow, over the shared kernel (the modules at app/core's root). A flow
+# builds on the kernel and on itself; the kernel on itself only; explain (what the check would
+# decide for a user, client or token) is the one module above the flows and reads all three.
+FLOWS = ("check", "issuer", "login")
+ABOVE_FLOWS = ("explain.py",)
+
+
+def room_of(name: str) -> str | None:
+    """The flow room a module name lies in, or None for the kernel (and for anything outside core)."""
+    return next((f for f in FLOWS if inside(name, f"app.core.{f}")), None)
+
+
+def test_core_has_exactly_the_flow_rooms() -> None:
+    """A folder in app/core is a flow; what the flows share sits at its root."""
+    assert sorted(p.name for p in (APP / "core").iterdir() if p.is_dir() and p.name != "__pycache__") == list(FLOWS)
+
+
+FLOW_FILES = [(flow, path) for flow in FLOWS for path in files(f"core/{flow}")]
+
+
+@pytest.mark.parametrize("flow,path", FLOW_FILES, ids=[ids(p) for _, p in FLOW_FILES])
+def test_no_flow_imports_another(flow: str, path: Path) -> None:
+    """check, issuer and login each build on the kernel and on themselves, never on each other."""
+    reached = {name for name in imports(path) if inside(name, "app.core")}
+    assert {name for name in reached if room_of(name) not in (None, flow)} == set()
+    assert {name for name in reached if inside(name, "app.core.explain")} == set()
+
+
+KERNEL = [p for p in files("core") if p.parent == APP / "core" and p.name not in ABOVE_FLOWS]
+
+
+@pytest.mark.parametrize("path", KERNEL, ids=ids)
+def test_the_kernel_imports_no_flow(path: Path) -> None:
+    reached = {name for name in imports(path) if inside(name, "app.core")}
+    assert {name for name in reached if room_of(name) is not None or inside(name, "app.core.explain")} == set()
+
+
+def test_the_rules_see_a_crossing() -> None:
+    """The flow rules above would pass on nothing if room_of missed a room: explain crosses all three."""
+    reached = {room_of(name) for name in imports(APP / "core" / "explain.py")}
+    assert {"check", "issuer", "login"} <= reached
+
+
+# The process plumbing (WSGI entry, uWSGI group, gunicorn configuration and logging, metrics
+# directory, nginx rendering) is the top floor: it starts the app; only the CLI's commands start it.
+SERVING_USERS = (APP / "cli.py",)
+
+
+@pytest.mark.parametrize("path", sorted(APP.rglob("*.py")), ids=ids)
+def test_only_the_cli_reaches_the_serving_room(path: Path) -> None:
+    if inside(module_name(path), "app.serving") or path in SERVING_USERS:
+        return
+    assert {name for name in imports(path) if inside(name, "app.serving")} == set()
+
+
+@pytest.mark.parametrize("name", ["wsgi", "uwsgi_app", "uwsgi_check", "gunicorn_conf", "gunicorn_logging",
+                                  "metrics_dir", "nginx_config"])
+def test_the_serving_plumbing_is_in_its_room(name: str) -> None:
+    assert (APP / "serving" / f"{name}.py").is_file() and not (APP / f"{name}.py").exists()
 
 
 @pytest.mark.parametrize("path", files("blueprints"), ids=ids)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.nginx_config import CHECK_HEADERS, TEMPLATE, UPSTREAM_HEADERS, header_names, render
+from app.serving.nginx_config import CHECK_HEADERS, TEMPLATE, UPSTREAM_HEADERS, header_names, render
 from app.observability import REQUEST_ID, request_id
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

@@ -19,8 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from pyuca import Collator
 
-from app.core.policy.decision import Principal, decide
-from app.core.policy.routes import RouteTable
+from app.core.principal import Principal
+from app.core.check.policy.decision import decide
+from app.core.check.policy.routes import RouteTable
 
 USERS = {"authorization": {"expression": "groups.users"}}
 ADMIN = {"authorization": {"expression": "groups.admin"}}

@@ -1,12 +1,12 @@
-"""Provider types as strategy classes (core/provider_types.py): each type's default scopes, its
+"""Provider types as strategy classes (core/login/provider_types.py): each type's default scopes, its
 endpoints without discovery and the reading of its user document, as a table per type."""
 from __future__ import annotations
 
 import pytest
 
 from app.core.errors import BadGateway
-from app.core.provider_types import OIDC_TYPES, PROVIDER_TYPES, TYPES, Endpoints, Profile
-from app.core.providers import ProviderConfig, profile
+from app.core.login.provider_types import OIDC_TYPES, PROVIDER_TYPES, TYPES, Endpoints, Profile
+from app.core.login.providers import ProviderConfig, profile
 
 
 def config(kind: str, **urls: str) -> ProviderConfig:

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from app.core.policy.decision import HeaderNames
-from app.core.policy.dialects import ENVOY_PREFIX
+from app.core.check.policy.decision import HeaderNames
+from app.core.check.policy.dialects import ENVOY_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAEFIK = ROOT / "deploy" / "traefik" / "gatehouse.yaml"

@@ -3,8 +3,8 @@ bounded in time; a wrong secret never matches; a disabled client stops within th
 from __future__ import annotations
 
 from app.core import credentials
-from app.core.client_auth import ClientAuthConfig, ClientAuthenticator, RecentClients, presented_credentials
-from app.core.clients import ClientRegistry
+from app.core.issuer.client_auth import ClientAuthConfig, ClientAuthenticator, RecentClients, presented_credentials
+from app.core.issuer.clients import ClientRegistry
 from app.core.errors import InvalidClient
 from tests.fakes import MemoryClients, MemoryCredentials, MemoryKeyValue, MemoryRateLimiter, MemoryReplayGuard
 from tests.clock import Clock

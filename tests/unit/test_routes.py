@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.core.policy.expressions import Context
-from app.core.policy.routes import READINGS, BadPath, RouteFileError, RouteTable, normalise
+from app.core.check.policy.expressions import Context
+from app.core.check.policy.routes import READINGS, BadPath, RouteFileError, RouteTable, normalise
 
 
 def rule(expression: str = "true", **extra):

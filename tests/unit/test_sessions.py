@@ -12,7 +12,7 @@ from app.core.limits import MAX_GROUPS, IdentityTooLarge
 from app.core.keys import KeySet, generate_private_key_pem, load_private_key
 from app.core.sealing import Sealer, new_key
 from app.core.revocation import Revocations
-from app.core.sessions import SESSION, SESSION_JWT_BUDGET, AppConfig, SessionService
+from app.core.login.sessions import SESSION, SESSION_JWT_BUDGET, AppConfig, SessionService
 from tests.fakes import (MemoryDocuments, MemoryRevocationFeed, MemoryRevocationStore, MemorySessionLog,
                          MemoryUsers)
 

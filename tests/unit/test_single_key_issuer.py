@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.core.errors import InvalidToken
-from app.core.verifiers.external import ExternalIssuer, ExternalVerifier
+from app.core.external_tokens import ExternalIssuer, ExternalVerifier
 
 KEYS = [rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2)]
 

@@ -1,7 +1,7 @@
 """The per-worker cache of verified tokens: bounded in entries and in time."""
 from __future__ import annotations
 
-from app.core.verifiers.cache import VerifiedCache
+from app.core.verified_cache import VerifiedCache
 from tests.clock import Clock
 
 

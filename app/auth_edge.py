@@ -1,0 +1,163 @@
+"""The /auth edge: the one place the answer of the nginx auth_request check is produced
+(`/auth` and `/auth/...`, every method). A WSGI layer in front of Flask that answers the check
+paths without Flask's per-request machinery (request and app contexts, URL matching, session
+opening, before/after hooks, a Response object); everything else goes to Flask untouched.
+
+One short handler, as oauth2-proxy's AuthOnly: request id -> authorizer -> status and headers,
+always an empty body (nginx keeps its upstream connection only without one). Around it, from
+app/observability.py: the request id, the decision log line (the access log has no line for
+/auth) and the Prometheus samples; failures are classified by app/errors.py `classify`, the
+same function the Flask error handlers use.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any, Callable, ClassVar, Iterable, Mapping
+
+from werkzeug.http import HTTP_STATUS_CODES, parse_cookie
+
+from . import observability
+from .errors import classify
+from .http import check_request, origin_path
+from .services import Services
+
+# The check answers these methods; TRACE, CONNECT and unknown ones get an empty 405.
+ANY = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+METHODS = frozenset(ANY)
+NO_STORE = ("Cache-Control", "no-store")
+CONTENT_TYPE = ("Content-Type", "text/html; charset=utf-8")
+STATUS_LINES = {code: f"{code} {phrase.upper()}" for code, phrase in HTTP_STATUS_CODES.items()}
+log = logging.getLogger("gatehouse.errors")
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+# PEP 3333: request headers are `HTTP_` + the name upper-cased with `-` as `_`, except these two.
+UNPREFIXED = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
+MAX_KNOWN_NAMES = 256
+NO_COOKIES: Mapping[str, str] = {}
+# A Cookie header of plain `name=value` pairs (`; ` or `;` between them, ASCII, nothing quoted or
+# padded): werkzeug's parse_cookie reads it as a split on `;` and `=` would, so it is read so.
+PLAIN_COOKIES = re.compile(r'[^ \t=";]+=[^ \t";]*(?:; ?[^ \t=";]+=[^ \t";]*)*')
+
+
+def environ_key(name: str) -> str:
+    """The WSGI environ key of a request header."""
+    key = name.upper().replace("-", "_")
+    return key if key in UNPREFIXED else f"HTTP_{key}"
+
+
+class WSGIHeaders:
+    """The request's headers read straight from the WSGI environ: the case-insensitive `get` of
+    the authorizer's Headers protocol, as werkzeug's EnvironHeaders answers it, without building
+    one. The names asked are the code's and the configuration's: their keys are remembered."""
+
+    __slots__ = ("environ",)
+    keys: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, environ: Mapping[str, Any]) -> None:
+        self.environ = environ
+
+    def get(self, name: str, default: Any = None) -> Any:
+        key = self.keys.get(name)
+        if key is None:
+            key = environ_key(name)
+            if len(self.keys) < MAX_KNOWN_NAMES:
+                self.keys[name] = key
+        return self.environ.get(key, default)
+
+
+class WSGICookies:
+    """The request's cookies, parsed when a credential source first asks for one (`get`: the
+    first value of a name, as werkzeug's parse_cookie and Flask's request.cookies give it)."""
+
+    __slots__ = ("header", "parsed")
+
+    def __init__(self, header: str) -> None:
+        self.header = header
+        self.parsed: Mapping[str, str] | None = None
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if self.parsed is None:
+            self.parsed = parse_cookies(self.header)
+        return self.parsed.get(name, default)
+
+
+def parse_cookies(header: str) -> Mapping[str, str]:
+    """werkzeug's reading of a Cookie header; plain pairs without its general parser."""
+    if header.isascii() and PLAIN_COOKIES.fullmatch(header):
+        cookies: dict[str, str] = {}
+        for pair in header.split(";"):
+            name, _, value = pair.lstrip(" ").partition("=")
+            cookies.setdefault(name, value)
+        return cookies
+    return parse_cookie(header)
+
+
+class AuthEdge:
+    """The /auth edge in front of the Flask app `app`."""
+
+    def __init__(self, app: WSGIApp, services: Services, prefix: str = "",
+                 decisions: observability.DecisionLog | None = None) -> None:
+        self.app = app
+        self.services = services
+        self.decisions = decisions or observability.DecisionLog(services.settings.decision_log)
+        self.prefix = prefix
+        self.exact = f"{prefix}/auth"
+        self.below = f"{prefix}/auth/"
+        # Left to Flask: the explain view (an admin JSON API, not a check path).
+        self.explain = f"{prefix}/auth/explain"
+        self.strict = services.settings.strict_mode
+        self.metrics = observability.RequestMetrics(observability.AUTH_ENDPOINT)
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = origin_path(environ.get("PATH_INFO") or "")
+        method = environ.get("REQUEST_METHOD") or ""
+        if (path == self.exact or path.startswith(self.below)) and path != self.explain:
+            # Every answer on the check paths has an empty body (`/auth/`, `/auth//x` included).
+            if method in METHODS:
+                return self.check(environ, start_response, method)
+            return self.refuse_method(start_response)
+        return self.app(environ, start_response)
+
+    @staticmethod
+    def refuse_method(start_response: StartResponse) -> Iterable[bytes]:
+        """TRACE, CONNECT or an unknown method at a check path: 405, empty."""
+        start_response(STATUS_LINES[405], [("Allow", ", ".join(ANY)), NO_STORE, CONTENT_TYPE, ("Content-Length", "0")])
+        return [b""]
+
+    def check(self, environ: dict[str, Any], start_response: StartResponse, method: str) -> Iterable[bytes]:
+        """The check: the decision's status (200 when not strict: Mia compatibility, the verdict
+        is in mia-allowed) and headers; a failure's status with no-store and the failure's own
+        headers (a 503's Retry-After)."""
+        started = time.perf_counter()
+        request_id = observability.request_id(environ.get("HTTP_X_REQUEST_ID"))
+        headers = WSGIHeaders(environ)
+        cookie = environ.get("HTTP_COOKIE")
+        cookies = WSGICookies(cookie) if cookie else NO_COOKIES
+        authorizer = self.services.authorizer
+        original = authorizer.original(headers, check_request(environ, self.prefix))
+        decision = None
+        try:
+            decision = authorizer.check(headers, cookies, original)
+            status = decision.status if self.strict else 200
+            out = list(decision.headers.items())
+        except Exception as exc:  # noqa: BLE001 - classified, logged and counted; the answer is empty
+            failure = classify(exc)
+            if failure.unexpected:
+                log.exception("unhandled error", extra={"request_id": request_id})
+            status, out = failure.status, [NO_STORE, *failure.headers.items()]
+            self.decisions.failed(failure.code, failure.status, failure.reason, headers, request_id,
+                                  time.perf_counter() - started, failure.cause, original)
+        out.append(CONTENT_TYPE)
+        if status != 204:
+            out.append(("Content-Length", "0"))
+        out.append(("X-Request-Id", request_id))
+        start_response(STATUS_LINES[status], out)
+        elapsed = time.perf_counter() - started
+        self.metrics.observe(method, status, elapsed)
+        if decision is not None:
+            self.decisions.decided(decision, headers, request_id, elapsed, original)
+        return [b""]

@@ -1,0 +1,340 @@
+"""`gatehouse serve-check`: the /auth process group, under uWSGI by default (CHECK_SERVER=gunicorn
+runs it under gunicorn instead: HTTP only, gunicorn.conf.py's role `check`).
+
+nginx talks to it over the uwsgi protocol (`uwsgi_pass`, `gatehouse nginx-config`); /-/ready,
+/-/healthz and /-/metrics — and the check itself, for proxies that only speak HTTP (ingress-nginx,
+Traefik, Caddy, Envoy) — are on an HTTP socket of the same workers, parsed in C by uWSGI too. What
+gunicorn.conf.py gives the check group, and how it is kept here:
+
+* workers: one process per core (GUNICORN_WORKERS overrides, as for gunicorn; every value here is a
+  setting read through app/settings.py), `--master`,
+  `--lazy-apps` (each worker builds its own clients after the fork), `--enable-threads`
+  (Gatehouse's background threads: route-file watch, revocation mirror);
+* drain on SIGTERM: this launcher is uWSGI's parent. On SIGTERM it creates the drain file
+  (GATEHOUSE_DRAIN_FILE for the workers; /-/ready answers 503 from then on, checks are still answered), waits DELAY_SHUTDOWN_SECONDS,
+  then asks uWSGI's master for a graceful shutdown (`q` on its master FIFO: in-flight requests
+  finish, bounded by `--worker-reload-mercy`), and exits 0;
+* worker recycling: `--max-requests` (UWSGI_MAX_REQUESTS, default 100000), like gunicorn's
+  max_requests, once a worker has lived `--min-worker-lifetime` seconds (UWSGI_MIN_WORKER_LIFETIME,
+  default 10, uWSGI's own);
+* Prometheus: PROMETHEUS_MULTIPROC_DIR emptied and checked writable before start, removed at exit;
+  dead workers' live gauges are marked by the next worker (app/serving/uwsgi_app.py);
+* logs: no per-request access line (Gatehouse writes its own JSON decision/request lines, as under
+  gunicorn with accesslog None); uWSGI's own lines (boot, worker respawn, harakiri) go through
+  `--log-encoder json` as one JSON object per line on stderr, but those that name a request
+  (REQUEST_NAMED), which may carry its query;
+* header limits: `--buffer-size 65535`, the uwsgi protocol's maximum (a packet's size is 16 bits;
+  nginx takes header lines up to 40 KB with the shipped `large_client_header_buffers 4 40k`, for
+  a 32 KB bearer token), and `--max-vars` for every header line that fits in it (uWSGI's default
+  takes about 120; nginx sends up to 1,000); a request whose headers do not fit in one packet
+  nginx answers 431 itself, and over the HTTP socket uWSGI closes it (docs/proxies.md "Limits");
+* the sockets: the uwsgi one on loopback (the HTTP port + 1) unless an address is given, or none
+  (`GATEHOUSE_CHECK_SOCKET=none`); TRUSTED_PROXY_CIDRS judges only the HTTP socket's real peer,
+  read from each request's connection (socket_peers; a uwsgi packet's REMOTE_ADDR is its sender's
+  word); every answer says `Connection: close`, which is what the HTTP socket does after it;
+* a check that waits on a slow network call: each worker runs CHECK_THREADS threads (4), and at
+  most CHECK_THREADS - 1 of them may wait on a provider at once, a wait for another check's JWKS
+  fetch included (OUTBOUND_CALLS_PER_WORKER; past it such a check fails at once with 503), so a hung
+  provider never takes the thread that answers the checks that need none. Gatehouse's own outbound timeouts bound each wait (OUTBOUND_TIMEOUT_SECONDS
+  for JWKS and introspection, USERINFO_TIMEOUT_SECONDS; 5 s by default); `--harakiri`
+  (GUNICORN_TIMEOUT, 30 s, gunicorn's `timeout`) is only the last resort that kills a worker stuck
+  past them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket as sockets
+import subprocess
+import sys
+import time
+from typing import Any, Callable, Iterable
+
+from .metrics_dir import metrics_dir_of, prepare_metrics_dir
+
+# GATEHOUSE_CHECK_SOCKET / --socket: open no uwsgi-protocol socket.
+NO_SOCKET = "none"
+BUFFER_SIZE = 65535
+# Header lines the check group takes: as many as fit in BUFFER_SIZE. uWSGI keeps each request
+# variable (an `HTTP_*` header) as two vector entries, key and value, in a vector of 4 × max-vars
+# entries; its default (64, so 128 variables) refuses a request of some 120 header lines by closing
+# the connection, which nginx answers 500. The smallest variable is 10 bytes (the uwsgi protocol's two
+# 2-byte sizes, `HTTP_` and a one-letter name), so BUFFER_SIZE holds at most 6,554 of them (the
+# vector costs some 200 KB per thread; nginx itself sends at most 1,000 header lines).
+MAX_VARS = (BUFFER_SIZE // 10 + 1) // 2 + 1
+# uWSGI's own lines that name a request: `HARAKIRI [core 0] 127.0.0.1 - GET /auth?x=1 since ...`, `WAS
+# managing request /auth?x=1`, `managing "GET /auth?x=1"`, `... during GET /auth?x=1 (127.0.0.1)`,
+# `on request /auth?x=1 (ip ...)`.
+REQUEST_NAMED = r"HARAKIRI \[core |managing request |managing \"| during [A-Z]+ /| on request "
+# uWSGI's own lines (boot, respawns, harakiri) as JSON through the master's logger; Gatehouse's lines
+# (already JSON objects, starting with `{`) are routed to a second logger that writes them as they are.
+JSON_LOG = ["--log-master", "--logger", "gatehouse stdio", "--logger", "uwsgi stdio",
+            "--log-route", "gatehouse ^\\{", "--log-route", "uwsgi ^[^{]",
+            "--log-encoder", 'json:uwsgi {"time":${millis},"level":"info","logger":"uwsgi","msg":"${msg}"}',
+            "--log-encoder", "nl:uwsgi",
+            # uWSGI names the request a worker was serving by its whole target, query included, when
+            # it kills or lists a worker (harakiri, SIGUSR2) or fails to write: over the HTTP socket
+            # a proxy may send the original query (Envoy). Those lines go; the ones that say a worker
+            # was killed stay.
+            "--log-drain", REQUEST_NAMED]
+
+
+def uwsgi_args(http: str, socket: str | None, processes: int, fifo: str, max_requests: int,
+               mercy: int, min_lifetime: int = 10, threads: int = 1,
+               module: str = "app.serving.uwsgi_app:application", gevent: int = 0, harakiri: int = 30,
+               binary: str | None = None) -> list[str]:
+    """The uWSGI command line of the check group (pyuwsgi's `uwsgi`). `binary`: the interpreter
+    that uWSGI's own reload (SIGHUP to its master, `r` on the FIFO) executes again with the
+    original command line, this environment's `python`; without it uWSGI runs the one behind
+    /proc/self/exe, the base interpreter outside the virtual environment, and never comes back."""
+    return [
+        *(["--binary-path", binary] if binary else []),
+        "--master", "--lazy-apps", "--enable-threads", "--single-interpreter", "--need-app", "--strict",
+        "--processes", str(processes),
+        # threads per worker: a check waiting on a slow provider holds one thread, not the process;
+        # the thunder lock lets one thread at a time accept, so a new connection wakes one thread
+        *(["--threads", str(threads), "--thunder-lock"] if threads > 1 and not gevent else []),
+        *(["--gevent", str(gevent), "--gevent-early-monkey-patch"] if gevent else []),
+        *(["--socket", socket] if socket else []),  # uwsgi protocol, for nginx's uwsgi_pass
+        "--http-socket", http,  # /-/ready, /-/healthz, /-/metrics
+        # The HTTP socket closes the connection after every answer (its keep-alive, --http11-socket,
+        # holds a thread per idle connection and later closes it unannounced): saying so keeps a
+        # pooled client from sending its next request onto a closing connection (a reset).
+        "--add-header", "Connection: close",
+        "--module", module,
+        "--buffer-size", str(BUFFER_SIZE), "--max-vars", str(MAX_VARS),
+        "--max-requests", str(max_requests),
+        # A worker is recycled after max_requests only once it has lived this long (uWSGI's default).
+        "--min-worker-lifetime", str(min_lifetime),
+        "--harakiri", str(harakiri),
+        "--worker-reload-mercy", str(mercy), "--reload-mercy", str(mercy),
+        "--master-fifo", fifo,
+        "--disable-logging",  # no access line per check; Gatehouse logs its decisions itself
+        *JSON_LOG,
+        "--ignore-sigpipe", "--ignore-write-errors", "--disable-write-exception",
+        "--die-on-term",
+        "--auto-procname", "--procname-prefix-spaced", "gatehouse-check",
+    ]
+
+
+def tcp_ports(option: Any) -> frozenset[int]:
+    """The TCP ports of a uWSGI socket option as uwsgi.opt holds it (bytes, or a list when
+    given more than once); a unix socket has none."""
+    specs = option if isinstance(option, list) else [option] if option else []
+    ports = set()
+    for spec in specs:
+        text = spec.decode("utf-8", "replace") if isinstance(spec, bytes) else str(spec)
+        _, sep, port = text.rpartition(":")
+        if sep and port.isdigit() and not text.startswith(("/", "@")):
+            ports.add(int(port))
+    return frozenset(ports)
+
+
+def connection_peer(fd: int, ports: frozenset[int]) -> str | None:
+    """The peer address of the connection `fd` when it came in on a TCP port of the HTTP socket;
+    None for any other (the uwsgi socket, a unix socket) or when it cannot be read."""
+    try:
+        conn = sockets.socket(fileno=fd)
+    except OSError:
+        return None
+    try:
+        if conn.family not in (sockets.AF_INET, sockets.AF_INET6) or conn.getsockname()[1] not in ports:
+            return None
+        return str(conn.getpeername()[0])
+    except OSError:
+        return None
+    finally:
+        conn.detach()  # the connection is uWSGI's: never closed here
+
+
+def socket_peers(app: Callable[..., Iterable[bytes]], ports: frozenset[int],
+                 connection_fd: Callable[[], int]) -> Callable[..., Iterable[bytes]]:
+    """`app` with every request's SocketPeer set from its connection, over whatever the request's
+    variables said."""
+    from ..http import SOCKET_PEER, SocketPeer
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        try:
+            fd = connection_fd()
+        except (OSError, ValueError):
+            fd = -1
+        environ[SOCKET_PEER] = SocketPeer(connection_peer(fd, ports) if fd >= 0 else None)
+        return app(environ, start_response)
+    return application
+
+
+def uwsgi_socket(http: str, given: str | None) -> str | None:
+    """The uwsgi-protocol socket: the one given (`none`: no uwsgi socket at all, for a group only
+    proxies speaking HTTP call), else the HTTP port + 1 on loopback, whatever GATEHOUSE_BIND says:
+    a uwsgi packet names its own REMOTE_ADDR, so that socket is for an nginx on the same host."""
+    if given == NO_SOCKET:
+        return None
+    return given or f"127.0.0.1:{int(http.rsplit(':', 1)[1]) + 1}"
+
+
+def outbound_limit(configured: int, threads: int) -> int:
+    """Outbound calls a uWSGI worker may have waiting at once: fewer than its threads, so one
+    thread is always free for checks that need no provider (0 = no limit, with one thread)."""
+    if threads <= 1:
+        return configured
+    return configured if 0 < configured < threads else threads - 1
+
+
+def _exec_gunicorn(http: str | None, processes: int | None) -> int:
+    """CHECK_SERVER=gunicorn: the check group under gunicorn (gevent, gunicorn.conf.py's role
+    `check`), HTTP only; this process becomes gunicorn, which drains on SIGTERM itself."""
+    from ..settings import child_environment
+
+    changes: dict[str, Any] = {"role": "check"}
+    if http:
+        host, _, port = http.rpartition(":")
+        changes.update(bind_address=host or "127.0.0.1", http_port=port)
+    if processes:
+        changes["workers"] = processes
+    env = child_environment(changes)
+    os.execve(sys.executable, [sys.executable, "-m", "gunicorn", "-c", "python:app.serving.gunicorn_conf", "app.serving.wsgi:app"], env)
+    return 0  # not reached
+
+
+def _term_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM when the launcher dies (PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+def _tell_master(fifo: str, command: bytes) -> bool:
+    """One command on uWSGI's master FIFO (`q` stop gracefully, `c` chain reload); False when the
+    FIFO is not there (never creates a file)."""
+    try:
+        master = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        os.write(master, command)
+    finally:
+        os.close(master)
+    return True
+
+
+def _reload(fifo: str) -> None:
+    """SIGHUP: check the configuration as a new worker will read it, then new workers one after
+    another (uWSGI's chain reload); a configuration that would be refused keeps the workers."""
+    from ..named_files import load_configuration
+    from ..settings import ConfigError
+
+    try:
+        load_configuration()
+    except ConfigError as exc:
+        _log("error", "SIGHUP: configuration refused, the workers are kept:\n  - " + "\n  - ".join(exc.problems))
+        return
+    _log("info", "SIGHUP: reloading the workers one by one" if _tell_master(fifo, b"c")
+         else "SIGHUP: uWSGI's master FIFO is not open yet; nothing reloaded")
+
+
+def _log(level: str, message: str) -> None:
+    """One JSON line on stderr, in the fields of Gatehouse's own lines (app/observability.py)."""
+    print(json.dumps({"time": int(time.time() * 1000), "level": level, "logger": "gatehouse.serve-check",
+                      "msg": message}), file=sys.stderr, flush=True)
+
+
+def serve(http: str | None, socket: str | None, processes: int | None) -> int:
+    """Run the check group under uWSGI until SIGTERM/SIGINT; the exit code."""
+    from ..named_files import dead_features, load_configuration
+    from ..settings import ConfigError, child_environment
+
+    try:
+        settings, files = load_configuration()
+    except ConfigError as exc:
+        _log("error", "configuration refused:\n  - " + "\n  - ".join(exc.problems))
+        return 2
+    bind = settings.bind_address
+    if settings.check_server == "gunicorn":  # gunicorn's on_starting says the warnings
+        if socket:
+            _log("error", "--socket is the uwsgi-protocol socket: it needs CHECK_SERVER=uwsgi")
+            return 2
+        return _exec_gunicorn(http, processes)
+    http = http or f"{bind}:{settings.http_port}"
+    socket = uwsgi_socket(http, socket or settings.check_socket)
+    if socket and tcp_ports(socket) & tcp_ports(http):
+        _log("error", f"the uwsgi socket ({socket}) needs a port other than the HTTP socket's ({http}): "
+                      "the port tells the workers which socket a request came in on")
+        return 2
+    processes = processes or settings.workers or os.cpu_count() or 1
+    delay = settings.delay_shutdown_seconds
+    metrics_dir = metrics_dir_of(settings.metrics_dir)
+    try:
+        prepare_metrics_dir(metrics_dir)
+    except OSError as exc:
+        _log("error", f"PROMETHEUS_MULTIPROC_DIR: cannot write {metrics_dir} ({exc.strerror or exc})")
+        return 2
+    for line in dead_features(settings, files):  # valid, but a feature is dead: said once, at start
+        _log("warning", f"configuration: {line}")
+    fifo = metrics_dir + "-uwsgi.fifo"
+    drain = metrics_dir + "-draining"
+    for leftover in (fifo, drain):
+        if os.path.exists(leftover):
+            os.remove(leftover)
+    args = [sys.executable, "-c", "import sys, pyuwsgi; sys.argv[0] = 'uwsgi'; sys.exit(pyuwsgi.run())",
+            *uwsgi_args(http, socket, processes, fifo, settings.uwsgi_max_requests, delay + 30,
+                        settings.uwsgi_min_worker_lifetime, settings.check_threads,
+                        harakiri=settings.worker_timeout_seconds, binary=sys.executable)]
+    env = child_environment({"metrics_dir": metrics_dir, "drain_file": drain, "role": "check",
+                             "outbound_calls_per_worker": outbound_limit(settings.outbound_calls_per_worker,
+                                                                         settings.check_threads)})
+    state: dict[str, Any] = {"term": None, "reload": False}
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if state["term"] is None:
+            state["term"] = signum
+
+    def on_hangup(signum: int, frame: Any) -> None:
+        state["reload"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    # SIGHUP (`systemctl reload`, a habit from gunicorn): new workers one after another, each taking
+    # checks before the next old one stops (uWSGI's chain reload); never the launcher's death.
+    signal.signal(signal.SIGHUP, on_hangup)
+    # uWSGI's stdio loggers write to stdout: onto stderr, where gunicorn's lines go too. Its own
+    # session: a SIGTERM or Ctrl-C sent to the whole process group (systemd, a terminal) reaches this
+    # launcher only, which drains first; if the launcher dies, uWSGI gets SIGTERM (--die-on-term).
+    proc = subprocess.Popen(args, env=env, stdout=sys.stderr.fileno(), start_new_session=True,
+                            preexec_fn=_term_with_parent)
+    try:
+        while proc.poll() is None and state["term"] is None:
+            if state["reload"]:
+                state["reload"] = False
+                _reload(fifo)
+            time.sleep(0.1)
+        if proc.poll() is not None:  # uWSGI stopped on its own (a bad socket, no app)
+            return proc.returncode or 1
+        if state["term"] == signal.SIGTERM and delay > 0:
+            with open(drain, "w"):
+                pass
+            _log("info", f"SIGTERM: not ready now, stopping in {delay}s")
+            deadline = time.monotonic() + delay
+            while time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.1)
+        if proc.poll() is None:
+            if not _tell_master(fifo, b"q"):  # graceful: in-flight requests finish
+                proc.terminate()
+            try:
+                proc.wait(timeout=delay + 40)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        for leftover in (fifo, drain):
+            if os.path.exists(leftover):
+                os.remove(leftover)
