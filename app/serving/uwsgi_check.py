@@ -32,10 +32,13 @@ gunicorn.conf.py gives the check group, and how it is kept here:
   (`GATEHOUSE_CHECK_SOCKET=none`); TRUSTED_PROXY_CIDRS judges only the HTTP socket's real peer,
   read from each request's connection (socket_peers; a uwsgi packet's REMOTE_ADDR is its sender's
   word); every answer says `Connection: close`, which is what the HTTP socket does after it;
-* a check that waits on a slow network call: each worker runs CHECK_THREADS threads (4), and at
-  most CHECK_THREADS - 1 of them may wait on a provider at once, a wait for another check's JWKS
-  fetch included (OUTBOUND_CALLS_PER_WORKER; past it such a check fails at once with 503), so a hung
-  provider never takes the thread that answers the checks that need none. Gatehouse's own outbound timeouts bound each wait (OUTBOUND_TIMEOUT_SECONDS
+* a check that waits on a slow network call: each worker runs CHECK_THREADS threads (1), and at
+  most OUTBOUND_CALLS_PER_GROUP checks of the whole group may wait on a provider at once (by
+  default half its workers), a wait for another check's JWKS fetch included: one lock file per slot
+  in a directory beside the metrics one, held with flock (app/adapters/http_client.py GroupSlots);
+  past it such a check fails at once with 503, so a hung provider never takes the workers that
+  answer the checks that need none. With several threads per worker, at most CHECK_THREADS - 1 of
+  a worker's may wait (OUTBOUND_CALLS_PER_WORKER) instead. Gatehouse's own outbound timeouts bound each wait (OUTBOUND_TIMEOUT_SECONDS
   for JWKS and introspection, USERINFO_TIMEOUT_SECONDS; 5 s by default); `--harakiri`
   (GUNICORN_TIMEOUT, 30 s, gunicorn's `timeout`) is only the last resort that kills a worker stuck
   past them.
@@ -182,6 +185,17 @@ def outbound_limit(configured: int, threads: int) -> int:
     return configured if 0 < configured < threads else threads - 1
 
 
+def outbound_group_limit(configured: int | None, processes: int, threads: int) -> int | None:
+    """Outbound calls the whole group may have waiting at once, across its workers (None: no group
+    limit). With one thread per worker a check waiting on a provider holds a whole worker: by
+    default at most half the workers (at least one) may, so the other half keeps answering the
+    checks that need none. With several threads, each worker keeps a free thread of its own
+    (outbound_limit) and the group needs no limit unless one is configured."""
+    if configured is not None:
+        return configured
+    return max(1, processes // 2) if threads <= 1 else None
+
+
 def _exec_gunicorn(http: str | None, processes: int | None) -> int:
     """CHECK_SERVER=gunicorn: the check group under gunicorn (gevent, gunicorn.conf.py's role
     `check`), HTTP only; this process becomes gunicorn, which drains on SIGTERM itself."""
@@ -277,6 +291,11 @@ def serve(http: str | None, socket: str | None, processes: int | None) -> int:
         _log("warning", f"configuration: {line}")
     fifo = metrics_dir + "-uwsgi.fifo"
     drain = metrics_dir + "-draining"
+    group_limit = outbound_group_limit(settings.outbound_calls_per_group, processes, settings.check_threads)
+    gate_dir = metrics_dir + "-outbound"  # the group's outbound slots (lock files), when limited
+    shutil.rmtree(gate_dir, ignore_errors=True)
+    if group_limit:
+        os.makedirs(gate_dir, mode=0o700)
     for leftover in (fifo, drain):
         if os.path.exists(leftover):
             os.remove(leftover)
@@ -286,7 +305,9 @@ def serve(http: str | None, socket: str | None, processes: int | None) -> int:
                         harakiri=settings.worker_timeout_seconds, binary=sys.executable)]
     env = child_environment({"metrics_dir": metrics_dir, "drain_file": drain, "role": "check",
                              "outbound_calls_per_worker": outbound_limit(settings.outbound_calls_per_worker,
-                                                                         settings.check_threads)})
+                                                                         settings.check_threads),
+                             "outbound_calls_per_group": group_limit,
+                             "outbound_gate_dir": gate_dir if group_limit else None})
     state: dict[str, Any] = {"term": None, "reload": False}
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -335,6 +356,7 @@ def serve(http: str | None, socket: str | None, processes: int | None) -> int:
             proc.kill()
             proc.wait()
         shutil.rmtree(metrics_dir, ignore_errors=True)
+        shutil.rmtree(gate_dir, ignore_errors=True)
         for leftover in (fifo, drain):
             if os.path.exists(leftover):
                 os.remove(leftover)

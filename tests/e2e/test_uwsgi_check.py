@@ -356,6 +356,46 @@ def test_a_hung_provider_cannot_take_the_last_thread(env, tmp_path, gunicorn_ser
         pool.shutdown(wait=False, cancel_futures=True)
 
 
+def test_the_outbound_budget_is_the_groups(env, tmp_path, gunicorn_server, uwsgi_check_server):
+    """Two uWSGI workers of one thread each, OUTBOUND_CALLS_PER_GROUP 1: while a check of one worker
+    waits on a provider that hangs, a check of the other worker that needs a provider is refused at
+    once without calling it (the budget is the group's, not a worker's), and the free worker answers
+    what needs no provider."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.introspection_server import IntrospectionServer
+
+    provider = IntrospectionServer()
+    provider.hang_seconds = 30.0
+    routes, cfg = tmp_path / "auth.json", tmp_path / "g.json"
+    routes.write_text(json.dumps(ROUTES))
+    cfg.write_text(json.dumps({"introspection": {"endpoint": provider.url, "client_id": "rs",
+                                                 "client_secret": "rs-secret"}}))
+    run_env = {"ROUTES_FILE": str(routes), "GATEHOUSE_CONFIG": str(cfg), "OUTBOUND_TIMEOUT_SECONDS": "25",
+               "CHECK_THREADS": "1", "OUTBOUND_CALLS_PER_GROUP": "1"}
+    main = gunicorn_server(run_env, workers=1)
+    token, _ = client_token(main, "tracks")
+    base, _ = uwsgi_check_server(run_env, processes=2)
+
+    def check(credential: str, timeout: float = 10) -> int:
+        return requests.get(f"{base}/auth", timeout=timeout, headers={
+            "X-Original-URI": "/orders", "X-Original-Method": "GET", "Authorization": f"Bearer {credential}"}).status_code
+
+    pool = ThreadPoolExecutor(2)
+    try:
+        waiting = pool.submit(check, "opaque-0", 40)
+        wait_until(lambda: provider.calls == 1, "a check waiting on the hung provider", 20)
+        # The hung worker accepts nothing: these reach the other one.
+        assert check("opaque-1") == 503  # refused at once: the group's one call is taken
+        assert check(token) == 204
+        assert provider.calls == 1
+        assert not waiting.done()
+    finally:
+        provider.hang_seconds = 0.0
+        provider.close()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 @pytest.mark.parametrize("server, expected", [("uwsgi", "uwsgi_pass gatehouse_check;"),
                                               ("gunicorn", "proxy_pass http://gatehouse_check/auth;")])
 def test_one_setting_switches_the_check_group_and_nginx(env, tmp_path, server, expected):
