@@ -76,13 +76,16 @@ def test_uwsgi_layout_answers_as_the_gunicorn_layout(env, tmp_path, gunicorn_ser
     assert allowed[1] is not None and allowed[1]["miauserid"] == reg["client_id"]
 
     # The uWSGI group's metrics count its decisions (both workers' samples, one exposition).
-    status, _, body = http(f"{uwsgi_http}/-/metrics")
-    assert status == 200
-    text = body.decode()
-    allows = sum(float(v) for v in re.findall(r'^gatehouse_auth_decisions_total\{decision="allow"[^}]*\} (\S+)$',
-                                              text, re.MULTILINE))
-    assert allows >= 4, text[:2000]
-    assert re.search(r'^gatehouse_auth_decisions_total\{decision="(?!allow)', text, re.MULTILINE), text[:2000]
+    # Each worker adds its counts to /-/metrics within a second (app/observability.py FLUSH_SECONDS).
+    def counted() -> tuple[float, bool, str]:
+        status, _, body = http(f"{uwsgi_http}/-/metrics")
+        assert status == 200
+        text = body.decode()
+        return (sum(float(v) for v in re.findall(r'^gatehouse_auth_decisions_total\{decision="allow"[^}]*\} (\S+)$',
+                                                 text, re.MULTILINE)),
+                bool(re.search(r'^gatehouse_auth_decisions_total\{decision="(?!allow)', text, re.MULTILINE)), text)
+
+    assert within(lambda: counted()[0] >= 4 and counted()[1], 10), counted()[2][:2000]
 
     # Redis down: every layout fails closed the same way (the check's 503, nginx's 503 with its own
     # request id in the body).
@@ -292,8 +295,8 @@ def test_dev_runs_the_check_group_under_uwsgi(tmp_path):
                                                              "Accept": "application/json"})
         assert status == 200 and echoed_identity(body) == reg["client_id"], body[:300]
         assert http(f"{site}/orders/42", headers={"Accept": "application/json"})[0] == 401
-        _, _, metrics = http(f"http://127.0.0.1:{check}/-/metrics")
-        assert re.search(r'^gatehouse_auth_decisions_total\{decision="allow"', metrics.decode(), re.MULTILINE)
+        assert within(lambda: re.search(r'^gatehouse_auth_decisions_total\{decision="allow"',
+                                        http(f"http://127.0.0.1:{check}/-/metrics")[2].decode(), re.MULTILINE), 10)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
