@@ -39,7 +39,7 @@ CONFIG_FILE_ENV = "GATEHOUSE_CONFIG"
 # switched back to gunicorn (HTTP). bench/RESULTS.md "Servers of the /auth group" has the measurements.
 CHECK_SERVERS = ("uwsgi", "gunicorn")
 # Threads per uWSGI worker: a check waiting on a hung provider holds one thread, not the worker.
-DEFAULT_CHECK_THREADS = 4
+DEFAULT_CHECK_THREADS = 1
 
 HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
 
@@ -381,7 +381,7 @@ class Settings:
                                 None, "gunicorn worker class", shown="gevent for role check, else sync")
     workers: int | None = setting("GUNICORN_WORKERS", _int(1, 1024), None,
                            "worker processes (gunicorn; uWSGI processes of `serve-check`)",
-                           shown="one per core for role check, else two per core")
+                           shown="one per core for role check (two for `serve-check` with one thread each), else two per core")
     threads: int = setting("GUNICORN_THREADS", _int(1, 1024), 1, "threads per gunicorn worker (gthread)")
     worker_timeout_seconds: int = setting(
         "GUNICORN_TIMEOUT", _int(1, 3600), 30,
