@@ -381,7 +381,7 @@ class Settings:
                                 None, "gunicorn worker class", shown="gevent for role check, else sync")
     workers: int | None = setting("GUNICORN_WORKERS", _int(1, 1024), None,
                            "worker processes (gunicorn; uWSGI processes of `serve-check`)",
-                           shown="one per core for role check (two for `serve-check` with one thread each), else two per core")
+                           shown="one per core for role check, else two per core")
     threads: int = setting("GUNICORN_THREADS", _int(1, 1024), 1, "threads per gunicorn worker (gthread)")
     worker_timeout_seconds: int = setting(
         "GUNICORN_TIMEOUT", _int(1, 3600), 30,

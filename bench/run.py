@@ -45,7 +45,6 @@ from tests.introspection_server import IntrospectionServer  # noqa: E402
 from tests.issuer import LocalIssuer  # noqa: E402
 from tests.servers import free_port, nginx_temp_paths, wait_until  # noqa: E402
 from bench import servers as check_servers  # noqa: E402
-from app.serving.uwsgi_check import default_processes  # noqa: E402
 from app.settings import DEFAULT_CHECK_THREADS  # noqa: E402
 
 LUA = ROOT / "bench" / "check.lua"
@@ -395,7 +394,7 @@ def main() -> int:
                "GATEHOUSE_CONFIG": str(var / "config.json"), "PROVIDER_TOKEN_KEY": provider_key,
                "AUTH_FAILURE_LIMIT": "100000", "CLIENT_SECRET_HASH_COST": "10"}
         print(f"bench: starting on loopback (work dir {var})", flush=True)
-        args.check_workers = args.check_workers or default_processes(args.check_threads)  # as serve-check
+        args.check_workers = args.check_workers or os.cpu_count() or 1
         check_env = {**env, "GATEHOUSE_ROLE": "check"}
         check_address, check_protocol, check_master = check_servers.start(
             stack.spawn, args.check_server, "wsgi:app", ports["check"], args.check_workers, args.check_threads,
@@ -529,7 +528,7 @@ def server_scenarios(args: argparse.Namespace, wanted: Any, var: Path, env: dict
     bare = cookie_lines("/s/", creds["session"][:1], check="-") * 2
     cores = os.cpu_count() or 1
     for label, server, threads, per_core in check_servers.CANDIDATES:
-        workers = default_processes(threads, cores) if per_core is None else per_core * cores
+        workers = per_core * cores
         for app, lines, name in (("bench.floor_app:bare", bare, f"server {label}: bare-wsgi"),
                                  ("wsgi:app", jwt, f"server {label}: /auth client-credentials JWT x1")):
             if not wanted(name):
@@ -643,8 +642,8 @@ def server_table(results: list[dict[str, Any]]) -> list[str]:
     if not labels:
         return []
     md = ["", "## Servers of the /auth group", "",
-          "Each candidate alone (the others stopped), one worker process per core (uWSGI: as many as `serve-check` starts "
-          "for its threads, unless the label says otherwise), behind its own nginx with the "
+          "Each candidate alone (the others stopped), one worker process per core unless the label says "
+          "otherwise, behind its own nginx with the "
           "shipped config; the Gatehouse check with one client JWT, and a bare WSGI callable (the server's own "
           "cost). Checks/s at c=32 (× the C peer of this run), p50 at c=1.", "",
           "| server | bare WSGI c=32 | /auth c=32 | × peer | /auth p50 c=1 ms | /auth p99 c=32 ms |",

@@ -18,10 +18,10 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 # (label, server, threads per worker, workers per core); the shipped default is uWSGI with
-# DEFAULT_CHECK_THREADS and as many workers as `serve-check` starts (None: uwsgi_check.default_processes).
-CANDIDATES = [("gunicorn gevent", "gunicorn", 1, 1), ("uWSGI uwsgi_pass", "uwsgi", 1, None),
-              ("uWSGI uwsgi_pass 1 worker per core", "uwsgi", 1, 1),
-              ("uWSGI uwsgi_pass 4 threads", "uwsgi", 4, None), ("uWSGI uwsgi_pass gevent", "uwsgi-gevent", 1, 1),
+# DEFAULT_CHECK_THREADS, one worker per core.
+CANDIDATES = [("gunicorn gevent", "gunicorn", 1, 1), ("uWSGI uwsgi_pass", "uwsgi", 1, 1),
+              ("uWSGI uwsgi_pass 2 workers per core", "uwsgi", 1, 2),
+              ("uWSGI uwsgi_pass 4 threads", "uwsgi", 4, 1), ("uWSGI uwsgi_pass gevent", "uwsgi-gevent", 1, 1),
               ("granian", "granian", 1, 1), ("granian 4 threads", "granian", 4, 1), ("bjoern", "bjoern", 1, 1)]
 
 

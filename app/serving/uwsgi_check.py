@@ -6,9 +6,8 @@ nginx talks to it over the uwsgi protocol (`uwsgi_pass`, `gatehouse nginx-config
 Traefik, Caddy, Envoy) — are on an HTTP socket of the same workers, parsed in C by uWSGI too. What
 gunicorn.conf.py gives the check group, and how it is kept here:
 
-* workers: two processes per core of one thread each (one per core with CHECK_THREADS above 1;
-  GUNICORN_WORKERS overrides, as for gunicorn; every value here is a setting read through
-  app/settings.py), `--master`,
+* workers: one process per core (GUNICORN_WORKERS overrides, as for gunicorn; every value here is a
+  setting read through app/settings.py), one thread each (CHECK_THREADS), `--master`,
   `--lazy-apps` (each worker builds its own clients after the fork), `--enable-threads`
   (Gatehouse's background threads: route-file watch, revocation mirror);
 * drain on SIGTERM: this launcher is uWSGI's parent. On SIGTERM it creates the drain file
@@ -186,19 +185,11 @@ def outbound_limit(configured: int, threads: int) -> int:
     return configured if 0 < configured < threads else threads - 1
 
 
-def default_processes(threads: int, cores: int | None = None) -> int:
-    """Workers of the uWSGI group when none are configured: one per core with several threads each,
-    two per core with one thread each (a worker waiting on a provider is then a whole worker: half
-    of them may wait, and a core's worth is left for the checks that need none)."""
-    cores = cores or os.cpu_count() or 1
-    return cores if threads > 1 else 2 * cores
-
-
 def outbound_group_limit(configured: int | None, processes: int, threads: int) -> int | None:
     """Outbound calls the whole group may have waiting at once, across its workers (None: no group
     limit). With one thread per worker a check waiting on a provider holds a whole worker: by
     default at most half the workers (at least one) may, so the other half keeps answering the
-    checks that need none. With several threads, each worker keeps a free thread of its own
+    checks that need none (with one worker, that one: nothing can be kept free). With several threads, each worker keeps a free thread of its own
     (outbound_limit) and the group needs no limit unless one is configured."""
     if configured is not None:
         return configured
@@ -288,7 +279,7 @@ def serve(http: str | None, socket: str | None, processes: int | None) -> int:
         _log("error", f"the uwsgi socket ({socket}) needs a port other than the HTTP socket's ({http}): "
                       "the port tells the workers which socket a request came in on")
         return 2
-    processes = processes or settings.workers or default_processes(settings.check_threads)
+    processes = processes or settings.workers or os.cpu_count() or 1
     delay = settings.delay_shutdown_seconds
     metrics_dir = metrics_dir_of(settings.metrics_dir)
     try:

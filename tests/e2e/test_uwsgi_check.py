@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -321,12 +322,10 @@ def echoed_identity(body: bytes) -> str:
     return json.loads(body)["headers"].get("miauserid", "")
 
 
-def test_a_hung_provider_cannot_take_the_last_thread(env, tmp_path, gunicorn_server, uwsgi_check_server):
-    """One uWSGI worker with 3 threads (CHECK_THREADS): at most 2 checks wait on a provider that
-    hangs 30 s (OUTBOUND_CALLS_PER_WORKER defaults to threads - 1); further checks that need it are
-    refused at once without calling it, and a check that needs no provider is answered meanwhile."""
-    from concurrent.futures import ThreadPoolExecutor
-
+def hung_introspection_group(tmp_path, gunicorn_server, uwsgi_check_server, extra: dict[str, str],
+                             processes: int) -> tuple[Any, str, Any]:
+    """A uWSGI group whose introspection endpoint hangs 30 s (OUTBOUND_TIMEOUT_SECONDS 25):
+    (the provider, a client JWT that needs none, `check(credential, timeout) -> status`)."""
     from tests.introspection_server import IntrospectionServer
 
     provider = IntrospectionServer()
@@ -335,16 +334,26 @@ def test_a_hung_provider_cannot_take_the_last_thread(env, tmp_path, gunicorn_ser
     routes.write_text(json.dumps(ROUTES))
     cfg.write_text(json.dumps({"introspection": {"endpoint": provider.url, "client_id": "rs",
                                                  "client_secret": "rs-secret"}}))
-    run_env = {"ROUTES_FILE": str(routes), "GATEHOUSE_CONFIG": str(cfg), "OUTBOUND_TIMEOUT_SECONDS": "25",
-               "CHECK_THREADS": "3"}
+    run_env = {"ROUTES_FILE": str(routes), "GATEHOUSE_CONFIG": str(cfg), "OUTBOUND_TIMEOUT_SECONDS": "25", **extra}
     main = gunicorn_server(run_env, workers=1)
     token, _ = client_token(main, "tracks")
-    base, _ = uwsgi_check_server(run_env, processes=1)
+    base, _ = uwsgi_check_server(run_env, processes=processes)
 
     def check(credential: str, timeout: float = 10) -> int:
         return requests.get(f"{base}/auth", timeout=timeout, headers={
             "X-Original-URI": "/orders", "X-Original-Method": "GET", "Authorization": f"Bearer {credential}"}).status_code
 
+    return provider, token, check
+
+
+def test_a_hung_provider_cannot_take_the_last_thread(env, tmp_path, gunicorn_server, uwsgi_check_server):
+    """One uWSGI worker with 3 threads (CHECK_THREADS): at most 2 checks wait on a provider that
+    hangs 30 s (OUTBOUND_CALLS_PER_WORKER defaults to threads - 1); further checks that need it are
+    refused at once without calling it, and a check that needs no provider is answered meanwhile."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    provider, token, check = hung_introspection_group(tmp_path, gunicorn_server, uwsgi_check_server,
+                                                      {"CHECK_THREADS": "3"}, processes=1)
     pool = ThreadPoolExecutor(4)
     try:
         waiting = [pool.submit(check, f"opaque-{i}", 40) for i in range(2)]
@@ -366,24 +375,9 @@ def test_the_outbound_budget_is_the_groups(env, tmp_path, gunicorn_server, uwsgi
     what needs no provider."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from tests.introspection_server import IntrospectionServer
-
-    provider = IntrospectionServer()
-    provider.hang_seconds = 30.0
-    routes, cfg = tmp_path / "auth.json", tmp_path / "g.json"
-    routes.write_text(json.dumps(ROUTES))
-    cfg.write_text(json.dumps({"introspection": {"endpoint": provider.url, "client_id": "rs",
-                                                 "client_secret": "rs-secret"}}))
-    run_env = {"ROUTES_FILE": str(routes), "GATEHOUSE_CONFIG": str(cfg), "OUTBOUND_TIMEOUT_SECONDS": "25",
-               "CHECK_THREADS": "1", "OUTBOUND_CALLS_PER_GROUP": "1"}
-    main = gunicorn_server(run_env, workers=1)
-    token, _ = client_token(main, "tracks")
-    base, _ = uwsgi_check_server(run_env, processes=2)
-
-    def check(credential: str, timeout: float = 10) -> int:
-        return requests.get(f"{base}/auth", timeout=timeout, headers={
-            "X-Original-URI": "/orders", "X-Original-Method": "GET", "Authorization": f"Bearer {credential}"}).status_code
-
+    provider, token, check = hung_introspection_group(
+        tmp_path, gunicorn_server, uwsgi_check_server, {"CHECK_THREADS": "1", "OUTBOUND_CALLS_PER_GROUP": "1"},
+        processes=2)
     pool = ThreadPoolExecutor(2)
     try:
         waiting = pool.submit(check, "opaque-0", 40)

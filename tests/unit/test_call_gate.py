@@ -10,7 +10,7 @@ import pytest
 
 from app.adapters.http_client import CallGate, GroupSlots, call_gate
 from app.core.errors import DependencyUnavailable
-from app.serving.uwsgi_check import default_processes, outbound_group_limit, outbound_limit
+from app.serving.uwsgi_check import outbound_group_limit, outbound_limit
 
 
 class Holder:
@@ -145,11 +145,3 @@ def test_no_directory_no_group_limit():
 def test_group_limit(configured, processes, threads, expected):
     assert outbound_group_limit(configured, processes, threads) == expected
 
-
-@pytest.mark.parametrize("threads, cores, expected", [
-    (1, 2, 4),   # one thread each: two workers per core, half of them free of provider waits
-    (1, 1, 2),
-    (4, 2, 2),   # several threads: one worker per core, a thread of each free
-])
-def test_default_workers_of_the_uwsgi_group(threads, cores, expected):
-    assert default_processes(threads, cores) == expected
