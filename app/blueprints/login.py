@@ -1,5 +1,5 @@
 """Browser login (SPEC §2.2): the login page, the provider list, /authorize, the provider's
-callback page. The callback page posts {code, state} to POST /oauth/token, whose login
+callback page. The callback page posts {code, state} to /oauth/token, whose login
 completion opens the session: app/blueprints/sessions.py `complete_login`."""
 from __future__ import annotations
 
