@@ -12,7 +12,7 @@ hooks are done here instead:
 
 And one thing gunicorn needs no help for: the check's socket peer. Under gunicorn REMOTE_ADDR is
 the peer of the connection; under uWSGI a request on the uwsgi socket carries the REMOTE_ADDR its
-sender wrote, so each request is given the peer read from its connection (app/http.py SocketPeer).
+sender wrote, so each request is given the peer read from its connection (app/request_parsing.py SocketPeer).
 """
 from __future__ import annotations
 
