@@ -366,7 +366,7 @@ def settings_doc(out: str | None, check: bool) -> None:
     path = Path(out)
     if check:
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
-            click.echo(f"{out} differs from the declarations in app/settings.py; run: gatehouse settings-doc "
+            click.echo(f"{out} differs from the declarations in app/settings/declarations.py; run: gatehouse settings-doc "
                        f"--out {out}", err=True)
             sys.exit(1)
         return

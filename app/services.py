@@ -30,18 +30,19 @@ from .core.login.providers import ProviderConfig, ProviderDirectory, assertion_s
 from .core.redirects import origin
 from .core.sealing import Sealer
 from .core.revocation import ClientCutOff, RevocationMirror, Revocations, client_cut_at
-from .core.login.sessions import AppConfig, CookieConfig, SessionService
+from .core.login.sessions import AppConfig, SessionService
 from .core.login.users import UserAdmin
 from .core.check.authorizer import Authorizer, AuthorizerConfig
 from .core.check.policy.dialects import DialectConfig
 from .core.check.verifiers.api_keys import ApiKeys
 from .core.verified_cache import VerifiedCache
-from .core.external_tokens import ClaimMapping, ExternalIssuer, ExternalVerifier
+from .core.external_tokens import ExternalIssuer, ExternalVerifier
 from .core.check.verifiers.introspection import Introspector
 from .core.check.verifiers.own import OwnTokens
 from .core.check.verifiers.userinfo import UserinfoConfig, UserinfoResolver
 from .named_files import load_route_file, read_named_files
 from .settings import Settings
+from .settings.shapes import AppSchema, BffSchema, IssuerSchema, ProviderSchema
 
 log = logging.getLogger("gatehouse.services")
 
@@ -93,8 +94,8 @@ class Services:
 @dataclass(frozen=True)
 class Composition:
     """The core's configuration objects, composed from the plain settings and the files they name
-    (here only: settings.py validates values, named_files.py reads the files, this module builds
-    what the core is given)."""
+    (here only: app/settings/ validates values, named_files.py reads the files, this module builds
+    what the core is given, each nested shape with its settings shape's `build`)."""
 
     client_auth: ClientAuthConfig
     client_credentials: ClientCredentialsConfig
@@ -142,7 +143,7 @@ def compose(settings: Settings) -> Composition:
         userinfo=UserinfoConfig(headers_to_proxy=tuple(h.lower() for h in s.headers_to_proxy),
                                 user_id_key=s.custom_user_id_key, permissions_key=s.custom_permissions_key,
                                 cache_seconds=s.userinfo_cache_seconds),
-        issuers=tuple(_issuer(i) for i in s.issuers),
+        issuers=tuple(IssuerSchema.build(i) for i in s.issuers),
         api_keys=ApiKeys({k["sha256"]: k["clientType"] for k in s.api_keys}),
         keys=keys, routes=named.routes, discovery_document=named.discovery_document,
         apps={app_id: _app(app_id, app, s.jwt_issuer, keys) for app_id, app in s.apps.items()},
@@ -151,51 +152,25 @@ def compose(settings: Settings) -> Composition:
         redis=redis_config_of(s))
 
 
-def _issuer(data: dict[str, Any]) -> ExternalIssuer:
-    c = data["claims"]
-    return ExternalIssuer(
-        issuer=data["issuer"], audiences=tuple(data["audience"]), algorithms=tuple(data["algorithms"]),
-        jwks_uri=data["jwks_uri"], discovery_url=data["discovery_url"], inline_jwks=data["jwks"],
-        leeway=data["leeway"],
-        claims=ClaimMapping(id=c["id"], groups=tuple(c["groups"]), scopes=tuple(c["scopes"]),
-                            permissions=c["permissions"], client_type=c["clientType"]))
-
-
 def _provider(pid: str, p: dict[str, Any], keys: KeySet) -> ProviderConfig:
-    return ProviderConfig(
-        id=pid, type=p["type"], client_id=p["clientId"], client_secret=p["clientSecret"],
-        auth_url=p["authUrl"], token_url=p["tokenUrl"], userinfo_url=p["userInfoUrl"],
-        logout_url=p["logoutUrl"], base_url=p["baseUrl"], discovery_url=p["discoveryUrl"],
-        scope=tuple(p["scope"]), order=p["order"], label=p["label"],
-        token_auth_method=p["tokenEndpointAuthMethod"], id_token_fallback=p["idTokenFallback"],
-        assertion=assertion_signer(keys, p["clientId"]) if p["tokenEndpointAuthMethod"] == "private_key_jwt" else None)
+    signer = assertion_signer(keys, p["client_id"]) if p["token_auth_method"] == "private_key_jwt" else None
+    return ProviderSchema.build(p, id=pid, assertion=signer)
 
 
 def _bff(data: dict[str, Any], keys: KeySet, prefix: str, state_ttl: int, outbound_timeout: float) -> BffConfig:
-    app_origin = origin(data["redirectUrl"])
-    return BffConfig(
-        mode=data["mode"], provider=_provider("bff", data["provider"], keys), redirect_url=data["redirectUrl"],
-        post_logout_redirect_url=data["postLogoutRedirectUrl"] or f"{app_origin}{prefix}/bff/logout/callback",
-        cookie_name=data["cookieName"], default_redirect=data["defaultRedirectUrl"],
-        allowed_redirects=tuple(data["allowedRedirectUrls"]),
-        allowed_origins=tuple(o.lower() for o in data["allowedOrigins"]), csrf_header=data["csrfHeader"],
-        session_lifetime=data["sessionLifetimeSeconds"], refresh_margin=data["refreshMarginSeconds"],
-        refresh_wait_seconds=data["refreshWaitSeconds"], state_ttl=state_ttl, groups_claim=data["groupsClaim"],
+    return BffSchema.build(
+        data, provider=_provider("bff", data["provider"], keys),
+        post_logout_redirect_url=data["post_logout_redirect_url"]
+        or f"{origin(data['redirect_url'])}{prefix}/bff/logout/callback",
+        allowed_origins=tuple(o.lower() for o in data["allowed_origins"]), state_ttl=state_ttl,
         # discovery + the token call, each up to connect and read timeouts, with room to spare
-        refresh_lock_seconds=data["refreshWaitSeconds"] + 4 * outbound_timeout + 5)
+        refresh_lock_seconds=data["refresh_wait_seconds"] + 4 * outbound_timeout + 5)
 
 
 def _app(app_id: str, data: dict[str, Any], default_issuer: str, keys: KeySet) -> AppConfig:
-    cookie = data["cookie"]
-    return AppConfig(
-        id=app_id,
-        providers={pid: _provider(pid, p, keys) for pid, p in data["providers"].items()},
-        redirect_url=data["redirectUrl"], issuer=data["issuer"] or default_issuer, realm=data["realm"],
-        default_groups=tuple(data["defaultGroups"]), is_website_app=data["isWebsiteApp"],
-        allowed_redirects=tuple(data["allowedRedirectUrlsOnSuccessfulLogin"]),
-        default_redirect=data["defaultRedirectUrlOnSuccessfulLogin"],
-        cookie=CookieConfig(secure=cookie["secure"], same_site=cookie["sameSite"], domain=cookie["domain"]),
-        session_expires_in=data["sessionExpiresIn"], refresh_expires_in=data["refreshTokenExpiresIn"])
+    return AppSchema.build(
+        data, id=app_id, issuer=data["issuer"] or default_issuer,
+        providers={pid: _provider(pid, p, keys) for pid, p in data["providers"].items()})
 
 
 def redis_config_of(settings: Settings) -> redis_store.RedisConfig:
@@ -315,7 +290,7 @@ def build_services(settings: Settings,
 
 def services() -> Services:
     """The current process's services (inside a request or app context)."""
-    return current_app.extensions["gatehouse"]  # type: ignore[no-any-return]
+    return current_app.extensions["gatehouse"]
 
 
 # One typed accessor per service for the views (none hands out a tuple to index); each answers

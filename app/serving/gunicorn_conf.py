@@ -15,7 +15,7 @@ nginx + wrk on the same machine; bench/RESULTS.md):
 * all: sync, two per core. The token endpoint's bcrypt (50-200 ms) would stall an event loop;
   sync workers keep one slow hash from delaying other requests, and the p99 tail low.
 GUNICORN_WORKER_CLASS, GUNICORN_WORKERS and GUNICORN_THREADS override the choice.
-Every value here comes from Gatehouse's settings (app/settings.py: config file + environment,
+Every value here comes from Gatehouse's settings (app/settings/: config file + environment,
 the same names as always); this file reads no environment itself.
 preload_app stays False: a MongoClient must not cross a fork, so every worker builds its own
 clients in create_app().

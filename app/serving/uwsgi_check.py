@@ -7,7 +7,7 @@ Traefik, Caddy, Envoy) — are on an HTTP socket of the same workers, parsed in 
 gunicorn.conf.py gives the check group, and how it is kept here:
 
 * workers: one process per core (GUNICORN_WORKERS overrides, as for gunicorn; every value here is a
-  setting read through app/settings.py), `--master`,
+  setting read through app/settings/), `--master`,
   `--lazy-apps` (each worker builds its own clients after the fork), `--enable-threads`
   (Gatehouse's background threads: route-file watch, revocation mirror);
 * drain on SIGTERM: this launcher is uWSGI's parent. On SIGTERM it creates the drain file

@@ -270,10 +270,11 @@ def test_no_adapter_imports_the_web_framework(path: Path) -> None:
     assert {name.split(".")[0] for name in imports(path)} & WEB == set()
 
 
-def test_settings_import_no_adapter_nor_the_composition() -> None:
+@pytest.mark.parametrize("path", files("settings"), ids=ids)
+def test_settings_import_no_adapter_nor_the_composition(path: Path) -> None:
     """Settings validate values; they reach neither a store nor the modules that build on them."""
     rooms = ("app.adapters", "app.services", "app.named_files", "app.blueprints")
-    assert {n for n in imports(APP / "settings.py") if any(inside(n, r) for r in rooms)} == set()
+    assert {n for n in imports(path) if any(inside(n, r) for r in rooms)} == set()
 
 
 def test_settings_hold_plain_values_only() -> None:
@@ -354,13 +355,16 @@ def product_modules() -> list[Path]:
             + [ROOT / "gunicorn.conf.py", ROOT / "wsgi.py"])
 
 
+ENVIRONMENT_READER = APP / "settings" / "loading.py"
+
+
 def test_only_settings_reads_the_environment() -> None:
-    """CONVENTIONS: nothing reads (or writes) os.environ but app/settings.py; gunicorn.conf.py,
-    wsgi.py and the development stack included."""
-    offenders = {str(p.relative_to(ROOT)): found for p in product_modules() if p != APP / "settings.py"
+    """CONVENTIONS: nothing reads (or writes) os.environ but the settings' loading module; the rest of
+    the settings, gunicorn.conf.py, wsgi.py and the development stack included."""
+    offenders = {str(p.relative_to(ROOT)): found for p in product_modules() if p != ENVIRONMENT_READER
                  for found in [environment_reads(p.read_text())] if found}
     assert offenders == {}
-    assert environment_reads((APP / "settings.py").read_text()), "the scan sees settings' own reads"
+    assert environment_reads(ENVIRONMENT_READER.read_text()), "the scan sees settings' own reads"
 
 
 DEV_PACKAGE = "gatehouse_dev"
