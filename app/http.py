@@ -130,7 +130,7 @@ def refresh_token_of() -> str:
 
 
 def set_session_cookies(response: Response, app: AppConfig, access: str, refresh: str) -> None:
-    """`sid` and `refresh_token`: HttpOnly, Secure and SameSite as the app configures (SPEC §4);
+    """`sid` and `refresh_token`: HttpOnly, Secure and SameSite as the app configures;
     they live as long as the session can be refreshed."""
     c, max_age = app.cookie, app.refresh_expires_in
     for name, value in ((SESSION_COOKIE, access), (REFRESH_COOKIE, refresh)):

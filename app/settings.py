@@ -6,7 +6,7 @@ environment map, the schema and the configuration reference (docs/configuration.
 the declarations. Settings are plain values and this module builds no core objects: the files
 the settings name are read by app/named_files.py, and app/services.py composes the core's objects.
 
-Environment variables override the file. Mia-Platform's variable names are accepted (SPEC §9).
+Environment variables override the file. Mia-Platform's variable names are accepted too.
 A bad configuration raises ConfigError with one line per problem, naming the key; values of
 secret keys never appear in messages.
 """
@@ -202,7 +202,7 @@ class AppSchema(Schema):
 
 
 class BffSchema(Schema):
-    """The Backend-for-Frontend client (SPEC §2.3, §5): one OIDC provider, Gatehouse as a
+    """The Backend-for-Frontend client (docs/bff.md): one OIDC provider, Gatehouse as a
     confidential client."""
 
     mode = fields.String(load_default="bff", validate=validate.OneOf(BFF_MODES))

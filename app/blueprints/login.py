@@ -1,4 +1,4 @@
-"""Browser login (SPEC §2.2): the login page, the provider list, /authorize, the provider's
+"""Browser login (docs/login.md "The flow"): the login page, the provider list, /authorize, the provider's
 callback page. The completion of the login at POST /oauth/token {code, state} is
 app/http.py `complete_login`, which the token endpoint calls."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Gatehouse login sessions (SPEC §2.2): /refreshtoken, /userinfo, /logout and the admin
+"""Gatehouse login sessions (docs/login.md "The flow"): /refreshtoken, /userinfo, /logout and the admin
 DELETE /sessions/<userId>."""
 from __future__ import annotations
 

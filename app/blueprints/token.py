@@ -20,7 +20,7 @@ def no_store(body: dict[str, Any]) -> Response:
 
 @bp.post("/oauth/token")
 def token() -> BaseResponse:
-    """One URL, several grants (SPEC §2.4): client_credentials here, the login completion
+    """One URL, several grants: client_credentials here, the login completion
     ({code, state}, Mia's Authentication Service) in app/http.py."""
     if is_login_completion():
         return complete_login()

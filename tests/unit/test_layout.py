@@ -173,7 +173,7 @@ def test_no_blueprint_imports_the_settings(path: Path) -> None:
 
 @pytest.mark.parametrize("path", files("adapters"), ids=ids)
 def test_no_adapter_imports_the_web_framework(path: Path) -> None:
-    """Adapters talk to stores and peers; HTTP answers are the blueprints' and errors.py's."""
+    """Adapters talk to stores and peers; HTTP answers are the blueprints' and error_answers.py's."""
     assert {name.split(".")[0] for name in imports(path)} & WEB == set()
 
 

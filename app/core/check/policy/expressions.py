@@ -1,5 +1,5 @@
 """Mia-compatible authorization expressions: tokenizer, recursive-descent parser, and a
-compiler to nested closures. Never `eval` (SPEC §3.3).
+compiler to nested closures. Never `eval`.
 
     expr       := or
     or         := and ( "||" and )*
