@@ -7,7 +7,7 @@ import ipaddress
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from flask import current_app
 
@@ -318,18 +318,33 @@ def services() -> Services:
     return current_app.extensions["gatehouse"]  # type: ignore[no-any-return]
 
 
-def user_admin() -> UserAdmin:
-    """The user administration; 404 where no login app is configured (users belong to apps'
-    realms)."""
-    svc = services().users
+# One typed accessor per service for the views (none hands out a tuple to index); each answers
+# 404 where its part of Gatehouse is not configured.
+NO_LOGIN_APPS = "no login apps are configured"
+S = TypeVar("S")
+
+
+def _configured(svc: S | None, missing: str) -> S:
     if svc is None:
-        raise NotFound("no login apps are configured")
+        raise NotFound(missing)
     return svc
 
 
-def login_services() -> tuple[LoginService, SessionService]:
-    """The login and session services; 404 where no login app is configured."""
-    svc = services()
-    if svc.login is None or svc.sessions is None:
-        raise NotFound("no login apps are configured")
-    return svc.login, svc.sessions
+def login_service() -> LoginService:
+    """The browser login."""
+    return _configured(services().login, NO_LOGIN_APPS)
+
+
+def session_service() -> SessionService:
+    """The login sessions."""
+    return _configured(services().sessions, NO_LOGIN_APPS)
+
+
+def user_admin() -> UserAdmin:
+    """The user administration (users belong to login apps' realms)."""
+    return _configured(services().users, NO_LOGIN_APPS)
+
+
+def bff_service() -> BffService:
+    """The Backend-for-Frontend."""
+    return _configured(services().bff, "the BFF is not configured")

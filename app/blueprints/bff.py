@@ -17,10 +17,10 @@ from werkzeug.wrappers import Response
 
 from .. import error_answers
 from ..core.login.bff import BffService
-from ..core.errors import DependencyUnavailable, Forbidden, LoginFailed, NotFound
+from ..core.errors import DependencyUnavailable, Forbidden, LoginFailed
 from ..core.ports import BrowserSessionStore
-from ..http import no_store, script_page
-from ..services import services
+from ..responses import no_store, script_page
+from ..services import bff_service, services
 
 bp = Blueprint("bff", __name__)
 CLIENT_JS = Path(__file__).resolve().parent.parent / "templates" / "bff" / "client.js"
@@ -83,13 +83,6 @@ def install(app: Flask, store: BrowserSessionStore, prefix: str, cookie_name: st
                       # Saved only when changed (login, logout).
                       SESSION_REFRESH_EACH_REQUEST=False)
     app.session_interface = BrowserSessions(app, store, prefix)
-
-
-def bff_service() -> BffService:
-    svc = services().bff
-    if svc is None:
-        raise NotFound("the BFF is not configured")
-    return svc
 
 
 def _session_store_up() -> None:

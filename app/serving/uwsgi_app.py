@@ -3,7 +3,7 @@
 Loaded in each worker after the fork (`--lazy-apps`: a MongoClient must not cross a fork). It does
 what app/serving/gunicorn_conf.py's hooks do under gunicorn, as uWSGI's master has no Python hook:
 it marks dead workers' Prometheus gauges, and answers /-/ready 503 once the drain file exists. Each
-request gets the peer of its own connection (app/http.py SocketPeer): a uwsgi packet's REMOTE_ADDR
+request gets the peer of its own connection (app/request_parsing.py SocketPeer): a uwsgi packet's REMOTE_ADDR
 is whatever its sender wrote (docs/proxies.md "What `REMOTE_ADDR` means behind each server").
 """
 from __future__ import annotations

@@ -123,7 +123,7 @@ def socket_peers(app: Callable[..., Iterable[bytes]], ports: frozenset[int],
                  connection_fd: Callable[[], int]) -> Callable[..., Iterable[bytes]]:
     """`app` with every request's SocketPeer set from its connection, over whatever the request's
     variables said."""
-    from ..http import SOCKET_PEER, SocketPeer
+    from ..request_parsing import SOCKET_PEER, SocketPeer
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         try:

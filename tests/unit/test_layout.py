@@ -171,6 +171,99 @@ def test_no_blueprint_imports_the_settings(path: Path) -> None:
     assert {name for name in imports(path) if inside(name, "app.settings")} == set()
 
 
+# Request parsing is app/request_parsing.py: a module of the app named after one of the standard
+# library (`http`) shadows it for any code run with that folder on its import path, and leaves a
+# reader asking which of the two `http` means. The token blueprint (`token`, a standard-library
+# name too) is named after its endpoints and left as it is.
+STDLIB_NAMES_ALLOWED = ("blueprints/token.py",)
+
+
+def test_no_module_of_the_app_is_named_like_the_standard_library() -> None:
+    import sys
+
+    named = {ids(p) for p in sorted(APP.rglob("*.py")) if p.stem in sys.stdlib_module_names}
+    assert named - set(STDLIB_NAMES_ALLOWED) == set()
+
+
+def test_nothing_imports_an_http_module_of_the_app() -> None:
+    found = {ids(p): sorted(n for n in imports(p) if n.split(".")[-1] == "http" and inside(n, "app"))
+             for p in sorted(APP.rglob("*.py"))}
+    assert {path: names for path, names in found.items() if names} == {}
+
+
+REQUEST_PARSING = APP / "request_parsing.py"
+# What the parsing module stands above: neither the login flow, the services, the views nor the answers.
+NOT_BELOW_PARSING = ("app.core.login", "app.services", "app.blueprints", "app.responses")
+# Calls that write an answer: parsing reads the request only.
+ANSWER_WRITERS = {"set_cookie", "delete_cookie", "render_template", "redirect", "jsonify", "make_response"}
+
+
+def called_names(path: Path) -> set[str]:
+    return {node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+            for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Call)
+            and isinstance(node.func, (ast.Name, ast.Attribute))}
+
+
+def test_request_parsing_imports_no_login_session_or_view_code() -> None:
+    assert {n for n in imports(REQUEST_PARSING) if any(inside(n, room) for room in NOT_BELOW_PARSING)} == set()
+
+
+def test_request_parsing_writes_no_answer() -> None:
+    """No cookies, pages, redirects or JSON bodies: those are the views' (and app/responses.py's)."""
+    assert called_names(REQUEST_PARSING) & ANSWER_WRITERS == set()
+
+
+def test_the_session_cookies_are_the_sessions_blueprints() -> None:
+    """`sid` and `refresh_token` are set, read and cleared by the sessions blueprint (the login completion
+    included); below the views only the core names the session cookie (its definition, the check)."""
+    names = {"SESSION_COOKIE", "REFRESH_COOKIE"}
+    users = {ids(p) for p in sorted(APP.rglob("*.py")) if not inside(module_name(p), "app.core")
+             for node in ast.walk(ast.parse(p.read_text()))
+             if isinstance(node, ast.Name) and node.id in names
+             or isinstance(node, ast.alias) and node.name in names}
+    assert users == {"blueprints/sessions.py"}
+
+
+SERVICES = APP / "services.py"
+
+
+def accessors() -> set[str]:
+    """The functions app/services.py defines: how anything reaches a service."""
+    return {node.name for node in ast.parse(SERVICES.read_text()).body if isinstance(node, ast.FunctionDef)}
+
+
+def indexed_accessor_calls(source: str, names: set[str]) -> list[str]:
+    """`login_services()[0]`, `svc.services()[1]`: a subscript of a call to one of `names`."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Call):
+            func = node.value.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+            if name in names:
+                found.append(f"line {node.lineno}: {name}()[...]")
+    return found
+
+
+def test_no_service_is_reached_by_index() -> None:
+    """One typed accessor per service: no view (nor anything else) indexes what an accessor answers."""
+    names = accessors()
+    offenders = {ids(p): found for p in sorted(APP.rglob("*.py"))
+                 if (found := indexed_accessor_calls(p.read_text(), names))}
+    assert offenders == {}
+
+
+def test_no_accessor_answers_a_tuple() -> None:
+    tuples = [node.name for node in ast.parse(SERVICES.read_text()).body if isinstance(node, ast.FunctionDef)
+              and node.returns is not None and "tuple" in ast.unparse(node.returns)]
+    assert tuples == []
+
+
+def test_the_index_check_sees_an_indexed_accessor() -> None:
+    source = "a = login_services()[0]\nb = m.services()[1]\nc = login_service().app('x')\nd = other()[0]\n"
+    assert indexed_accessor_calls(source, {"login_services", "services", "login_service"}) == [
+        "line 1: login_services()[...]", "line 2: services()[...]"]
+
+
 @pytest.mark.parametrize("path", files("adapters"), ids=ids)
 def test_no_adapter_imports_the_web_framework(path: Path) -> None:
     """Adapters talk to stores and peers; HTTP answers are the blueprints' and error_answers.py's."""
