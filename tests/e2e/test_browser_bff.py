@@ -20,8 +20,8 @@ from playwright.sync_api import Page
 from gatehouse_dev.runner import DEMO_ROUTES
 from tests.conftest import with_apps
 from tests.e2e.conftest import ROOT
-from tests.providers import DevProvider
-from tests.servers import RedisServer, free_port, wait_until
+from tests.support.providers import DevProvider
+from tests.support.servers import RedisServer, free_port, wait_until
 
 TOKEN_LIFETIME = 4  # seconds: short, so a test can wait for the access token to expire
 COOKIE = "__Host-gatehouse"

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page
 
 from tests.e2e.conftest import browser_login_env
-from tests.servers import free_port
+from tests.support.servers import free_port
 
 ROUTES = {"/": {"ALL": {"authorization": {"expression": "groups.users || groups.admin"}}},
           "/admin": {"ALL": {"authorization": {"expression": "groups.admin"}}}}
