@@ -18,7 +18,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from flask import Flask
     from werkzeug.middleware.proxy_fix import ProxyFix
 
-    from . import errors, observability
+    from . import error_answers, observability
     from .auth_edge import AuthEdge
     from .blueprints import (bff, clients, discovery, explain, health, jwks, login, sessions, token,
                              tokeninfo, users)
@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             on_issue=observability.token_issued)
     app.extensions["gatehouse"] = services
     observability.install(app, settings.metrics_dir)
-    errors.install(app)
+    error_answers.install(app)
     app.after_request(deny_framing)
     bff_config = services.composition.bff
     if bff_config is not None and services.bff_browser is not None:

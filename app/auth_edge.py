@@ -1,13 +1,10 @@
 """The /auth edge: the one place the answer of the nginx auth_request check is produced
 (`/auth` and `/auth/...`, every method). A WSGI layer in front of Flask that answers the check
-paths without Flask's per-request machinery (request and app contexts, URL matching, session
-opening, before/after hooks, a Response object); everything else goes to Flask untouched.
+paths without Flask's per-request machinery; everything else goes to Flask untouched.
 
 One short handler, as oauth2-proxy's AuthOnly: request id -> authorizer -> status and headers,
-always an empty body (nginx keeps its upstream connection only without one). Around it, from
-app/observability.py: the request id, the decision log line (the access log has no line for
-/auth) and the Prometheus samples; failures are classified by app/errors.py `classify`, the
-same function the Flask error handlers use.
+always an empty body (nginx keeps its upstream connection only without one). Failures are read by
+app/error_answers.py `classify`, as in the Flask error handlers.
 """
 from __future__ import annotations
 
@@ -18,7 +15,7 @@ from typing import Any, Callable, ClassVar, Iterable, Mapping
 from werkzeug.http import HTTP_STATUS_CODES
 
 from . import observability
-from .errors import classify
+from .error_answers import classify
 from .request_parsing import check_request, origin_path, parse_cookies
 from .services import Services
 

@@ -1,4 +1,4 @@
-"""Browser login (SPEC §2.2): the login page, the provider list, /authorize, the provider's
+"""Browser login (docs/login.md "The flow"): the login page, the provider list, /authorize, the provider's
 callback page. The callback page posts {code, state} to /oauth/token, whose login
 completion opens the session: app/blueprints/sessions.py `complete_login`."""
 from __future__ import annotations

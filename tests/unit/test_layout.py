@@ -266,7 +266,7 @@ def test_the_index_check_sees_an_indexed_accessor() -> None:
 
 @pytest.mark.parametrize("path", files("adapters"), ids=ids)
 def test_no_adapter_imports_the_web_framework(path: Path) -> None:
-    """Adapters talk to stores and peers; HTTP answers are the blueprints' and errors.py's."""
+    """Adapters talk to stores and peers; HTTP answers are the blueprints' and error_answers.py's."""
     assert {name.split(".")[0] for name in imports(path)} & WEB == set()
 
 

@@ -1,8 +1,8 @@
-"""The /auth check: original request -> principal -> decision (SPEC §2.1). It stands above
+"""The /auth check: original request -> principal -> decision. It stands above
 the rules (core.policy) and the credential verifiers (core.verifiers) and asks the login and
 BFF sessions; nothing below imports it.
 
-Credential sources, tried in the configured order (SPEC §3.1): the Gatehouse session (cookie
+Credential sources, tried in the configured order (docs/auth.md "Who is calling"): the Gatehouse session (cookie
 `sid`, or a bearer session JWT), the BFF session (its `__Host-` cookie; the answer then carries
 the access token for the upstream), Gatehouse's and external issuers' bearer JWTs, RFC 7662
 introspection, the userinfo resolver and trusted headers; API keys add a clientType.
@@ -77,7 +77,7 @@ class AuthorizerConfig:
     trust_user_headers: bool = False
     # AUTHORIZATION_HEADERS_TO_PROXY: with none of these present the caller is anonymous, no lookup.
     credential_headers: tuple[str, ...] = ()
-    # CREDENTIAL_SOURCES: the order in which sources are tried (SPEC §3.1); API keys add a clientType.
+    # CREDENTIAL_SOURCES: the order in which sources are tried; API keys add a clientType.
     sources: tuple[str, ...] = SOURCES
     # AUTH_DIALECTS and the trust settings: which proxies' words on the original request are believed.
     dialects: DialectConfig = DialectConfig()
@@ -221,7 +221,7 @@ class Authorizer:
 
     @staticmethod
     def _trusted(headers: Headers) -> Principal:
-        """Identity set by an upstream Gatehouse/gateway (SPEC §3.1 item 8)."""
+        """Identity set by an upstream Gatehouse/gateway (TRUST_MIA_USER_HEADERS)."""
         try:
             properties = json.loads(headers.get("miauserproperties") or "{}")
         except ValueError:

@@ -1,4 +1,5 @@
-"""Who is calling (the principal) and the answer to nginx (SPEC §3.1, §3.4, §2.1)."""
+"""Who is calling (the principal) and the answer to nginx (docs/auth.md "Who is calling",
+"The decision")."""
 from __future__ import annotations
 
 import json
@@ -164,7 +165,7 @@ def decide(table: RouteTable, method: str, uri: str, principal: Principal, *, is
            scope_prefix: str = "", names: HeaderNames = HeaderNames(),
            properties: tuple[str, ...] = (), header_limit: int = 16384, source: str | None = None,
            allow: int = ALLOW) -> Decision:
-    """SPEC §3.4, in order; the reason is for logs and `explain`, never for the client. `source`
+    """docs/auth.md "The decision", in order; the reason is for logs and `explain`, never for the client. `source`
     is recorded in the decision as it is (the credential source consulted); `allow` is the status
     of an allow (the dialect's: core.policy.dialects)."""
     deny = {names.allowed: "0"}

@@ -1,4 +1,4 @@
-"""API keys (SPEC §3.1): a key presented in a header or cookie resolves to a clientType; only
+"""API keys: a key presented in a header or cookie resolves to a clientType; only
 the keys' SHA-256 hashes are configured."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The userinfo resolver (SPEC §3.1): the caller's own headers forwarded to a configured
+"""The userinfo resolver: the caller's own headers forwarded to a configured
 endpoint — Mia's "external IdP, custom Authentication Manager" scenario — whose JSON answer
 names the user."""
 from __future__ import annotations
