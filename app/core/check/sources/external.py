@@ -1,0 +1,27 @@
+"""A configured external issuer's JWTs, an issuer of the `jwt` source: verified with the
+issuer's JWKS (core/external_tokens.py), cached per token; nothing to ask again while valid."""
+from __future__ import annotations
+
+from typing import Any
+
+from ... import tokens
+from ...external_tokens import ExternalVerifier
+from ...principal import Principal
+from ...verified_cache import VerifiedCache
+
+
+class ExternalIssuerJwt:
+    def __init__(self, external: ExternalVerifier, verified: VerifiedCache) -> None:
+        self.external = external
+        self.verified = verified
+
+    def knows(self, claims: dict[str, Any]) -> bool:
+        return self.external.knows(claims.get("iss"))
+
+    def verify(self, token: str, claims: dict[str, Any]) -> Principal:
+        principal = self.external.verify(token, tokens.unverified_header(token), claims)
+        self.verified.put(token, (self, principal.claims, principal), principal.claims.get("exp"))
+        return principal
+
+    def recheck(self, claims: dict[str, Any]) -> None:
+        """An external JWT's validity does not change before its `exp`."""
