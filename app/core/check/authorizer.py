@@ -55,6 +55,8 @@ class Authorizer:
         self.cfg = cfg
         self.chain = chain
         self.sources = chain.sources
+        self.api_keys = chain.client_type
+        self.bff = chain.bff
 
     @property
     def verified(self) -> VerifiedCache:
@@ -98,22 +100,21 @@ class Authorizer:
         """The decision on the original request (`original`: as `Authorizer.original` resolved it;
         without one, the plain nginx headers, as explain and the CLI give them). `identity`: the
         caller as explain is asked about it (core/explain.py) instead of the request's credential."""
-        deny = {self.cfg.names.allowed: "0"}
         if original is None:
             original = nginx(headers)
         if isinstance(original, Refused):
-            return Decision(FORBIDDEN, original.reason, ANONYMOUS, headers=deny, code="bad_request")
+            return Decision(FORBIDDEN, original.reason, ANONYMOUS, headers=self._deny(), code="bad_request")
         uri, method = original.uri, original.method
         if uri is None or method is None:
             missing = ("X-Original-URI and X-Original-Method are required" if original.dialect == "nginx"
                        else f"{original.dialect}: the original method is required")
-            return Decision(FORBIDDEN, missing, ANONYMOUS, headers=deny, code="bad_request")
+            return Decision(FORBIDDEN, missing, ANONYMOUS, headers=self._deny(), code="bad_request")
         method = method.upper()
         if method not in METHODS or method == "ALL":
-            return Decision(FORBIDDEN, "unknown method", ANONYMOUS, headers=deny, code="bad_request")
+            return Decision(FORBIDDEN, "unknown method", ANONYMOUS, headers=self._deny(), code="bad_request")
         request = Presented(headers, cookies)
         principal, refused = identity if identity is not None else self._identify(request)
-        keys = self.chain.client_type
+        keys = self.api_keys
         if keys is not None and principal.client_type is None:
             key = keys.match(request)
             client_type = keys.verify(key) if key is not None else None
@@ -127,12 +128,12 @@ class Authorizer:
                           properties=self.cfg.user_properties, header_limit=self.cfg.header_limit,
                           source=source, allow=original.allow_status,
                           challenge=CHALLENGE if refused is None else _challenge(refused))
-        bff = self.chain.bff
+        bff = self.bff
         if principal.source == "bff" and method not in SAFE_METHODS and bff is not None:
             problem = bff.csrf_problem(headers)
             if problem:  # a cookie the browser attached to another site's form or request
                 return Decision(FORBIDDEN, f"BFF session on a state-changing request: {problem}", principal,
-                                decision.rule, dict(deny), code="csrf", source=source)
+                                decision.rule, self._deny(), code="csrf", source=source)
         if decision.status == 401:
             if refused is not None and decision.code != "no_route":
                 # The words /auth/explain and the decision log give: which credential, and why.
@@ -140,6 +141,9 @@ class Authorizer:
                                    code=refusal_code(refused.reason), source=source)
             return self._login_redirect(decision, original, headers)
         return decision
+
+    def _deny(self) -> dict[str, str]:
+        return {self.cfg.names.allowed: "0"}
 
     def is_backoffice(self, headers: Headers) -> bool:
         """The request came through the backoffice listener (its rule's backoffice block judges it)."""

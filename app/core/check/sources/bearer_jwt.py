@@ -8,7 +8,7 @@ from ... import tokens
 from ...errors import InvalidToken
 from ...principal import Principal
 from ...verified_cache import VerifiedCache
-from .chain import JwtIssuer, Presented, recheck
+from .chain import JwtIssuer, Presented, Verified
 
 
 class BearerJwt:
@@ -26,9 +26,11 @@ class BearerJwt:
 
     def verify(self, token: str) -> Principal | None:
         """None: not a JWT of an issuer this source knows."""
-        hit = self.verified.get(token)
+        hit: Verified | None = self.verified.get(token)
         if hit is not None:
-            return recheck(hit)
+            issuer, verified, principal = hit
+            issuer.recheck(verified)
+            return principal
         try:
             claims = tokens.unverified_claims(token)
         except InvalidToken:

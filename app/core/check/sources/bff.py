@@ -29,10 +29,11 @@ class BffCookie:
 
     def __init__(self, sessions: BffSessions) -> None:
         self.sessions = sessions
+        self.cookie_name = sessions.cookie_name  # configuration: read once, not per check
 
     def match(self, request: Presented) -> str | None:
         cookies = request.cookies
-        return (cookies.get(self.sessions.cookie_name) or None) if cookies is not None else None
+        return (cookies.get(self.cookie_name) or None) if cookies is not None else None
 
     def verify(self, sid: str) -> Principal:
         return self.sessions.principal(sid)

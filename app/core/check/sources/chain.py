@@ -53,21 +53,15 @@ class JwtIssuer(Protocol):
     def verify(self, token: str, claims: dict[str, Any], /) -> Principal: ...
 
     def recheck(self, claims: dict[str, Any], /) -> None:
-        """What can change while a cached token is valid, asked on every use (InvalidToken)."""
+        """What can change while a cached token is valid, asked on every use: whether its
+        session is still open, whether it was revoked (InvalidToken); external JWTs: nothing."""
         ...
 
 
 # A verified-token cache entry of the JWT sources: the issuer that verified it, its verified
-# claims and the caller they name.
+# claims and the caller they name. A token found there skips its signature check; its issuer's
+# `recheck` still asks what can change while it is valid.
 Verified = tuple[JwtIssuer, dict[str, Any], Principal]
-
-
-def recheck(hit: Verified) -> Principal:
-    """A token verified before: only what can change while it is valid is asked again —
-    whether its session is still open, whether it was revoked (external JWTs: nothing)."""
-    issuer, claims, principal = hit
-    issuer.recheck(claims)
-    return principal
 
 
 class ClientTypeSource(Protocol):

@@ -10,7 +10,7 @@ from ...errors import InvalidToken
 from ...principal import Principal, principal_from_claims
 from ...records import SESSION_COOKIE
 from ...verified_cache import VerifiedCache
-from .chain import Presented, recheck
+from .chain import Presented, Verified
 
 
 class LoginSessions(Protocol):
@@ -50,9 +50,10 @@ class SessionJwt:
         tokens.check_length(token)
         if not tokens.canonical(token):
             raise InvalidToken("malformed token")
-        hit = self.verified.get(token)
+        hit: Verified | None = self.verified.get(token)
         if hit is not None and hit[0] is self:
-            return recheck(hit)
+            self.recheck(hit[1])
+            return hit[2]
         claims = self.sessions.verify_signature(token, unverified)
         self.sessions.ensure_open(claims)
         # The user's fields (groups, email, ...) are what expressions and properties look at.
