@@ -4,7 +4,7 @@ root registers in the configured order."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from ...principal import Principal
 from ...verified_cache import VerifiedCache
@@ -56,6 +56,25 @@ class JwtIssuer(Protocol):
         """What can change while a cached token is valid, asked on every use: whether its
         session is still open, whether it was revoked (InvalidToken); external JWTs: nothing."""
         ...
+
+
+class IssuerVerifier(Protocol):
+    def knows(self, issuer: Any, /) -> bool: ...
+
+
+V = TypeVar("V", bound=IssuerVerifier)
+
+
+class ByIssuer(Generic[V]):
+    """A JWT issuer chosen by the token's `iss`, its verifier beside the verified-token cache
+    (sources/own.py, sources/external.py)."""
+
+    def __init__(self, verifier: V, verified: VerifiedCache) -> None:
+        self.verifier = verifier
+        self.verified = verified
+
+    def knows(self, claims: dict[str, Any]) -> bool:
+        return self.verifier.knows(claims.get("iss"))
 
 
 # A verified-token cache entry of the JWT sources: the issuer that verified it, its verified

@@ -7,19 +7,12 @@ from typing import Any
 from ... import tokens
 from ...external_tokens import ExternalVerifier
 from ...principal import Principal
-from ...verified_cache import VerifiedCache
+from .chain import ByIssuer
 
 
-class ExternalIssuerJwt:
-    def __init__(self, external: ExternalVerifier, verified: VerifiedCache) -> None:
-        self.external = external
-        self.verified = verified
-
-    def knows(self, claims: dict[str, Any]) -> bool:
-        return self.external.knows(claims.get("iss"))
-
+class ExternalIssuerJwt(ByIssuer[ExternalVerifier]):
     def verify(self, token: str, claims: dict[str, Any]) -> Principal:
-        principal = self.external.verify(token, tokens.unverified_header(token), claims)
+        principal = self.verifier.verify(token, tokens.unverified_header(token), claims)
         self.verified.put(token, (self, principal.claims, principal), principal.claims.get("exp"))
         return principal
 
