@@ -13,6 +13,7 @@ from ..principal import ANONYMOUS, Principal
 from .policy.decision import FORBIDDEN, Decision, HeaderNames, decide, refusal_code
 from .policy.dialects import CheckRequest, DialectConfig, Headers, Original, Refused, login_location, nginx, resolve
 from .policy.routes import METHODS, RouteTable
+# SOURCES: the words CREDENTIAL_SOURCES accepts (the settings validate against them)
 from .sources.chain import SOURCES as SOURCES, CredentialChain, Presented
 from ..verified_cache import VerifiedCache
 
