@@ -34,6 +34,16 @@ from .core.login.sessions import AppConfig, SessionService
 from .core.login.users import UserAdmin
 from .core.check.authorizer import Authorizer, AuthorizerConfig
 from .core.check.policy.dialects import DialectConfig
+from .core.check.sources.api_key import ApiKey
+from .core.check.sources.bearer_jwt import BearerJwt
+from .core.check.sources.bff import BffCookie, BffSessions
+from .core.check.sources.chain import ChainConfig, CredentialChain, CredentialSource, JwtIssuer
+from .core.check.sources.external import ExternalIssuerJwt
+from .core.check.sources.introspection import Introspection
+from .core.check.sources.own import OwnAccessToken
+from .core.check.sources.session import LoginSessions, SessionJwt
+from .core.check.sources.trusted_headers import TrustedHeaders
+from .core.check.sources.userinfo import Userinfo
 from .core.check.verifiers.api_keys import ApiKeys
 from .core.verified_cache import VerifiedCache
 from .core.external_tokens import ExternalIssuer, ExternalVerifier
@@ -101,6 +111,7 @@ class Composition:
     client_credentials: ClientCredentialsConfig
     registration_rules: RegistrationRules
     authorizer: AuthorizerConfig
+    credentials: ChainConfig
     userinfo: UserinfoConfig
     issuers: tuple[ExternalIssuer, ...]
     api_keys: ApiKeys
@@ -132,14 +143,15 @@ def compose(settings: Settings) -> Composition:
             auth_methods=tuple(dict.fromkeys(s.open_registration_auth_methods))),
         authorizer=AuthorizerConfig(
             strict=s.strict_mode, scope_prefix=s.api_product_scope_prefix, user_properties=s.user_properties_to_proxy,
-            header_limit=s.max_header_value_bytes, trust_user_headers=s.trust_mia_user_headers,
-            credential_headers=s.authorization_headers_to_proxy, sources=tuple(dict.fromkeys(s.credential_sources)),
+            header_limit=s.max_header_value_bytes, credential_headers=s.authorization_headers_to_proxy,
             dialects=DialectConfig(
                 dialects=tuple(dict.fromkeys(s.auth_dialects)),
                 trusted_proxies=tuple(ipaddress.ip_network(c, strict=False) for c in s.trusted_proxy_cidrs),
                 secret_header=s.forward_auth_secret_header, secret=s.forward_auth_secret,
                 hosts=tuple(h.lower() for h in s.forward_auth_hosts),
                 login_url=s.forward_auth_login_url or f"{s.service_prefix}/web-login")),
+        credentials=ChainConfig(order=tuple(dict.fromkeys(s.credential_sources)),
+                                trust_user_headers=s.trust_mia_user_headers),
         userinfo=UserinfoConfig(headers_to_proxy=tuple(h.lower() for h in s.headers_to_proxy),
                                 user_id_key=s.custom_user_id_key, permissions_key=s.custom_permissions_key,
                                 cache_seconds=s.userinfo_cache_seconds),
@@ -171,6 +183,32 @@ def _app(app_id: str, data: dict[str, Any], default_issuer: str, keys: KeySet) -
     return AppSchema.build(
         data, id=app_id, issuer=data["issuer"] or default_issuer,
         providers={pid: _provider(pid, p, keys) for pid, p in data["providers"].items()})
+
+
+def credential_chain(cfg: ChainConfig, verified: VerifiedCache, own: OwnTokens,
+                     external: ExternalVerifier | None = None, sessions: LoginSessions | None = None,
+                     bff: BffSessions | None = None, introspector: Introspector | None = None,
+                     userinfo: UserinfoResolver | None = None, api_keys: ApiKeys | None = None) -> CredentialChain:
+    """The check's credential sources in CREDENTIAL_SOURCES' order, each registered when what it
+    reads is configured (a source left out, or with nothing to ask, is not walked). A login
+    session's JWT is one source twice: its cookie (`session`) and a bearer token (`jwt`)."""
+    session = SessionJwt(sessions, verified) if sessions is not None else None
+    issuers: list[JwtIssuer] = [session] if session is not None else []
+    if external is not None:
+        issuers.append(ExternalIssuerJwt(external, verified))
+    issuers.append(OwnAccessToken(own, verified))
+    bff_cookie = BffCookie(bff) if bff is not None else None
+    registered: dict[str, CredentialSource | None] = {
+        "session": session,
+        "bff": bff_cookie,
+        "jwt": BearerJwt(tuple(issuers), verified),
+        "introspection": Introspection(introspector) if introspector is not None else None,
+        "userinfo": Userinfo(userinfo) if userinfo is not None else None,
+        "trusted-headers": TrustedHeaders() if cfg.trust_user_headers else None,
+    }
+    walked = tuple(source for name in cfg.order if (source := registered[name]) is not None)
+    return CredentialChain(walked, verified, client_type=ApiKey(api_keys) if api_keys is not None else None,
+                           bff=bff_cookie)
 
 
 def redis_config_of(settings: Settings) -> redis_store.RedisConfig:
@@ -277,9 +315,10 @@ def build_services(settings: Settings,
     verified = VerifiedCache(settings.verified_token_cache_size, settings.verified_token_cache_seconds)
     own = OwnTokens(settings.jwt_issuer, tokens.verify_signature, mirror.ensure_token_active) \
         if settings.revocation_check else OwnTokens(settings.jwt_issuer, tokens.verify_signature)
-    authorizer = Authorizer(routes or c.routes, c.authorizer, own, external, userinfo=userinfo,
-                            api_keys=c.api_keys if c.api_keys.by_hash else None,
-                            introspector=introspector, sessions=sessions, bff=bff_copy, verified=verified)
+    chain = credential_chain(c.credentials, verified, own, external, sessions=sessions, bff=bff_copy,
+                             introspector=introspector, userinfo=userinfo,
+                             api_keys=c.api_keys if c.api_keys.by_hash else None)
+    authorizer = Authorizer(routes or c.routes, c.authorizer, chain)
     return Services(settings=settings, composition=c, registry=registry, tokens=tokens, authorizer=authorizer,
                     checks={"mongodb": clients.ping, "redis": limiter.ping},
                     lifecycle=Lifecycle(), on_ready=ensure_indexes, login=login, sessions=sessions, bff=bff,

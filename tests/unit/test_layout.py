@@ -99,6 +99,49 @@ def test_verifiers_build_on_the_rules_only(path: Path) -> None:
     assert above == set()
 
 
+# The check's credential sources, one class each, all in the sources room (core/check/sources);
+# the authorizer walks their chain and reaches no verifier, session or source class itself.
+SOURCE_CLASSES = {"SessionJwt": "session", "BffCookie": "bff", "BearerJwt": "bearer_jwt",
+                  "OwnAccessToken": "own", "ExternalIssuerJwt": "external", "Introspection": "introspection",
+                  "Userinfo": "userinfo", "TrustedHeaders": "trusted_headers", "ApiKey": "api_key"}
+SOURCES_ROOM = "app.core.check.sources"
+
+
+def classes_with(path: Path, methods: set[str]) -> set[str]:
+    """The classes of a module that define all of `methods`."""
+    return {node.name for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ClassDef)
+            and methods <= {f.name for f in node.body if isinstance(f, ast.FunctionDef)}}
+
+
+@pytest.mark.parametrize("name,module", sorted(SOURCE_CLASSES.items()))
+def test_each_credential_source_is_a_class_of_its_own_module_in_the_sources_room(name: str, module: str) -> None:
+    path = APP / "core" / "check" / "sources" / f"{module}.py"
+    assert path.is_file() and name in classes_with(path, {"verify"})
+
+
+def test_a_source_of_the_chain_matches_then_verifies_and_lives_in_the_sources_room() -> None:
+    """Whatever finds a credential in a check request and verifies it is a source of the chain."""
+    found = {f"{module_name(p)}.{c}" for p in sorted(APP.rglob("*.py")) for c in classes_with(p, {"match", "verify"})
+             if module_name(p) != f"{SOURCES_ROOM}.chain"}  # the chain's module: what a source is (protocols)
+    assert found and {name for name in found if not inside(name, SOURCES_ROOM)} == set()
+    # Gatehouse's own and external issuers' JWTs are chosen by `iss` inside the `jwt` source
+    assert {name.rsplit(".", 1)[1] for name in found} == set(SOURCE_CLASSES) - {"OwnAccessToken", "ExternalIssuerJwt"}
+
+
+def test_the_authorizer_only_walks_the_chain() -> None:
+    """No verifier, session, BFF or source module in the authorizer's imports: the chain's own
+    module (what a source and a chain are) is all it knows of them."""
+    reached = {name for name in imports(APP / "core" / "check" / "authorizer.py") if inside(name, "app.core")}
+    verifiers = ("app.core.check.verifiers", "app.core.external_tokens", "app.core.login")
+    assert {name for name in reached if any(inside(name, v) for v in verifiers)} == set()
+    assert {name for name in reached if inside(name, SOURCES_ROOM)} == {f"{SOURCES_ROOM}.chain"}
+
+
+def test_sources_build_on_the_check_s_rules_and_verifiers_never_on_the_authorizer() -> None:
+    for path in files("core/check/sources"):
+        assert {name for name in imports(path) if inside(name, "app.core.check.authorizer")} == set(), path
+
+
 # The core's rooms, one per flow, over the shared kernel (the modules at app/core's root). A flow
 # builds on the kernel and on itself; the kernel on itself only; explain (what the check would
 # decide for a user, client or token) is the one module above the flows and reads all three.
