@@ -1,4 +1,4 @@
-"""The BFF end to end (SPEC §2.3, §5): Debian's chromium driven by Playwright loads the demo SPA
+"""The BFF end to end (docs/bff.md): Debian's chromium driven by Playwright loads the demo SPA
 through the shipped nginx config; Gatehouse under gunicorn; the development OIDC provider over
 HTTP; the demo upstream's API verifies the forwarded access token against the provider's JWKS."""
 from __future__ import annotations
@@ -134,7 +134,7 @@ def test_spa_login_api_call_and_no_token_in_the_page(browser, site, provider):
 
 
 def test_login_lands_on_a_protected_page_with_the_strict_cookie(browser, site):
-    """SPEC §5's trap: the redirect chain from the provider is cross-site, so a 302 straight to
+    """The BFF's cookie trap (docs/bff.md): the redirect chain from the provider is cross-site, so a 302 straight to
     a protected page would arrive without the Strict cookie."""
     base = site()
     context = browser.new_context()

@@ -1,4 +1,4 @@
-"""Browser login end to end (SPEC §2.2, §4): Debian's chromium driven by Playwright, through
+"""Browser login end to end (docs/login.md): Debian's chromium driven by Playwright, through
 the shipped nginx config, against the development OIDC provider over HTTP."""
 from __future__ import annotations
 

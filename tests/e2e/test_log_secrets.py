@@ -1,4 +1,4 @@
-"""No secret in any log line (docs/security.md "What the logs hold"). The whole `gatehouse dev`
+"""No secret in any log line (docs/security.md, its paragraph on logs). The whole `gatehouse dev`
 stack — nginx with the shipped config, the app group under gunicorn, the /auth group under uWSGI —
 goes through a web login with a refresh and a logout, a BFF login, and machine tokens with the
 client secret in the body, in the query string and in a body nginx refuses as too large, client

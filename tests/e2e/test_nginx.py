@@ -1,4 +1,4 @@
-"""The shipped nginx config in front of Gatehouse and an echoing upstream (SPEC §3.5)."""
+"""The shipped nginx config in front of Gatehouse and an echoing upstream."""
 from __future__ import annotations
 
 import base64

@@ -1,4 +1,4 @@
-"""Bearer JWTs from an external issuer whose keys are served over HTTP (SPEC §3.1 item 4, §7)."""
+"""Bearer JWTs from an external issuer whose keys are served over HTTP (docs/auth.md "External issuers")."""
 from __future__ import annotations
 
 import json

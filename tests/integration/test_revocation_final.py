@@ -1,4 +1,4 @@
-"""A revocation, a logout or a client cut-off is final (SPEC §8): it holds at /auth, /tokeninfo,
+"""A revocation, a logout or a client cut-off is final: it holds at /auth, /tokeninfo,
 introspection and the session endpoints across feed expiry, a Redis restarted empty, new workers,
 and a refresh tried while MongoDB is down does not destroy the session. Every test runs the
 mirrored default (REVOCATION_SYNC_SECONDS > 0) against real Redis and the MongoDB-wire server."""
