@@ -278,7 +278,7 @@ def install(app: Flask, metrics_dir: str | None) -> None:
         REQUESTS.labels(endpoint, method, str(response.status_code)).inc()
         LATENCY.labels(endpoint).observe(elapsed)
         response.headers["X-Request-Id"] = g.get("request_id", "")
-        # Path only: query strings may carry codes or tokens (SPEC §10).
+        # Path only: query strings may carry codes or tokens (docs/operations.md "What the logs hold").
         access.info("request", extra={
             "request_id": g.get("request_id"), "method": request.method, "path": request.path,
             "endpoint": endpoint, "status": response.status_code,

@@ -41,9 +41,9 @@ from app.core.sealing import Sealer, new_key  # noqa: E402
 from app.serving.nginx_config import render
 from gatehouse_dev.runner import start_mongo, start_redis  # noqa: E402
 from tests.e2e.conftest import http  # noqa: E402
-from tests.introspection_server import IntrospectionServer  # noqa: E402
-from tests.issuer import LocalIssuer  # noqa: E402
-from tests.servers import free_port, nginx_temp_paths, wait_until  # noqa: E402
+from tests.support.introspection_server import IntrospectionServer  # noqa: E402
+from tests.support.issuer import LocalIssuer  # noqa: E402
+from tests.support.servers import free_port, nginx_temp_paths, wait_until  # noqa: E402
 from bench import servers as check_servers  # noqa: E402
 from app.settings import DEFAULT_CHECK_THREADS  # noqa: E402
 

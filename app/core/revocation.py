@@ -1,23 +1,10 @@
-"""What must never come back (SPEC §8): revoked access tokens (`jti`), ended login sessions
-(`sid`), ended BFF sessions (`bff`) and client cut-offs (`client`: every token of the client
-issued at or before the cut-off).
+"""What must never come back: revoked access tokens (`jti`), ended login sessions (`sid`), ended
+BFF sessions (`bff`) and client cut-offs (`client`: every token of the client issued up to then).
 
-`Revocations` is the one writer. It records each entry durably first (the RevocationStore:
-MongoDB `revocations`, each entry kept until its own `until`), then publishes it to a feed
-(Redis) for the workers. A revocation is acknowledged once the durable store has it: the feed
-is the fast path, not the commit.
-
-`RevocationMirror` is each worker's copy, so /auth answers "revoked?" from memory: it pulls
-what is new from the feed at most once per `interval` seconds — the bound within which a
-published revocation takes effect — and, in a background thread of its own, reconciles with the
-durable store every `reconcile_seconds`, reading only what was recorded since its last reconcile
-(less a margin): the bound within which a revocation the feed missed (Redis down or hung when it
-was recorded) takes effect. It reloads everything from the durable store when it starts and
-whenever the feed is not the one it was reading (a new epoch: the feed's keys expired in a quiet
-period, Redis lost its data or came back from an older copy of it); each reload raises its `generation`, which tells what a worker
-remembers of Redis-held data (core/login/bff.py's BffCopy) that it may be gone. One caller pulls at a time; the others wait for that pull at
-most `wait_seconds`, and after a failed pull checks fail closed at once for `retry_seconds`, so
-a hung Redis never piles up waits.
+`Revocations` is the one writer: durably first (MongoDB), then to a feed (Redis) for the workers.
+`RevocationMirror` is each worker's copy, which /auth asks from memory: it pulls the feed, reloads
+on a new epoch, and reconciles with the durable store in a thread of its own. The bounds and why:
+docs/production.md "Revocation is final, and the fast path".
 """
 from __future__ import annotations
 

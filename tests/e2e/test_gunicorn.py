@@ -21,7 +21,7 @@ import pytest
 
 from gatehouse_dev.runner import demo_commands
 from tests.e2e.conftest import DEV_PORT_OPTIONS
-from tests.servers import free_port, wait_until, within
+from tests.support.servers import free_port, wait_until, within
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,7 +16,7 @@ import requests
 
 from tests.e2e.conftest import echoed, http, start_uwsgi_check, stop
 from tests.e2e.test_nginx import ROUTES, client_token
-from tests.servers import RedisServer, children, wait_until, within
+from tests.support.servers import RedisServer, children, wait_until, within
 
 
 # (name, path, headers (TOKEN replaced by a client JWT with permissions.orders), status)
@@ -264,7 +264,7 @@ def test_dev_runs_the_check_group_under_uwsgi(tmp_path):
     import subprocess
     import sys
 
-    from tests.servers import free_port
+    from tests.support.servers import free_port
 
     ports = {name: free_port() for name in ("port", "redis", "mongo", "provider", "nginx", "upstream")}
     check = free_port(span=2)
@@ -326,7 +326,7 @@ def hung_introspection_group(tmp_path, gunicorn_server, uwsgi_check_server, extr
                              processes: int) -> tuple[Any, str, Any]:
     """A uWSGI group whose introspection endpoint hangs 30 s (OUTBOUND_TIMEOUT_SECONDS 25):
     (the provider, a client JWT that needs none, `check(credential, timeout) -> status`)."""
-    from tests.introspection_server import IntrospectionServer
+    from tests.support.introspection_server import IntrospectionServer
 
     provider = IntrospectionServer()
     provider.hang_seconds = 30.0
@@ -402,7 +402,7 @@ def test_one_setting_switches_the_check_group_and_nginx(env, tmp_path, server, e
     import subprocess
     import sys
 
-    from tests.servers import free_port
+    from tests.support.servers import free_port
 
     gatehouse = str(Path(sys.executable).parent / "gatehouse")
     port = free_port(span=2)
