@@ -45,7 +45,7 @@ from tests.support.introspection_server import IntrospectionServer  # noqa: E402
 from tests.support.issuer import LocalIssuer  # noqa: E402
 from tests.support.servers import free_port, nginx_temp_paths, wait_until  # noqa: E402
 from bench import servers as check_servers  # noqa: E402
-from app.settings import DEFAULT_CHECK_THREADS  # noqa: E402
+from app.settings.declarations import DEFAULT_CHECK_THREADS  # noqa: E402
 
 LUA = ROOT / "bench" / "check.lua"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
