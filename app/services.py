@@ -270,7 +270,8 @@ def build_services(settings: Settings,
         ensure_indexes()
     except DependencyUnavailable:
         log.error("MongoDB unreachable at start-up; indexes will be created when it is back")
-    gate = http_client.CallGate(settings.outbound_calls_per_worker)  # one per worker: all its outbound calls
+    gate = http_client.call_gate(settings.outbound_calls_per_worker, settings.outbound_gate_dir,
+                                 settings.outbound_calls_per_group)  # one per worker: all its outbound calls
     external = ExternalVerifier(
         c.issuers, http_client.JsonFetcher(settings.outbound_timeout_seconds, gate),
         cache_seconds=settings.jwks_cache_seconds,

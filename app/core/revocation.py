@@ -21,6 +21,11 @@ from .tokens import OWN_TOKEN_LEEWAY_SECONDS
 from .ports import RevocationFeed, RevocationStore
 from .records import FeedBatch, Revocation
 
+# Which process this is, as a count of forks: a mirror's reconciler thread belongs to the process
+# that started it, and the check asks this list instead of os.getpid() (a system call per check).
+_PROCESS = [0]
+os.register_at_fork(after_in_child=lambda: _PROCESS.__setitem__(0, _PROCESS[0] + 1))
+
 # The kinds of revocation entry: a revoked access token, an ended login session, an ended BFF
 # session, a client cut-off.
 REVOKED_TOKEN, ENDED_SESSION, ENDED_BFF_SESSION, CLIENT_CUT_OFF = "jti", "sid", "bff", "client"
@@ -180,12 +185,12 @@ class RevocationMirror:
         self.pulls = self.reloads = self.reconciles = 0
         self.reconcile_seconds = reconcile_seconds  # 0: no background reconcile (tests drive it)
         self._reconciled_from = float("-inf")  # start of the last load or reconcile
-        self._reconciler_pid = 0  # the process whose thread reconciles (a fork has none)
+        self._reconciler_process = -1  # the process (_PROCESS) whose thread reconciles (a fork has none)
 
     def find(self, keys: Sequence[Key]) -> list[Revocation]:
         """Live entries among `keys`, known as of at most `interval` seconds ago (what the feed
         missed: as of at most `reconcile_seconds` ago)."""
-        if self._reconciler_pid != os.getpid() and self.reconcile_seconds > 0:
+        if self._reconciler_process != _PROCESS[0] and self.reconcile_seconds > 0:
             self._start_reconciler()
         now = self.clock()
         if not now - self._pulled_from < self.interval:
@@ -226,9 +231,9 @@ class RevocationMirror:
 
     def _start_reconciler(self) -> None:
         with self._lock:
-            if self._reconciler_pid == os.getpid():
+            if self._reconciler_process == _PROCESS[0]:
                 return
-            self._reconciler_pid = os.getpid()
+            self._reconciler_process = _PROCESS[0]
         # The thread holds the mirror weakly: it ends with the mirror (an app that is gone).
         threading.Thread(target=_reconcile_every, args=(weakref.ref(self), self.reconcile_seconds),
                          name="revocation-reconcile", daemon=True).start()

@@ -152,6 +152,17 @@ def outbound_limit(configured: int, threads: int) -> int:
     return configured if 0 < configured < threads else threads - 1
 
 
+def outbound_group_limit(configured: int | None, processes: int, threads: int) -> int | None:
+    """Outbound calls the whole group may have waiting at once, across its workers (None: no group
+    limit). With one thread per worker a check waiting on a provider holds a whole worker: by
+    default at most half the workers (at least one) may, so the other half keeps answering the
+    checks that need none (with one worker, that one: nothing can be kept free). With several threads, each worker keeps a free thread of its own
+    (outbound_limit) and the group needs no limit unless one is configured."""
+    if configured is not None:
+        return configured
+    return max(1, processes // 2) if threads <= 1 else None
+
+
 def _exec_gunicorn(http: str | None, processes: int | None) -> int:
     """CHECK_SERVER=gunicorn: the check group under gunicorn (gevent, gunicorn.conf.py's role
     `check`), HTTP only; this process becomes gunicorn, which drains on SIGTERM itself."""
@@ -247,6 +258,11 @@ def serve(http: str | None, socket: str | None, processes: int | None) -> int:
         _log("warning", f"configuration: {line}")
     fifo = metrics_dir + "-uwsgi.fifo"
     drain = metrics_dir + "-draining"
+    group_limit = outbound_group_limit(settings.outbound_calls_per_group, processes, settings.check_threads)
+    gate_dir = metrics_dir + "-outbound"  # the group's outbound slots (lock files), when limited
+    shutil.rmtree(gate_dir, ignore_errors=True)
+    if group_limit:
+        os.makedirs(gate_dir, mode=0o700)
     for leftover in (fifo, drain):
         if os.path.exists(leftover):
             os.remove(leftover)
@@ -256,7 +272,9 @@ def serve(http: str | None, socket: str | None, processes: int | None) -> int:
                         harakiri=settings.worker_timeout_seconds, binary=sys.executable)]
     env = child_environment({"metrics_dir": metrics_dir, "drain_file": drain, "role": "check",
                              "outbound_calls_per_worker": outbound_limit(settings.outbound_calls_per_worker,
-                                                                         settings.check_threads)})
+                                                                         settings.check_threads),
+                             "outbound_calls_per_group": group_limit,
+                             "outbound_gate_dir": gate_dir if group_limit else None})
     state: dict[str, Any] = {"term": None, "reload": False}
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -307,6 +325,7 @@ def serve(http: str | None, socket: str | None, processes: int | None) -> int:
             proc.kill()
             proc.wait()
         shutil.rmtree(metrics_dir, ignore_errors=True)
+        shutil.rmtree(gate_dir, ignore_errors=True)
         for leftover in (fifo, drain):
             if os.path.exists(leftover):
                 os.remove(leftover)

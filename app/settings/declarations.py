@@ -22,8 +22,9 @@ CONFIG_FILE_ENV = "GATEHOUSE_CONFIG"
 # The server of the /auth process group (`gatehouse serve-check`): uWSGI (nginx `uwsgi_pass`) unless
 # switched back to gunicorn (HTTP). bench/RESULTS.md "Servers of the /auth group" has the measurements.
 CHECK_SERVERS = ("uwsgi", "gunicorn")
-# Threads per uWSGI worker: a check waiting on a hung provider holds one thread, not the worker.
-DEFAULT_CHECK_THREADS = 4
+# Threads per uWSGI worker: one (docs/performance.md "Which layout"); a check waiting on a provider
+# then holds its worker, and OUTBOUND_CALLS_PER_GROUP bounds how many workers may.
+DEFAULT_CHECK_THREADS = 1
 
 # ---------------------------------------------------------------------------------------------
 # The declarations. Each setting is stated once, as a field of `Settings`: its key (the field's
@@ -158,6 +159,9 @@ class Settings:
     drain_file: str | None = setting("GATEHOUSE_DRAIN_FILE", fields.String(), None,
                                      "internal: set by `serve-check` for its workers (/-/ready answers 503 once "
                                      "this file exists)")
+    outbound_gate_dir: str | None = setting(
+        "GATEHOUSE_OUTBOUND_GATE_DIR", fields.String(), None,
+        "internal: set by `serve-check` for its workers (the lock files of `OUTBOUND_CALLS_PER_GROUP`)")
     log_level: str = setting("LOG_LEVEL", _choice("trace", "debug", "info", "warn", "warning", "error", "fatal",
                                                   "silent"), "info", "trace, debug, info, warn, error, fatal, silent")
     decision_log: str = setting("DECISION_LOG", _choice("all", "refusals", "off"), "refusals",
@@ -313,6 +317,11 @@ class Settings:
         "OUTBOUND_CALLS_PER_WORKER", _int(0, 10000), 0,
         "checks one worker may have waiting on a provider at once (a JWKS, introspection, userinfo or provider "
         "call, or a wait for a JWKS fetch another check started); past it such a check fails at once (503)", shown="0 (no limit); under uWSGI `CHECK_THREADS` − 1")
+    outbound_calls_per_group: int | None = setting(
+        "OUTBOUND_CALLS_PER_GROUP", _int(1, 10000), None,
+        "`serve-check` under uWSGI: checks the whole `/auth` group may have waiting on a provider at once, "
+        "across its workers; past it such a check fails at once (503)",
+        shown="half the group's workers (at least 1); none with several threads per worker")
     userinfo_url: str | None = setting("USERINFO_URL", fields.String(validate=url({"http", "https"})), None,
                                        "userinfo resolver")
     headers_to_proxy: tuple[str, ...] = setting("HEADERS_TO_PROXY", CommaList(), ("authorization",),

@@ -260,12 +260,14 @@ def test_check_group_logs_refusals_and_counts_every_decision(gunicorn, tmp_path)
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(auth, ["/public"] * 30 + ["/orders?token=abc"] * 20))
     assert statuses == [204] * 30 + [401] * 20
-    status, text = get(f"{base}/-/metrics")
 
     def counted(decision: str, reason: str) -> float:
+        text = get(f"{base}/-/metrics")[1]
         return sum(float(v) for v in re.findall(
             rf'gatehouse_auth_decisions_total\{{decision="{decision}",reason="{reason}"\}} (\S+)', text))
 
+    # Each worker adds its counts to /-/metrics within a second (app/observability.py FLUSH_SECONDS).
+    assert within(lambda: (counted("allow", "allowed"), counted("unauthenticated", "no_identity")) == (30, 20), 10)
     assert (counted("allow", "allowed"), counted("unauthenticated", "no_identity")) == (30, 20)
     proc.terminate()
     proc.wait(timeout=30)

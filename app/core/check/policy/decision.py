@@ -155,11 +155,12 @@ def _identity_headers(principal: Principal, rule: Rule | None, names: HeaderName
     # Envoy's 60 KB) beside the BFF's Authorization: past the budget the largest values are left
     # out, as one over the limit is, rather than the proxy failing every call of this user (500).
     budget = ANSWER_HEADER_BYTES - (_line_size("Authorization", f"Bearer {principal.bearer}") if principal.bearer else 0)
-    while sum(_line_size(k, v) for k, v in headers.items()) > budget:
+    size = sum(_line_size(k, v) for k, v in headers.items())
+    while size > budget:
         largest = max((k for k in headers if k != names.allowed), key=lambda k: len(headers[k]), default=None)
         if largest is None:
             break
-        del headers[largest]
+        size -= _line_size(largest, headers.pop(largest))
     return headers
 
 
