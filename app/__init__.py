@@ -18,11 +18,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from flask import Flask
     from werkzeug.middleware.proxy_fix import ProxyFix
 
-    from . import errors, observability
+    from . import error_answers, observability
     from .auth_edge import AuthEdge
     from .blueprints import (bff, clients, discovery, explain, health, jwks, login, sessions, token,
                              tokeninfo, users)
-    from .http import deny_framing
+    from .responses import deny_framing
     from .services import build_services
     from .settings import load_settings
 
@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             on_issue=observability.token_issued)
     app.extensions["gatehouse"] = services
     observability.install(app, settings.metrics_dir)
-    errors.install(app)
+    error_answers.install(app)
     app.after_request(deny_framing)
     bff_config = services.composition.bff
     if bff_config is not None and services.bff_browser is not None:
@@ -47,6 +47,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                     bff_config.session_lifetime)
     for module in (explain, token, clients, users, tokeninfo, jwks, discovery, login, sessions, bff):
         app.register_blueprint(module.bp, url_prefix=settings.service_prefix or None)
+    # POST /oauth/token serves the browser login's completion too (a body with code and state).
+    token.serve_also(app, sessions.is_login_completion, sessions.complete_login)
     app.register_blueprint(health.bp)
     # The /auth edge: the check answered before Flask's request machinery.
     app.wsgi_app = AuthEdge(app.wsgi_app, services, settings.service_prefix,  # type: ignore[method-assign]

@@ -1,26 +1,22 @@
 """The /auth edge: the one place the answer of the nginx auth_request check is produced
 (`/auth` and `/auth/...`, every method). A WSGI layer in front of Flask that answers the check
-paths without Flask's per-request machinery (request and app contexts, URL matching, session
-opening, before/after hooks, a Response object); everything else goes to Flask untouched.
+paths without Flask's per-request machinery; everything else goes to Flask untouched.
 
 One short handler, as oauth2-proxy's AuthOnly: request id -> authorizer -> status and headers,
-always an empty body (nginx keeps its upstream connection only without one). Around it, from
-app/observability.py: the request id, the decision log line (the access log has no line for
-/auth) and the Prometheus samples; failures are classified by app/errors.py `classify`, the
-same function the Flask error handlers use.
+always an empty body (nginx keeps its upstream connection only without one). Failures are read by
+app/error_answers.py `classify`, as in the Flask error handlers.
 """
 from __future__ import annotations
 
 import logging
-import re
 import time
 from typing import Any, Callable, ClassVar, Iterable, Mapping
 
-from werkzeug.http import HTTP_STATUS_CODES, parse_cookie
+from werkzeug.http import HTTP_STATUS_CODES
 
 from . import observability
-from .errors import classify
-from .http import check_request, origin_path
+from .error_answers import classify
+from .request_parsing import check_request, origin_path, parse_cookies
 from .services import Services
 
 # The check answers these methods; TRACE, CONNECT and unknown ones get an empty 405.
@@ -38,9 +34,6 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 UNPREFIXED = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
 MAX_KNOWN_NAMES = 256
 NO_COOKIES: Mapping[str, str] = {}
-# A Cookie header of plain `name=value` pairs (`; ` or `;` between them, ASCII, nothing quoted or
-# padded): werkzeug's parse_cookie reads it as a split on `;` and `=` would, so it is read so.
-PLAIN_COOKIES = re.compile(r'[^ \t=";]+=[^ \t";]*(?:; ?[^ \t=";]+=[^ \t";]*)*')
 
 
 def environ_key(name: str) -> str:
@@ -83,17 +76,6 @@ class WSGICookies:
         if self.parsed is None:
             self.parsed = parse_cookies(self.header)
         return self.parsed.get(name, default)
-
-
-def parse_cookies(header: str) -> Mapping[str, str]:
-    """werkzeug's reading of a Cookie header; plain pairs without its general parser."""
-    if header.isascii() and PLAIN_COOKIES.fullmatch(header):
-        cookies: dict[str, str] = {}
-        for pair in header.split(";"):
-            name, _, value = pair.lstrip(" ").partition("=")
-            cookies.setdefault(name, value)
-        return cookies
-    return parse_cookie(header)
 
 
 class AuthEdge:

@@ -366,7 +366,7 @@ def settings_doc(out: str | None, check: bool) -> None:
     path = Path(out)
     if check:
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
-            click.echo(f"{out} differs from the declarations in app/settings.py; run: gatehouse settings-doc "
+            click.echo(f"{out} differs from the declarations in app/settings/declarations.py; run: gatehouse settings-doc "
                        f"--out {out}", err=True)
             sys.exit(1)
         return
@@ -444,11 +444,11 @@ def _explain(method: str, uri: str, token: str | None, headers: tuple[str, ...],
     """The decision for the request and the caller, printed as /auth/explain answers it; exit 0, 1 or 2."""
     from werkzeug.datastructures import Headers
 
-    from .auth_edge import parse_cookies
     from .core.errors import GatehouseError
     from .core.explain import named_identity
     from .core.check.policy.decision import ALLOW
     from .core.check.policy.decision import explain as explain_decision
+    from .request_parsing import parse_cookies
     from .services import build_services
     request_headers = Headers()
     for item in headers:

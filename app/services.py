@@ -7,7 +7,7 @@ import ipaddress
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from flask import current_app
 
@@ -30,18 +30,29 @@ from .core.login.providers import ProviderConfig, ProviderDirectory, assertion_s
 from .core.redirects import origin
 from .core.sealing import Sealer
 from .core.revocation import ClientCutOff, RevocationMirror, Revocations, client_cut_at
-from .core.login.sessions import AppConfig, CookieConfig, SessionService
+from .core.login.sessions import AppConfig, SessionService
 from .core.login.users import UserAdmin
 from .core.check.authorizer import Authorizer, AuthorizerConfig
 from .core.check.policy.dialects import DialectConfig
+from .core.check.sources.api_key import ApiKey
+from .core.check.sources.bearer_jwt import BearerJwt
+from .core.check.sources.bff import BffCookie, BffSessions
+from .core.check.sources.chain import ChainConfig, CredentialChain, CredentialSource, JwtIssuer
+from .core.check.sources.external import ExternalIssuerJwt
+from .core.check.sources.introspection import Introspection
+from .core.check.sources.own import OwnAccessToken
+from .core.check.sources.session import LoginSessions, SessionJwt
+from .core.check.sources.trusted_headers import TrustedHeaders
+from .core.check.sources.userinfo import Userinfo
 from .core.check.verifiers.api_keys import ApiKeys
 from .core.verified_cache import VerifiedCache
-from .core.external_tokens import ClaimMapping, ExternalIssuer, ExternalVerifier
+from .core.external_tokens import ExternalIssuer, ExternalVerifier
 from .core.check.verifiers.introspection import Introspector
 from .core.check.verifiers.own import OwnTokens
 from .core.check.verifiers.userinfo import UserinfoConfig, UserinfoResolver
 from .named_files import load_route_file, read_named_files
 from .settings import Settings
+from .settings.shapes import AppSchema, BffSchema, IssuerSchema, ProviderSchema
 
 log = logging.getLogger("gatehouse.services")
 
@@ -93,13 +104,14 @@ class Services:
 @dataclass(frozen=True)
 class Composition:
     """The core's configuration objects, composed from the plain settings and the files they name
-    (here only: settings.py validates values, named_files.py reads the files, this module builds
-    what the core is given)."""
+    (here only: app/settings/ validates values, named_files.py reads the files, this module builds
+    what the core is given, each nested shape with its settings shape's `build`)."""
 
     client_auth: ClientAuthConfig
     client_credentials: ClientCredentialsConfig
     registration_rules: RegistrationRules
     authorizer: AuthorizerConfig
+    credentials: ChainConfig
     userinfo: UserinfoConfig
     issuers: tuple[ExternalIssuer, ...]
     api_keys: ApiKeys
@@ -131,18 +143,19 @@ def compose(settings: Settings) -> Composition:
             auth_methods=tuple(dict.fromkeys(s.open_registration_auth_methods))),
         authorizer=AuthorizerConfig(
             strict=s.strict_mode, scope_prefix=s.api_product_scope_prefix, user_properties=s.user_properties_to_proxy,
-            header_limit=s.max_header_value_bytes, trust_user_headers=s.trust_mia_user_headers,
-            credential_headers=s.authorization_headers_to_proxy, sources=tuple(dict.fromkeys(s.credential_sources)),
+            header_limit=s.max_header_value_bytes, credential_headers=s.authorization_headers_to_proxy,
             dialects=DialectConfig(
                 dialects=tuple(dict.fromkeys(s.auth_dialects)),
                 trusted_proxies=tuple(ipaddress.ip_network(c, strict=False) for c in s.trusted_proxy_cidrs),
                 secret_header=s.forward_auth_secret_header, secret=s.forward_auth_secret,
                 hosts=tuple(h.lower() for h in s.forward_auth_hosts),
                 login_url=s.forward_auth_login_url or f"{s.service_prefix}/web-login")),
+        credentials=ChainConfig(order=tuple(dict.fromkeys(s.credential_sources)),
+                                trust_user_headers=s.trust_mia_user_headers),
         userinfo=UserinfoConfig(headers_to_proxy=tuple(h.lower() for h in s.headers_to_proxy),
                                 user_id_key=s.custom_user_id_key, permissions_key=s.custom_permissions_key,
                                 cache_seconds=s.userinfo_cache_seconds),
-        issuers=tuple(_issuer(i) for i in s.issuers),
+        issuers=tuple(IssuerSchema.build(i) for i in s.issuers),
         api_keys=ApiKeys({k["sha256"]: k["clientType"] for k in s.api_keys}),
         keys=keys, routes=named.routes, discovery_document=named.discovery_document,
         apps={app_id: _app(app_id, app, s.jwt_issuer, keys) for app_id, app in s.apps.items()},
@@ -151,51 +164,51 @@ def compose(settings: Settings) -> Composition:
         redis=redis_config_of(s))
 
 
-def _issuer(data: dict[str, Any]) -> ExternalIssuer:
-    c = data["claims"]
-    return ExternalIssuer(
-        issuer=data["issuer"], audiences=tuple(data["audience"]), algorithms=tuple(data["algorithms"]),
-        jwks_uri=data["jwks_uri"], discovery_url=data["discovery_url"], inline_jwks=data["jwks"],
-        leeway=data["leeway"],
-        claims=ClaimMapping(id=c["id"], groups=tuple(c["groups"]), scopes=tuple(c["scopes"]),
-                            permissions=c["permissions"], client_type=c["clientType"]))
-
-
 def _provider(pid: str, p: dict[str, Any], keys: KeySet) -> ProviderConfig:
-    return ProviderConfig(
-        id=pid, type=p["type"], client_id=p["clientId"], client_secret=p["clientSecret"],
-        auth_url=p["authUrl"], token_url=p["tokenUrl"], userinfo_url=p["userInfoUrl"],
-        logout_url=p["logoutUrl"], base_url=p["baseUrl"], discovery_url=p["discoveryUrl"],
-        scope=tuple(p["scope"]), order=p["order"], label=p["label"],
-        token_auth_method=p["tokenEndpointAuthMethod"], id_token_fallback=p["idTokenFallback"],
-        assertion=assertion_signer(keys, p["clientId"]) if p["tokenEndpointAuthMethod"] == "private_key_jwt" else None)
+    signer = assertion_signer(keys, p["client_id"]) if p["token_auth_method"] == "private_key_jwt" else None
+    return ProviderSchema.build(p, id=pid, assertion=signer)
 
 
 def _bff(data: dict[str, Any], keys: KeySet, prefix: str, state_ttl: int, outbound_timeout: float) -> BffConfig:
-    app_origin = origin(data["redirectUrl"])
-    return BffConfig(
-        mode=data["mode"], provider=_provider("bff", data["provider"], keys), redirect_url=data["redirectUrl"],
-        post_logout_redirect_url=data["postLogoutRedirectUrl"] or f"{app_origin}{prefix}/bff/logout/callback",
-        cookie_name=data["cookieName"], default_redirect=data["defaultRedirectUrl"],
-        allowed_redirects=tuple(data["allowedRedirectUrls"]),
-        allowed_origins=tuple(o.lower() for o in data["allowedOrigins"]), csrf_header=data["csrfHeader"],
-        session_lifetime=data["sessionLifetimeSeconds"], refresh_margin=data["refreshMarginSeconds"],
-        refresh_wait_seconds=data["refreshWaitSeconds"], state_ttl=state_ttl, groups_claim=data["groupsClaim"],
+    return BffSchema.build(
+        data, provider=_provider("bff", data["provider"], keys),
+        post_logout_redirect_url=data["post_logout_redirect_url"]
+        or f"{origin(data['redirect_url'])}{prefix}/bff/logout/callback",
+        allowed_origins=tuple(o.lower() for o in data["allowed_origins"]), state_ttl=state_ttl,
         # discovery + the token call, each up to connect and read timeouts, with room to spare
-        refresh_lock_seconds=data["refreshWaitSeconds"] + 4 * outbound_timeout + 5)
+        refresh_lock_seconds=data["refresh_wait_seconds"] + 4 * outbound_timeout + 5)
 
 
 def _app(app_id: str, data: dict[str, Any], default_issuer: str, keys: KeySet) -> AppConfig:
-    cookie = data["cookie"]
-    return AppConfig(
-        id=app_id,
-        providers={pid: _provider(pid, p, keys) for pid, p in data["providers"].items()},
-        redirect_url=data["redirectUrl"], issuer=data["issuer"] or default_issuer, realm=data["realm"],
-        default_groups=tuple(data["defaultGroups"]), is_website_app=data["isWebsiteApp"],
-        allowed_redirects=tuple(data["allowedRedirectUrlsOnSuccessfulLogin"]),
-        default_redirect=data["defaultRedirectUrlOnSuccessfulLogin"],
-        cookie=CookieConfig(secure=cookie["secure"], same_site=cookie["sameSite"], domain=cookie["domain"]),
-        session_expires_in=data["sessionExpiresIn"], refresh_expires_in=data["refreshTokenExpiresIn"])
+    return AppSchema.build(
+        data, id=app_id, issuer=data["issuer"] or default_issuer,
+        providers={pid: _provider(pid, p, keys) for pid, p in data["providers"].items()})
+
+
+def credential_chain(cfg: ChainConfig, verified: VerifiedCache, own: OwnTokens,
+                     external: ExternalVerifier | None = None, sessions: LoginSessions | None = None,
+                     bff: BffSessions | None = None, introspector: Introspector | None = None,
+                     userinfo: UserinfoResolver | None = None, api_keys: ApiKeys | None = None) -> CredentialChain:
+    """The check's credential sources in CREDENTIAL_SOURCES' order, each registered when what it
+    reads is configured (a source left out, or with nothing to ask, is not walked). A login
+    session's JWT is one source twice: its cookie (`session`) and a bearer token (`jwt`)."""
+    session = SessionJwt(sessions, verified) if sessions is not None else None
+    issuers: list[JwtIssuer] = [session] if session is not None else []
+    if external is not None:
+        issuers.append(ExternalIssuerJwt(external, verified))
+    issuers.append(OwnAccessToken(own, verified))
+    bff_cookie = BffCookie(bff) if bff is not None else None
+    registered: dict[str, CredentialSource | None] = {
+        "session": session,
+        "bff": bff_cookie,
+        "jwt": BearerJwt(tuple(issuers), verified),
+        "introspection": Introspection(introspector) if introspector is not None else None,
+        "userinfo": Userinfo(userinfo) if userinfo is not None else None,
+        "trusted-headers": TrustedHeaders() if cfg.trust_user_headers else None,
+    }
+    walked = tuple(source for name in cfg.order if (source := registered[name]) is not None)
+    return CredentialChain(walked, verified, client_type=ApiKey(api_keys) if api_keys is not None else None,
+                           bff=bff_cookie)
 
 
 def redis_config_of(settings: Settings) -> redis_store.RedisConfig:
@@ -257,7 +270,8 @@ def build_services(settings: Settings,
         ensure_indexes()
     except DependencyUnavailable:
         log.error("MongoDB unreachable at start-up; indexes will be created when it is back")
-    gate = http_client.CallGate(settings.outbound_calls_per_worker)  # one per worker: all its outbound calls
+    gate = http_client.call_gate(settings.outbound_calls_per_worker, settings.outbound_gate_dir,
+                                 settings.outbound_calls_per_group)  # one per worker: all its outbound calls
     external = ExternalVerifier(
         c.issuers, http_client.JsonFetcher(settings.outbound_timeout_seconds, gate),
         cache_seconds=settings.jwks_cache_seconds,
@@ -302,9 +316,10 @@ def build_services(settings: Settings,
     verified = VerifiedCache(settings.verified_token_cache_size, settings.verified_token_cache_seconds)
     own = OwnTokens(settings.jwt_issuer, tokens.verify_signature, mirror.ensure_token_active) \
         if settings.revocation_check else OwnTokens(settings.jwt_issuer, tokens.verify_signature)
-    authorizer = Authorizer(routes or c.routes, c.authorizer, own, external, userinfo=userinfo,
-                            api_keys=c.api_keys if c.api_keys.by_hash else None,
-                            introspector=introspector, sessions=sessions, bff=bff_copy, verified=verified)
+    chain = credential_chain(c.credentials, verified, own, external, sessions=sessions, bff=bff_copy,
+                             introspector=introspector, userinfo=userinfo,
+                             api_keys=c.api_keys if c.api_keys.by_hash else None)
+    authorizer = Authorizer(routes or c.routes, c.authorizer, chain)
     return Services(settings=settings, composition=c, registry=registry, tokens=tokens, authorizer=authorizer,
                     checks={"mongodb": clients.ping, "redis": limiter.ping},
                     lifecycle=Lifecycle(), on_ready=ensure_indexes, login=login, sessions=sessions, bff=bff,
@@ -315,21 +330,36 @@ def build_services(settings: Settings,
 
 def services() -> Services:
     """The current process's services (inside a request or app context)."""
-    return current_app.extensions["gatehouse"]  # type: ignore[no-any-return]
+    return current_app.extensions["gatehouse"]
 
 
-def user_admin() -> UserAdmin:
-    """The user administration; 404 where no login app is configured (users belong to apps'
-    realms)."""
-    svc = services().users
+# One typed accessor per service for the views (none hands out a tuple to index); each answers
+# 404 where its part of Gatehouse is not configured.
+NO_LOGIN_APPS = "no login apps are configured"
+S = TypeVar("S")
+
+
+def _configured(svc: S | None, missing: str) -> S:
     if svc is None:
-        raise NotFound("no login apps are configured")
+        raise NotFound(missing)
     return svc
 
 
-def login_services() -> tuple[LoginService, SessionService]:
-    """The login and session services; 404 where no login app is configured."""
-    svc = services()
-    if svc.login is None or svc.sessions is None:
-        raise NotFound("no login apps are configured")
-    return svc.login, svc.sessions
+def login_service() -> LoginService:
+    """The browser login."""
+    return _configured(services().login, NO_LOGIN_APPS)
+
+
+def session_service() -> SessionService:
+    """The login sessions."""
+    return _configured(services().sessions, NO_LOGIN_APPS)
+
+
+def user_admin() -> UserAdmin:
+    """The user administration (users belong to login apps' realms)."""
+    return _configured(services().users, NO_LOGIN_APPS)
+
+
+def bff_service() -> BffService:
+    """The Backend-for-Frontend."""
+    return _configured(services().bff, "the BFF is not configured")

@@ -43,8 +43,8 @@ from app.core.keys import generate_private_key_pem  # noqa: E402
 from app.serving.nginx_config import render
 from bench.run import Stack, gunicorn, start_nginx  # noqa: E402
 from tests.e2e.conftest import http  # noqa: E402
-from tests.echo_upstream import start_echo  # noqa: E402
-from tests.servers import MongoServer, RedisServer, children, free_port, wait_until  # noqa: E402
+from tests.support.echo_upstream import start_echo  # noqa: E402
+from tests.support.servers import MongoServer, RedisServer, children, free_port, wait_until  # noqa: E402
 
 ROUTES = {"/orders": {"ALL": {"authorization": {"expression": "permissions.orders"}}},
           "/admin": {"ALL": {"authorization": {"expression": "groups.admin"}}}}

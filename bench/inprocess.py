@@ -15,7 +15,7 @@ from typing import Any, Iterator
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import MongoServer, RedisServer  # noqa: E402
+from tests.support.servers import MongoServer, RedisServer  # noqa: E402
 
 PROVIDER_TOKEN_KEY = "YmVuY2gtcHJvdmlkZXItdG9rZW4ta2V5LTMyLWJ5dGU="  # 32 bytes, URL-safe base64
 # A website app whose provider is never asked: sessions are opened in-process.

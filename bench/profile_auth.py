@@ -3,7 +3,7 @@ nginx) with the WSGI environ nginx's check subrequest produces (the shipped chec
 an allowed check with a Gatehouse client-credentials JWT (bearer) and with a session JWT (the
 `sid` cookie), each verified once and then served from the worker's verified-token cache, with
 and without the `X-Request-Id` nginx sets from `$request_id`; and with a BFF session (the
-`__Host-gatehouse` cookie). Each figure is the CPU time this
+`__Host-gatehouse` cookie) and an API key (the `client-key` header, no user). Each figure is the CPU time this
 process spent per call (time.process_time: on a shared machine, time spent waiting for a core
 is not the check's; `--clock wall` counts elapsed time instead, which includes waiting for
 Redis), the median and the minimum over rounds that interleave the scenarios,
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import hashlib
 import json
 import pstats
 import statistics
@@ -35,11 +36,14 @@ from inprocess import BENCH_APP, BENCH_BFF, ROOT, bff_session, client_token, ses
 
 ROUTES = {"/c/": {"ALL": {"authorization": {"expression": "permissions.orders"}}},
           "/s/": {"ALL": {"authorization": {"expression": "groups.admin"}}},
-          "/b/": {"ALL": {"authorization": {"expression": "groups.admin"}}}}
-CONFIG = {"apps": {"bench": BENCH_APP}, "bff": BENCH_BFF}
+          "/b/": {"ALL": {"authorization": {"expression": "groups.admin"}}},
+          "/k/": {"ALL": {"authorization": {"expression": "clientType == \"bench\"", "public": True}}}}
+API_KEY = "bench-api-key-0123456789abcdef"
+CONFIG = {"apps": {"bench": BENCH_APP}, "bff": BENCH_BFF,
+          "api_keys": [{"sha256": hashlib.sha256(API_KEY.encode()).hexdigest(), "clientType": "bench"}]}
 REQUEST_ID = "5a3c0e1f9b2d4c6e8f0a1b2c3d4e5f60"  # nginx $request_id: 32 hex digits
 SCENARIOS = ("client JWT", "client JWT + nginx request id", "session JWT", "session JWT + nginx request id",
-             "BFF session + nginx request id")
+             "BFF session + nginx request id", "API key + nginx request id")
 CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 HARNESS = "bare WSGI callable (harness)"
 
@@ -81,6 +85,7 @@ class Worker:
             SCENARIOS[2]: nginx_environ("/s/x?page=2", session, False),
             SCENARIOS[3]: nginx_environ("/s/x?page=2", session, True),
             SCENARIOS[4]: nginx_environ("/b/x?page=2", bff, True),
+            SCENARIOS[5]: nginx_environ("/k/x?page=2", {"HTTP_CLIENT_KEY": API_KEY}, True),
         }
         for name, environ in self.environs.items():  # right answers first; verifies each token once
             got: list[tuple[str, list[tuple[str, str]]]] = []

@@ -41,11 +41,11 @@ from app.core.sealing import Sealer, new_key  # noqa: E402
 from app.serving.nginx_config import render
 from gatehouse_dev.runner import start_mongo, start_redis  # noqa: E402
 from tests.e2e.conftest import http  # noqa: E402
-from tests.introspection_server import IntrospectionServer  # noqa: E402
-from tests.issuer import LocalIssuer  # noqa: E402
-from tests.servers import free_port, nginx_temp_paths, wait_until  # noqa: E402
+from tests.support.introspection_server import IntrospectionServer  # noqa: E402
+from tests.support.issuer import LocalIssuer  # noqa: E402
+from tests.support.servers import free_port, nginx_temp_paths, wait_until  # noqa: E402
 from bench import servers as check_servers  # noqa: E402
-from app.settings import DEFAULT_CHECK_THREADS  # noqa: E402
+from app.settings.declarations import DEFAULT_CHECK_THREADS  # noqa: E402
 
 LUA = ROOT / "bench" / "check.lua"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -526,7 +526,9 @@ def server_scenarios(args: argparse.Namespace, wanted: Any, var: Path, env: dict
     rows: list[dict[str, Any]] = []
     jwt = cookie_lines("/c/", creds["own"][:1], "Authorization", "Bearer {}") * 2
     bare = cookie_lines("/s/", creds["session"][:1], check="-") * 2
-    for label, server, threads in check_servers.CANDIDATES:
+    cores = os.cpu_count() or 1
+    for label, server, threads, per_core in check_servers.CANDIDATES:
+        workers = per_core * cores
         for app, lines, name in (("bench.floor_app:bare", bare, f"server {label}: bare-wsgi"),
                                  ("wsgi:app", jwt, f"server {label}: /auth client-credentials JWT x1")):
             if not wanted(name):
@@ -534,7 +536,7 @@ def server_scenarios(args: argparse.Namespace, wanted: Any, var: Path, env: dict
             sub = Stack(var)
             try:
                 port, site_port = free_port(span=2), free_port()
-                address, protocol, _ = check_servers.start(sub.spawn, server, app, port, args.check_workers,
+                address, protocol, _ = check_servers.start(sub.spawn, server, app, port, workers,
                                                            threads, env, var / f"metrics-{port}")
                 wait_until(lambda: http(f"http://127.0.0.1:{port}/-/healthz")[0] in (200, 204), name, 60)
                 text = render(f"127.0.0.1:{site_port}", f"127.0.0.1:{ports['api']}", f"127.0.0.1:{ports['echo']}",
@@ -608,16 +610,17 @@ def targets(results: list[dict[str, Any]]) -> dict[str, tuple[float | None, bool
         out[name] = (value, value is not None and bool(ok(value)))
 
     for label in JWT_ROWS:
-        put(f"/auth {label} x1 ÷ C peer, c=32 (≥ 1.0)", ratio(results, f"/auth {label} x1", "peer", 32),
-            lambda v: v >= 1.0)
-        put(f"/auth {label} x1 p50 ÷ C peer p50, c=1 (≤ 1.2)",
-            ratio(results, f"/auth {label} x1", "peer", 1, "p50"), lambda v: v <= 1.2)
+        put(f"/auth {label} x1 ÷ C peer, c=32 (≥ 1.25)", ratio(results, f"/auth {label} x1", "peer", 32),
+            lambda v: v >= 1.25)
+        put(f"/auth {label} x1 p50 ÷ C peer p50, c=1 (≤ 1.0)",
+            ratio(results, f"/auth {label} x1", "peer", 1, "p50"), lambda v: v <= 1.0)
         put(f"/auth {label} x1000 ÷ x1, c=32 (≥ 0.9)",
             ratio(results, f"/auth {label} x1000", f"/auth {label} x1", 32), lambda v: v >= 0.9)
-    for count in (1, 1000):
-        put(f"/auth BFF session x{count} ÷ client-credentials JWT x{count}, c=32 (≥ 0.8)",
-            ratio(results, f"/auth BFF session x{count}", f"/auth client-credentials JWT x{count}", 32),
-            lambda v: v >= 0.8)
+    for label in ("BFF session", "API key"):
+        for count in (1, 1000):
+            put(f"/auth {label} x{count} ÷ client-credentials JWT x{count}, c=32 (≥ 0.95)",
+                ratio(results, f"/auth {label} x{count}", f"/auth client-credentials JWT x{count}", 32),
+                lambda v: v >= 0.95)
     for label in JWT_ROWS:
         put(f"/auth with the decision cache, {label} x1000 ÷ ceiling-proxy, c=32 (≥ 1.0)",
             ratio(results, f"/auth cache {label} x1000", "ceiling-proxy", 32), lambda v: v >= 1.0)
@@ -634,12 +637,13 @@ def targets(results: list[dict[str, Any]]) -> dict[str, tuple[float | None, bool
 
 def server_table(results: list[dict[str, Any]]) -> list[str]:
     """The candidate servers of the /auth group side by side (bench/servers.py)."""
-    labels = [label for label, _, _ in check_servers.CANDIDATES
+    labels = [label for label, *_ in check_servers.CANDIDATES
               if any(r["scenario"].startswith(f"server {label}:") for r in results)]
     if not labels:
         return []
     md = ["", "## Servers of the /auth group", "",
-          "Each candidate alone (the others stopped), 2 worker processes, behind its own nginx with the "
+          "Each candidate alone (the others stopped), one worker process per core unless the label says "
+          "otherwise, behind its own nginx with the "
           "shipped config; the Gatehouse check with one client JWT, and a bare WSGI callable (the server's own "
           "cost). Checks/s at c=32 (× the C peer of this run), p50 at c=1.", "",
           "| server | bare WSGI c=32 | /auth c=32 | × peer | /auth p50 c=1 ms | /auth p99 c=32 ms |",
@@ -681,7 +685,7 @@ def report(args: argparse.Namespace, results: list[dict[str, Any]], memory: dict
     for r in results:
         md.append(f"| {r['scenario']} | {r['connections']} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
                   f"{r['checked']} | {r['bad']} |")
-    md += ["", "## Targets (issue: the check at C speed)", "", "| target | this run | met |", "|---|---:|---|"]
+    md += ["", "## Targets (issue: ahead of the C peer)", "", "| target | this run | met |", "|---|---:|---|"]
     md += [f"| {k} | {v:.2f} | {'yes' if ok else '**no**'} |" if v is not None else f"| {k} | n/a | |"
            for k, (v, ok) in ratios.items()]
     md += server_table(results)

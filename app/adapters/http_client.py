@@ -1,6 +1,8 @@
 """Outbound HTTP (requests): every call has a timeout; failures become DependencyUnavailable."""
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -12,36 +14,83 @@ from ..core.errors import BadGateway, DependencyUnavailable, TokenRefusedByProvi
 MAX_DOCUMENT_BYTES = 1_000_000
 
 
-class CallGate:
-    """At most `limit` checks of this worker wait on a provider at once (0: no limit): an outbound
-    call, or a wait for a JWKS fetch another check started (core/external_tokens.py).
+class GroupSlots:
+    """`size` slots shared by every worker of a process group: one lock file each in `directory`,
+    a slot held by an exclusive `flock` on its own open file. Taking one never waits (LOCK_NB), and
+    the kernel drops a lock with the file's last descriptor, so a worker killed or recycled while
+    it waits on a provider gives its slot back by dying: nothing to reset on respawn. Costs a few
+    system calls per outbound call, none per check."""
 
-    Under uWSGI each such wait holds one of the worker's threads; past the limit it fails at once
-    with DependencyUnavailable instead of queueing, so neither a hung provider nor a flood of
-    unknown kids can take the last thread from the checks that need no provider
+    def __init__(self, directory: str, size: int) -> None:
+        self.size = size
+        self.paths = [os.path.join(directory, f"outbound-{i}.lock") for i in range(size)]
+
+    def take(self) -> int | None:
+        """A held slot (its file descriptor), or None when all are held."""
+        for path in self.paths:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # held by another check, in this worker or another
+                os.close(fd)
+                continue
+            return fd
+        return None
+
+    @staticmethod
+    def give(fd: int) -> None:
+        os.close(fd)  # the lock goes with the descriptor
+
+
+class CallGate:
+    """At most `limit` checks of this worker wait on a provider at once (0: no limit), and with
+    `group`, at most `group.size` checks of the whole process group: an outbound call, or a wait for
+    a JWKS fetch another check started (core/external_tokens.py).
+
+    Under uWSGI each such wait holds a worker's thread; past either limit it fails at once with
+    DependencyUnavailable instead of queueing, so neither a hung provider nor a flood of unknown
+    kids can take the last thread of a worker (several threads per worker) or the last workers of
+    the group (one thread per worker) from the checks that need no provider
     (docs/operations.md "Bounds under faults"). The budget counts threads, not calls: a thread
     that holds a slot makes its calls under it (a key fetch's discovery and JWKS calls, led by a
     check that took its slot before others could wait for that fetch)."""
 
-    def __init__(self, limit: int = 0) -> None:
+    def __init__(self, limit: int = 0, group: GroupSlots | None = None) -> None:
         self.limit = limit
+        self.group = group
         self._slots = threading.BoundedSemaphore(limit) if limit else None
         self._holding = threading.local()  # a thread (greenlet) holding a slot makes its calls under it
 
     @contextmanager
     def __call__(self, what: str) -> Iterator[None]:
-        if self._slots is None or getattr(self._holding, "slot", False):
+        if (self._slots is None and self.group is None) or getattr(self._holding, "slot", False):
             yield
             return
-        if not self._slots.acquire(blocking=False):
+        if self._slots is not None and not self._slots.acquire(blocking=False):
             raise DependencyUnavailable(f"{self.limit} calls of this worker already wait on the network; "
                                         f"not waiting for {what}")
-        self._holding.slot = True
+        shared = None
         try:
-            yield
+            if self.group is not None:
+                shared = self.group.take()
+                if shared is None:
+                    raise DependencyUnavailable(f"{self.group.size} calls of this worker group already wait on "
+                                                f"the network; not waiting for {what}")
+            self._holding.slot = True
+            try:
+                yield
+            finally:
+                self._holding.slot = False
         finally:
-            self._holding.slot = False
-            self._slots.release()
+            if shared is not None:
+                self.group.give(shared)  # type: ignore[union-attr]
+            if self._slots is not None:
+                self._slots.release()
+
+
+def call_gate(limit: int, group_dir: str | None, group_size: int | None) -> CallGate:
+    """A worker's gate: its own limit, and the group's when `serve-check` gave it a directory."""
+    return CallGate(limit, GroupSlots(group_dir, group_size) if group_dir and group_size else None)
 
 
 class JsonFetcher:

@@ -39,7 +39,8 @@ def redacted(url: str) -> str:
 
 
 def connect(url: str, database: str | None, timeout_ms: int) -> pymongo.database.Database:
-    """A client with bounded timeouts on every operation (SPEC §10)."""
+    """A client with bounded timeouts on every operation: a hung MongoDB
+    holds no request longer than MONGODB_TIMEOUT_MS."""
     client: pymongo.MongoClient = pymongo.MongoClient(
         url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms,
         socketTimeoutMS=timeout_ms, appname="gatehouse", tz_aware=False)

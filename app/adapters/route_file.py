@@ -1,6 +1,6 @@
 """Reload the route file without a restart: each worker checks the file's mtime and size at
 most once per interval; a new valid file replaces the table, an invalid one is logged and the
-old table stays (SPEC §3.2)."""
+old table stays (docs/auth.md "Route matching")."""
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,4 @@
-"""Backend-for-Frontend endpoints (SPEC §2.3): login, callback, session, logout, the provider's
+"""Backend-for-Frontend endpoints (docs/bff.md "Endpoints"): login, callback, session, logout, the provider's
 back-channel logout and the JavaScript client.
 
 Two records, one owner each: flask-session owns the browser session of these views (its id is
@@ -15,12 +15,12 @@ from flask import Blueprint, Flask, Request, current_app, jsonify, redirect, req
 from flask_session.base import ServerSideSession, ServerSideSessionInterface
 from werkzeug.wrappers import Response
 
-from .. import errors
+from .. import error_answers
 from ..core.login.bff import BffService
-from ..core.errors import DependencyUnavailable, Forbidden, LoginFailed, NotFound
+from ..core.errors import DependencyUnavailable, Forbidden, LoginFailed
 from ..core.ports import BrowserSessionStore
-from ..http import no_store, script_page
-from ..services import services
+from ..responses import no_store, script_page
+from ..services import bff_service, services
 
 bp = Blueprint("bff", __name__)
 CLIENT_JS = Path(__file__).resolve().parent.parent / "templates" / "bff" / "client.js"
@@ -67,7 +67,7 @@ class BrowserSessions(ServerSideSessionInterface):
         try:
             super().save_session(app, session, response)
         except DependencyUnavailable as exc:
-            errors.replace(response, exc)
+            error_answers.replace(response, exc)
 
     def regenerate_id(self, session: ServerSideSession) -> None:
         """A new id at login (session fixation): the old document goes, the data moves over."""
@@ -76,20 +76,13 @@ class BrowserSessions(ServerSideSessionInterface):
 
 def install(app: Flask, store: BrowserSessionStore, prefix: str, cookie_name: str, lifetime: int) -> None:
     """Configure Flask's session cookie for the BFF: `__Host-` name, HttpOnly, Secure,
-    SameSite=Strict, Path=/, no Domain (SPEC §5)."""
+    SameSite=Strict, Path=/, no Domain."""
     app.config.update(SESSION_COOKIE_NAME=cookie_name, SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SECURE=True, SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_PATH="/",
                       SESSION_COOKIE_DOMAIN=None, PERMANENT_SESSION_LIFETIME=timedelta(seconds=lifetime),
                       # Saved only when changed (login, logout).
                       SESSION_REFRESH_EACH_REQUEST=False)
     app.session_interface = BrowserSessions(app, store, prefix)
-
-
-def bff_service() -> BffService:
-    svc = services().bff
-    if svc is None:
-        raise NotFound("the BFF is not configured")
-    return svc
 
 
 def _session_store_up() -> None:
@@ -114,7 +107,7 @@ def login() -> Response:
     start = bff.start(request.args.get("redirect"))
     response = no_store(redirect(start.url, 302))
     # Lax, short-lived: it must come back on the provider's cross-site redirect to the callback,
-    # which the Strict session cookie does not (SPEC §5).
+    # which the Strict session cookie does not.
     response.set_cookie(start.cookie_name, start.cookie_value, max_age=start.ttl, path=callback_path(),
                         httponly=True, secure=True, samesite="Lax")
     return response

@@ -8,7 +8,7 @@ from flask.wrappers import Response
 
 from ..core.errors import InvalidClientMetadata
 from ..core.records import Client
-from ..http import load_json
+from ..request_parsing import load_json
 from ..schemas import ClientPatchSchema, RegisterSchema
 from ..services import services
 

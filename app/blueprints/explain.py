@@ -6,10 +6,9 @@ from flask import Blueprint, jsonify, request
 from flask.wrappers import Response
 from werkzeug.datastructures import Headers
 
-from ..auth_edge import parse_cookies
 from ..core.explain import named_identity
 from ..core.check.policy.decision import explain as explain_decision
-from ..http import load_json
+from ..request_parsing import load_json, parse_cookies
 from ..schemas import ExplainSchema
 from ..services import services
 

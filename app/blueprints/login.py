@@ -1,6 +1,6 @@
-"""Browser login (SPEC §2.2): the login page, the provider list, /authorize, the provider's
-callback page. The completion of the login at POST /oauth/token {code, state} is
-app/http.py `complete_login`, which the token endpoint calls."""
+"""Browser login (docs/login.md "The flow"): the login page, the provider list, /authorize, the provider's
+callback page. The callback page posts {code, state} to /oauth/token, whose login
+completion opens the session: app/blueprints/sessions.py `complete_login`."""
 from __future__ import annotations
 
 
@@ -8,16 +8,12 @@ from flask import Blueprint, g, jsonify, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from ..core.errors import LoginFailed
-from ..core.login.flow import LoginService
 from ..core.redirects import BadRedirect
-from ..http import login_page_redirect, no_store, offer_start_over, script_page
-from ..services import login_services, services
+from ..request_parsing import FORM, login_page_redirect
+from ..responses import no_store, offer_start_over, script_page
+from ..services import login_service, services
 
 bp = Blueprint("login", __name__)
-
-
-def login_service() -> LoginService:
-    return login_services()[0]
 
 
 @bp.get("/web-login")
@@ -79,6 +75,6 @@ def callback() -> Response:
 def backchannel_logout() -> Response:
     """OpenID Connect Back-Channel Logout 1.0 for browser-login sessions: the provider posts a
     signed `logout_token` (form); its issuer and audience name the provider (of any app)."""
-    token = request.form.get("logout_token") if request.mimetype == "application/x-www-form-urlencoded" else None
+    token = request.form.get("logout_token") if request.mimetype == FORM else None
     login_service().backchannel_logout(token)
     return no_store(Response(b"", status=200))

@@ -10,7 +10,8 @@ from flask import Blueprint, jsonify, request
 from flask.wrappers import Response
 from ..core.records import UserChanges, UserQuery
 from ..core.login.users import NewUser
-from ..http import load_args, load_json, no_store
+from ..request_parsing import load_args, load_json
+from ..responses import no_store
 from ..schemas import UserCreateSchema, UserPatchSchema, UserQuerySchema
 from ..services import services, user_admin
 

@@ -36,10 +36,6 @@ class Conflict(GatehouseError):
     status, error = 409, "conflict"
 
 
-class PayloadTooLarge(GatehouseError):
-    status, error = 413, "payload_too_large"
-
-
 class TooManyRequests(GatehouseError):
     status, error = 429, "too_many_requests"
 
@@ -100,10 +96,6 @@ class InvalidToken(OAuthError):
     """RFC 6750 §3.1: the bearer token is missing, malformed, expired or revoked."""
 
     status, error = 401, "invalid_token"
-
-
-class InsufficientScope(OAuthError):
-    status, error = 403, "insufficient_scope"
 
 
 class InvalidClientMetadata(OAuthError):

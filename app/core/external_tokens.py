@@ -1,5 +1,5 @@
 """Bearer JWTs from configured external issuers, verified with keys from their JWKS
-(SPEC §3.1 item 4): keys cached with a TTL, refetched on an unknown `kid` at most once per
+(docs/auth.md "External issuers"): keys cached with a TTL, refetched on an unknown `kid` at most once per
 cooldown, algorithms pinned per issuer, `iss`/`aud`/`exp`/`nbf` checked with bounded leeway,
 claims mapped per issuer."""
 from __future__ import annotations
@@ -95,7 +95,7 @@ class ExternalVerifier:
         self.wall_clock = wall_clock
         self._keys: dict[str, _Keys] = {i.issuer: _Keys() for i in issuers}
         # Guards each issuer's bookkeeping only: never held across a fetch, so a hanging JWKS
-        # endpoint stalls no check that does not need it (SPEC §10).
+        # endpoint stalls no check that does not need it.
         self._lock = threading.Lock()
         self.wait_seconds = wait_seconds  # the longest a check waits for another's fetch
         # A check waiting for another's fetch holds a thread as surely as the fetch does: it takes

@@ -127,7 +127,7 @@ class SessionLog(Protocol):
 
 
 class BffTokenStore(Protocol):
-    """The BFF token record (SPEC §5): the provider's tokens (sealed), the user's claims and the
+    """The BFF token record: the provider's tokens (sealed), the user's claims and the
     expiries of one BFF session, its refresh lock and the back-channel index that finds it. The
     one owner of that record: it alone creates, loads, updates and deletes it, for the BFF views
     and for /auth (flask-session owns only the browser session that names it)."""

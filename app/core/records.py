@@ -16,7 +16,7 @@ SECRET_METHODS = (AUTH_SECRET_BASIC, AUTH_SECRET_POST)
 GRANT_CLIENT_CREDENTIALS = "client_credentials"
 
 # The cookie that carries a Gatehouse login session (its access token) to /auth and the session
-# endpoints; the refresh token has its own cookie (app/http.py).
+# endpoints; the refresh token has its own cookie (app/blueprints/sessions.py).
 SESSION_COOKIE = "sid"
 
 # Claims a client may never choose for its tokens: the registered JWT claims (RFC 7519 §4.1),

@@ -1,4 +1,4 @@
-"""The one validator for every redirect target Gatehouse sends a browser to (SPEC §4, §10).
+"""The one validator for every redirect target Gatehouse sends a browser to.
 
 Accepted: a relative path on our own origin (`/orders?x=1`), an absolute URL whose
 scheme, host, port and path (query ignored) equal an entry of the allow-list, or an absolute

@@ -1,23 +1,10 @@
-"""What must never come back (SPEC §8): revoked access tokens (`jti`), ended login sessions
-(`sid`), ended BFF sessions (`bff`) and client cut-offs (`client`: every token of the client
-issued at or before the cut-off).
+"""What must never come back: revoked access tokens (`jti`), ended login sessions (`sid`), ended
+BFF sessions (`bff`) and client cut-offs (`client`: every token of the client issued up to then).
 
-`Revocations` is the one writer. It records each entry durably first (the RevocationStore:
-MongoDB `revocations`, each entry kept until its own `until`), then publishes it to a feed
-(Redis) for the workers. A revocation is acknowledged once the durable store has it: the feed
-is the fast path, not the commit.
-
-`RevocationMirror` is each worker's copy, so /auth answers "revoked?" from memory: it pulls
-what is new from the feed at most once per `interval` seconds — the bound within which a
-published revocation takes effect — and, in a background thread of its own, reconciles with the
-durable store every `reconcile_seconds`, reading only what was recorded since its last reconcile
-(less a margin): the bound within which a revocation the feed missed (Redis down or hung when it
-was recorded) takes effect. It reloads everything from the durable store when it starts and
-whenever the feed is not the one it was reading (a new epoch: the feed's keys expired in a quiet
-period, Redis lost its data or came back from an older copy of it); each reload raises its `generation`, which tells what a worker
-remembers of Redis-held data (core/login/bff.py's BffCopy) that it may be gone. One caller pulls at a time; the others wait for that pull at
-most `wait_seconds`, and after a failed pull checks fail closed at once for `retry_seconds`, so
-a hung Redis never piles up waits.
+`Revocations` is the one writer: durably first (MongoDB), then to a feed (Redis) for the workers.
+`RevocationMirror` is each worker's copy, which /auth asks from memory: it pulls the feed, reloads
+on a new epoch, and reconciles with the durable store in a thread of its own. The bounds and why:
+docs/production.md "Revocation is final, and the fast path".
 """
 from __future__ import annotations
 
@@ -33,6 +20,11 @@ from .errors import DependencyUnavailable, InvalidToken
 from .tokens import OWN_TOKEN_LEEWAY_SECONDS
 from .ports import RevocationFeed, RevocationStore
 from .records import FeedBatch, Revocation
+
+# Which process this is, as a count of forks: a mirror's reconciler thread belongs to the process
+# that started it, and the check asks this list instead of os.getpid() (a system call per check).
+_PROCESS = [0]
+os.register_at_fork(after_in_child=lambda: _PROCESS.__setitem__(0, _PROCESS[0] + 1))
 
 # The kinds of revocation entry: a revoked access token, an ended login session, an ended BFF
 # session, a client cut-off.
@@ -193,12 +185,12 @@ class RevocationMirror:
         self.pulls = self.reloads = self.reconciles = 0
         self.reconcile_seconds = reconcile_seconds  # 0: no background reconcile (tests drive it)
         self._reconciled_from = float("-inf")  # start of the last load or reconcile
-        self._reconciler_pid = 0  # the process whose thread reconciles (a fork has none)
+        self._reconciler_process = -1  # the process (_PROCESS) whose thread reconciles (a fork has none)
 
     def find(self, keys: Sequence[Key]) -> list[Revocation]:
         """Live entries among `keys`, known as of at most `interval` seconds ago (what the feed
         missed: as of at most `reconcile_seconds` ago)."""
-        if self._reconciler_pid != os.getpid() and self.reconcile_seconds > 0:
+        if self._reconciler_process != _PROCESS[0] and self.reconcile_seconds > 0:
             self._start_reconciler()
         now = self.clock()
         if not now - self._pulled_from < self.interval:
@@ -239,9 +231,9 @@ class RevocationMirror:
 
     def _start_reconciler(self) -> None:
         with self._lock:
-            if self._reconciler_pid == os.getpid():
+            if self._reconciler_process == _PROCESS[0]:
                 return
-            self._reconciler_pid = os.getpid()
+            self._reconciler_process = _PROCESS[0]
         # The thread holds the mirror weakly: it ends with the mirror (an app that is gone).
         threading.Thread(target=_reconcile_every, args=(weakref.ref(self), self.reconcile_seconds),
                          name="revocation-reconcile", daemon=True).start()

@@ -1,4 +1,4 @@
-"""Provider tokens at rest (SPEC §4): sealed with Fernet (AES-128-CBC + HMAC-SHA256) under
+"""Provider tokens at rest: sealed with Fernet (AES-128-CBC + HMAC-SHA256) under
 the configured PROVIDER_TOKEN_KEY before they reach Redis; never in a session JWT."""
 from __future__ import annotations
 

@@ -1,24 +1,10 @@
-"""gunicorn settings for Gatehouse.
+"""gunicorn settings for Gatehouse's two process groups of the same app (GATEHOUSE_ROLE): `check`
+answers nginx's /auth subrequests; `all` (the default) serves everything else, and /auth too when
+no `check` group runs beside it.
 
-Two process groups of the same app (GATEHOUSE_ROLE): `check` answers nginx's /auth
-subrequests; `all` (the default) serves everything, or everything but /auth when a `check`
-group runs beside it. The worker model of each was chosen from bench/ measurements (2 cores,
-nginx + wrk on the same machine; bench/RESULTS.md):
-
-* check: gevent, one worker per core. /auth never blocks on CPU for long (no bcrypt, keys
-  parsed, verified tokens remembered), and gevent keeps nginx's upstream connections alive:
-  of sync (4 workers), gthread (2x4) and gevent (2), gevent answered the most auth
-  subrequests (about 4,300-4,800/s against 3,200-3,700/s for sync and 3,700-4,300/s for
-  gthread) with the lowest p99 at one connection (1.0-1.9 ms), at the price of a longer tail at
-  saturation: p99 20-23 ms at 32 connections against 12-16 ms for sync. Past saturation nginx
-  queues either way; below it gevent's tail is the shorter one.
-* all: sync, two per core. The token endpoint's bcrypt (50-200 ms) would stall an event loop;
-  sync workers keep one slow hash from delaying other requests, and the p99 tail low.
-GUNICORN_WORKER_CLASS, GUNICORN_WORKERS and GUNICORN_THREADS override the choice.
-Every value here comes from Gatehouse's settings (app/settings.py: config file + environment,
-the same names as always); this file reads no environment itself.
-preload_app stays False: a MongoClient must not cross a fork, so every worker builds its own
-clients in create_app().
+Every value comes from Gatehouse's settings (config file + environment); this file reads no
+environment itself. The worker model of each group was chosen by measurement: docs/performance.md
+"Worker models".
 """
 import os
 import signal
@@ -47,6 +33,8 @@ SETTINGS, PROBLEMS, WARNINGS = _settings()
 # declared defaults.
 _S = SETTINGS
 ROLE = _S.role if _S else "all"
+# gevent for the check (it never waits long on CPU, and keeps nginx's upstream connections alive), sync
+# for the rest (one slow bcrypt hash would stall an event loop): docs/performance.md "Worker models".
 worker_class = (_S and _S.worker_class) or ("gevent" if ROLE == "check" else "sync")
 if worker_class == "gevent":
     # Before anything imports ssl, sockets or threads in the master (the app, its store and HTTP
@@ -65,7 +53,7 @@ bind = f"{_S.bind_address if _S else '127.0.0.1'}:{port}"
 CORES = os.cpu_count() or 1
 workers = (_S and _S.workers) or (CORES if ROLE == "check" else 2 * CORES)
 threads = _S.threads if _S else 1
-preload_app = False
+preload_app = False  # a MongoClient must not cross a fork: every worker builds its own clients
 timeout = _S.worker_timeout_seconds if _S else 30
 keepalive = _S.keepalive_seconds if _S else 5
 # Bounded request lines and headers; bodies are bounded by MAX_BODY_BYTES in the app. Above what
@@ -84,8 +72,8 @@ limit_request_field_size = 131072  # 128 KiB per header line
 
 def _empty_error(sock, status_int, reason, mesg):
     """gunicorn's own refusals (a malformed request, a header over the limits) with an empty
-    body, like every other answer of the check (SPEC §2.1): gunicorn writes them itself,
-    before the app, through this one function."""
+    body, like every other answer of the check (nginx keeps its upstream connection only without
+    one): gunicorn writes them itself, before the app, through this one function."""
     from gunicorn import util
 
     head = f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"

@@ -1,14 +1,6 @@
-"""gunicorn's logger for Gatehouse (app/serving/gunicorn_conf.py's `logger_class`): access lines that carry
-no credential.
-
-Gatehouse writes its own line per request (logger `gatehouse.access`, the path without the query;
-the /auth decision log), so gunicorn writes none unless an operator asks for them (`accesslog`,
-`--access-logfile`): gunicorn would otherwise turn them on for any logging configuration, and its
-request line (`%(r)s`) carries the whole URI — a login callback's `code` and `state`, a secret a
-client put in the query string. When they are asked for, every field that could hold a credential
-is written as Gatehouse's own lines write it: the request line and referrer with their path only
-(credential path parameters redacted), no query string, and no cookie, authorization or
-credential-named header or environment value.
+"""gunicorn's logger for Gatehouse (app/serving/gunicorn_conf.py's `logger_class`): no access lines
+unless an operator asks for them, and then none that carries a credential — paths without their
+query, credential-named headers and values redacted (docs/operations.md "What the logs hold").
 """
 from __future__ import annotations
 

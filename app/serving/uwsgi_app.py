@@ -1,18 +1,10 @@
 """The WSGI entry of the /auth group under uWSGI (`gatehouse serve-check`, app/serving/uwsgi_check.py).
 
-Loaded once per worker, after the fork (`--lazy-apps`): each worker builds its own clients, as
-under gunicorn (a MongoClient must not cross a fork). Two things gunicorn.conf.py does in its
-hooks are done here instead:
-
-* dead workers' Prometheus live gauges are marked (a recycled or killed worker's pid): uWSGI has
-  no Python hook in the master, so each new worker marks the ones whose process is gone;
-* the drain: the launcher creates the drain file on SIGTERM; from then on /-/ready answers 503
-  while checks are still answered. Only /-/ready looks at the file (one stat per probe, none per
-  check).
-
-And one thing gunicorn needs no help for: the check's socket peer. Under gunicorn REMOTE_ADDR is
-the peer of the connection; under uWSGI a request on the uwsgi socket carries the REMOTE_ADDR its
-sender wrote, so each request is given the peer read from its connection (app/http.py SocketPeer).
+Loaded in each worker after the fork (`--lazy-apps`: a MongoClient must not cross a fork). It does
+what app/serving/gunicorn_conf.py's hooks do under gunicorn, as uWSGI's master has no Python hook:
+it marks dead workers' Prometheus gauges, and answers /-/ready 503 once the drain file exists. Each
+request gets the peer of its own connection (app/request_parsing.py SocketPeer): a uwsgi packet's REMOTE_ADDR
+is whatever its sender wrote (docs/proxies.md "What `REMOTE_ADDR` means behind each server").
 """
 from __future__ import annotations
 

@@ -1,44 +1,10 @@
-"""`gatehouse serve-check`: the /auth process group, under uWSGI by default (CHECK_SERVER=gunicorn
-runs it under gunicorn instead: HTTP only, gunicorn.conf.py's role `check`).
+"""`gatehouse serve-check`: the /auth process group under uWSGI (CHECK_SERVER=gunicorn runs it
+under gunicorn instead: HTTP only, app/serving/gunicorn_conf.py's role `check`).
 
-nginx talks to it over the uwsgi protocol (`uwsgi_pass`, `gatehouse nginx-config`); /-/ready,
-/-/healthz and /-/metrics — and the check itself, for proxies that only speak HTTP (ingress-nginx,
-Traefik, Caddy, Envoy) — are on an HTTP socket of the same workers, parsed in C by uWSGI too. What
-gunicorn.conf.py gives the check group, and how it is kept here:
-
-* workers: one process per core (GUNICORN_WORKERS overrides, as for gunicorn; every value here is a
-  setting read through app/settings.py), `--master`,
-  `--lazy-apps` (each worker builds its own clients after the fork), `--enable-threads`
-  (Gatehouse's background threads: route-file watch, revocation mirror);
-* drain on SIGTERM: this launcher is uWSGI's parent. On SIGTERM it creates the drain file
-  (GATEHOUSE_DRAIN_FILE for the workers; /-/ready answers 503 from then on, checks are still answered), waits DELAY_SHUTDOWN_SECONDS,
-  then asks uWSGI's master for a graceful shutdown (`q` on its master FIFO: in-flight requests
-  finish, bounded by `--worker-reload-mercy`), and exits 0;
-* worker recycling: `--max-requests` (UWSGI_MAX_REQUESTS, default 100000), like gunicorn's
-  max_requests, once a worker has lived `--min-worker-lifetime` seconds (UWSGI_MIN_WORKER_LIFETIME,
-  default 10, uWSGI's own);
-* Prometheus: PROMETHEUS_MULTIPROC_DIR emptied and checked writable before start, removed at exit;
-  dead workers' live gauges are marked by the next worker (app/serving/uwsgi_app.py);
-* logs: no per-request access line (Gatehouse writes its own JSON decision/request lines, as under
-  gunicorn with accesslog None); uWSGI's own lines (boot, worker respawn, harakiri) go through
-  `--log-encoder json` as one JSON object per line on stderr, but those that name a request
-  (REQUEST_NAMED), which may carry its query;
-* header limits: `--buffer-size 65535`, the uwsgi protocol's maximum (a packet's size is 16 bits;
-  nginx takes header lines up to 40 KB with the shipped `large_client_header_buffers 4 40k`, for
-  a 32 KB bearer token), and `--max-vars` for every header line that fits in it (uWSGI's default
-  takes about 120; nginx sends up to 1,000); a request whose headers do not fit in one packet
-  nginx answers 431 itself, and over the HTTP socket uWSGI closes it (docs/proxies.md "Limits");
-* the sockets: the uwsgi one on loopback (the HTTP port + 1) unless an address is given, or none
-  (`GATEHOUSE_CHECK_SOCKET=none`); TRUSTED_PROXY_CIDRS judges only the HTTP socket's real peer,
-  read from each request's connection (socket_peers; a uwsgi packet's REMOTE_ADDR is its sender's
-  word); every answer says `Connection: close`, which is what the HTTP socket does after it;
-* a check that waits on a slow network call: each worker runs CHECK_THREADS threads (4), and at
-  most CHECK_THREADS - 1 of them may wait on a provider at once, a wait for another check's JWKS
-  fetch included (OUTBOUND_CALLS_PER_WORKER; past it such a check fails at once with 503), so a hung
-  provider never takes the thread that answers the checks that need none. Gatehouse's own outbound timeouts bound each wait (OUTBOUND_TIMEOUT_SECONDS
-  for JWKS and introspection, USERINFO_TIMEOUT_SECONDS; 5 s by default); `--harakiri`
-  (GUNICORN_TIMEOUT, 30 s, gunicorn's `timeout`) is only the last resort that kills a worker stuck
-  past them.
+nginx talks to the workers over the uwsgi protocol (`uwsgi_pass`); the probes, the metrics and the
+check for proxies that only speak HTTP are on an HTTP socket of the same workers. This launcher
+builds uWSGI's command line from Gatehouse's settings and drains on SIGTERM. What the group keeps
+of the gunicorn group and why: docs/performance.md "The /auth group's server".
 """
 from __future__ import annotations
 
@@ -56,6 +22,9 @@ from .metrics_dir import metrics_dir_of, prepare_metrics_dir
 
 # GATEHOUSE_CHECK_SOCKET / --socket: open no uwsgi-protocol socket.
 NO_SOCKET = "none"
+# The uwsgi protocol's largest packet (its size is 16 bits), for a 32 KB bearer token among other
+# headers; a request whose headers do not fit, nginx answers 431 itself and uWSGI's HTTP socket
+# closes (docs/proxies.md "Limits").
 BUFFER_SIZE = 65535
 # Header lines the check group takes: as many as fit in BUFFER_SIZE. uWSGI keeps each request
 # variable (an `HTTP_*` header) as two vector entries, key and value, in a vector of 4 × max-vars
@@ -108,6 +77,7 @@ def uwsgi_args(http: str, socket: str | None, processes: int, fifo: str, max_req
         "--max-requests", str(max_requests),
         # A worker is recycled after max_requests only once it has lived this long (uWSGI's default).
         "--min-worker-lifetime", str(min_lifetime),
+        # The last resort: Gatehouse's outbound timeouts bound each wait on a provider first.
         "--harakiri", str(harakiri),
         "--worker-reload-mercy", str(mercy), "--reload-mercy", str(mercy),
         "--master-fifo", fifo,
@@ -153,7 +123,7 @@ def socket_peers(app: Callable[..., Iterable[bytes]], ports: frozenset[int],
                  connection_fd: Callable[[], int]) -> Callable[..., Iterable[bytes]]:
     """`app` with every request's SocketPeer set from its connection, over whatever the request's
     variables said."""
-    from ..http import SOCKET_PEER, SocketPeer
+    from ..request_parsing import SOCKET_PEER, SocketPeer
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         try:
@@ -180,6 +150,17 @@ def outbound_limit(configured: int, threads: int) -> int:
     if threads <= 1:
         return configured
     return configured if 0 < configured < threads else threads - 1
+
+
+def outbound_group_limit(configured: int | None, processes: int, threads: int) -> int | None:
+    """Outbound calls the whole group may have waiting at once, across its workers (None: no group
+    limit). With one thread per worker a check waiting on a provider holds a whole worker: by
+    default at most half the workers (at least one) may, so the other half keeps answering the
+    checks that need none (with one worker, that one: nothing can be kept free). With several threads, each worker keeps a free thread of its own
+    (outbound_limit) and the group needs no limit unless one is configured."""
+    if configured is not None:
+        return configured
+    return max(1, processes // 2) if threads <= 1 else None
 
 
 def _exec_gunicorn(http: str | None, processes: int | None) -> int:
@@ -277,6 +258,11 @@ def serve(http: str | None, socket: str | None, processes: int | None) -> int:
         _log("warning", f"configuration: {line}")
     fifo = metrics_dir + "-uwsgi.fifo"
     drain = metrics_dir + "-draining"
+    group_limit = outbound_group_limit(settings.outbound_calls_per_group, processes, settings.check_threads)
+    gate_dir = metrics_dir + "-outbound"  # the group's outbound slots (lock files), when limited
+    shutil.rmtree(gate_dir, ignore_errors=True)
+    if group_limit:
+        os.makedirs(gate_dir, mode=0o700)
     for leftover in (fifo, drain):
         if os.path.exists(leftover):
             os.remove(leftover)
@@ -286,7 +272,9 @@ def serve(http: str | None, socket: str | None, processes: int | None) -> int:
                         harakiri=settings.worker_timeout_seconds, binary=sys.executable)]
     env = child_environment({"metrics_dir": metrics_dir, "drain_file": drain, "role": "check",
                              "outbound_calls_per_worker": outbound_limit(settings.outbound_calls_per_worker,
-                                                                         settings.check_threads)})
+                                                                         settings.check_threads),
+                             "outbound_calls_per_group": group_limit,
+                             "outbound_gate_dir": gate_dir if group_limit else None})
     state: dict[str, Any] = {"term": None, "reload": False}
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -314,6 +302,8 @@ def serve(http: str | None, socket: str | None, processes: int | None) -> int:
             time.sleep(0.1)
         if proc.poll() is not None:  # uWSGI stopped on its own (a bad socket, no app)
             return proc.returncode or 1
+        # The drain: /-/ready answers 503 from the drain file on while checks are still answered,
+        # then uWSGI's master stops gracefully (in-flight requests finish) and this launcher exits 0.
         if state["term"] == signal.SIGTERM and delay > 0:
             with open(drain, "w"):
                 pass
@@ -335,6 +325,7 @@ def serve(http: str | None, socket: str | None, processes: int | None) -> int:
             proc.kill()
             proc.wait()
         shutil.rmtree(metrics_dir, ignore_errors=True)
+        shutil.rmtree(gate_dir, ignore_errors=True)
         for leftover in (fifo, drain):
             if os.path.exists(leftover):
                 os.remove(leftover)

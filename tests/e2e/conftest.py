@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from app.serving.nginx_config import render
-from tests.echo_upstream import start_echo
-from tests.servers import free_port, wait_until
+from tests.support.echo_upstream import start_echo
+from tests.support.servers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

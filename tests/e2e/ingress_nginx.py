@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from tests.servers import nginx_temp_paths
+from tests.support.servers import nginx_temp_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 INGRESS = ROOT / "deploy" / "kubernetes" / "overlays" / "example" / "ingress.yaml"

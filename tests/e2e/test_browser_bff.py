@@ -1,4 +1,4 @@
-"""The BFF end to end (SPEC §2.3, §5): Debian's chromium driven by Playwright loads the demo SPA
+"""The BFF end to end (docs/bff.md): Debian's chromium driven by Playwright loads the demo SPA
 through the shipped nginx config; Gatehouse under gunicorn; the development OIDC provider over
 HTTP; the demo upstream's API verifies the forwarded access token against the provider's JWKS."""
 from __future__ import annotations
@@ -20,8 +20,8 @@ from playwright.sync_api import Page
 from gatehouse_dev.runner import DEMO_ROUTES
 from tests.conftest import with_apps
 from tests.e2e.conftest import ROOT
-from tests.providers import DevProvider
-from tests.servers import RedisServer, free_port, wait_until
+from tests.support.providers import DevProvider
+from tests.support.servers import RedisServer, free_port, wait_until
 
 TOKEN_LIFETIME = 4  # seconds: short, so a test can wait for the access token to expire
 COOKIE = "__Host-gatehouse"
@@ -134,7 +134,7 @@ def test_spa_login_api_call_and_no_token_in_the_page(browser, site, provider):
 
 
 def test_login_lands_on_a_protected_page_with_the_strict_cookie(browser, site):
-    """SPEC §5's trap: the redirect chain from the provider is cross-site, so a 302 straight to
+    """The BFF's cookie trap (docs/bff.md): the redirect chain from the provider is cross-site, so a 302 straight to
     a protected page would arrive without the Strict cookie."""
     base = site()
     context = browser.new_context()

@@ -19,7 +19,7 @@ from app.core.limits import MAX_GROUPS
 from app.core.login.sessions import SESSION_JWT_BUDGET
 from tests.e2e.conftest import browser_login_env, http
 from tests.e2e.test_browser_forward_auth import proxied  # noqa: F401 - a fixture: ingress-nginx, Caddy
-from tests.servers import free_port
+from tests.support.servers import free_port
 
 BROWSER_COOKIE_LIMIT = 4096  # name=value bytes a browser keeps at most
 GROUPS = [f"grp_{i:03d}_" + "x" * 32 for i in range(200)]  # 200 groups of 40 characters

@@ -13,7 +13,7 @@ from tests.conftest import login_app, with_apps
 from tests.e2e.test_browser_login import ROUTES, login_as, seen_headers
 from tests.e2e.test_forward_auth_proxies import dialect_env, start_proxy
 from tests.e2e.conftest import stop
-from tests.servers import free_port
+from tests.support.servers import free_port
 
 
 @pytest.fixture(params=["ingress-nginx", "caddy-wheel"])

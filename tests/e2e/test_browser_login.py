@@ -1,4 +1,4 @@
-"""Browser login end to end (SPEC §2.2, §4): Debian's chromium driven by Playwright, through
+"""Browser login end to end (docs/login.md): Debian's chromium driven by Playwright, through
 the shipped nginx config, against the development OIDC provider over HTTP."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page
 
 from tests.e2e.conftest import browser_login_env
-from tests.servers import free_port
+from tests.support.servers import free_port
 
 ROUTES = {"/": {"ALL": {"authorization": {"expression": "groups.users || groups.admin"}}},
           "/admin": {"ALL": {"authorization": {"expression": "groups.admin"}}}}

@@ -19,7 +19,7 @@ import requests
 from tests.conftest import fresh_env
 from tests.e2e.conftest import start_gunicorn, start_nginx, start_uwsgi_check, stop
 from tests.e2e.test_nginx import ROUTES
-from tests.echo_upstream import start_echo
+from tests.support.echo_upstream import start_echo
 
 SECRET_HEADER, SECRET = "X-Gatehouse-Proxy-Secret", "s3cret-" + "k" * 24
 TRAEFIK = {"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/public", "X-Forwarded-Host": "app.example.com",

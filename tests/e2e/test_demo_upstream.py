@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.servers import free_port, wait_until
+from tests.support.servers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 

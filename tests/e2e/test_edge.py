@@ -31,9 +31,9 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 from app.serving.nginx_config import UPSTREAM_HEADERS, header_names
 from tests.conftest import ADMIN_TOKEN, ISSUER, store_state
 from tests.e2e.conftest import start_gunicorn, start_nginx, start_uwsgi_check, stop
-from tests.issuer import LocalIssuer, padding_for
-from tests.peers import json_server
-from tests.servers import free_port
+from tests.support.issuer import LocalIssuer, padding_for
+from tests.support.peers import json_server
+from tests.support.servers import free_port
 
 ROUTES = {
     "/": {"ALL": {"authorization": {"expression": "groups.users"}}},

@@ -11,7 +11,7 @@ import pytest
 from tests.e2e import envoy
 from tests.e2e.conftest import echoed, http, stop
 from tests.e2e.test_forward_auth_proxies import BROWSER, SPOOF, UNDERSCORED, start_proxy
-from tests.servers import free_port
+from tests.support.servers import free_port
 
 
 @pytest.mark.parametrize("rendered", [False, True])
@@ -31,7 +31,7 @@ def test_the_check_hears_only_the_allowed_headers(tmp_path: Path, echo: int) -> 
     """The check request Envoy sends: the original method, /auth/envoy + the original path and
     query, the protected Host and the allowed headers; a client's identity, dialect and other
     headers never."""
-    from tests.peers import json_server
+    from tests.support.peers import json_server
     received: list[tuple[str, str, dict[str, str]]] = []
 
     def check(method, path, headers, body):

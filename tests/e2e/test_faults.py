@@ -23,7 +23,7 @@ from app.settings import load_settings
 from tests.conftest import ADMIN, basic, login_app, with_apps
 from tests.e2e.conftest import ROOT, http
 from tests.integration.test_login import at_dev_provider
-from tests.servers import RedisServer, free_port, wait_until, within
+from tests.support.servers import RedisServer, free_port, wait_until, within
 
 ROUTES = {"/orders": {"ALL": {"authorization": {"expression": "permissions.orders"}}},
           "/": {"ALL": {"authorization": {"expression": "true"}}}}

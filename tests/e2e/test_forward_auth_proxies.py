@@ -34,11 +34,11 @@ import requests
 from tests.conftest import fresh_env, login_app, with_apps
 from tests.e2e import envoy
 from tests.e2e.conftest import NGINX, echoed, http, start_gunicorn, stop
-from tests.echo_upstream import start_echo
+from tests.support.echo_upstream import start_echo
 from tests.e2e.ingress_nginx import render as render_ingress
 from tests.e2e.test_nginx import ROUTES, client_token, routes_env  # noqa: F401 - routes_env is a fixture
 from tests.integration.test_login import at_dev_provider
-from tests.servers import free_port, wait_until
+from tests.support.servers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 # The Caddy builds the table runs: the test extra's wheel, and Debian 12's package (scripts/test installs it).
@@ -385,7 +385,7 @@ def test_the_shipped_nginx_sends_no_client_dialect_headers_to_the_check(gunicorn
                                                                          routes_env) -> None:
     """The other dialects' headers a client sends never reach the check behind plain nginx (with
     AUTH_DIALECTS listing one of them beside nginx, they would conflict with X-Original-URI)."""
-    from tests.peers import json_server
+    from tests.support.peers import json_server
     received: list[dict[str, str]] = []
 
     def check(method, path, headers, body):

@@ -22,7 +22,7 @@ import pytest
 
 from gatehouse_dev.runner import demo_commands
 from tests.e2e.conftest import DEV_PORT_OPTIONS
-from tests.servers import free_port, wait_until, within
+from tests.support.servers import free_port, wait_until, within
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -261,12 +261,14 @@ def test_check_group_logs_refusals_and_counts_every_decision(gunicorn, tmp_path)
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(auth, ["/public"] * 30 + ["/orders?token=abc"] * 20))
     assert statuses == [204] * 30 + [401] * 20
-    status, text = get(f"{base}/-/metrics")
 
     def counted(decision: str, reason: str) -> float:
+        text = get(f"{base}/-/metrics")[1]
         return sum(float(v) for v in re.findall(
             rf'gatehouse_auth_decisions_total\{{decision="{decision}",reason="{reason}"\}} (\S+)', text))
 
+    # Each worker adds its counts to /-/metrics within a second (app/observability.py FLUSH_SECONDS).
+    assert within(lambda: (counted("allow", "allowed"), counted("unauthenticated", "no_identity")) == (30, 20), 10)
     assert (counted("allow", "allowed"), counted("unauthenticated", "no_identity")) == (30, 20)
     proc.terminate()
     proc.wait(timeout=30)

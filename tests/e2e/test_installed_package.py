@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.servers import free_port, wait_until
+from tests.support.servers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ["callback.html", "error.html", "forbidden.html", "login.html", "page.html", "bff/landing.html"]

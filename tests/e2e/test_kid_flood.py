@@ -11,8 +11,8 @@ import requests
 
 from tests.conftest import login_app, with_apps
 from tests.integration.test_login import at_dev_provider
-from tests.issuer import LocalIssuer
-from tests.servers import wait_until
+from tests.support.issuer import LocalIssuer
+from tests.support.servers import wait_until
 
 ROUTES = {"/": {"ALL": {"authorization": {"expression": "true"}}}}
 FLOOD = 50

@@ -16,11 +16,11 @@ import requests
 
 from tests.conftest import fresh_env, with_apps
 from tests.e2e.conftest import echoed, http, start_gunicorn, start_nginx, start_uwsgi_check, stop
-from tests.echo_upstream import start_echo
+from tests.support.echo_upstream import start_echo
 from tests.e2e.test_nginx import client_token
 from tests.integration.test_login import at_dev_provider
-from tests.issuer import LocalIssuer, padding_for
-from tests.servers import free_port
+from tests.support.issuer import LocalIssuer, padding_for
+from tests.support.servers import free_port
 
 COOKIE = "__Host-gatehouse"
 ROUTES = {

@@ -1,4 +1,4 @@
-"""No secret in any log line (docs/security.md "What the logs hold"). The whole `gatehouse dev`
+"""No secret in any log line (docs/security.md, its paragraph on logs). The whole `gatehouse dev`
 stack — nginx with the shipped config, the app group under gunicorn, the /auth group under uWSGI —
 goes through a web login with a refresh and a logout, a BFF login, and machine tokens with the
 client secret in the body, in the query string and in a body nginx refuses as too large, client
@@ -21,7 +21,7 @@ import requests
 from app.core.tokens import ASSERTION_TYPE
 from app.observability import credential_name
 from tests.e2e.conftest import GATEHOUSE, ROOT, dev_ports, http, start_dev, start_uwsgi_check, stop
-from tests.servers import wait_until
+from tests.support.servers import wait_until
 
 # Header and field names whose values are credentials although app/observability.py's name rule
 # (which the collector reuses) does not say so.
@@ -276,7 +276,7 @@ def test_a_worker_killed_mid_check_is_logged_without_its_query(env, tmp_path):
     """uWSGI names the request a worker was serving when `--harakiri` kills it, by the target it
     was sent — over the HTTP socket the proxies use, that may carry the original query (Envoy's
     does). The lines that say a worker was killed stay; the request is not named."""
-    from tests.introspection_server import IntrospectionServer
+    from tests.support.introspection_server import IntrospectionServer
 
     provider = IntrospectionServer()
     provider.hang_seconds = 30.0

@@ -15,7 +15,7 @@ from tests.conftest import ADMIN, login_app, with_apps
 from tests.integration.test_bff import COOKIE, bff_config
 from tests.integration.test_login import at_dev_provider, query
 from tests.integration.test_users import cli
-from tests.servers import free_port, within
+from tests.support.servers import free_port, within
 
 BOUND = 0.5
 ROUTES = {"/": {"ALL": {"authorization": {"expression": "true"}}}}

@@ -17,7 +17,7 @@ import yaml
 
 from app.settings import ENV_NAMES
 from tests.e2e.conftest import NGINX
-from tests.servers import free_port, within
+from tests.support.servers import free_port, within
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRED = ("jwt_issuer", "private_key_path", "private_key_id", "client_id_hash_salt", "provider_token_key",

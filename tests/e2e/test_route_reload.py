@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from tests.e2e.conftest import ROOT, http
-from tests.servers import free_port, wait_until
+from tests.support.servers import free_port, wait_until
 
 OPEN = {"/x": {"GET": {"authorization": {"expression": "true", "public": True}}}}
 CLOSED = {"/x": {"GET": {"authorization": {"expression": "false"}}}}

@@ -9,13 +9,14 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 from tests.e2e.conftest import echoed, http, start_uwsgi_check, stop
 from tests.e2e.test_nginx import ROUTES, client_token
-from tests.servers import RedisServer, children, wait_until, within
+from tests.support.servers import RedisServer, children, wait_until, within
 
 
 # (name, path, headers (TOKEN replaced by a client JWT with permissions.orders), status)
@@ -76,13 +77,16 @@ def test_uwsgi_layout_answers_as_the_gunicorn_layout(env, tmp_path, gunicorn_ser
     assert allowed[1] is not None and allowed[1]["miauserid"] == reg["client_id"]
 
     # The uWSGI group's metrics count its decisions (both workers' samples, one exposition).
-    status, _, body = http(f"{uwsgi_http}/-/metrics")
-    assert status == 200
-    text = body.decode()
-    allows = sum(float(v) for v in re.findall(r'^gatehouse_auth_decisions_total\{decision="allow"[^}]*\} (\S+)$',
-                                              text, re.MULTILINE))
-    assert allows >= 4, text[:2000]
-    assert re.search(r'^gatehouse_auth_decisions_total\{decision="(?!allow)', text, re.MULTILINE), text[:2000]
+    # Each worker adds its counts to /-/metrics within a second (app/observability.py FLUSH_SECONDS).
+    def counted() -> tuple[float, bool, str]:
+        status, _, body = http(f"{uwsgi_http}/-/metrics")
+        assert status == 200
+        text = body.decode()
+        return (sum(float(v) for v in re.findall(r'^gatehouse_auth_decisions_total\{decision="allow"[^}]*\} (\S+)$',
+                                                 text, re.MULTILINE)),
+                bool(re.search(r'^gatehouse_auth_decisions_total\{decision="(?!allow)', text, re.MULTILINE)), text)
+
+    assert within(lambda: counted()[0] >= 4 and counted()[1], 10), counted()[2][:2000]
 
     # Redis down: every layout fails closed the same way (the check's 503, nginx's 503 with its own
     # request id in the body).
@@ -260,7 +264,7 @@ def test_dev_runs_the_check_group_under_uwsgi(tmp_path):
     import subprocess
     import sys
 
-    from tests.servers import free_port
+    from tests.support.servers import free_port
 
     ports = {name: free_port() for name in ("port", "redis", "mongo", "provider", "nginx", "upstream")}
     check = free_port(span=2)
@@ -292,8 +296,8 @@ def test_dev_runs_the_check_group_under_uwsgi(tmp_path):
                                                              "Accept": "application/json"})
         assert status == 200 and echoed_identity(body) == reg["client_id"], body[:300]
         assert http(f"{site}/orders/42", headers={"Accept": "application/json"})[0] == 401
-        _, _, metrics = http(f"http://127.0.0.1:{check}/-/metrics")
-        assert re.search(r'^gatehouse_auth_decisions_total\{decision="allow"', metrics.decode(), re.MULTILINE)
+        assert within(lambda: re.search(r'^gatehouse_auth_decisions_total\{decision="allow"',
+                                        http(f"http://127.0.0.1:{check}/-/metrics")[2].decode(), re.MULTILINE), 10)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
@@ -318,13 +322,11 @@ def echoed_identity(body: bytes) -> str:
     return json.loads(body)["headers"].get("miauserid", "")
 
 
-def test_a_hung_provider_cannot_take_the_last_thread(env, tmp_path, gunicorn_server, uwsgi_check_server):
-    """One uWSGI worker with 3 threads (CHECK_THREADS): at most 2 checks wait on a provider that
-    hangs 30 s (OUTBOUND_CALLS_PER_WORKER defaults to threads - 1); further checks that need it are
-    refused at once without calling it, and a check that needs no provider is answered meanwhile."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from tests.introspection_server import IntrospectionServer
+def hung_introspection_group(tmp_path, gunicorn_server, uwsgi_check_server, extra: dict[str, str],
+                             processes: int) -> tuple[Any, str, Any]:
+    """A uWSGI group whose introspection endpoint hangs 30 s (OUTBOUND_TIMEOUT_SECONDS 25):
+    (the provider, a client JWT that needs none, `check(credential, timeout) -> status`)."""
+    from tests.support.introspection_server import IntrospectionServer
 
     provider = IntrospectionServer()
     provider.hang_seconds = 30.0
@@ -332,16 +334,26 @@ def test_a_hung_provider_cannot_take_the_last_thread(env, tmp_path, gunicorn_ser
     routes.write_text(json.dumps(ROUTES))
     cfg.write_text(json.dumps({"introspection": {"endpoint": provider.url, "client_id": "rs",
                                                  "client_secret": "rs-secret"}}))
-    run_env = {"ROUTES_FILE": str(routes), "GATEHOUSE_CONFIG": str(cfg), "OUTBOUND_TIMEOUT_SECONDS": "25",
-               "CHECK_THREADS": "3"}
+    run_env = {"ROUTES_FILE": str(routes), "GATEHOUSE_CONFIG": str(cfg), "OUTBOUND_TIMEOUT_SECONDS": "25", **extra}
     main = gunicorn_server(run_env, workers=1)
     token, _ = client_token(main, "tracks")
-    base, _ = uwsgi_check_server(run_env, processes=1)
+    base, _ = uwsgi_check_server(run_env, processes=processes)
 
     def check(credential: str, timeout: float = 10) -> int:
         return requests.get(f"{base}/auth", timeout=timeout, headers={
             "X-Original-URI": "/orders", "X-Original-Method": "GET", "Authorization": f"Bearer {credential}"}).status_code
 
+    return provider, token, check
+
+
+def test_a_hung_provider_cannot_take_the_last_thread(env, tmp_path, gunicorn_server, uwsgi_check_server):
+    """One uWSGI worker with 3 threads (CHECK_THREADS): at most 2 checks wait on a provider that
+    hangs 30 s (OUTBOUND_CALLS_PER_WORKER defaults to threads - 1); further checks that need it are
+    refused at once without calling it, and a check that needs no provider is answered meanwhile."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    provider, token, check = hung_introspection_group(tmp_path, gunicorn_server, uwsgi_check_server,
+                                                      {"CHECK_THREADS": "3"}, processes=1)
     pool = ThreadPoolExecutor(4)
     try:
         waiting = [pool.submit(check, f"opaque-{i}", 40) for i in range(2)]
@@ -350,6 +362,31 @@ def test_a_hung_provider_cannot_take_the_last_thread(env, tmp_path, gunicorn_ser
         assert check(token) == 204  # the thread left answers what needs no provider
         assert provider.calls == 2
         assert not any(f.done() for f in waiting)
+    finally:
+        provider.hang_seconds = 0.0
+        provider.close()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def test_the_outbound_budget_is_the_groups(env, tmp_path, gunicorn_server, uwsgi_check_server):
+    """Two uWSGI workers of one thread each, OUTBOUND_CALLS_PER_GROUP 1: while a check of one worker
+    waits on a provider that hangs, a check of the other worker that needs a provider is refused at
+    once without calling it (the budget is the group's, not a worker's), and the free worker answers
+    what needs no provider."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    provider, token, check = hung_introspection_group(
+        tmp_path, gunicorn_server, uwsgi_check_server, {"CHECK_THREADS": "1", "OUTBOUND_CALLS_PER_GROUP": "1"},
+        processes=2)
+    pool = ThreadPoolExecutor(2)
+    try:
+        waiting = pool.submit(check, "opaque-0", 40)
+        wait_until(lambda: provider.calls == 1, "a check waiting on the hung provider", 20)
+        # The hung worker accepts nothing: these reach the other one.
+        assert check("opaque-1") == 503  # refused at once: the group's one call is taken
+        assert check(token) == 204
+        assert provider.calls == 1
+        assert not waiting.done()
     finally:
         provider.hang_seconds = 0.0
         provider.close()
@@ -365,7 +402,7 @@ def test_one_setting_switches_the_check_group_and_nginx(env, tmp_path, server, e
     import subprocess
     import sys
 
-    from tests.servers import free_port
+    from tests.support.servers import free_port
 
     gatehouse = str(Path(sys.executable).parent / "gatehouse")
     port = free_port(span=2)

@@ -9,7 +9,7 @@ import pytest
 from app import create_app
 from app.settings import load_settings
 from tests.conftest import ADMIN, basic
-from tests.servers import within
+from tests.support.servers import within
 
 ROUTES = {
     "/": {"ALL": {"authorization": {"expression": "false"}}},
@@ -143,7 +143,7 @@ def test_claim_values_cannot_inject_headers(c):
 
 
 def test_redis_down_fails_closed(env, tmp_path):
-    from tests.servers import RedisServer
+    from tests.support.servers import RedisServer
     server = RedisServer(tmp_path / "r")
     server.start()
     path = tmp_path / "auth.json"

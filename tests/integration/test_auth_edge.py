@@ -15,7 +15,7 @@ from app import create_app
 from app.auth_edge import AuthEdge
 from app.settings import load_settings
 from tests.conftest import ADMIN, basic
-from tests.servers import RedisServer
+from tests.support.servers import RedisServer
 
 ROUTES = {
     "/": {"ALL": {"authorization": {"expression": "false"}}},

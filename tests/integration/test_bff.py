@@ -1,4 +1,4 @@
-"""Backend-for-Frontend (SPEC §2.3, §5) against real providers over HTTP and real Redis: the
+"""Backend-for-Frontend (docs/bff.md) against real providers over HTTP and real Redis: the
 development provider (oidc-provider-mock) for the flows, a local provider for rotation,
 refused refreshes and private_key_jwt. The browser's part at the provider is a form POST here;
 tests/e2e/test_browser_bff.py walks the same flows in chromium through nginx."""

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from app.adapters.bff_store import RedisBffTokens
-from tests.fakes import MemoryBffTokens
+from tests.support.fakes import MemoryBffTokens
 
 DOC = {"v": 1, "sub": "alice", "tokens": "sealed"}
 

@@ -9,7 +9,7 @@ import pytest
 from app import create_app
 from app.settings import load_settings
 from tests.conftest import ADMIN, basic
-from tests.servers import within
+from tests.support.servers import within
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def test_one_redis_call_against_a_hung_redis_is_retried_once(tmp_path, password)
 
     from app.adapters import redis_store
     from app.core.errors import DependencyUnavailable
-    from tests.servers import RedisServer
+    from tests.support.servers import RedisServer
 
     server = RedisServer(tmp_path / "redis", extra=["--requirepass", password] if password else [],
                          password=password)

@@ -1,12 +1,13 @@
-"""One contract for every DocumentStore: Redis (real server) and the in-memory fake (tests/fakes.py)."""
+"""One contract for every DocumentStore: Redis (real server) and the in-memory fake
+(tests/support/fakes.py)."""
 from __future__ import annotations
 
 import pytest
 import redis
 
 from app.adapters.redis_store import RedisDocuments
-from tests.fakes import MemoryDocuments
-from tests.servers import wait_until
+from tests.support.fakes import MemoryDocuments
+from tests.support.servers import wait_until
 
 
 @pytest.fixture(params=["redis", "memory"])

@@ -1,4 +1,4 @@
-"""Bearer JWTs from an external issuer whose keys are served over HTTP (SPEC §3.1 item 4, §7)."""
+"""Bearer JWTs from an external issuer whose keys are served over HTTP (docs/auth.md "External issuers")."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,8 @@ import pytest
 
 from app import create_app
 from app.settings import ConfigError, load_settings
-from tests.issuer import LocalIssuer
-from tests.servers import within
+from tests.support.issuer import LocalIssuer
+from tests.support.servers import within
 
 ROUTES = {
     "/petstore/": {"ALL": {"authorization": {"expression": "true"}, "apiProduct": "petstore"}},
@@ -194,7 +194,7 @@ def test_checks_waiting_for_another_checks_fetch_take_a_slot_of_the_outbound_bud
     too, and a cached kid is answered meanwhile: a flood of made-up kids cannot hold every thread."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from tests.servers import wait_until
+    from tests.support.servers import wait_until
     app = jwks_uri_app(env, tmp_path, issuer, JWKS_REFETCH_COOLDOWN_SECONDS="1", OUTBOUND_TIMEOUT_SECONDS="3",
                        OUTBOUND_CALLS_PER_WORKER="2")
 

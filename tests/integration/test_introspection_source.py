@@ -8,7 +8,7 @@ import pytest
 
 from app import create_app
 from app.settings import ConfigError, load_settings
-from tests.introspection_server import IntrospectionServer
+from tests.support.introspection_server import IntrospectionServer
 
 ROUTES = {
     "/petstore/": {"ALL": {"authorization": {"expression": "true"}, "apiProduct": "petstore"}},

@@ -20,7 +20,7 @@ from app import create_app
 from app.core.tokens import ASSERTION_TYPE
 from app.settings import load_settings
 from tests.conftest import ADMIN, ISSUER, basic
-from tests.issuer import LocalIssuer
+from tests.support.issuer import LocalIssuer
 
 TOKEN_URL = "http://127.0.0.1:3000/oauth/token"
 

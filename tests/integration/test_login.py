@@ -1,4 +1,4 @@
-"""Browser login (SPEC §2.2, §4) against real providers over HTTP: the development OIDC
+"""Browser login (docs/login.md) against real providers over HTTP: the development OIDC
 provider for the happy path, a local provider for refusals and the OAuth 2 provider types.
 The browser's part at the provider (pressing "Authorize") is a form POST made here."""
 from __future__ import annotations

@@ -15,7 +15,7 @@ from app import create_app
 from app.settings import load_settings
 from tests.conftest import login_app, with_apps
 from tests.integration.test_login import ROUTES, at_dev_provider, auth, start
-from tests.servers import within
+from tests.support.servers import within
 
 EVENT = {"http://schemas.openid.net/event/backchannel-logout": {}}
 

@@ -20,7 +20,7 @@ from tests.conftest import ADMIN, basic, login_app, with_apps
 from tests.integration import test_bff as bff_flow
 from tests.integration.test_login import at_dev_provider, start
 from tests.integration.test_users import cli
-from tests.servers import within
+from tests.support.servers import within
 
 BOUND = 0.2
 ROUTES = {"/orders": {"GET": {"authorization": {"expression": "permissions.orders"}}},

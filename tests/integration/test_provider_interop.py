@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import login_app
 from tests.integration.test_login import at_dev_provider, make, set_cookies, start
-from tests.providers import DevProvider
+from tests.support.providers import DevProvider
 
 SECRET = "b64+Secret/with=padding"
 

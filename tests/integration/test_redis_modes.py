@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 from app import create_app
 from app.settings import load_settings
 from tests.conftest import ADMIN, basic
-from tests.servers import RedisServer, SentinelServer, free_port
+from tests.support.servers import RedisServer, SentinelServer, free_port
 
 
 def issue_works(env: dict[str, str]) -> tuple[int, int]:

@@ -13,7 +13,7 @@ from app.adapters.redis_store import RedisRevocationFeed
 from app.core.records import FeedBatch, Revocation
 from app.settings import load_settings
 from tests.conftest import ADMIN, basic
-from tests.servers import within
+from tests.support.servers import within
 
 ROUTES = {"/orders": {"GET": {"authorization": {"expression": "permissions.orders"}}}}
 BOUND = 0.2

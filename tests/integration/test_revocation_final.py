@@ -1,4 +1,4 @@
-"""A revocation, a logout or a client cut-off is final (SPEC §8): it holds at /auth, /tokeninfo,
+"""A revocation, a logout or a client cut-off is final: it holds at /auth, /tokeninfo,
 introspection and the session endpoints across feed expiry, a Redis restarted empty, new workers,
 and a refresh tried while MongoDB is down does not destroy the session. Every test runs the
 mirrored default (REVOCATION_SYNC_SECONDS > 0) against real Redis and the MongoDB-wire server."""
@@ -13,7 +13,7 @@ from app import create_app
 from app.settings import load_settings
 from tests.conftest import ADMIN, basic, login_app, with_apps
 from tests.integration.test_login import at_dev_provider, start
-from tests.servers import within
+from tests.support.servers import within
 
 ROUTES = {"/orders": {"GET": {"authorization": {"expression": "permissions.orders"}}},
           "/": {"ALL": {"authorization": {"expression": "true"}}}}
@@ -237,7 +237,7 @@ def test_a_sentinel_failover_revives_nothing(env, tmp_path, dev_provider, own_se
     revoked) while no master answers."""
     import redis as redis_client
 
-    from tests.servers import RedisServer, SentinelServer, wait_until
+    from tests.support.servers import RedisServer, SentinelServer, wait_until
 
     _, m = own_servers
     master = RedisServer(tmp_path / "master")

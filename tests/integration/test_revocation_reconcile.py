@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import ADMIN
 from tests.integration.test_revocation_final import Site
-from tests.servers import RedisServer, within
+from tests.support.servers import RedisServer, within
 
 RECONCILE = 1.0
 BOUND = RECONCILE + 2.0  # one reconcile period, one MongoDB read, and the test's own polling

@@ -10,7 +10,7 @@ import pytest
 from app.adapters.mongo import MongoUsers
 from app.core.errors import Conflict
 from app.core.records import UserChanges, UserQuery
-from tests.fakes import MemoryUsers
+from tests.support.fakes import MemoryUsers
 
 
 @pytest.fixture(params=["mongo", "memory"])

@@ -8,7 +8,7 @@ import pytest
 from app import create_app
 from app.core.check.verifiers.api_keys import api_key_hash
 from app.settings import load_settings
-from tests.userinfo_service import UserinfoService
+from tests.support.userinfo_service import UserinfoService
 
 ROUTES = {
     "/users-area": {"GET": {"authorization": {"expression": "groups.admin || groups.users"}}},

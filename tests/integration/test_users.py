@@ -13,7 +13,7 @@ from app.cli import main
 from app.settings import load_settings
 from tests.conftest import ADMIN, login_app, with_apps
 from tests.integration.test_login import ROUTES, at_dev_provider, auth, start
-from tests.servers import within
+from tests.support.servers import within
 
 
 @pytest.fixture

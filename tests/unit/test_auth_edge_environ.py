@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import parse_cookie
 
-from app import auth_edge
-from app import http
-from app.auth_edge import WSGICookies, WSGIHeaders, parse_cookies
+from app import auth_edge, request_parsing
+from app.auth_edge import WSGICookies, WSGIHeaders
+from app.request_parsing import parse_cookies
 
 ENVIRON = {
     "REQUEST_METHOD": "GET", "PATH_INFO": "/auth", "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "0",
@@ -107,7 +107,7 @@ def test_plain_cookies_skip_werkzeug_parser(monkeypatch):
     def fail(header):
         raise AssertionError("werkzeug's parser called for plain pairs")
 
-    monkeypatch.setattr(auth_edge, "parse_cookie", fail)
+    monkeypatch.setattr(request_parsing, "parse_cookie", fail)
     assert parse_cookies("sid=eyJ.a-b_c.d; __Host-gatehouse=xyz;client_key=k") == {
         "sid": "eyJ.a-b_c.d", "__Host-gatehouse": "xyz", "client_key": "k"}
 
@@ -128,7 +128,7 @@ def test_cookies_are_parsed_when_first_asked(monkeypatch):
 ])
 def test_origin_path_of_an_absolute_form_target(path, expected):
     """uWSGI's HTTP socket leaves `GET http://host/auth` whole in PATH_INFO; gunicorn parses it."""
-    assert http.origin_path(path) == expected
+    assert request_parsing.origin_path(path) == expected
 
 
 @pytest.mark.parametrize("environ,target", [
@@ -139,4 +139,4 @@ def test_origin_path_of_an_absolute_form_target(path, expected):
 def test_the_dialects_read_the_same_target_under_either_server(environ, target):
     """check_request's target is the origin form whichever server parsed the request line, so the
     Envoy dialect (which reads the path below /auth/envoy) judges what gunicorn would hand it."""
-    assert http.check_request({"REQUEST_METHOD": "GET", **environ}).target == target
+    assert request_parsing.check_request({"REQUEST_METHOD": "GET", **environ}).target == target

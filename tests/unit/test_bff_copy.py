@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakes import MemoryRevocationFeed, MemoryRevocationStore
+from tests.support.fakes import MemoryRevocationFeed, MemoryRevocationStore
 from app.core.login.bff import ENDED, BffCopy
 from app.core.errors import DependencyUnavailable, InvalidToken
 from app.core.revocation import RevocationMirror, Revocations

@@ -14,8 +14,8 @@ from app.core.login.bff import BffConfig, BffService
 from app.core.errors import DependencyUnavailable
 from app.core.login.providers import Endpoints, ProviderConfig
 from app.core.sealing import Sealer, new_key
-from tests.fakes import MemoryBffTokens, MemoryDocuments, MemoryKeyValue, MemoryReplayGuard
-from tests.clock import Clock
+from tests.support.fakes import MemoryBffTokens, MemoryDocuments, MemoryKeyValue, MemoryReplayGuard
+from tests.support.clock import Clock
 
 SID = "s" * 43
 PROVIDER = ProviderConfig(id="bff", type="oidc", client_id="spa", client_secret="secret",

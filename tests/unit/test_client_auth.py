@@ -19,7 +19,7 @@ from app.core.issuer.client_auth import ClientAuthConfig, ClientAuthenticator, p
 from app.core.issuer.clients import ClientRegistry
 from app.core.errors import DependencyUnavailable, InvalidClient, InvalidRequest, TooManyRequests
 from app.core.tokens import ASSERTION_TYPE
-from tests.fakes import MemoryClients, MemoryCredentials, MemoryKeyValue, MemoryRateLimiter, MemoryReplayGuard
+from tests.support.fakes import MemoryClients, MemoryCredentials, MemoryKeyValue, MemoryRateLimiter, MemoryReplayGuard
 
 ISSUER = "https://gh.test"
 TOKEN_URL = "https://gh.test/oauth/token"

@@ -1,4 +1,4 @@
-"""SPEC §3.4 decisions in core (no I/O)."""
+"""The decision in core, in the order docs/auth.md "The decision" gives (no I/O)."""
 from __future__ import annotations
 
 import pytest

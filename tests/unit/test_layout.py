@@ -99,6 +99,49 @@ def test_verifiers_build_on_the_rules_only(path: Path) -> None:
     assert above == set()
 
 
+# The check's credential sources, one class each, all in the sources room (core/check/sources);
+# the authorizer walks their chain and reaches no verifier, session or source class itself.
+SOURCE_CLASSES = {"SessionJwt": "session", "BffCookie": "bff", "BearerJwt": "bearer_jwt",
+                  "OwnAccessToken": "own", "ExternalIssuerJwt": "external", "Introspection": "introspection",
+                  "Userinfo": "userinfo", "TrustedHeaders": "trusted_headers", "ApiKey": "api_key"}
+SOURCES_ROOM = "app.core.check.sources"
+
+
+def classes_with(path: Path, methods: set[str]) -> set[str]:
+    """The classes of a module that define all of `methods`."""
+    return {node.name for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ClassDef)
+            and methods <= {f.name for f in node.body if isinstance(f, ast.FunctionDef)}}
+
+
+@pytest.mark.parametrize("name,module", sorted(SOURCE_CLASSES.items()))
+def test_each_credential_source_is_a_class_of_its_own_module_in_the_sources_room(name: str, module: str) -> None:
+    path = APP / "core" / "check" / "sources" / f"{module}.py"
+    assert path.is_file() and name in classes_with(path, {"verify"})
+
+
+def test_a_source_of_the_chain_matches_then_verifies_and_lives_in_the_sources_room() -> None:
+    """Whatever finds a credential in a check request and verifies it is a source of the chain."""
+    found = {f"{module_name(p)}.{c}" for p in sorted(APP.rglob("*.py")) for c in classes_with(p, {"match", "verify"})
+             if module_name(p) != f"{SOURCES_ROOM}.chain"}  # the chain's module: what a source is (protocols)
+    assert found and {name for name in found if not inside(name, SOURCES_ROOM)} == set()
+    # Gatehouse's own and external issuers' JWTs are chosen by `iss` inside the `jwt` source
+    assert {name.rsplit(".", 1)[1] for name in found} == set(SOURCE_CLASSES) - {"OwnAccessToken", "ExternalIssuerJwt"}
+
+
+def test_the_authorizer_only_walks_the_chain() -> None:
+    """No verifier, session, BFF or source module in the authorizer's imports: the chain's own
+    module (what a source and a chain are) is all it knows of them."""
+    reached = {name for name in imports(APP / "core" / "check" / "authorizer.py") if inside(name, "app.core")}
+    verifiers = ("app.core.check.verifiers", "app.core.external_tokens", "app.core.login")
+    assert {name for name in reached if any(inside(name, v) for v in verifiers)} == set()
+    assert {name for name in reached if inside(name, SOURCES_ROOM)} == {f"{SOURCES_ROOM}.chain"}
+
+
+def test_sources_build_on_the_check_s_rules_and_verifiers_never_on_the_authorizer() -> None:
+    for path in files("core/check/sources"):
+        assert {name for name in imports(path) if inside(name, "app.core.check.authorizer")} == set(), path
+
+
 # The core's rooms, one per flow, over the shared kernel (the modules at app/core's root). A flow
 # builds on the kernel and on itself; the kernel on itself only; explain (what the check would
 # decide for a user, client or token) is the one module above the flows and reads all three.
@@ -171,16 +214,110 @@ def test_no_blueprint_imports_the_settings(path: Path) -> None:
     assert {name for name in imports(path) if inside(name, "app.settings")} == set()
 
 
+# Request parsing is app/request_parsing.py: a module of the app named after one of the standard
+# library (`http`) shadows it for any code run with that folder on its import path, and leaves a
+# reader asking which of the two `http` means. The token blueprint (`token`, a standard-library
+# name too) is named after its endpoints and left as it is.
+STDLIB_NAMES_ALLOWED = ("blueprints/token.py",)
+
+
+def test_no_module_of_the_app_is_named_like_the_standard_library() -> None:
+    import sys
+
+    named = {ids(p) for p in sorted(APP.rglob("*.py")) if p.stem in sys.stdlib_module_names}
+    assert named - set(STDLIB_NAMES_ALLOWED) == set()
+
+
+def test_nothing_imports_an_http_module_of_the_app() -> None:
+    found = {ids(p): sorted(n for n in imports(p) if n.split(".")[-1] == "http" and inside(n, "app"))
+             for p in sorted(APP.rglob("*.py"))}
+    assert {path: names for path, names in found.items() if names} == {}
+
+
+REQUEST_PARSING = APP / "request_parsing.py"
+# What the parsing module stands above: neither the login flow, the services, the views nor the answers.
+NOT_BELOW_PARSING = ("app.core.login", "app.services", "app.blueprints", "app.responses")
+# Calls that write an answer: parsing reads the request only.
+ANSWER_WRITERS = {"set_cookie", "delete_cookie", "render_template", "redirect", "jsonify", "make_response"}
+
+
+def called_names(path: Path) -> set[str]:
+    return {node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+            for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Call)
+            and isinstance(node.func, (ast.Name, ast.Attribute))}
+
+
+def test_request_parsing_imports_no_login_session_or_view_code() -> None:
+    assert {n for n in imports(REQUEST_PARSING) if any(inside(n, room) for room in NOT_BELOW_PARSING)} == set()
+
+
+def test_request_parsing_writes_no_answer() -> None:
+    """No cookies, pages, redirects or JSON bodies: those are the views' (and app/responses.py's)."""
+    assert called_names(REQUEST_PARSING) & ANSWER_WRITERS == set()
+
+
+def test_the_session_cookies_are_the_sessions_blueprints() -> None:
+    """`sid` and `refresh_token` are set, read and cleared by the sessions blueprint (the login completion
+    included); below the views only the core names the session cookie (its definition, the check)."""
+    names = {"SESSION_COOKIE", "REFRESH_COOKIE"}
+    users = {ids(p) for p in sorted(APP.rglob("*.py")) if not inside(module_name(p), "app.core")
+             for node in ast.walk(ast.parse(p.read_text()))
+             if isinstance(node, ast.Name) and node.id in names
+             or isinstance(node, ast.alias) and node.name in names}
+    assert users == {"blueprints/sessions.py"}
+
+
+SERVICES = APP / "services.py"
+
+
+def accessors() -> set[str]:
+    """The functions app/services.py defines: how anything reaches a service."""
+    return {node.name for node in ast.parse(SERVICES.read_text()).body if isinstance(node, ast.FunctionDef)}
+
+
+def indexed_accessor_calls(source: str, names: set[str]) -> list[str]:
+    """`login_services()[0]`, `svc.services()[1]`: a subscript of a call to one of `names`."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Call):
+            func = node.value.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+            if name in names:
+                found.append(f"line {node.lineno}: {name}()[...]")
+    return found
+
+
+def test_no_service_is_reached_by_index() -> None:
+    """One typed accessor per service: no view (nor anything else) indexes what an accessor answers."""
+    names = accessors()
+    offenders = {ids(p): found for p in sorted(APP.rglob("*.py"))
+                 if (found := indexed_accessor_calls(p.read_text(), names))}
+    assert offenders == {}
+
+
+def test_no_accessor_answers_a_tuple() -> None:
+    tuples = [node.name for node in ast.parse(SERVICES.read_text()).body if isinstance(node, ast.FunctionDef)
+              and node.returns is not None and "tuple" in ast.unparse(node.returns)]
+    assert tuples == []
+
+
+def test_the_index_check_sees_an_indexed_accessor() -> None:
+    source = "a = login_services()[0]\nb = m.services()[1]\nc = login_service().app('x')\nd = other()[0]\n"
+    assert indexed_accessor_calls(source, {"login_services", "services", "login_service"}) == [
+        "line 1: login_services()[...]", "line 2: services()[...]"]
+
+
 @pytest.mark.parametrize("path", files("adapters"), ids=ids)
 def test_no_adapter_imports_the_web_framework(path: Path) -> None:
-    """Adapters talk to stores and peers; HTTP answers are the blueprints' and errors.py's."""
+    """Adapters talk to stores and peers; HTTP answers are the blueprints' and error_answers.py's."""
     assert {name.split(".")[0] for name in imports(path)} & WEB == set()
 
 
-def test_settings_import_no_adapter_nor_the_composition() -> None:
+@pytest.mark.parametrize("path", files("settings"), ids=ids)
+def test_settings_import_no_adapter_nor_the_composition(path: Path) -> None:
     """Settings validate values; they reach neither a store nor the modules that build on them."""
     rooms = ("app.adapters", "app.services", "app.named_files", "app.blueprints")
-    assert {n for n in imports(APP / "settings.py") if any(inside(n, r) for r in rooms)} == set()
+    assert {n for n in imports(path) if any(inside(n, r) for r in rooms)} == set()
 
 
 def test_settings_hold_plain_values_only() -> None:
@@ -261,13 +398,16 @@ def product_modules() -> list[Path]:
             + [ROOT / "gunicorn.conf.py", ROOT / "wsgi.py"])
 
 
+ENVIRONMENT_READER = APP / "settings" / "loading.py"
+
+
 def test_only_settings_reads_the_environment() -> None:
-    """CONVENTIONS: nothing reads (or writes) os.environ but app/settings.py; gunicorn.conf.py,
-    wsgi.py and the development stack included."""
-    offenders = {str(p.relative_to(ROOT)): found for p in product_modules() if p != APP / "settings.py"
+    """CONVENTIONS: nothing reads (or writes) os.environ but the settings' loading module; the rest of
+    the settings, gunicorn.conf.py, wsgi.py and the development stack included."""
+    offenders = {str(p.relative_to(ROOT)): found for p in product_modules() if p != ENVIRONMENT_READER
                  for found in [environment_reads(p.read_text())] if found}
     assert offenders == {}
-    assert environment_reads((APP / "settings.py").read_text()), "the scan sees settings' own reads"
+    assert environment_reads(ENVIRONMENT_READER.read_text()), "the scan sees settings' own reads"
 
 
 DEV_PACKAGE = "gatehouse_dev"
@@ -312,7 +452,8 @@ def test_the_dev_command_loads_the_dev_package_lazily() -> None:
 def test_the_dev_stack_and_the_fakes_live_outside_the_product() -> None:
     moved = ["dev.py", "dev_provider.py", "demo_upstream.py", "adapters/memory.py"]
     assert [m for m in moved if (APP / m).exists()] == []
-    assert (APP.parent / DEV_PACKAGE / "runner.py").exists() and (APP.parent / "tests" / "fakes.py").exists()
+    assert (APP.parent / DEV_PACKAGE / "runner.py").exists()
+    assert (APP.parent / "tests" / "support" / "fakes.py").exists()
 
 
 @pytest.mark.parametrize("source", [

@@ -6,8 +6,8 @@ from app.core import credentials
 from app.core.issuer.client_auth import ClientAuthConfig, ClientAuthenticator, RecentClients, presented_credentials
 from app.core.issuer.clients import ClientRegistry
 from app.core.errors import InvalidClient
-from tests.fakes import MemoryClients, MemoryCredentials, MemoryKeyValue, MemoryRateLimiter, MemoryReplayGuard
-from tests.clock import Clock
+from tests.support.fakes import MemoryClients, MemoryCredentials, MemoryKeyValue, MemoryRateLimiter, MemoryReplayGuard
+from tests.support.clock import Clock
 
 
 class CountingCredentials(MemoryCredentials):

@@ -1,4 +1,4 @@
-"""The one redirect validator (SPEC §4): relative paths or the allow-list, nothing else."""
+"""The one redirect validator: relative paths or the allow-list, nothing else."""
 import pytest
 
 from app.core.redirects import BadRedirect, safe_redirect

@@ -12,9 +12,9 @@ from app.core.errors import DependencyUnavailable, InvalidToken
 from app.core.records import FeedBatch, Revocation
 from app.core.revocation import (RECONCILE_MARGIN_SECONDS, ClientCutOff, RevocationMirror, Revocations,
                                  token_refusal)
-from tests.fakes import MemoryRevocationFeed, MemoryRevocationStore
-from tests.clock import Clock
-from tests.servers import within
+from tests.support.fakes import MemoryRevocationFeed, MemoryRevocationStore
+from tests.support.clock import Clock
+from tests.support.servers import within
 
 
 def world(interval: float = 1.0):

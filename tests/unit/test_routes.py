@@ -1,4 +1,4 @@
-"""Route table: Mia's auth.json shape, validation at load, matching rules of SPEC §3.2."""
+"""Route table: Mia's auth.json shape, validation at load, the matching rules of docs/auth.md "Route matching"."""
 from __future__ import annotations
 
 import re

@@ -10,7 +10,7 @@ from app.core.keys import KeySet, generate_private_key_pem, load_private_key
 from app.core.revocation import RevocationMirror, Revocations
 from app.core.sealing import Sealer, new_key
 from app.core.login.sessions import AppConfig, SessionService
-from tests.fakes import (MemoryDocuments, MemoryRevocationFeed, MemoryRevocationStore, MemorySessionLog,
+from tests.support.fakes import (MemoryDocuments, MemoryRevocationFeed, MemoryRevocationStore, MemorySessionLog,
                          MemoryUsers)
 
 

@@ -13,7 +13,7 @@ from app.core.keys import KeySet, generate_private_key_pem, load_private_key
 from app.core.sealing import Sealer, new_key
 from app.core.revocation import Revocations
 from app.core.login.sessions import SESSION, SESSION_JWT_BUDGET, AppConfig, SessionService
-from tests.fakes import (MemoryDocuments, MemoryRevocationFeed, MemoryRevocationStore, MemorySessionLog,
+from tests.support.fakes import (MemoryDocuments, MemoryRevocationFeed, MemoryRevocationStore, MemorySessionLog,
                          MemoryUsers)
 
 KEYS = KeySet(load_private_key(generate_private_key_pem("ec"), None, "k1"))

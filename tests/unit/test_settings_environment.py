@@ -1,4 +1,4 @@
-"""What settings.py offers the rest of the product instead of os.environ: the environment's settings
+"""What the settings offer the rest of the product instead of os.environ: the environment's settings
 by key, a child process's environment changed by key, one setting read alone."""
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from app.core.verified_cache import VerifiedCache
-from tests.clock import Clock
+from tests.support.clock import Clock
 
 
 def test_an_entry_lives_until_the_token_expires():

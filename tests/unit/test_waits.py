@@ -1,8 +1,8 @@
 """Tests a reader trusts: no fixed waits. Something that happens in another thread or process is
-waited for with a deadline (tests/servers.py `within`, `wait_until`); a clock the code takes is
-driven (tests/clock.py). A `time.sleep` is left only where the sleep is the thing under test (a
-TTL or cooldown passing, a slow peer) or is a poll interval, and a comment on its line or the
-line above says which."""
+waited for with a deadline (tests/support/servers.py `within`, `wait_until`); a clock the code
+takes is driven (tests/support/clock.py). A `time.sleep` is left only where the sleep is the thing
+under test (a TTL or cooldown passing, a slow peer) or is a poll interval, and a comment on its
+line or the line above says which."""
 import ast
 from pathlib import Path
 
@@ -40,4 +40,4 @@ def test_every_sleep_says_why(path: Path) -> None:
 
 def test_the_reader_finds_sleeps() -> None:
     """The test above would pass on nothing if it missed the calls."""
-    assert sleeps(TESTS / "servers.py") and sleeps(TESTS / "issuer.py")
+    assert sleeps(TESTS / "support" / "servers.py") and sleeps(TESTS / "support" / "issuer.py")

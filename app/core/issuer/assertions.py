@@ -93,7 +93,8 @@ def validate_key_material(jwks: dict[str, Any] | None, public_key: str | None) -
         return "every entry of jwks.keys must be a JSON object"
     for material in candidates:
         # Public members only, RSA >= 2048 bits, EC on P-256: ES256 is the only EC algorithm
-        # pinned for assertions (SPEC §6), so a key on another curve could never sign one.
+        # pinned for assertions (docs/machine-tokens.md "Getting a token"), so a key on another
+        # curve could never sign one.
         problem = material_problem(material, curves=ASSERTION_CURVES)
         if problem:
             return problem

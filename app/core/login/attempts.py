@@ -1,4 +1,4 @@
-"""Logins in flight (SPEC §4): the single-use `state`, the PKCE verifier and nonce of one login,
+"""Logins in flight: the single-use `state`, the PKCE verifier and nonce of one login,
 bound to the browser that started it. Shared by the browser login (core.login) and the BFF."""
 from __future__ import annotations
 

@@ -1,17 +1,10 @@
-"""Backend-for-Frontend (SPEC §2.3, §5; seed 002): Gatehouse is the SPA's confidential OIDC
-client, keeps the provider's tokens server-side and gives the browser one opaque cookie.
+"""Backend-for-Frontend (docs/bff.md): Gatehouse is the SPA's confidential OIDC client, keeps the
+provider's tokens server-side and gives the browser one opaque cookie.
 
-Login: `state` in Redis (single use, short TTL) with the PKCE verifier, nonce and redirect,
-bound to the browser by a short-lived Lax cookie (the Strict session cookie does not travel
-on the provider's cross-site redirect back). Completion checks the ID token and yields the
-session's token record, stored (through the one `BffTokenStore`) under the id of the browser
-session the web layer has just regenerated.
-
-On every use (/auth, /bff/session) the access token is refreshed when it is within the
-configured margin of expiry; one refresh per session at a time across threads, workers and
-instances (a Redis lock), the others use the still-valid token or wait for the new one. A
-refused refresh ends the session. Back-channel logout (OIDC Back-Channel Logout 1.0) ends the
-sessions of a provider `sid` or `sub`.
+Login state and completion as for the browser login, bound by a short-lived Lax cookie (the Strict
+session cookie does not come back on the provider's cross-site redirect). On every use the access
+token is refreshed near its expiry, one refresh per session at a time (a Redis lock); a refused
+refresh ends the session. Back-channel logout ends the sessions of a provider `sid` or `sub`.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Browser login through an external provider (SPEC §2.2, §4; Mia's Authentication Service).
+"""Browser login through an external provider (Mia's Authentication Service; docs/login.md
+"The flow").
 
 /authorize: a random single-use `state` kept in Redis for a short TTL with the app, provider,
 redirect, PKCE verifier and nonce, bound to the browser by a per-login cookie whose hash the

@@ -1,4 +1,4 @@
-"""Provider types for browser login (SPEC §4), one small strategy class per family: what each
+"""Provider types for browser login, one small strategy class per family: what each
 type says about its endpoints, its default scopes and the shape of its user document.
 
 OIDC family (`oidc`, `keycloak`, `okta`, `auth0`, `microsoft`): endpoints from discovery
@@ -52,7 +52,8 @@ class Endpoints:
 
 @dataclass(frozen=True)
 class Profile:
-    """What Gatehouse takes from the provider: id, name, email, username (SPEC §4)."""
+    """What Gatehouse takes from the provider: id, name, email, username; groups
+    and metadata are Gatehouse's own (docs/login.md "Users and groups")."""
 
     provider_user_id: str
     name: str | None

@@ -1,4 +1,4 @@
-"""External identity providers for browser login (SPEC §4): their endpoints (configured,
+"""External identity providers for browser login: their endpoints (configured,
 or from OIDC discovery), the authorization URL, ID token checks and the mapping of each
 provider's user document to Gatehouse's profile fields. What differs between provider types
 is a strategy class of core.provider_types.

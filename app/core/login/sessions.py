@@ -1,4 +1,4 @@
-"""Gatehouse login sessions (SPEC §4): a signed session JWT, an opaque refresh token stored
+"""Gatehouse login sessions (docs/login.md "The flow"): a signed session JWT, an opaque refresh token stored
 hashed and rotated on every use (reuse of a spent one ends the session), provider tokens
 sealed server-side, and the session record that makes every JWT of a session revocable."""
 from __future__ import annotations

@@ -1,12 +1,8 @@
-"""Users managed by an administrator (SPEC §4, §8; Mia's users collection): list, read,
-pre-provision before the first login (by provider identity or by email, with groups), change
-groups, metadata and the blocked flag, delete.
-
-Offboarding is one act: blocking or deleting a user ends their Gatehouse login sessions
-(SessionService) and the BFF sessions of the provider identity linked to them (the same issuer
-and subject), each recorded as ended for good first, so every worker's /auth refuses them within
-the revocation bound. A blocked user can neither log in nor refresh. Every refusal happens before
-anything is written.
+"""Users managed by an administrator (Mia's users collection; docs/login.md "Users and groups"):
+list, read, pre-provision before the first login (by provider identity or by email, with groups),
+change groups, metadata and the blocked flag, delete. Blocking or deleting a user ends their login
+and BFF sessions for good first (docs/login.md "Blocking and deleting: offboarding"); every refusal
+happens before anything is written.
 """
 from __future__ import annotations
 

@@ -1,10 +1,12 @@
-"""Who is calling (the principal) and the answer to nginx (SPEC §3.1, §3.4, §2.1)."""
+"""Who is calling (the principal) and the answer to nginx (docs/auth.md "Who is calling",
+"The decision")."""
 from __future__ import annotations
 
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping
 from urllib.parse import quote, unquote
 
 from ...principal import MAX_ANSWERED, Principal
@@ -56,10 +58,15 @@ class Decision:
     reason: str
     principal: Principal
     rule: Rule | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+    # Read-only once built: what the answer carries is decided with the rest of the decision.
+    headers: Mapping[str, str] = field(default_factory=dict)
     code: str = "allowed"
     # The credential source consulted: the principal's, or the one whose credential was refused.
     source: str | None = None
+
+    def __post_init__(self) -> None:
+        if type(self.headers) is not MappingProxyType:
+            object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
 
 
 def encode_value(value: str) -> str:
@@ -148,11 +155,12 @@ def _identity_headers(principal: Principal, rule: Rule | None, names: HeaderName
     # Envoy's 60 KB) beside the BFF's Authorization: past the budget the largest values are left
     # out, as one over the limit is, rather than the proxy failing every call of this user (500).
     budget = ANSWER_HEADER_BYTES - (_line_size("Authorization", f"Bearer {principal.bearer}") if principal.bearer else 0)
-    while sum(_line_size(k, v) for k, v in headers.items()) > budget:
+    size = sum(_line_size(k, v) for k, v in headers.items())
+    while size > budget:
         largest = max((k for k in headers if k != names.allowed), key=lambda k: len(headers[k]), default=None)
         if largest is None:
             break
-        del headers[largest]
+        size -= _line_size(largest, headers.pop(largest))
     return headers
 
 
@@ -163,10 +171,12 @@ def _line_size(name: str, value: str) -> int:
 def decide(table: RouteTable, method: str, uri: str, principal: Principal, *, is_backoffice: bool,
            scope_prefix: str = "", names: HeaderNames = HeaderNames(),
            properties: tuple[str, ...] = (), header_limit: int = 16384, source: str | None = None,
-           allow: int = ALLOW) -> Decision:
-    """SPEC §3.4, in order; the reason is for logs and `explain`, never for the client. `source`
+           allow: int = ALLOW, challenge: str | None = None) -> Decision:
+    """docs/auth.md "The decision", in order; the reason is for logs and `explain`, never for the client. `source`
     is recorded in the decision as it is (the credential source consulted); `allow` is the status
-    of an allow (the dialect's: core.policy.dialects)."""
+    of an allow (the dialect's: core.policy.dialects); `challenge`: a 401's WWW-Authenticate. An
+    allow for a principal with a `bearer` (the BFF's) carries it as Authorization, for the proxy
+    to pass upstream."""
     deny = {names.allowed: "0"}
     try:
         path = normalise(uri)
@@ -179,28 +189,38 @@ def decide(table: RouteTable, method: str, uri: str, principal: Principal, *, is
         return Decision(FORBIDDEN, f"path refused: its {reading} reading matches another route", principal,
                         headers={**deny, **REFUSED_TARGET}, code="path_refused", source=source)
     if rule is None:
-        return Decision(UNAUTHENTICATED, "no route matches", principal, headers=deny, code="no_route",
-                        source=source)
+        return Decision(UNAUTHENTICATED, "no route matches", principal, headers=_challenged(deny, challenge),
+                        code="no_route", source=source)
     block = rule.block(is_backoffice)
     if rule.api_product is not None:
         wanted = {rule.api_product, scope_prefix + rule.api_product}
         if not principal.scopes & wanted:
-            status = UNAUTHENTICATED if principal.anonymous else FORBIDDEN
-            return Decision(status, f"no scope for API product {rule.api_product}", principal, rule, deny,
+            status, refused = ((UNAUTHENTICATED, _challenged(deny, challenge)) if principal.anonymous
+                               else (FORBIDDEN, deny))
+            return Decision(status, f"no scope for API product {rule.api_product}", principal, rule, refused,
                             code="missing_scope", source=source)
     missing = [s for s in rule.scopes if s not in principal.scopes]
     if missing:
-        status = UNAUTHENTICATED if principal.anonymous else FORBIDDEN
-        return Decision(status, f"missing scopes {' '.join(missing)}", principal, rule, deny, code="missing_scope",
-                        source=source)
+        status, refused = ((UNAUTHENTICATED, _challenged(deny, challenge)) if principal.anonymous
+                           else (FORBIDDEN, deny))
+        return Decision(status, f"missing scopes {' '.join(missing)}", principal, rule, refused,
+                        code="missing_scope", source=source)
     allowed = block.expression(_context(principal, rule, is_backoffice))
     if principal.anonymous and not (block.public and allowed):
-        return Decision(UNAUTHENTICATED, "no identity", principal, rule, deny, code="no_identity", source=source)
+        return Decision(UNAUTHENTICATED, "no identity", principal, rule, _challenged(deny, challenge),
+                        code="no_identity", source=source)
     if not allowed:
         return Decision(FORBIDDEN, f"expression {block.expression.source!r} is false", principal, rule, deny,
                         code="expression_false", source=source)
-    return Decision(allow, "allowed", principal, rule,
-                    identity_headers(principal, rule, names, properties, header_limit), source=source)
+    headers = identity_headers(principal, rule, names, properties, header_limit)
+    if principal.bearer:
+        headers["Authorization"] = f"Bearer {principal.bearer}"
+    return Decision(allow, "allowed", principal, rule, MappingProxyType(headers), source=source)
+
+
+def _challenged(deny: dict[str, str], challenge: str | None) -> dict[str, str]:
+    """A 401's headers: the deny, and the challenge when the caller gave one."""
+    return {**deny, "WWW-Authenticate": challenge} if challenge else deny
 
 
 def _context(principal: Principal, rule: Rule, is_backoffice: bool) -> Context:

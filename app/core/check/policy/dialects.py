@@ -1,33 +1,9 @@
 """Forward-auth dialects: how a proxy tells the /auth check which request it is asking about.
 
-Each dialect is a small parser from the check request (its headers, the address it came from, its
-method and request-target) to the original request's method and URI, or a refusal. The decision
-itself is the authorizer's and does not depend on the dialect.
-
-* `nginx`: plain nginx `auth_request` with `X-Original-URI` / `X-Original-Method` (or Mia's
-  `Original-Request-Uri` / `Original-Request-Method`).
-* `ingress-nginx`: the `auth-url` annotation; `X-Original-URL` (absolute URL) and
-  `X-Original-Method`.
-* `traefik`, `caddy`: Traefik `ForwardAuth` and Caddy `forward_auth`; `X-Forwarded-Method`,
-  `X-Forwarded-Uri`, `X-Forwarded-Host`, `X-Forwarded-Proto`.
-* `envoy`: Envoy's `ext_authz` HTTP service; the original path appended to the check's path
-  prefix (`/auth/envoy/<original path>`), the method is the check request's own.
-
-Allow: nginx's `auth_request`, Traefik and Caddy let the request through on any 2xx, and the check
-answers 204 (no body to read); Envoy's HTTP authorization service only on 200 OK (any other status,
-204 too, is the answer its client gets), so in the `envoy` dialect an allow is 200, with the same
-identity headers and an empty body.
-
-Login redirect: nginx and ingress-nginx turn the check's 401 into the login redirect themselves
-(`error_page 401`, ingress-nginx's `auth-signin` with `rd`): their `auth_request` takes nothing but
-2xx/401/403 from the check. Traefik, Caddy and Envoy pass the check's answer to the client, so for
-a browser navigation in those dialects the check itself answers 302 to the login page
-(FORWARD_AUTH_LOGIN_URL) with the original URL as the validated `redirect`; API calls keep the
-empty 401.
-
-Spoofing guard: which dialects are believed is configuration, and with a trust setting (trusted
-proxy CIDRs and/or a shared secret header) only from a trusted proxy. A client's own
-`X-Forwarded-Uri` is never taken for the original request (oauth2-proxy's 2026 advisory).
+Each dialect is a small parser from the check request to the original request's method and URI,
+or a refusal; the decision does not depend on it. What each proxy sends, when its words are
+believed (trusted proxies, the secret header), why Envoy's allow is 200 and when the check itself
+answers a browser 302: docs/proxies.md "Forward-auth dialects".
 """
 from __future__ import annotations
 

@@ -1,13 +1,5 @@
 """Mia-compatible authorization expressions: tokenizer, recursive-descent parser, and a
-compiler to nested closures. Never `eval` (SPEC §3.3).
-
-    expr       := or
-    or         := and ( "||" and )*
-    and        := unary ( "&&" unary )*
-    unary      := "!" unary | comparison
-    comparison := operand ( ("==" | "!=" | "===" | "!==") operand | "in" operand )?
-    operand    := "(" expr ")" | "true" | "false" | STRING | "[" STRING ("," STRING)* "]" | path
-    path       := ROOT ( "." NAME | "[" STRING "]" )*
+compiler to nested closures. Never `eval`. The grammar is the Parser's docstring.
 
 Roots: groups, permissions, scopes (sets: `groups.admin` is membership), clientType,
 isBackoffice, apiProduct (values), claims (any token claim by dotted path). A missing group,
@@ -123,6 +115,17 @@ def _unquote(text: str) -> str:
 
 
 class Parser:
+    """Recursive descent over this grammar:
+
+    expr       := or
+    or         := and ( "||" and )*
+    and        := unary ( "&&" unary )*
+    unary      := "!" unary | comparison
+    comparison := operand ( ("==" | "!=" | "===" | "!==") operand | "in" operand )?
+    operand    := "(" expr ")" | "true" | "false" | STRING | "[" STRING ("," STRING)* "]" | path
+    path       := ROOT ( "." NAME | "[" STRING "]" )*
+    """
+
     def __init__(self, source: str) -> None:
         self.tokens = tokenize(source)
         self.i = 0

@@ -1,5 +1,5 @@
 """The route table (Mia's auth.json shape plus Gatehouse's apiProduct, scopes, headers) and
-route matching (SPEC §3.2).
+route matching (docs/auth.md "Route matching").
 
     {"/orders/": {"GET": {"authorization": {"expression": "groups.admin", "public": false},
                           "backofficeAuthorization": {"expression": "true"},

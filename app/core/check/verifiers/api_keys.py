@@ -1,4 +1,4 @@
-"""API keys (SPEC §3.1): a key presented in a header or cookie resolves to a clientType; only
+"""API keys: a key presented in a header or cookie resolves to a clientType; only
 the keys' SHA-256 hashes are configured."""
 from __future__ import annotations
 
@@ -19,10 +19,13 @@ class ApiKeys:
     headers: tuple[str, ...] = ("client-key", "secret")
     cookie: str = "client_key"
 
-    def client_type(self, headers: Any, cookies: Any) -> str | None:
+    def presented(self, headers: Any, cookies: Any) -> str | None:
+        """The key the request presents: the first of the headers that has one, else the cookie."""
         for name in self.headers:
             value = headers.get(name)
             if value:
-                return self.by_hash.get(api_key_hash(value))
-        value = cookies.get(self.cookie) if cookies is not None else None
-        return self.by_hash.get(api_key_hash(value)) if value else None
+                return value  # type: ignore[no-any-return]
+        return (cookies.get(self.cookie) or None) if cookies is not None else None
+
+    def client_type_of(self, key: str) -> str | None:
+        return self.by_hash.get(api_key_hash(key))

@@ -1,4 +1,4 @@
-"""Gatehouse's own access tokens presented at /auth (SPEC §3.1 item 3): signature and claims
+"""Gatehouse's own access tokens presented at /auth: signature and claims
 as the token service verifies them (RFC 9068 `typ`; cacheable), then whether the token or its
 client was revoked, asked on every use (when revocation checking is on)."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The userinfo resolver (SPEC §3.1): the caller's own headers forwarded to a configured
+"""The userinfo resolver: the caller's own headers forwarded to a configured
 endpoint — Mia's "external IdP, custom Authentication Manager" scenario — whose JSON answer
 names the user."""
 from __future__ import annotations
@@ -35,10 +35,8 @@ class UserinfoResolver:
     def forwarded(self, headers: Any) -> dict[str, str]:
         return {h: headers.get(h) for h in self.cfg.headers_to_proxy if headers.get(h)}
 
-    def resolve(self, headers: Any) -> Principal | None:
-        forwarded = self.forwarded(headers)
-        if not forwarded:
-            return None
+    def lookup(self, forwarded: dict[str, str]) -> Principal | None:
+        """The user the endpoint names for these forwarded headers (None: nobody)."""
         key = hashlib.sha256(repr(sorted(forwarded.items())).encode()).hexdigest()
         if self.cfg.cache_seconds:
             hit = self._cache.get(key)

@@ -1,4 +1,5 @@
-"""RFC 6749 §4.4 client_credentials: scopes, audiences and the issued claims (SPEC §6)."""
+"""RFC 6749 §4.4 client_credentials: scopes, audiences and the issued claims
+(docs/machine-tokens.md "Getting a token")."""
 from __future__ import annotations
 
 import re

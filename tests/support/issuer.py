@@ -10,7 +10,7 @@ from typing import Any, Callable
 import jwt as pyjwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from tests.peers import json_server
+from tests.support.peers import json_server
 
 
 class LocalIssuer:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.peers import json_server
+from tests.support.peers import json_server
 
 USERS = {
     "Bearer tok-admin": {"userID": "u-admin", "groups": ["admin"], "email": "admin@example.com"},

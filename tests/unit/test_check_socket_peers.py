@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from app.http import SOCKET_PEER, SocketPeer, check_request, socket_peer
+from app.request_parsing import SOCKET_PEER, SocketPeer, check_request, socket_peer
 from app.serving.uwsgi_check import connection_peer, socket_peers, tcp_ports, uwsgi_args, uwsgi_socket
 
 UWSGI = {"uwsgi.version": b"2.0.31", "REQUEST_METHOD": "GET", "PATH_INFO": "/auth"}

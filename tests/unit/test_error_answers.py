@@ -1,4 +1,4 @@
-"""app/errors.py `classify`: the one reading of an exception, shared by the Flask error handlers
+"""app/error_answers.py `classify`: the one reading of an exception, shared by the Flask error handlers
 and the /auth edge — status, code, safe reason, the cause's type name, headers and log level."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from app.core.errors import (BadGateway, DependencyUnavailable, Forbidden, InvalidClient, InvalidToken,
                              TooManyRequests)
-from app.errors import INVALID_TOKEN_CHALLENGE, classify
+from app.error_answers import INVALID_TOKEN_CHALLENGE, classify
 
 
 def caused(exc: Exception, cause: Exception) -> Exception:

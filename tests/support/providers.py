@@ -21,10 +21,10 @@ from typing import Any
 import jwt as pyjwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.peers import json_server
-from tests.servers import free_port, wait_until
+from tests.support.peers import json_server
+from tests.support.servers import free_port, wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class DevProvider:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from http.server import ThreadingHTTPServer
 
-from tests.peers import json_server
+from tests.support.peers import json_server
 
 
 def start_echo() -> tuple[ThreadingHTTPServer, int]:

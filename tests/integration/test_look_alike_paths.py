@@ -10,7 +10,7 @@ import pytest
 
 from app import create_app
 from app.settings import load_settings
-from tests.issuer import LocalIssuer
+from tests.support.issuer import LocalIssuer
 
 ROUTES = {
     "/": {"ALL": {"authorization": {"expression": "groups.users"}}},

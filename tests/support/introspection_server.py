@@ -6,7 +6,7 @@ import threading
 from typing import Any
 from urllib.parse import parse_qs
 
-from tests.peers import json_server
+from tests.support.peers import json_server
 
 
 class IntrospectionServer:

@@ -16,7 +16,7 @@ from app.settings import load_settings
 from tests.conftest import ADMIN, with_apps
 from tests.integration.test_bff import (COOKIE, ROUTES, at_local, auth, bff_config, login, logout_token,
                                         same_origin, session)
-from tests.servers import wait_until, within
+from tests.support.servers import wait_until, within
 
 BOUND = 0.2  # REVOCATION_SYNC_SECONDS of these workers
 # A worker asks the feed at most every BOUND; a check that must pull waits at most
