@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -403,6 +404,11 @@ def test_delayed_shutdown(gunicorn):
     assert proc.returncode == 0 and results == [503]
 
 
+# Rows whose fault lies past the stores run against the test session's Redis and MongoDB (set in
+# the environment, `gatehouse dev` starts neither: two fewer children to start and stop per row); the
+# rows of the stores, and one full-stack row per kind of fault (a setting: bad worker class; a held
+# port: nginx; a file in the way: nginx runtime directory), start and stop every child themselves.
+GIVEN_STORES = {"MONGODB_URL": "{mongo}", "REDIS_URL": "{redis}"}
 # (case, environment, in the way: the option whose port another program holds, or a file ("file:<name>")
 # or directory ("dir:<name>") in the var directory where a child's own goes; the line's start, a part
 # of its cause)
@@ -416,22 +422,22 @@ START_UP_FAILURES = [
     ("Redis", {}, "--redis-port", "gatehouse dev: Redis exited while starting: ", "Failed listening on port"),
     ("MongoDB-wire server", {}, "--mongo-port", "gatehouse dev: MongoDB-wire server (SecantusDB) exited while "
      "starting: ", "Address already in use"),
-    ("provider", {}, "--provider-port", "gatehouse dev: development OIDC provider exited while starting: ",
+    ("provider", GIVEN_STORES, "--provider-port", "gatehouse dev: development OIDC provider exited while starting: ",
      "is in use"),
-    ("Gatehouse", {}, "--port", "gatehouse dev: Gatehouse exited while starting: ", "Address already in use"),
-    ("/auth group, uWSGI", {}, "--check-port", "gatehouse dev: Gatehouse /auth group (uWSGI) exited while "
+    ("Gatehouse", GIVEN_STORES, "--port", "gatehouse dev: Gatehouse exited while starting: ", "Address already in use"),
+    ("/auth group, uWSGI", GIVEN_STORES, "--check-port", "gatehouse dev: Gatehouse /auth group (uWSGI) exited while "
      "starting: ", "Address already in use"),
-    ("/auth group, gunicorn", {"CHECK_SERVER": "gunicorn"}, "--check-port",
+    ("/auth group, gunicorn", {**GIVEN_STORES, "CHECK_SERVER": "gunicorn"}, "--check-port",
      "gatehouse dev: Gatehouse /auth group exited while starting: ", "Address already in use"),
-    ("demo upstream", {}, "--upstream-port", "gatehouse dev: demo upstream exited while starting: ",
+    ("demo upstream", GIVEN_STORES, "--upstream-port", "gatehouse dev: demo upstream exited while starting: ",
      "OSError: [Errno 98] Address already in use"),
     ("nginx", {}, "--nginx-port", "gatehouse dev: nginx exited while starting: ", "failed (98: Address already in use)"),
     ("Redis data directory", {}, "file:redis", "gatehouse dev: Redis could not be started: ", "File exists: "),
     ("MongoDB data directory", {}, "file:mongo", "gatehouse dev: MongoDB-wire server (SecantusDB) could not be "
      "started: ", "File exists: "),
-    ("keys directory", {}, "file:keys", "gatehouse dev: Gatehouse's keys and configuration could not be written: ",
+    ("keys directory", GIVEN_STORES, "file:keys", "gatehouse dev: Gatehouse's keys and configuration could not be written: ",
      "File exists: "),
-    ("Gatehouse's log", {}, "dir:gatehouse.log", "gatehouse dev: Gatehouse could not be started: ",
+    ("Gatehouse's log", GIVEN_STORES, "dir:gatehouse.log", "gatehouse dev: Gatehouse could not be started: ",
      "Is a directory: "),
     ("nginx runtime directory", {}, "file:nginx", "gatehouse dev: nginx could not be started: ", "File exists: "),
 ]
@@ -439,12 +445,15 @@ START_UP_FAILURES = [
 
 @pytest.mark.parametrize("env_extra, obstacle, expected, cause", [f[1:] for f in START_UP_FAILURES],
                          ids=[f[0] for f in START_UP_FAILURES])
-def test_dev_start_up_failure_is_one_line(tmp_path, env_extra, obstacle, expected, cause):
+def test_dev_start_up_failure_is_one_line(tmp_path, redis_server, mongo_server, env_extra, obstacle, expected,
+                                         cause):
     """A child of `gatehouse dev` that cannot start: one line naming it and the cause, exit 2,
     never a traceback. A held port: another program has bound it without listening, so the port
     check passes and the child itself fails to bind it, as when something takes the port meanwhile."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("MONGODB_URL", "REDIS_URL", "REDIS_HOSTS", "GATEHOUSE_CONFIG", "CHECK_SERVER")}
+    stores = {"mongo": f"{mongo_server.url}/t{uuid.uuid4().hex[:12]}", "redis": redis_server.url}
+    env_extra = {k: v.format(**stores) for k, v in env_extra.items()}
     ports = {option: free_port() for option in DEV_PORT_OPTIONS}
     held = socket.socket()
     kind, _, name = (obstacle or "").partition(":")

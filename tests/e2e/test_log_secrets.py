@@ -20,7 +20,7 @@ import requests
 
 from app.core.tokens import ASSERTION_TYPE
 from app.observability import credential_name
-from tests.e2e.conftest import GATEHOUSE, ROOT, dev_ports, start_dev, start_uwsgi_check, stop
+from tests.e2e.conftest import GATEHOUSE, ROOT, dev_ports, http, start_dev, start_uwsgi_check, stop
 from tests.support.servers import wait_until
 
 # Header and field names whose values are credentials although app/observability.py's name rule
@@ -291,6 +291,9 @@ def test_a_worker_killed_mid_check_is_logged_without_its_query(env, tmp_path):
             requests.get(f"{base}/auth/orders", params={"access_token": secret}, timeout=20,
                          headers={"X-Original-URI": "/orders", "X-Original-Method": "GET",
                                   "Authorization": "Bearer opaque-token-0123456789"})
+        # the worker uWSGI respawns has loaded the app: a shutdown asked while it is still loading
+        # waits out uWSGI's mercy (30 s) instead of stopping at once
+        wait_until(lambda: http(f"{base}/-/ready")[0] == 200, "the respawned worker", 30)
     finally:
         provider.hang_seconds = 0.0
         provider.close()

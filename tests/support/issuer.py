@@ -21,6 +21,7 @@ class LocalIssuer:
         self.up = True
         self.hang = 0.0  # seconds the JWKS answer is held back (a hanging endpoint)
         self.jwks_missing = False  # the JWKS answers 404 while discovery still answers
+        self.unpublished: Any = None  # signs every token whose kid is not in `keys` (made once: slow)
         self.server, self.url = json_server(self.answer)
         self.rotate()
 
@@ -65,7 +66,9 @@ class LocalIssuer:
         body = {"iss": self.url, "sub": "user-1", "aud": "gloo-api", "iat": now, "exp": now + 300, **claims}
         body = {k: v for k, v in body.items() if v is not None}
         kid = kid or self.kid
-        key = self.keys.get(kid) or rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if kid not in self.keys and self.unpublished is None:
+            self.unpublished = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        key = self.keys.get(kid) or self.unpublished  # a made-up kid: one key the JWKS never lists
         return pyjwt.encode(body, key, algorithm="RS256", headers={"kid": kid})
 
     def close(self) -> None:

