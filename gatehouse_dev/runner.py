@@ -30,6 +30,7 @@ from app.core.keys import generate_private_key_pem, public_pem
 from app.core.sealing import new_key
 from app.core.tokens import ASSERTION_TYPE
 from app.serving.nginx_config import render as render_nginx
+from app.settings import GRACEFUL_STOP_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -585,8 +586,13 @@ Try it (from {ROOT}):
         for child in reversed(started):
             if child.poll() is None:
                 child.terminate()
+        # Each process group bounds its own graceful stop (no drain delay here, so in-flight
+        # requests get GRACEFUL_STOP_SECONDS, and serve-check waits 10 s more for uWSGI): killing
+        # one sooner would leave uWSGI, in its own session, still listening. A stop asked while a
+        # worker still loads its app is what takes that long (uWSGI waits out its mercy).
+        deadline = time.monotonic() + GRACEFUL_STOP_SECONDS + 15
         for child in reversed(started):
             try:
-                child.wait(timeout=15)
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.kill()

@@ -13,7 +13,7 @@ import threading
 
 from app.serving.metrics_dir import metrics_dir_of
 from app.named_files import dead_features, load_configuration
-from app.settings import ConfigError, Settings, export
+from app.settings import GRACEFUL_STOP_SECONDS, ConfigError, Settings, export
 
 
 def _settings():
@@ -89,7 +89,7 @@ if ROLE == "check":
 # still served (so load balancers stop sending), then in-flight requests finish. The graceful
 # timeout is always longer than the drain, so no worker is killed before it ends.
 delay_shutdown = _S.delay_shutdown_seconds if _S else 10
-graceful_timeout = delay_shutdown + 30
+graceful_timeout = delay_shutdown + GRACEFUL_STOP_SECONDS
 accesslog = None  # Gatehouse writes its own JSON lines (decisions, requests) with the request id
 # ... and gunicorn none (which logconfig_dict alone would turn on); if an operator asks for them, its
 # access lines carry no query string nor credential (app/serving/gunicorn_logging.py).

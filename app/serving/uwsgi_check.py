@@ -227,7 +227,7 @@ def _log(level: str, message: str) -> None:
 def serve(http: str | None, socket: str | None, processes: int | None) -> int:
     """Run the check group under uWSGI until SIGTERM/SIGINT; the exit code."""
     from ..named_files import dead_features, load_configuration
-    from ..settings import ConfigError, child_environment
+    from ..settings import GRACEFUL_STOP_SECONDS, ConfigError, child_environment
 
     try:
         settings, files = load_configuration()
@@ -267,7 +267,7 @@ def serve(http: str | None, socket: str | None, processes: int | None) -> int:
         if os.path.exists(leftover):
             os.remove(leftover)
     args = [sys.executable, "-c", "import sys, pyuwsgi; sys.argv[0] = 'uwsgi'; sys.exit(pyuwsgi.run())",
-            *uwsgi_args(http, socket, processes, fifo, settings.uwsgi_max_requests, delay + 30,
+            *uwsgi_args(http, socket, processes, fifo, settings.uwsgi_max_requests, delay + GRACEFUL_STOP_SECONDS,
                         settings.uwsgi_min_worker_lifetime, settings.check_threads,
                         harakiri=settings.worker_timeout_seconds, binary=sys.executable)]
     env = child_environment({"metrics_dir": metrics_dir, "drain_file": drain, "role": "check",
@@ -315,7 +315,7 @@ def serve(http: str | None, socket: str | None, processes: int | None) -> int:
             if not _tell_master(fifo, b"q"):  # graceful: in-flight requests finish
                 proc.terminate()
             try:
-                proc.wait(timeout=delay + 40)
+                proc.wait(timeout=delay + GRACEFUL_STOP_SECONDS + 10)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()

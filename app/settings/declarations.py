@@ -22,6 +22,9 @@ CONFIG_FILE_ENV = "GATEHOUSE_CONFIG"
 # The server of the /auth process group (`gatehouse serve-check`): uWSGI (nginx `uwsgi_pass`) unless
 # switched back to gunicorn (HTTP). bench/RESULTS.md "Servers of the /auth group" has the measurements.
 CHECK_SERVERS = ("uwsgi", "gunicorn")
+# After the drain (DELAY_SHUTDOWN_SECONDS), how long in-flight requests may take to finish before a
+# worker is killed: gunicorn's graceful timeout and uWSGI's reload mercy are the delay plus this.
+GRACEFUL_STOP_SECONDS = 30
 # Threads per uWSGI worker: one (docs/performance.md "Which layout"); a check waiting on a provider
 # then holds its worker, and OUTBOUND_CALLS_PER_GROUP bounds how many workers may.
 DEFAULT_CHECK_THREADS = 1
@@ -138,7 +141,7 @@ class Settings:
     delay_shutdown_seconds: int = setting(
         "DELAY_SHUTDOWN_SECONDS", _int(0, 300), 10,
         "after SIGTERM, `/-/ready` answers 503 this long while requests are still served; then in-flight "
-        "requests finish (graceful timeout: this + 30 s)")
+        f"requests finish (graceful timeout: this + {GRACEFUL_STOP_SECONDS} s)")
     metrics_dir: str | None = setting("PROMETHEUS_MULTIPROC_DIR", fields.String(), None,
                                       "where workers share metric samples (emptied at start)",
                                       shown="a new directory under the temp dir")
