@@ -399,17 +399,21 @@ def test_secrets_come_only_from_the_secret(built: tuple[str, list[dict[str, Any]
 
 
 def test_the_drain_fits_in_the_grace_period(built: tuple[str, list[dict[str, Any]]]) -> None:
-    """gunicorn.conf.py: graceful_timeout = DELAY_SHUTDOWN_SECONDS + 30. The kubelet must not
-    kill a worker before that, counting any preStop sleep before the SIGTERM."""
+    """Both groups stop gracefully within DELAY_SHUTDOWN_SECONDS + GRACEFUL_STOP_SECONDS (gunicorn's
+    graceful timeout, uWSGI's mercy). The kubelet must not kill a worker before that, counting any
+    preStop sleep before the SIGTERM."""
+    from app.settings import GRACEFUL_STOP_SECONDS
+
     _, objects = built
-    assert re.search(r"^graceful_timeout = delay_shutdown \+ 30$", (ROOT / "app" / "serving/gunicorn_conf.py").read_text(), re.M)
+    assert re.search(r"^graceful_timeout = delay_shutdown \+ GRACEFUL_STOP_SECONDS$",
+                     (ROOT / "app" / "serving/gunicorn_conf.py").read_text(), re.M)
     for deployment, container in deployments(objects):
         delay = int(literal_env(container).get("DELAY_SHUTDOWN_SECONDS", "10"))
         pre_stop = container.get("lifecycle", {}).get("preStop", {})
         assert set(pre_stop) <= {"sleep"}, "only a sleep preStop can be accounted for here"
         sleep = int(pre_stop.get("sleep", {}).get("seconds", 0))
         grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-        assert grace > sleep + delay + 30, deployment["metadata"]["name"]
+        assert grace > sleep + delay + GRACEFUL_STOP_SECONDS, deployment["metadata"]["name"]
 
 
 def test_resources_and_workers_are_pinned(built: tuple[str, list[dict[str, Any]]]) -> None:
