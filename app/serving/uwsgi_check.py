@@ -189,6 +189,16 @@ def _term_with_parent() -> None:
         pass
 
 
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """uWSGI's master and whatever is left of its workers, killed together: uWSGI runs in a session
+    of its own, and a worker outliving a killed master would keep the sockets open."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):  # nothing left of the group
+        pass
+    proc.wait()
+
+
 def _tell_master(fifo: str, command: bytes) -> bool:
     """One command on uWSGI's master FIFO (`q` stop gracefully, `c` chain reload); False when the
     FIFO is not there (never creates a file)."""
@@ -317,13 +327,10 @@ def serve(http: str | None, socket: str | None, processes: int | None) -> int:
             try:
                 proc.wait(timeout=delay + GRACEFUL_STOP_SECONDS + 10)
             except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+                pass
         return 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _kill_group(proc)
         shutil.rmtree(metrics_dir, ignore_errors=True)
         shutil.rmtree(gate_dir, ignore_errors=True)
         for leftover in (fifo, drain):
