@@ -26,8 +26,6 @@ from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry,
 from .core.check.policy.decision import OUTCOMES
 from .core.check.policy.dialects import METHOD_HEADERS, URI_HEADERS, Headers, Original, Refused, first_header
 
-
-
 # -- samples counted per worker and added to prometheus_client's off the hot path -------------
 #
 # A prometheus_client sample costs about a microsecond and a half in multi-process mode (a lock, a

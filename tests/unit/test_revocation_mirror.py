@@ -3,6 +3,7 @@ reloads from the durable store when the feed is not the one it read, single-flig
 never pile up waits, and fail-closed answers."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -343,3 +344,24 @@ def test_a_feed_lost_before_anything_was_published_is_noticed():
     assert mirror.generation == first + 1
     clock.now += 1
     assert not mirror.contains("jti", "a") and mirror.generation == first + 1  # nothing new: no reload
+
+
+def test_a_forked_worker_starts_its_own_reconciler():
+    """A mirror that crossed a fork (a worker forked after its parent asked it): the parent's thread
+    did not come along, so the child's first question starts one of its own, which learns what
+    the feed missed."""
+    feed, store = MemoryRevocationFeed(), MemoryRevocationStore()
+    mirror = RevocationMirror(feed, store, interval=60, reconcile_seconds=0.05)
+    revocations = Revocations(store, feed)
+    assert not mirror.contains("jti", "a")  # the parent's reconciler runs from here on
+    pid = os.fork()
+    if pid == 0:  # the child: only what it learns by its own reconciler counts
+        try:
+            feed.down = True
+            revocations.revoke("jti", "a", time.time() + 600)
+            learned = mirror.contains("jti", "a") or within(lambda: mirror.contains("jti", "a"), 2)
+            os._exit(0 if learned and threading.active_count() > 1 else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
