@@ -15,6 +15,7 @@ from typing import Any, Callable, ClassVar, Iterable, Mapping
 from werkzeug.http import HTTP_STATUS_CODES
 
 from . import observability
+from .answer_memo import AnswerMemo, Kept
 from .error_answers import classify
 from .request_parsing import check_request, origin_path, parse_cookies
 from .services import Services
@@ -93,6 +94,8 @@ class AuthEdge:
         self.explain = f"{prefix}/auth/explain"
         self.strict = services.settings.strict_mode
         self.metrics = observability.RequestMetrics(observability.AUTH_ENDPOINT)
+        size = services.settings.answer_memo_size
+        self.memo = AnswerMemo(size, WSGIHeaders.keys, MAX_KNOWN_NAMES) if size > 0 else None
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = origin_path(environ.get("PATH_INFO") or "")
@@ -113,17 +116,32 @@ class AuthEdge:
     def check(self, environ: dict[str, Any], start_response: StartResponse, method: str) -> Iterable[bytes]:
         """The check: the decision's status (200 when not strict: Mia compatibility, the verdict
         is in mia-allowed) and headers; a failure's status with no-store and the failure's own
-        headers (a 503's Retry-After)."""
+        headers (a 503's Retry-After). An allow whose basis still holds is answered from the memo."""
         started = time.perf_counter()
         request_id = observability.request_id(environ.get("HTTP_X_REQUEST_ID"))
         headers = WSGIHeaders(environ)
+        authorizer = self.services.authorizer
+        memo = self.memo
+        key = memo.key(environ) if memo is not None else None
+        known = None
+        if key is not None:
+            kept = memo.get(key)  # type: ignore[union-attr]
+            if kept is not None:
+                known = authorizer.revisit(kept.basis)
+                if known.holds:
+                    memo.hits += 1  # type: ignore[union-attr]
+                    start_response(kept.status_line, [*kept.headers, ("X-Request-Id", request_id)])
+                    elapsed = time.perf_counter() - started
+                    self.metrics.observe(method, kept.status, elapsed)
+                    self.decisions.decided(kept.decision, headers, request_id, elapsed, kept.original)
+                    return [b""]
+                memo.drop(key, kept)  # type: ignore[union-attr]
         cookie = environ.get("HTTP_COOKIE")
         cookies = WSGICookies(cookie) if cookie else NO_COOKIES
-        authorizer = self.services.authorizer
         original = authorizer.original(headers, check_request(environ, self.prefix))
-        decision = None
+        decision = basis = None
         try:
-            decision = authorizer.check(headers, cookies, original)
+            decision, basis = authorizer.check_with_basis(headers, cookies, original, known=known)
             status = decision.status if self.strict else 200
             out = list(decision.headers.items())
         except Exception as exc:  # noqa: BLE001 - classified, logged and counted; the answer is empty
@@ -136,6 +154,8 @@ class AuthEdge:
         out.append(CONTENT_TYPE)
         if status != 204:
             out.append(("Content-Length", "0"))
+        if basis is not None and memo is not None:
+            memo.put(environ, key, Kept(status, STATUS_LINES[status], tuple(out), decision, original, basis))
         out.append(("X-Request-Id", request_id))
         start_response(STATUS_LINES[status], out)
         elapsed = time.perf_counter() - started

@@ -662,7 +662,7 @@ def server_table(results: list[dict[str, Any]]) -> list[str]:
 
 def check_group(args: argparse.Namespace) -> str:
     if args.check_server == "uwsgi":
-        return f"uWSGI, {args.check_workers} processes × {args.check_threads} threads, nginx `uwsgi_pass` (as shipped)"
+        return f"uWSGI, {args.check_workers} processes × {args.check_threads} threads, nginx `uwsgi_pass` to a unix socket (as shipped)"
     return f"gunicorn, {args.check_workers} gevent workers"
 
 

@@ -18,8 +18,10 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 # (label, server, threads per worker, workers per core); the shipped default is uWSGI with
-# DEFAULT_CHECK_THREADS, one worker per core.
+# DEFAULT_CHECK_THREADS, one worker per core, nginx's uwsgi_pass to a unix socket (as `gatehouse dev`
+# and docs/production.md run it; `uwsgi-tcp`: the same over loopback TCP).
 CANDIDATES = [("gunicorn gevent", "gunicorn", 1, 1), ("uWSGI uwsgi_pass", "uwsgi", 1, 1),
+              ("uWSGI uwsgi_pass over TCP", "uwsgi-tcp", 1, 1),
               ("uWSGI uwsgi_pass 2 workers per core", "uwsgi", 1, 2),
               ("uWSGI uwsgi_pass 4 threads", "uwsgi", 4, 1), ("uWSGI uwsgi_pass gevent", "uwsgi-gevent", 1, 1),
               ("granian", "granian", 1, 1), ("granian 4 threads", "granian", 4, 1), ("bjoern", "bjoern", 1, 1)]
@@ -69,7 +71,7 @@ def start(spawn: Callable[..., subprocess.Popen[Any]], server: str, app: str, po
         proc = spawn([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", app], cwd=ROOT,
                      env={**run_env, "GUNICORN_WORKER_CLASS": "gevent"})
         return f"127.0.0.1:{port}", "http", proc.pid
-    if server in ("uwsgi", "uwsgi-gevent"):
+    if server in ("uwsgi", "uwsgi-gevent", "uwsgi-tcp"):
         from app.serving.uwsgi_check import outbound_group_limit, outbound_limit, uwsgi_args
         # what `gatehouse serve-check` gives its workers: one thread always free of provider waits,
         # and with one thread per worker, half the workers free of them (the group's budget)
@@ -80,11 +82,12 @@ def start(spawn: Callable[..., subprocess.Popen[Any]], server: str, app: str, po
             gate_dir.mkdir(parents=True, exist_ok=True)
             run_env.update(OUTBOUND_CALLS_PER_GROUP=str(group), GATEHOUSE_OUTBOUND_GATE_DIR=str(gate_dir))
         module = "app.serving.uwsgi_app:application" if app == "wsgi:app" else app
-        args = uwsgi_args(f"127.0.0.1:{port}", f"127.0.0.1:{port + 1}", workers, str(metrics) + ".fifo", 1_000_000,
+        socket = f"127.0.0.1:{port + 1}" if server == "uwsgi-tcp" else str(metrics) + ".sock"
+        args = uwsgi_args(f"127.0.0.1:{port}", socket, workers, str(metrics) + ".fifo", 1_000_000,
                           5, threads=threads, module=module, gevent=100 if server == "uwsgi-gevent" else 0)
         proc = spawn([sys.executable, "-c", "import sys, pyuwsgi; sys.argv[0] = 'uwsgi'; sys.exit(pyuwsgi.run())",
                       *args], cwd=ROOT, env=run_env)
-        return f"127.0.0.1:{port + 1}", "uwsgi", proc.pid
+        return (socket if server == "uwsgi-tcp" else f"unix:{socket}"), "uwsgi", proc.pid
     if server == "granian":
         proc = spawn([str(BIN / "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
                       "--workers", str(workers), "--blocking-threads", str(threads), "--no-access-log",

@@ -268,6 +268,9 @@ class Settings:
                                              "verified tokens remembered per worker (0: off)")
     verified_token_cache_seconds: int = setting("VERIFIED_TOKEN_CACHE_SECONDS", _int(0, 86400), 300,
                                                 "the longest a verified token is remembered (never past its `exp`)")
+    answer_memo_size: int = setting("ANSWER_MEMO_SIZE", _int(0, 100_000), 2048,
+                                    "/auth allows remembered per worker, each served again only while its "
+                                    "credential and route table still give it (0: off)")
     client_cache_seconds: float = setting("CLIENT_CACHE_SECONDS", _float(0, 300), 10.0,
                                           "how long a worker remembers a client that authenticated (0: off)")
 

@@ -28,10 +28,9 @@ def memo_of(site: Site) -> Any:
 def warm(site: Site, check: Callable[[], int], status: int = 204) -> None:
     """The same check twice: the second is answered from the memo."""
     assert check() == status
-    memo = getattr(site.app.wsgi_app, "memo", None)  # PRE-MEMO RUN
-    hits = memo.hits if memo else 0
+    hits = memo_of(site).hits
     assert check() == status
-    assert not memo or memo.hits == hits + 1, "the second check was answered from the memo"
+    assert memo_of(site).hits == hits + 1, "the second check was answered from the memo"
 
 
 @pytest.fixture
@@ -193,3 +192,32 @@ def test_a_request_differing_in_one_input_gets_its_own_answer(key_site, name, ch
         changes = {"Authorization": f"Bearer {key_site.token(key_site.client('other'))}"}
     fresh = key_site.worker()
     assert key_check(key_site.c, token, **changes) == key_check(fresh.c, token, **changes), name
+
+
+# -- what is never kept, and the bound -----------------------------------------------------------------
+
+def test_refusals_passed_over_credentials_and_large_requests_are_never_kept(key_site):
+    reg = key_site.client()
+    token = key_site.token(reg)
+    memo = memo_of(key_site)
+    cases = [({"X-Original-URI": "/reports"}, 403),  # a refusal
+             ({"Cookie": "sid=a.b.c"}, 204),  # a session cookie refused, then the bearer token allowed
+             ({"Cookie": "pad=" + "x" * 17000}, 204)]  # past the memo's 16 KB
+    for changes, status in cases:
+        for _ in range(3):
+            assert key_check(key_site.c, token, **changes)[0] == status
+        assert len(memo) == 0, changes
+    assert key_check(key_site.c, token)[0] == 204 and len(memo) == 1
+
+
+@pytest.mark.parametrize("size", ["0", "2"])
+def test_the_memo_is_bounded_and_can_be_turned_off(key_site, size):
+    site = object.__new__(Site)  # another worker of the same deployment, with its own memo size
+    site.env = {**key_site.env, "ANSWER_MEMO_SIZE": size}
+    site.app = create_app(load_settings(site.env))
+    site.c = site.app.test_client(use_cookies=False)
+    tokens = [site.token(site.client(f"c{i}")) for i in range(4)]
+    for token in tokens * 2:
+        assert key_check(site.c, token)[0] == 204
+    memo = site.app.wsgi_app.memo  # type: ignore[attr-defined]
+    assert memo is None if size == "0" else len(memo) == 2

@@ -14,7 +14,7 @@ from .policy.decision import FORBIDDEN, Decision, HeaderNames, decide, refusal_c
 from .policy.dialects import CheckRequest, DialectConfig, Headers, Original, Refused, login_location, nginx, resolve
 from .policy.routes import METHODS, RouteTable
 # SOURCES: the words CREDENTIAL_SOURCES accepts (the settings validate against them)
-from .sources.chain import SOURCES as SOURCES, CredentialChain, Presented
+from .sources.chain import SOURCES as SOURCES, CredentialChain, CredentialSource, Presented
 from ..verified_cache import VerifiedCache
 
 TRUTHY = frozenset({"1", "true", "yes", "on"})
@@ -48,6 +48,36 @@ class Refusal:
     told: bool = False
 
 
+@dataclass(frozen=True)
+class Basis:
+    """What an allow rested on that can change while the same request comes again: the route
+    table it was decided by, and the one credential source that named the caller, with the
+    credential and the principal it named (no source: nobody presented anything). `holds` asks
+    them again; an answer kept beside its basis (app/answer_memo.py) is served only while it does."""
+
+    table: RouteTable
+    source: CredentialSource | None
+    credential: Any
+    principal: Principal
+
+
+@dataclass(frozen=True)
+class Revisit:
+    """A basis asked again: whether it holds, and what its source answered (the principal, or the
+    InvalidToken it raised), for the check that follows when it does not, so that nothing a source
+    asks (a provider refresh, an introspection call) is asked twice. `answer` is None when the
+    source was not asked."""
+
+    holds: bool
+    answer: "tuple[CredentialSource, Any, Principal | InvalidToken] | None" = None
+
+
+# The walk's outcome: who, which refusal, and what named the caller: (source, credential) when one
+# source alone did, () when no source found a credential at all, None for anything else (another
+# credential passed over or refused on the way).
+Identified = tuple[Principal, "Refusal | None", "tuple[CredentialSource, Any] | tuple[()] | None"]
+
+
 class Authorizer:
     def __init__(self, table: RouteTable | Callable[[], RouteTable], cfg: AuthorizerConfig,
                  chain: CredentialChain) -> None:
@@ -66,31 +96,40 @@ class Authorizer:
     def principal(self, headers: Headers, cookies: Any = None) -> tuple[Principal, Refusal | None]:
         """The first credential found, sources tried in the configured order; and, when a
         credential was presented but refused (the caller is then anonymous), which and why."""
-        return self._identify(Presented(headers, cookies))
+        principal, refused, _ = self._identify(Presented(headers, cookies))
+        return principal, refused
 
-    def _identify(self, request: Presented) -> tuple[Principal, Refusal | None]:
+    def _identify(self, request: Presented, known: Revisit | None = None) -> Identified:
         headers = request.headers
         if self.cfg.credential_headers and not any(headers.get(h) for h in self.cfg.credential_headers):
-            return ANONYMOUS, None
+            return ANONYMOUS, None, ()
         refused: Refusal | None = None
+        passed_over = False
         for source in self.sources:
             try:
                 credential = source.match(request)
                 if credential is None:
                     continue
-                found = source.verify(credential)
+                answer = known.answer if known is not None else None
+                if answer is not None and answer[0] is source and answer[1] == credential:
+                    if isinstance(answer[2], InvalidToken):
+                        raise answer[2]
+                    found: Principal | None = answer[2]  # asked a moment ago by `revisit`: not again
+                else:
+                    found = source.verify(credential)
             except InvalidToken as exc:
                 told = isinstance(exc, tokens.TokenTooLong)
                 if not source.cookie:
-                    return ANONYMOUS, Refusal(source.name, exc.description, told)
+                    return ANONYMOUS, Refusal(source.name, exc.description, told), None
                 # A stale or foreign session cookie must not hide a valid bearer token.
                 refused = refused or Refusal(source.name, exc.description, told)
                 continue
             if found is not None:
-                return found, None
+                return found, None, None if passed_over or refused is not None else (source, credential)
+            passed_over = True
         if refused is None and request.bearer is not None:
             refused = _unknown(request.bearer)
-        return ANONYMOUS, refused
+        return ANONYMOUS, refused, None if passed_over or refused is not None else ()
 
     def original(self, headers: Headers, request: CheckRequest) -> Original | Refused:
         """The original request of a check as the configured, believed dialect names it."""
@@ -101,20 +140,51 @@ class Authorizer:
         """The decision on the original request (`original`: as `Authorizer.original` resolved it;
         without one, the plain nginx headers, as explain and the CLI give them). `identity`: the
         caller as explain is asked about it (core/explain.py) instead of the request's credential."""
+        return self.check_with_basis(headers, cookies, original, identity)[0]
+
+    def revisit(self, basis: Basis) -> Revisit:
+        """Whether an allow's basis still stands: the same route table, and its source names the
+        same principal for the credential again (the source's own caches and rechecks answer:
+        revocation, an ended session, a blocked user, expiry, a withdrawn key)."""
+        if self.routes() is not basis.table:
+            return Revisit(False)
+        if basis.source is None:
+            return Revisit(True)
+        try:
+            found = basis.source.verify(basis.credential)
+        except InvalidToken as exc:
+            return Revisit(False, (basis.source, basis.credential, exc))
+        except Exception:  # noqa: BLE001 - a store down: the check that follows answers it
+            return Revisit(False)
+        if found is basis.principal:
+            return Revisit(True)
+        return Revisit(False, (basis.source, basis.credential, found) if found is not None else None)
+
+    def check_with_basis(self, headers: Headers, cookies: Any = None, original: Original | Refused | None = None,
+                         identity: tuple[Principal, Refusal | None] | None = None,
+                         known: Revisit | None = None) -> tuple[Decision, Basis | None]:
+        """`check`, and the basis of an allow that rested on nothing but its route table and one
+        credential source (None for any other decision). `known`: a kept allow's basis that did
+        not hold, whose source's answer the walk takes instead of asking it again."""
         if original is None:
             original = nginx(headers)
         if isinstance(original, Refused):
-            return Decision(FORBIDDEN, original.reason, ANONYMOUS, headers=self._deny(), code="bad_request")
+            return Decision(FORBIDDEN, original.reason, ANONYMOUS, headers=self._deny(), code="bad_request"), None
         uri, method = original.uri, original.method
         if uri is None or method is None:
             missing = ("X-Original-URI and X-Original-Method are required" if original.dialect == "nginx"
                        else f"{original.dialect}: the original method is required")
-            return Decision(FORBIDDEN, missing, ANONYMOUS, headers=self._deny(), code="bad_request")
+            return Decision(FORBIDDEN, missing, ANONYMOUS, headers=self._deny(), code="bad_request"), None
         method = method.upper()
         if method not in METHODS or method == "ALL":
-            return Decision(FORBIDDEN, "unknown method", ANONYMOUS, headers=self._deny(), code="bad_request")
+            return Decision(FORBIDDEN, "unknown method", ANONYMOUS, headers=self._deny(), code="bad_request"), None
         request = Presented(headers, cookies)
-        principal, refused = identity if identity is not None else self._identify(request)
+        if identity is not None:
+            principal, refused = identity
+            named_by = None
+        else:
+            principal, refused, named_by = self._identify(request, known)
+        named = principal
         keys = self.api_keys
         if keys is not None and principal.client_type is None:
             key = keys.match(request)
@@ -123,7 +193,8 @@ class Authorizer:
                 principal = replace(principal, client_type=client_type)
         source = refused.source if refused is not None else (
             principal.source if not principal.anonymous else "api-key" if principal.client_type else None)
-        decision = decide(self.routes(), method, uri, principal,
+        table = self.routes()
+        decision = decide(table, method, uri, principal,
                           is_backoffice=self.is_backoffice(headers),
                           scope_prefix=self.cfg.scope_prefix, names=self.cfg.names,
                           properties=self.cfg.user_properties, header_limit=self.cfg.header_limit,
@@ -134,14 +205,20 @@ class Authorizer:
             problem = bff.csrf_problem(headers)
             if problem:  # a cookie the browser attached to another site's form or request
                 return Decision(FORBIDDEN, f"BFF session on a state-changing request: {problem}", principal,
-                                decision.rule, self._deny(), code="csrf", source=source)
+                                decision.rule, self._deny(), code="csrf", source=source), None
         if decision.status == 401:
             if refused is not None and decision.code != "no_route":
                 # The words /auth/explain and the decision log give: which credential, and why.
                 decision = replace(decision, reason=f"{refused.source} credential refused: {refused.reason}",
                                    code=refusal_code(refused.reason), source=source)
-            return self._login_redirect(decision, original, headers)
-        return decision
+            return self._login_redirect(decision, original, headers), None
+        if decision.code != "allowed" or named_by is None:
+            return decision, None
+        if not named_by:
+            return decision, Basis(table, None, None, named)
+        by, credential = named_by
+        # A source whose principal is new each time (trusted headers) never names the same one again.
+        return decision, (Basis(table, by, credential, named) if getattr(by, "repeatable", True) else None)
 
     def _deny(self) -> dict[str, str]:
         return {self.cfg.names.allowed: "0"}

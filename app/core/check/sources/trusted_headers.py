@@ -13,6 +13,8 @@ from .chain import Presented
 class TrustedHeaders:
     name = "trusted-headers"
     cookie = False
+    # A new principal from the headers each time: no answer is kept on its word (app/answer_memo.py).
+    repeatable = False
 
     def match(self, request: Presented) -> Headers | None:
         return request.headers if request.headers.get("miauserid") else None
