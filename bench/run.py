@@ -338,7 +338,7 @@ def main() -> int:
                         help="server of the /auth group (default: uwsgi, as shipped)")
     parser.add_argument("--check-threads", type=int, default=DEFAULT_CHECK_THREADS,
                         help="threads per uWSGI worker of the /auth group (default: as shipped)")
-    parser.add_argument("--no-memory", action="store_true", help="skip the 100,000-call memory run")
+    parser.add_argument("--no-memory", action="store_true", help="skip the 200,000-call memory run")
     parser.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
     parser.add_argument("--from-json", default=None,
                         help="only write the report again from a results .json of an earlier run")
@@ -577,13 +577,13 @@ def hung_provider(args: argparse.Namespace, wanted: Any, var: Path, site: str,
 
 def memory_run(var: Path, site: str, creds: dict[str, list[tuple[str, str]]], master: int,
                results: list[dict[str, Any]]) -> dict[str, Any]:
-    """RSS per /auth worker before and after 100,000 calls with 10,000 distinct tokens."""
+    """RSS per /auth worker before and after 200,000 calls with 10,000 distinct tokens."""
     lines = cookie_lines("/c/", creds["own_many"], "Authorization", "Bearer {}")
     path = requests_file(var, "memory", lines)
     before = worker_rss(master)
     rate = next((r["rps"] for r in results if r["scenario"] == "/auth client-credentials JWT x1000"
                  and r["connections"] == 32), 1500.0)
-    seconds = min(150, max(20, int(100_000 / max(rate, 1.0)) + 5))
+    seconds = min(150, max(20, int(200_000 / max(rate, 1.0)) + 5))
     run = wrk(site + "/", path, seconds, 32)
     after = worker_rss(master)
     print(f"  memory: {run['checked']} calls, RSS KiB before {before} after {after}", flush=True)

@@ -99,7 +99,7 @@ def test_the_production_page_runs_top_to_bottom(tmp_path, redis_server, mongo_se
         assert "configuration OK (issuer https://auth.example.com, key signing-1)" in printed
         assert printed[-2:] == ["401", "200"], out.read_text() + err.read_text()
         rendered = (tmp_path / "etc" / "nginx.conf").read_text()
-        assert f"127.0.0.1:{ports[3002]}" in rendered and "uwsgi_pass" in rendered
+        assert f"unix:{tmp_path / 'var' / 'check.sock'}" in rendered and "uwsgi_pass" in rendered
         assert f"127.0.0.1:{ports[8000]}" in rendered
     finally:
         try:
