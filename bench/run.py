@@ -521,8 +521,9 @@ def token_scenarios(args: argparse.Namespace, wanted: Any, var: Path, env: dict[
 def server_scenarios(args: argparse.Namespace, wanted: Any, var: Path, env: dict[str, str], ports: dict[str, int],
                      creds: dict[str, list[tuple[str, str]]]) -> list[dict[str, Any]]:
     """Each candidate server of the /auth group (bench/servers.py), one at a time, behind its own
-    nginx with the shipped config: a bare WSGI no-op (the server alone) and the Gatehouse check
-    with one client JWT. Started and stopped per candidate, so idle groups do not share the cores."""
+    nginx with the shipped config: a bare WSGI no-op (the server alone), a callable answering an
+    allow's headers without deciding (the server's and nginx's cost of the answer) and the
+    Gatehouse check with one client JWT. Started and stopped per candidate, so idle groups do not share the cores."""
     rows: list[dict[str, Any]] = []
     jwt = cookie_lines("/c/", creds["own"][:1], "Authorization", "Bearer {}") * 2
     bare = cookie_lines("/s/", creds["session"][:1], check="-") * 2
@@ -530,6 +531,7 @@ def server_scenarios(args: argparse.Namespace, wanted: Any, var: Path, env: dict
     for label, server, threads, per_core in check_servers.CANDIDATES:
         workers = per_core * cores
         for app, lines, name in (("bench.floor_app:bare", bare, f"server {label}: bare-wsgi"),
+                                 ("bench.floor_app:identity", bare, f"server {label}: identity answer"),
                                  ("wsgi:app", jwt, f"server {label}: /auth client-credentials JWT x1")):
             if not wanted(name):
                 continue
