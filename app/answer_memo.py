@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from .core.check.authorizer import Basis
-from .request_parsing import socket_peer
+from .request_parsing import SOCKET_PEER
 
-# What the check reads of the request besides its headers (request_parsing.check_request, the
-# edge's own path and method, the cookies).
+# What the check reads of the request besides its headers (request_parsing.check_request and
+# socket_peer, the edge's own path and method, the cookies).
 REQUEST_VALUES = ("PATH_INFO", "QUERY_STRING", "RAW_URI", "REQUEST_URI", "SCRIPT_NAME", "REQUEST_METHOD",
-                  "REMOTE_ADDR", "HTTP_COOKIE")
+                  "REMOTE_ADDR", SOCKET_PEER, "HTTP_COOKIE")
 # A request and answer larger than this together (production-sized tokens and identities) are
 # answered in full each time rather than kept: the memo's memory stays entries x this at most.
 MAX_KEPT_CHARACTERS = 16 * 1024
@@ -60,8 +60,7 @@ class AnswerMemo:
             self._relearn()
         if self._seen >= self.known_limit:
             return None
-        get = environ.get
-        return (socket_peer(environ), *[get(name) for name in self._names])
+        return tuple(map(environ.get, self._names))
 
     def _relearn(self) -> None:
         with self._lock:
@@ -90,7 +89,7 @@ class AnswerMemo:
         if size > MAX_KEPT_CHARACTERS:
             return
         with self._lock:
-            if len(self.known) != self._seen or len(key) != len(self._names) + 1:
+            if len(self.known) != self._seen or len(key) != len(self._names):
                 return  # another name learned meanwhile (another thread's check)
             while len(self._entries) >= self.max_entries:
                 self._entries.pop(next(iter(self._entries)))

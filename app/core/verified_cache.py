@@ -43,6 +43,11 @@ class VerifiedCache:
             return None
         return entry[1]
 
+    def entry(self, token: str) -> tuple[float, Any] | None:
+        """The live entry of `token`: until when it holds, and its value."""
+        entry = self._entries.get(self._key(token))
+        return entry if entry is not None and entry[0] > self.clock() else None
+
     def put(self, token: str, value: Any, exp: Any) -> None:
         if self.max_entries <= 0 or self.max_seconds <= 0 or not isinstance(exp, (int, float)) \
                 or isinstance(exp, bool):

@@ -59,6 +59,10 @@ class Basis:
     source: CredentialSource | None
     credential: Any
     principal: Principal
+    # A source keeping its principal in the verified-token cache (sources/chain.py `Held`): the
+    # entry's bound, and what its issuer asks again each time, instead of asking the source.
+    until: float = 0.0
+    recheck: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,8 @@ class Revisit:
     holds: bool
     answer: "tuple[CredentialSource, Any, Principal | InvalidToken] | None" = None
 
+
+HELD = Revisit(True)
 
 # The walk's outcome: who, which refusal, and what named the caller: (source, credential) when one
 # source alone did, () when no source found a credential at all, None for anything else (another
@@ -148,17 +154,23 @@ class Authorizer:
         revocation, an ended session, a blocked user, expiry, a withdrawn key)."""
         if self.routes() is not basis.table:
             return Revisit(False)
-        if basis.source is None:
-            return Revisit(True)
+        source = basis.source
+        if source is None:
+            return HELD
         try:
-            found = basis.source.verify(basis.credential)
+            if basis.recheck is not None:  # the verified-token cache's entry, asked as the source would
+                if not self.verified.clock() < basis.until:
+                    return Revisit(False)
+                basis.recheck()
+                return HELD
+            found = source.verify(basis.credential)
         except InvalidToken as exc:
-            return Revisit(False, (basis.source, basis.credential, exc))
+            return Revisit(False, (source, basis.credential, exc))
         except Exception:  # noqa: BLE001 - a store down: the check that follows answers it
             return Revisit(False)
         if found is basis.principal:
-            return Revisit(True)
-        return Revisit(False, (basis.source, basis.credential, found) if found is not None else None)
+            return HELD
+        return Revisit(False, (source, basis.credential, found) if found is not None else None)
 
     def check_with_basis(self, headers: Headers, cookies: Any = None, original: Original | Refused | None = None,
                          identity: tuple[Principal, Refusal | None] | None = None,
@@ -218,7 +230,13 @@ class Authorizer:
             return decision, Basis(table, None, None, named)
         by, credential = named_by
         # A source whose principal is new each time (trusted headers) never names the same one again.
-        return decision, (Basis(table, by, credential, named) if getattr(by, "repeatable", True) else None)
+        if not getattr(by, "repeatable", True):
+            return decision, None
+        held = getattr(by, "held", None)
+        found = held(credential) if held is not None else None
+        if found is not None and found[2] is named:
+            return decision, Basis(table, by, credential, named, found[0], found[1])
+        return decision, Basis(table, by, credential, named)
 
     def _deny(self) -> dict[str, str]:
         return {self.cfg.names.allowed: "0"}

@@ -8,7 +8,7 @@ from ... import tokens
 from ...errors import InvalidToken
 from ...principal import Principal
 from ...verified_cache import VerifiedCache
-from .chain import JwtIssuer, Presented, Verified
+from .chain import Held, JwtIssuer, Presented, Verified, held_in
 
 
 class BearerJwt:
@@ -23,6 +23,9 @@ class BearerJwt:
         token = request.bearer
         # not a JWT (an opaque token is introspection's), or not in canonical form: not this source's
         return token if token is not None and tokens.canonical(token) else None
+
+    def held(self, token: str) -> Held | None:
+        return held_in(self.verified, token)
 
     def verify(self, token: str) -> Principal | None:
         """None: not a JWT of an issuer this source knows."""

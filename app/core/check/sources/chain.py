@@ -4,7 +4,8 @@ root registers in the configured order."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from functools import partial
+from typing import Any, Callable, Generic, Protocol, TypeVar
 
 from ...principal import Principal
 from ...verified_cache import VerifiedCache
@@ -81,6 +82,22 @@ class ByIssuer(Generic[V]):
 # claims and the caller they name. A token found there skips its signature check; its issuer's
 # `recheck` still asks what can change while it is valid.
 Verified = tuple[JwtIssuer, dict[str, Any], Principal]
+
+# What a source that keeps its principals in the verified-token cache says of a credential for an
+# answer kept on its word (app/answer_memo.py): until when its entry holds (the token's `exp`, the
+# cache's bound for a withdrawn key), what to ask again each time, and the principal it names.
+Held = tuple[float, Callable[[], None], Principal]
+
+
+def held_in(verified: VerifiedCache, token: str, issuer: Any = None) -> Held | None:
+    """The verified-token cache's entry of `token` as a Held (of `issuer` only, when given)."""
+    found = verified.entry(token)
+    if found is None:
+        return None
+    until, (by, claims, principal) = found
+    if issuer is not None and by is not issuer:
+        return None
+    return until, partial(by.recheck, claims), principal
 
 
 class ClientTypeSource(Protocol):

@@ -10,7 +10,7 @@ from ...errors import InvalidToken
 from ...principal import Principal, principal_from_claims
 from ...records import SESSION_COOKIE
 from ...verified_cache import VerifiedCache
-from .chain import Presented, Verified
+from .chain import Held, Presented, Verified, held_in
 
 
 class LoginSessions(Protocol):
@@ -45,6 +45,9 @@ class SessionJwt:
 
     def knows(self, claims: dict[str, Any]) -> bool:
         return self.sessions.is_session_token(claims)
+
+    def held(self, token: str) -> Held | None:
+        return held_in(self.verified, token, self)
 
     def verify(self, token: str, unverified: dict[str, Any] | None = None) -> Principal:
         tokens.check_length(token)
