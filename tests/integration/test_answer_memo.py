@@ -221,3 +221,26 @@ def test_the_memo_is_bounded_and_can_be_turned_off(key_site, size):
         assert key_check(site.c, token)[0] == 204
     memo = site.app.wsgi_app.memo  # type: ignore[attr-defined]
     assert memo is None if size == "0" else len(memo) == 2
+
+
+# -- a BFF session: its worker's copy, then the memo on top of it -----------------------------------------
+
+def test_a_logout_ends_a_remembered_bff_allow_at_another_worker(stores, tmp_path, dev_provider):
+    from tests.integration.test_bff import COOKIE, auth, bff_config, login, same_origin
+    from tests.integration.test_bff_session_end_across_workers import Deployment, eventually as settles
+
+    deployment = Deployment(stores, tmp_path, bff_config(dev_provider.url))
+    a, b = deployment.worker(), deployment.worker()
+    sid, _ = login(a, "alice")
+    memo = b.application.wsgi_app.memo
+    assert auth(b, sid).status_code == 204 and auth(b, sid).status_code == 204
+    hits = memo.hits
+    assert auth(b, sid).status_code == 204 and memo.hits == hits + 1, "answered from b's memo"
+    assert a.post("/bff/logout", headers={"Cookie": f"{COOKIE}={sid}", **same_origin()}).status_code == 200
+    assert settles(lambda: auth(b, sid).status_code == 401)
+
+
+@pytest.fixture
+def stores(env, own_servers):
+    r, m = own_servers
+    return {**env, "REDIS_URL": r.url, "MONGODB_URL": f"{m.url}/memobff"}

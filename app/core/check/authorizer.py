@@ -62,7 +62,7 @@ class Basis:
     # A source keeping its principal in the verified-token cache (sources/chain.py `Held`): the
     # entry's bound, and what its issuer asks again each time, instead of asking the source.
     until: float = 0.0
-    recheck: Callable[[], None] | None = None
+    recheck: Callable[[], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -159,9 +159,8 @@ class Authorizer:
             return HELD
         try:
             if basis.recheck is not None:  # the verified-token cache's entry, asked as the source would
-                if not self.verified.clock() < basis.until:
+                if not self.verified.clock() < basis.until or not basis.recheck():
                     return Revisit(False)
-                basis.recheck()
                 return HELD
             found = source.verify(basis.credential)
         except InvalidToken as exc:

@@ -6,7 +6,7 @@ from typing import Protocol
 
 from ...principal import Principal
 from ..policy.dialects import Headers
-from .chain import Presented
+from .chain import Held, Presented
 
 
 class BffSessions(Protocol):
@@ -18,6 +18,10 @@ class BffSessions(Protocol):
 
     def principal(self, sid: str) -> Principal:
         """The session's user, with its access token as `bearer`; InvalidToken when it has ended."""
+        ...
+
+    def held(self, sid: str) -> Held | None:
+        """The worker's copy of the session, for an answer kept on its word."""
         ...
 
     def csrf_problem(self, headers: Headers) -> str | None: ...
@@ -37,6 +41,9 @@ class BffCookie:
 
     def verify(self, sid: str) -> Principal:
         return self.sessions.principal(sid)
+
+    def held(self, sid: str) -> Held | None:
+        return self.sessions.held(sid)
 
     def csrf_problem(self, headers: Headers) -> str | None:
         return self.sessions.csrf_problem(headers)

@@ -83,10 +83,16 @@ class ByIssuer(Generic[V]):
 # `recheck` still asks what can change while it is valid.
 Verified = tuple[JwtIssuer, dict[str, Any], Principal]
 
-# What a source that keeps its principals in the verified-token cache says of a credential for an
+# What a source that keeps its principals in a per-worker cache says of a credential for an
 # answer kept on its word (app/answer_memo.py): until when its entry holds (the token's `exp`, the
-# cache's bound for a withdrawn key), what to ask again each time, and the principal it names.
-Held = tuple[float, Callable[[], None], Principal]
+# cache's bound for a withdrawn key), what to ask again each time (True: still the same principal;
+# False: ask the source; InvalidToken: refused), and the principal it names.
+Held = tuple[float, Callable[[], bool], Principal]
+
+
+def _rechecked(recheck: Callable[[dict[str, Any]], None], claims: dict[str, Any]) -> bool:
+    recheck(claims)
+    return True
 
 
 def held_in(verified: VerifiedCache, token: str, issuer: Any = None) -> Held | None:
@@ -97,7 +103,7 @@ def held_in(verified: VerifiedCache, token: str, issuer: Any = None) -> Held | N
     until, (by, claims, principal) = found
     if issuer is not None and by is not issuer:
         return None
-    return until, partial(by.recheck, claims), principal
+    return until, partial(_rechecked, by.recheck, claims), principal
 
 
 class ClientTypeSource(Protocol):
