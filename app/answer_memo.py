@@ -81,8 +81,8 @@ class AnswerMemo:
     def put(self, environ: Mapping[str, Any], key: tuple[Any, ...] | None, kept: Kept) -> None:
         """Keep `kept` for the request `environ`, whose key was `key` before its check: made again
         when the check asked for a name no check had asked before."""
-        if len(self.known) != self._seen:
-            key = self.key(environ)
+        if key is None or len(self.known) != self._seen or len(key) != len(self._names):
+            key = self.key(environ)  # names were learned since `key` was made (by this check or another)
         if key is None:
             return
         size = sum(len(v) for v in key if isinstance(v, str)) + sum(len(k) + len(v) for k, v in kept.headers)
