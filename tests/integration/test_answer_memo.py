@@ -244,3 +244,31 @@ def test_a_logout_ends_a_remembered_bff_allow_at_another_worker(stores, tmp_path
 def stores(env, own_servers):
     r, m = own_servers
     return {**env, "REDIS_URL": r.url, "MONGODB_URL": f"{m.url}/memobff"}
+
+
+# -- a source asked again once, whatever it answers ------------------------------------------------------
+
+@pytest.mark.parametrize("later", ["inactive", "down"])
+def test_a_lapsed_basis_asks_its_provider_once(env, tmp_path, later):
+    """A kept allow of an opaque token whose introspection answer has lapsed: the revisit asks the
+    endpoint, and the check that follows takes that answer (a refusal, or the 503 of an endpoint
+    that is down) instead of asking it a second time."""
+    from tests.integration.test_introspection_source import check, make
+    from tests.support.introspection_server import IntrospectionServer
+
+    peer = IntrospectionServer()
+    try:
+        peer.tokens["short"] = {"active": True, "sub": "u", "scope": "tracks", "exp": int(time.time()) + 2}
+        c = make(env, tmp_path, peer)
+        memo = c.application.wsgi_app.memo
+        assert check(c, "/tracks/1", "short") == 204 and check(c, "/tracks/1", "short") == 204
+        assert memo.hits == 1 and peer.calls == 1
+        if later == "inactive":
+            peer.tokens["short"] = {"active": False}
+        else:
+            peer.up = False
+        time.sleep(2.2)  # the token's exp (2 s) passes: the cached introspection answer with it
+        assert check(c, "/tracks/1", "short") == (401 if later == "inactive" else 503)
+        assert peer.calls == 2, "the endpoint was asked once for this check"
+    finally:
+        peer.close()

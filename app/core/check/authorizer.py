@@ -67,13 +67,13 @@ class Basis:
 
 @dataclass(frozen=True)
 class Revisit:
-    """A basis asked again: whether it holds, and what its source answered (the principal, or the
-    InvalidToken it raised), for the check that follows when it does not, so that nothing a source
-    asks (a provider refresh, an introspection call) is asked twice. `answer` is None when the
-    source was not asked."""
+    """A basis asked again: whether it holds, and what its source answered (the principal, None
+    for nobody, or what it raised: a refusal, a dependency down), for the check that follows when
+    it does not, so that nothing a source asks (a provider refresh, an introspection call) is asked
+    twice. `answer` is None when the source was not asked."""
 
     holds: bool
-    answer: "tuple[CredentialSource, Any, Principal | InvalidToken] | None" = None
+    answer: "tuple[CredentialSource, Any, Principal | None | Exception] | None" = None
 
 
 HELD = Revisit(True)
@@ -118,8 +118,8 @@ class Authorizer:
                     continue
                 answer = known.answer if known is not None else None
                 if answer is not None and answer[0] is source and answer[1] == credential:
-                    if isinstance(answer[2], InvalidToken):
-                        raise answer[2]
+                    if isinstance(answer[2], Exception):
+                        raise answer[2]  # a refusal is the walk's; anything else, the check's (a 503)
                     found: Principal | None = answer[2]  # asked a moment ago by `revisit`: not again
                 else:
                     found = source.verify(credential)
@@ -163,13 +163,11 @@ class Authorizer:
                     return Revisit(False)
                 return HELD
             found = source.verify(basis.credential)
-        except InvalidToken as exc:
+        except Exception as exc:  # noqa: BLE001 - refused, or a store down: the check that follows answers it
             return Revisit(False, (source, basis.credential, exc))
-        except Exception:  # noqa: BLE001 - a store down: the check that follows answers it
-            return Revisit(False)
         if found is basis.principal:
             return HELD
-        return Revisit(False, (source, basis.credential, found) if found is not None else None)
+        return Revisit(False, (source, basis.credential, found))
 
     def check_with_basis(self, headers: Headers, cookies: Any = None, original: Original | Refused | None = None,
                          identity: tuple[Principal, Refusal | None] | None = None,
