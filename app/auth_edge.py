@@ -122,26 +122,24 @@ class AuthEdge:
         headers = WSGIHeaders(environ)
         authorizer = self.services.authorizer
         memo = self.memo
-        key = memo.key(environ) if memo is not None else None
-        known = None
-        if key is not None:
-            kept = memo.get(key)  # type: ignore[union-attr]
-            if kept is not None:
-                known = authorizer.revisit(kept.basis)
-                if known.holds:
-                    memo.hits += 1  # type: ignore[union-attr]
-                    start_response(kept.status_line, [*kept.headers, ("X-Request-Id", request_id)])
-                    elapsed = time.perf_counter() - started
-                    self.metrics.observe(method, kept.status, elapsed)
-                    self.decisions.decided(kept.decision, headers, request_id, elapsed, kept.original)
-                    return [b""]
-                memo.drop(key, kept)  # type: ignore[union-attr]
+        key = known = None
+        if memo is not None and (key := memo.key(environ)) is not None and (kept := memo.get(key)) is not None:
+            known = authorizer.revisit(kept.basis)
+            if known.holds:
+                memo.hits += 1
+                start_response(kept.status_line, [*kept.headers, ("X-Request-Id", request_id)])
+                elapsed = time.perf_counter() - started
+                self.metrics.observe(method, kept.status, elapsed)
+                self.decisions.decided(kept.decision, headers, request_id, elapsed, kept.original)
+                return [b""]
+            memo.drop(key, kept)
         cookie = environ.get("HTTP_COOKIE")
         cookies = WSGICookies(cookie) if cookie else NO_COOKIES
         original = authorizer.original(headers, check_request(environ, self.prefix))
         decision = basis = None
         try:
-            decision, basis = authorizer.check_with_basis(headers, cookies, original, known=known)
+            decision, basis = authorizer.check_with_basis(headers, cookies, original, known=known,
+                                                          keep=memo is not None)
             status = decision.status if self.strict else 200
             out = list(decision.headers.items())
         except Exception as exc:  # noqa: BLE001 - classified, logged and counted; the answer is empty

@@ -245,6 +245,23 @@ def test_rotated_refresh_tokens_are_used_and_kept(local, local_provider):
         local_provider.token_forms[0]["code"].replace("code-", "rt-code-", 1), "rt-r1"]
 
 
+def test_a_kept_allow_ends_at_the_copys_refresh_point(local, local_provider):
+    """The worker keeps the allow (with its Authorization) only until the copy's refresh point:
+    the access token 32 s long against the 30 s margin, so the copy holds about 2 s; past it the
+    next check refreshes and hands on the new token, memo or not."""
+    app, c = local
+    local_provider.expires_in = 32
+    sid, _ = login(c, "user-1", at=at_local(local_provider))
+    memo = app.wsgi_app.memo
+    first = auth(c, sid)
+    hits = memo.hits
+    assert auth(c, sid).headers["Authorization"] == first.headers["Authorization"] and memo.hits == hits + 1
+    time.sleep(2.5)  # the sleep is the test: the copy's refresh point passes
+    later = auth(c, sid)
+    assert later.status_code == 204 and later.headers["Authorization"] != first.headers["Authorization"]
+    assert local_provider.refreshes == 1
+
+
 def test_token_outside_the_margin_is_not_refreshed(local, local_provider):
     _, c = local
     local_provider.expires_in = 300

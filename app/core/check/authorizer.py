@@ -52,16 +52,15 @@ class Refusal:
 class Basis:
     """What an allow rested on that can change while the same request comes again: the route
     table it was decided by, and the one credential source that named the caller, with the
-    credential and the principal it named (no source: nobody presented anything). `holds` asks
-    them again; an answer kept beside its basis (app/answer_memo.py) is served only while it does."""
+    credential and the principal it named (no source: nobody presented anything). `revisit` asks
+    them again; an answer kept beside its basis (app/answer_memo.py) is served only while it holds."""
 
     table: RouteTable
     source: CredentialSource | None
     credential: Any
     principal: Principal
-    # A source keeping its principal in the verified-token cache (sources/chain.py `Held`): the
-    # entry's bound, and what its issuer asks again each time, instead of asking the source.
-    until: float = 0.0
+    # A source keeping its principal in a per-worker cache (sources/chain.py `Held`): what its
+    # cache's hit asks each time, instead of asking the source.
     recheck: Callable[[], bool] | None = None
 
 
@@ -146,7 +145,7 @@ class Authorizer:
         """The decision on the original request (`original`: as `Authorizer.original` resolved it;
         without one, the plain nginx headers, as explain and the CLI give them). `identity`: the
         caller as explain is asked about it (core/explain.py) instead of the request's credential."""
-        return self.check_with_basis(headers, cookies, original, identity)[0]
+        return self.check_with_basis(headers, cookies, original, identity, keep=False)[0]
 
     def revisit(self, basis: Basis) -> Revisit:
         """Whether an allow's basis still stands: the same route table, and its source names the
@@ -158,10 +157,8 @@ class Authorizer:
         if source is None:
             return HELD
         try:
-            if basis.recheck is not None:  # the verified-token cache's entry, asked as the source would
-                if not self.verified.clock() < basis.until or not basis.recheck():
-                    return Revisit(False)
-                return HELD
+            if basis.recheck is not None:  # the source's cache entry, asked as its hit would be
+                return HELD if basis.recheck() else Revisit(False)
             found = source.verify(basis.credential)
         except Exception as exc:  # noqa: BLE001 - refused, or a store down: the check that follows answers it
             return Revisit(False, (source, basis.credential, exc))
@@ -171,10 +168,11 @@ class Authorizer:
 
     def check_with_basis(self, headers: Headers, cookies: Any = None, original: Original | Refused | None = None,
                          identity: tuple[Principal, Refusal | None] | None = None,
-                         known: Revisit | None = None) -> tuple[Decision, Basis | None]:
-        """`check`, and the basis of an allow that rested on nothing but its route table and one
-        credential source (None for any other decision). `known`: a kept allow's basis that did
-        not hold, whose source's answer the walk takes instead of asking it again."""
+                         known: Revisit | None = None, keep: bool = True) -> tuple[Decision, Basis | None]:
+        """`check`, and (`keep`: for an answer to be kept) the basis of an allow that rested on
+        nothing but its route table and one credential source (None for any other decision).
+        `known`: a kept allow's basis that did not hold, whose source's answer the walk takes
+        instead of asking it again."""
         if original is None:
             original = nginx(headers)
         if isinstance(original, Refused):
@@ -221,7 +219,7 @@ class Authorizer:
                 decision = replace(decision, reason=f"{refused.source} credential refused: {refused.reason}",
                                    code=refusal_code(refused.reason), source=source)
             return self._login_redirect(decision, original, headers), None
-        if decision.code != "allowed" or named_by is None:
+        if not keep or decision.code != "allowed" or named_by is None:
             return decision, None
         if not named_by:
             return decision, Basis(table, None, None, named)
@@ -231,8 +229,8 @@ class Authorizer:
             return decision, None
         held = getattr(by, "held", None)
         found = held(credential) if held is not None else None
-        if found is not None and found[2] is named:
-            return decision, Basis(table, by, credential, named, found[0], found[1])
+        if found is not None and found[1] is named:
+            return decision, Basis(table, by, credential, named, found[0])
         return decision, Basis(table, by, credential, named)
 
     def _deny(self) -> dict[str, str]:

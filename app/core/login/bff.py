@@ -432,20 +432,22 @@ class BffCopy:
         return self.service.csrf_problem(headers)
 
     def held(self, sid: str) -> Any:
-        """This worker's copy of the session as the check's sources/chain.py `Held`: its bound,
-        the question `principal` asks of the mirror each time (refused when ended; not held once
-        the mirror reloaded: the record is read again), and the principal."""
+        """This worker's copy of the session as the check's sources/chain.py `Held`: what
+        `principal` asks each time (not held past the copy's bound or once the mirror reloaded:
+        the record is read again; refused when ended), and the principal."""
         found = self.copies.entry(sid)
         if found is None:
             return None
         until, (generation, principal) = found
-        ended = self.ended
+        ended, clock = self.ended, self.copies.clock
 
         def recheck() -> bool:
+            if not clock() < until:
+                return False
             if ended.find(((ENDED, sid),)):
                 raise InvalidToken("the BFF session is unknown or has ended")
             return bool(ended.generation == generation)
-        return until, recheck, principal
+        return recheck, principal
 
     def principal(self, sid: str) -> Principal:
         """The session's principal, from this worker's copy while it holds."""

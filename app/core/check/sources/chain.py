@@ -84,13 +84,16 @@ class ByIssuer(Generic[V]):
 Verified = tuple[JwtIssuer, dict[str, Any], Principal]
 
 # What a source that keeps its principals in a per-worker cache says of a credential for an
-# answer kept on its word (app/answer_memo.py): until when its entry holds (the token's `exp`, the
-# cache's bound for a withdrawn key), what to ask again each time (True: still the same principal;
-# False: ask the source; InvalidToken: refused), and the principal it names.
-Held = tuple[float, Callable[[], bool], Principal]
+# answer kept on its word (app/answer_memo.py): what to ask again each time, as the cache's own hit
+# would (True: still the same principal; False: the entry lapsed, ask the source; InvalidToken:
+# refused), and the principal it names.
+Held = tuple[Callable[[], bool], Principal]
 
 
-def _rechecked(recheck: Callable[[dict[str, Any]], None], claims: dict[str, Any]) -> bool:
+def _rechecked(verified: VerifiedCache, until: float, recheck: Callable[[dict[str, Any]], None],
+               claims: dict[str, Any]) -> bool:
+    if not verified.clock() < until:  # the token's `exp`, or the cache's bound for a withdrawn key
+        return False
     recheck(claims)
     return True
 
@@ -103,7 +106,7 @@ def held_in(verified: VerifiedCache, token: str, issuer: Any = None) -> Held | N
     until, (by, claims, principal) = found
     if issuer is not None and by is not issuer:
         return None
-    return until, partial(_rechecked, by.recheck, claims), principal
+    return partial(_rechecked, verified, until, by.recheck, claims), principal
 
 
 class ClientTypeSource(Protocol):
