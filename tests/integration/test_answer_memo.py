@@ -90,6 +90,21 @@ def test_a_change_ends_a_remembered_client_allow(site, name, change, status):
     assert site.worker().auth(token) == status, "a fresh worker answers the same"
 
 
+def test_a_revocation_after_redis_restarted_empty_ends_a_remembered_allow(site, own_servers):
+    """Redis loses everything while an allow is kept: the worker's mirror reloads from MongoDB, and
+    a revocation made after the restart ends the kept allow as it ends the check without it."""
+    r, _ = own_servers
+    reg = site.client()
+    token, other = site.token(reg), site.token(reg)
+    warm(site, lambda: site.auth(token))
+    r.stop()
+    r.start()  # a fresh redis-server on the same port: nothing survived
+    assert eventually(lambda: site.auth(other) == 204, 5)
+    assert site.revoke(reg, token) == 200
+    assert eventually(lambda: site.auth(token) == 401), "refused after the restart"
+    assert site.auth(other) == 204
+
+
 def logout(site: Site, session: dict[str, str]) -> None:
     assert site.logout(session) in (200, 302)
 
